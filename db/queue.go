@@ -1,0 +1,250 @@
+package db
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Job states. A job goes queued → running → done; a failed attempt sends it back to queued
+// until its attempts are exhausted, and then to failed.
+const (
+	JobQueued  = "queued"  // waiting to be claimed once RunAt has passed
+	JobRunning = "running" // claimed by Worker until LeaseUntil; claimable again after that
+	JobDone    = "done"    // completed
+	JobFailed  = "failed"  // gave up: attempts exhausted; LastError says why
+)
+
+// Job is one unit of work in the queue.
+type Job struct {
+	ID          int64
+	Kind        string // which workers take it, e.g. "transcode"
+	Key         string // idempotency key given to Enqueue, "" if none
+	Payload     []byte
+	State       string // JobQueued, JobRunning, JobDone or JobFailed
+	Attempts    int    // claims so far, the current one included
+	MaxAttempts int
+	RunAt       time.Time // not claimed before this
+	LeaseUntil  time.Time // while running: the worker's claim lasts until then
+	Worker      string    // worker of the latest claim
+	Lease       string    // random token of the latest claim; Heartbeat, Complete and Fail check it
+	LastError   string    // reason given to the latest Fail
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// EnqueueOptions tunes Enqueue. The zero value is ready to use.
+type EnqueueOptions struct {
+	// MaxAttempts bounds how often the job is claimed. Default: 5.
+	MaxAttempts int
+	// RunAt delays the job until then. Default: now.
+	RunAt time.Time
+	// Key makes Enqueue idempotent: while a job of the same kind with this key exists,
+	// whatever its state, Enqueue returns it instead of adding another. Default: none.
+	Key string
+}
+
+const jobCols = `id, kind, COALESCE(job_key, ''), payload, state, attempts, max_attempts, run_at, lease_until,
+	worker, lease, last_error, created_at, updated_at`
+
+func scanJob(row *sql.Row) (Job, error) {
+	var j Job
+	var runAt, leaseUntil, created, updated int64
+	err := row.Scan(&j.ID, &j.Kind, &j.Key, &j.Payload, &j.State, &j.Attempts, &j.MaxAttempts, &runAt, &leaseUntil,
+		&j.Worker, &j.Lease, &j.LastError, &created, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Job{}, ErrNotFound
+	}
+	if err != nil {
+		return Job{}, err
+	}
+	j.RunAt, j.LeaseUntil, j.CreatedAt, j.UpdatedAt = fromMS(runAt), fromMS(leaseUntil), fromMS(created), fromMS(updated)
+	return j, nil
+}
+
+// Enqueue adds a job of this kind. With opts.Key set it returns the existing job of the same
+// kind and key, if there is one, unchanged.
+func (d *DB) Enqueue(ctx context.Context, kind string, payload []byte, opts EnqueueOptions) (Job, error) {
+	if kind == "" {
+		return Job{}, errors.New("db: enqueue: empty job kind")
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = 5
+	}
+	now := ms(d.now())
+	runAt := now
+	if !opts.RunAt.IsZero() {
+		runAt = ms(opts.RunAt)
+	}
+	var key any // NULL: no key, never conflicts
+	if opts.Key != "" {
+		key = opts.Key
+	}
+	if payload == nil {
+		payload = []byte{}
+	}
+	var j Job
+	err := d.inTx(ctx, func(tx *sql.Tx) (err error) {
+		j, err = scanJob(tx.QueryRowContext(ctx, `INSERT INTO jobs
+			(kind, job_key, payload, state, max_attempts, run_at, created_at, updated_at)
+			VALUES ($1, $2, $3, 'queued', $4, $5, $6, $6)
+			ON CONFLICT (kind, job_key) DO NOTHING RETURNING `+jobCols,
+			kind, key, payload, opts.MaxAttempts, runAt, now))
+		if errors.Is(err, ErrNotFound) && opts.Key != "" { // the key exists
+			j, err = scanJob(tx.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE kind = $1 AND job_key = $2`,
+				kind, opts.Key))
+		}
+		return err
+	})
+	if err != nil {
+		return Job{}, fmt.Errorf("db: enqueue %s job: %w", kind, err)
+	}
+	return j, nil
+}
+
+// dueJobs selects the claimable jobs of kind $1 at time $2.
+const dueJobs = `FROM jobs WHERE kind = $1 AND ((state = 'queued' AND run_at <= $2) OR (state = 'running' AND lease_until <= $2))`
+
+// Claim gives worker the oldest due job of this kind for lease: a queued job whose RunAt has
+// passed, or a running job whose lease has expired (its worker died). It counts an attempt and
+// sets a fresh Lease token. A running job with an expired lease and no attempts left becomes
+// failed ("lease expired") instead. Claim returns ErrNoJob when nothing is due.
+func (d *DB) Claim(ctx context.Context, kind, worker string, lease time.Duration) (Job, error) {
+	if lease < time.Millisecond {
+		return Job{}, fmt.Errorf("db: claim %s job: lease %v is shorter than 1ms", kind, lease)
+	}
+	// Idle workers poll often: answer them with a plain read, without a write transaction.
+	var due int
+	err := d.sql.QueryRowContext(ctx, `SELECT 1 `+dueJobs+` LIMIT 1`, kind, ms(d.now())).Scan(&due)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Job{}, ErrNoJob
+	}
+	if err != nil {
+		return Job{}, fmt.Errorf("db: claim %s job: %w", kind, err)
+	}
+
+	lock := "" // SQLite: the transaction already holds the database's write lock
+	if d.dialect == DialectPostgres {
+		lock = " FOR UPDATE SKIP LOCKED"
+	}
+	for {
+		var j Job
+		var dead int64 // id of an expired job without attempts left
+		err := d.inTx(ctx, func(tx *sql.Tx) error {
+			now := ms(d.now())
+			var id int64
+			var state string
+			var attempts, maxAttempts int
+			err := tx.QueryRowContext(ctx, `SELECT id, state, attempts, max_attempts `+dueJobs+`
+				ORDER BY run_at, id LIMIT 1`+lock, kind, now).Scan(&id, &state, &attempts, &maxAttempts)
+			if errors.Is(err, sql.ErrNoRows) {
+				return ErrNoJob
+			}
+			if err != nil {
+				return err
+			}
+			if state == JobRunning && attempts >= maxAttempts {
+				dead = id
+				_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'failed', last_error = 'lease expired', updated_at = $2
+					WHERE id = $1`, id, now)
+				return err
+			}
+			j, err = scanJob(tx.QueryRowContext(ctx, `UPDATE jobs SET state = 'running', attempts = attempts + 1,
+				worker = $2, lease = $3, lease_until = $4, updated_at = $5 WHERE id = $1 RETURNING `+jobCols,
+				id, worker, rand.Text(), now+lease.Milliseconds(), now))
+			return err
+		})
+		switch {
+		case errors.Is(err, ErrNoJob):
+			return Job{}, ErrNoJob
+		case err != nil:
+			return Job{}, fmt.Errorf("db: claim %s job: %w", kind, err)
+		case dead != 0:
+			d.log.Warn("db: job failed: lease expired with no attempts left", "job", dead, "kind", kind)
+			continue
+		}
+		return j, nil
+	}
+}
+
+// Heartbeat extends the lease of a claimed job to lease from now. It returns ErrLeaseLost when
+// the job has been claimed again or is no longer running.
+func (d *DB) Heartbeat(ctx context.Context, job Job, lease time.Duration) error {
+	if lease < time.Millisecond {
+		return fmt.Errorf("db: heartbeat job %d: lease %v is shorter than 1ms", job.ID, lease)
+	}
+	now := ms(d.now())
+	return d.updateLeased(ctx, "heartbeat", job, `UPDATE jobs SET lease_until = $3, updated_at = $4
+		WHERE id = $1 AND lease = $2 AND state = 'running'`, job.ID, job.Lease, now+lease.Milliseconds(), now)
+}
+
+// Complete marks a claimed job done. It returns ErrLeaseLost when the job has been claimed
+// again or is no longer running.
+func (d *DB) Complete(ctx context.Context, job Job) error {
+	return d.updateLeased(ctx, "complete", job, `UPDATE jobs SET state = 'done', updated_at = $3
+		WHERE id = $1 AND lease = $2 AND state = 'running'`, job.ID, job.Lease, ms(d.now()))
+}
+
+// Fail records reason against a claimed job. While attempts are left the job is queued again
+// after a backoff (Options.RetryBackoff doubled per attempt, capped at Options.RetryBackoffMax);
+// otherwise it becomes failed. It returns ErrLeaseLost when the job has been claimed again or
+// is no longer running.
+func (d *DB) Fail(ctx context.Context, job Job, reason string) error {
+	now := d.now()
+	return d.updateLeased(ctx, "fail", job, `UPDATE jobs SET
+		state = CASE WHEN attempts < max_attempts THEN 'queued' ELSE 'failed' END,
+		run_at = CASE WHEN attempts < max_attempts THEN $3 ELSE run_at END,
+		last_error = $4, lease_until = 0, updated_at = $5
+		WHERE id = $1 AND lease = $2 AND state = 'running'`,
+		job.ID, job.Lease, ms(now.Add(d.backoff(job.Attempts))), reason, ms(now))
+}
+
+// updateLeased runs an update guarded by the job's lease token; no row updated means the
+// lease is lost.
+func (d *DB) updateLeased(ctx context.Context, op string, job Job, query string, args ...any) error {
+	res, err := d.exec(ctx, query, args...)
+	if err != nil {
+		return fmt.Errorf("db: %s job %d: %w", op, job.ID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("db: %s job %d: %w", op, job.ID, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("db: %s job %d: %w", op, job.ID, ErrLeaseLost)
+	}
+	return nil
+}
+
+// backoff is the wait before the retry that follows attempt number attempts.
+func (d *DB) backoff(attempts int) time.Duration {
+	b := d.retryBase
+	for i := 1; i < attempts && b < d.retryMax; i++ {
+		b *= 2
+	}
+	return min(b, d.retryMax)
+}
+
+// JobByID returns the job with this id, or ErrNotFound.
+func (d *DB) JobByID(ctx context.Context, id int64) (Job, error) {
+	j, err := scanJob(d.sql.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = $1`, id))
+	if err != nil {
+		return Job{}, fmt.Errorf("db: job %d: %w", id, err)
+	}
+	return j, nil
+}
+
+// RecoverExpired fails every running job, of any kind, whose lease has expired with no
+// attempts left, and returns how many it failed. Expired jobs with attempts left need nothing:
+// Claim hands them to the next worker.
+func (d *DB) RecoverExpired(ctx context.Context) (int64, error) {
+	res, err := d.exec(ctx, `UPDATE jobs SET state = 'failed', last_error = 'lease expired', updated_at = $1
+		WHERE state = 'running' AND lease_until <= $1 AND attempts >= max_attempts`, ms(d.now()))
+	if err != nil {
+		return 0, fmt.Errorf("db: recover expired jobs: %w", err)
+	}
+	return res.RowsAffected()
+}
