@@ -1,0 +1,190 @@
+// Package server runs one of reelay's net/http listeners: the tier's handler plus /metrics,
+// /healthz and /readyz, request metrics and logs, panic recovery, and a graceful stop that
+// lets in-flight requests finish.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/reelay/reelay/internal/apierr"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Name labels the listener in logs and metrics ("api", "origin", ...). Required.
+	Name string
+	// Addr is the TCP address to listen on. Default "127.0.0.1:0".
+	Addr string
+	// Handler serves everything but /metrics, /healthz and /readyz. Nil answers 404.
+	Handler http.Handler
+	// Ready reports whether the listener's dependencies answer; /readyz is 200 only when it
+	// returns nil. Nil means always ready.
+	Ready func(ctx context.Context) error
+	// Metrics is where request metrics are registered and what /metrics serves. Nil uses a
+	// fresh registry.
+	Metrics *Metrics
+	// Logger receives request and lifecycle logs. Nil discards them.
+	Logger *slog.Logger
+	// ShutdownTimeout bounds the graceful stop. Default 15s.
+	ShutdownTimeout time.Duration
+}
+
+// Server is one HTTP listener.
+type Server struct {
+	cfg  Config
+	ln   net.Listener
+	http *http.Server
+}
+
+// New binds cfg.Addr and returns a Server ready to Serve.
+func New(cfg Config) (*Server, error) {
+	if cfg.Name == "" {
+		return nil, errors.New("server: Name is required")
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(prometheus.NewRegistry())
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 15 * time.Second
+	}
+	cfg.Logger = cfg.Logger.With("listener", cfg.Name)
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("server: %s listener: %w", cfg.Name, err)
+	}
+	s := &Server{cfg: cfg, ln: ln}
+	s.http = &http.Server{
+		Handler:           s.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// Addr is the address the server listens on, with the real port when Config.Addr had port 0.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// URL is the server's base URL, e.g. "http://127.0.0.1:8080".
+func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
+
+// Serve serves until ctx is done, then stops accepting connections and waits for in-flight
+// requests, at most Config.ShutdownTimeout.
+func (s *Server) Serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.http.Serve(s.ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("server: %s: %w", s.cfg.Name, err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	err := s.http.Shutdown(sctx)
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	if err != nil {
+		return fmt.Errorf("server: %s: stop: %w", s.cfg.Name, err)
+	}
+	s.cfg.Logger.Info("stopped")
+	return nil
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Metrics.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		apierr.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	if s.cfg.Handler != nil {
+		mux.Handle("/", s.cfg.Handler)
+	} else {
+		mux.Handle("/", http.NotFoundHandler())
+	}
+	return s.instrument(mux)
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		if err := s.cfg.Ready(ctx); err != nil {
+			s.cfg.Logger.Warn("not ready", "err", err)
+			apierr.Write(w, r, nil, apierr.New(http.StatusServiceUnavailable, "not_ready", err.Error()))
+			return
+		}
+	}
+	apierr.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// instrument counts and times requests, logs them at debug level, and turns a panic into a
+// 500 instead of a dropped connection.
+func (s *Server) instrument(next http.Handler) http.Handler {
+	m := s.cfg.Metrics
+	inflight := m.inflight.WithLabelValues(s.cfg.Name)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		inflight.Inc()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.cfg.Logger.Error("panic", "method", r.Method, "path", r.URL.Path, "panic", p)
+				if !rec.wrote {
+					apierr.Write(rec, r, nil, apierr.New(http.StatusInternalServerError, "internal", "internal server error"))
+				}
+			}
+			inflight.Dec()
+			code := strconv.Itoa(rec.status)
+			d := time.Since(start)
+			m.requests.WithLabelValues(s.cfg.Name, r.Method, code).Inc()
+			m.duration.WithLabelValues(s.cfg.Name).Observe(d.Seconds())
+			s.cfg.Logger.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "bytes", rec.bytes, "dur", d)
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+	wrote  bool
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.status, r.wrote = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(p []byte) (int, error) {
+	r.wrote = true
+	n, err := r.ResponseWriter.Write(p)
+	r.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer (Flush, deadlines).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

@@ -1,0 +1,115 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// start serves cfg until the test ends. It returns the server, a func that begins the
+// graceful stop, and a channel closed when Serve has returned, after which *serveErr is set.
+func start(t *testing.T, cfg Config) (s *Server, stop context.CancelFunc, done <-chan struct{}, serveErr *error) {
+	t.Helper()
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d := make(chan struct{})
+	serveErr = new(error)
+	go func() { *serveErr = s.Serve(ctx); close(d) }()
+	t.Cleanup(func() { cancel(); <-d })
+	return s, cancel, d, serveErr
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestHealthReadyMetrics(t *testing.T) {
+	var notReady error = errors.New("database down")
+	s, _, _, _ := start(t, Config{
+		Name:    "api",
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { panic("boom") }),
+		Ready:   func(context.Context) error { return notReady },
+	})
+	if code, _ := get(t, s.URL()+"/healthz"); code != 200 {
+		t.Errorf("/healthz = %d", code)
+	}
+	if code, body := get(t, s.URL()+"/readyz"); code != 503 || !strings.Contains(body, "database down") {
+		t.Errorf("/readyz = %d %s, want 503", code, body)
+	}
+	notReady = nil
+	if code, _ := get(t, s.URL()+"/readyz"); code != 200 {
+		t.Errorf("/readyz = %d once ready", code)
+	}
+	if code, body := get(t, s.URL()+"/v1/x"); code != 500 || !strings.Contains(body, `"internal"`) {
+		t.Errorf("panicking handler = %d %s, want a 500 JSON error", code, body)
+	}
+	_, metrics := get(t, s.URL()+"/metrics")
+	for _, want := range []string{
+		`reelay_http_requests_total{code="500",listener="api",method="GET"} 1`,
+		`reelay_http_requests_total{code="503",listener="api",method="GET"} 1`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
+
+func TestGracefulStopFinishesInFlight(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	s, cancel, done, serveErr := start(t, Config{
+		Name: "api",
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			close(entered)
+			<-release
+			io.WriteString(w, "finished")
+		}),
+	})
+	type result struct {
+		body string
+		err  error
+	}
+	res := make(chan result, 1)
+	go func() {
+		resp, err := http.Get(s.URL() + "/slow")
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		res <- result{string(b), err}
+	}()
+	<-entered
+	cancel() // begin the graceful stop while the request is in flight
+	select {
+	case <-done:
+		t.Fatalf("Serve returned %v before the in-flight request finished", *serveErr)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	if r := <-res; r.err != nil || r.body != "finished" {
+		t.Fatalf("in-flight request: %q, %v", r.body, r.err)
+	}
+	<-done
+	if *serveErr != nil {
+		t.Fatalf("Serve: %v", *serveErr)
+	}
+	if _, err := http.Get(s.URL() + "/healthz"); err == nil {
+		t.Fatal("server still accepts connections after stop")
+	}
+}
