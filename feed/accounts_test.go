@@ -1,0 +1,192 @@
+package feed
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reelay/reelay/db"
+	"github.com/reelay/reelay/internal/auth"
+	"github.com/reelay/reelay/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// forEachDB runs fn against a service on SQLite and on PostgreSQL.
+func forEachDB(t *testing.T, cfg Config, fn func(t *testing.T, api *client)) {
+	dsns := map[string]func(t *testing.T) string{
+		"sqlite":   func(t *testing.T) string { return filepath.Join(t.TempDir(), "reelay.db") },
+		"postgres": func(t *testing.T) string { return testenv.Postgres(t) },
+	}
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			d, err := db.Open(context.Background(), dsns[name](t), db.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { d.Close() })
+			s, err := New(cfg, d, auth.NewAuthenticator(d, "admin-token-for-tests", nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(s.Handler())
+			t.Cleanup(srv.Close)
+			fn(t, &client{t: t, base: srv.URL})
+		})
+	}
+}
+
+type client struct {
+	t    *testing.T
+	base string
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   map[string]any
+}
+
+func (r response) errCode() string {
+	e, _ := r.body["error"].(map[string]any)
+	code, _ := e["code"].(string)
+	return code
+}
+
+func (c *client) do(method, path, token, body string) response {
+	c.t.Helper()
+	req, _ := http.NewRequest(method, c.base+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	r := response{status: resp.StatusCode, header: resp.Header}
+	if len(b) > 0 {
+		if err := json.Unmarshal(b, &r.body); err != nil {
+			c.t.Fatalf("%s %s: non-JSON body %q", method, path, b)
+		}
+	}
+	return r
+}
+
+func (c *client) login(handle, password string) string {
+	c.t.Helper()
+	r := c.do("POST", "/v1/sessions", "", `{"handle":"`+handle+`","password":"`+password+`"}`)
+	if r.status != 201 {
+		c.t.Fatalf("login %s: %d %v", handle, r.status, r.body)
+	}
+	return r.body["token"].(string)
+}
+
+func TestAccounts(t *testing.T) {
+	forEachDB(t, Config{}, func(t *testing.T, api *client) {
+		r := api.do("POST", "/v1/users", "", `{"handle":"Ann_1","password":"correct horse"}`)
+		if r.status != 201 || r.body["handle"] != "ann_1" || r.header.Get("Location") == "" {
+			t.Fatalf("register: %d %v", r.status, r.body)
+		}
+		for _, tc := range []struct {
+			body   string
+			status int
+			code   string
+		}{
+			{`{"handle":"ANN_1","password":"another one"}`, 409, "handle_taken"},
+			{`{"handle":"a","password":"correct horse"}`, 400, "invalid_handle"},
+			{`{"handle":"ann..x","password":"correct horse"}`, 400, "invalid_handle"},
+			{`{"handle":"../etc","password":"correct horse"}`, 400, "invalid_handle"},
+			{`{"handle":"bob","password":"short"}`, 400, "invalid_password"},
+			{`{"handle":"bob","password":"correct horse","admin":true}`, 400, "invalid_json"},
+			{`{"handle":"bob"`, 400, "invalid_json"},
+		} {
+			if r := api.do("POST", "/v1/users", "", tc.body); r.status != tc.status || r.errCode() != tc.code {
+				t.Errorf("register %s: %d %q, want %d %q", tc.body, r.status, r.errCode(), tc.status, tc.code)
+			}
+		}
+
+		token := api.login("ann_1", "correct horse")
+		if r := api.do("GET", "/v1/me", token, ""); r.status != 200 || r.body["handle"] != "ann_1" {
+			t.Fatalf("me: %d %v", r.status, r.body)
+		}
+		if r := api.do("GET", "/v1/me", "", ""); r.status != 401 || r.errCode() != "unauthenticated" {
+			t.Fatalf("me without a token: %d %v", r.status, r.body)
+		}
+		if r := api.do("GET", "/v1/me", "admin-token-for-tests", ""); r.status != 200 || r.body["admin"] != true {
+			t.Fatalf("me as admin: %d %v", r.status, r.body)
+		}
+
+		wrongPw := api.do("POST", "/v1/sessions", "", `{"handle":"ann_1","password":"wrong horse"}`)
+		noUser := api.do("POST", "/v1/sessions", "", `{"handle":"nobody","password":"wrong horse"}`)
+		if wrongPw.status != 401 || noUser.status != 401 || wrongPw.body["error"].(map[string]any)["message"] != noUser.body["error"].(map[string]any)["message"] {
+			t.Fatalf("wrong password %d %v / unknown handle %d %v: want the same 401", wrongPw.status, wrongPw.body, noUser.status, noUser.body)
+		}
+
+		if r := api.do("DELETE", "/v1/sessions/current", token, ""); r.status != 204 {
+			t.Fatalf("logout: %d %v", r.status, r.body)
+		}
+		if r := api.do("GET", "/v1/me", token, ""); r.status != 401 || r.errCode() != "invalid_token" {
+			t.Fatalf("me after logout: %d %v", r.status, r.body)
+		}
+	})
+}
+
+func TestLoginRateLimit(t *testing.T) {
+	forEachDB(t, Config{LoginBurst: 3, LoginInterval: time.Hour}, func(t *testing.T, api *client) {
+		api.do("POST", "/v1/users", "", `{"handle":"carol","password":"correct horse"}`)
+		for i := range 3 {
+			if r := api.do("POST", "/v1/sessions", "", `{"handle":"carol","password":"guess `+string(rune('a'+i))+`xxxx"}`); r.status != 401 {
+				t.Fatalf("attempt %d: %d", i+1, r.status)
+			}
+		}
+		r := api.do("POST", "/v1/sessions", "", `{"handle":"carol","password":"correct horse"}`)
+		if r.status != 429 || r.errCode() != "rate_limited" || r.header.Get("Retry-After") == "" {
+			t.Fatalf("4th attempt: %d %v %v", r.status, r.body, r.header)
+		}
+	})
+}
+
+func TestTokenExpires(t *testing.T) {
+	forEachDB(t, Config{TokenTTL: 50 * time.Millisecond}, func(t *testing.T, api *client) {
+		api.do("POST", "/v1/users", "", `{"handle":"dave","password":"correct horse"}`)
+		token := api.login("dave", "correct horse")
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			r := api.do("GET", "/v1/me", token, "")
+			if r.status == 401 {
+				return
+			}
+			if r.status != 200 || time.Now().After(deadline) {
+				t.Fatalf("token still answers %d long after its expiry", r.status)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}
+
+func FuzzNormalizeHandle(f *testing.F) {
+	for _, s := range []string{"ann", "Ann_1", "a", "ann..x", "../etc", "x.", " bob ", "émile", strings.Repeat("a", 31)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		n, err := NormalizeHandle(h)
+		if err != nil {
+			return
+		}
+		if !handleRE.MatchString(n) || strings.Contains(n, "..") || strings.ContainsAny(n, "/\\ \x00") {
+			t.Fatalf("NormalizeHandle(%q) = %q", h, n)
+		}
+		if again, _ := NormalizeHandle(n); again != n {
+			t.Fatalf("not idempotent: %q -> %q -> %q", h, n, again)
+		}
+	})
+}
