@@ -1,0 +1,52 @@
+# The README's two commands: `make up` and `make test`. Both install what they need on a
+# fresh Debian 12 machine (run as root), idempotently.
+
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(PATH)
+GO ?= go
+
+CACHE ?= $(HOME)/.cache/reelay
+MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
+MINIO_BIN := $(CACHE)/minio-$(MINIO_VERSION)/minio
+
+# Build: FFmpeg's development libraries for go-astiav (cgo).
+BUILD_PKGS := gcc pkg-config libavcodec-dev libavformat-dev libavfilter-dev libswscale-dev \
+	libswresample-dev libavutil-dev libavdevice-dev
+# Tests: the FFmpeg CLI (ffprobe checks), PostgreSQL 15 (started by the tests themselves).
+TEST_PKGS := $(BUILD_PKGS) ffmpeg postgresql
+
+ARGS ?=
+
+.PHONY: up test build deps test-deps vet clean
+
+up: build
+	./bin/reelay up $(ARGS)
+
+build: deps
+	$(GO) build -o bin/reelay ./cmd/reelay
+
+deps:
+	@scripts/ensure-packages $(BUILD_PKGS)
+
+test-deps: $(MINIO_BIN)
+	@scripts/ensure-packages $(TEST_PKGS)
+
+# MinIO for the S3 tests, built once from the module proxy at a pinned version and cached
+# outside the clone (about 5 minutes cold).
+$(MINIO_BIN):
+	@echo "building MinIO $(MINIO_VERSION) (once; cached in $(CACHE))"
+	mkdir -p $(dir $@)
+	GOBIN=$(dir $@) $(GO) install github.com/minio/minio@$(MINIO_VERSION)
+
+vet:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+	$(GO) vet ./...
+
+# Every test, against real servers: each test binary starts the MinIO and PostgreSQL it
+# needs on free loopback ports and stops them when it exits, pass or fail.
+test: test-deps vet
+	REELAY_TEST_SERVICES=require REELAY_MINIO_BIN=$(MINIO_BIN) \
+		$(GO) test -race -count=1 -timeout 30m ./...
+
+clean:
+	rm -rf bin

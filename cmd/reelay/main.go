@@ -1,0 +1,192 @@
+// Command reelay runs reelay's tiers: all of them in one process (reelay up) or one tier per
+// process (reelay origin|edge|ingest|transcode|feed) when one machine is not enough.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=..."; otherwise it comes from
+// the module's build info.
+var version = ""
+
+// command is one subcommand: its flags bind to a config whose run method does the work.
+type command struct {
+	name, summary string
+	// setup registers the command's flags on fs and returns what runs once they are loaded
+	// and validated. Nil for a tier that is not built yet.
+	setup func(fs *flag.FlagSet) runner
+	// missing says why a command without setup cannot run yet.
+	missing string
+}
+
+// runner validates the loaded config, then runs until ctx is done or the work ends.
+type runner interface {
+	validate() error
+	run(ctx context.Context, env *env) error
+}
+
+// env is what a command may touch of the process.
+type env struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+func commands() []command {
+	return []command{
+		{name: "up", summary: "run every tier in one process on embedded defaults (a local directory and SQLite)", setup: setupUp},
+		{name: "feed", summary: "run the feed/social API (accounts) against a database", setup: setupFeed},
+		{name: "origin", summary: "serve /v/... from the object store", missing: "the origin tier is not built yet"},
+		{name: "edge", summary: "run a gossip-clustered edge cache node", missing: "the edge tier is not built yet"},
+		{name: "ingest", summary: "run the tus upload API and the publishing pipeline", missing: "the ingest tier is not built yet"},
+		{name: "transcode", summary: "package a video file into an HLS ladder", missing: "the transcoder is not built yet"},
+		{name: "upload", summary: "upload a video over tus and wait until it is playable", missing: "the upload client is not built yet"},
+		{name: "version", summary: "print the version"},
+		{name: "help", summary: "show help for a command"},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv})
+	stop()
+	os.Exit(code)
+}
+
+// run runs the command line args and returns the exit status: 0 on success, 1 when the
+// command failed, 2 for a bad command line, environment or config file.
+func run(ctx context.Context, args []string, e *env) int {
+	if len(args) == 0 {
+		usage(e.stderr)
+		return 2
+	}
+	name, args := args[0], args[1:]
+	switch name {
+	case "version", "--version", "-version":
+		fmt.Fprintln(e.stdout, "reelay", buildVersion())
+		return 0
+	case "help", "-h", "--help", "-help":
+		if len(args) == 0 {
+			usage(e.stdout)
+			return 0
+		}
+		return help(e.stdout, e.stderr, args[0])
+	}
+	cmd, ok := find(name)
+	if !ok {
+		fmt.Fprintf(e.stderr, "reelay: unknown command %q (see reelay help)\n", name)
+		return 2
+	}
+	if cmd.setup == nil {
+		fmt.Fprintf(e.stderr, "reelay %s: %s\n", name, cmd.missing)
+		return 1
+	}
+	fs := flag.NewFlagSet("reelay "+name, flag.ContinueOnError)
+	r := cmd.setup(fs)
+	if err := loadConfig(fs, args, e.getenv); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printFlags(e.stdout, cmd, fs)
+			return 0
+		}
+		fmt.Fprintf(e.stderr, "reelay %s: %v\n", name, err)
+		return 2
+	}
+	if err := r.validate(); err != nil {
+		fmt.Fprintf(e.stderr, "reelay %s: %v\n", name, err)
+		return 2
+	}
+	if err := r.run(ctx, e); err != nil {
+		fmt.Fprintf(e.stderr, "reelay %s: %s\n", name, oneLine(err))
+		var ue *usageError
+		if errors.As(err, &ue) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+// oneLine folds a multi-line error (pgx lists every address it tried) into one line.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
+}
+
+func find(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, "reelay delivers short vertical video: upload, transcode, cache at the edge, feed.\n\nUsage: reelay <command> [flags]\n\nCommands:\n")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, "\nRun 'reelay help <command>' for its flags.\n")
+}
+
+func help(stdout, stderr io.Writer, name string) int {
+	cmd, ok := find(name)
+	if !ok {
+		fmt.Fprintf(stderr, "reelay: unknown command %q (see reelay help)\n", name)
+		return 2
+	}
+	if cmd.setup == nil {
+		fmt.Fprintf(stdout, "Usage: reelay %s\n\n%s.\n", name, cmd.summary)
+		if cmd.missing != "" {
+			fmt.Fprintf(stdout, "Not available in this build: %s.\n", cmd.missing)
+		}
+		return 0
+	}
+	fs := flag.NewFlagSet("reelay "+name, flag.ContinueOnError)
+	cmd.setup(fs)
+	printFlags(stdout, cmd, fs)
+	return 0
+}
+
+func printFlags(w io.Writer, cmd command, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "Usage: reelay %s [flags]\n\n%s.\n\n", cmd.name, strings.ToUpper(cmd.summary[:1])+cmd.summary[1:])
+	fmt.Fprint(w, "Each flag may also be set by a REELAY_<FLAG> environment variable (api-addr is\n"+
+		"REELAY_API_ADDR) or by a key of the YAML file given to --config. Flags beat the\n"+
+		"environment, which beats the file, which beats the defaults.\n\nFlags:\n")
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	sort.Strings(names)
+	for _, n := range names {
+		f := fs.Lookup(n)
+		def := f.DefValue
+		if def == "" {
+			def = `""`
+		}
+		fmt.Fprintf(w, "  --%s\n        %s (default %s)\n", f.Name, f.Usage, def)
+	}
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v := bi.Main.Version
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " " + s.Value[:12]
+			}
+		}
+		return v
+	}
+	return "unknown"
+}
