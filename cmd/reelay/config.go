@@ -127,4 +127,3 @@ func applyYAML(fs *flag.FlagSet, path string) error {
 	}
 	return nil
 }
-
