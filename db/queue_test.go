@@ -261,10 +261,10 @@ type hold struct {
 	killed    bool // its worker died holding it
 }
 
-// TestQueueConcurrentWorkers drains 300 jobs with 16 workers. Four of them are killed in the
-// middle of a job, after a few jobs done properly: they claim that last job with a short lease
-// and never finish it, so its lease expires and another worker takes it over. Live workers
-// claim with a lease long enough that a loaded machine cannot make them lose it.
+// TestQueueConcurrentWorkers drains 300 jobs with 16 workers. Four more workers are killed in
+// the middle of a job: each claims a job with a short lease and never finishes it, so the lease
+// expires and a live worker takes the job over. Live workers claim with a lease long enough
+// that a loaded machine cannot make them lose it.
 //
 // Every claim is recorded and checked at the end, per job in attempt order: a job may be
 // claimed again only once the previous claim's lease had expired by the database's clock (so no
@@ -287,21 +287,22 @@ func TestQueueConcurrentWorkers(t *testing.T) {
 			done  atomic.Int64
 			wg    sync.WaitGroup
 		)
+		record := func(j Job, name string, lease time.Duration, killed bool) *hold {
+			h := &hold{worker: name, attempt: j.Attempts, lease: j.Lease, from: j.LeaseUntil.Add(-lease), until: j.LeaseUntil, killed: killed}
+			mu.Lock()
+			holds[j.ID] = append(holds[j.ID], h)
+			mu.Unlock()
+			return h
+		}
+		for k := range killers {
+			j := mustClaim(t, d, "work", fmt.Sprintf("killed-%d", k), killLease)
+			record(j, fmt.Sprintf("killed-%d", k), killLease, true) // then dies: no heartbeat, no Complete
+		}
 		for w := range workers {
 			name := fmt.Sprintf("worker-%d", w)
-			// A killer works through w*3 jobs, then dies holding the next one.
-			dieAfter := -1
-			if w < killers {
-				dieAfter = w * 3
-			}
 			wg.Go(func() {
-				for finished := 0; done.Load() < jobs; {
-					dies := finished == dieAfter
-					lease := liveLease
-					if dies {
-						lease = killLease
-					}
-					j, err := d.Claim(ctx, "work", name, lease)
+				for done.Load() < jobs {
+					j, err := d.Claim(ctx, "work", name, liveLease)
 					if errors.Is(err, ErrNoJob) {
 						time.Sleep(2 * time.Millisecond) // poll interval of an idle worker
 						continue
@@ -310,22 +311,16 @@ func TestQueueConcurrentWorkers(t *testing.T) {
 						t.Errorf("%s: %v", name, err)
 						return
 					}
-					h := &hold{worker: name, attempt: j.Attempts, lease: j.Lease, from: j.LeaseUntil.Add(-lease), until: j.LeaseUntil, killed: dies}
-					mu.Lock()
-					holds[j.ID] = append(holds[j.ID], h)
-					mu.Unlock()
-					if dies {
-						return // dies mid-job: no heartbeat, no Complete
-					}
+					h := record(j, name, liveLease, false)
 
 					time.Sleep(rand.N(time.Millisecond)) // work
 					beat := time.UnixMilli(time.Now().UnixMilli())
-					if err := d.Heartbeat(ctx, j, lease); err != nil {
+					if err := d.Heartbeat(ctx, j, liveLease); err != nil {
 						t.Errorf("%s: heartbeat of job %d: %v", name, j.ID, err)
 						return
 					}
 					mu.Lock()
-					h.until = beat.Add(lease)
+					h.until = beat.Add(liveLease)
 					mu.Unlock()
 					time.Sleep(rand.N(time.Millisecond))
 
@@ -337,7 +332,6 @@ func TestQueueConcurrentWorkers(t *testing.T) {
 					h.completed = true
 					mu.Unlock()
 					done.Add(1)
-					finished++
 				}
 			})
 		}
