@@ -1,0 +1,376 @@
+// Package packager turns the encoded samples of a video ladder into a CMAF HLS presentation in an
+// object store: one fMP4 init segment and a run of .m4s media segments per rendition (mediacommon
+// fmp4), a media playlist and an I-frame playlist per rendition, a poster, and finally the
+// multivariant playlist (gohlslib playlist).
+//
+// Objects under Config.Prefix:
+//
+//	master.m3u8                 multivariant playlist, written last by Close
+//	poster.jpg                  WritePoster
+//	{video}/init.mp4            one per AddVideo, e.g. 720p/init.mp4
+//	{video}/seg_00001.m4s ...   media segments, written as soon as each is complete
+//	{video}/index.m3u8          media playlist
+//	{video}/iframes.m3u8        I-frame playlist
+//	{audio}/init.mp4, {audio}/seg_00001.m4s ..., {audio}/index.m3u8   (name "audio" by convention)
+//
+// A presentation becomes visible only when master.m3u8 exists, and Close writes it after every
+// other object, so a reader never sees half a video. Packaging the same video again under the
+// same prefix overwrites the objects of the same names.
+//
+// # Use
+//
+// New, then AddVideo for each rung and AddAudio for the audio (if any), then WriteSample on each
+// Rendition (each from its own goroutine if wanted; the samples of one rendition in decode order),
+// WritePoster at any point, and Close once every sample of every rendition has been written: Close
+// is the end of stream. Memory stays around one segment per rendition: each segment is written to
+// the store, from inside WriteSample, as soon as the first sample of the next one arrives.
+//
+// # Timestamps
+//
+// All tracks share one clock: a video PTS and an audio PTS that convert to the same number of
+// seconds are presented together. Presentation times are kept exactly (video decode times are
+// shifted so that the first IDR decodes at its presentation time, with signed composition offsets
+// for the frames after it); a track whose first PTS is negative (for example AAC priming) is moved
+// forward so that it starts at zero.
+//
+// Segments are cut on the boundaries k × SegmentDuration of that clock (k = 1, 2, ...): a video
+// segment ends before the first IDR at or after a boundary, an audio segment before the audio frame
+// that starts nearest to it. The encoder should therefore force IDR frames at the first frame whose
+// PTS is at or after each boundary, on every rung. Half a frame of rounding is tolerated.
+package packager
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/reelay/reelay/storage"
+)
+
+// DefaultSegmentDuration is the target segment length when Config.SegmentDuration is zero.
+const DefaultSegmentDuration = 2 * time.Second
+
+// DefaultStartBandwidth is Config.StartBandwidth when it is zero.
+const DefaultStartBandwidth = 1_500_000
+
+// Content types and cache policies of the objects written.
+const (
+	ContentTypePlaylist     = "application/vnd.apple.mpegurl"
+	ContentTypeVideoInit    = "video/mp4"
+	ContentTypeAudioInit    = "audio/mp4"
+	ContentTypeVideoSegment = "video/iso.segment"
+	ContentTypeAudioSegment = "audio/mp4"
+	ContentTypePoster       = "image/jpeg"
+
+	// CacheImmutable is stored with init and media segments: their bytes never change under a key.
+	CacheImmutable = "public, max-age=31536000, immutable"
+	// CachePlaylist is stored with playlists, which a new packaging of the same video may replace.
+	CachePlaylist = "public, max-age=60"
+	// CachePoster is stored with the poster.
+	CachePoster = "public, max-age=86400"
+)
+
+// Object names under Config.Prefix and under each rendition's directory.
+const (
+	MasterName         = "master.m3u8"
+	PosterName         = "poster.jpg"
+	InitName           = "init.mp4"
+	MediaPlaylistName  = "index.m3u8"
+	IFramePlaylistName = "iframes.m3u8"
+)
+
+// AudioGroupID is the GROUP-ID of the audio rendition in master.m3u8.
+const AudioGroupID = "audio"
+
+// hlsVersion is EXT-X-VERSION of every playlist: fMP4 segments with EXT-X-MAP need 6, and 7 is
+// what Apple's authoring specification uses for them.
+const hlsVersion = 7
+
+// Errors returned by the packager, wrapped with details; match them with errors.Is.
+var (
+	// ErrInvalidConfig: New was given an unusable Config.
+	ErrInvalidConfig = errors.New("packager: invalid config")
+	// ErrInvalidRendition: AddVideo or AddAudio was given a bad name (or one already used), a
+	// second audio rendition, or track parameters that cannot be packaged.
+	ErrInvalidRendition = errors.New("packager: invalid rendition")
+	// ErrInvalidSample: a sample cannot be packaged (empty, not Annex-B, PTS before DTS, a gap
+	// too long for fMP4, or a first video sample that is not an IDR). The rendition is unchanged.
+	ErrInvalidSample = errors.New("packager: invalid sample")
+	// ErrOutOfOrder: a sample's DTS is not after the previous sample's. The rendition is unchanged.
+	ErrOutOfOrder = errors.New("packager: sample out of order")
+	// ErrInvalidPoster: WritePoster was not given a JPEG image.
+	ErrInvalidPoster = errors.New("packager: poster is not a JPEG image")
+	// ErrClosed: the packager has been closed (or is closing).
+	ErrClosed = errors.New("packager: closed")
+	// ErrIncomplete: Close found no video rendition, or a rendition without samples.
+	ErrIncomplete = errors.New("packager: nothing to publish")
+	// ErrInvalidSPS: CodecString was not given an H.264 sequence parameter set.
+	ErrInvalidSPS = errors.New("packager: invalid H.264 SPS")
+)
+
+// Config configures a Packager.
+type Config struct {
+	// Store receives every object. Required.
+	Store storage.Store
+	// Prefix is put before every key, e.g. "videos/abc123/". It must end with "/", or be empty to
+	// write at the top of the store. Default "".
+	Prefix string
+	// SegmentDuration is the target length of media segments; segments are cut on its multiples
+	// (see the package comment). Default DefaultSegmentDuration (2s).
+	SegmentDuration time.Duration
+	// StartBandwidth chooses the variant that master.m3u8 lists first, which many players (AVPlayer,
+	// hls.js) start with before they have measured the network: the highest variant whose
+	// BANDWIDTH is at most StartBandwidth bit/s, or the lowest when none is. The other variants
+	// follow in increasing BANDWIDTH. A negative value lists all variants in increasing BANDWIDTH.
+	// Default DefaultStartBandwidth (1.5 Mbit/s).
+	StartBandwidth int
+	// Logger receives the packager's logs. Default: discard.
+	Logger *slog.Logger
+}
+
+// Packager writes one video's HLS presentation. Its methods are safe for concurrent use; each
+// Rendition may be written from its own goroutine.
+type Packager struct {
+	cfg Config
+	log *slog.Logger
+
+	mu         sync.Mutex
+	renditions []*Rendition // in the order added
+	audio      *Rendition
+	posterKey  string
+	closing    bool    // Close has been called: nothing more may be added
+	result     *Result // set once Close succeeded
+}
+
+// New validates cfg and returns a Packager.
+func New(cfg Config) (*Packager, error) {
+	if cfg.Store == nil {
+		return nil, fmt.Errorf("%w: no Store", ErrInvalidConfig)
+	}
+	if cfg.Prefix != "" {
+		if cfg.Prefix[len(cfg.Prefix)-1] != '/' {
+			return nil, fmt.Errorf("%w: prefix %q does not end with \"/\"", ErrInvalidConfig, cfg.Prefix)
+		}
+		if err := storage.ValidateKey(cfg.Prefix + MasterName); err != nil {
+			return nil, fmt.Errorf("%w: prefix %q: %w", ErrInvalidConfig, cfg.Prefix, err)
+		}
+	}
+	if cfg.SegmentDuration < 0 || (cfg.SegmentDuration > 0 && cfg.SegmentDuration < 100*time.Millisecond) {
+		return nil, fmt.Errorf("%w: segment duration %v (want 0 for the default, or at least 100ms)",
+			ErrInvalidConfig, cfg.SegmentDuration)
+	}
+	cfg.SegmentDuration = cmp.Or(cfg.SegmentDuration, DefaultSegmentDuration)
+	cfg.StartBandwidth = cmp.Or(cfg.StartBandwidth, DefaultStartBandwidth)
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Packager{cfg: cfg, log: log.With("tier", "packager", "prefix", cfg.Prefix)}, nil
+}
+
+// renditionName is what a rendition name may look like: one path element of plain characters.
+var renditionName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+// add registers r after checking its name.
+func (p *Packager) add(r *Rendition) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closing {
+		return ErrClosed
+	}
+	if !renditionName.MatchString(r.name) || r.name == MasterName || r.name == PosterName {
+		return fmt.Errorf("%w: name %q (want 1 to 64 of A-Z a-z 0-9 _ . -, starting with a letter or digit)",
+			ErrInvalidRendition, r.name)
+	}
+	for _, o := range p.renditions {
+		if o.name == r.name {
+			return fmt.Errorf("%w: name %q is already used", ErrInvalidRendition, r.name)
+		}
+	}
+	if r.kind == KindAudio {
+		if p.audio != nil {
+			return fmt.Errorf("%w: only one audio rendition is supported (have %q)", ErrInvalidRendition, p.audio.name)
+		}
+		p.audio = r
+	}
+	p.renditions = append(p.renditions, r)
+	return nil
+}
+
+// key returns the store key of name under the prefix.
+func (p *Packager) key(name string) string { return p.cfg.Prefix + name }
+
+// put writes one object.
+func (p *Packager) put(ctx context.Context, key string, b []byte, contentType, cacheControl string) error {
+	_, err := p.cfg.Store.Put(ctx, key, bytes.NewReader(b), int64(len(b)),
+		storage.PutOptions{ContentType: contentType, CacheControl: cacheControl})
+	if err != nil {
+		return fmt.Errorf("packager: writing %s: %w", key, err)
+	}
+	return nil
+}
+
+// WritePoster stores jpeg as poster.jpg. It may be called at any time before Close.
+func (p *Packager) WritePoster(ctx context.Context, jpeg []byte) error {
+	if len(jpeg) < 4 || jpeg[0] != 0xFF || jpeg[1] != 0xD8 || jpeg[2] != 0xFF {
+		return ErrInvalidPoster
+	}
+	// Hold the lock while writing, so that Close cannot write master.m3u8 meanwhile.
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closing {
+		return ErrClosed
+	}
+	key := p.key(PosterName)
+	if err := p.put(ctx, key, jpeg, ContentTypePoster, CachePoster); err != nil {
+		return err
+	}
+	p.posterKey = key
+	return nil
+}
+
+// Result describes a published presentation.
+type Result struct {
+	MasterKey  string            // key of master.m3u8
+	PosterKey  string            // key of poster.jpg, or "" if WritePoster was not called
+	Duration   time.Duration     // length of the longest video rendition
+	Renditions []RenditionResult // in the order they were added
+}
+
+// Kind tells video renditions from audio ones.
+type Kind int
+
+// Kinds of rendition.
+const (
+	KindVideo Kind = iota + 1
+	KindAudio
+)
+
+// String returns "video" or "audio".
+func (k Kind) String() string {
+	switch k {
+	case KindVideo:
+		return "video"
+	case KindAudio:
+		return "audio"
+	}
+	return fmt.Sprintf("Kind(%d)", int(k))
+}
+
+// RenditionResult describes one published rendition.
+type RenditionResult struct {
+	Name              string
+	Kind              Kind
+	InitKey           string
+	PlaylistKey       string // media playlist
+	IFramePlaylistKey string // I-frame playlist; "" for audio
+	Segments          []SegmentResult
+	Duration          time.Duration // sum of the segment durations
+	// PeakBitrate and AverageBitrate are this rendition's own measured segment bit rates in bit/s
+	// (RFC 8216bis peak and average segment bit rate).
+	PeakBitrate, AverageBitrate int
+	// Bandwidth and AverageBandwidth are what master.m3u8 advertises for a video rendition:
+	// its own bit rates plus those of the audio rendition, if any. Zero for audio.
+	Bandwidth, AverageBandwidth int
+	TargetBitrate               int    // as given to AddVideo or AddAudio
+	Codecs                      string // RFC 6381 codec of this rendition, e.g. "avc1.64001f"
+	Width, Height               int    // video only
+	FrameRate                   float64
+	Channels                    int // audio only
+}
+
+// SegmentResult describes one media segment.
+type SegmentResult struct {
+	Key      string
+	Duration time.Duration
+	Size     int64
+}
+
+// Close flushes the last segment of every rendition, writes the media and I-frame playlists and
+// then master.m3u8, last. After it has been called no rendition, sample or poster may be added.
+// If it fails (a store error, a cancelled ctx) it may be called again, and retries what is left;
+// once it has succeeded it returns the same Result again.
+func (p *Packager) Close(ctx context.Context) (Result, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.result != nil {
+		return p.result.clone(), nil
+	}
+	p.closing = true
+
+	var videos []*Rendition
+	for _, r := range p.renditions {
+		if r.kind == KindVideo {
+			videos = append(videos, r)
+		}
+	}
+	if len(videos) == 0 {
+		return Result{}, fmt.Errorf("%w: no video rendition", ErrIncomplete)
+	}
+	// Video first: the audio's last segment is dropped if it starts where the video has ended.
+	var videoEnd time.Duration
+	for _, r := range videos {
+		if err := r.finish(ctx, 0); err != nil {
+			return Result{}, err
+		}
+		videoEnd = max(videoEnd, r.end())
+	}
+	if p.audio != nil {
+		if err := p.audio.finish(ctx, videoEnd); err != nil {
+			return Result{}, err
+		}
+	}
+
+	var audio *summary
+	if p.audio != nil {
+		s := p.audio.summarize()
+		audio = &s
+	}
+	res := Result{MasterKey: p.key(MasterName), PosterKey: p.posterKey}
+	var variants []variant
+	for _, r := range p.renditions {
+		s := r.summarize()
+		if err := r.writePlaylists(ctx, s); err != nil {
+			return Result{}, err
+		}
+		rr := s.result
+		if r.kind == KindVideo {
+			rr.Bandwidth, rr.AverageBandwidth = s.result.PeakBitrate, s.result.AverageBitrate
+			if audio != nil {
+				rr.Bandwidth += audio.result.PeakBitrate
+				rr.AverageBandwidth += audio.result.AverageBitrate
+			}
+			variants = append(variants, variant{s: s, bandwidth: rr.Bandwidth, average: rr.AverageBandwidth})
+			res.Duration = max(res.Duration, rr.Duration)
+		}
+		res.Renditions = append(res.Renditions, rr)
+	}
+
+	master, err := buildMultivariant(orderVariants(variants, p.cfg.StartBandwidth), audio)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := p.put(ctx, res.MasterKey, master, ContentTypePlaylist, CachePlaylist); err != nil {
+		return Result{}, err
+	}
+	p.log.Info("packaged", "renditions", len(res.Renditions), "duration", res.Duration)
+	p.result = &res
+	return res.clone(), nil
+}
+
+// clone returns a copy of r that shares no slices with it.
+func (r *Result) clone() Result {
+	c := *r
+	c.Renditions = slices.Clone(r.Renditions)
+	for i := range c.Renditions {
+		c.Renditions[i].Segments = slices.Clone(c.Renditions[i].Segments)
+	}
+	return c
+}
