@@ -49,7 +49,7 @@ func commands() []command {
 		{name: "origin", summary: "serve /v/... from the object store", missing: "the origin tier is not built yet"},
 		{name: "edge", summary: "run a gossip-clustered edge cache node", missing: "the edge tier is not built yet"},
 		{name: "ingest", summary: "run the tus upload API and the publishing pipeline", missing: "the ingest tier is not built yet"},
-		{name: "transcode", summary: "package a video file into an HLS ladder", missing: "the transcoder is not built yet"},
+		{name: "transcode", summary: "package a video file into a local HLS ladder (DIR/master.m3u8)", setup: setupTranscode},
 		{name: "upload", summary: "upload a video over tus and wait until it is playable", missing: "the upload client is not built yet"},
 		{name: "version", summary: "print the version"},
 		{name: "help", summary: "show help for a command"},

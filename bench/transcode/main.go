@@ -1,0 +1,131 @@
+// Command transcode compares reelay's transcode pipeline with the FFmpeg CLI doing the same
+// ladder (one decode, a filter_complex split, the same libx264 preset, bitrates, VBV and
+// keyframe settings, AAC 128k, fMP4 HLS), on the same source, alternating runs. It reports the
+// median wall time and peak RSS of each and their ratios, as a Markdown table.
+//
+//	go build -o bin/reelay ./cmd/reelay && go run ./bench/transcode -runs 5
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// rung mirrors transcoder.DefaultLadder for a 1080x1920 source.
+type rung struct {
+	w, h    int
+	bitrate int // kb/s
+}
+
+var ladder = []rung{{1080, 1920, 4500}, {720, 1280, 2500}, {540, 960, 1200}, {360, 640, 600}}
+
+func main() {
+	src := flag.String("src", "", "source clip; empty generates a 1080x1920 30 fps clip with audio")
+	seconds := flag.Int("seconds", 10, "length of the generated clip")
+	runs := flag.Int("runs", 3, "runs of each contender")
+	reelay := flag.String("reelay", "bin/reelay", "reelay binary")
+	preset := flag.String("preset", "veryfast", "libx264 preset for both")
+	flag.Parse()
+
+	work, err := os.MkdirTemp("", "bench-transcode-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(work)
+	if *src == "" {
+		*src = filepath.Join(work, "src.mp4")
+		gen := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=1080x1920:rate=30",
+			"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", fmt.Sprint(*seconds),
+			"-c:v", "libx264", "-preset", "ultrafast", "-crf", "18", "-c:a", "aac", "-shortest", *src)
+		if out, err := gen.CombinedOutput(); err != nil {
+			log.Fatalf("generating the source: %v\n%s", err, out)
+		}
+	}
+
+	contenders := []struct {
+		name string
+		cmd  func(out string) *exec.Cmd
+	}{
+		{"reelay", func(out string) *exec.Cmd {
+			return exec.Command(*reelay, "transcode", "--in", *src, "--out", out, "--preset", *preset, "--log-level", "error")
+		}},
+		{"ffmpeg", func(out string) *exec.Cmd { return ffmpegLadder(*src, out, *preset) }},
+	}
+	wall := map[string][]time.Duration{}
+	rss := map[string][]int64{}
+	for i := range *runs {
+		for _, c := range contenders {
+			out := filepath.Join(work, fmt.Sprintf("%s-%d", c.name, i))
+			cmd := c.cmd(out)
+			if c.name == "ffmpeg" {
+				os.MkdirAll(out, 0o755)
+			}
+			cmd.Stdout, cmd.Stderr = nil, nil
+			start := time.Now()
+			if b, err := cmd.CombinedOutput(); err != nil {
+				log.Fatalf("%s: %v\n%s", c.name, err, b)
+			}
+			d := time.Since(start)
+			ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+			wall[c.name] = append(wall[c.name], d)
+			rss[c.name] = append(rss[c.name], ru.Maxrss) // KiB on Linux
+			fmt.Fprintf(os.Stderr, "run %d %-6s %8.2fs %6d MiB\n", i+1, c.name, d.Seconds(), ru.Maxrss>>10)
+			os.RemoveAll(out)
+		}
+	}
+	rw, fw := median(wall["reelay"]), median(wall["ffmpeg"])
+	rr, fr := median(rss["reelay"]), median(rss["ffmpeg"])
+	fmt.Printf("| contender | median wall | median peak RSS |\n|---|---|---|\n")
+	fmt.Printf("| reelay transcode | %.2f s | %d MiB |\n", rw.Seconds(), rr>>10)
+	fmt.Printf("| ffmpeg CLI | %.2f s | %d MiB |\n", fw.Seconds(), fr>>10)
+	fmt.Printf("| ratio reelay/ffmpeg | %.2f× | %.2f× |\n", rw.Seconds()/fw.Seconds(), float64(rr)/float64(fr))
+}
+
+// ffmpegLadder is the FFmpeg CLI doing what reelay's transcoder does: deinterlace-if-needed,
+// constant 30 fps, split, scale each rung (bicubic), libx264 High with the rung's bitrate,
+// maxrate 1.1×, bufsize 2×, no scene-cut keyframes, IDR frames forced every 2 s, AAC-LC 128k
+// 48 kHz stereo, and 2 s fMP4 HLS segments with a master playlist.
+func ffmpegLadder(src, out, preset string) *exec.Cmd {
+	var fc strings.Builder
+	fmt.Fprintf(&fc, "[0:v]yadif=mode=send_frame:deint=interlaced,fps=fps=30:start_time=0:round=near,split=%d", len(ladder))
+	for i := range ladder {
+		fmt.Fprintf(&fc, "[s%d]", i)
+	}
+	for i, r := range ladder {
+		fmt.Fprintf(&fc, ";[s%d]scale=w=%d:h=%d:flags=bicubic,format=pix_fmts=yuv420p,setsar=1[v%d]", i, r.w, r.h, i)
+	}
+	args := []string{"-v", "error", "-y", "-i", src, "-filter_complex", fc.String()}
+	var streamMap []string
+	for i, r := range ladder {
+		args = append(args, "-map", fmt.Sprintf("[v%d]", i),
+			fmt.Sprintf("-c:v:%d", i), "libx264", fmt.Sprintf("-preset:v:%d", i), preset,
+			fmt.Sprintf("-profile:v:%d", i), "high",
+			fmt.Sprintf("-b:v:%d", i), fmt.Sprintf("%dk", r.bitrate),
+			fmt.Sprintf("-maxrate:v:%d", i), fmt.Sprintf("%dk", r.bitrate*11/10),
+			fmt.Sprintf("-bufsize:v:%d", i), fmt.Sprintf("%dk", r.bitrate*2))
+		streamMap = append(streamMap, fmt.Sprintf("v:%d,agroup:aud", i))
+	}
+	args = append(args, "-map", "0:a:0", "-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "2",
+		"-g", "120", "-x264-params", "scenecut=0:open-gop=0:keyint=120", "-forced-idr", "1",
+		"-force_key_frames", "expr:gte(t,n_forced*2)",
+		"-f", "hls", "-hls_time", "2", "-hls_playlist_type", "vod", "-hls_segment_type", "fmp4",
+		"-hls_segment_filename", filepath.Join(out, "v%v_%05d.m4s"), "-hls_fmp4_init_filename", "init_%v.mp4",
+		"-master_pl_name", "master.m3u8",
+		"-var_stream_map", strings.Join(append(streamMap, "a:0,agroup:aud"), " "),
+		filepath.Join(out, "v%v.m3u8"))
+	return exec.Command("ffmpeg", args...)
+}
+
+func median[T int64 | time.Duration](xs []T) T {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}

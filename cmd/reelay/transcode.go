@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/reelay/reelay/internal/progress"
+	"github.com/reelay/reelay/packager"
+	"github.com/reelay/reelay/storage"
+	"github.com/reelay/reelay/transcoder"
+)
+
+// transcodeConfig is `reelay transcode`: one local file into a local HLS tree.
+type transcodeConfig struct {
+	common
+	in, out     string
+	ladder      string
+	segment     time.Duration
+	preset      string
+	maxDuration time.Duration
+	rungs       []transcoder.Rung
+}
+
+func setupTranscode(fs *flag.FlagSet) runner {
+	c := &transcodeConfig{}
+	c.common.register(fs)
+	fs.StringVar(&c.in, "in", "", "input video file (required)")
+	fs.StringVar(&c.out, "out", "", "output directory; DIR/master.m3u8 is the multivariant playlist (required)")
+	fs.StringVar(&c.ladder, "ladder", "", "bitrate ladder as name:bitrate by short side, e.g. 720p:2500k,360p:600k; empty is 1080p:4500k,720p:2500k,540p:1200k,360p:600k")
+	fs.DurationVar(&c.segment, "segment", transcoder.DefaultSegmentDuration, "segment duration")
+	fs.StringVar(&c.preset, "preset", transcoder.DefaultPreset, "libx264 preset, ultrafast to veryslow")
+	fs.DurationVar(&c.maxDuration, "max-duration", transcoder.DefaultMaxDuration, "refuse longer inputs")
+	return c
+}
+
+func (c *transcodeConfig) validate() error {
+	if err := c.common.validate(); err != nil {
+		return err
+	}
+	if c.in == "" || c.out == "" {
+		return usagef("--in and --out are required")
+	}
+	if c.ladder != "" {
+		rungs, err := transcoder.ParseLadder(c.ladder)
+		if err != nil {
+			return usagef("invalid --ladder: %v", err)
+		}
+		c.rungs = rungs
+	}
+	if c.segment < 500*time.Millisecond || c.segment > 20*time.Second {
+		return usagef("invalid --segment %v: want 500ms to 20s", c.segment)
+	}
+	return nil
+}
+
+func (c *transcodeConfig) run(ctx context.Context, e *env) error {
+	log := c.logger(e.stderr)
+	transcoder.LogFFmpegTo(log)
+	tc, err := transcoder.New(transcoder.Config{
+		Ladder: c.rungs, SegmentDuration: c.segment, Preset: c.preset, MaxDuration: c.maxDuration, Logger: log,
+	})
+	if err != nil {
+		return usagef("%v", err)
+	}
+	if err := os.MkdirAll(c.out, 0o755); err != nil {
+		return err
+	}
+	// Package into a work store inside the output directory, then move the objects into place
+	// with the multivariant playlist last: DIR/master.m3u8 exists only for a complete tree.
+	work := filepath.Join(c.out, ".reelay-work")
+	if err := os.RemoveAll(work); err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	store, err := storage.NewFS(work)
+	if err != nil {
+		return err
+	}
+	pkg, err := packager.New(packager.Config{Store: store, SegmentDuration: c.segment, Logger: log})
+	if err != nil {
+		return err
+	}
+
+	start := time.Now()
+	bar := progress.New(e.stderr, "transcode", 100, progress.Percent)
+	res, err := tc.Run(ctx, transcoder.Input{Path: c.in}, transcoder.PackagerSink(pkg), bar.Set)
+	if err != nil {
+		var rej *transcoder.RejectError
+		if errors.As(err, &rej) {
+			return fmt.Errorf("%s refused: %w", c.in, err)
+		}
+		return err
+	}
+	out, err := pkg.Close(ctx)
+	if err != nil {
+		return err
+	}
+	bar.Done(100)
+	if err := publishDir(filepath.Join(work, "objects"), c.out, out.MasterKey); err != nil {
+		return err
+	}
+	took := time.Since(start)
+	fmt.Fprintf(e.stdout, "%s: %s, %s -> %s\n", c.in, res.Info, out.Duration.Round(time.Millisecond), filepath.Join(c.out, out.MasterKey))
+	for _, r := range out.Renditions {
+		fmt.Fprintf(e.stdout, "  %-6s %-24s %4d segments  peak %6.0f kb/s  avg %6.0f kb/s\n",
+			r.Name, r.Codecs, len(r.Segments), float64(r.PeakBitrate)/1000, float64(r.AverageBitrate)/1000)
+	}
+	fmt.Fprintf(e.stdout, "playable after %s (%.2fx realtime)\n", took.Round(time.Millisecond), out.Duration.Seconds()/took.Seconds())
+	return nil
+}
+
+// publishDir moves every entry of the work directory into dst, the entry named last at the end.
+func publishDir(work, dst, last string) error {
+	entries, err := os.ReadDir(work)
+	if err != nil {
+		return err
+	}
+	for _, ent := range entries {
+		if ent.Name() == last {
+			continue
+		}
+		target := filepath.Join(dst, ent.Name())
+		if err := os.RemoveAll(target); err != nil {
+			return err
+		}
+		if err := os.Rename(filepath.Join(work, ent.Name()), target); err != nil {
+			return err
+		}
+	}
+	return os.Rename(filepath.Join(work, last), filepath.Join(dst, last))
+}
