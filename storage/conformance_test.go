@@ -18,13 +18,17 @@ import (
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 func TestFS(t *testing.T) {
-	testStore(t, func(t *testing.T) Store {
-		s, err := NewFS(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	})
+	for name, opts := range map[string]FSOptions{"sync": {}, "nosync": {NoSync: true}} {
+		t.Run(name, func(t *testing.T) {
+			testStore(t, func(t *testing.T) Store {
+				s, err := NewFSWith(t.TempDir(), opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			})
+		})
+	}
 }
 
 func TestS3(t *testing.T) {

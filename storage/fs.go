@@ -36,7 +36,8 @@ import (
 // Because keys are paths, FS cannot hold both "a" and "a/b" (S3 can): the second Put fails.
 // One FS value must own a root at a time; several processes sharing a root are not supported.
 type FS struct {
-	root  string
+	root   string
+	noSync bool
 	locks [64]sync.Mutex // by key hash; serialise the commit of a Put with other writers and Delete
 }
 
@@ -44,11 +45,22 @@ var _ Store = (*FS)(nil)
 
 // NewFS returns a store rooted at the directory root, creating it if needed and removing the
 // temporary files that an interrupted Put left behind.
-func NewFS(root string) (*FS, error) {
+func NewFS(root string) (*FS, error) { return NewFSWith(root, FSOptions{}) }
+
+// FSOptions tunes NewFSWith.
+type FSOptions struct {
+	// NoSync skips every fsync. Writes stay atomic for readers (temporary file, then rename), but
+	// a machine crash may lose recent ones: for scratch trees that are published by other means,
+	// such as the output of `reelay transcode`. Default false.
+	NoSync bool
+}
+
+// NewFSWith is NewFS with options.
+func NewFSWith(root string, opts FSOptions) (*FS, error) {
 	if root == "" {
 		return nil, errors.New("storage: empty directory for the fs store")
 	}
-	s := &FS{root: filepath.Clean(root)}
+	s := &FS{root: filepath.Clean(root), noSync: opts.NoSync}
 	if err := os.RemoveAll(s.tmpDir()); err != nil {
 		return nil, fmt.Errorf("storage: cleaning %s: %w", s.tmpDir(), err)
 	}
@@ -124,7 +136,7 @@ func (s *FS) Put(ctx context.Context, key string, r io.Reader, size int64, opts 
 	if err := os.Chtimes(data.Name(), now, now); err != nil {
 		return fail(err)
 	}
-	if err := data.Sync(); err != nil {
+	if err := s.sync(data); err != nil {
 		return fail(err)
 	}
 	fi, err := data.Stat()
@@ -159,10 +171,10 @@ func (s *FS) Put(ctx context.Context, key string, r io.Reader, size int64, opts 
 	if err != nil {
 		return fail(err)
 	}
-	if err := syncDir(filepath.Dir(s.path("meta", key))); err != nil {
+	if err := s.syncDir(filepath.Dir(s.path("meta", key))); err != nil {
 		return fail(err)
 	}
-	if err := syncDir(filepath.Dir(s.path("objects", key))); err != nil {
+	if err := s.syncDir(filepath.Dir(s.path("objects", key))); err != nil {
 		return fail(err)
 	}
 	return info, nil
@@ -181,7 +193,7 @@ func (s *FS) writeTemp(m sidecar) (name string, err error) {
 	}()
 	err = json.NewEncoder(f).Encode(m)
 	if err == nil {
-		err = f.Sync()
+		err = s.sync(f)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -204,9 +216,20 @@ func (s *FS) renameInto(from, to string) error {
 	return err
 }
 
-// syncDir makes a rename or removal in dir durable. A directory that a Delete removed meanwhile
-// has nothing left to sync.
-func syncDir(dir string) error {
+// sync makes f's content durable, unless the store was opened with NoSync.
+func (s *FS) sync(f *os.File) error {
+	if s.noSync {
+		return nil
+	}
+	return f.Sync()
+}
+
+// syncDir makes a rename or removal in dir durable, unless the store was opened with NoSync.
+// A directory that a Delete removed meanwhile has nothing left to sync.
+func (s *FS) syncDir(dir string) error {
+	if s.noSync {
+		return nil
+	}
 	d, err := os.Open(dir)
 	if missing(err) {
 		return nil
@@ -341,7 +364,7 @@ func (s *FS) Delete(ctx context.Context, key string) error {
 		// Remove now-empty parents; os.Remove refuses non-empty directories, which ends the walk.
 		for d, top := filepath.Dir(p), s.dir(tree); d != top && os.Remove(d) == nil; d = filepath.Dir(d) {
 		}
-		if err := syncDir(filepath.Dir(p)); err != nil {
+		if err := s.syncDir(filepath.Dir(p)); err != nil {
 			return fmt.Errorf("storage: delete %q: %w", key, err)
 		}
 	}

@@ -70,14 +70,15 @@ func (c *transcodeConfig) run(ctx context.Context, e *env) error {
 	if err := os.MkdirAll(c.out, 0o755); err != nil {
 		return err
 	}
-	// Package into a work store inside the output directory, then move the objects into place
-	// with the multivariant playlist last: DIR/master.m3u8 exists only for a complete tree.
+	// Package into a scratch store inside the output directory, then move the objects into
+	// place with the multivariant playlist last: DIR/master.m3u8 exists only for a complete
+	// tree. The scratch store skips fsync; the tree is a local file like FFmpeg's output.
 	work := filepath.Join(c.out, ".reelay-work")
 	if err := os.RemoveAll(work); err != nil {
 		return err
 	}
 	defer os.RemoveAll(work)
-	store, err := storage.NewFS(work)
+	store, err := storage.NewFSWith(work, storage.FSOptions{NoSync: true})
 	if err != nil {
 		return err
 	}
