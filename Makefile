@@ -28,8 +28,14 @@ build: deps
 deps:
 	@scripts/ensure-packages $(BUILD_PKGS)
 
-test-deps: $(MINIO_BIN)
+test-deps: $(MINIO_BIN) node_modules/.installed
 	@scripts/ensure-packages $(TEST_PKGS)
+
+# Real clients for the end-to-end tests (tus-js-client, hls.js, playwright-core), pinned by
+# package-lock.json; reinstalled only when the lock file changes.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
 
 # MinIO for the S3 tests, built once from the module proxy at a pinned version and cached
 # outside the clone (about 5 minutes cold).

@@ -1,0 +1,252 @@
+// Package ingest is reelay's upload tier: a tus 1.0.0 resumable upload server
+// (https://tus.io/protocols/resumable-upload) at /v1/uploads/, with the creation,
+// creation-with-upload, creation-defer-length, termination, checksum and expiration extensions.
+//
+// The state of every upload lives in the database (table uploads) and its bytes in one file
+// per upload under Config.Dir, so that an upload survives a restart: a PATCH streams its body
+// to the file, fsyncs it, and only then records the new offset. Bytes that reached the file
+// but not the database (a crash in between) are cut off on the next write, so a resuming
+// client continues at the recorded offset with no byte lost or repeated.
+//
+// An upload's id is also the id of the video it becomes. When the last byte has arrived the
+// upload is finished and Config.OnComplete hands it to the pipeline; Run expires abandoned
+// uploads and retries hand-overs that failed.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/reelay/reelay/db"
+)
+
+// Path is where the handler expects to be mounted: uploads are created by a POST to Path
+// (with or without its trailing slash) and live at Path + id.
+const Path = "/v1/uploads/"
+
+// Visibility values of an upload's "visibility" metadata, the audience of its video.
+const (
+	VisibilityPublic   = "public" // the default
+	VisibilityUnlisted = "unlisted"
+	VisibilityPrivate  = "private"
+)
+
+// Config configures a Handler. Only Dir is required.
+type Config struct {
+	// Dir is the staging directory, one file per upload, named by the upload's id. It is
+	// created (mode 0700) if missing. Required.
+	Dir string
+	// MaxSize is the largest upload accepted, in bytes; advertised as Tus-Max-Size.
+	// Default 4 GiB.
+	MaxSize int64
+	// TTL is how long an unfinished upload lives without progress: every stored chunk moves
+	// its expiry to TTL from then. Expired uploads lose their bytes and answer 410.
+	// Default 24h.
+	TTL time.Duration
+	// GCInterval is how often Run removes expired uploads and retries failed hand-overs.
+	// Default 1m.
+	GCInterval time.Duration
+	// Retention is how long the record of a handed-over, rejected, expired or terminated
+	// upload is kept, so that clients asking about it get a meaningful answer. Staged bytes
+	// still present then (OnComplete's consumer never called Remove) are deleted with it.
+	// Default 7 days.
+	Retention time.Duration
+	// ChunkIdleTimeout bounds the wait for each read of a request body: a client that stalls
+	// for longer loses its connection, the bytes stored so far are kept, and the upload is
+	// free for the next request. Default 30s.
+	ChunkIdleTimeout time.Duration
+	// CompleteTimeout bounds one call of OnComplete. Default 2m.
+	CompleteTimeout time.Duration
+	// TrustedProxies are the peers whose X-Forwarded-Proto, X-Forwarded-Host and Forwarded
+	// (RFC 7239) headers are believed when building an upload's URL. They must overwrite
+	// those headers, not pass on the client's. Default: none, the headers are ignored.
+	TrustedProxies []netip.Prefix
+	// OnComplete, when set, is called once an upload has all its bytes, with the request's
+	// context (not cancelled when the client goes away) or, for retries, Run's. Returning nil
+	// hands the upload over: the consumer copies the staged file at u.Path and then calls
+	// Remove. An error wrapping an *apierr.Error with a 4xx status rejects the upload for
+	// good: the client gets that error, the bytes are deleted, and later requests for the
+	// upload answer 410 with its code and message. Any other error leaves the upload
+	// finished; the client gets the error (500 unless it is an *apierr.Error) and Run calls
+	// OnComplete again every GCInterval until it succeeds or rejects. OnComplete may thus see
+	// one upload more than once (also after a crash) and must be idempotent, keyed on u.ID.
+	// Default nil: a finished upload is complete at once.
+	OnComplete func(ctx context.Context, u Upload) error
+	// Registerer receives the handler's metrics. Default nil: not registered.
+	Registerer prometheus.Registerer
+	// Logger receives the handler's logs. Default nil: discarded.
+	Logger *slog.Logger
+}
+
+// Upload is a finished upload as OnComplete sees it.
+type Upload struct {
+	ID         string            // the upload's id, also the id of its video; see ValidID
+	Owner      int64             // user id of the creator
+	Size       int64             // bytes
+	Metadata   map[string]string // every Upload-Metadata pair, decoded
+	Path       string            // the staged file, valid until Remove
+	Filename   string            // "filename" metadata, "" if none
+	Filetype   string            // "filetype" metadata (a MIME type as the client saw it), "" if none
+	Caption    string            // "caption" metadata, "" if none; see Hashtags
+	Visibility string            // "visibility" metadata: VisibilityPublic (default), VisibilityUnlisted or VisibilityPrivate
+	CreatedAt  time.Time
+}
+
+// Handler serves the tus protocol and owns the staged uploads.
+type Handler struct {
+	cfg   Config
+	db    *db.DB
+	log   *slog.Logger
+	locks locks
+	m     metrics
+	now   func() time.Time
+	bufs  sync.Pool // *[]byte of copyBufferSize
+}
+
+var _ http.Handler = (*Handler)(nil)
+
+// Defaults of Config.
+const (
+	DefaultMaxSize          = 4 << 30
+	DefaultTTL              = 24 * time.Hour
+	DefaultGCInterval       = time.Minute
+	DefaultRetention        = 7 * 24 * time.Hour
+	DefaultChunkIdleTimeout = 30 * time.Second
+	DefaultCompleteTimeout  = 2 * time.Minute
+)
+
+// copyBufferSize is the one buffer a PATCH streams its body through.
+const copyBufferSize = 256 << 10
+
+// New returns a Handler over d with cfg's defaults filled in. It creates cfg.Dir if needed
+// and checks that it can write there.
+func New(cfg Config, d *db.DB) (*Handler, error) {
+	if d == nil {
+		return nil, errors.New("ingest: a database is required")
+	}
+	if cfg.Dir == "" {
+		return nil, errors.New("ingest: Config.Dir is required")
+	}
+	if cfg.MaxSize < 0 {
+		return nil, fmt.Errorf("ingest: Config.MaxSize %d is negative", cfg.MaxSize)
+	}
+	for _, p := range cfg.TrustedProxies {
+		if !p.IsValid() {
+			return nil, errors.New("ingest: Config.TrustedProxies holds an invalid prefix")
+		}
+	}
+	if cfg.MaxSize == 0 {
+		cfg.MaxSize = DefaultMaxSize
+	}
+	setDefault(&cfg.TTL, DefaultTTL)
+	setDefault(&cfg.GCInterval, DefaultGCInterval)
+	setDefault(&cfg.Retention, DefaultRetention)
+	setDefault(&cfg.ChunkIdleTimeout, DefaultChunkIdleTimeout)
+	setDefault(&cfg.CompleteTimeout, DefaultCompleteTimeout)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: staging directory: %w", err)
+	}
+	cfg.Dir = dir
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("ingest: staging directory: %w", err)
+	}
+	probe, err := os.CreateTemp(dir, ".probe-*")
+	if err != nil {
+		return nil, fmt.Errorf("ingest: staging directory is not writable: %w", err)
+	}
+	probe.Close()
+	os.Remove(probe.Name())
+
+	h := &Handler{
+		cfg:  cfg,
+		db:   d,
+		log:  cfg.Logger.With("tier", "ingest"),
+		m:    newMetrics(),
+		now:  time.Now,
+		bufs: sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }},
+	}
+	if cfg.Registerer != nil {
+		for _, c := range h.m.collectors() {
+			if err := cfg.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("ingest: metrics: %w", err)
+			}
+		}
+	}
+	return h, nil
+}
+
+func setDefault(d *time.Duration, def time.Duration) {
+	if *d <= 0 {
+		*d = def
+	}
+}
+
+// Handler returns the tus endpoint. It expects auth.Authenticator's middleware in front of
+// it: every request but OPTIONS needs a principal.
+func (h *Handler) Handler() http.Handler { return h }
+
+// Remove deletes the staged bytes of upload id once OnComplete's consumer has copied them;
+// it may be called from within OnComplete. The upload's record stays (a HEAD still reports it
+// complete) until Config.Retention. Removing bytes that are already gone is not an error;
+// removing those of an upload that is still receiving is.
+func (h *Handler) Remove(ctx context.Context, id string) error {
+	if !ValidID(id) {
+		return fmt.Errorf("ingest: remove %q: not an upload id", id)
+	}
+	u, err := h.db.UploadByID(ctx, id)
+	if err != nil && !errors.Is(err, db.ErrNotFound) {
+		return fmt.Errorf("ingest: remove %s: %w", id, err)
+	}
+	if err == nil && u.State == db.UploadReceiving {
+		return fmt.Errorf("ingest: remove %s: the upload is still receiving", id)
+	}
+	return h.removeStaged(id)
+}
+
+// stagedPath is where upload id's bytes are staged.
+func (h *Handler) stagedPath(id string) string { return filepath.Join(h.cfg.Dir, id) }
+
+// removeStaged deletes upload id's staged file, if any.
+func (h *Handler) removeStaged(id string) error {
+	if err := os.Remove(h.stagedPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("ingest: remove staged upload %s: %w", id, err)
+	}
+	return nil
+}
+
+type metrics struct {
+	created, finished, terminated, expired, rejected prometheus.Counter
+	bytes                                            prometheus.Counter
+}
+
+func newMetrics() metrics {
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: "reelay_ingest_" + name, Help: help})
+	}
+	return metrics{
+		created:    counter("uploads_created_total", "Uploads created."),
+		finished:   counter("uploads_finished_total", "Uploads that received all their bytes."),
+		terminated: counter("uploads_terminated_total", "Uploads deleted by their owner before they finished."),
+		expired:    counter("uploads_expired_total", "Unfinished uploads removed after their expiry."),
+		rejected:   counter("uploads_rejected_total", "Finished uploads that OnComplete refused."),
+		bytes:      counter("received_bytes_total", "Upload bytes received and stored."),
+	}
+}
+
+func (m metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.created, m.finished, m.terminated, m.expired, m.rejected, m.bytes}
+}
