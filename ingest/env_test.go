@@ -317,3 +317,15 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// handedOver is the SHA-256 of upload loc's bytes as OnComplete saw them, or "" if it never
+// saw them (the staged file is deleted after a successful hand-over).
+func (e *env) handedOver(loc string) string {
+	ups, hashes := e.completed.calls()
+	for i, u := range ups {
+		if u.ID == idOf(loc) {
+			return hashes[i]
+		}
+	}
+	return ""
+}

@@ -146,6 +146,9 @@ func (h *Handler) complete(ctx context.Context, u db.Upload) error {
 		return fmt.Errorf("ingest: complete upload %s: %w", u.ID, err)
 	}
 	h.log.Info("upload complete", "upload", u.ID, "size", u.Length)
+	if err := h.removeStaged(u.ID); err != nil {
+		h.log.Warn("removing a handed-over upload", "upload", u.ID, "err", err)
+	}
 	return nil
 }
 

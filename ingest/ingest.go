@@ -58,7 +58,7 @@ type Config struct {
 	GCInterval time.Duration
 	// Retention is how long the record of a handed-over, rejected, expired or terminated
 	// upload is kept, so that clients asking about it get a meaningful answer. Staged bytes
-	// still present then (OnComplete's consumer never called Remove) are deleted with it.
+	// still present then (a hand-over that never succeeded) are deleted with it.
 	// Default 7 days.
 	Retention time.Duration
 	// ChunkIdleTimeout bounds the wait for each read of a request body: a client that stalls
@@ -73,8 +73,8 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// OnComplete, when set, is called once an upload has all its bytes, with the request's
 	// context (not cancelled when the client goes away) or, for retries, Run's. Returning nil
-	// hands the upload over: the consumer copies the staged file at u.Path and then calls
-	// Remove. An error wrapping an *apierr.Error with a 4xx status rejects the upload for
+	// hands the upload over: the consumer has copied the staged file at u.Path, which is
+	// deleted once OnComplete returns. An error wrapping an *apierr.Error with a 4xx status rejects the upload for
 	// good: the client gets that error, the bytes are deleted, and later requests for the
 	// upload answer 410 with its code and message. Any other error leaves the upload
 	// finished; the client gets the error (500 unless it is an *apierr.Error) and Run calls
@@ -94,7 +94,7 @@ type Upload struct {
 	Owner      int64             // user id of the creator
 	Size       int64             // bytes
 	Metadata   map[string]string // every Upload-Metadata pair, decoded
-	Path       string            // the staged file, valid until Remove
+	Path       string            // the staged file, valid until OnComplete returns
 	Filename   string            // "filename" metadata, "" if none
 	Filetype   string            // "filetype" metadata (a MIME type as the client saw it), "" if none
 	Caption    string            // "caption" metadata, "" if none; see Hashtags
@@ -198,24 +198,6 @@ func setDefault(d *time.Duration, def time.Duration) {
 // Handler returns the tus endpoint. It expects auth.Authenticator's middleware in front of
 // it: every request but OPTIONS needs a principal.
 func (h *Handler) Handler() http.Handler { return h }
-
-// Remove deletes the staged bytes of upload id once OnComplete's consumer has copied them;
-// it may be called from within OnComplete. The upload's record stays (a HEAD still reports it
-// complete) until Config.Retention. Removing bytes that are already gone is not an error;
-// removing those of an upload that is still receiving is.
-func (h *Handler) Remove(ctx context.Context, id string) error {
-	if !ValidID(id) {
-		return fmt.Errorf("ingest: remove %q: not an upload id", id)
-	}
-	u, err := h.db.UploadByID(ctx, id)
-	if err != nil && !errors.Is(err, db.ErrNotFound) {
-		return fmt.Errorf("ingest: remove %s: %w", id, err)
-	}
-	if err == nil && u.State == db.UploadReceiving {
-		return fmt.Errorf("ingest: remove %s: the upload is still receiving", id)
-	}
-	return h.removeStaged(id)
-}
 
 // stagedPath is where upload id's bytes are staged.
 func (h *Handler) stagedPath(id string) string { return filepath.Join(h.cfg.Dir, id) }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"testing"
 	"time"
 )
@@ -110,7 +109,7 @@ func TestConcurrentPatch(t *testing.T) {
 			t.Errorf("%d requests still hold or wait for the lock", n)
 		}
 		e.patch(loc, e.alice, 4, []byte("efgh"))
-		if got := fileSHA256(t, e.staged(loc)); got != bytesSHA256([]byte("abcdefgh")) {
+		if got := e.handedOver(loc); got != bytesSHA256([]byte("abcdefgh")) {
 			t.Error("the staged file is not the first PATCH's bytes then the third's")
 		}
 	})
@@ -147,9 +146,8 @@ func TestStalledClient(t *testing.T) {
 		t.Errorf("stalled PATCH: %d, Upload-Offset %q", resp.StatusCode, resp.Header.Get("Upload-Offset"))
 	}
 	e.patch(loc, e.alice, 4, []byte("efghij"))
-	b, err := os.ReadFile(e.staged(loc))
-	if err != nil || string(b) != "abcdefghij" {
-		t.Errorf("staged file %q, %v", b, err)
+	if got := e.handedOver(loc); got != bytesSHA256([]byte("abcdefghij")) {
+		t.Errorf("handed over sha256 %q, want that of abcdefghij", got)
 	}
 	if n := e.h.locks.refs(id); n != 0 {
 		t.Errorf("%d requests still hold or wait for the lock", n)
