@@ -38,7 +38,7 @@ import (
 type FS struct {
 	root   string
 	noSync bool
-	locks [64]sync.Mutex // by key hash; serialise the commit of a Put with other writers and Delete
+	locks  [64]sync.Mutex // by key hash; serialise the commit of a Put with other writers and Delete
 }
 
 var _ Store = (*FS)(nil)
