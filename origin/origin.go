@@ -1,0 +1,462 @@
+// Package origin serves the HLS presentations of the object store over HTTP: the tier that edge
+// caches fill from, and that a single-machine deployment lets players reach directly.
+//
+// # Paths
+//
+// GET and HEAD of /v/{video}/{name} serve the object Config.Prefix + "{video}/{name}", where
+// {video} is a video id (see internal/videoid) and {name} one of the names the packager writes:
+// master.m3u8, poster.jpg, {rendition}/index.m3u8, {rendition}/iframes.m3u8,
+// {rendition}/init.mp4 and {rendition}/seg_NNNNN.m4s. Every other path, including any
+// percent-encoded one, is 404 without a store access. OPTIONS answers CORS preflights.
+//
+// A video is visible only once its master.m3u8 exists, which the packager writes last: other
+// objects of a video without one are 404 as well. The answer "published" is remembered for
+// Config.PublishedTTL, so that a player's segment requests cost one store round trip each.
+//
+// # Caching
+//
+// Content-Type and Cache-Control are those stored with each object by the packager. When an
+// object has none, Content-Type follows the name (application/vnd.apple.mpegurl, video/mp4,
+// video/iso.segment, image/jpeg) and Cache-Control the kind of object:
+//
+//	init and media segments   public, max-age=31536000, immutable   (their bytes never change)
+//	playlists                 public, max-age=60                    (Config.PlaylistMaxAge)
+//	poster                    public, max-age=86400
+//
+// Playlists get a short lifetime although a VOD presentation is complete (EXT-X-ENDLIST) once
+// master.m3u8 exists: packaging a video again under the same id replaces its playlists (and a
+// lowest-rung-first publication rewrites master.m3u8 when the other rungs are ready), and 60
+// seconds bounds how long players and edges keep the old ones while still absorbing the
+// repeated playlist fetches of many players. Every response carries a strong ETag and
+// Last-Modified, so an expired playlist is revalidated with a 304. Error responses are
+// "no-store": a 404 for a video that is still being packaged must not outlive its publication.
+//
+// # Conditional and range requests
+//
+// If-Match, If-None-Match (weak comparison, lists and "*"), If-Unmodified-Since and
+// If-Modified-Since are evaluated as RFC 9110 §13.2.2 orders them (see Conditions). A GET with a
+// single byte range is answered 206 from Store.GetRange, an unsatisfiable one 416 with
+// "Content-Range: bytes */size"; several ranges, a malformed Range and a Range whose If-Range
+// does not match are answered 200 with the whole object (see ParseRange). HEAD answers the
+// headers of the GET from a Stat, without reading the object.
+package origin
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/reelay/reelay/internal/apierr"
+	"github.com/reelay/reelay/storage"
+)
+
+// Defaults of Config.
+const (
+	DefaultPrefix         = "videos/"
+	DefaultPlaylistMaxAge = 60 * time.Second
+	DefaultPublishedTTL   = 10 * time.Second
+	DefaultAllowOrigin    = "*"
+)
+
+// Cache-Control of objects stored without one; playlists get Config.PlaylistMaxAge.
+const (
+	cacheImmutable = "public, max-age=31536000, immutable"
+	cachePoster    = "public, max-age=86400"
+)
+
+// Fallback content types, for objects stored without one (or as application/octet-stream).
+const (
+	contentTypePlaylist = "application/vnd.apple.mpegurl"
+	contentTypeInit     = "video/mp4"
+	contentTypeSegment  = "video/iso.segment"
+	contentTypePoster   = "image/jpeg"
+)
+
+// CORS headers of every response and of preflights.
+const (
+	allowedMethods  = "GET, HEAD, OPTIONS"
+	allowedHeaders  = "Range, If-None-Match, If-Modified-Since, If-Range"
+	exposedHeaders  = "Content-Length, Content-Range, Cache-Status, Age, ETag"
+	preflightMaxAge = "86400"
+)
+
+// publishedCacheSize bounds the number of videos remembered as published.
+const publishedCacheSize = 10000
+
+// publishCheckTimeout bounds the Stat of a master.m3u8 shared by concurrent requests, which runs
+// on after the request that started it is cancelled.
+const publishCheckTimeout = 15 * time.Second
+
+// maxAttempts bounds how often a request is restarted when the object changes between its Stat
+// and its Get.
+const maxAttempts = 3
+
+// ErrInvalidConfig is returned by New for an unusable Config.
+var ErrInvalidConfig = errors.New("origin: invalid config")
+
+// Config configures an Origin.
+type Config struct {
+	// Store holds the presentations, as the packager writes them. Required.
+	Store storage.Store
+	// Prefix is put before "{video}/" to make the keys of a video's objects. It must end with
+	// "/". Default DefaultPrefix ("videos/").
+	Prefix string
+	// PlaylistMaxAge is the max-age of playlists stored without a Cache-Control (the packager
+	// stores "public, max-age=60"). Zero means DefaultPlaylistMaxAge (60s); it may not be
+	// negative. See the package comment for the choice.
+	PlaylistMaxAge time.Duration
+	// PublishedTTL is how long a video whose master.m3u8 was seen stays known to be published,
+	// so that its other objects are served without asking the store about the master again; it
+	// is also how long a deleted video's segments may still be served. Zero means
+	// DefaultPublishedTTL (10s); negative means asking the store on every request.
+	PublishedTTL time.Duration
+	// AllowOrigin is sent as Access-Control-Allow-Origin. Default DefaultAllowOrigin ("*").
+	AllowOrigin string
+	// Registerer receives the origin's metrics (reelay_origin_*). Nil registers them nowhere.
+	Registerer prometheus.Registerer
+	// Logger receives the origin's logs, with "tier"="origin". Nil discards them.
+	Logger *slog.Logger
+}
+
+// Origin serves the store's presentations over HTTP. It is safe for concurrent use.
+type Origin struct {
+	cfg           Config
+	log           *slog.Logger
+	metrics       *metrics
+	published     *publishedCache
+	checks        singleflight.Group // concurrent master Stats of one video, by video id
+	cachePlaylist string
+}
+
+// New validates cfg, fills in its defaults and returns an Origin.
+func New(cfg Config) (*Origin, error) {
+	bad := func(format string, args ...any) (*Origin, error) {
+		return nil, fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
+	}
+	if cfg.Store == nil {
+		return bad("Store is required")
+	}
+	cfg.Prefix = cmp.Or(cfg.Prefix, DefaultPrefix)
+	if !strings.HasSuffix(cfg.Prefix, "/") || storage.ValidateKey(cfg.Prefix+"x") != nil {
+		return bad("Prefix %q is not a key prefix ending with \"/\"", cfg.Prefix)
+	}
+	switch {
+	case cfg.PlaylistMaxAge < 0:
+		return bad("PlaylistMaxAge %v is negative", cfg.PlaylistMaxAge)
+	case cfg.PlaylistMaxAge == 0:
+		cfg.PlaylistMaxAge = DefaultPlaylistMaxAge
+	}
+	if cfg.PublishedTTL == 0 {
+		cfg.PublishedTTL = DefaultPublishedTTL
+	}
+	cfg.AllowOrigin = cmp.Or(cfg.AllowOrigin, DefaultAllowOrigin)
+	if strings.IndexFunc(cfg.AllowOrigin, unicode.IsControl) >= 0 {
+		return bad("AllowOrigin %q contains a control character", cfg.AllowOrigin)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	return &Origin{
+		cfg:           cfg,
+		log:           cfg.Logger.With("tier", "origin"),
+		metrics:       m,
+		published:     newPublishedCache(cfg.PublishedTTL, publishedCacheSize, time.Now),
+		cachePlaylist: "public, max-age=" + strconv.FormatInt(int64(cfg.PlaylistMaxAge/time.Second), 10),
+	}, nil
+}
+
+// Handler returns the handler of /v/{video}/{name}; every other path is answered 404.
+func (o *Origin) Handler() http.Handler { return http.HandlerFunc(o.serveHTTP) }
+
+// Ready reports whether the store answers, for the listener's /readyz (server.Config.Ready).
+func (o *Origin) Ready(ctx context.Context) error { return o.cfg.Store.Ping(ctx) }
+
+// errNotFound answers every path that names no published object.
+var errNotFound = apierr.New(http.StatusNotFound, "not_found", "no such video or object")
+
+// errChanged: the object changed between its Stat and its Get; the request starts again.
+var errChanged = errors.New("origin: object changed while being served")
+
+// request is a GET or HEAD of a valid object path.
+type request struct {
+	obj   object
+	key   string
+	head  bool
+	rng   string // the Range header of a GET; always "" for HEAD
+	conds Conditions
+}
+
+func (o *Origin) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := &recorder{ResponseWriter: w}
+	defer o.metrics.observe(rec)
+	h := rec.Header()
+	h.Set("Access-Control-Allow-Origin", o.cfg.AllowOrigin)
+	h.Set("Access-Control-Expose-Headers", exposedHeaders)
+	err := o.serve(rec, r)
+	switch {
+	case err == nil:
+	case r.Context().Err() != nil:
+		rec.status = 499 // the client is gone: nobody to answer (nginx's "client closed request")
+	default:
+		h.Set("Cache-Control", "no-store")
+		apierr.Write(rec, r, o.log, err)
+	}
+}
+
+// serve answers r, or returns the error to answer it with before anything is written.
+func (o *Origin) serve(w http.ResponseWriter, r *http.Request) error {
+	obj, ok := parsePath(r.URL)
+	if !ok {
+		return errNotFound
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+	case http.MethodOptions:
+		h := w.Header()
+		h.Set("Allow", allowedMethods)
+		h.Set("Access-Control-Allow-Methods", allowedMethods)
+		h.Set("Access-Control-Allow-Headers", allowedHeaders)
+		h.Set("Access-Control-Max-Age", preflightMaxAge)
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	default:
+		w.Header().Set("Allow", allowedMethods)
+		return apierr.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed; use GET or HEAD", r.Method)
+	}
+	ctx := r.Context()
+	if obj.kind != kindMaster {
+		if err := o.checkPublished(ctx, obj.video); err != nil {
+			return err
+		}
+	}
+	q := request{
+		obj:   obj,
+		key:   o.cfg.Prefix + obj.video + "/" + obj.name,
+		head:  r.Method == http.MethodHead,
+		conds: ConditionsFrom(r.Header),
+	}
+	if !q.head { // RFC 9110 §14.2: range handling is defined for GET only
+		q.rng = r.Header.Get("Range")
+	}
+	var err error
+	for range maxAttempts {
+		if err = o.serveObject(ctx, w, q); !errors.Is(err, errChanged) {
+			return err
+		}
+	}
+	return &apierr.Error{Status: http.StatusServiceUnavailable, Code: "object_changing",
+		Message: "the object is being replaced; try again", Err: err}
+}
+
+// checkPublished returns nil if the video's master.m3u8 exists, and the error to answer with
+// otherwise. Concurrent checks of one video share one Stat.
+func (o *Origin) checkPublished(ctx context.Context, video string) error {
+	if o.published.has(video) {
+		return nil
+	}
+	ch := o.checks.DoChan(video, func() (any, error) {
+		// Not the first caller's context: its cancellation must not fail the others.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishCheckTimeout)
+		defer cancel()
+		_, err := o.stat(ctx, o.cfg.Prefix+video+"/"+masterName)
+		if err == nil {
+			o.published.add(video)
+		}
+		return nil, err
+	})
+	select {
+	case res := <-ch:
+		return storeError(res.Err)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// serveObject answers a GET or HEAD of q.key. It returns errChanged (wrapped) when the object
+// was replaced between its Stat and its Get, before anything was written.
+func (o *Origin) serveObject(ctx context.Context, w http.ResponseWriter, q request) error {
+	h := w.Header()
+	if !q.head && q.rng == "" && q.conds == (Conditions{}) {
+		// A plain GET needs only the body and its Info: one round trip.
+		body, info, err := o.get(ctx, q.key)
+		if err != nil {
+			return storeError(err)
+		}
+		defer body.Close()
+		o.seen(q.obj)
+		o.setHeaders(h, q.obj, info)
+		h.Set("Content-Length", strconv.FormatInt(info.Size, 10))
+		w.WriteHeader(http.StatusOK)
+		o.copyBody(ctx, w, body, q.key)
+		return nil
+	}
+
+	info, err := o.stat(ctx, q.key)
+	if err != nil {
+		return storeError(err)
+	}
+	o.seen(q.obj)
+	switch q.conds.Evaluate(info.ETag, info.ModTime) {
+	case http.StatusNotModified:
+		o.setValidators(h, q.obj, info)
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	case http.StatusPreconditionFailed:
+		return apierr.New(http.StatusPreconditionFailed, "precondition_failed", "a precondition (If-Match, If-Unmodified-Since) does not hold")
+	}
+	if q.head {
+		o.setHeaders(h, q.obj, info)
+		h.Set("Content-Length", strconv.FormatInt(info.Size, 10))
+		w.WriteHeader(http.StatusOK)
+		return nil
+	}
+
+	partial, start, length := false, int64(0), info.Size
+	if q.rng != "" && q.conds.RangeApplies(info.ETag, info.ModTime) {
+		s, n, ok, err := ParseRange(q.rng, info.Size)
+		if err != nil {
+			h.Set("Content-Range", "bytes */"+strconv.FormatInt(info.Size, 10))
+			return apierr.Errorf(http.StatusRequestedRangeNotSatisfiable, "range_not_satisfiable",
+				"the range is outside the object's %d bytes", info.Size)
+		}
+		if ok {
+			partial, start, length = true, s, n
+		}
+	}
+	var body io.ReadCloser
+	var got storage.Info
+	if partial {
+		body, got, err = o.getRange(ctx, q.key, start, length)
+	} else {
+		body, got, err = o.get(ctx, q.key)
+	}
+	if errors.Is(err, storage.ErrInvalidRange) {
+		return fmt.Errorf("%w: %w", errChanged, err) // it shrank since the Stat
+	}
+	if err != nil {
+		return storeError(err)
+	}
+	defer body.Close()
+	if got.Size != info.Size || got.ETag != info.ETag {
+		return errChanged
+	}
+	o.setHeaders(h, q.obj, got)
+	h.Set("Content-Length", strconv.FormatInt(length, 10))
+	status := http.StatusOK
+	if partial {
+		status = http.StatusPartialContent
+		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, start+length-1, info.Size))
+	}
+	w.WriteHeader(status)
+	o.copyBody(ctx, w, body, q.key)
+	return nil
+}
+
+// seen notes that a video is published when its master was found.
+func (o *Origin) seen(obj object) {
+	if obj.kind == kindMaster {
+		o.published.add(obj.video)
+	}
+}
+
+// setValidators sets the headers that a 304 repeats: ETag, Last-Modified and Cache-Control.
+func (o *Origin) setValidators(h http.Header, obj object, info storage.Info) {
+	if info.ETag != "" {
+		h.Set("ETag", info.ETag)
+	}
+	if !info.ModTime.IsZero() {
+		h.Set("Last-Modified", info.ModTime.UTC().Format(http.TimeFormat))
+	}
+	h.Set("Cache-Control", cmp.Or(info.CacheControl, o.defaultCacheControl(obj.kind)))
+}
+
+// setHeaders sets the headers of a 200 or 206 (but Content-Length and Content-Range).
+func (o *Origin) setHeaders(h http.Header, obj object, info storage.Info) {
+	o.setValidators(h, obj, info)
+	h.Set("Content-Type", contentType(obj.kind, info.ContentType))
+	h.Set("Accept-Ranges", "bytes")
+	h.Set("X-Content-Type-Options", "nosniff")
+}
+
+func (o *Origin) defaultCacheControl(k kind) string {
+	switch k {
+	case kindMaster, kindPlaylist:
+		return o.cachePlaylist
+	case kindPoster:
+		return cachePoster
+	default:
+		return cacheImmutable
+	}
+}
+
+// contentType is the stored content type, or the one of the object's kind when none was stored.
+func contentType(k kind, stored string) string {
+	if stored != "" && stored != storage.DefaultContentType {
+		return stored
+	}
+	switch k {
+	case kindMaster, kindPlaylist:
+		return contentTypePlaylist
+	case kindPoster:
+		return contentTypePoster
+	case kindInit:
+		return contentTypeInit
+	default:
+		return contentTypeSegment
+	}
+}
+
+// copyBody streams body to w. A failure here cannot be answered any more: the response is cut
+// short of its Content-Length, which the client sees.
+func (o *Origin) copyBody(ctx context.Context, w io.Writer, body io.Reader, key string) {
+	if _, err := io.Copy(w, body); err != nil {
+		o.log.Debug("response body cut short", "key", key, "client_gone", ctx.Err() != nil, "err", err)
+	}
+}
+
+// storeError maps a store error to the error answered: not found is 404, anything else 502
+// (504 for a timeout). A cancelled request is passed through: there is nobody to answer.
+func storeError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrInvalidKey):
+		return errNotFound
+	case errors.Is(err, context.Canceled):
+		return err
+	case errors.Is(err, context.DeadlineExceeded):
+		return &apierr.Error{Status: http.StatusGatewayTimeout, Code: "store_timeout", Message: "the object store did not answer in time", Err: err}
+	default:
+		return &apierr.Error{Status: http.StatusBadGateway, Code: "store_unavailable", Message: "the object store failed", Err: err}
+	}
+}
+
+func (o *Origin) stat(ctx context.Context, key string) (storage.Info, error) {
+	defer o.metrics.observeStore("stat", time.Now())
+	return o.cfg.Store.Stat(ctx, key)
+}
+
+func (o *Origin) get(ctx context.Context, key string) (io.ReadCloser, storage.Info, error) {
+	defer o.metrics.observeStore("get", time.Now())
+	return o.cfg.Store.Get(ctx, key)
+}
+
+func (o *Origin) getRange(ctx context.Context, key string, offset, length int64) (io.ReadCloser, storage.Info, error) {
+	defer o.metrics.observeStore("get_range", time.Now())
+	return o.cfg.Store.GetRange(ctx, key, offset, length)
+}
