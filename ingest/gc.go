@@ -10,6 +10,7 @@ import (
 
 	"github.com/reelay/reelay/db"
 	"github.com/reelay/reelay/internal/apierr"
+	"github.com/reelay/reelay/internal/videoid"
 )
 
 // gcBatch bounds the uploads one round of Run looks at per kind of work.
@@ -187,7 +188,7 @@ func (h *Handler) sweep(ctx context.Context) {
 	}
 	for _, e := range entries {
 		id := e.Name()
-		if !e.Type().IsRegular() || !ValidID(id) {
+		if !e.Type().IsRegular() || !videoid.Valid(id) {
 			continue
 		}
 		u, err := h.db.UploadByID(ctx, id)

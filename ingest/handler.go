@@ -11,6 +11,7 @@ import (
 	"github.com/reelay/reelay/db"
 	"github.com/reelay/reelay/internal/apierr"
 	"github.com/reelay/reelay/internal/auth"
+	"github.com/reelay/reelay/internal/videoid"
 )
 
 // What the server announces.
@@ -155,7 +156,7 @@ func isOffsetStream(contentType string) bool {
 
 // lockUpload takes upload id's lock, waiting at most as long as the request lives.
 func (h *Handler) lockUpload(r *http.Request, id string) (unlock func(), err error) {
-	if !ValidID(id) {
+	if !videoid.Valid(id) {
 		return nil, errNotFound
 	}
 	return h.locks.lock(r.Context(), id)

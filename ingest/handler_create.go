@@ -10,6 +10,7 @@ import (
 	"github.com/reelay/reelay/db"
 	"github.com/reelay/reelay/internal/apierr"
 	"github.com/reelay/reelay/internal/auth"
+	"github.com/reelay/reelay/internal/videoid"
 )
 
 // create makes a new upload (the creation extension) and stores the body of the request, if
@@ -92,7 +93,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, p auth.Principa
 func (h *Handler) newUpload(ctx context.Context, u db.Upload) (db.Upload, error) {
 	var err error
 	for range 3 { // a clash of 128-bit random ids is not expected, ever
-		u.ID = newID()
+		u.ID = videoid.New()
 		var created db.Upload
 		if created, err = h.db.CreateUpload(ctx, u); err == nil {
 			u = created

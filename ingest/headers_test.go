@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/reelay/reelay/internal/apierr"
+	"github.com/reelay/reelay/internal/videoid"
 )
 
 var sizeTests = []struct {
@@ -273,29 +274,6 @@ func TestHashtags(t *testing.T) {
 	}
 }
 
-func TestValidID(t *testing.T) {
-	seen := map[string]bool{}
-	for range 100 {
-		id := newID()
-		if !ValidID(id) || len(id) != 26 || seen[id] || strings.ToLower(id) != id {
-			t.Fatalf("newID() = %q", id)
-		}
-		seen[id] = true
-	}
-	id := newID()
-	for _, bad := range []string{
-		"", strings.ToUpper(id), id[:25], id + "a", id[:25] + "1", id[:24] + "\n" + id[25:],
-		"../../../../../etc/passwd", "aaaaaaaaaaaaaaaaaaaaaaaaab", // trailing bits set
-	} {
-		if ValidID(bad) {
-			t.Errorf("ValidID(%q) = true", bad)
-		}
-	}
-	if !ValidID("aaaaaaaaaaaaaaaaaaaaaaaaaa") {
-		t.Error("ValidID of 16 zero bytes = false")
-	}
-}
-
 var forwardedTests = []struct {
 	in          string
 	proto, host string
@@ -333,7 +311,7 @@ func FuzzUploadURL(f *testing.F) {
 	f.Add("", "javascript", "evil.example/x?y#z")
 	f.Add("host=a@b", "http", "user:pw@host")
 	h := &Handler{cfg: Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}}
-	id := newID()
+	id := videoid.New()
 	f.Fuzz(func(t *testing.T, forwarded, proto, host string) {
 		r := httptest.NewRequest("POST", Path, nil)
 		r.RemoteAddr = "192.0.2.1:1234"

@@ -90,7 +90,7 @@ type Config struct {
 
 // Upload is a finished upload as OnComplete sees it.
 type Upload struct {
-	ID         string            // the upload's id, also the id of its video; see ValidID
+	ID         string            // the upload's id, also the id of its video (internal/videoid)
 	Owner      int64             // user id of the creator
 	Size       int64             // bytes
 	Metadata   map[string]string // every Upload-Metadata pair, decoded

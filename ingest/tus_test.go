@@ -21,13 +21,14 @@ import (
 
 	"github.com/reelay/reelay/db"
 	"github.com/reelay/reelay/internal/apierr"
+	"github.com/reelay/reelay/internal/videoid"
 )
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
 func TestOptions(t *testing.T) {
 	e := newEnv(t, "sqlite:"+t.TempDir()+"/reelay.db", Config{MaxSize: 1 << 20})
-	for _, path := range []string{Path, "/v1/uploads", Path + newID()} {
+	for _, path := range []string{Path, "/v1/uploads", Path + videoid.New()} {
 		// No token, and a Tus-Resumable the server must ignore.
 		r := e.do("OPTIONS", path, "", nil, "Tus-Resumable", "0.2.2")
 		want := map[string]string{
@@ -74,7 +75,7 @@ func TestUpload(t *testing.T) {
 			t.Fatalf("POST: %d %s", r.status, r.body)
 		}
 		loc := r.get("Location")
-		if id := idOf(loc); loc != e.srv.URL+Path+id || !ValidID(id) {
+		if id := idOf(loc); loc != e.srv.URL+Path+id || !videoid.Valid(id) {
 			t.Fatalf("Location = %q, want %s%s<id>", loc, e.srv.URL, Path)
 		}
 		if r.get("Tus-Resumable") != "1.0.0" {
@@ -163,7 +164,7 @@ func TestStatusCodes(t *testing.T) {
 			{"other user's DELETE", "DELETE", "", e.bob, nil, nil, 404, "upload_not_found"},
 			{"admin sees no upload", "HEAD", "", adminToken, nil, nil, 404, "upload_not_found"},
 			{"admin cannot create", "POST", Path, adminToken, nil, []string{"Upload-Length", "5"}, 403, "forbidden"},
-			{"unknown id", "HEAD", Path + newID(), e.alice, nil, nil, 404, "upload_not_found"},
+			{"unknown id", "HEAD", Path + videoid.New(), e.alice, nil, nil, 404, "upload_not_found"},
 			{"malformed id", "HEAD", Path + "NOT-AN-ID", e.alice, nil, nil, 404, "upload_not_found"},
 			{"nested path", "HEAD", Path + id + "/x", e.alice, nil, nil, 404, "upload_not_found"},
 			{"GET", "GET", "", e.alice, nil, nil, 405, "method_not_allowed"},
@@ -621,7 +622,7 @@ func TestRunRecovers(t *testing.T) {
 		e.completed.setErr(nil)
 		e.close()
 
-		orphan := newID()
+		orphan := videoid.New()
 		for _, id := range []string{orphan, idOf(gone)} {
 			if err := os.WriteFile(e.cfg.Dir+"/"+id, []byte("left over"), 0o600); err != nil {
 				t.Fatal(err)

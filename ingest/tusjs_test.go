@@ -12,6 +12,7 @@ import (
 
 	"github.com/reelay/reelay/db"
 	"github.com/reelay/reelay/internal/testenv"
+	"github.com/reelay/reelay/internal/videoid"
 )
 
 // TestTusJSClient uploads a file with the real tus-js-client (e2e/tus/upload.mjs in Node),
@@ -51,7 +52,7 @@ func TestTusJSClient(t *testing.T) {
 	t.Logf("upload.mjs: %s", strings.TrimSpace(stderr.String()))
 
 	loc := strings.TrimSpace(stdout.String())
-	if !strings.HasPrefix(loc, e.srv.URL+Path) || !ValidID(idOf(loc)) {
+	if !strings.HasPrefix(loc, e.srv.URL+Path) || !videoid.Valid(idOf(loc)) {
 		t.Fatalf("upload.mjs printed %q, want an upload URL", loc)
 	}
 	u := e.record(loc)
