@@ -43,7 +43,6 @@ type Config struct {
 type Service struct {
 	cfg      Config
 	db       *db.DB
-	auth     *auth.Authenticator
 	log      *slog.Logger
 	login    *ratelimit.Limiter
 	register *ratelimit.Limiter
@@ -55,10 +54,10 @@ type Service struct {
 	logins  *prometheus.CounterVec
 }
 
-// New returns a Service over d, authenticating requests with a.
-func New(cfg Config, d *db.DB, a *auth.Authenticator) (*Service, error) {
-	if d == nil || a == nil {
-		return nil, errors.New("feed: a database and an authenticator are required")
+// New returns a Service over d.
+func New(cfg Config, d *db.DB) (*Service, error) {
+	if d == nil {
+		return nil, errors.New("feed: a database is required")
 	}
 	if cfg.TokenTTL <= 0 {
 		cfg.TokenTTL = 30 * 24 * time.Hour
@@ -81,7 +80,6 @@ func New(cfg Config, d *db.DB, a *auth.Authenticator) (*Service, error) {
 	s := &Service{
 		cfg:      cfg,
 		db:       d,
-		auth:     a,
 		log:      cfg.Logger.With("tier", "feed"),
 		login:    ratelimit.New(cfg.LoginBurst, cfg.LoginInterval, nil),
 		register: ratelimit.New(cfg.RegisterBurst, cfg.RegisterInterval, nil),
@@ -103,7 +101,8 @@ func New(cfg Config, d *db.DB, a *auth.Authenticator) (*Service, error) {
 	return s, nil
 }
 
-// Handler returns the service's routes under /v1/, behind the bearer-token middleware.
+// Handler returns the service's routes under /v1/. It expects auth.Authenticator's middleware
+// in front of it.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	h := func(f apierr.HandlerFunc) http.Handler { return apierr.Handler(s.log, f) }
@@ -111,7 +110,7 @@ func (s *Service) Handler() http.Handler {
 	mux.Handle("POST /v1/sessions", h(s.createSession))
 	mux.Handle("DELETE /v1/sessions/current", h(auth.Require(s.deleteSession)))
 	mux.Handle("GET /v1/me", h(auth.Require(s.me)))
-	return s.auth.Middleware(mux)
+	return mux
 }
 
 // Run removes expired tokens every hour until ctx is done.

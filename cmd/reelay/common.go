@@ -8,12 +8,16 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/reelay/reelay/db"
-	"github.com/reelay/reelay/feed"
+	"github.com/reelay/reelay/ingest"
 	"github.com/reelay/reelay/internal/auth"
 	"github.com/reelay/reelay/internal/server"
 	"github.com/reelay/reelay/storage"
@@ -82,19 +86,41 @@ func readiness(checks ...func(context.Context) error) func(context.Context) erro
 	}
 }
 
-// apiListener builds the API listener: the feed/social service (and, as they are built,
-// ingest and the dashboard) behind bearer-token authentication.
-func apiListener(addr, adminToken string, d *db.DB, ready func(context.Context) error, m *server.Metrics, log *slog.Logger) (*server.Server, *feed.Service, error) {
-	authn := auth.NewAuthenticator(d, adminToken, log)
-	fs, err := feed.New(feed.Config{Registerer: m.Registry(), Logger: log}, d, authn)
-	if err != nil {
-		return nil, nil, err
+// apiRoutes are the services of the API listener; nil ones are not mounted.
+type apiRoutes struct {
+	feed   http.Handler // /v1/users, /v1/sessions, /v1/me
+	tus    http.Handler // /v1/uploads/
+	status http.Handler // /v1/videos/{id}
+}
+
+// apiHandler mounts routes behind one bearer-token middleware.
+func apiHandler(authn *auth.Authenticator, r apiRoutes) http.Handler {
+	mux := http.NewServeMux()
+	if r.tus != nil {
+		// Both, or ServeMux would redirect a POST to /v1/uploads.
+		mux.Handle(ingest.Path, r.tus)
+		mux.Handle(strings.TrimSuffix(ingest.Path, "/"), r.tus)
 	}
-	srv, err := server.New(server.Config{Name: "api", Addr: addr, Handler: fs.Handler(), Ready: ready, Metrics: m, Logger: log})
-	if err != nil {
-		return nil, nil, err
+	if r.status != nil {
+		mux.Handle("/v1/videos/", r.status)
 	}
-	return srv, fs, nil
+	if r.feed != nil {
+		mux.Handle("/v1/", r.feed)
+	}
+	return authn.Middleware(mux)
+}
+
+// runAll serves every server and runs every loop until ctx is done or one of them fails, then
+// stops them all gracefully.
+func runAll(ctx context.Context, servers []*server.Server, loops ...func(context.Context) error) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for _, s := range servers {
+		g.Go(func() error { return s.Serve(ctx) })
+	}
+	for _, l := range loops {
+		g.Go(func() error { return l(ctx) })
+	}
+	return g.Wait()
 }
 
 // openDB opens the metadata database and says which one in errors.
@@ -127,4 +153,16 @@ func redact(dsn string) string {
 		}
 	}
 	return dsn
+}
+
+// checkURL validates an optional http(s) base URL flag.
+func checkURL(flagName, raw string) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usagef("invalid --%s %q: want an http:// or https:// URL", flagName, raw)
+	}
+	return nil
 }

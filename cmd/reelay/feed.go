@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 
-	"golang.org/x/sync/errgroup"
+	"github.com/reelay/reelay/feed"
+	"github.com/reelay/reelay/internal/auth"
+	"github.com/reelay/reelay/internal/server"
 )
 
 // feedConfig is `reelay feed`: the feed/social API alone, against a shared database.
@@ -45,13 +47,18 @@ func (c *feedConfig) run(ctx context.Context, e *env) error {
 		return err
 	}
 	defer d.Close()
-	api, feedSvc, err := apiListener(c.addr, c.adminToken, d, d.Ping, newMetrics(), log)
+	m := newMetrics()
+	feedSvc, err := feed.New(feed.Config{Registerer: m.Registry(), Logger: log}, d)
+	if err != nil {
+		return err
+	}
+	api, err := server.New(server.Config{
+		Name: "api", Addr: c.addr, Ready: d.Ping, Metrics: m, Logger: log,
+		Handler: apiHandler(auth.NewAuthenticator(d, c.adminToken, log), apiRoutes{feed: feedSvc.Handler()}),
+	})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "api %s\n", api.URL())
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return api.Serve(ctx) })
-	g.Go(func() error { return feedSvc.Run(ctx) })
-	return g.Wait()
+	return runAll(ctx, []*server.Server{api}, feedSvc.Run)
 }

@@ -146,7 +146,7 @@ func startUp(t *testing.T, args ...string) (urls map[string]string, stop func() 
 			t.Fatalf("unexpected output %q", sc.Text())
 		}
 		urls[name] = url
-		if name == "api" {
+		if name == "origin" { // the last listener printed
 			break
 		}
 	}

@@ -6,34 +6,48 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 
-	"golang.org/x/sync/errgroup"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/reelay/reelay/feed"
+	"github.com/reelay/reelay/ingest"
+	"github.com/reelay/reelay/internal/auth"
+	"github.com/reelay/reelay/internal/server"
+	"github.com/reelay/reelay/origin"
+	"github.com/reelay/reelay/transcoder"
 )
 
 // upConfig is `reelay up`: every tier in one process on embedded defaults.
 type upConfig struct {
 	common
-	data       string
-	dbDSN      string
-	store      string
-	apiAddr    string
-	edgeAddr   string
-	originAddr string
-	gossipAddr string
-	adminToken string
+	data        string
+	dbDSN       string
+	store       string
+	apiAddr     string
+	edgeAddr    string
+	originAddr  string
+	gossipAddr  string
+	adminToken  string
+	playbackURL string
+	maxUpload   int64
+	workers     int
 }
 
 func setupUp(fs *flag.FlagSet) runner {
 	c := &upConfig{}
 	c.common.register(fs)
-	fs.StringVar(&c.data, "data", "./data", "directory holding the embedded object store and SQLite database")
+	fs.StringVar(&c.data, "data", "./data", "directory holding the embedded object store, SQLite database and staged uploads")
 	fs.StringVar(&c.dbDSN, "db", "", "metadata database: a postgres:// URL, or empty for SQLite at DATA/reelay.db")
 	fs.StringVar(&c.store, "store", "", "object store URL (file:///path or s3://bucket/prefix?endpoint=host:port), or empty for DATA/objects")
-	fs.StringVar(&c.apiAddr, "api-addr", "127.0.0.1:8080", "API listener: feed/social, ingest and dashboard")
+	fs.StringVar(&c.apiAddr, "api-addr", "127.0.0.1:8080", "API listener: feed/social, uploads and video status")
 	fs.StringVar(&c.edgeAddr, "edge-addr", "127.0.0.1:8081", "edge cache listener (started once the edge tier is built)")
-	fs.StringVar(&c.originAddr, "origin-addr", "127.0.0.1:8082", "origin listener (started once the origin tier is built)")
+	fs.StringVar(&c.originAddr, "origin-addr", "127.0.0.1:8082", "origin listener: HLS from the object store")
 	fs.StringVar(&c.gossipAddr, "gossip-addr", "127.0.0.1:7946", "edge cluster gossip address (used once the edge tier is built)")
 	fs.StringVar(&c.adminToken, "admin-token", "", "operator token for admin endpoints (at least 16 characters); empty disables them")
+	fs.StringVar(&c.playbackURL, "playback-url", "", "base URL players fetch /v/{id}/master.m3u8 from; empty is the origin listener's URL")
+	sizeVar(fs, &c.maxUpload, "max-upload", ingest.DefaultMaxSize, "largest upload accepted")
+	fs.IntVar(&c.workers, "workers", 1, "transcode workers in this process")
 	return c
 }
 
@@ -49,11 +63,21 @@ func (c *upConfig) validate() error {
 			return err
 		}
 	}
+	if c.workers < 0 || c.workers > 64 {
+		return usagef("invalid --workers %d: want 0 to 64", c.workers)
+	}
+	if c.maxUpload <= 0 {
+		return usagef("invalid --max-upload: it must be positive")
+	}
+	if err := checkURL("playback-url", c.playbackURL); err != nil {
+		return err
+	}
 	return checkAdminToken(c.adminToken)
 }
 
 func (c *upConfig) run(ctx context.Context, e *env) error {
 	log := c.logger(e.stderr)
+	transcoder.LogFFmpegTo(log)
 	if err := os.MkdirAll(c.data, 0o755); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -74,18 +98,64 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	}
 	defer d.Close()
 	log.Info("opened", "store", storeURL, "db", redact(dsn))
-
 	m := newMetrics()
-	api, feedSvc, err := apiListener(c.apiAddr, c.adminToken, d, readiness(store.Ping, d.Ping), m, log)
+	reg := m.Registry()
+
+	org, err := origin.New(origin.Config{Store: store, Registerer: reg, Logger: log})
+	if err != nil {
+		return err
+	}
+	originSrv, err := server.New(server.Config{Name: "origin", Addr: c.originAddr, Handler: org.Handler(), Ready: org.Ready, Metrics: m, Logger: log})
+	if err != nil {
+		return err
+	}
+	playback := c.playbackURL
+	if playback == "" {
+		playback = originSrv.URL()
+	}
+
+	tc, err := transcoder.New(transcoder.Config{Logger: log})
+	if err != nil {
+		return err
+	}
+	pub := ingest.NewPublisher(d, store, tc, 0, log)
+	tus, err := ingest.New(ingest.Config{
+		Dir: filepath.Join(c.data, "uploads"), MaxSize: c.maxUpload, OnComplete: pub.OnComplete, Registerer: reg, Logger: log,
+	}, d)
+	if err != nil {
+		return err
+	}
+	feedSvc, err := feed.New(feed.Config{Registerer: reg, Logger: log}, d)
+	if err != nil {
+		return err
+	}
+	loops := []func(context.Context) error{feedSvc.Run, tus.Run}
+	for i := range c.workers {
+		w, err := ingest.NewWorker(ingest.WorkerConfig{
+			Name: fmt.Sprintf("up-%d-%d", os.Getpid(), i), Transcoder: tc,
+			ScratchDir: filepath.Join(c.data, "scratch"), Registerer: prometheus.WrapRegistererWith(prometheus.Labels{"worker": strconv.Itoa(i)}, reg), Logger: log,
+		}, d, store)
+		if err != nil {
+			return err
+		}
+		loops = append(loops, w.Run)
+	}
+	if err := os.MkdirAll(filepath.Join(c.data, "scratch"), 0o755); err != nil {
+		return err
+	}
+
+	api, err := server.New(server.Config{
+		Name: "api", Addr: c.apiAddr, Ready: readiness(store.Ping, d.Ping), Metrics: m, Logger: log,
+		Handler: apiHandler(auth.NewAuthenticator(d, c.adminToken, log), apiRoutes{
+			feed: feedSvc.Handler(), tus: tus.Handler(), status: ingest.NewStatus(d, playback, log).Handler(),
+		}),
+	})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "api %s\n", api.URL())
-
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return api.Serve(ctx) })
-	g.Go(func() error { return feedSvc.Run(ctx) })
-	err = g.Wait()
+	fmt.Fprintf(e.stdout, "origin %s\n", originSrv.URL())
+	err = runAll(ctx, []*server.Server{api, originSrv}, loops...)
 	log.Info("stopped")
 	return err
 }

@@ -40,13 +40,23 @@ if (!Number.isInteger(wantAborts) || wantAborts < 0) {
   fail(`--aborts ${opts.aborts}: not a count`)
 }
 const size = statSync(file).size
-if (wantAborts > 0 && size <= 2 * CHUNK_SIZE) {
-  fail(`${file} is too small to abort: it must be over ${2 * CHUNK_SIZE} bytes`)
+// Every abort falls in a chunk of its own, and none in the last chunk, so each one cuts the
+// upload before it can finish and no two collapse into one resume.
+const chunks = Math.ceil(size / CHUNK_SIZE)
+if (wantAborts > chunks - 1) {
+  fail(`${file} is too small for ${wantAborts} aborts: it has ${chunks} chunks of ${CHUNK_SIZE} bytes`)
 }
 
-// Abort when the bytes sent or accepted first pass each of these offsets. None lies in the
-// last chunk, so every abort happens before the upload can finish.
-const abortAt = Array.from({ length: wantAborts }, () => 1 + Math.floor(Math.random() * (size - CHUNK_SIZE - 1)))
+// Abort when the bytes sent or accepted first pass each of these offsets: a random offset
+// inside each of wantAborts distinct chunks, chosen at random among all but the last.
+const candidates = Array.from({ length: chunks - 1 }, (_, i) => i)
+for (let i = candidates.length - 1; i > 0; i--) {
+  const j = Math.floor(Math.random() * (i + 1))
+  ;[candidates[i], candidates[j]] = [candidates[j], candidates[i]]
+}
+const abortAt = candidates
+  .slice(0, wantAborts)
+  .map((c) => c * CHUNK_SIZE + 1 + Math.floor(Math.random() * (CHUNK_SIZE - 1)))
 abortAt.sort((a, b) => a - b)
 let next = 0
 let aborted = 0
