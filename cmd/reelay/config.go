@@ -28,18 +28,40 @@ func envName(flagName string) string {
 // defaults, the YAML file named by --config (or REELAY_CONFIG), REELAY_* environment
 // variables, and the flags given on the command line. Validation is the caller's last step.
 func loadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+	return loadConfigArg(fs, args, getenv, "")
+}
+
+// loadConfigArg is loadConfig for a command that takes one positional argument, before, among
+// or after its flags, as the value of the flag named arg: `reelay upload FILE` is
+// `reelay upload --file FILE`. With arg "", a positional argument is an error.
+func loadConfigArg(fs *flag.FlagSet, args []string, getenv func(string) string, arg string) error {
 	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+	positional, given := "", false
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return usagef("%v", err)
 		}
-		return usagef("%v", err)
-	}
-	if fs.NArg() > 0 {
-		return usagef("unexpected argument %q", fs.Arg(0))
+		if fs.NArg() == 0 {
+			break
+		}
+		if arg == "" || given {
+			return usagef("unexpected argument %q", fs.Arg(0))
+		}
+		// Parse stops at the first argument that is not a flag: take it, go on after it.
+		positional, given = fs.Arg(0), true
+		args = fs.Args()[1:]
 	}
 	explicit := map[string]string{}
 	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = f.Value.String() })
+	if given {
+		if _, dup := explicit[arg]; dup {
+			return usagef("give the %s once: as the argument or as --%s", arg, arg)
+		}
+		explicit[arg] = positional
+	}
 
 	// Start again from the defaults, then apply the layers in order.
 	fs.VisitAll(func(f *flag.Flag) { _ = f.Value.Set(f.DefValue) })

@@ -160,3 +160,35 @@ func stderrOf(err error) string {
 	}
 	return ""
 }
+
+// makeTestClip writes a clip of the given size and seconds from FFmpeg's lavfi sources.
+func makeTestClip(t *testing.T, size, seconds string) string {
+	t.Helper()
+	clip := filepath.Join(t.TempDir(), "clip.mp4")
+	out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size="+size+":rate=30",
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", seconds,
+		"-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", clip).CombinedOutput()
+	if err != nil {
+		t.Fatalf("making the clip: %v\n%s", err, out)
+	}
+	return clip
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Size()
+}
+
+func openFile(t *testing.T, path string) *os.File {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}

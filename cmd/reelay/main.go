@@ -28,6 +28,9 @@ type command struct {
 	setup func(fs *flag.FlagSet) runner
 	// missing says why a command without setup cannot run yet.
 	missing string
+	// arg names the flag that the command's one positional argument sets, "" for none:
+	// `reelay upload FILE` is `reelay upload --file FILE`.
+	arg string
 }
 
 // runner validates the loaded config, then runs until ctx is done or the work ends.
@@ -46,11 +49,11 @@ func commands() []command {
 	return []command{
 		{name: "up", summary: "run every tier in one process on embedded defaults (a local directory and SQLite)", setup: setupUp},
 		{name: "feed", summary: "run the feed/social API (accounts) against a database", setup: setupFeed},
-		{name: "origin", summary: "serve /v/... from the object store", missing: "the origin tier is not built yet"},
+		{name: "origin", summary: "serve HLS at /v/{id}/... from the object store", setup: setupOrigin},
 		{name: "edge", summary: "run a gossip-clustered edge cache node", missing: "the edge tier is not built yet"},
-		{name: "ingest", summary: "run the tus upload API and the publishing pipeline", missing: "the ingest tier is not built yet"},
-		{name: "transcode", summary: "package a video file into a local HLS ladder (DIR/master.m3u8)", setup: setupTranscode},
-		{name: "upload", summary: "upload a video over tus and wait until it is playable", missing: "the upload client is not built yet"},
+		{name: "ingest", summary: "run the tus upload API and the video status API (transcoding runs in reelay transcode --worker)", setup: setupIngest},
+		{name: "transcode", summary: "package a video file into a local HLS ladder (DIR/master.m3u8), or run transcode jobs with --worker", setup: setupTranscode},
+		{name: "upload", summary: "upload a video over tus and wait until it is playable", setup: setupUpload, arg: "file"},
 		{name: "version", summary: "print the version"},
 		{name: "help", summary: "show help for a command"},
 	}
@@ -93,7 +96,7 @@ func run(ctx context.Context, args []string, e *env) int {
 	}
 	fs := flag.NewFlagSet("reelay "+name, flag.ContinueOnError)
 	r := cmd.setup(fs)
-	if err := loadConfig(fs, args, e.getenv); err != nil {
+	if err := loadConfigArg(fs, args, e.getenv, cmd.arg); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			printFlags(e.stdout, cmd, fs)
 			return 0
@@ -158,7 +161,11 @@ func help(stdout, stderr io.Writer, name string) int {
 }
 
 func printFlags(w io.Writer, cmd command, fs *flag.FlagSet) {
-	fmt.Fprintf(w, "Usage: reelay %s [flags]\n\n%s.\n\n", cmd.name, strings.ToUpper(cmd.summary[:1])+cmd.summary[1:])
+	arg := ""
+	if cmd.arg != "" {
+		arg = " " + strings.ToUpper(cmd.arg)
+	}
+	fmt.Fprintf(w, "Usage: reelay %s [flags]%s\n\n%s.\n\n", cmd.name, arg, strings.ToUpper(cmd.summary[:1])+cmd.summary[1:])
 	fmt.Fprint(w, "Each flag may also be set by a REELAY_<FLAG> environment variable (api-addr is\n"+
 		"REELAY_API_ADDR) or by a key of the YAML file given to --config. Flags beat the\n"+
 		"environment, which beats the file, which beats the defaults.\n\nFlags:\n")

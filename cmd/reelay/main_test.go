@@ -130,12 +130,19 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 // startUp runs `reelay up` in-process and returns the listener URLs it prints.
 func startUp(t *testing.T, args ...string) (urls map[string]string, stop func() int) {
 	t.Helper()
+	return startCmd(t, "up", "origin", args...)
+}
+
+// startCmd runs the command in-process until the test ends, reading the listener lines it
+// prints ("api http://...") up to the one named last, and returns them by name.
+func startCmd(t *testing.T, command, last string, args ...string) (urls map[string]string, stop func() int) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	stderr := &syncBuffer{}
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, append([]string{"up"}, args...), &env{stdout: pw, stderr: stderr, getenv: envOf(nil)})
+		done <- run(ctx, append([]string{command}, args...), &env{stdout: pw, stderr: stderr, getenv: envOf(nil)})
 		pw.Close()
 	}()
 	urls = map[string]string{}
@@ -146,13 +153,13 @@ func startUp(t *testing.T, args ...string) (urls map[string]string, stop func() 
 			t.Fatalf("unexpected output %q", sc.Text())
 		}
 		urls[name] = url
-		if name == "origin" { // the last listener printed
+		if name == last {
 			break
 		}
 	}
 	go io.Copy(io.Discard, pr)
-	if len(urls) == 0 {
-		t.Fatalf("reelay up printed no listener; stderr:\n%s", stderr)
+	if urls[last] == "" {
+		t.Fatalf("reelay %s did not print its %s listener; stderr:\n%s", command, last, stderr)
 	}
 	var once sync.Once
 	code := 0

@@ -5,17 +5,21 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/reelay/reelay/ingest"
 	"github.com/reelay/reelay/internal/progress"
+	"github.com/reelay/reelay/internal/server"
 	"github.com/reelay/reelay/packager"
 	"github.com/reelay/reelay/storage"
 	"github.com/reelay/reelay/transcoder"
 )
 
-// transcodeConfig is `reelay transcode`: one local file into a local HLS tree.
+// transcodeConfig is `reelay transcode`: one local file into a local HLS tree, or, with
+// --worker, a worker that runs the transcode jobs of the queue.
 type transcodeConfig struct {
 	common
 	in, out     string
@@ -24,6 +28,14 @@ type transcodeConfig struct {
 	preset      string
 	maxDuration time.Duration
 	rungs       []transcoder.Rung
+
+	worker  bool
+	dbDSN   string
+	store   string
+	addr    string
+	name    string
+	lease   time.Duration
+	scratch string
 }
 
 func setupTranscode(fs *flag.FlagSet) runner {
@@ -35,6 +47,13 @@ func setupTranscode(fs *flag.FlagSet) runner {
 	fs.DurationVar(&c.segment, "segment", transcoder.DefaultSegmentDuration, "segment duration")
 	fs.StringVar(&c.preset, "preset", transcoder.DefaultPreset, "libx264 preset, ultrafast to veryslow")
 	fs.DurationVar(&c.maxDuration, "max-duration", transcoder.DefaultMaxDuration, "refuse longer inputs")
+	fs.BoolVar(&c.worker, "worker", false, "run transcode jobs from the queue instead of --in/--out")
+	fs.StringVar(&c.dbDSN, "db", "", "with --worker: metadata database holding the queue, a postgres:// URL or a SQLite file (required)")
+	fs.StringVar(&c.store, "store", "", "with --worker: object store URL holding sources and videos (required)")
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8083", "with --worker: listener for /metrics, /healthz and /readyz")
+	fs.StringVar(&c.name, "name", "", "with --worker: the worker's name in the queue; empty is hostname-pid")
+	fs.DurationVar(&c.lease, "lease", 30*time.Second, "with --worker: a job's lease; a dead worker's job moves on after it")
+	fs.StringVar(&c.scratch, "scratch", "", "with --worker: directory for the source being transcoded; empty is the system's temporary directory")
 	return c
 }
 
@@ -42,8 +61,21 @@ func (c *transcodeConfig) validate() error {
 	if err := c.common.validate(); err != nil {
 		return err
 	}
-	if c.in == "" || c.out == "" {
-		return usagef("--in and --out are required")
+	if c.worker {
+		if c.dbDSN == "" || c.store == "" {
+			return usagef("--worker needs --db and --store")
+		}
+		if c.in != "" || c.out != "" {
+			return usagef("--worker takes no --in or --out")
+		}
+		if c.lease < 3*time.Second {
+			return usagef("invalid --lease %v: want at least 3s", c.lease)
+		}
+		if err := checkAddr("addr", c.addr); err != nil {
+			return err
+		}
+	} else if c.in == "" || c.out == "" {
+		return usagef("--in and --out are required (or --worker)")
 	}
 	if c.ladder != "" {
 		rungs, err := transcoder.ParseLadder(c.ladder)
@@ -66,6 +98,9 @@ func (c *transcodeConfig) run(ctx context.Context, e *env) error {
 	})
 	if err != nil {
 		return usagef("%v", err)
+	}
+	if c.worker {
+		return c.runWorker(ctx, e, log, tc)
 	}
 	if err := os.MkdirAll(c.out, 0o755); err != nil {
 		return err
@@ -134,4 +169,30 @@ func publishDir(work, dst, last string) error {
 		}
 	}
 	return os.Rename(filepath.Join(work, last), filepath.Join(dst, last))
+}
+
+// runWorker runs transcode jobs until ctx is done, with a listener for metrics and health.
+func (c *transcodeConfig) runWorker(ctx context.Context, e *env, log *slog.Logger, tc *transcoder.Transcoder) error {
+	store, err := openStore(ctx, c.store)
+	if err != nil {
+		return err
+	}
+	d, err := openDB(ctx, c.dbDSN, log)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	m := newMetrics()
+	w, err := ingest.NewWorker(ingest.WorkerConfig{
+		Name: c.name, Transcoder: tc, Lease: c.lease, ScratchDir: c.scratch, Registerer: m.Registry(), Logger: log,
+	}, d, store)
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(server.Config{Name: "transcode", Addr: c.addr, Ready: readiness(store.Ping, d.Ping), Metrics: m, Logger: log})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "transcode %s\n", srv.URL())
+	return runAll(ctx, []*server.Server{srv}, w.Run)
 }

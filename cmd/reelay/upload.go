@@ -13,10 +13,12 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/reelay/reelay/ingest"
 	"github.com/reelay/reelay/internal/progress"
 	"github.com/reelay/reelay/internal/tusclient"
 )
@@ -44,7 +46,7 @@ func setupUpload(fs *flag.FlagSet) runner {
 	fs.StringVar(&c.api, "api", "", "base URL of the reelay API, e.g. http://127.0.0.1:8080 (required)")
 	fs.StringVar(&c.token, "token", "", "bearer token of the uploading user; better given as REELAY_TOKEN (required)")
 	fs.StringVar(&c.caption, "caption", "", "caption of the video; its #hashtags become the video's")
-	fs.StringVar(&c.visibility, "visibility", "public", "who may watch the video: public, unlisted or private")
+	fs.StringVar(&c.visibility, "visibility", ingest.VisibilityPublic, "who may watch the video: public, unlisted or private")
 	fs.BoolVar(&c.noWait, "no-wait", false, "print the video id once uploaded instead of waiting until it is playable")
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Minute, "how long to wait for processing once uploaded; 0 waits as long as it takes")
 	fs.StringVar(&c.state, "state", "", "file remembering unfinished uploads, to resume them; empty is $XDG_STATE_HOME/reelay/uploads.json or ~/.local/state/reelay/uploads.json")
@@ -71,7 +73,7 @@ func (c *uploadConfig) validate() error {
 	if u, _ := url.Parse(c.api); u.RawQuery != "" || u.Fragment != "" {
 		return usagef("invalid --api %q: want a base URL without query or fragment", c.api)
 	}
-	if v := c.visibility; v != "public" && v != "unlisted" && v != "private" {
+	if v := c.visibility; v != ingest.VisibilityPublic && v != ingest.VisibilityUnlisted && v != ingest.VisibilityPrivate {
 		return usagef("invalid --visibility %q: want public, unlisted or private", v)
 	}
 	if c.timeout < 0 {
@@ -199,11 +201,11 @@ func (c *uploadConfig) upload(ctx context.Context, e *env, client *tusclient.Cli
 		off, length, err := client.Offset(ctx, loc)
 		switch {
 		case errors.Is(err, tusclient.ErrGone):
-			fmt.Fprintf(e.stderr, "reelay upload: the earlier upload of this file is gone (%v); starting over\n", err)
+			fmt.Fprintln(e.stderr, "reelay upload: the server no longer has the earlier upload of this file; starting over")
 			remember("")
 			loc = ""
 		case err != nil:
-			return "", fmt.Errorf("resuming the earlier upload %s: %w", loc, err)
+			return "", fmt.Errorf("resuming the earlier upload %s: %w", loc, refused(err))
 		case length != size:
 			fmt.Fprintf(e.stderr, "reelay upload: the earlier upload of this file is %d bytes long, not %d; starting over\n", length, size)
 			remember("")
@@ -219,7 +221,7 @@ func (c *uploadConfig) upload(ctx context.Context, e *env, client *tusclient.Cli
 		if loc == "" {
 			var err error
 			if loc, err = client.Create(ctx, size, c.metadata(key.File)); err != nil {
-				return "", err
+				return "", refused(err)
 			}
 			offset = 0
 			remember(loc)
@@ -246,17 +248,32 @@ func (c *uploadConfig) upload(ctx context.Context, e *env, client *tusclient.Cli
 			return "", fmt.Errorf("interrupted after %s of %s; the same command resumes the upload", progress.Size(float64(sent.Load())), progress.Size(float64(size)))
 		case errors.Is(err, tusclient.ErrGone) && !restarted:
 			bar.Done(float64(sent.Load() - base))
-			fmt.Fprintf(e.stderr, "reelay upload: the upload is gone (%v); starting over\n", err)
+			fmt.Fprintln(e.stderr, "reelay upload: the server no longer has the upload; starting over")
 			remember("")
 			loc = ""
 		default:
 			bar.Done(float64(sent.Load() - base))
-			if errors.Is(err, tusclient.ErrGone) {
+			// A refused upload is not resumed, unless the refusal was of the token.
+			var se *tusclient.ServerError
+			if errors.As(err, &se) && se.Status != http.StatusUnauthorized {
 				remember("")
 			}
-			return "", err
+			return "", refused(err)
 		}
 	}
+}
+
+// refused words a refusal of the server for people; other errors pass unchanged.
+func refused(err error) error {
+	var se *tusclient.ServerError
+	if !errors.As(err, &se) {
+		return err
+	}
+	code := strconv.Itoa(se.Status)
+	if se.Code != "" {
+		code += " " + se.Code
+	}
+	return fmt.Errorf("the server refused the upload: %s (%s)", se.Message, code)
 }
 
 // metadata is the upload's Upload-Metadata: what ingest makes of it is in ingest.Upload.

@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
-	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -18,34 +15,14 @@ import (
 	"time"
 
 	"github.com/reelay/reelay/ingest"
+	"github.com/reelay/reelay/internal/apierr"
 	"github.com/reelay/reelay/internal/tusclient/tustest"
 	"github.com/reelay/reelay/internal/videoid"
 )
 
-// runUpload runs `reelay upload args...` in-process. Until main.go registers the command it
-// does what run does with it.
+// runUpload runs `reelay upload args...` in-process.
 func runUpload(ctx context.Context, args []string, e *env) int {
-	if cmd, ok := find("upload"); ok && cmd.setup != nil {
-		return run(ctx, append([]string{"upload"}, args...), e)
-	}
-	fs := flag.NewFlagSet("reelay upload", flag.ContinueOnError)
-	r := setupUpload(fs)
-	err := loadConfig(fs, args, e.getenv)
-	if err == nil {
-		err = r.validate()
-	}
-	if err == nil {
-		err = r.run(ctx, e)
-	}
-	if err == nil {
-		return 0
-	}
-	fmt.Fprintf(e.stderr, "reelay upload: %s\n", oneLine(err))
-	var ue *usageError
-	if errors.As(err, &ue) {
-		return 2
-	}
-	return 1
+	return run(ctx, append([]string{"upload"}, args...), e)
 }
 
 // fakeVideos serves GET /v1/videos/{id} for the uploads the tus server handed over, as the
@@ -302,7 +279,7 @@ func TestUploadStartsOverWhenTheUploadIsGone(t *testing.T) {
 	resp.Body.Close()
 
 	r := runUploadArgs(t.Context(), nil, args...)
-	if r.code != 0 || !strings.Contains(r.stderr, "is gone") || !strings.Contains(r.stderr, "starting over") {
+	if r.code != 0 || !strings.Contains(r.stderr, "the server no longer has the earlier upload of this file; starting over\n") {
 		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
 	}
 	done := s.Completed()
@@ -376,15 +353,32 @@ func TestUploadServerErrorIsOneLine(t *testing.T) {
 	file, _ := videoFile(t, 200<<10)
 	args, state := baseArgs(t, s, file)
 	r := runUploadArgs(t.Context(), nil, append(args, "--token", s.Token)...)
-	if r.code != 1 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "413 (upload_too_large): the upload would be larger") {
+	if r.code != 1 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "the server refused the upload: the upload would be larger than its Upload-Length or the server's Tus-Max-Size (413 upload_too_large)\n") {
 		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 	}
 	if st := readStateFile(t, state); len(st.Uploads) != 0 {
 		t.Errorf("a refused upload is remembered: %+v", st.Uploads)
 	}
 	r = runUploadArgs(t.Context(), nil, append(args, "--token", "not-a-token")...)
-	if r.code != 1 || !strings.Contains(r.stderr, "401 (invalid_token)") {
+	if r.code != 1 || !strings.Contains(r.stderr, "(401 invalid_token)") {
 		t.Fatalf("bad token: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
+// TestUploadRefusedIsForgotten has the server refuse a finished upload (ingest's OnComplete
+// does so for a file that is not a video): the reason is shown and the upload not resumed.
+func TestUploadRefusedIsForgotten(t *testing.T) {
+	s := tustest.New(t, ingest.Config{OnComplete: func(context.Context, ingest.Upload) error {
+		return apierr.New(http.StatusUnprocessableEntity, "not_video", "not a recognised media container")
+	}})
+	file, _ := videoFile(t, 200<<10)
+	args, state := baseArgs(t, s, file)
+	r := runUploadArgs(t.Context(), nil, append(args, "--token", s.Token)...)
+	if r.code != 1 || !strings.HasSuffix(r.stderr, "\nreelay upload: the server refused the upload: not a recognised media container (422 not_video)\n") {
+		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+	if st := readStateFile(t, state); len(st.Uploads) != 0 {
+		t.Errorf("a refused upload is remembered: %+v", st.Uploads)
 	}
 }
 
@@ -422,11 +416,8 @@ func TestUploadBadInputExits2(t *testing.T) {
 	}
 }
 
-// TestUploadFileArgument runs `reelay upload FILE`, once main.go takes the file as an argument.
+// TestUploadFileArgument runs `reelay upload FILE`: the file as a positional argument.
 func TestUploadFileArgument(t *testing.T) {
-	if cmd, _ := find("upload"); cmd.setup == nil {
-		t.Skip("reelay upload is not registered in main.go yet")
-	}
 	s := tustest.New(t, ingest.Config{})
 	file, data := videoFile(t, 100<<10)
 	state := filepath.Join(t.TempDir(), "uploads.json")

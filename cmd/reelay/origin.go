@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/reelay/reelay/internal/server"
+	"github.com/reelay/reelay/origin"
+)
+
+// originConfig is `reelay origin`: HLS over the object store.
+type originConfig struct {
+	common
+	addr        string
+	store       string
+	playlistAge time.Duration
+}
+
+func setupOrigin(fs *flag.FlagSet) runner {
+	c := &originConfig{}
+	c.common.register(fs)
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8082", "origin listener")
+	fs.StringVar(&c.store, "store", "", "object store URL: file:///path or s3://bucket/prefix?endpoint=host:port (required)")
+	fs.DurationVar(&c.playlistAge, "playlist-max-age", origin.DefaultPlaylistMaxAge, "Cache-Control max-age of playlists stored without one")
+	return c
+}
+
+func (c *originConfig) validate() error {
+	if err := c.common.validate(); err != nil {
+		return err
+	}
+	if c.store == "" {
+		return usagef("--store is required")
+	}
+	if c.playlistAge < 0 {
+		return usagef("invalid --playlist-max-age: it must not be negative")
+	}
+	return checkAddr("addr", c.addr)
+}
+
+func (c *originConfig) run(ctx context.Context, e *env) error {
+	log := c.logger(e.stderr)
+	store, err := openStore(ctx, c.store)
+	if err != nil {
+		return err
+	}
+	m := newMetrics()
+	org, err := origin.New(origin.Config{Store: store, PlaylistMaxAge: c.playlistAge, Registerer: m.Registry(), Logger: log})
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(server.Config{Name: "origin", Addr: c.addr, Handler: org.Handler(), Ready: org.Ready, Metrics: m, Logger: log})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "origin %s\n", srv.URL())
+	return runAll(ctx, []*server.Server{srv})
+}
