@@ -179,9 +179,14 @@ func (h *Handler) copyBody(w http.ResponseWriter, body io.Reader, f *os.File, li
 	buf := *bp
 	rc := http.NewResponseController(w)
 	deadlines := true
+	var deadlineSet time.Time // when the read deadline was last moved
 	for {
-		if deadlines {
-			if err := rc.SetReadDeadline(time.Now().Add(h.cfg.ChunkIdleTimeout)); err != nil {
+		// Move the deadline when a tenth of the idle timeout has passed since it was last
+		// moved, not before every read: a stall is still caught within 1.1 timeouts, and a
+		// fast upload does not pay a timer update per read.
+		if now := time.Now(); deadlines && now.Sub(deadlineSet) >= h.cfg.ChunkIdleTimeout/10 {
+			deadlineSet = now
+			if err := rc.SetReadDeadline(now.Add(h.cfg.ChunkIdleTimeout)); err != nil {
 				deadlines = false
 				h.log.Warn("cannot set read deadlines: a stalled client holds its upload until the server drops it", "err", err)
 			}
