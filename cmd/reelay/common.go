@@ -132,6 +132,21 @@ func openDB(ctx context.Context, dsn string, log *slog.Logger) (*db.DB, error) {
 	return d, nil
 }
 
+// openBackends opens the object store and the metadata database that a tier works on. The
+// caller closes the database.
+func openBackends(ctx context.Context, storeURL, dsn string, log *slog.Logger) (storage.Store, *db.DB, error) {
+	store, err := openStore(ctx, storeURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := openDB(ctx, dsn, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	log.Info("opened", "store", storeURL, "db", redact(dsn))
+	return store, d, nil
+}
+
 // openStore opens the object store named by a store URL.
 func openStore(ctx context.Context, url string) (storage.Store, error) {
 	s, err := storage.Open(ctx, url)

@@ -67,11 +67,7 @@ func (c *ingestConfig) validate() error {
 func (c *ingestConfig) run(ctx context.Context, e *env) error {
 	log := c.logger(e.stderr)
 	transcoder.LogFFmpegTo(log)
-	store, err := openStore(ctx, c.store)
-	if err != nil {
-		return err
-	}
-	d, err := openDB(ctx, c.dbDSN, log)
+	store, d, err := openBackends(ctx, c.store, c.dbDSN, log)
 	if err != nil {
 		return err
 	}

@@ -173,11 +173,7 @@ func publishDir(work, dst, last string) error {
 
 // runWorker runs transcode jobs until ctx is done, with a listener for metrics and health.
 func (c *transcodeConfig) runWorker(ctx context.Context, e *env, log *slog.Logger, tc *transcoder.Transcoder) error {
-	store, err := openStore(ctx, c.store)
-	if err != nil {
-		return err
-	}
-	d, err := openDB(ctx, c.dbDSN, log)
+	store, d, err := openBackends(ctx, c.store, c.dbDSN, log)
 	if err != nil {
 		return err
 	}

@@ -88,16 +88,11 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	if dsn == "" {
 		dsn = filepath.Join(c.data, "reelay.db")
 	}
-	store, err := openStore(ctx, storeURL)
-	if err != nil {
-		return err
-	}
-	d, err := openDB(ctx, dsn, log)
+	store, d, err := openBackends(ctx, storeURL, dsn, log)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	log.Info("opened", "store", storeURL, "db", redact(dsn))
 	m := newMetrics()
 	reg := m.Registry()
 
