@@ -69,9 +69,7 @@ func main() {
 	go io.Copy(io.Discard, out)
 	token := login(api)
 
-	// A larger write buffer than net/http's 4 KiB default: fewer, bigger writes to the socket.
-	hc := &http.Client{Transport: &http.Transport{WriteBufferSize: 1 << 20}}
-	client := &tusclient.Client{HTTP: hc, Endpoint: api + "/v1/uploads/", Token: token, ChunkSize: *chunk << 20, NoChecksum: true}
+	client := &tusclient.Client{Endpoint: api + "/v1/uploads/", Token: token, ChunkSize: *chunk << 20, NoChecksum: true}
 	f, err := os.Open(src)
 	if err != nil {
 		log.Fatal(err)
