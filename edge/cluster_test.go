@@ -1,0 +1,246 @@
+package edge
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/reelay/reelay/cluster"
+)
+
+// testNode is an edge of a test cluster.
+type testNode struct {
+	*testEdge
+	cluster *cluster.Cluster
+}
+
+// startCluster starts n edges on loopback, gossiping with local tuning, and waits until each
+// sees all n alive.
+func startCluster(t *testing.T, n int, originURL string) []*testNode {
+	t.Helper()
+	var nodes []*testNode
+	var seeds []string
+	for i := range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := cluster.New(cluster.Config{
+			Name:     fmt.Sprintf("edge-%d", i),
+			BindAddr: "127.0.0.1:0",
+			Seeds:    seeds,
+			Meta:     cluster.NodeMeta{HTTPAddr: ln.Addr().String()},
+			Tuning:   cluster.TuningLocal,
+		})
+		if err != nil {
+			ln.Close()
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if i == 0 {
+			waitFor(t, 5*time.Second, "the first node's own address", func() bool { return c.Self().Addr != "" })
+			seeds = []string{c.Self().Addr}
+		}
+		e := startEdge(t, Config{Origin: originURL, Cluster: c, AdminToken: "tok"}, ln)
+		nodes = append(nodes, &testNode{testEdge: e, cluster: c})
+	}
+	waitFor(t, 15*time.Second, "every node to see every node alive", func() bool {
+		for _, nd := range nodes {
+			if alive(nd.cluster) != n {
+				return false
+			}
+		}
+		return true
+	})
+	return nodes
+}
+
+func alive(c *cluster.Cluster) int {
+	n := 0
+	for _, m := range c.Members() {
+		if m.State == cluster.StateAlive {
+			n++
+		}
+	}
+	return n
+}
+
+// getAll requests each of paths `copies` times concurrently, spread over nodes, and fails the test
+// on any answer but 200 with the right body.
+func getAll(t *testing.T, nodes []*testNode, paths []string, copies int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(paths)*copies)
+	// At most 256 requests at a time, keeping within the open file limit; the copies of a
+	// path are sent one after the other, so that they overlap.
+	sem := make(chan struct{}, 256)
+	for i, p := range paths {
+		for j := range copies {
+			nd := nodes[(i+j)%len(nodes)]
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				resp, err := testClient.Get(nd.url + p)
+				if err != nil {
+					errs <- err
+					return
+				}
+				defer resp.Body.Close()
+				b, err := io.ReadAll(resp.Body)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if resp.StatusCode != http.StatusOK || string(b) != string(objectBody(p)) {
+					errs <- fmt.Errorf("GET %s via %s: %d, %d bytes", p, nd.name, resp.StatusCode, len(b))
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	n := 0
+	for err := range errs {
+		if n++; n <= 5 {
+			t.Error(err)
+		}
+	}
+	if n > 5 {
+		t.Errorf("... and %d more errors", n-5)
+	}
+}
+
+func segmentPaths(n int) []string {
+	paths := make([]string, n)
+	for i := range paths {
+		_, prefix := newVideo()
+		paths[i] = fmt.Sprintf("%s720p/seg_%05d.m4s", prefix, i+1)
+	}
+	return paths
+}
+
+func TestClusterFetchesOncePerKey(t *testing.T) {
+	o := newTestOrigin(t)
+	o.delay = 20 * time.Millisecond
+	nodes := startCluster(t, 3, o.URL)
+	const keys, copies = 500, 20
+	paths := segmentPaths(keys)
+	getAll(t, nodes, paths, copies)
+
+	for _, p := range paths {
+		if n := o.count(p); n != 1 {
+			t.Errorf("origin fetched %s %d times, want 1", p, n)
+		}
+	}
+	var peerFills, coalesced, originFetches, requests int64
+	for _, nd := range nodes {
+		s := nd.Stats()
+		peerFills += s.PeerFills
+		coalesced += s.Coalesced
+		originFetches += s.OriginFetches
+		requests += s.Requests - s.PeerRequests
+	}
+	if requests != keys*copies || originFetches != keys {
+		t.Errorf("client requests %d, origin fetches %d; want %d and %d", requests, originFetches, keys*copies, keys)
+	}
+	if peerFills == 0 || coalesced == 0 {
+		t.Errorf("peer fills %d, coalesced %d: want both above 0", peerFills, coalesced)
+	}
+
+	// Every node now answers from its own cache or its owner's, without the origin.
+	getAll(t, nodes, paths[:50], 3)
+	if n := o.total(); n != keys {
+		t.Errorf("origin saw %d fetches after a second round, want %d", n, keys)
+	}
+}
+
+func TestClusterPurgeFansOut(t *testing.T) {
+	o := newTestOrigin(t)
+	nodes := startCluster(t, 3, o.URL)
+	id, prefix := newVideo()
+	paths := []string{prefix + "master.m3u8", prefix + "720p/init.mp4", prefix + "720p/seg_00001.m4s"}
+	getAll(t, nodes, paths, 3) // every path through every node
+	for _, nd := range nodes {
+		if nd.mem.Len() != len(paths) {
+			t.Fatalf("%s holds %d entries before the purge, want %d", nd.name, nd.mem.Len(), len(paths))
+		}
+	}
+	// A second, unrelated video stays.
+	_, other := newVideo()
+	getAll(t, nodes, []string{other + "720p/init.mp4"}, 3)
+
+	resp, body := do(t, "DELETE", nodes[1].url+"/_edge/v/"+id, "Authorization", "Bearer tok")
+	if resp.StatusCode != 200 || !strings.Contains(body, `"edge-0":"ok"`) || !strings.Contains(body, `"edge-2":"ok"`) {
+		t.Fatalf("purge: %d %s", resp.StatusCode, body)
+	}
+	for _, nd := range nodes {
+		for _, p := range paths {
+			if _, ok := nd.mem.Get(p); ok {
+				t.Errorf("%s still holds %s", nd.name, p)
+			}
+		}
+		if _, ok := nd.mem.Get(other + "720p/init.mp4"); !ok {
+			t.Errorf("%s lost another video's object", nd.name)
+		}
+	}
+	before := o.count(paths[2])
+	getAll(t, nodes, paths[2:], 1)
+	if n := o.count(paths[2]); n != before+1 {
+		t.Errorf("origin fetched %s %d times after the purge, want 1", paths[2], n-before)
+	}
+}
+
+func TestClusterSurvivesNodeFailure(t *testing.T) {
+	o := newTestOrigin(t)
+	nodes := startCluster(t, 3, o.URL)
+	victim, survivors := nodes[2], nodes[:2]
+
+	// Keys the victim owns, filled before it goes.
+	var owned []string
+	for _, p := range segmentPaths(60) {
+		if nodes[0].cluster.Owner(p).Name == victim.name {
+			owned = append(owned, p)
+		}
+	}
+	if len(owned) == 0 {
+		t.Fatal("the victim owns none of 60 keys")
+	}
+	getAll(t, survivors, owned[:len(owned)/2], 1)
+
+	// Its server stops first while gossip still calls it alive: survivors go to the origin.
+	victim.stop()
+	getAll(t, survivors, owned, 2)
+	if s := survivors[0].Stats(); s.PeerErrors == 0 {
+		t.Errorf("no fill was sent to the stopped owner: %+v", s)
+	}
+
+	// Then it fails for good; once the survivors see it dead, they own its keys.
+	if err := victim.cluster.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the survivors to declare the victim dead", func() bool {
+		for _, nd := range survivors {
+			if alive(nd.cluster) != 2 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, p := range owned {
+		if owner := survivors[0].cluster.Owner(p).Name; owner == victim.name || owner != survivors[1].cluster.Owner(p).Name {
+			t.Fatalf("owner of %s is %q", p, owner)
+		}
+	}
+	fresh := segmentPaths(60)
+	getAll(t, survivors, append(fresh, owned...), 3)
+	for _, p := range fresh {
+		if n := o.count(p); n != 1 {
+			t.Errorf("origin fetched %s %d times after the failure, want 1", p, n)
+		}
+	}
+}

@@ -1,0 +1,270 @@
+// Package edge is reelay's edge server: the cache in front of the origin that players fetch
+// playlists and segments from.
+//
+// A request for /v/{video}/{object} is answered from the memory cache, then the disk cache,
+// then filled: from the origin when this node owns the key (or runs alone), otherwise from the
+// owner, a peer of the cluster, which fills from the origin itself. Concurrent misses for one
+// key collapse into one upstream fetch on each node, and since non-owners fill through the
+// owner, the cluster fetches each object from the origin once. An owner that does not answer,
+// or answers 5xx, is skipped for the origin.
+//
+// Segments, init segments and posters are immutable and never expire. Playlists are refreshed
+// once their Cache-Control max-age has passed, and served stale when the refresh fails; any
+// cached object is served when the origin is down.
+//
+// Responses carry Age and an RFC 9211 Cache-Status naming the node: "edge-a; hit",
+// "edge-a; hit; detail=stale", "edge-a; fwd=uri-miss; fwd-status=200; stored" (filled from the
+// origin) with "; collapsed" when the request shared another's fetch and "; detail=peer" when
+// the owner answered, or "edge-a; fwd=stale; ..." for a refreshed playlist.
+//
+// Fills between nodes carry PeerHeader. A client that sets it only makes the node fill from
+// the origin directly instead of through the owner.
+//
+// Operators get GET /_edge/stats, DELETE /_edge/v/{video} (purge, fanned out to the cluster),
+// POST /_edge/prefetch, /healthz and /metrics.
+//
+// Private videos: when Config.SigningKey is set, a request carrying the query parameters exp
+// and sig is checked against Sign and refused with 403 when wrong or expired. The edge cannot
+// yet tell on its own which videos are private (that needs the origin to mark private
+// objects), so a request without a signature is served as a public one.
+package edge
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/reelay/reelay/cluster"
+	"github.com/reelay/reelay/edge/cache"
+)
+
+// Defaults of Config.
+const (
+	DefaultAddr           = ":8080"
+	DefaultMemBytes       = 512 << 20
+	DefaultFetchTimeout   = 10 * time.Second
+	DefaultPrefetchBudget = 64 << 20
+	DefaultName           = "reelay"
+)
+
+// PeerHeader marks a fill request from another edge node: the node receiving it fills from
+// the origin itself and never forwards it again.
+const PeerHeader = "X-Reelay-Peer"
+
+// negativeTTL is how long a 404 from upstream is remembered.
+const negativeTTL = time.Second
+
+// ErrInvalidConfig is returned by New for an unusable Config.
+var ErrInvalidConfig = errors.New("edge: invalid config")
+
+// Config configures an Edge.
+type Config struct {
+	// Addr is the address ListenAndServe listens on; Serve takes a listener instead.
+	// Default DefaultAddr (":8080").
+	Addr string
+	// Origin is the base URL of the origin, such as "http://origin:8081": an object /v/... is
+	// fetched from Origin + "/v/...". Required.
+	Origin string
+	// Name names this node in Cache-Status. Default: Cluster's Self().Name, or DefaultName
+	// ("reelay") standalone.
+	Name string
+	// MemBytes is the capacity of the memory cache. Default DefaultMemBytes (512 MiB).
+	MemBytes int64
+	// DiskDir is the directory of the disk cache. Default: none, no disk cache.
+	DiskDir string
+	// DiskBytes is the capacity of the disk cache; required when DiskDir is set.
+	DiskBytes int64
+	// Cluster is the node's cluster membership, whose members' Meta.HTTPAddr are their edge
+	// servers. The Edge does not close it. Default nil: standalone, every key is this node's.
+	Cluster *cluster.Cluster
+	// AdminToken is the bearer token of the operator endpoints that change state (purge,
+	// prefetch). Default: empty, those endpoints answer 403.
+	AdminToken string
+	// SigningKey is the HMAC-SHA256 key of signed URLs (see Sign). Default nil: signatures are
+	// not checked.
+	SigningKey []byte
+	// FetchTimeout bounds each fetch from the origin or a peer. Default DefaultFetchTimeout
+	// (10 s).
+	FetchTimeout time.Duration
+	// PrefetchBudget is the most bytes one prefetch request fetches. Default
+	// DefaultPrefetchBudget (64 MiB).
+	PrefetchBudget int64
+	// Logger receives the edge's logs, with "tier"="edge". Default: discarded.
+	Logger *slog.Logger
+	// Registerer receives the edge's metrics; /metrics serves it when it is also a
+	// prometheus.Gatherer (as *prometheus.Registry is). Default: a registry of its own.
+	Registerer prometheus.Registerer
+}
+
+// Edge is an edge server. Create it with New.
+type Edge struct {
+	cfg    Config
+	name   string
+	self   string // the cluster's name of this node; "" standalone
+	origin string // Config.Origin without a trailing slash
+	log    *slog.Logger
+	mem    *cache.Memory
+	disk   *cache.Disk // nil without DiskDir
+	client *fasthttp.Client
+	server *fasthttp.Server
+	flight singleflight.Group
+	stats  counters
+
+	metrics fasthttp.RequestHandler
+
+	negMu sync.Mutex
+	neg   map[string]time.Time // keys that upstream answered 404, until when
+}
+
+// New validates cfg and returns an Edge, with its disk cache opened.
+func New(cfg Config) (*Edge, error) {
+	cfg.Addr = cmp.Or(cfg.Addr, DefaultAddr)
+	cfg.MemBytes = cmp.Or(cfg.MemBytes, DefaultMemBytes)
+	cfg.FetchTimeout = cmp.Or(cfg.FetchTimeout, DefaultFetchTimeout)
+	cfg.PrefetchBudget = cmp.Or(cfg.PrefetchBudget, DefaultPrefetchBudget)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	u, err := url.Parse(cfg.Origin)
+	switch {
+	case cfg.Origin == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return nil, fmt.Errorf("%w: Origin %q is not an http(s) URL", ErrInvalidConfig, cfg.Origin)
+	case cfg.MemBytes < 0:
+		return nil, fmt.Errorf("%w: MemBytes %d", ErrInvalidConfig, cfg.MemBytes)
+	case cfg.DiskDir != "" && cfg.DiskBytes <= 0:
+		return nil, fmt.Errorf("%w: DiskBytes %d with DiskDir %q", ErrInvalidConfig, cfg.DiskBytes, cfg.DiskDir)
+	case cfg.FetchTimeout < 0 || cfg.PrefetchBudget < 0:
+		return nil, fmt.Errorf("%w: negative FetchTimeout or PrefetchBudget", ErrInvalidConfig)
+	}
+	var self string
+	if cfg.Cluster != nil {
+		self = cfg.Cluster.Self().Name
+	}
+	name := cmp.Or(cfg.Name, self)
+	e := &Edge{
+		cfg:    cfg,
+		name:   cmp.Or(name, DefaultName),
+		self:   self,
+		origin: strings.TrimSuffix(cfg.Origin, "/"),
+		mem:    cache.NewMemory(cfg.MemBytes),
+		neg:    make(map[string]time.Time),
+	}
+	e.log = cfg.Logger.With("tier", "edge", "node", e.name)
+	if cfg.DiskDir != "" {
+		if e.disk, err = cache.OpenDisk(cfg.DiskDir, cfg.DiskBytes); err != nil {
+			return nil, fmt.Errorf("edge: open disk cache: %w", err)
+		}
+	}
+	reg := cfg.Registerer
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	if err := e.register(reg); err != nil {
+		if e.disk != nil {
+			_ = e.disk.Close()
+		}
+		return nil, fmt.Errorf("edge: register metrics: %w", err)
+	}
+	if g, ok := reg.(prometheus.Gatherer); ok {
+		e.metrics = metricsHandler(g, e.log)
+	}
+	e.client = &fasthttp.Client{
+		Name:                "reelay-edge",
+		ReadTimeout:         cfg.FetchTimeout,
+		WriteTimeout:        cfg.FetchTimeout,
+		MaxConnsPerHost:     1024,
+		MaxConnWaitTimeout:  cfg.FetchTimeout,
+		MaxIdleConnDuration: 30 * time.Second,
+	}
+	e.server = &fasthttp.Server{
+		Handler:              e.Handler(),
+		Name:                 "reelay-edge",
+		ReadTimeout:          30 * time.Second,
+		IdleTimeout:          2 * time.Minute,
+		NoDefaultContentType: true,
+		Logger:               slog.NewLogLogger(e.log.Handler(), slog.LevelWarn),
+	}
+	return e, nil
+}
+
+// Name returns the node's name, as in Cache-Status.
+func (e *Edge) Name() string { return e.name }
+
+// ListenAndServe listens on Config.Addr and serves HTTP until Shutdown.
+func (e *Edge) ListenAndServe() error {
+	ln, err := net.Listen("tcp", e.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("edge: %w", err)
+	}
+	return e.Serve(ln)
+}
+
+// Serve serves HTTP on ln until Shutdown.
+func (e *Edge) Serve(ln net.Listener) error {
+	e.log.Info("edge: serving", "addr", ln.Addr().String(), "origin", e.origin)
+	return e.server.Serve(ln)
+}
+
+// Shutdown stops the server gracefully, waiting until ctx is done for open requests to
+// finish, then closes the disk cache. It leaves the cluster to the caller.
+func (e *Edge) Shutdown(ctx context.Context) error {
+	err := e.server.ShutdownWithContext(ctx)
+	if e.disk != nil {
+		err = errors.Join(err, e.disk.Close())
+	}
+	return err
+}
+
+// Handler returns the edge's request handler, for tests and for callers that run their own
+// fasthttp.Server.
+func (e *Edge) Handler() fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		if err := e.route(ctx); err != nil {
+			e.writeError(ctx, err)
+		}
+	}
+}
+
+// route dispatches a request by path.
+func (e *Edge) route(ctx *fasthttp.RequestCtx) error {
+	p := string(ctx.URI().PathOriginal())
+	method := string(ctx.Method())
+	switch {
+	case strings.HasPrefix(p, "/v/"):
+		return e.serveObject(ctx, p)
+	case p == "/healthz":
+		ctx.SetContentType("text/plain; charset=utf-8")
+		ctx.SetBodyString("ok\n")
+		return nil
+	case p == "/metrics" && e.metrics != nil:
+		e.metrics(ctx)
+		return nil
+	case p == "/_edge/stats":
+		if method != fasthttp.MethodGet && method != fasthttp.MethodHead {
+			return methodNotAllowed(ctx, "GET, HEAD")
+		}
+		return e.serveStats(ctx)
+	case strings.HasPrefix(p, "/_edge/v/"):
+		if method != fasthttp.MethodDelete {
+			return methodNotAllowed(ctx, "DELETE")
+		}
+		return e.servePurge(ctx, strings.TrimPrefix(p, "/_edge/v/"))
+	case p == "/_edge/prefetch":
+		if method != fasthttp.MethodPost {
+			return methodNotAllowed(ctx, "POST")
+		}
+		return e.servePrefetch(ctx)
+	}
+	return errNotFound
+}

@@ -1,0 +1,206 @@
+package edge
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/reelay/reelay/internal/videoid"
+)
+
+// testOrigin serves synthetic objects for any valid path and counts the fetches of each.
+// seg_99999.m4s does not exist. Playlists have max-age=0, so the edge refreshes them on every
+// request; everything else is immutable.
+type testOrigin struct {
+	*httptest.Server
+	delay time.Duration // before answering segments, so that concurrent misses overlap
+	down  atomic.Bool   // answer 503 to everything
+
+	mu      sync.Mutex
+	fetches map[string]int
+}
+
+func newTestOrigin(t *testing.T) *testOrigin {
+	t.Helper()
+	o := &testOrigin{fetches: make(map[string]int)}
+	o.Server = httptest.NewServer(http.HandlerFunc(o.serve))
+	t.Cleanup(o.Close)
+	return o
+}
+
+func (o *testOrigin) serve(w http.ResponseWriter, r *http.Request) {
+	if o.down.Load() {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+		return
+	}
+	o.mu.Lock()
+	o.fetches[r.URL.Path]++
+	o.mu.Unlock()
+	obj, ok := parseObject(r.URL.Path)
+	if !ok || strings.HasSuffix(r.URL.Path, "seg_99999.m4s") {
+		http.NotFound(w, r)
+		return
+	}
+	h := w.Header()
+	h.Set("Last-Modified", "Mon, 02 Jan 2006 15:04:05 GMT")
+	body := objectBody(obj.key)
+	sum := sha256.Sum256(body)
+	h.Set("ETag", `"`+hex.EncodeToString(sum[:8])+`"`)
+	switch obj.kind {
+	case kindMaster:
+		h.Set("Content-Type", "application/vnd.apple.mpegurl")
+		h.Set("Cache-Control", "public, max-age=0")
+	case kindPlaylist:
+		h.Set("Content-Type", "application/vnd.apple.mpegurl")
+		h.Set("Cache-Control", "public, max-age=0")
+	default:
+		h.Set("Content-Type", "video/iso.segment")
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+		if o.delay > 0 {
+			time.Sleep(o.delay) // simulated origin latency, not synchronisation
+		}
+	}
+	w.Write(body)
+}
+
+// objectBody is the synthetic content of an object: playlists that name real objects, and
+// 1000 bytes derived from the path for the rest.
+func objectBody(key string) []byte {
+	obj, _ := parseObject(key)
+	switch obj.kind {
+	case kindMaster:
+		return []byte("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=360x640\n360p/index.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=2800000,RESOLUTION=720x1280\n720p/index.m3u8\n")
+	case kindPlaylist:
+		var b strings.Builder
+		b.WriteString("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n#EXT-X-MAP:URI=\"init.mp4\"\n")
+		for i := 1; i <= 5; i++ {
+			fmt.Fprintf(&b, "#EXTINF:2.000,\nseg_%05d.m4s\n", i)
+		}
+		b.WriteString("#EXT-X-ENDLIST\n")
+		return []byte(b.String())
+	}
+	return []byte(strings.Repeat(key+"\n", 1000)[:1000])
+}
+
+func (o *testOrigin) count(path string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.fetches[path]
+}
+
+func (o *testOrigin) total() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := 0
+	for _, c := range o.fetches {
+		n += c
+	}
+	return n
+}
+
+// testEdge is an Edge served on loopback.
+type testEdge struct {
+	*Edge
+	url  string // http://127.0.0.1:port
+	stop func() // shuts the server down; also done at the end of the test
+}
+
+// startEdge serves an Edge with cfg on ln (a new loopback listener when nil) until the test ends.
+func startEdge(t *testing.T, cfg Config, ln net.Listener) *testEdge {
+	t.Helper()
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e, err := New(cfg)
+	if err != nil {
+		ln.Close()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- e.Serve(ln) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			// net/http may hold connections it dialed and never used, which fasthttp
+			// counts as busy for 5 seconds.
+			testClient.CloseIdleConnections()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := e.Shutdown(ctx); err != nil {
+				t.Errorf("Shutdown: %v", err)
+			}
+			if err := <-done; err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return &testEdge{Edge: e, url: "http://" + ln.Addr().String(), stop: stop}
+}
+
+var testClient = &http.Client{
+	Timeout:   20 * time.Second,
+	Transport: &http.Transport{MaxIdleConnsPerHost: 256},
+}
+
+// do sends a request and returns the response with its body read.
+func do(t *testing.T, method, url string, header ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := testClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+// newVideo returns a fresh video id's path prefix, /v/{id}/.
+func newVideo() (id, prefix string) {
+	id = videoid.New()
+	return id, "/v/" + id + "/"
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
+}
+
+// jsonRequest is a POST of a JSON body.
+func jsonRequest(url, body string) (*http.Request, error) {
+	req, err := http.NewRequest("POST", url, strings.NewReader(body))
+	if err == nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	return req, err
+}

@@ -1,0 +1,246 @@
+package edge
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/reelay/reelay/edge/cache"
+)
+
+// how tells where an answer came from, for Cache-Status and the counters.
+type how int
+
+const (
+	howHit      how = iota // from the cache, fresh
+	howStale               // from the cache, stale: the refresh failed
+	howNegative            // a remembered 404
+	howOrigin              // filled from the origin
+	howPeer                // filled from the owner
+)
+
+// fill is the answer to a request for an object.
+type fill struct {
+	status    int         // upstream's status; 200 means entry is set
+	entry     cache.Entry // the object, when status is 200
+	how       how
+	refresh   bool // a stale playlist was refreshed
+	collapsed bool // the request shared another request's fetch
+}
+
+// get answers obj from the caches or fills it. peer is set for a fill request from another
+// node, which must not be forwarded again.
+func (e *Edge) get(obj object, peer bool) (fill, error) {
+	ent, ok := e.cached(obj.key)
+	if ok && e.fresh(obj, ent) {
+		e.stats.hits.Add(1)
+		return fill{status: 200, entry: ent, how: howHit}, nil
+	}
+	if !ok && e.negative(obj.key) {
+		e.stats.hits.Add(1)
+		return fill{status: 404, how: howNegative}, nil
+	}
+	e.stats.misses.Add(1)
+	f, err := e.fetch(obj, peer)
+	if ok {
+		// A stale playlist: serve the cached one unless the refresh got an answer.
+		if err != nil || f.status >= 500 {
+			e.stats.stale.Add(1)
+			return fill{status: 200, entry: ent, how: howStale}, nil
+		}
+		f.refresh = true
+	}
+	return f, err
+}
+
+// cached looks key up in memory, then on disk; a disk hit is copied into memory.
+func (e *Edge) cached(key string) (cache.Entry, bool) {
+	if ent, ok := e.mem.Get(key); ok {
+		return ent, true
+	}
+	if e.disk == nil {
+		return cache.Entry{}, false
+	}
+	ent, ok := e.disk.Get(key)
+	if ok {
+		e.mem.Set(key, ent)
+	}
+	return ent, ok
+}
+
+// fresh reports whether a cached entry may be served without asking upstream: immutable
+// objects always, playlists until their max-age has passed.
+func (e *Edge) fresh(obj object, ent cache.Entry) bool {
+	if !obj.kind.mutable() {
+		return true
+	}
+	return time.Since(ent.StoredAt) < maxAge(ent.CacheControl)
+}
+
+// maxAge returns the max-age of a Cache-Control value, 0 for no-cache, and one second when it
+// has neither.
+func maxAge(cc string) time.Duration {
+	for _, d := range strings.Split(cc, ",") {
+		d = strings.TrimSpace(d)
+		if strings.EqualFold(d, "no-cache") {
+			return 0
+		}
+		name, v, ok := strings.Cut(d, "=")
+		if ok && strings.EqualFold(strings.TrimSpace(name), "max-age") {
+			if n, err := strconv.ParseInt(strings.Trim(strings.TrimSpace(v), `"`), 10, 64); err == nil && n >= 0 {
+				return time.Duration(min(n, 1<<31)) * time.Second
+			}
+		}
+	}
+	return time.Second
+}
+
+// storable reports whether a response with Cache-Control cc may be kept.
+func storable(cc string) bool {
+	for _, d := range strings.Split(cc, ",") {
+		switch strings.ToLower(strings.TrimSpace(d)) {
+		case "no-store", "private":
+			return false
+		}
+	}
+	return true
+}
+
+// fetch fills obj from upstream, one fetch at a time per key and route: from the owner of the
+// key when that is another node and the request is not itself a peer's, else (and when the
+// owner fails) from the origin. A 200 is stored, a 404 remembered for negativeTTL.
+//
+// Fetches from the origin and fetches through a peer are coalesced separately, so that an
+// owner answering a peer never waits on its own forwarded fetch.
+func (e *Edge) fetch(obj object, peer bool) (fill, error) {
+	var peerAddr string
+	if c := e.cfg.Cluster; c != nil && !peer {
+		if owner := c.Owner(obj.key); owner.Name != "" && owner.Name != e.self && owner.Meta.HTTPAddr != "" {
+			peerAddr = owner.Meta.HTTPAddr
+		}
+	}
+	flight := "o" + obj.key
+	if peerAddr != "" {
+		flight = "p" + obj.key
+	}
+	v, err, shared := e.flight.Do(flight, func() (any, error) {
+		// A fetch that finished between the caller's lookup and this one filled the cache.
+		if ent, ok := e.cached(obj.key); ok && e.fresh(obj, ent) {
+			return fill{status: 200, entry: ent, how: howHit}, nil
+		}
+		if peerAddr != "" {
+			f, err := e.fetchURL("http://"+peerAddr+obj.key, true)
+			if err == nil && f.status < 500 {
+				e.stats.peerFills.Add(1)
+				f.how = howPeer
+				e.keep(obj.key, f)
+				return f, nil
+			}
+			e.stats.peerErrors.Add(1)
+			e.log.Warn("edge: owner failed, filling from the origin", "key", obj.key, "owner", peerAddr, "status", f.status, "err", err)
+		}
+		e.stats.originFetches.Add(1)
+		f, err := e.fetchURL(e.origin+obj.key, false)
+		if err != nil {
+			return fill{}, err
+		}
+		f.how = howOrigin
+		e.keep(obj.key, f)
+		return f, nil
+	})
+	if err != nil {
+		return fill{}, err
+	}
+	f := v.(fill)
+	f.collapsed = shared
+	if shared {
+		e.stats.coalesced.Add(1)
+	}
+	return f, nil
+}
+
+// keep stores a 200 in the caches and remembers a 404.
+func (e *Edge) keep(key string, f fill) {
+	switch {
+	case f.status == 200 && storable(f.entry.CacheControl):
+		e.mem.Set(key, f.entry)
+		if e.disk != nil {
+			if err := e.disk.Set(key, f.entry); err != nil {
+				e.log.Debug("edge: not stored on disk", "key", key, "err", err)
+			}
+		}
+		e.negMu.Lock()
+		delete(e.neg, key)
+		e.negMu.Unlock()
+	case f.status == 404:
+		e.mem.Delete(key)
+		if e.disk != nil {
+			e.disk.Delete(key)
+		}
+		e.negMu.Lock()
+		e.neg[key] = time.Now().Add(negativeTTL)
+		e.negMu.Unlock()
+	}
+}
+
+// negative reports whether upstream answered 404 for key less than negativeTTL ago.
+func (e *Edge) negative(key string) bool {
+	e.negMu.Lock()
+	defer e.negMu.Unlock()
+	until, ok := e.neg[key]
+	if ok && time.Now().After(until) {
+		delete(e.neg, key)
+		ok = false
+	}
+	// Keep the map small: sweep expired keys once it grows.
+	if len(e.neg) > 4096 {
+		now := time.Now()
+		for k, t := range e.neg {
+			if now.After(t) {
+				delete(e.neg, k)
+			}
+		}
+	}
+	return ok
+}
+
+// fetchURL GETs url; peer marks the request as a peer's fill. For a 200 it returns the body
+// and the headers to cache, StoredAt set back by the upstream's Age.
+func (e *Edge) fetchURL(url string, peer bool) (fill, error) {
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(url)
+	req.Header.SetMethod(fasthttp.MethodGet)
+	if peer {
+		req.Header.Set(PeerHeader, "1")
+	}
+	if err := e.client.DoTimeout(req, resp, e.cfg.FetchTimeout); err != nil {
+		return fill{}, fmt.Errorf("edge: fetch %s: %w", url, err)
+	}
+	f := fill{status: resp.StatusCode()}
+	if f.status != 200 {
+		return f, nil
+	}
+	stored := time.Now()
+	if age, err := strconv.ParseInt(string(resp.Header.Peek("Age")), 10, 64); err == nil && age > 0 {
+		stored = stored.Add(-time.Duration(min(age, 1<<31)) * time.Second)
+	}
+	f.entry = cache.Entry{
+		Body:         bytes.Clone(resp.Body()),
+		ContentType:  string(resp.Header.ContentType()),
+		CacheControl: string(resp.Header.Peek("Cache-Control")),
+		ETag:         string(resp.Header.Peek("ETag")),
+		LastModified: string(resp.Header.Peek("Last-Modified")),
+		StoredAt:     stored,
+	}
+	if f.entry.Body == nil {
+		f.entry.Body = []byte{}
+	}
+	return f, nil
+}

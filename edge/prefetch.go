@@ -1,0 +1,286 @@
+package edge
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/reelay/reelay/internal/apierr"
+	"github.com/reelay/reelay/internal/videoid"
+)
+
+// Limits of a prefetch request.
+const (
+	prefetchMaxBody        = 64 << 10
+	prefetchMaxVideos      = 100
+	prefetchMaxSegments    = 50
+	prefetchConcurrency    = 4
+	prefetchAutoRendition  = "auto"
+	prefetchDefaultSegment = 3
+)
+
+// PrefetchRequest is the body of POST /_edge/prefetch.
+type PrefetchRequest struct {
+	// Videos are the ids of the videos to warm, at most 100.
+	Videos []string `json:"videos"`
+	// Rendition names the rendition to warm, or "auto" (the default) for the first variant
+	// of the master playlist.
+	Rendition string `json:"rendition,omitempty"`
+	// Segments is how many media segments to warm from the start of each video, at most 50.
+	// Default 3; 0 warms the playlists and init segment only, when given as 0 explicitly.
+	Segments *int `json:"segments,omitempty"`
+}
+
+// PrefetchResult is the answer of POST /_edge/prefetch.
+type PrefetchResult struct {
+	Videos []PrefetchVideo `json:"videos"`
+	// Bytes is the body bytes fetched in all; fetching stops once it passes the budget.
+	Bytes           int64 `json:"bytes"`
+	BudgetExhausted bool  `json:"budget_exhausted,omitempty"`
+}
+
+// PrefetchVideo is the outcome of a prefetch for one video.
+type PrefetchVideo struct {
+	Video     string `json:"video"`
+	Rendition string `json:"rendition,omitempty"`
+	Fetched   int    `json:"fetched"` // objects fetched, onto their owners
+	Skipped   int    `json:"skipped"` // objects already in this node's cache
+	Error     string `json:"error,omitempty"`
+}
+
+// servePrefetch warms the caches with the start of some videos: for each, the master
+// playlist, one rendition's media playlist, its init segment and first segments, each filled
+// on the node that owns it. It needs the admin token.
+func (e *Edge) servePrefetch(ctx *fasthttp.RequestCtx) error {
+	if !e.authorized(ctx) {
+		return errForbidden
+	}
+	body := ctx.PostBody()
+	if len(body) > prefetchMaxBody {
+		return apierr.Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "the body is larger than %d bytes", prefetchMaxBody)
+	}
+	req, err := parsePrefetch(body)
+	if err != nil {
+		return err
+	}
+	p := &prefetch{e: e, sem: make(chan struct{}, prefetchConcurrency), budget: e.cfg.PrefetchBudget}
+	res := PrefetchResult{Videos: make([]PrefetchVideo, len(req.Videos))}
+	var wg sync.WaitGroup
+	for i, video := range req.Videos {
+		wg.Go(func() { res.Videos[i] = p.video(video, req.Rendition, *req.Segments) })
+	}
+	wg.Wait()
+	res.Bytes = p.bytes.Load()
+	res.BudgetExhausted = res.Bytes >= p.budget
+	writeJSON(ctx, http.StatusOK, res)
+	return nil
+}
+
+// parsePrefetch decodes and checks a prefetch request body, filling in the defaults.
+func parsePrefetch(body []byte) (PrefetchRequest, error) {
+	var req PrefetchRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil || dec.More() {
+		return req, apierr.New(http.StatusBadRequest, "invalid_json", "the body must be one JSON object of videos, rendition and segments")
+	}
+	if len(req.Videos) == 0 || len(req.Videos) > prefetchMaxVideos {
+		return req, apierr.Errorf(http.StatusBadRequest, "invalid_request", "videos must list 1 to %d ids", prefetchMaxVideos)
+	}
+	for _, v := range req.Videos {
+		if !videoid.Valid(v) {
+			return req, apierr.Errorf(http.StatusBadRequest, "invalid_request", "%q is not a video id", v)
+		}
+	}
+	if req.Rendition == "" {
+		req.Rendition = prefetchAutoRendition
+	}
+	if req.Rendition != prefetchAutoRendition && !validRendition(req.Rendition) {
+		return req, apierr.Errorf(http.StatusBadRequest, "invalid_request", "%q is not a rendition", req.Rendition)
+	}
+	if req.Segments == nil {
+		n := prefetchDefaultSegment
+		req.Segments = &n
+	}
+	if *req.Segments < 0 || *req.Segments > prefetchMaxSegments {
+		return req, apierr.Errorf(http.StatusBadRequest, "invalid_request", "segments must be 0 to %d", prefetchMaxSegments)
+	}
+	return req, nil
+}
+
+// prefetch is one prefetch request under way.
+type prefetch struct {
+	e      *Edge
+	sem    chan struct{} // bounds the fetches in flight
+	budget int64
+	bytes  atomic.Int64
+}
+
+// errBudget stops a video's prefetch once the request's byte budget is spent.
+var errBudget = errors.New("edge: prefetch byte budget spent")
+
+func (p *prefetch) video(video, rendition string, segments int) PrefetchVideo {
+	out := PrefetchVideo{Video: video}
+	fail := func(err error) PrefetchVideo {
+		out.Error = err.Error()
+		return out
+	}
+	prefix := "/v/" + video + "/"
+	master, err := p.ensure(prefix+"master.m3u8", true, &out)
+	if err != nil {
+		return fail(err)
+	}
+	var media object
+	for _, uri := range variantURIs(master) {
+		obj, ok := resolve(prefix, uri)
+		if ok && obj.kind == kindPlaylist && (rendition == prefetchAutoRendition || strings.HasPrefix(obj.name, rendition+"/")) {
+			media = obj
+			break
+		}
+	}
+	if media.key == "" {
+		return fail(fmt.Errorf("no variant %q in the master playlist", rendition))
+	}
+	out.Rendition, _, _ = strings.Cut(media.name, "/")
+	playlist, err := p.ensure(media.key, true, &out)
+	if err != nil {
+		return fail(err)
+	}
+	init, segs := mediaURIs(playlist)
+	dir := path.Dir(media.key) + "/"
+	var keys []string
+	if obj, ok := resolve(dir, init); ok && obj.kind == kindInit {
+		keys = append(keys, obj.key)
+	}
+	for _, uri := range segs[:min(segments, len(segs))] {
+		if obj, ok := resolve(dir, uri); ok && obj.kind == kindSegment {
+			keys = append(keys, obj.key)
+		}
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	for _, key := range keys {
+		wg.Go(func() {
+			o := PrefetchVideo{}
+			_, err := p.ensure(key, false, &o)
+			mu.Lock()
+			defer mu.Unlock()
+			out.Fetched += o.Fetched
+			out.Skipped += o.Skipped
+			if err != nil && first == nil {
+				first = err
+			}
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return fail(first)
+	}
+	return out
+}
+
+// ensure makes key cached on its owner, unless this node holds it already, and returns its
+// body when needBody is set. It counts the object in out.
+func (p *prefetch) ensure(key string, needBody bool, out *PrefetchVideo) ([]byte, error) {
+	e := p.e
+	obj, _ := parseObject(key)
+	if ent, ok := e.mem.Get(key); ok && e.fresh(obj, ent) {
+		out.Skipped++
+		return ent.Body, nil
+	}
+	p.sem <- struct{}{}
+	defer func() { <-p.sem }()
+	// The budget may be passed by the fetches already in flight, at most prefetchConcurrency.
+	if p.bytes.Load() >= p.budget {
+		return nil, errBudget
+	}
+	var (
+		f   fill
+		err error
+	)
+	owner := ""
+	if c := e.cfg.Cluster; c != nil {
+		if m := c.Owner(key); m.Name != "" && m.Name != e.self && m.Meta.HTTPAddr != "" {
+			owner = m.Meta.HTTPAddr
+		}
+	}
+	if owner != "" {
+		// The owner fills it from the origin and keeps it; this node does not.
+		if f, err = e.fetchURL("http://"+owner+key, true); err != nil || f.status >= 500 {
+			f, err = e.get(obj, false)
+		}
+	} else {
+		f, err = e.get(obj, false)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if f.status != http.StatusOK {
+		return nil, fmt.Errorf("%s: status %d", key, f.status)
+	}
+	out.Fetched++
+	e.stats.prefetched.Add(1)
+	p.bytes.Add(int64(len(f.entry.Body)))
+	if !needBody {
+		return nil, nil
+	}
+	return f.entry.Body, nil
+}
+
+// resolve maps a URI of a playlist under dir (a key ending in "/") to the object it names. It
+// accepts only relative references that stay within the video, as the packager writes them.
+func resolve(dir, uri string) (object, bool) {
+	if uri == "" || strings.ContainsAny(uri, ":?#\\") || strings.HasPrefix(uri, "/") {
+		return object{}, false
+	}
+	return parseObject(path.Clean(dir + uri))
+}
+
+// variantURIs returns the URIs of a master playlist's variant streams, in order.
+func variantURIs(master []byte) []string {
+	var uris []string
+	next := false
+	sc := bufio.NewScanner(bytes.NewReader(master))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case strings.HasPrefix(line, "#EXT-X-STREAM-INF"):
+			next = true
+		case line == "" || strings.HasPrefix(line, "#"):
+		case next:
+			uris = append(uris, line)
+			next = false
+		}
+	}
+	return uris
+}
+
+// mediaURIs returns the init segment URI (EXT-X-MAP) and segment URIs of a media playlist.
+func mediaURIs(playlist []byte) (init string, segments []string) {
+	sc := bufio.NewScanner(bytes.NewReader(playlist))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case strings.HasPrefix(line, "#EXT-X-MAP:"):
+			if _, rest, ok := strings.Cut(line, `URI="`); ok && init == "" {
+				init, _, _ = strings.Cut(rest, `"`)
+			}
+		case line == "" || strings.HasPrefix(line, "#"):
+		default:
+			segments = append(segments, line)
+		}
+	}
+	return init, segments
+}

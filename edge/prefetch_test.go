@@ -1,0 +1,172 @@
+package edge
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func postPrefetch(t *testing.T, url, body string) (int, PrefetchResult, string) {
+	t.Helper()
+	req, _ := jsonRequest(url+"/_edge/prefetch", body)
+	req.Header.Set("Authorization", "Bearer tok")
+	resp, err := testClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var raw json.RawMessage
+	var res PrefetchResult
+	if err := json.NewDecoder(resp.Body).Decode(&raw); err != nil {
+		t.Fatal(err)
+	}
+	_ = json.Unmarshal(raw, &res)
+	return resp.StatusCode, res, string(raw)
+}
+
+func TestPrefetchLandsOnOwners(t *testing.T) {
+	o := newTestOrigin(t)
+	nodes := startCluster(t, 3, o.URL)
+	a, pa := newVideo()
+	b, pb := newVideo()
+	status, res, raw := postPrefetch(t, nodes[0].url, `{"videos":["`+a+`","`+b+`"],"rendition":"auto","segments":2}`)
+	if status != 200 {
+		t.Fatalf("prefetch: %d %s", status, raw)
+	}
+	want := map[string]string{a: pa, b: pb}
+	for _, v := range res.Videos {
+		if v.Error != "" || v.Rendition != "360p" || v.Fetched != 5 {
+			t.Errorf("video %s: %+v, want 360p and 5 objects", v.Video, v)
+		}
+		prefix := want[v.Video]
+		for _, name := range []string{"master.m3u8", "360p/index.m3u8", "360p/init.mp4", "360p/seg_00001.m4s", "360p/seg_00002.m4s"} {
+			key := prefix + name
+			if n := o.count(key); n != 1 {
+				t.Errorf("origin fetched %s %d times, want 1", key, n)
+			}
+			owner := nodes[0].cluster.Owner(key).Name
+			for _, nd := range nodes {
+				if nd.name == owner {
+					if _, ok := nd.mem.Get(key); !ok {
+						t.Errorf("owner %s does not hold %s", owner, key)
+					}
+				}
+			}
+		}
+		if n := o.count(prefix + "360p/seg_00003.m4s"); n != 0 {
+			t.Errorf("fetched a third segment")
+		}
+	}
+	// Players then hit the owners' copies: the origin sees nothing more for segments.
+	getAll(t, nodes, []string{pa + "360p/init.mp4", pa + "360p/seg_00001.m4s", pb + "360p/seg_00002.m4s"}, 3)
+	if n := o.count(pa + "360p/seg_00001.m4s"); n != 1 {
+		t.Errorf("origin fetched a prefetched segment again: %d", n)
+	}
+
+	// A named rendition.
+	status, res, raw = postPrefetch(t, nodes[1].url, `{"videos":["`+a+`"],"rendition":"720p","segments":0}`)
+	if status != 200 || res.Videos[0].Rendition != "720p" || res.Videos[0].Error != "" || o.count(pa+"720p/init.mp4") != 1 {
+		t.Errorf("720p prefetch: %d %s", status, raw)
+	}
+}
+
+func TestPrefetchBudget(t *testing.T) {
+	o := newTestOrigin(t)
+	e := startEdge(t, Config{Origin: o.URL, AdminToken: "tok", PrefetchBudget: 1500}, nil)
+	a, _ := newVideo()
+	status, res, raw := postPrefetch(t, e.url, `{"videos":["`+a+`"],"segments":10}`)
+	if status != 200 || !res.BudgetExhausted || !strings.Contains(res.Videos[0].Error, "budget") {
+		t.Fatalf("%d %s: want the budget exhausted", status, raw)
+	}
+	// Two playlists (400 bytes), then objects of 1000 bytes: one completes within the budget
+	// of 1500, which is then passed by the fetches in flight; no more start.
+	if n, most := o.total(), 2+1+prefetchConcurrency; n > most {
+		t.Errorf("origin saw %d fetches, want at most %d", n, most)
+	}
+}
+
+func TestPrefetchRejects(t *testing.T) {
+	o := newTestOrigin(t)
+	e := startEdge(t, Config{Origin: o.URL, AdminToken: "tok"}, nil)
+	id, _ := newVideo()
+	tests := []struct{ name, body, code string }{
+		{"not json", `{`, "invalid_json"},
+		{"unknown field", `{"videos":["` + id + `"],"x":1}`, "invalid_json"},
+		{"no videos", `{"videos":[]}`, "invalid_request"},
+		{"bad id", `{"videos":["nope"]}`, "invalid_request"},
+		{"bad rendition", `{"videos":["` + id + `"],"rendition":"../x"}`, "invalid_request"},
+		{"too many segments", `{"videos":["` + id + `"],"segments":1000}`, "invalid_request"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if status, _, raw := postPrefetch(t, e.url, tt.body); status != 400 || !strings.Contains(raw, tt.code) {
+				t.Errorf("%d %s, want 400 %s", status, raw, tt.code)
+			}
+		})
+	}
+	if resp, _ := do(t, "POST", e.url+"/_edge/prefetch"); resp.StatusCode != 403 {
+		t.Errorf("without a token: %d", resp.StatusCode)
+	}
+	if o.total() != 0 {
+		t.Errorf("rejected prefetches fetched %d objects", o.total())
+	}
+}
+
+func TestPlaylistParsing(t *testing.T) {
+	master := objectBody("/v/aaaaaaaaaaaaaaaaaaaaaaaaaa/master.m3u8")
+	if got := variantURIs(master); strings.Join(got, ",") != "360p/index.m3u8,720p/index.m3u8" {
+		t.Errorf("variants = %q", got)
+	}
+	init, segs := mediaURIs(objectBody("/v/aaaaaaaaaaaaaaaaaaaaaaaaaa/360p/index.m3u8"))
+	if init != "init.mp4" || len(segs) != 5 || segs[0] != "seg_00001.m4s" {
+		t.Errorf("media = %q %q", init, segs)
+	}
+	dir := "/v/aaaaaaaaaaaaaaaaaaaaaaaaaa/360p/"
+	for uri, ok := range map[string]bool{
+		"seg_00001.m4s":                                true,
+		"../720p/seg_00001.m4s":                        true,
+		"../../bbbbbbbbbbbbbbbbbbbbbbbbbb/master.m3u8": false,
+		"/v/aaaaaaaaaaaaaaaaaaaaaaaaaa/master.m3u8":    false,
+		"http://evil/seg_00001.m4s":                    false,
+		"seg_00001.m4s?x=1":                            false,
+		"":                                             false,
+	} {
+		obj, got := resolve(dir, uri)
+		if got != ok || ok && !strings.HasPrefix(obj.key, "/v/aaaaaaaaaaaaaaaaaaaaaaaaaa/") {
+			t.Errorf("resolve(%q) = %q %v, want %v", uri, obj.key, got, ok)
+		}
+	}
+}
+
+func FuzzPlaylistURIs(f *testing.F) {
+	f.Add(objectBody("/v/aaaaaaaaaaaaaaaaaaaaaaaaaa/master.m3u8"))
+	f.Add(objectBody("/v/aaaaaaaaaaaaaaaaaaaaaaaaaa/360p/index.m3u8"))
+	f.Add([]byte("#EXT-X-STREAM-INF:\n../../x/master.m3u8\n#EXT-X-MAP:URI=\"../init.mp4\"\n"))
+	const dir = "/v/aaaaaaaaaaaaaaaaaaaaaaaaaa/360p/"
+	f.Fuzz(func(t *testing.T, b []byte) {
+		init, segs := mediaURIs(b)
+		uris := append(append(variantURIs(b), init), segs...)
+		for _, uri := range uris {
+			if obj, ok := resolve(dir, uri); ok {
+				if again, ok2 := parseObject(obj.key); !ok2 || again != obj || obj.video != "aaaaaaaaaaaaaaaaaaaaaaaaaa" {
+					t.Fatalf("resolve(%q) = %+v, outside the video or not canonical", uri, obj)
+				}
+			}
+		}
+	})
+}
+
+func FuzzParseObject(f *testing.F) {
+	for _, p := range []string{"/v/aaaaaaaaaaaaaaaaaaaaaaaaaa/master.m3u8", "/v/aaaaaaaaaaaaaaaaaaaaaaaaaa/720p/seg_00001.m4s", "/v/../x", "/v/aaaaaaaaaaaaaaaaaaaaaaaaaa/%2e%2e/x"} {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		obj, ok := parseObject(p)
+		if !ok {
+			return
+		}
+		if obj.key != p || strings.Contains(p, "..") || strings.Contains(p, "//") || strings.Contains(p, "%") || !strings.HasPrefix(p, "/v/"+obj.video+"/") {
+			t.Fatalf("accepted %q as %+v", p, obj)
+		}
+	})
+}

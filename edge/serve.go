@@ -1,0 +1,149 @@
+package edge
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/reelay/reelay/internal/apierr"
+	"github.com/reelay/reelay/origin"
+)
+
+// CORS, as the origin answers it.
+const (
+	allowedMethods  = "GET, HEAD, OPTIONS"
+	allowedHeaders  = "Range, If-None-Match, If-Modified-Since, If-Range"
+	exposedHeaders  = "Content-Length, Content-Range, Cache-Status, Age, ETag"
+	preflightMaxAge = "86400"
+)
+
+// serveObject answers GET, HEAD and OPTIONS of /v/{video}/{name}, raw path p.
+func (e *Edge) serveObject(ctx *fasthttp.RequestCtx, p string) error {
+	h := &ctx.Response.Header
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Expose-Headers", exposedHeaders)
+	switch string(ctx.Method()) {
+	case fasthttp.MethodGet, fasthttp.MethodHead:
+	case fasthttp.MethodOptions:
+		h.Set("Access-Control-Allow-Methods", allowedMethods)
+		h.Set("Access-Control-Allow-Headers", allowedHeaders)
+		h.Set("Access-Control-Max-Age", preflightMaxAge)
+		ctx.SetStatusCode(http.StatusNoContent)
+		return nil
+	default:
+		return methodNotAllowed(ctx, allowedMethods)
+	}
+	e.stats.requests.Add(1)
+	obj, ok := parseObject(p)
+	if !ok {
+		return errNotFound
+	}
+	if err := e.checkSignature(ctx, obj.video); err != nil {
+		return err
+	}
+	peer := len(ctx.Request.Header.Peek(PeerHeader)) > 0
+	if peer {
+		e.stats.peerRequests.Add(1)
+	}
+	f, err := e.get(obj, peer)
+	if err != nil {
+		return &apierr.Error{Status: errBadGateway.Status, Code: errBadGateway.Code, Message: errBadGateway.Message, Err: err}
+	}
+	h.Set("Cache-Status", e.cacheStatus(f))
+	switch {
+	case f.status == http.StatusNotFound:
+		return errNotFound
+	case f.status >= 500:
+		return errBadGateway
+	case f.status != http.StatusOK:
+		return apierr.Errorf(f.status, "upstream", "upstream answered %d %s", f.status, http.StatusText(f.status))
+	}
+	e.writeEntry(ctx, f)
+	return nil
+}
+
+// cacheStatus is the Cache-Status (RFC 9211) of an answer, naming the cache by node. A fill
+// from the owner is fwd=uri-miss with detail=peer, since fwd's values are RFC 9211's own.
+func (e *Edge) cacheStatus(f fill) string {
+	s := e.name
+	switch f.how {
+	case howHit:
+		return s + "; hit"
+	case howStale:
+		return s + "; hit; detail=stale"
+	case howNegative:
+		return s + "; hit; detail=negative"
+	}
+	if f.refresh {
+		s += "; fwd=stale"
+	} else {
+		s += "; fwd=uri-miss"
+	}
+	s += "; fwd-status=" + strconv.Itoa(f.status)
+	if f.status == http.StatusOK && storable(f.entry.CacheControl) {
+		s += "; stored"
+	}
+	if f.collapsed {
+		s += "; collapsed"
+	}
+	if f.how == howPeer {
+		s += "; detail=peer"
+	}
+	return s
+}
+
+// writeEntry answers with a cached object: its headers, Age, then 304 or 412 by the
+// preconditions, 206 or 416 by a single Range, or the whole body.
+func (e *Edge) writeEntry(ctx *fasthttp.RequestCtx, f fill) {
+	ent := f.entry
+	h := &ctx.Response.Header
+	h.Set("Age", strconv.FormatInt(max(0, int64(time.Since(ent.StoredAt)/time.Second)), 10))
+	h.Set("Accept-Ranges", "bytes")
+	if ent.ContentType != "" {
+		h.SetContentType(ent.ContentType)
+	}
+	for name, v := range map[string]string{"Cache-Control": ent.CacheControl, "ETag": ent.ETag, "Last-Modified": ent.LastModified} {
+		if v != "" {
+			h.Set(name, v)
+		}
+	}
+	rh := &ctx.Request.Header
+	conds := origin.Conditions{
+		IfMatch:           string(rh.Peek("If-Match")),
+		IfNoneMatch:       string(rh.Peek("If-None-Match")),
+		IfModifiedSince:   string(rh.Peek("If-Modified-Since")),
+		IfUnmodifiedSince: string(rh.Peek("If-Unmodified-Since")),
+		IfRange:           string(rh.Peek("If-Range")),
+	}
+	var mod time.Time
+	if t, err := http.ParseTime(ent.LastModified); err == nil {
+		mod = t
+	}
+	if status := conds.Evaluate(ent.ETag, mod); status != 0 {
+		ctx.SetStatusCode(status)
+		return
+	}
+	body := ent.Body
+	size := int64(len(body))
+	if rng := rh.Peek("Range"); len(rng) > 0 && conds.RangeApplies(ent.ETag, mod) {
+		start, length, ok, err := origin.ParseRange(string(rng), size)
+		switch {
+		case errors.Is(err, origin.ErrUnsatisfiableRange):
+			h.Set("Content-Range", fmt.Sprintf("bytes */%d", size))
+			ctx.SetStatusCode(http.StatusRequestedRangeNotSatisfiable)
+			return
+		case ok:
+			h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, start+length-1, size))
+			ctx.SetStatusCode(http.StatusPartialContent)
+			body = body[start : start+length]
+		}
+	}
+	ctx.Response.SetBodyRaw(body)
+	if !ctx.IsHead() {
+		e.stats.bytesServed.Add(int64(len(body)))
+	}
+}
