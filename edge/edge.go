@@ -244,9 +244,11 @@ func (e *Edge) route(ctx *fasthttp.RequestCtx) error {
 	case strings.HasPrefix(p, "/v/"):
 		return e.serveObject(ctx, p)
 	case p == "/healthz":
-		ctx.SetContentType("text/plain; charset=utf-8")
-		ctx.SetBodyString("ok\n")
+		ctx.SetContentType("application/json")
+		ctx.SetBodyString(`{"status":"ok"}` + "\n")
 		return nil
+	case p == "/readyz":
+		return e.readyz(ctx)
 	case p == "/metrics" && e.metrics != nil:
 		e.metrics(ctx)
 		return nil
@@ -267,4 +269,21 @@ func (e *Edge) route(ctx *fasthttp.RequestCtx) error {
 		return e.servePrefetch(ctx)
 	}
 	return errNotFound
+}
+
+// readyz answers 200 when the origin answers its health check, and 503 otherwise: an edge
+// that cannot fill is not ready for new traffic, although it still serves what it holds.
+func (e *Edge) readyz(ctx *fasthttp.RequestCtx) error {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(e.origin + "/healthz")
+	ctx.SetContentType("application/json")
+	if err := e.client.DoTimeout(req, resp, 2*time.Second); err != nil || resp.StatusCode() != fasthttp.StatusOK {
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		ctx.SetBodyString(`{"error":{"code":"not_ready","message":"the origin does not answer"}}` + "\n")
+		return nil
+	}
+	ctx.SetBodyString(`{"status":"ready"}` + "\n")
+	return nil
 }

@@ -43,6 +43,10 @@ func (o *testOrigin) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "down", http.StatusServiceUnavailable)
 		return
 	}
+	if r.URL.Path == "/healthz" {
+		w.Write([]byte(`{"status":"ok"}`))
+		return
+	}
 	o.mu.Lock()
 	o.fetches[r.URL.Path]++
 	o.mu.Unlock()

@@ -191,6 +191,9 @@ func TestOriginDownServesCached(t *testing.T) {
 	seg, master := prefix+"720p/seg_00003.m4s", prefix+"master.m3u8"
 	do(t, "GET", e.url+seg)
 	do(t, "GET", e.url+master)
+	if resp, _ := do(t, "GET", e.url+"/readyz"); resp.StatusCode != 200 {
+		t.Errorf("readyz with the origin up: %d", resp.StatusCode)
+	}
 
 	// Playlists have max-age=0: with the origin up, each request refreshes.
 	resp, _ := do(t, "GET", e.url+master)
@@ -199,6 +202,9 @@ func TestOriginDownServesCached(t *testing.T) {
 	}
 
 	o.down.Store(true)
+	if resp, _ := do(t, "GET", e.url+"/readyz"); resp.StatusCode != 503 {
+		t.Errorf("readyz with the origin down: %d, want 503", resp.StatusCode)
+	}
 	resp, body := do(t, "GET", e.url+seg)
 	if resp.StatusCode != 200 || body != string(objectBody(seg)) || resp.Header.Get("Cache-Status") != "e; hit" {
 		t.Errorf("segment with origin down: %d %q", resp.StatusCode, resp.Header.Get("Cache-Status"))

@@ -33,7 +33,8 @@ func TestUpEndToEnd(t *testing.T) {
 		testenv.Require(t, "ffmpeg is not installed: %v", err)
 	}
 	data := t.TempDir()
-	urls, _ := startUp(t, "--data", data, "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0")
+	urls, _ := startUp(t, "--data", data, "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",
+		"--edge-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0")
 	api := urls["api"]
 
 	clip := filepath.Join(t.TempDir(), "clip.mp4")
@@ -86,8 +87,8 @@ func TestUpEndToEnd(t *testing.T) {
 	if v.Creator != "creator" || len(v.Hashtags) != 1 || v.Hashtags[0] != "clip" || v.DurationMS < 2900 || v.Width != 360 || v.Height != 640 {
 		t.Errorf("ready video: %+v", v)
 	}
-	if !strings.HasPrefix(v.PlaybackURL, urls["origin"]+"/v/"+id+"/") {
-		t.Errorf("playback_url %q is not on the origin %s", v.PlaybackURL, urls["origin"])
+	if !strings.HasPrefix(v.PlaybackURL, urls["edge"]+"/v/"+id+"/") {
+		t.Errorf("playback_url %q is not on the edge %s", v.PlaybackURL, urls["edge"])
 	}
 
 	kept, err := os.ReadFile(filepath.Join(data, "objects", "objects", "sources", id))

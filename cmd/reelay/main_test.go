@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"io"
 	"net/http"
@@ -174,11 +175,15 @@ func startCmd(t *testing.T, command, last string, args ...string) (urls map[stri
 func TestUpServesHealthOnEveryListener(t *testing.T) {
 	for _, dbName := range []string{"sqlite", "postgres"} {
 		t.Run(dbName, func(t *testing.T) {
-			args := []string{"--data", t.TempDir(), "--api-addr", "127.0.0.1:0", "--admin-token", "0123456789abcdef"}
+			args := []string{"--data", t.TempDir(), "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",
+				"--edge-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0", "--admin-token", "0123456789abcdef"}
 			if dbName == "postgres" {
 				args = append(args, "--db", testenv.Postgres(t))
 			}
 			urls, stop := startUp(t, args...)
+			if len(urls) != 3 || urls["edge"] == "" {
+				t.Fatalf("listeners %v, want api, edge and origin", urls)
+			}
 			for name, url := range urls {
 				for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
 					resp, err := http.Get(url + path)
@@ -204,5 +209,40 @@ func TestUpServesHealthOnEveryListener(t *testing.T) {
 				t.Fatal("api still answers after stop")
 			}
 		})
+	}
+}
+
+func TestUpEdgeCluster(t *testing.T) {
+	urls, _ := startUp(t, "--data", t.TempDir(), "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",
+		"--edge-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0", "--edges", "3")
+	for _, name := range []string{"edge-1", "edge-2", "edge-3"} {
+		if urls[name] == "" {
+			t.Fatalf("listeners %v lack %s", urls, name)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var stats struct {
+			Members []struct{ Name, State string }
+		}
+		resp, err := http.Get(urls["edge-3"] + "/_edge/stats")
+		if err != nil {
+			t.Fatal(err)
+		}
+		json.NewDecoder(resp.Body).Decode(&stats)
+		resp.Body.Close()
+		alive := 0
+		for _, m := range stats.Members {
+			if m.State == "alive" {
+				alive++
+			}
+		}
+		if alive == 3 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("edge-3 sees %+v, want 3 alive members", stats.Members)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -32,6 +32,9 @@ type upConfig struct {
 	playbackURL string
 	maxUpload   int64
 	workers     int
+	edges       int
+	edgeMem     int64
+	edgeDisk    int64
 }
 
 func setupUp(fs *flag.FlagSet) runner {
@@ -41,13 +44,16 @@ func setupUp(fs *flag.FlagSet) runner {
 	fs.StringVar(&c.dbDSN, "db", "", "metadata database: a postgres:// URL, or empty for SQLite at DATA/reelay.db")
 	fs.StringVar(&c.store, "store", "", "object store URL (file:///path or s3://bucket/prefix?endpoint=host:port), or empty for DATA/objects")
 	fs.StringVar(&c.apiAddr, "api-addr", "127.0.0.1:8080", "API listener: feed/social, uploads and video status")
-	fs.StringVar(&c.edgeAddr, "edge-addr", "127.0.0.1:8081", "edge cache listener (started once the edge tier is built)")
+	fs.StringVar(&c.edgeAddr, "edge-addr", "127.0.0.1:8081", "edge cache listener; with --edges N, N consecutive ports from this one")
 	fs.StringVar(&c.originAddr, "origin-addr", "127.0.0.1:8082", "origin listener: HLS from the object store")
-	fs.StringVar(&c.gossipAddr, "gossip-addr", "127.0.0.1:7946", "edge cluster gossip address (used once the edge tier is built)")
+	fs.StringVar(&c.gossipAddr, "gossip-addr", "127.0.0.1:7946", "edge cluster gossip address; with --edges N, N consecutive ports from this one")
 	fs.StringVar(&c.adminToken, "admin-token", "", "operator token for admin endpoints (at least 16 characters); empty disables them")
-	fs.StringVar(&c.playbackURL, "playback-url", "", "base URL players fetch /v/{id}/master.m3u8 from; empty is the origin listener's URL")
+	fs.StringVar(&c.playbackURL, "playback-url", "", "base URL players fetch /v/{id}/master.m3u8 from; empty is the first edge's URL (the origin's with --edges 0)")
 	sizeVar(fs, &c.maxUpload, "max-upload", ingest.DefaultMaxSize, "largest upload accepted")
 	fs.IntVar(&c.workers, "workers", 1, "transcode workers in this process")
+	fs.IntVar(&c.edges, "edges", 1, "edge nodes in this process, joined into one cluster")
+	sizeVar(fs, &c.edgeMem, "edge-mem", 256<<20, "memory cache size of each edge node")
+	sizeVar(fs, &c.edgeDisk, "edge-disk-size", 2<<30, "disk cache size of each edge node, under DATA/edge-N")
 	return c
 }
 
@@ -62,6 +68,12 @@ func (c *upConfig) validate() error {
 		if err := checkAddr(name, addr); err != nil {
 			return err
 		}
+	}
+	if c.edges < 0 || c.edges > 16 {
+		return usagef("invalid --edges %d: want 0 to 16", c.edges)
+	}
+	if c.edgeMem <= 0 || c.edgeDisk <= 0 {
+		return usagef("edge cache sizes must be positive")
 	}
 	if c.workers < 0 || c.workers > 64 {
 		return usagef("invalid --workers %d: want 0 to 64", c.workers)
@@ -104,8 +116,29 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	// Edge nodes on consecutive ports, the first the others' seed.
+	var edges []*edgeNode
+	for i := range c.edges {
+		o := edgeOpts{
+			gossipAddr: nextPort(c.gossipAddr, i), origin: originSrv.URL(), mem: c.edgeMem,
+			disk: filepath.Join(c.data, fmt.Sprintf("edge-%d", i+1)), diskSize: c.edgeDisk,
+			name: fmt.Sprintf("edge-%d", i+1), adminToken: c.adminToken, tuning: "local",
+		}
+		if i > 0 {
+			o.join = edges[0].c.Self().Addr
+		}
+		n, err := startEdge(ctx, o, nextPort(c.edgeAddr, i), prometheus.NewRegistry(), log)
+		if err != nil {
+			return err
+		}
+		edges = append(edges, n)
+	}
 	playback := c.playbackURL
-	if playback == "" {
+	switch {
+	case playback != "":
+	case len(edges) > 0:
+		playback = edges[0].url
+	default:
 		playback = originSrv.URL()
 	}
 
@@ -149,6 +182,14 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "api %s\n", api.URL())
+	for i, n := range edges {
+		name := "edge"
+		if len(edges) > 1 {
+			name = fmt.Sprintf("edge-%d", i+1)
+		}
+		fmt.Fprintf(e.stdout, "%s %s\n", name, n.url)
+		loops = append(loops, n.run)
+	}
 	fmt.Fprintf(e.stdout, "origin %s\n", originSrv.URL())
 	err = runAll(ctx, []*server.Server{api, originSrv}, loops...)
 	log.Info("stopped")
