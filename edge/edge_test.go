@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reelay/reelay/internal/hlspath"
+
 	"github.com/reelay/reelay/internal/videoid"
 )
 
@@ -50,21 +52,21 @@ func (o *testOrigin) serve(w http.ResponseWriter, r *http.Request) {
 	o.mu.Lock()
 	o.fetches[r.URL.Path]++
 	o.mu.Unlock()
-	obj, ok := parseObject(r.URL.Path)
+	obj, ok := hlspath.Parse(r.URL.Path)
 	if !ok || strings.HasSuffix(r.URL.Path, "seg_99999.m4s") {
 		http.NotFound(w, r)
 		return
 	}
 	h := w.Header()
 	h.Set("Last-Modified", "Mon, 02 Jan 2006 15:04:05 GMT")
-	body := objectBody(obj.key)
+	body := objectBody(obj.Path)
 	sum := sha256.Sum256(body)
 	h.Set("ETag", `"`+hex.EncodeToString(sum[:8])+`"`)
-	switch obj.kind {
-	case kindMaster:
+	switch obj.Kind {
+	case hlspath.Master:
 		h.Set("Content-Type", "application/vnd.apple.mpegurl")
 		h.Set("Cache-Control", "public, max-age=0")
-	case kindPlaylist:
+	case hlspath.Playlist:
 		h.Set("Content-Type", "application/vnd.apple.mpegurl")
 		h.Set("Cache-Control", "public, max-age=0")
 	default:
@@ -80,11 +82,11 @@ func (o *testOrigin) serve(w http.ResponseWriter, r *http.Request) {
 // objectBody is the synthetic content of an object: playlists that name real objects, and
 // 1000 bytes derived from the path for the rest.
 func objectBody(key string) []byte {
-	obj, _ := parseObject(key)
-	switch obj.kind {
-	case kindMaster:
+	obj, _ := hlspath.Parse(key)
+	switch obj.Kind {
+	case hlspath.Master:
 		return []byte("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=360x640\n360p/index.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=2800000,RESOLUTION=720x1280\n720p/index.m3u8\n")
-	case kindPlaylist:
+	case hlspath.Playlist:
 		var b strings.Builder
 		b.WriteString("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n#EXT-X-MAP:URI=\"init.mp4\"\n")
 		for i := 1; i <= 5; i++ {

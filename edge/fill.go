@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/reelay/reelay/internal/hlspath"
+
 	"github.com/valyala/fasthttp"
 
 	"github.com/reelay/reelay/edge/cache"
@@ -34,13 +36,13 @@ type fill struct {
 
 // get answers obj from the caches or fills it. peer is set for a fill request from another
 // node, which must not be forwarded again.
-func (e *Edge) get(obj object, peer bool) (fill, error) {
-	ent, ok := e.cached(obj.key)
+func (e *Edge) get(obj hlspath.Object, peer bool) (fill, error) {
+	ent, ok := e.cached(obj.Path)
 	if ok && e.fresh(obj, ent) {
 		e.stats.hits.Add(1)
 		return fill{status: 200, entry: ent, how: howHit}, nil
 	}
-	if !ok && e.negative(obj.key) {
+	if !ok && e.negative(obj.Path) {
 		e.stats.hits.Add(1)
 		return fill{status: 404, how: howNegative}, nil
 	}
@@ -74,8 +76,8 @@ func (e *Edge) cached(key string) (cache.Entry, bool) {
 
 // fresh reports whether a cached entry may be served without asking upstream: immutable
 // objects always, playlists until their max-age has passed.
-func (e *Edge) fresh(obj object, ent cache.Entry) bool {
-	if !obj.kind.mutable() {
+func (e *Edge) fresh(obj hlspath.Object, ent cache.Entry) bool {
+	if !obj.Kind.Mutable() {
 		return true
 	}
 	return time.Since(ent.StoredAt) < maxAge(ent.CacheControl)
@@ -116,40 +118,40 @@ func storable(cc string) bool {
 //
 // Fetches from the origin and fetches through a peer are coalesced separately, so that an
 // owner answering a peer never waits on its own forwarded fetch.
-func (e *Edge) fetch(obj object, peer bool) (fill, error) {
+func (e *Edge) fetch(obj hlspath.Object, peer bool) (fill, error) {
 	var peerAddr string
 	if c := e.cfg.Cluster; c != nil && !peer {
-		if owner := c.Owner(obj.key); owner.Name != "" && owner.Name != e.self && owner.Meta.HTTPAddr != "" {
+		if owner := c.Owner(obj.Path); owner.Name != "" && owner.Name != e.self && owner.Meta.HTTPAddr != "" {
 			peerAddr = owner.Meta.HTTPAddr
 		}
 	}
-	flight := "o" + obj.key
+	flight := "o" + obj.Path
 	if peerAddr != "" {
-		flight = "p" + obj.key
+		flight = "p" + obj.Path
 	}
 	v, err, shared := e.flight.Do(flight, func() (any, error) {
 		// A fetch that finished between the caller's lookup and this one filled the cache.
-		if ent, ok := e.cached(obj.key); ok && e.fresh(obj, ent) {
+		if ent, ok := e.cached(obj.Path); ok && e.fresh(obj, ent) {
 			return fill{status: 200, entry: ent, how: howHit}, nil
 		}
 		if peerAddr != "" {
-			f, err := e.fetchURL("http://"+peerAddr+obj.key, true)
+			f, err := e.fetchURL("http://"+peerAddr+obj.Path, true)
 			if err == nil && f.status < 500 {
 				e.stats.peerFills.Add(1)
 				f.how = howPeer
-				e.keep(obj.key, f)
+				e.keep(obj.Path, f)
 				return f, nil
 			}
 			e.stats.peerErrors.Add(1)
-			e.log.Warn("edge: owner failed, filling from the origin", "key", obj.key, "owner", peerAddr, "status", f.status, "err", err)
+			e.log.Warn("edge: owner failed, filling from the origin", "key", obj.Path, "owner", peerAddr, "status", f.status, "err", err)
 		}
 		e.stats.originFetches.Add(1)
-		f, err := e.fetchURL(e.origin+obj.key, false)
+		f, err := e.fetchURL(e.origin+obj.Path, false)
 		if err != nil {
 			return fill{}, err
 		}
 		f.how = howOrigin
-		e.keep(obj.key, f)
+		e.keep(obj.Path, f)
 		return f, nil
 	})
 	if err != nil {

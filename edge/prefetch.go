@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/reelay/reelay/internal/hlspath"
+
 	"github.com/valyala/fasthttp"
 
 	"github.com/reelay/reelay/internal/apierr"
@@ -104,7 +106,7 @@ func parsePrefetch(body []byte) (PrefetchRequest, error) {
 	if req.Rendition == "" {
 		req.Rendition = prefetchAutoRendition
 	}
-	if req.Rendition != prefetchAutoRendition && !validRendition(req.Rendition) {
+	if req.Rendition != prefetchAutoRendition && !hlspath.ValidRendition(req.Rendition) {
 		return req, apierr.Errorf(http.StatusBadRequest, "invalid_request", "%q is not a rendition", req.Rendition)
 	}
 	if req.Segments == nil {
@@ -139,31 +141,31 @@ func (p *prefetch) video(video, rendition string, segments int) PrefetchVideo {
 	if err != nil {
 		return fail(err)
 	}
-	var media object
+	var media hlspath.Object
 	for _, uri := range variantURIs(master) {
 		obj, ok := resolve(prefix, uri)
-		if ok && obj.kind == kindPlaylist && (rendition == prefetchAutoRendition || strings.HasPrefix(obj.name, rendition+"/")) {
+		if ok && obj.Kind == hlspath.Playlist && (rendition == prefetchAutoRendition || strings.HasPrefix(obj.Name, rendition+"/")) {
 			media = obj
 			break
 		}
 	}
-	if media.key == "" {
+	if media.Path == "" {
 		return fail(fmt.Errorf("no variant %q in the master playlist", rendition))
 	}
-	out.Rendition, _, _ = strings.Cut(media.name, "/")
-	playlist, err := p.ensure(media.key, true, &out)
+	out.Rendition, _, _ = strings.Cut(media.Name, "/")
+	playlist, err := p.ensure(media.Path, true, &out)
 	if err != nil {
 		return fail(err)
 	}
 	init, segs := mediaURIs(playlist)
-	dir := path.Dir(media.key) + "/"
+	dir := path.Dir(media.Path) + "/"
 	var keys []string
-	if obj, ok := resolve(dir, init); ok && obj.kind == kindInit {
-		keys = append(keys, obj.key)
+	if obj, ok := resolve(dir, init); ok && obj.Kind == hlspath.Init {
+		keys = append(keys, obj.Path)
 	}
 	for _, uri := range segs[:min(segments, len(segs))] {
-		if obj, ok := resolve(dir, uri); ok && obj.kind == kindSegment {
-			keys = append(keys, obj.key)
+		if obj, ok := resolve(dir, uri); ok && obj.Kind == hlspath.Segment {
+			keys = append(keys, obj.Path)
 		}
 	}
 	var (
@@ -195,7 +197,7 @@ func (p *prefetch) video(video, rendition string, segments int) PrefetchVideo {
 // body when needBody is set. It counts the object in out.
 func (p *prefetch) ensure(key string, needBody bool, out *PrefetchVideo) ([]byte, error) {
 	e := p.e
-	obj, _ := parseObject(key)
+	obj, _ := hlspath.Parse(key)
 	if ent, ok := e.mem.Get(key); ok && e.fresh(obj, ent) {
 		out.Skipped++
 		return ent.Body, nil
@@ -241,11 +243,11 @@ func (p *prefetch) ensure(key string, needBody bool, out *PrefetchVideo) ([]byte
 
 // resolve maps a URI of a playlist under dir (a key ending in "/") to the object it names. It
 // accepts only relative references that stay within the video, as the packager writes them.
-func resolve(dir, uri string) (object, bool) {
+func resolve(dir, uri string) (hlspath.Object, bool) {
 	if uri == "" || strings.ContainsAny(uri, ":?#\\") || strings.HasPrefix(uri, "/") {
-		return object{}, false
+		return hlspath.Object{}, false
 	}
-	return parseObject(path.Clean(dir + uri))
+	return hlspath.Parse(path.Clean(dir + uri))
 }
 
 // variantURIs returns the URIs of a master playlist's variant streams, in order.

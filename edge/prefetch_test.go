@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/reelay/reelay/internal/hlspath"
 )
 
 func postPrefetch(t *testing.T, url, body string) (int, PrefetchResult, string) {
@@ -132,8 +134,8 @@ func TestPlaylistParsing(t *testing.T) {
 		"":                                             false,
 	} {
 		obj, got := resolve(dir, uri)
-		if got != ok || ok && !strings.HasPrefix(obj.key, "/v/aaaaaaaaaaaaaaaaaaaaaaaaaa/") {
-			t.Errorf("resolve(%q) = %q %v, want %v", uri, obj.key, got, ok)
+		if got != ok || ok && !strings.HasPrefix(obj.Path, "/v/aaaaaaaaaaaaaaaaaaaaaaaaaa/") {
+			t.Errorf("resolve(%q) = %q %v, want %v", uri, obj.Path, got, ok)
 		}
 	}
 }
@@ -148,7 +150,7 @@ func FuzzPlaylistURIs(f *testing.F) {
 		uris := append(append(variantURIs(b), init), segs...)
 		for _, uri := range uris {
 			if obj, ok := resolve(dir, uri); ok {
-				if again, ok2 := parseObject(obj.key); !ok2 || again != obj || obj.video != "aaaaaaaaaaaaaaaaaaaaaaaaaa" {
+				if again, ok2 := hlspath.Parse(obj.Path); !ok2 || again != obj || obj.Video != "aaaaaaaaaaaaaaaaaaaaaaaaaa" {
 					t.Fatalf("resolve(%q) = %+v, outside the video or not canonical", uri, obj)
 				}
 			}
@@ -161,11 +163,11 @@ func FuzzParseObject(f *testing.F) {
 		f.Add(p)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
-		obj, ok := parseObject(p)
+		obj, ok := hlspath.Parse(p)
 		if !ok {
 			return
 		}
-		if obj.key != p || strings.Contains(p, "..") || strings.Contains(p, "//") || strings.Contains(p, "%") || !strings.HasPrefix(p, "/v/"+obj.video+"/") {
+		if obj.Path != p || strings.Contains(p, "..") || strings.Contains(p, "//") || strings.Contains(p, "%") || !strings.HasPrefix(p, "/v/"+obj.Video+"/") {
 			t.Fatalf("accepted %q as %+v", p, obj)
 		}
 	})

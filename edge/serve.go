@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/reelay/reelay/internal/hlspath"
+
 	"github.com/valyala/fasthttp"
 
 	"github.com/reelay/reelay/internal/apierr"
@@ -38,11 +40,11 @@ func (e *Edge) serveObject(ctx *fasthttp.RequestCtx, p string) error {
 		return methodNotAllowed(ctx, allowedMethods)
 	}
 	e.stats.requests.Add(1)
-	obj, ok := parseObject(p)
+	obj, ok := hlspath.Parse(p)
 	if !ok {
 		return errNotFound
 	}
-	if err := e.checkSignature(ctx, obj.video); err != nil {
+	if err := e.checkSignature(ctx, obj.Video); err != nil {
 		return err
 	}
 	peer := len(ctx.Request.Header.Peek(PeerHeader)) > 0

@@ -54,6 +54,8 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/reelay/reelay/internal/hlspath"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
 
@@ -194,7 +196,7 @@ var errChanged = errors.New("origin: object changed while being served")
 
 // request is a GET or HEAD of a valid object path.
 type request struct {
-	obj   object
+	obj   hlspath.Object
 	key   string
 	head  bool
 	rng   string // the Range header of a GET; always "" for HEAD
@@ -239,14 +241,14 @@ func (o *Origin) serve(w http.ResponseWriter, r *http.Request) error {
 		return apierr.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed; use GET or HEAD", r.Method)
 	}
 	ctx := r.Context()
-	if obj.kind != kindMaster {
-		if err := o.checkPublished(ctx, obj.video); err != nil {
+	if obj.Kind != hlspath.Master {
+		if err := o.checkPublished(ctx, obj.Video); err != nil {
 			return err
 		}
 	}
 	q := request{
 		obj:   obj,
-		key:   o.cfg.Prefix + obj.video + "/" + obj.name,
+		key:   o.cfg.Prefix + obj.Video + "/" + obj.Name,
 		head:  r.Method == http.MethodHead,
 		conds: ConditionsFrom(r.Header),
 	}
@@ -273,7 +275,7 @@ func (o *Origin) checkPublished(ctx context.Context, video string) error {
 		// Not the first caller's context: its cancellation must not fail the others.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishCheckTimeout)
 		defer cancel()
-		_, err := o.stat(ctx, o.cfg.Prefix+video+"/"+masterName)
+		_, err := o.stat(ctx, o.cfg.Prefix+video+"/master.m3u8")
 		if err == nil {
 			o.published.add(video)
 		}
@@ -368,36 +370,36 @@ func (o *Origin) serveObject(ctx context.Context, w http.ResponseWriter, q reque
 }
 
 // seen notes that a video is published when its master was found.
-func (o *Origin) seen(obj object) {
-	if obj.kind == kindMaster {
-		o.published.add(obj.video)
+func (o *Origin) seen(obj hlspath.Object) {
+	if obj.Kind == hlspath.Master {
+		o.published.add(obj.Video)
 	}
 }
 
 // setValidators sets the headers that a 304 repeats: ETag, Last-Modified and Cache-Control.
-func (o *Origin) setValidators(h http.Header, obj object, info storage.Info) {
+func (o *Origin) setValidators(h http.Header, obj hlspath.Object, info storage.Info) {
 	if info.ETag != "" {
 		h.Set("ETag", info.ETag)
 	}
 	if !info.ModTime.IsZero() {
 		h.Set("Last-Modified", info.ModTime.UTC().Format(http.TimeFormat))
 	}
-	h.Set("Cache-Control", cmp.Or(info.CacheControl, o.defaultCacheControl(obj.kind)))
+	h.Set("Cache-Control", cmp.Or(info.CacheControl, o.defaultCacheControl(obj.Kind)))
 }
 
 // setHeaders sets the headers of a 200 or 206 (but Content-Length and Content-Range).
-func (o *Origin) setHeaders(h http.Header, obj object, info storage.Info) {
+func (o *Origin) setHeaders(h http.Header, obj hlspath.Object, info storage.Info) {
 	o.setValidators(h, obj, info)
-	h.Set("Content-Type", contentType(obj.kind, info.ContentType))
+	h.Set("Content-Type", contentType(obj.Kind, info.ContentType))
 	h.Set("Accept-Ranges", "bytes")
 	h.Set("X-Content-Type-Options", "nosniff")
 }
 
-func (o *Origin) defaultCacheControl(k kind) string {
+func (o *Origin) defaultCacheControl(k hlspath.Kind) string {
 	switch k {
-	case kindMaster, kindPlaylist:
+	case hlspath.Master, hlspath.Playlist:
 		return o.cachePlaylist
-	case kindPoster:
+	case hlspath.Poster:
 		return cachePoster
 	default:
 		return cacheImmutable
@@ -405,16 +407,16 @@ func (o *Origin) defaultCacheControl(k kind) string {
 }
 
 // contentType is the stored content type, or the one of the object's kind when none was stored.
-func contentType(k kind, stored string) string {
+func contentType(k hlspath.Kind, stored string) string {
 	if stored != "" && stored != storage.DefaultContentType {
 		return stored
 	}
 	switch k {
-	case kindMaster, kindPlaylist:
+	case hlspath.Master, hlspath.Playlist:
 		return contentTypePlaylist
-	case kindPoster:
+	case hlspath.Poster:
 		return contentTypePoster
-	case kindInit:
+	case hlspath.Init:
 		return contentTypeInit
 	default:
 		return contentTypeSegment

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/reelay/reelay/internal/hlspath"
+
 	"github.com/reelay/reelay/internal/videoid"
 	"github.com/reelay/reelay/storage"
 )
@@ -20,22 +22,22 @@ func TestParsePath(t *testing.T) {
 	good := []struct {
 		target string
 		name   string
-		kind   kind
+		kind   hlspath.Kind
 	}{
-		{v + "master.m3u8", "master.m3u8", kindMaster},
-		{v + "master.m3u8?x=1", "master.m3u8", kindMaster},
-		{v + "poster.jpg", "poster.jpg", kindPoster},
-		{v + "720p/index.m3u8", "720p/index.m3u8", kindPlaylist},
-		{v + "720p/iframes.m3u8", "720p/iframes.m3u8", kindPlaylist},
-		{v + "audio/index.m3u8", "audio/index.m3u8", kindPlaylist},
-		{v + "720p/init.mp4", "720p/init.mp4", kindInit},
-		{v + "audio/init.mp4", "audio/init.mp4", kindInit},
-		{v + "720p/seg_00001.m4s", "720p/seg_00001.m4s", kindSegment},
-		{v + "720p/seg_99999.m4s", "720p/seg_99999.m4s", kindSegment},
-		{v + "720p/seg_100000.m4s", "720p/seg_100000.m4s", kindSegment},
-		{v + "1080p60_hi-q.v2/seg_00010.m4s", "1080p60_hi-q.v2/seg_00010.m4s", kindSegment},
-		{v + "HD/index.m3u8", "HD/index.m3u8", kindPlaylist},
-		{v + strings.Repeat("r", 64) + "/init.mp4", strings.Repeat("r", 64) + "/init.mp4", kindInit},
+		{v + "master.m3u8", "master.m3u8", hlspath.Master},
+		{v + "master.m3u8?x=1", "master.m3u8", hlspath.Master},
+		{v + "poster.jpg", "poster.jpg", hlspath.Poster},
+		{v + "720p/index.m3u8", "720p/index.m3u8", hlspath.Playlist},
+		{v + "720p/iframes.m3u8", "720p/iframes.m3u8", hlspath.Playlist},
+		{v + "audio/index.m3u8", "audio/index.m3u8", hlspath.Playlist},
+		{v + "720p/init.mp4", "720p/init.mp4", hlspath.Init},
+		{v + "audio/init.mp4", "audio/init.mp4", hlspath.Init},
+		{v + "720p/seg_00001.m4s", "720p/seg_00001.m4s", hlspath.Segment},
+		{v + "720p/seg_99999.m4s", "720p/seg_99999.m4s", hlspath.Segment},
+		{v + "720p/seg_100000.m4s", "720p/seg_100000.m4s", hlspath.Segment},
+		{v + "1080p60_hi-q.v2/seg_00010.m4s", "1080p60_hi-q.v2/seg_00010.m4s", hlspath.Segment},
+		{v + "HD/index.m3u8", "HD/index.m3u8", hlspath.Playlist},
+		{v + strings.Repeat("r", 64) + "/init.mp4", strings.Repeat("r", 64) + "/init.mp4", hlspath.Init},
 	}
 	for _, tc := range good {
 		u, err := url.ParseRequestURI(tc.target)
@@ -43,7 +45,7 @@ func TestParsePath(t *testing.T) {
 			t.Fatal(err)
 		}
 		obj, ok := parsePath(u)
-		if !ok || obj.video != testID || obj.name != tc.name || obj.kind != tc.kind {
+		if !ok || obj.Video != testID || obj.Name != tc.name || obj.Kind != tc.kind {
 			t.Errorf("parsePath(%q) = %+v, %v; want %s, %d", tc.target, obj, ok, tc.name, tc.kind)
 		}
 	}
@@ -132,14 +134,14 @@ func FuzzParsePath(f *testing.F) {
 		if !ok {
 			return
 		}
-		key := DefaultPrefix + obj.video + "/" + obj.name
+		key := DefaultPrefix + obj.Video + "/" + obj.Name
 		if err := storage.ValidateKey(key); err != nil {
 			t.Fatalf("parsePath(%q) accepted %+v: %v", target, obj, err)
 		}
-		if !videoid.Valid(obj.video) || u.EscapedPath() != "/v/"+obj.video+"/"+obj.name {
+		if !videoid.Valid(obj.Video) || u.EscapedPath() != "/v/"+obj.Video+"/"+obj.Name {
 			t.Fatalf("parsePath(%q) = %+v", target, obj)
 		}
-		if n := strings.Count(obj.name, "/"); n > 1 || n == 0 && obj.kind != kindMaster && obj.kind != kindPoster {
+		if n := strings.Count(obj.Name, "/"); n > 1 || n == 0 && obj.Kind != hlspath.Master && obj.Kind != hlspath.Poster {
 			t.Fatalf("parsePath(%q) = %+v: not a packager name", target, obj)
 		}
 	})
