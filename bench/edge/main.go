@@ -1,0 +1,400 @@
+// Command edge measures reelay's edge cache against nginx's proxy_cache, in two benchmarks
+// that it starts, runs and cleans up on its own, printing Markdown tables:
+//
+//		go build -o bin/reelay ./cmd/reelay && go run ./bench/edge
+//
+//	 1. Hit path: one `reelay edge` node (standalone) and one nginx (one worker, proxy_cache) in
+//	    front of the same origin, both started under `taskset -c 0`, both warmed. Then
+//	    `taskset -c 1 wrk -t1 -c50 -d10s --latency` against each for a 1 KB playlist and a 1 MB
+//	    segment, alternating reelay and nginx, -rounds times each; medians of requests/s and of
+//	    p99 latency.
+//	 2. Origin fetches per object: a 3-node reelay cluster (--join, --tuning local) against 3
+//	    independent nginx caches, each with its own origin that counts fetches, on one seeded
+//	    trace: -requests requests over -objects distinct 10 KB segments in Zipf(-zipf) order,
+//	    each to a uniformly random node of the 3, from -workers goroutines.
+//
+// All traffic stays on 127.0.0.1; every process the benchmark starts is stopped by its PID.
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+type options struct {
+	reelay, nginx, wrk string
+	duration           time.Duration
+	rounds, conns      int
+	objects, requests  int
+	zipf               float64
+	seed               uint64
+	workers            int
+	size               int
+	skipHit, skipFetch bool
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.reelay, "reelay", "bin/reelay", "reelay binary")
+	flag.StringVar(&o.nginx, "nginx", "/usr/sbin/nginx", "nginx binary")
+	flag.StringVar(&o.wrk, "wrk", "/usr/bin/wrk", "wrk binary")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of each wrk run")
+	flag.IntVar(&o.rounds, "rounds", 3, "wrk runs of each server and object")
+	flag.IntVar(&o.conns, "conns", 50, "wrk connections")
+	flag.IntVar(&o.objects, "objects", 2000, "distinct objects of the fetch trace")
+	flag.IntVar(&o.requests, "requests", 20000, "requests of the fetch trace")
+	flag.Float64Var(&o.zipf, "zipf", 0.9, "Zipf exponent of the fetch trace")
+	flag.Uint64Var(&o.seed, "seed", 1, "seed of the fetch trace")
+	flag.IntVar(&o.workers, "workers", 16, "concurrent requests of the fetch trace")
+	flag.IntVar(&o.size, "size", 10<<10, "object size of the fetch trace, bytes")
+	flag.BoolVar(&o.skipHit, "skip-hit", false, "skip the hit-path benchmark")
+	flag.BoolVar(&o.skipFetch, "skip-fetch", false, "skip the origin-fetch benchmark")
+	flag.Parse()
+	if err := run(o); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(o options) error {
+	tmp, err := os.MkdirTemp("", "bench-edge-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if !o.skipHit {
+		if err := hitPath(o, tmp); err != nil {
+			return err
+		}
+	}
+	if !o.skipFetch {
+		return fetchesPerObject(o, tmp)
+	}
+	return nil
+}
+
+// wrkResult is one wrk run.
+type wrkResult struct {
+	rps    float64
+	p99    time.Duration
+	errors string // wrk's error lines, if any
+}
+
+func hitPath(o options, tmp string) error {
+	org, err := startOrigin(1<<10, 1<<20)
+	if err != nil {
+		return err
+	}
+	defer org.close()
+	pin := []string{"taskset", "-c", "0"}
+	rl, _, err := startReelay(o.reelay, org.url, "", pin)
+	if err != nil {
+		return err
+	}
+	defer rl.stop()
+	ng, err := startNginx(o.nginx, tmp, org.url, pin)
+	if err != nil {
+		return err
+	}
+	defer ng.stop()
+
+	id := videoID(0)
+	objects := []struct{ name, path string }{
+		{"1 KB playlist", "/v/" + id + "/720p/index.m3u8"},
+		{"1 MB segment", "/v/" + id + "/720p/seg_00001.m4s"},
+	}
+	servers := []*proc{rl, ng}
+	for _, obj := range objects {
+		for _, s := range servers {
+			if err := warm(s.url+obj.path, 4); err != nil {
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
+		}
+	}
+
+	fmt.Printf("### Hit path (wrk -t1 -c%d -d%s, server on core 0, wrk on core 1; medians of %d runs)\n\n", o.conns, o.duration, o.rounds)
+	fmt.Printf("| object | server | requests/s | p99 latency | runs (requests/s) |\n|---|---|---|---|---|\n")
+	var ratios []string
+	for _, obj := range objects {
+		res := map[string][]wrkResult{}
+		for r := range o.rounds {
+			order := servers
+			if r%2 == 1 {
+				order = []*proc{ng, rl}
+			}
+			for _, s := range order {
+				w, err := runWrk(o, s.url+obj.path)
+				if err != nil {
+					return fmt.Errorf("wrk %s %s: %w", s.name, obj.name, err)
+				}
+				fmt.Fprintf(os.Stderr, "%s %s round %d: %.0f req/s, p99 %s %s\n", obj.name, s.name, r+1, w.rps, w.p99, w.errors)
+				res[s.name] = append(res[s.name], w)
+			}
+		}
+		med := map[string][2]float64{}
+		for _, s := range servers {
+			var rps, p99 []float64
+			var runs []string
+			for _, w := range res[s.name] {
+				rps = append(rps, w.rps)
+				p99 = append(p99, float64(w.p99))
+				runs = append(runs, fmt.Sprintf("%.0f", w.rps))
+				if w.errors != "" {
+					runs = append(runs, "("+w.errors+")")
+				}
+			}
+			med[s.name] = [2]float64{median(rps), median(p99)}
+			fmt.Printf("| %s | %s | %.0f | %s | %s |\n", obj.name, s.name, median(rps),
+				fmtLatency(time.Duration(median(p99))), strings.Join(runs, ", "))
+		}
+		ratios = append(ratios, fmt.Sprintf("| %s | %.2f× | %.2f× |", obj.name,
+			med["reelay"][0]/med["nginx"][0], med["reelay"][1]/med["nginx"][1]))
+	}
+	fmt.Printf("\n| object | requests/s reelay/nginx | p99 reelay/nginx |\n|---|---|---|\n%s\n\n", strings.Join(ratios, "\n"))
+	fmt.Fprintf(os.Stderr, "origin fetches of the hit path: %v\n", org.fetches())
+	return nil
+}
+
+// warm GETs url n times and checks the body.
+func warm(url string, n int) error {
+	for range n {
+		resp, err := http.Get(url)
+		if err != nil {
+			return err
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || len(b) == 0 {
+			return fmt.Errorf("GET %s: %d, %d bytes", url, resp.StatusCode, len(b))
+		}
+	}
+	return nil
+}
+
+// runWrk runs wrk on core 1 against url, bounded in time.
+func runWrk(o options, url string) (wrkResult, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), o.duration+30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "taskset", "-c", "1", o.wrk, "-t1", "-c"+strconv.Itoa(o.conns),
+		"-d"+strconv.Itoa(int(o.duration.Seconds()))+"s", "--timeout", "5s", "--latency", url)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return wrkResult{}, fmt.Errorf("%w: %s", err, out.String())
+	}
+	return parseWrk(out.String())
+}
+
+// parseWrk reads Requests/sec, the 99% line of --latency, and any error lines.
+func parseWrk(out string) (wrkResult, error) {
+	var w wrkResult
+	var errs []string
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 2 && f[0] == "Requests/sec:":
+			w.rps, _ = strconv.ParseFloat(f[1], 64)
+		case len(f) == 2 && f[0] == "99%":
+			w.p99, _ = time.ParseDuration(f[1])
+		case strings.Contains(line, "Socket errors") || strings.Contains(line, "Non-2xx"):
+			errs = append(errs, strings.TrimSpace(line))
+		}
+	}
+	w.errors = strings.Join(errs, "; ")
+	if w.rps == 0 || w.p99 == 0 {
+		return w, fmt.Errorf("cannot parse wrk output: %s", out)
+	}
+	return w, nil
+}
+
+func fetchesPerObject(o options, tmp string) error {
+	trace := zipfTrace(o)
+	distinct := map[int]bool{}
+	for _, t := range trace {
+		distinct[t.object] = true
+	}
+	path := func(obj int) string { return "/v/" + videoID(obj) + "/720p/seg_00001.m4s" }
+
+	// reelay: three nodes, joined.
+	rorg, err := startOrigin(1<<10, o.size)
+	if err != nil {
+		return err
+	}
+	defer rorg.close()
+	var nodes []*proc
+	defer func() {
+		for _, p := range nodes {
+			p.stop()
+		}
+	}()
+	seed := ""
+	for range 3 {
+		p, gossip, err := startReelay(o.reelay, rorg.url, seed, nil)
+		if err != nil {
+			return err
+		}
+		nodes = append(nodes, p)
+		if seed == "" {
+			seed = gossip
+		}
+	}
+	if err := waitMembers(nodes, 3); err != nil {
+		return err
+	}
+	rdur, err := replay(trace, nodes, path, o.workers, o.size)
+	if err != nil {
+		return fmt.Errorf("reelay: %w", err)
+	}
+	reported := originFetches(nodes)
+
+	// nginx: three independent caches.
+	norg, err := startOrigin(1<<10, o.size)
+	if err != nil {
+		return err
+	}
+	defer norg.close()
+	var caches []*proc
+	defer func() {
+		for _, p := range caches {
+			p.stop()
+		}
+	}()
+	for range 3 {
+		p, err := startNginx(o.nginx, tmp, norg.url, nil)
+		if err != nil {
+			return err
+		}
+		caches = append(caches, p)
+	}
+	ndur, err := replay(trace, caches, path, o.workers, o.size)
+	if err != nil {
+		return fmt.Errorf("nginx: %w", err)
+	}
+
+	fmt.Printf("### Origin fetches per object (%d requests, %d objects of %d KB in Zipf(%.1f) order, seed %d, each to a random node of 3, %d concurrent)\n\n",
+		o.requests, o.objects, o.size>>10, o.zipf, o.seed, o.workers)
+	fmt.Printf("| system | requests | distinct objects | origin fetches | fetches per object | objects fetched more than once | replay time |\n|---|---|---|---|---|---|---|\n")
+	for _, s := range []struct {
+		name string
+		org  *origin
+		dur  time.Duration
+	}{{"reelay, 3-node cluster", rorg, rdur}, {"nginx, 3 independent caches", norg, ndur}} {
+		total, multi := 0, 0
+		for _, n := range s.org.fetches() {
+			total += n
+			if n > 1 {
+				multi++
+			}
+		}
+		fmt.Printf("| %s | %d | %d | %d | %.2f | %d | %s |\n", s.name, len(trace), len(distinct), total,
+			float64(total)/float64(len(distinct)), multi, s.dur.Round(10*time.Millisecond))
+	}
+	fmt.Printf("\n(reelay nodes' own origin_fetches counters sum to %d)\n", reported)
+	return nil
+}
+
+// request is one request of the trace: an object, sent to one node.
+type request struct{ object, node int }
+
+// zipfTrace draws o.requests objects of o.objects by Zipf(o.zipf) (rank k has weight
+// 1/k^s; math/rand's Zipf wants s > 1), each with a uniformly random node of 3.
+func zipfTrace(o options) []request {
+	r := rand.New(rand.NewPCG(o.seed, o.seed^0x9e3779b97f4a7c15))
+	cdf := make([]float64, o.objects)
+	sum := 0.0
+	for k := range cdf {
+		sum += 1 / math.Pow(float64(k+1), o.zipf)
+		cdf[k] = sum
+	}
+	trace := make([]request, o.requests)
+	for i := range trace {
+		obj := sort.SearchFloat64s(cdf, r.Float64()*sum)
+		trace[i] = request{object: min(obj, o.objects-1), node: r.IntN(3)}
+	}
+	return trace
+}
+
+// replay sends the trace to nodes from workers goroutines, checking every answer.
+func replay(trace []request, nodes []*proc, path func(int) string, workers, size int) (time.Duration, error) {
+	client := &http.Client{
+		Timeout:   10 * time.Second,
+		Transport: &http.Transport{MaxIdleConnsPerHost: workers, MaxConnsPerHost: workers},
+	}
+	defer client.CloseIdleConnections()
+	next := make(chan request)
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range workers {
+		wg.Go(func() {
+			for t := range next {
+				err := get(client, nodes[t.node].url+path(t.object), size)
+				if err != nil {
+					mu.Lock()
+					firstErr = cmpErr(firstErr, err)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for _, t := range trace {
+		next <- t
+	}
+	close(next)
+	wg.Wait()
+	return time.Since(start), firstErr
+}
+
+func get(c *http.Client, url string, size int) error {
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK || n != int64(size) {
+		return fmt.Errorf("GET %s: %d, %d bytes", url, resp.StatusCode, n)
+	}
+	return nil
+}
+
+func cmpErr(first, err error) error {
+	if first != nil {
+		return first
+	}
+	return err
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func fmtLatency(d time.Duration) string {
+	if d < time.Millisecond {
+		return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
+	}
+	return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+}
