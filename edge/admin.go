@@ -51,7 +51,9 @@ type Stats struct {
 	OriginFetches int64        `json:"origin_fetches"`
 	BytesServed   int64        `json:"bytes_served"`
 	Purges        int64        `json:"purges"`
-	Prefetched    int64        `json:"prefetched"`
+	Prefetched    int64        `json:"prefetched"`      // objects fetched by prefetch requests sent to this node
+	PrefetchUsed  int64        `json:"prefetch_used"`   // objects this node stored for a prefetch and then served
+	PrefetchWaste int64        `json:"prefetch_wasted"` // objects this node stored for a prefetch that nobody asked for within 10 minutes
 	Memory        TierStats    `json:"memory"`
 	Disk          *TierStats   `json:"disk,omitempty"`
 }
@@ -92,6 +94,7 @@ func (e *Edge) Stats() Stats {
 		Prefetched:    e.stats.prefetched.Load(),
 		Memory:        TierStats{Bytes: ms.Bytes, Capacity: e.mem.Capacity(), Entries: ms.Entries, Hits: ms.Hits, Misses: ms.Misses, Evictions: ms.Evictions},
 	}
+	s.PrefetchUsed, s.PrefetchWaste = e.prefetches.counts()
 	if e.disk != nil {
 		ds := e.disk.Stats()
 		s.Disk = &TierStats{Bytes: ds.Bytes, Capacity: e.disk.Capacity(), Entries: ds.Entries, Hits: ds.Hits, Misses: ds.Misses, Evictions: ds.Evictions}

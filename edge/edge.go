@@ -120,6 +120,8 @@ type Edge struct {
 	server *fasthttp.Server
 	flight singleflight.Group
 	stats  counters
+	// prefetches tells the prefetched objects that players then asked for from the others.
+	prefetches *prefetchLog
 
 	metrics fasthttp.RequestHandler
 
@@ -159,6 +161,8 @@ func New(cfg Config) (*Edge, error) {
 		origin: strings.TrimSuffix(cfg.Origin, "/"),
 		mem:    cache.NewMemory(cfg.MemBytes),
 		neg:    make(map[string]time.Time),
+
+		prefetches: newPrefetchLog(),
 	}
 	e.log = cfg.Logger.With("tier", "edge", "node", e.name)
 	if cfg.DiskDir != "" {

@@ -135,7 +135,7 @@ func (e *Edge) fetch(obj hlspath.Object, peer bool) (fill, error) {
 			return fill{status: 200, entry: ent, how: howHit}, nil
 		}
 		if peerAddr != "" {
-			f, err := e.fetchURL("http://"+peerAddr+obj.Path, true)
+			f, err := e.fetchURL("http://"+peerAddr+obj.Path, peerFill)
 			if err == nil && f.status < 500 {
 				e.stats.peerFills.Add(1)
 				f.how = howPeer
@@ -146,7 +146,7 @@ func (e *Edge) fetch(obj hlspath.Object, peer bool) (fill, error) {
 			e.log.Warn("edge: owner failed, filling from the origin", "key", obj.Path, "owner", peerAddr, "status", f.status, "err", err)
 		}
 		e.stats.originFetches.Add(1)
-		f, err := e.fetchURL(e.origin+obj.Path, false)
+		f, err := e.fetchURL(e.origin+obj.Path, "")
 		if err != nil {
 			return fill{}, err
 		}
@@ -212,15 +212,15 @@ func (e *Edge) negative(key string) bool {
 
 // fetchURL GETs url; peer marks the request as a peer's fill. For a 200 it returns the body
 // and the headers to cache, StoredAt set back by the upstream's Age.
-func (e *Edge) fetchURL(url string, peer bool) (fill, error) {
+func (e *Edge) fetchURL(url string, peer string) (fill, error) {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI(url)
 	req.Header.SetMethod(fasthttp.MethodGet)
-	if peer {
-		req.Header.Set(PeerHeader, "1")
+	if peer != "" {
+		req.Header.Set(PeerHeader, peer)
 	}
 	if err := e.client.DoTimeout(req, resp, e.cfg.FetchTimeout); err != nil {
 		return fill{}, fmt.Errorf("edge: fetch %s: %w", url, err)

@@ -220,11 +220,13 @@ func (p *prefetch) ensure(key string, needBody bool, out *PrefetchVideo) ([]byte
 	}
 	if owner != "" {
 		// The owner fills it from the origin and keeps it; this node does not.
-		if f, err = e.fetchURL("http://"+owner+key, true); err != nil || f.status >= 500 {
+		if f, err = e.fetchURL("http://"+owner+key, peerPrefetch); err != nil || f.status >= 500 {
 			f, err = e.get(obj, false)
+			e.prefetches.filled(key, f)
 		}
 	} else {
 		f, err = e.get(obj, false)
+		e.prefetches.filled(key, f)
 	}
 	if err != nil {
 		return nil, err

@@ -64,6 +64,16 @@ func TestPrefetchLandsOnOwners(t *testing.T) {
 	if n := o.count(pa + "360p/seg_00001.m4s"); n != 1 {
 		t.Errorf("origin fetched a prefetched segment again: %d", n)
 	}
+	// The three objects asked for count as used, once each, on their owners; the other seven
+	// prefetched objects wait for use.
+	var used, wasted, prefetched int64
+	for _, nd := range nodes {
+		st := nd.Stats()
+		used, wasted, prefetched = used+st.PrefetchUsed, wasted+st.PrefetchWaste, prefetched+st.Prefetched
+	}
+	if used != 3 || wasted != 0 || prefetched != 10 {
+		t.Errorf("prefetches used %d, wasted %d, issued %d; want 3, 0, 10", used, wasted, prefetched)
+	}
 
 	// A named rendition.
 	status, res, raw = postPrefetch(t, nodes[1].url, `{"videos":["`+a+`"],"rendition":"720p","segments":0}`)

@@ -47,11 +47,17 @@ func (e *Edge) serveObject(ctx *fasthttp.RequestCtx, p string) error {
 	if err := e.checkSignature(ctx, obj.Video); err != nil {
 		return err
 	}
-	peer := len(ctx.Request.Header.Peek(PeerHeader)) > 0
+	peerValue := string(ctx.Request.Header.Peek(PeerHeader))
+	peer := peerValue != ""
 	if peer {
 		e.stats.peerRequests.Add(1)
 	}
 	f, err := e.get(obj, peer)
+	if peerValue == peerPrefetch {
+		e.prefetches.filled(obj.Path, f)
+	} else if err == nil && f.how == howHit {
+		e.prefetches.hit(obj.Path)
+	}
 	if err != nil {
 		return &apierr.Error{Status: errBadGateway.Status, Code: errBadGateway.Code, Message: errBadGateway.Message, Err: err}
 	}
