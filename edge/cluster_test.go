@@ -212,8 +212,20 @@ func TestClusterSurvivesNodeFailure(t *testing.T) {
 	}
 	getAll(t, survivors, owned[:len(owned)/2], 1)
 
-	// Its server stops first while gossip still calls it alive: survivors go to the origin.
+	// Its server stops first while gossip still calls it alive. A survivor then fills the
+	// victim's keys from the next node clockwise, the keys' owner-to-be: asked one after the
+	// other, both survivors make one origin fetch per key between them.
 	victim.stop()
+	for _, p := range owned[len(owned)/2:] {
+		for _, nd := range survivors {
+			if resp, body := do(t, "GET", nd.url+p); resp.StatusCode != 200 || body != string(objectBody(p)) {
+				t.Fatalf("GET %s via %s with the owner down: %d", p, nd.name, resp.StatusCode)
+			}
+		}
+		if n := o.count(p); n != 1 {
+			t.Errorf("origin fetched %s %d times with its owner down, want 1", p, n)
+		}
+	}
 	getAll(t, survivors, owned, 2)
 	if s := survivors[0].Stats(); s.PeerErrors == 0 {
 		t.Errorf("no fill was sent to the stopped owner: %+v", s)

@@ -113,20 +113,16 @@ func storable(cc string) bool {
 }
 
 // fetch fills obj from upstream, one fetch at a time per key and route: from the owner of the
-// key when that is another node and the request is not itself a peer's, else (and when the
-// owner fails) from the origin. A 200 is stored, a 404 remembered for negativeTTL.
+// key when that is another node and the request is not itself a peer's; when the owner fails
+// (it may be down before the cluster has noticed), from the next node clockwise, which owns
+// the key once the owner is gone; else, and when both fail, from the origin. A 200 is stored, a 404 remembered for negativeTTL.
 //
 // Fetches from the origin and fetches through a peer are coalesced separately, so that an
 // owner answering a peer never waits on its own forwarded fetch.
 func (e *Edge) fetch(obj hlspath.Object, peer bool) (fill, error) {
-	var peerAddr string
-	if c := e.cfg.Cluster; c != nil && !peer {
-		if owner := c.Owner(obj.Path); owner.Name != "" && owner.Name != e.self && owner.Meta.HTTPAddr != "" {
-			peerAddr = owner.Meta.HTTPAddr
-		}
-	}
+	peers := e.fillPeers(obj.Path, peer)
 	flight := "o" + obj.Path
-	if peerAddr != "" {
+	if len(peers) > 0 {
 		flight = "p" + obj.Path
 	}
 	v, err, shared := e.flight.Do(flight, func() (any, error) {
@@ -134,8 +130,8 @@ func (e *Edge) fetch(obj hlspath.Object, peer bool) (fill, error) {
 		if ent, ok := e.cached(obj.Path); ok && e.fresh(obj, ent) {
 			return fill{status: 200, entry: ent, how: howHit}, nil
 		}
-		if peerAddr != "" {
-			f, err := e.fetchURL("http://"+peerAddr+obj.Path, peerFill)
+		for _, addr := range peers {
+			f, err := e.fetchURL("http://"+addr+obj.Path, peerFill)
 			if err == nil && f.status < 500 {
 				e.stats.peerFills.Add(1)
 				f.how = howPeer
@@ -143,7 +139,7 @@ func (e *Edge) fetch(obj hlspath.Object, peer bool) (fill, error) {
 				return f, nil
 			}
 			e.stats.peerErrors.Add(1)
-			e.log.Warn("edge: owner failed, filling from the origin", "key", obj.Path, "owner", peerAddr, "status", f.status, "err", err)
+			e.log.Warn("edge: peer fill failed", "key", obj.Path, "peer", addr, "status", f.status, "err", err)
 		}
 		e.stats.originFetches.Add(1)
 		f, err := e.fetchURL(e.origin+obj.Path, "")
@@ -163,6 +159,24 @@ func (e *Edge) fetch(obj hlspath.Object, peer bool) (fill, error) {
 		e.stats.coalesced.Add(1)
 	}
 	return f, nil
+}
+
+// fillPeers returns the HTTP addresses of the nodes to fill key from, in order: the owner and
+// the next node clockwise, up to this node. A peer's request, or one this node owns, fills
+// from the origin.
+func (e *Edge) fillPeers(key string, peer bool) []string {
+	c := e.cfg.Cluster
+	if c == nil || peer {
+		return nil
+	}
+	var addrs []string
+	for _, m := range c.Owners(key, 2) {
+		if m.Name == e.self || m.Meta.HTTPAddr == "" {
+			break
+		}
+		addrs = append(addrs, m.Meta.HTTPAddr)
+	}
+	return addrs
 }
 
 // keep stores a 200 in the caches and remembers a 404.
