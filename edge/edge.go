@@ -125,6 +125,10 @@ type Edge struct {
 
 	metrics fasthttp.RequestHandler
 
+	lnMu sync.Mutex
+	lns  []net.Listener // what Serve was given, closed by Shutdown
+	shut bool           // Shutdown has begun
+
 	negMu sync.Mutex
 	neg   map[string]time.Time // keys that upstream answered 404, until when
 }
@@ -214,8 +218,16 @@ func (e *Edge) ListenAndServe() error {
 	return e.Serve(ln)
 }
 
-// Serve serves HTTP on ln until Shutdown.
+// Serve serves HTTP on ln until Shutdown. A Serve that starts after Shutdown returns at once.
 func (e *Edge) Serve(ln net.Listener) error {
+	e.lnMu.Lock()
+	if e.shut {
+		e.lnMu.Unlock()
+		ln.Close()
+		return nil
+	}
+	e.lns = append(e.lns, ln)
+	e.lnMu.Unlock()
 	e.log.Info("edge: serving", "addr", ln.Addr().String(), "origin", e.origin)
 	return e.server.Serve(ln)
 }
@@ -223,7 +235,16 @@ func (e *Edge) Serve(ln net.Listener) error {
 // Shutdown stops the server gracefully, waiting until ctx is done for open requests to
 // finish, then closes the disk cache. It leaves the cluster to the caller.
 func (e *Edge) Shutdown(ctx context.Context) error {
+	e.lnMu.Lock()
+	e.shut = true
+	lns := e.lns
+	e.lnMu.Unlock()
 	err := e.server.ShutdownWithContext(ctx)
+	// fasthttp closes only the listeners its Serve has registered; one whose Serve had not
+	// got that far would keep accepting. Closing twice is harmless.
+	for _, ln := range lns {
+		ln.Close()
+	}
 	if e.disk != nil {
 		err = errors.Join(err, e.disk.Close())
 	}

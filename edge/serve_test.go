@@ -1,7 +1,9 @@
 package edge
 
 import (
+	"context"
 	"encoding/json"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -299,6 +301,40 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	} {
 		if _, err := New(cfg); err == nil {
 			t.Errorf("New(%+v) succeeded", cfg)
+		}
+	}
+}
+
+// TestShutdownRacesServe stops an edge right after Serve was called, before fasthttp may have
+// registered the listener, and once before Serve at all: Serve must return either way.
+func TestShutdownRacesServe(t *testing.T) {
+	o := newTestOrigin(t)
+	for i := range 20 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := New(Config{Origin: o.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		shutdownFirst := i%2 == 1
+		if !shutdownFirst {
+			go func() { done <- e.Serve(ln) }()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := e.Shutdown(ctx); err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+		cancel()
+		if shutdownFirst {
+			go func() { done <- e.Serve(ln) }()
+		}
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: Serve still running after Shutdown", i)
 		}
 	}
 }
