@@ -154,12 +154,21 @@ func isOffsetStream(contentType string) bool {
 	return err == nil && mt == offsetStream
 }
 
-// lockUpload takes upload id's lock, waiting at most as long as the request lives.
-func (h *Handler) lockUpload(r *http.Request, id string) (unlock func(), err error) {
+// lockAndLoad takes upload id's lock, waiting at most as long as the request lives, and loads
+// the upload (see load). On success the caller must call unlock; on failure the lock is
+// already released.
+func (h *Handler) lockAndLoad(r *http.Request, p auth.Principal, id string) (u db.Upload, unlock func(), err error) {
 	if !videoid.Valid(id) {
-		return nil, errNotFound
+		return db.Upload{}, nil, errNotFound
 	}
-	return h.locks.lock(r.Context(), id)
+	if unlock, err = h.locks.lock(r.Context(), id); err != nil {
+		return db.Upload{}, nil, err
+	}
+	if u, err = h.load(r.Context(), p, id); err != nil {
+		unlock()
+		return db.Upload{}, nil, err
+	}
+	return u, unlock, nil
 }
 
 // load returns upload id if p owns it and it is still there. Uploads of others do not exist
@@ -201,15 +210,11 @@ func setState(hdr http.Header, u db.Upload) {
 
 func (h *Handler) head(w http.ResponseWriter, r *http.Request, p auth.Principal, id string) error {
 	w.Header().Set("Cache-Control", "no-store")
-	unlock, err := h.lockUpload(r, id)
+	u, unlock, err := h.lockAndLoad(r, p, id)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	u, err := h.load(r.Context(), p, id)
-	if err != nil {
-		return err
-	}
 	hdr := w.Header()
 	setState(hdr, u)
 	if u.LengthDeferred {
@@ -227,15 +232,11 @@ func (h *Handler) head(w http.ResponseWriter, r *http.Request, p auth.Principal,
 // terminate deletes an unfinished upload (the termination extension). A finished upload is a
 // video, deleted through the video API instead.
 func (h *Handler) terminate(w http.ResponseWriter, r *http.Request, p auth.Principal, id string) error {
-	unlock, err := h.lockUpload(r, id)
+	u, unlock, err := h.lockAndLoad(r, p, id)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	u, err := h.load(r.Context(), p, id)
-	if err != nil {
-		return err
-	}
 	if u.State != db.UploadReceiving {
 		return errFinished
 	}

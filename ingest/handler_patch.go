@@ -49,15 +49,11 @@ func (h *Handler) patch(w http.ResponseWriter, r *http.Request, p auth.Principal
 		sum = &c
 	}
 
-	unlock, err := h.lockUpload(r, id)
+	u, unlock, err := h.lockAndLoad(r, p, id)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	u, err := h.load(r.Context(), p, id)
-	if err != nil {
-		return err
-	}
 	if offset != u.Offset {
 		return errOffset
 	}
