@@ -13,6 +13,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -91,7 +92,7 @@ func main() {
 			// end of the upload, and what a creator's client waits for.
 			err = client.Upload(context.Background(), loc, f, size, 0, nil)
 			var se *tusclient.ServerError
-			if err != nil && !(asServerError(err, &se) && se.Status == 422) {
+			if err != nil && !(errors.As(err, &se) && se.Status == 422) {
 				log.Fatal(err)
 			}
 		})
@@ -178,21 +179,6 @@ func timed(f func()) time.Duration {
 	start := time.Now()
 	f()
 	return time.Since(start)
-}
-
-func asServerError(err error, target **tusclient.ServerError) bool {
-	for e := err; e != nil; {
-		if se, ok := e.(*tusclient.ServerError); ok {
-			*target = se
-			return true
-		}
-		u, ok := e.(interface{ Unwrap() error })
-		if !ok {
-			return false
-		}
-		e = u.Unwrap()
-	}
-	return false
 }
 
 func median(xs []float64) float64 {

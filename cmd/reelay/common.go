@@ -158,14 +158,10 @@ func openStore(ctx context.Context, url string) (storage.Store, error) {
 
 func newMetrics() *server.Metrics { return server.NewMetrics(prometheus.NewRegistry()) }
 
-// redact hides the password of a database URL for logs.
+// redact hides the password of a database URL for logs; a SQLite path has none.
 func redact(dsn string) string {
-	if i := strings.Index(dsn, "://"); i >= 0 {
-		if at := strings.LastIndex(dsn, "@"); at > i {
-			if colon := strings.Index(dsn[i+3:at], ":"); colon >= 0 {
-				return dsn[:i+3+colon] + ":xxxxx" + dsn[at:]
-			}
-		}
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		return u.Redacted()
 	}
 	return dsn
 }
