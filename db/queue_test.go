@@ -258,7 +258,6 @@ type hold struct {
 	from      time.Time // the database's clock at the claim
 	until     time.Time // lease end, extended by heartbeats (a lower bound)
 	completed bool
-	killed    bool // its worker died holding it
 }
 
 // TestQueueConcurrentWorkers drains 300 jobs with 16 workers. Four more workers are killed in
@@ -287,8 +286,8 @@ func TestQueueConcurrentWorkers(t *testing.T) {
 			done  atomic.Int64
 			wg    sync.WaitGroup
 		)
-		record := func(j Job, name string, lease time.Duration, killed bool) *hold {
-			h := &hold{worker: name, attempt: j.Attempts, lease: j.Lease, from: j.LeaseUntil.Add(-lease), until: j.LeaseUntil, killed: killed}
+		record := func(j Job, name string, lease time.Duration) *hold {
+			h := &hold{worker: name, attempt: j.Attempts, lease: j.Lease, from: j.LeaseUntil.Add(-lease), until: j.LeaseUntil}
 			mu.Lock()
 			holds[j.ID] = append(holds[j.ID], h)
 			mu.Unlock()
@@ -296,7 +295,7 @@ func TestQueueConcurrentWorkers(t *testing.T) {
 		}
 		for k := range killers {
 			j := mustClaim(t, d, "work", fmt.Sprintf("killed-%d", k), killLease)
-			record(j, fmt.Sprintf("killed-%d", k), killLease, true) // then dies: no heartbeat, no Complete
+			record(j, fmt.Sprintf("killed-%d", k), killLease) // then dies: no heartbeat, no Complete
 		}
 		for w := range workers {
 			name := fmt.Sprintf("worker-%d", w)
@@ -311,7 +310,7 @@ func TestQueueConcurrentWorkers(t *testing.T) {
 						t.Errorf("%s: %v", name, err)
 						return
 					}
-					h := record(j, name, liveLease, false)
+					h := record(j, name, liveLease)
 
 					time.Sleep(rand.N(time.Millisecond)) // work
 					beat := time.UnixMilli(time.Now().UnixMilli())
@@ -343,7 +342,8 @@ func TestQueueConcurrentWorkers(t *testing.T) {
 		if len(holds) != jobs || done.Load() != jobs {
 			t.Errorf("%d jobs claimed, %d completed; want %d", len(holds), done.Load(), jobs)
 		}
-		kills := 0
+		// A killed worker's claim never completes, so the check below that only the last claim
+		// of each job completes also proves that every killed job was taken over and finished.
 		for id, hs := range holds {
 			sort.Slice(hs, func(i, j int) bool { return hs[i].attempt < hs[j].attempt })
 			for i, h := range hs {
@@ -358,16 +358,10 @@ func TestQueueConcurrentWorkers(t *testing.T) {
 					t.Errorf("job %d: %s claimed it at %v while %s held it until %v",
 						id, h.worker, h.from, hs[i-1].worker, hs[i-1].until)
 				}
-				if h.killed {
-					kills++
-				}
 			}
 			if j, err := d.JobByID(t.Context(), id); err != nil || j.State != JobDone {
 				t.Errorf("job %d = %+v, %v; want done", id, j, err)
 			}
-		}
-		if kills != killers {
-			t.Errorf("%d workers died holding a job, want %d: the recovery path went untested", kills, killers)
 		}
 	})
 }
