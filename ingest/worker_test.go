@@ -85,7 +85,7 @@ func (p *pipeline) worker(t *testing.T, name string, lease time.Duration) *Worke
 	return w
 }
 
-// run runs w until stop is closed and returns a channel closed when it has stopped.
+// run runs w until ctx is done and returns a channel closed when it has stopped.
 func run(w *Worker, ctx context.Context) <-chan struct{} {
 	done := make(chan struct{})
 	go func() { w.Run(ctx); close(done) }()
@@ -188,17 +188,11 @@ func TestWorkerKilledMidJob(t *testing.T) {
 	if _, err := p.store.Stat(t.Context(), master); err != nil {
 		t.Fatalf("master.m3u8 after the rescue: %v", err)
 	}
-	jobs, err := p.d.SQL().QueryContext(t.Context(), `SELECT attempts, state, worker FROM jobs WHERE job_key = $1`, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer jobs.Close()
-	for jobs.Next() {
-		var attempts int
-		var state, worker string
-		jobs.Scan(&attempts, &state, &worker)
-		if attempts != 2 || state != db.JobDone || worker != "rescuer" {
-			t.Errorf("job: attempts %d, state %s, worker %s; want 2, done, rescuer", attempts, state, worker)
-		}
+	var attempts int
+	var state, worker string
+	err = p.d.SQL().QueryRowContext(t.Context(), `SELECT attempts, state, worker FROM jobs WHERE job_key = $1`, id).
+		Scan(&attempts, &state, &worker)
+	if err != nil || attempts != 2 || state != db.JobDone || worker != "rescuer" {
+		t.Errorf("job: attempts %d, state %s, worker %s, %v; want 2, done, rescuer", attempts, state, worker, err)
 	}
 }
