@@ -251,6 +251,7 @@ func (d *Disk) Get(key string) (Entry, bool) {
 		ETag:         m.ETag,
 		LastModified: m.LastModified,
 		StoredAt:     m.StoredAt,
+		Private:      m.Private,
 	}, true
 }
 

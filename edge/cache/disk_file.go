@@ -20,6 +20,7 @@ import (
 //	                stored-at        int64 LE seconds since 1970 + uint32 LE nanoseconds
 //	                key, Content-Type, Cache-Control, ETag, Last-Modified:
 //	                                 each a uvarint length and that many bytes
+//	                flags            1 byte: bit 0 set for Private; absent in older files
 //	9+n     4     CRC-32C of bytes [0, 9+n) (LE)
 //	13+n          the body
 //
@@ -30,6 +31,8 @@ const (
 	fileVersion   = 1
 	filePrefixLen = 9       // magic, version, metadata length
 	maxMetaLen    = 1 << 16 // no sane key and headers come near this; a larger n is corruption
+
+	flagPrivate = 1 << 0 // the flags bit of Meta.Private
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -57,6 +60,11 @@ func appendHeader(b []byte, key string, m Meta, bodyCRC uint32) []byte {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
+	var flags byte
+	if m.Private {
+		flags |= flagPrivate
+	}
+	b = append(b, flags)
 	binary.LittleEndian.PutUint32(b[start+5:], uint32(len(b)-start-filePrefixLen))
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
 }
@@ -135,6 +143,13 @@ func parseHeader(b []byte) (fileHeader, error) {
 		}
 		*s = string(m[k : k+int(l)])
 		m = m[k+int(l):]
+	}
+	if len(m) > 0 {
+		if m[0]&^flagPrivate != 0 {
+			return fileHeader{}, fmt.Errorf("%w: unknown flags %#x", ErrCorrupt, m[0])
+		}
+		h.meta.Private = m[0]&flagPrivate != 0
+		m = m[1:]
 	}
 	if len(m) != 0 {
 		return fileHeader{}, fmt.Errorf("%w: %d stray bytes after metadata", ErrCorrupt, len(m))

@@ -26,6 +26,8 @@ type Entry struct {
 	ETag         string    // ETag, in HTTP form with its quotes
 	LastModified string    // Last-Modified, in HTTP date form
 	StoredAt     time.Time // when the edge stored it, for Age and freshness
+	// Private marks an object of a private video, which the edge serves only on a signed URL.
+	Private bool
 }
 
 // Size is what an entry is charged in a cache, besides its key: the body plus its header strings.
@@ -42,6 +44,7 @@ func (e Entry) Meta() Meta {
 		ETag:         e.ETag,
 		LastModified: e.LastModified,
 		StoredAt:     e.StoredAt,
+		Private:      e.Private,
 		Size:         int64(len(e.Body)),
 	}
 }
@@ -53,6 +56,7 @@ type Meta struct {
 	ETag         string
 	LastModified string
 	StoredAt     time.Time
+	Private      bool
 	Size         int64 // the body's length in bytes
 }
 
