@@ -13,6 +13,11 @@
 // objects of a video without one are 404 as well. The answer "published" is remembered for
 // Config.PublishedTTL, so that a player's segment requests cost one store round trip each.
 //
+// A video with the object hlspath.PrivateMarker under its prefix is private: every response
+// for its objects carries "X-Reelay-Access: private" (AccessHeader), which edges keep with the
+// cached object and enforce by serving it only on a signed URL. The origin itself checks no
+// signatures: it is the edges' upstream, not a player-facing tier, for private videos.
+//
 // # Caching
 //
 // Content-Type and Cache-Control are those stored with each object by the packager. When an
@@ -103,6 +108,13 @@ const publishCheckTimeout = 15 * time.Second
 // maxAttempts bounds how often a request is restarted when the object changes between its Stat
 // and its Get.
 const maxAttempts = 3
+
+// AccessHeader marks each response for an object of a private video with AccessPrivate. Edges
+// keep the mark with the object and serve it only on a signed URL (see edge.Sign).
+const (
+	AccessHeader  = "X-Reelay-Access"
+	AccessPrivate = "private"
+)
 
 // ErrInvalidConfig is returned by New for an unusable Config.
 var ErrInvalidConfig = errors.New("origin: invalid config")
@@ -196,11 +208,12 @@ var errChanged = errors.New("origin: object changed while being served")
 
 // request is a GET or HEAD of a valid object path.
 type request struct {
-	obj   hlspath.Object
-	key   string
-	head  bool
-	rng   string // the Range header of a GET; always "" for HEAD
-	conds Conditions
+	obj     hlspath.Object
+	private bool // the video is private
+	key     string
+	head    bool
+	rng     string // the Range header of a GET; always "" for HEAD
+	conds   Conditions
 }
 
 func (o *Origin) serveHTTP(w http.ResponseWriter, r *http.Request) {
@@ -241,21 +254,20 @@ func (o *Origin) serve(w http.ResponseWriter, r *http.Request) error {
 		return apierr.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed; use GET or HEAD", r.Method)
 	}
 	ctx := r.Context()
-	if obj.Kind != hlspath.Master {
-		if err := o.checkPublished(ctx, obj.Video); err != nil {
-			return err
-		}
+	private, err := o.access(ctx, obj)
+	if err != nil {
+		return err
 	}
 	q := request{
-		obj:   obj,
-		key:   o.cfg.Prefix + obj.Video + "/" + obj.Name,
-		head:  r.Method == http.MethodHead,
-		conds: ConditionsFrom(r.Header),
+		obj:     obj,
+		private: private,
+		key:     o.cfg.Prefix + obj.Video + "/" + obj.Name,
+		head:    r.Method == http.MethodHead,
+		conds:   ConditionsFrom(r.Header),
 	}
 	if !q.head { // RFC 9110 §14.2: range handling is defined for GET only
 		q.rng = r.Header.Get("Range")
 	}
-	var err error
 	for range maxAttempts {
 		if err = o.serveObject(ctx, w, q); !errors.Is(err, errChanged) {
 			return err
@@ -265,27 +277,47 @@ func (o *Origin) serve(w http.ResponseWriter, r *http.Request) error {
 		Message: "the object is being replaced; try again", Err: err}
 }
 
-// checkPublished returns nil if the video's master.m3u8 exists, and the error to answer with
-// otherwise. Concurrent checks of one video share one Stat.
-func (o *Origin) checkPublished(ctx context.Context, video string) error {
-	if o.published.has(video) {
-		return nil
+// access tells whether obj's video is private (its hlspath.PrivateMarker exists). For any
+// object but the master it also returns the error to answer with when the video's master.m3u8
+// does not exist; a master's own Get tells that. Concurrent checks of one video share their
+// Stats, and the answer for a published video is remembered for Config.PublishedTTL.
+func (o *Origin) access(ctx context.Context, obj hlspath.Object) (private bool, err error) {
+	if private, ok := o.published.has(obj.Video); ok {
+		return private, nil
 	}
-	ch := o.checks.DoChan(video, func() (any, error) {
+	master := obj.Kind == hlspath.Master
+	flight := obj.Video
+	if master {
+		flight = "master " + obj.Video
+	}
+	ch := o.checks.DoChan(flight, func() (any, error) {
 		// Not the first caller's context: its cancellation must not fail the others.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishCheckTimeout)
 		defer cancel()
-		_, err := o.stat(ctx, o.cfg.Prefix+video+"/master.m3u8")
-		if err == nil {
-			o.published.add(video)
+		prefix := o.cfg.Prefix + obj.Video + "/"
+		if !master {
+			if _, err := o.stat(ctx, prefix+"master.m3u8"); err != nil {
+				return false, err
+			}
 		}
-		return nil, err
+		_, err := o.stat(ctx, prefix+hlspath.PrivateMarker)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return false, err
+		}
+		private := err == nil
+		if !master {
+			o.published.add(obj.Video, private)
+		}
+		return private, nil
 	})
 	select {
 	case res := <-ch:
-		return storeError(res.Err)
+		if res.Err != nil {
+			return false, storeError(res.Err)
+		}
+		return res.Val.(bool), nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return false, ctx.Err()
 	}
 }
 
@@ -300,8 +332,8 @@ func (o *Origin) serveObject(ctx context.Context, w http.ResponseWriter, q reque
 			return storeError(err)
 		}
 		defer body.Close()
-		o.seen(q.obj)
-		o.setHeaders(h, q.obj, info)
+		o.seen(q)
+		o.setHeaders(h, q, info)
 		h.Set("Content-Length", strconv.FormatInt(info.Size, 10))
 		w.WriteHeader(http.StatusOK)
 		o.copyBody(ctx, w, body, q.key)
@@ -312,7 +344,7 @@ func (o *Origin) serveObject(ctx context.Context, w http.ResponseWriter, q reque
 	if err != nil {
 		return storeError(err)
 	}
-	o.seen(q.obj)
+	o.seen(q)
 	switch q.conds.Evaluate(info.ETag, info.ModTime) {
 	case http.StatusNotModified:
 		o.setValidators(h, q.obj, info)
@@ -322,7 +354,7 @@ func (o *Origin) serveObject(ctx context.Context, w http.ResponseWriter, q reque
 		return apierr.New(http.StatusPreconditionFailed, "precondition_failed", "a precondition (If-Match, If-Unmodified-Since) does not hold")
 	}
 	if q.head {
-		o.setHeaders(h, q.obj, info)
+		o.setHeaders(h, q, info)
 		h.Set("Content-Length", strconv.FormatInt(info.Size, 10))
 		w.WriteHeader(http.StatusOK)
 		return nil
@@ -357,7 +389,7 @@ func (o *Origin) serveObject(ctx context.Context, w http.ResponseWriter, q reque
 	if got.Size != info.Size || got.ETag != info.ETag {
 		return errChanged
 	}
-	o.setHeaders(h, q.obj, got)
+	o.setHeaders(h, q, got)
 	h.Set("Content-Length", strconv.FormatInt(length, 10))
 	status := http.StatusOK
 	if partial {
@@ -370,9 +402,9 @@ func (o *Origin) serveObject(ctx context.Context, w http.ResponseWriter, q reque
 }
 
 // seen notes that a video is published when its master was found.
-func (o *Origin) seen(obj hlspath.Object) {
-	if obj.Kind == hlspath.Master {
-		o.published.add(obj.Video)
+func (o *Origin) seen(q request) {
+	if q.obj.Kind == hlspath.Master {
+		o.published.add(q.obj.Video, q.private)
 	}
 }
 
@@ -388,9 +420,12 @@ func (o *Origin) setValidators(h http.Header, obj hlspath.Object, info storage.I
 }
 
 // setHeaders sets the headers of a 200 or 206 (but Content-Length and Content-Range).
-func (o *Origin) setHeaders(h http.Header, obj hlspath.Object, info storage.Info) {
-	o.setValidators(h, obj, info)
-	h.Set("Content-Type", contentType(obj.Kind, info.ContentType))
+func (o *Origin) setHeaders(h http.Header, q request, info storage.Info) {
+	o.setValidators(h, q.obj, info)
+	if q.private {
+		h.Set(AccessHeader, AccessPrivate)
+	}
+	h.Set("Content-Type", contentType(q.obj.Kind, info.ContentType))
 	h.Set("Accept-Ranges", "bytes")
 	h.Set("X-Content-Type-Options", "nosniff")
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/reelay/reelay/internal/hlspath"
 	"github.com/reelay/reelay/internal/testenv"
 	"github.com/reelay/reelay/internal/videoid"
 	"github.com/reelay/reelay/packager"
@@ -278,7 +279,8 @@ func TestOneStoreRoundTripPerSegment(t *testing.T) {
 
 	do(t, "GET", f.url(f.pub, "720p/seg_00001.m4s"))
 	do(t, "GET", f.url(f.pub, "720p/seg_00002.m4s"))
-	want := []string{"stat " + master, "get " + seg(1), "get " + seg(2)}
+	private := DefaultPrefix + f.pub + "/" + hlspath.PrivateMarker
+	want := []string{"stat " + master, "stat " + private, "get " + seg(1), "get " + seg(2)}
 	if got := f.store.takeCalls(); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("store calls:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
@@ -300,7 +302,7 @@ func TestOneStoreRoundTripPerSegment(t *testing.T) {
 	putVideo(t, f.store.Store, DefaultPrefix, f.pub, true)
 	do(t, "GET", f.url(f.pub, "master.m3u8"))
 	do(t, "GET", f.url(f.pub, "720p/seg_00001.m4s"))
-	want = []string{"get " + master, "get " + seg(1)}
+	want = []string{"stat " + private, "get " + master, "get " + seg(1)}
 	if got := f.store.takeCalls(); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("store calls:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
@@ -323,9 +325,10 @@ func TestUnpublished(t *testing.T) {
 			}
 		}
 	}
-	// Nothing but the master was asked for: its absence hides the rest.
+	// Nothing but the master (and, for the master, the private marker) was asked for: its
+	// absence hides the rest.
 	for _, call := range f.store.takeCalls() {
-		if !strings.HasSuffix(call, "/master.m3u8") {
+		if !strings.HasSuffix(call, "/master.m3u8") && !strings.HasSuffix(call, "/"+hlspath.PrivateMarker) {
 			t.Errorf("store asked %s for an unpublished video", call)
 		}
 	}
@@ -668,7 +671,7 @@ func TestMetrics(t *testing.T) {
 		"reelay_origin_requests_total/4xx":               1,
 		"reelay_origin_requests_total/5xx":               0,
 		"reelay_origin_sent_bytes_total":                 float64(len(f.objects["720p/seg_00001.m4s"]) + 100 + len(`{"error":{"code":"not_found","message":"no such video or object"}}`+"\n")),
-		"reelay_origin_store_duration_seconds/stat":      3, // the master, segment 2, the master again (304)
+		"reelay_origin_store_duration_seconds/stat":      5, // the master and the marker, segment 2, the master (304), the unpublished video's marker
 		"reelay_origin_store_duration_seconds/get":       2, // segment 1, the unpublished master
 		"reelay_origin_store_duration_seconds/get_range": 1,
 	} {
@@ -758,5 +761,29 @@ func TestMinIO(t *testing.T) {
 		t.Errorf("master: status %d", resp.StatusCode)
 	}
 	resp, body = do(t, "GET", f.url(f.unpub, name))
+	wantError(t, resp, body, 404, "not_found")
+}
+
+func TestPrivateVideoIsMarked(t *testing.T) {
+	f := newFixture(t, Config{})
+	priv := videoid.New()
+	if _, err := f.store.Put(context.Background(), DefaultPrefix+priv+"/"+hlspath.PrivateMarker, strings.NewReader(""), 0, storage.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	putVideo(t, f.store.Store, DefaultPrefix, priv, true)
+	for _, name := range []string{"720p/seg_00001.m4s", "master.m3u8", "720p/index.m3u8", "poster.jpg"} {
+		for _, method := range []string{"GET", "HEAD"} {
+			resp, _ := do(t, method, f.url(priv, name))
+			if resp.StatusCode != 200 || resp.Header.Get(AccessHeader) != AccessPrivate {
+				t.Errorf("%s %s of the private video: %d, %s %q", method, name, resp.StatusCode, AccessHeader, resp.Header.Get(AccessHeader))
+			}
+			resp, _ = do(t, method, f.url(f.pub, name))
+			if resp.StatusCode != 200 || resp.Header.Get(AccessHeader) != "" {
+				t.Errorf("%s %s of the public video: %d, %s %q", method, name, resp.StatusCode, AccessHeader, resp.Header.Get(AccessHeader))
+			}
+		}
+	}
+	// The marker itself is no object of the video.
+	resp, body := do(t, "GET", f.url(priv, hlspath.PrivateMarker))
 	wantError(t, resp, body, 404, "not_found")
 }

@@ -35,6 +35,11 @@ type Object struct {
 	Kind  Kind
 }
 
+// PrivateMarker is the name of an object that, present under a video's prefix in the store,
+// makes the video private: the origin marks its objects so, and edges serve them only on signed
+// URLs. Parse refuses the name, so the marker itself is never served.
+const PrivateMarker = "private"
+
 // Parse maps a request path, as sent (still percent-encoded), to the object it names. It
 // accepts only the exact shapes the packager writes, spelled without percent-encoding (every
 // byte of a valid path is unreserved) and without ".", ".." or empty elements.
