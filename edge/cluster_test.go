@@ -23,6 +23,12 @@ type testNode struct {
 // sees all n alive.
 func startCluster(t *testing.T, n int, originURL string) []*testNode {
 	t.Helper()
+	return startClusterWith(t, n, Config{Origin: originURL, AdminToken: "tok"})
+}
+
+// startClusterWith is startCluster with each node's Config based on cfg.
+func startClusterWith(t *testing.T, n int, cfg Config) []*testNode {
+	t.Helper()
 	var nodes []*testNode
 	var seeds []string
 	for i := range n {
@@ -46,7 +52,8 @@ func startCluster(t *testing.T, n int, originURL string) []*testNode {
 			waitFor(t, 5*time.Second, "the first node's own address", func() bool { return c.Self().Addr != "" })
 			seeds = []string{c.Self().Addr}
 		}
-		e := startEdge(t, Config{Origin: originURL, Cluster: c, AdminToken: "tok"}, ln)
+		cfg.Cluster = c
+		e := startEdge(t, cfg, ln)
 		nodes = append(nodes, &testNode{testEdge: e, cluster: c})
 	}
 	waitFor(t, 15*time.Second, "every node to see every node alive", func() bool {

@@ -23,10 +23,20 @@
 // Operators get GET /_edge/stats, DELETE /_edge/v/{video} (purge, fanned out to the cluster),
 // POST /_edge/prefetch, /healthz and /metrics.
 //
-// Private videos: when Config.SigningKey is set, a request carrying the query parameters exp
-// and sig is checked against Sign and refused with 403 when wrong or expired. The edge cannot
-// yet tell on its own which videos are private (that needs the origin to mark private
-// objects), so a request without a signature is served as a public one.
+// A segment (any immutable object of 64 KiB or more) streams: the first request, those that
+// collapsed into it and those that come while it arrives are answered from the bytes that have
+// arrived, and wait for the rest, so a player's first byte does not wait for the last. Ranges
+// and HEAD are answered from it too. A body that is cut short is not kept, and the clients
+// reading it see their connection close short of its Content-Length.
+//
+// Private videos: the origin marks every object of a private video (origin.AccessHeader), and
+// the edge keeps the mark with the object, in memory and on disk. It serves such an object only
+// on a URL signed with Config.SigningKey (see Sign: ?exp=...&sig=..., covering every object
+// of the video until exp), and answers 403 signature_required otherwise, without a database
+// lookup. A signed playlist is answered with the signature added to each of its URIs, so that
+// players follow it down to the segments, and private objects are sent "Cache-Control:
+// private". Fills between nodes prove themselves with PeerAuthHeader instead. A signature on a
+// public object is checked as well: a wrong or expired one is 403 bad_signature.
 package edge
 
 import (
@@ -55,6 +65,7 @@ const (
 	DefaultMemBytes       = 512 << 20
 	DefaultFetchTimeout   = 10 * time.Second
 	DefaultPrefetchBudget = 64 << 20
+	DefaultMaxObjectBytes = 256 << 20
 	DefaultName           = "reelay"
 )
 
@@ -100,6 +111,10 @@ type Config struct {
 	// PrefetchBudget is the most bytes one prefetch request fetches. Default
 	// DefaultPrefetchBudget (64 MiB).
 	PrefetchBudget int64
+	// MaxObjectBytes is the largest object the edge fetches: a fill holds the whole body in
+	// memory until it is stored. Larger objects are answered 502. Default
+	// DefaultMaxObjectBytes (256 MiB), far above any segment.
+	MaxObjectBytes int64
 	// Logger receives the edge's logs, with "tier"="edge". Default: discarded.
 	Logger *slog.Logger
 	// Registerer receives the edge's metrics; /metrics serves it when it is also a
@@ -131,6 +146,9 @@ type Edge struct {
 
 	negMu sync.Mutex
 	neg   map[string]time.Time // keys that upstream answered 404, until when
+
+	fillMu sync.Mutex
+	fills  map[string]*filling // bodies arriving, by key
 }
 
 // New validates cfg and returns an Edge, with its disk cache opened.
@@ -139,6 +157,7 @@ func New(cfg Config) (*Edge, error) {
 	cfg.MemBytes = cmp.Or(cfg.MemBytes, DefaultMemBytes)
 	cfg.FetchTimeout = cmp.Or(cfg.FetchTimeout, DefaultFetchTimeout)
 	cfg.PrefetchBudget = cmp.Or(cfg.PrefetchBudget, DefaultPrefetchBudget)
+	cfg.MaxObjectBytes = cmp.Or(cfg.MaxObjectBytes, DefaultMaxObjectBytes)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -150,8 +169,8 @@ func New(cfg Config) (*Edge, error) {
 		return nil, fmt.Errorf("%w: MemBytes %d", ErrInvalidConfig, cfg.MemBytes)
 	case cfg.DiskDir != "" && cfg.DiskBytes <= 0:
 		return nil, fmt.Errorf("%w: DiskBytes %d with DiskDir %q", ErrInvalidConfig, cfg.DiskBytes, cfg.DiskDir)
-	case cfg.FetchTimeout < 0 || cfg.PrefetchBudget < 0:
-		return nil, fmt.Errorf("%w: negative FetchTimeout or PrefetchBudget", ErrInvalidConfig)
+	case cfg.FetchTimeout < 0 || cfg.PrefetchBudget < 0 || cfg.MaxObjectBytes < 0:
+		return nil, fmt.Errorf("%w: negative FetchTimeout, PrefetchBudget or MaxObjectBytes", ErrInvalidConfig)
 	}
 	var self string
 	if cfg.Cluster != nil {
@@ -165,6 +184,7 @@ func New(cfg Config) (*Edge, error) {
 		origin: strings.TrimSuffix(cfg.Origin, "/"),
 		mem:    cache.NewMemory(cfg.MemBytes),
 		neg:    make(map[string]time.Time),
+		fills:  make(map[string]*filling),
 
 		prefetches: newPrefetchLog(),
 	}
@@ -194,6 +214,9 @@ func New(cfg Config) (*Edge, error) {
 		MaxConnsPerHost:     1024,
 		MaxConnWaitTimeout:  cfg.FetchTimeout,
 		MaxIdleConnDuration: 30 * time.Second,
+		// Responses longer than this come with a body stream rather than whole: see
+		// fetchObject.
+		MaxResponseBodySize: streamMin,
 	}
 	e.server = &fasthttp.Server{
 		Handler:              e.Handler(),

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,17 +17,24 @@ import (
 	"time"
 
 	"github.com/reelay/reelay/internal/hlspath"
-
 	"github.com/reelay/reelay/internal/videoid"
+	"github.com/reelay/reelay/origin"
 )
 
 // testOrigin serves synthetic objects for any valid path and counts the fetches of each.
 // seg_99999.m4s does not exist. Playlists have max-age=0, so the edge refreshes them on every
-// request; everything else is immutable.
+// request; everything else is immutable. Objects of the rendition "big" are bigBody bytes.
 type testOrigin struct {
 	*httptest.Server
 	delay time.Duration // before answering segments, so that concurrent misses overlap
 	down  atomic.Bool   // answer 503 to everything
+
+	// private holds the ids of the videos whose objects are marked private.
+	private sync.Map
+	// gate, when set, holds each big object after its first half until it is closed; cut
+	// makes the origin drop the connection there instead.
+	gate chan struct{}
+	cut  atomic.Bool
 
 	mu      sync.Mutex
 	fetches map[string]int
@@ -76,8 +84,27 @@ func (o *testOrigin) serve(w http.ResponseWriter, r *http.Request) {
 			time.Sleep(o.delay) // simulated origin latency, not synchronisation
 		}
 	}
-	w.Write(body)
+	if _, ok := o.private.Load(obj.Video); ok {
+		h.Set(origin.AccessHeader, origin.AccessPrivate)
+	}
+	if len(body) < bigBody {
+		w.Write(body)
+		return
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.Write(body[:len(body)/2])
+	w.(http.Flusher).Flush()
+	if o.cut.Load() {
+		panic(http.ErrAbortHandler)
+	}
+	if o.gate != nil {
+		<-o.gate
+	}
+	w.Write(body[len(body)/2:])
 }
+
+// bigBody is the size of the objects of the rendition "big", which the edge streams.
+const bigBody = 1 << 20
 
 // objectBody is the synthetic content of an object: playlists that name real objects, and
 // 1000 bytes derived from the path for the rest.
@@ -94,6 +121,9 @@ func objectBody(key string) []byte {
 		}
 		b.WriteString("#EXT-X-ENDLIST\n")
 		return []byte(b.String())
+	}
+	if obj.Kind != hlspath.Poster && strings.HasPrefix(obj.Name, "big/") {
+		return []byte(strings.Repeat(key+"\n", bigBody/len(key)+1)[:bigBody])
 	}
 	return []byte(strings.Repeat(key+"\n", 1000)[:1000])
 }

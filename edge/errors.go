@@ -15,7 +15,9 @@ var (
 	errNotFound     = apierr.New(http.StatusNotFound, "not_found", "no such object")
 	errForbidden    = apierr.New(http.StatusForbidden, "forbidden", "missing or wrong admin token")
 	errBadSignature = apierr.New(http.StatusForbidden, "bad_signature", "the URL signature is wrong or expired")
-	errBadGateway   = apierr.New(http.StatusBadGateway, "bad_gateway", "the origin could not be reached")
+	// errSignatureRequired answers an unsigned request for a private video's object.
+	errSignatureRequired = apierr.New(http.StatusForbidden, "signature_required", "this video is private: its URLs must be signed")
+	errBadGateway        = apierr.New(http.StatusBadGateway, "bad_gateway", "the origin could not be reached")
 )
 
 // methodNotAllowed sets Allow and returns the 405 error.

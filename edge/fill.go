@@ -3,6 +3,7 @@ package edge
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/reelay/reelay/edge/cache"
+	"github.com/reelay/reelay/origin"
 )
 
 // how tells where an answer came from, for Cache-Status and the counters.
@@ -28,7 +30,8 @@ const (
 // fill is the answer to a request for an object.
 type fill struct {
 	status    int         // upstream's status; 200 means entry is set
-	entry     cache.Entry // the object, when status is 200
+	entry     cache.Entry // the object, when status is 200; without Body while stream is set
+	stream    *filling    // the body, while it is still arriving
 	how       how
 	refresh   bool // a stale playlist was refreshed
 	collapsed bool // the request shared another request's fetch
@@ -47,6 +50,10 @@ func (e *Edge) get(obj hlspath.Object, peer bool) (fill, error) {
 		return fill{status: 404, how: howNegative}, nil
 	}
 	e.stats.misses.Add(1)
+	if fl := e.filling(obj.Path); !ok && fl != nil {
+		e.stats.coalesced.Add(1)
+		return fill{status: 200, entry: fl.meta, stream: fl, how: fl.how, collapsed: true}, nil
+	}
 	f, err := e.fetch(obj, peer)
 	if ok {
 		// A stale playlist: serve the cached one unless the refresh got an answer.
@@ -57,6 +64,19 @@ func (e *Edge) get(obj hlspath.Object, peer bool) (fill, error) {
 		f.refresh = true
 	}
 	return f, err
+}
+
+// whole returns f with the body complete, waiting for a streamed one to arrive.
+func (f fill) whole() (fill, error) {
+	if f.stream == nil {
+		return f, nil
+	}
+	ent, err := f.stream.whole()
+	if err != nil {
+		return fill{}, fmt.Errorf("edge: fill %s: %w", f.stream.key, err)
+	}
+	f.entry, f.stream = ent, nil
+	return f, nil
 }
 
 // cached looks key up in memory, then on disk; a disk hit is copied into memory.
@@ -126,29 +146,24 @@ func (e *Edge) fetch(obj hlspath.Object, peer bool) (fill, error) {
 		flight = "p" + obj.Path
 	}
 	v, err, shared := e.flight.Do(flight, func() (any, error) {
-		// A fetch that finished between the caller's lookup and this one filled the cache.
+		// A fetch that finished, or began, between the caller's lookup and this one answers.
 		if ent, ok := e.cached(obj.Path); ok && e.fresh(obj, ent) {
 			return fill{status: 200, entry: ent, how: howHit}, nil
 		}
+		if fl := e.filling(obj.Path); fl != nil {
+			return fill{status: 200, entry: fl.meta, stream: fl, how: fl.how}, nil
+		}
 		for _, addr := range peers {
-			f, err := e.fetchURL("http://"+addr+obj.Path, peerFill)
+			f, err := e.fetchObject(obj, "http://"+addr+obj.Path, peerFill, howPeer)
 			if err == nil && f.status < 500 {
 				e.stats.peerFills.Add(1)
-				f.how = howPeer
-				e.keep(obj.Path, f)
 				return f, nil
 			}
 			e.stats.peerErrors.Add(1)
 			e.log.Warn("edge: peer fill failed", "key", obj.Path, "peer", addr, "status", f.status, "err", err)
 		}
 		e.stats.originFetches.Add(1)
-		f, err := e.fetchURL(e.origin+obj.Path, "")
-		if err != nil {
-			return fill{}, err
-		}
-		f.how = howOrigin
-		e.keep(obj.Path, f)
-		return f, nil
+		return e.fetchObject(obj, e.origin+obj.Path, "", howOrigin)
 	})
 	if err != nil {
 		return fill{}, err
@@ -224,39 +239,125 @@ func (e *Edge) negative(key string) bool {
 	return ok
 }
 
-// fetchURL GETs url; peer marks the request as a peer's fill. For a 200 it returns the body
-// and the headers to cache, StoredAt set back by the upstream's Age.
+// fetchObject fetches obj from url, as fetchURL, and keeps the answer. A 200 for an immutable
+// object of streamMin bytes or more returns as soon as its headers are in, with its body
+// arriving into a filling that later requests join and that is kept once whole; any other
+// answer returns whole.
+func (e *Edge) fetchObject(obj hlspath.Object, url, peer string, h how) (fill, error) {
+	req, resp, err := e.do(url, peer)
+	release := func() {
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
+	}
+	if err != nil {
+		release()
+		return fill{}, err
+	}
+	f := fill{status: resp.StatusCode(), how: h}
+	size := resp.Header.ContentLength()
+	if f.status != 200 || size < streamMin || obj.Kind.Mutable() || resp.BodyStream() == nil {
+		defer release()
+		f, err := e.answer(url, resp)
+		f.how = h
+		if err == nil {
+			e.keep(obj.Path, f)
+		}
+		return f, err
+	}
+	if int64(size) > e.cfg.MaxObjectBytes {
+		release()
+		return fill{}, fmt.Errorf("edge: fetch %s: %d bytes, more than the %d an object may have", url, size, e.cfg.MaxObjectBytes)
+	}
+	fl := newFilling(obj.Path, entryMeta(resp), h, size)
+	e.startFilling(fl)
+	go func() {
+		defer release()
+		err := fl.receive(resp.BodyStream())
+		if err == nil {
+			ent := fl.meta
+			ent.Body = fl.buf
+			e.keep(fl.key, fill{status: 200, entry: ent})
+		} else {
+			e.log.Warn("edge: fill cut short", "key", fl.key, "url", url, "size", size, "err", err)
+		}
+		e.endFilling(fl)
+		fl.finish(err)
+	}()
+	f.entry, f.stream = fl.meta, fl
+	return f, nil
+}
+
+// fetchURL GETs url; peer marks the request as a peer's fill. It returns the answer whole: for
+// a 200, the body and the headers to cache, StoredAt set back by the upstream's Age.
 func (e *Edge) fetchURL(url string, peer string) (fill, error) {
-	req := fasthttp.AcquireRequest()
-	resp := fasthttp.AcquireResponse()
+	req, resp, err := e.do(url, peer)
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
+	if err != nil {
+		return fill{}, err
+	}
+	return e.answer(url, resp)
+}
+
+// do sends a GET of url and returns once the response's headers are in, its body still to
+// read from resp.BodyStream (or already in resp.Body). The caller releases req and resp.
+func (e *Edge) do(url, peer string) (*fasthttp.Request, *fasthttp.Response, error) {
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	resp.StreamBody = true
 	req.SetRequestURI(url)
 	req.Header.SetMethod(fasthttp.MethodGet)
 	if peer != "" {
 		req.Header.Set(PeerHeader, peer)
+		if e.cfg.SigningKey != nil {
+			req.Header.Set(PeerAuthHeader, peerToken(e.cfg.SigningKey, string(req.URI().Path())))
+		}
 	}
 	if err := e.client.DoTimeout(req, resp, e.cfg.FetchTimeout); err != nil {
-		return fill{}, fmt.Errorf("edge: fetch %s: %w", url, err)
+		return req, resp, fmt.Errorf("edge: fetch %s: %w", url, err)
 	}
+	return req, resp, nil
+}
+
+// answer reads a response of do whole into a fill: the status, and for a 200 the entry.
+func (e *Edge) answer(url string, resp *fasthttp.Response) (fill, error) {
 	f := fill{status: resp.StatusCode()}
 	if f.status != 200 {
 		return f, nil
 	}
+	f.entry = entryMeta(resp)
+	var body []byte
+	if s := resp.BodyStream(); s != nil {
+		b, err := io.ReadAll(io.LimitReader(s, e.cfg.MaxObjectBytes+1))
+		if err != nil {
+			return fill{}, fmt.Errorf("edge: fetch %s: %w", url, err)
+		}
+		body = b
+	} else {
+		body = bytes.Clone(resp.Body())
+	}
+	if int64(len(body)) > e.cfg.MaxObjectBytes {
+		return fill{}, fmt.Errorf("edge: fetch %s: more than the %d bytes an object may have", url, e.cfg.MaxObjectBytes)
+	}
+	if body == nil {
+		body = []byte{}
+	}
+	f.entry.Body = body
+	return f, nil
+}
+
+// entryMeta returns the headers of a 200 to cache, StoredAt set back by the upstream's Age.
+func entryMeta(resp *fasthttp.Response) cache.Entry {
 	stored := time.Now()
 	if age, err := strconv.ParseInt(string(resp.Header.Peek("Age")), 10, 64); err == nil && age > 0 {
 		stored = stored.Add(-time.Duration(min(age, 1<<31)) * time.Second)
 	}
-	f.entry = cache.Entry{
-		Body:         bytes.Clone(resp.Body()),
+	return cache.Entry{
 		ContentType:  string(resp.Header.ContentType()),
 		CacheControl: string(resp.Header.Peek("Cache-Control")),
 		ETag:         string(resp.Header.Peek("ETag")),
 		LastModified: string(resp.Header.Peek("Last-Modified")),
 		StoredAt:     stored,
+		Private:      string(resp.Header.Peek(origin.AccessHeader)) == origin.AccessPrivate,
 	}
-	if f.entry.Body == nil {
-		f.entry.Body = []byte{}
-	}
-	return f, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/reelay/reelay/internal/hlspath"
@@ -62,6 +63,15 @@ func (e *Edge) serveObject(ctx *fasthttp.RequestCtx, p string) error {
 		return &apierr.Error{Status: errBadGateway.Status, Code: errBadGateway.Code, Message: errBadGateway.Message, Err: err}
 	}
 	h.Set("Cache-Status", e.cacheStatus(f))
+	if f.status == http.StatusOK && f.entry.Private {
+		query, err := e.privateAccess(ctx, obj)
+		if err != nil {
+			return err
+		}
+		if query != "" {
+			f = forPlayer(f, obj, query)
+		}
+	}
 	switch {
 	case f.status == http.StatusNotFound:
 		return errNotFound
@@ -72,6 +82,26 @@ func (e *Edge) serveObject(ctx *fasthttp.RequestCtx, p string) error {
 	}
 	e.writeEntry(ctx, f)
 	return nil
+}
+
+// forPlayer adapts the answer for a private object to the player that asked with a signature,
+// query: shared caches may not keep it, and a playlist's URIs carry the signature on. A signed
+// playlist is that player's alone, so it has no validators to revalidate it by.
+func forPlayer(f fill, obj hlspath.Object, query string) fill {
+	var cc []string
+	for _, d := range strings.Split(f.entry.CacheControl, ",") {
+		if d = strings.TrimSpace(d); d != "" && !strings.EqualFold(d, "public") {
+			cc = append(cc, d)
+		}
+	}
+	if obj.Kind.Mutable() {
+		// Playlists are never streamed (see fetchObject): the body is whole.
+		f.entry.Body = signPlaylist(f.entry.Body, query)
+		f.entry.ETag, f.entry.LastModified = "", ""
+		cc = []string{"no-store"}
+	}
+	f.entry.CacheControl = strings.Join(append([]string{"private"}, cc...), ", ")
+	return f
 }
 
 // cacheStatus is the Cache-Status (RFC 9211) of an answer, naming the cache by node. A fill
@@ -119,6 +149,10 @@ func (e *Edge) writeEntry(ctx *fasthttp.RequestCtx, f fill) {
 			h.Set(name, v)
 		}
 	}
+	if ent.Private {
+		// Peers keep the mark with the object, as from the origin.
+		h.Set(origin.AccessHeader, origin.AccessPrivate)
+	}
 	rh := &ctx.Request.Header
 	conds := origin.Conditions{
 		IfMatch:           string(rh.Peek("If-Match")),
@@ -135,23 +169,31 @@ func (e *Edge) writeEntry(ctx *fasthttp.RequestCtx, f fill) {
 		ctx.SetStatusCode(status)
 		return
 	}
-	body := ent.Body
-	size := int64(len(body))
+	size := int64(len(ent.Body))
+	if f.stream != nil {
+		size = int64(len(f.stream.buf))
+	}
+	start, length := int64(0), size
 	if rng := rh.Peek("Range"); len(rng) > 0 && conds.RangeApplies(ent.ETag, mod) {
-		start, length, ok, err := origin.ParseRange(string(rng), size)
+		s, l, ok, err := origin.ParseRange(string(rng), size)
 		switch {
 		case errors.Is(err, origin.ErrUnsatisfiableRange):
 			h.Set("Content-Range", fmt.Sprintf("bytes */%d", size))
 			ctx.SetStatusCode(http.StatusRequestedRangeNotSatisfiable)
 			return
 		case ok:
-			h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, start+length-1, size))
+			h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", s, s+l-1, size))
 			ctx.SetStatusCode(http.StatusPartialContent)
-			body = body[start : start+length]
+			start, length = s, l
 		}
 	}
-	ctx.Response.SetBodyRaw(body)
+	if f.stream != nil {
+		// The body is still arriving: stream what has, and the rest as it does.
+		ctx.Response.SetBodyStream(f.stream.reader(int(start), int(start+length)), int(length))
+	} else {
+		ctx.Response.SetBodyRaw(ent.Body[start : start+length])
+	}
 	if !ctx.IsHead() {
-		e.stats.bytesServed.Add(int64(len(body)))
+		e.stats.bytesServed.Add(length)
 	}
 }

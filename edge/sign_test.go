@@ -1,11 +1,14 @@
 package edge
 
 import (
+	"bytes"
 	"errors"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/reelay/reelay/internal/videoid"
 )
 
 var (
@@ -100,5 +103,148 @@ func TestSignedRequests(t *testing.T) {
 				t.Errorf("%d %s, want %d", resp.StatusCode, body, tt.status)
 			}
 		})
+	}
+}
+
+// signedQuery is the query of a URL of video signed with testKey until exp.
+func signedQuery(video string, exp time.Time) string {
+	return "exp=" + strconv.FormatInt(exp.Unix(), 10) + "&sig=" + Sign(testKey, video, exp)
+}
+
+func TestSignPlaylist(t *testing.T) {
+	const q = "exp=1&sig=x"
+	tests := []struct{ in, want string }{
+		{"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n360p/index.m3u8\n",
+			"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n360p/index.m3u8?" + q + "\n"},
+		{"#EXT-X-MAP:URI=\"init.mp4\"\r\n#EXTINF:2.0,\r\nseg_00001.m4s  \r\n\r\n#EXT-X-ENDLIST",
+			"#EXT-X-MAP:URI=\"init.mp4?" + q + "\"\r\n#EXTINF:2.0,\r\nseg_00001.m4s?" + q + "\r\n\r\n#EXT-X-ENDLIST"},
+		{`#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=1,URI="360p/iframes.m3u8",CODECS="avc1"` + "\n",
+			`#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=1,URI="360p/iframes.m3u8?` + q + `",CODECS="avc1"` + "\n"},
+		{`#EXT-X-MEDIA:TYPE=AUDIO,URI="a.m3u8?x=1"` + "\n" + "b.m4s?y=2\n",
+			`#EXT-X-MEDIA:TYPE=AUDIO,URI="a.m3u8?x=1&` + q + `"` + "\n" + "b.m4s?y=2&" + q + "\n"},
+		{`#EXT-X-MAP:URI="unterminated` + "\n", `#EXT-X-MAP:URI="unterminated` + "\n"},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		if got := string(signPlaylist([]byte(tt.in), q)); got != tt.want {
+			t.Errorf("signPlaylist(%q) =\n%q, want\n%q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func FuzzSignPlaylist(f *testing.F) {
+	for _, s := range []string{"#EXTM3U\n360p/index.m3u8\n", "#EXT-X-MAP:URI=\"init.mp4\"\r\nseg_00001.m4s\n", `URI="a"URI="b"`, "\n\n \t\n"} {
+		f.Add([]byte(s))
+	}
+	const q = "exp=1&sig=QQ"
+	f.Fuzz(func(t *testing.T, in []byte) {
+		out := signPlaylist(in, q)
+		// Without URIs that carry a query already, taking the signature out gives back the
+		// playlist, but for trailing blanks of URI lines.
+		if bytes.Contains(in, []byte("?")) || bytes.Contains(in, []byte("QQ")) {
+			return
+		}
+		back := bytes.ReplaceAll(out, []byte("?"+q), nil)
+		trim := func(b []byte) []byte {
+			var r []byte
+			for line := range bytes.Lines(b) {
+				r = append(r, bytes.TrimRight(line, " \t\r\n")...)
+				r = append(r, '\n')
+			}
+			return r
+		}
+		if !bytes.Equal(trim(back), trim(in)) {
+			t.Errorf("signature out of %q gives %q", in, back)
+		}
+	})
+}
+
+func TestPrivateVideos(t *testing.T) {
+	o := newTestOrigin(t)
+	e := startEdge(t, Config{Origin: o.URL, SigningKey: testKey}, nil)
+	id, prefix := newVideo()
+	o.private.Store(id, true)
+	future := time.Now().Add(time.Hour)
+	q := signedQuery(id, future)
+
+	for _, name := range []string{"master.m3u8", "360p/index.m3u8", "360p/init.mp4", "360p/seg_00001.m4s"} {
+		resp, body := do(t, "GET", e.url+prefix+name)
+		if resp.StatusCode != 403 || !strings.Contains(body, "signature_required") {
+			t.Errorf("unsigned %s: %d %s", name, resp.StatusCode, body)
+		}
+	}
+
+	// A player follows the signed master's URIs all the way to the segments.
+	resp, master := do(t, "GET", e.url+prefix+"master.m3u8?"+q)
+	if resp.StatusCode != 200 || resp.Header.Get("Cache-Control") != "private, no-store" || resp.Header.Get("ETag") != "" {
+		t.Fatalf("signed master: %d, Cache-Control %q, ETag %q", resp.StatusCode, resp.Header.Get("Cache-Control"), resp.Header.Get("ETag"))
+	}
+	variant := variantURIs([]byte(master))[0]
+	if variant != "360p/index.m3u8?"+q {
+		t.Fatalf("variant URI %q", variant)
+	}
+	resp, media := do(t, "GET", e.url+prefix+variant)
+	if resp.StatusCode != 200 {
+		t.Fatalf("variant: %d %s", resp.StatusCode, media)
+	}
+	init, segs := mediaURIs([]byte(media))
+	for _, uri := range append(segs, init) {
+		if !strings.HasSuffix(uri, "?"+q) {
+			t.Fatalf("URI %q lacks the signature", uri)
+		}
+		resp, body := do(t, "GET", e.url+prefix+"360p/"+uri)
+		if resp.StatusCode != 200 || body != string(objectBody(prefix+"360p/"+strings.TrimSuffix(uri, "?"+q))) ||
+			resp.Header.Get("Cache-Control") != "private, max-age=31536000, immutable" {
+			t.Errorf("%s: %d, Cache-Control %q", uri, resp.StatusCode, resp.Header.Get("Cache-Control"))
+		}
+	}
+
+	seg := e.url + prefix + "360p/seg_00001.m4s"
+	past := time.Now().Add(-time.Minute)
+	for name, url := range map[string]string{
+		"expired":     seg + "?" + signedQuery(id, past),
+		"other video": seg + "?" + signedQuery(videoid.New(), future),
+		"forged peer": seg,
+	} {
+		resp, body := do(t, "GET", url, PeerHeader, "fill")
+		if resp.StatusCode != 403 {
+			t.Errorf("%s: %d %s", name, resp.StatusCode, body)
+		}
+	}
+	// A public video needs no signature.
+	_, pub := newVideo()
+	if resp, _ := do(t, "GET", e.url+pub+"360p/seg_00001.m4s"); resp.StatusCode != 200 {
+		t.Errorf("public segment: %d", resp.StatusCode)
+	}
+
+	// An edge without a signing key cannot serve private videos at all.
+	bare := startEdge(t, Config{Origin: o.URL}, nil)
+	if resp, body := do(t, "GET", bare.url+prefix+"master.m3u8?"+q); resp.StatusCode != 403 || !strings.Contains(body, "signature_required") {
+		t.Errorf("edge without a key: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestPrivateVideosThroughTheOwner(t *testing.T) {
+	o := newTestOrigin(t)
+	nodes := startClusterWith(t, 2, Config{Origin: o.URL, SigningKey: testKey})
+	var id, key string
+	for key == "" || nodes[0].cluster.Owner(key).Name != nodes[1].name {
+		var prefix string
+		id, prefix = newVideo()
+		key = prefix + "360p/seg_00001.m4s"
+	}
+	o.private.Store(id, true)
+	resp, body := do(t, "GET", nodes[0].url+key+"?"+signedQuery(id, time.Now().Add(time.Hour)))
+	if resp.StatusCode != 200 || body != string(objectBody(key)) || !strings.Contains(resp.Header.Get("Cache-Status"), "detail=peer") {
+		t.Fatalf("signed request via a non-owner: %d, Cache-Status %q", resp.StatusCode, resp.Header.Get("Cache-Status"))
+	}
+	// Both nodes hold it, marked private.
+	for _, nd := range nodes {
+		if resp, _ := do(t, "GET", nd.url+key); resp.StatusCode != 403 || !strings.HasSuffix(resp.Header.Get("Cache-Status"), "; hit") {
+			t.Errorf("unsigned via %s: %d, Cache-Status %q", nd.name, resp.StatusCode, resp.Header.Get("Cache-Status"))
+		}
+	}
+	if n := o.count(key); n != 1 {
+		t.Errorf("origin fetched %s %d times", key, n)
 	}
 }
