@@ -31,6 +31,12 @@ func Sign(key []byte, video string, exp time.Time) string {
 	return sign(key, video, strconv.FormatInt(exp.Unix(), 10))
 }
 
+// SignedQuery returns the query of URLs of video signed with key until exp:
+// "exp={unix seconds}&sig={Sign}".
+func SignedQuery(key []byte, video string, exp time.Time) string {
+	return "exp=" + strconv.FormatInt(exp.Unix(), 10) + "&sig=" + Sign(key, video, exp)
+}
+
 func sign(key []byte, video, exp string) string {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte("/v/" + video + "|" + exp))

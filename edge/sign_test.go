@@ -107,9 +107,7 @@ func TestSignedRequests(t *testing.T) {
 }
 
 // signedQuery is the query of a URL of video signed with testKey until exp.
-func signedQuery(video string, exp time.Time) string {
-	return "exp=" + strconv.FormatInt(exp.Unix(), 10) + "&sig=" + Sign(testKey, video, exp)
-}
+func signedQuery(video string, exp time.Time) string { return SignedQuery(testKey, video, exp) }
 
 func TestSignPlaylist(t *testing.T) {
 	const q = "exp=1&sig=x"

@@ -21,6 +21,11 @@ type Status struct {
 	// playbackBase is the base URL of the HLS tier players use, e.g. an edge:
 	// playback_url is playbackBase + "/v/{id}/master.m3u8".
 	playbackBase string
+
+	// SignPlayback, when set, returns the query ("exp=...&sig=...") that signs the URLs of a
+	// private video for edges to serve them (see edge.SignedQuery). Without it, a private
+	// video's creator gets unsigned URLs, which edges refuse.
+	SignPlayback func(video string) string
 }
 
 // NewStatus returns the status API. playbackBase is the base URL of the edge (or origin) that
@@ -105,6 +110,11 @@ func (s *Status) get(w http.ResponseWriter, r *http.Request) error {
 		}
 		out.PlaybackURL = s.playbackBase + "/v/" + id + "/master.m3u8"
 		out.PosterURL = s.playbackBase + "/v/" + id + "/poster.jpg"
+		if v.Visibility == VisibilityPrivate && s.SignPlayback != nil {
+			q := "?" + s.SignPlayback(id)
+			out.PlaybackURL += q
+			out.PosterURL += q
+		}
 	}
 	apierr.WriteJSON(w, http.StatusOK, out)
 	return nil

@@ -9,11 +9,13 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/reelay/reelay/db"
+	"github.com/reelay/reelay/internal/hlspath"
 	"github.com/reelay/reelay/internal/videoid"
 	"github.com/reelay/reelay/packager"
 	"github.com/reelay/reelay/storage"
@@ -207,6 +209,12 @@ func (w *Worker) transcode(ctx context.Context, log *slog.Logger, id string) err
 	}
 	if v.Status == db.VideoReady || v.Status == db.VideoFailed {
 		return nil // finished by an earlier run that died before completing its job
+	}
+	if v.Visibility == VisibilityPrivate {
+		// Before anything is published, so that no object of the video is ever served as public.
+		if _, err := w.store.Put(ctx, VideoPrefix(id)+hlspath.PrivateMarker, strings.NewReader(""), 0, storage.PutOptions{}); err != nil {
+			return fmt.Errorf("marking the video private: %w", err)
+		}
 	}
 	src, err := w.fetch(ctx, id)
 	if err != nil {

@@ -23,6 +23,7 @@ type ingestConfig struct {
 	adminToken     string
 	maxUpload      int64
 	trustedProxies prefixList
+	signing        signing
 }
 
 func setupIngest(fs *flag.FlagSet) runner {
@@ -36,6 +37,7 @@ func setupIngest(fs *flag.FlagSet) runner {
 	fs.StringVar(&c.adminToken, "admin-token", "", "operator token for admin endpoints (at least 16 characters); empty disables them")
 	sizeVar(fs, &c.maxUpload, "max-upload", ingest.DefaultMaxSize, "largest upload accepted")
 	fs.Var(&c.trustedProxies, "trusted-proxies", "comma-separated addresses or prefixes of reverse proxies whose X-Forwarded-* headers are believed")
+	c.signing.register(fs, "hex HMAC key of private videos' playback URLs, the edges' --signing-key; empty leaves them unsigned, and edges refuse them")
 	return c
 }
 
@@ -59,6 +61,9 @@ func (c *ingestConfig) validate() error {
 		return err
 	}
 	if err := checkAddr("addr", c.addr); err != nil {
+		return err
+	}
+	if err := c.signing.validate(); err != nil {
 		return err
 	}
 	return checkAdminToken(c.adminToken)
@@ -85,10 +90,14 @@ func (c *ingestConfig) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	status := ingest.NewStatus(d, c.playbackURL, log)
+	if status.SignPlayback = c.signing.signer(); status.SignPlayback == nil {
+		log.Warn("no --signing-key: private videos get unsigned playback URLs, which edges refuse")
+	}
 	api, err := server.New(server.Config{
 		Name: "api", Addr: c.addr, Ready: readiness(store.Ping, d.Ping), Metrics: m, Logger: log,
 		Handler: apiHandler(auth.NewAuthenticator(d, c.adminToken, log), apiRoutes{
-			tus: tus.Handler(), status: ingest.NewStatus(d, c.playbackURL, log).Handler(),
+			tus: tus.Handler(), status: status.Handler(),
 		}),
 	})
 	if err != nil {

@@ -35,6 +35,7 @@ type upConfig struct {
 	edges       int
 	edgeMem     int64
 	edgeDisk    int64
+	signing     signing
 }
 
 func setupUp(fs *flag.FlagSet) runner {
@@ -54,6 +55,7 @@ func setupUp(fs *flag.FlagSet) runner {
 	fs.IntVar(&c.edges, "edges", 1, "edge nodes in this process, joined into one cluster")
 	sizeVar(fs, &c.edgeMem, "edge-mem", 256<<20, "memory cache size of each edge node")
 	sizeVar(fs, &c.edgeDisk, "edge-disk-size", 2<<30, "disk cache size of each edge node, under DATA/edge-N")
+	c.signing.register(fs, "hex HMAC key of private videos' playback URLs; empty keeps one in DATA/signing.key")
 	return c
 }
 
@@ -84,6 +86,9 @@ func (c *upConfig) validate() error {
 	if err := checkURL("playback-url", c.playbackURL); err != nil {
 		return err
 	}
+	if err := c.signing.validate(); err != nil {
+		return err
+	}
 	return checkAdminToken(c.adminToken)
 }
 
@@ -92,6 +97,13 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	transcoder.LogFFmpegTo(log)
 	if err := os.MkdirAll(c.data, 0o755); err != nil {
 		return fmt.Errorf("data directory: %w", err)
+	}
+	if c.signing.key == "" {
+		key, err := loadOrCreateKey(filepath.Join(c.data, "signing.key"))
+		if err != nil {
+			return err
+		}
+		c.signing.key = key
 	}
 	storeURL, dsn := c.store, c.dbDSN
 	if storeURL == "" {
@@ -122,7 +134,7 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 		o := edgeOpts{
 			gossipAddr: nextPort(c.gossipAddr, i), origin: originSrv.URL(), mem: c.edgeMem,
 			disk: filepath.Join(c.data, fmt.Sprintf("edge-%d", i+1)), diskSize: c.edgeDisk,
-			name: fmt.Sprintf("edge-%d", i+1), adminToken: c.adminToken, tuning: "local",
+			name: fmt.Sprintf("edge-%d", i+1), adminToken: c.adminToken, signingKey: c.signing.key, tuning: "local",
 		}
 		if i > 0 {
 			o.join = edges[0].c.Self().Addr
@@ -172,10 +184,12 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 		return err
 	}
 
+	status := ingest.NewStatus(d, playback, log)
+	status.SignPlayback = c.signing.signer()
 	api, err := server.New(server.Config{
 		Name: "api", Addr: c.apiAddr, Ready: readiness(store.Ping, d.Ping), Metrics: m, Logger: log,
 		Handler: apiHandler(auth.NewAuthenticator(d, c.adminToken, log), apiRoutes{
-			feed: feedSvc.Handler(), tus: tus.Handler(), status: ingest.NewStatus(d, playback, log).Handler(),
+			feed: feedSvc.Handler(), tus: tus.Handler(), status: status.Handler(),
 		}),
 	})
 	if err != nil {

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reelay/reelay/internal/testenv"
+)
+
+// TestUpPrivateVideo uploads a private video through reelay up: its creator gets signed
+// playback URLs that FFmpeg plays through the edge, and the edge refuses the same URLs
+// unsigned, or signed for another video.
+func TestUpPrivateVideo(t *testing.T) {
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		testenv.Require(t, "ffmpeg is not installed: %v", err)
+	}
+	data := t.TempDir()
+	urls, _ := startUp(t, "--data", data, "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",
+		"--edge-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0")
+	api := urls["api"]
+	postJSON(t, api+"/v1/users", "", `{"handle":"creator","password":"correct horse"}`, 201)
+	var session struct{ Token string }
+	json.Unmarshal(postJSON(t, api+"/v1/sessions", "", `{"handle":"creator","password":"correct horse"}`, 201), &session)
+
+	clip := makeTestClip(t, "360x640", "2")
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, []string{"upload", clip, "--api", api, "--token", session.Token, "--visibility", "private",
+		"--state", filepath.Join(t.TempDir(), "state.json"), "--poll-interval", "100ms"},
+		&env{stdout: &stdout, stderr: &stderr, getenv: envOf(nil)})
+	if code != 0 {
+		t.Fatalf("reelay upload: exit %d\n%s", code, stderr.String())
+	}
+	playback := strings.TrimSpace(stdout.String())
+	playback = playback[strings.LastIndex(playback, "\n")+1:]
+	if !strings.HasPrefix(playback, urls["edge"]+"/v/") || !strings.Contains(playback, "/master.m3u8?exp=") || !strings.Contains(playback, "&sig=") {
+		t.Fatalf("playback URL %q is not a signed edge URL", playback)
+	}
+	id := strings.Split(strings.TrimPrefix(playback, urls["edge"]+"/v/"), "/")[0]
+
+	// The status API gives the creator the same, and nobody else anything.
+	body := getJSON(t, api+"/v1/videos/"+id, session.Token)
+	if u := jsonField(body, "poster_url"); !strings.Contains(u, "/poster.jpg?exp=") {
+		t.Errorf("poster_url %q is not signed", u)
+	}
+	req, _ := http.NewRequest("GET", api+"/v1/videos/"+id, nil)
+	doJSON(t, req, 404)
+	if _, err := os.Stat(filepath.Join(data, "signing.key")); err != nil {
+		t.Errorf("the generated signing key was not kept: %v", err)
+	}
+
+	play := exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-i", playback, "-map", "0", "-f", "null", "-")
+	if out, err := play.CombinedOutput(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Errorf("ffmpeg playing %s: %v\n%s", playback, err, out)
+	}
+	unsigned := playback[:strings.IndexByte(playback, '?')]
+	query := playback[strings.IndexByte(playback, '?'):]
+	for name, url := range map[string]string{
+		"unsigned master":  unsigned,
+		"unsigned segment": strings.TrimSuffix(unsigned, "master.m3u8") + "360p/init.mp4",
+		"unsigned poster":  strings.TrimSuffix(unsigned, "master.m3u8") + "poster.jpg",
+		"another video":    urls["edge"] + "/v/" + strings.Repeat("a", len(id)) + "/master.m3u8" + query,
+	} {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 403 {
+			t.Errorf("%s: %d, want 403", name, resp.StatusCode)
+		}
+	}
+}
