@@ -165,6 +165,10 @@ func (h *Handler) writeChunk(w http.ResponseWriter, r *http.Request, u db.Upload
 	return u, nil
 }
 
+// writebackStep is how many bytes of a chunk are written between two requests to start their
+// writeback (see startWriteback).
+const writebackStep = 8 << 20
+
 // copyBody copies body to f through one pooled buffer, adding it to hh if not nil. It reads
 // at most limit bytes: a body with more is an error (errTooLarge), as is a failed write.
 // Every read must make progress within Config.ChunkIdleTimeout. A body that fails otherwise
@@ -174,6 +178,11 @@ func (h *Handler) copyBody(w http.ResponseWriter, body io.Reader, f *os.File, li
 	defer h.bufs.Put(bp)
 	buf := *bp
 	rc := http.NewResponseController(w)
+	start, err := f.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return 0, nil, fmt.Errorf("ingest: write upload: %w", err)
+	}
+	var flushed int64 // bytes of this body whose writeback has been started
 	deadlines := true
 	var deadlineSet time.Time // when the read deadline was last moved
 	for {
@@ -203,6 +212,10 @@ func (h *Handler) copyBody(w http.ResponseWriter, body io.Reader, f *os.File, li
 				hh.Write(buf[:m])
 			}
 			n += int64(m)
+			if n-flushed >= writebackStep {
+				startWriteback(f, start+flushed, n-flushed)
+				flushed = n
+			}
 		}
 		if rerr == io.EOF {
 			if deadlines {

@@ -1,10 +1,12 @@
 // Command upload measures tus upload throughput over loopback against writing the same bytes to
-// the same disk, and the server's peak RSS. It starts `reelay up` as a separate process (no
-// transcode workers), registers a user, and uploads a file of random bytes with reelay's tus
-// client, alternating with a plain write of the same bytes into the same directory (fsync at
-// the end, as the server fsyncs every chunk). It prints a Markdown table of medians.
+// the same disk, and the server's peak RSS. The server is the ingest tier, `reelay ingest`, in
+// a process of its own (with -tier up, all of `reelay up`, without transcode workers); a
+// `reelay feed` on the same SQLite database registers the user and logs in, and exits. It
+// uploads a file of random bytes with reelay's tus client, alternating with a plain write of
+// the same bytes into the same directory (fsync at the end, as the server fsyncs every chunk).
+// It prints a Markdown table of medians.
 //
-//	go build -o bin/reelay ./cmd/reelay && go run ./bench/upload -size 1GiB -runs 3
+//	go build -o bin/reelay ./cmd/reelay && go run ./bench/upload -mib 1024 -runs 5
 package main
 
 import (
@@ -36,6 +38,7 @@ func main() {
 	chunk := flag.Int64("chunk-mib", 64, "tus chunk size in MiB")
 	reelay := flag.String("reelay", "bin/reelay", "reelay binary")
 	dir := flag.String("dir", "", "directory on the disk under test; empty is a new temporary directory")
+	tier := flag.String("tier", "ingest", "server under test: ingest (reelay ingest) or up (reelay up)")
 	flag.Parse()
 	size := *sizeMiB << 20
 
@@ -51,24 +54,29 @@ func main() {
 	writeRandom(src, size)
 
 	data := filepath.Join(work, "data")
-	srv := exec.Command(*reelay, "up", "--data", data, "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",
-		"--workers", "0", "--max-upload", strconv.FormatInt(size+1, 10), "--log-level", "warn")
-	out, _ := srv.StdoutPipe()
-	srv.Stderr = os.Stderr
-	if err := srv.Start(); err != nil {
+	if err := os.MkdirAll(data, 0o755); err != nil {
 		log.Fatal(err)
 	}
-	defer func() { srv.Process.Signal(os.Interrupt); srv.Wait() }()
-	api := ""
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		if name, url, _ := strings.Cut(sc.Text(), " "); name == "api" {
-			api = url
-			break
-		}
+	dbPath := filepath.Join(data, "reelay.db")
+	var srv *exec.Cmd
+	var api, token string
+	switch *tier {
+	case "ingest":
+		feed, feedAPI := start(*reelay, "feed", "--db", dbPath, "--addr", "127.0.0.1:0", "--log-level", "warn")
+		token = login(feedAPI)
+		stop(feed)
+		srv, api = start(*reelay, "ingest", "--db", dbPath, "--store", filepath.Join(data, "objects"),
+			"--upload-dir", filepath.Join(data, "uploads"), "--playback-url", "http://127.0.0.1:1",
+			"--addr", "127.0.0.1:0", "--max-upload", strconv.FormatInt(size+1, 10), "--log-level", "error")
+	case "up":
+		srv, api = start(*reelay, "up", "--data", data, "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",
+			"--edge-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0",
+			"--workers", "0", "--max-upload", strconv.FormatInt(size+1, 10), "--log-level", "warn")
+		token = login(api)
+	default:
+		log.Fatalf("-tier %q: want ingest or up", *tier)
 	}
-	go io.Copy(io.Discard, out)
-	token := login(api)
+	defer stop(srv)
 
 	client := &tusclient.Client{Endpoint: api + "/v1/uploads/", Token: token, ChunkSize: *chunk << 20, NoChecksum: true}
 	f, err := os.Open(src)
@@ -103,10 +111,36 @@ func main() {
 	u, dk := median(upload), median(disk)
 	fmt.Printf("| contender | median throughput |\n|---|---|\n")
 	fmt.Printf("| write to disk (same directory, fsync) | %.0f MiB/s |\n", dk)
-	fmt.Printf("| tus upload over loopback (%d MiB chunks) | %.0f MiB/s |\n", *chunk, u)
+	fmt.Printf("| tus upload over loopback to reelay %s (%d MiB chunks) | %.0f MiB/s |\n", *tier, *chunk, u)
 	fmt.Printf("| ratio upload/disk | %.2f× |\n\n", u/dk)
 	fmt.Printf("server memory after the runs: peak RSS (VmHWM) %d MiB; now %d MiB anonymous + %d MiB file-backed (shared libraries)\n",
 		mem["VmHWM"]>>10, mem["RssAnon"]>>10, mem["RssFile"]>>10)
+}
+
+// start runs reelay with args and returns it with the URL of the listener it prints first.
+func start(reelay string, args ...string) (*exec.Cmd, string) {
+	cmd := exec.Command(reelay, args...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		log.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		log.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	if !sc.Scan() {
+		log.Fatalf("reelay %s printed no listener", args[0])
+	}
+	_, url, _ := strings.Cut(sc.Text(), " ")
+	go io.Copy(io.Discard, out)
+	return cmd, url
+}
+
+// stop interrupts cmd and waits for it to exit.
+func stop(cmd *exec.Cmd) {
+	cmd.Process.Signal(os.Interrupt)
+	cmd.Wait()
 }
 
 func writeRandom(path string, size int64) {
