@@ -629,7 +629,9 @@ func (c *Cluster) observe(n *memberlist.Node, gone bool) {
 	}
 	r.Name, r.Addr = n.Name, n.Address()
 	r.Meta, r.usable = meta.NodeMeta, usable
-	r.leaving = meta.Leaving || (gone && r.leaving)
+	// A node that left says so twice: in its metadata before it goes, and in memberlist's
+	// leave message, which may arrive first.
+	r.leaving = meta.Leaving || (gone && (r.leaving || n.State == memberlist.StateLeft))
 	state := StateAlive
 	switch {
 	case r.leaving:

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/memberlist"
 )
 
 // startNode starts a node with fast failure detection on a free loopback port.
@@ -381,6 +384,28 @@ func TestStateString(t *testing.T) {
 	for s, want := range map[State]string{StateAlive: "alive", StateDead: "dead", StateLeft: "left", State(7): "State(7)"} {
 		if got := s.String(); got != want {
 			t.Errorf("State(%d).String() = %q, want %q", int(s), got, want)
+		}
+	}
+}
+
+// A node's leave message can arrive before the metadata that announces its leaving: it is
+// still recorded as left, and a node that fails as dead.
+func TestLeaveMessageBeforeMetadata(t *testing.T) {
+	c := startNode(t, Config{Name: "edge-a"})
+	d := (*delegate)(c)
+	meta, err := json.Marshal(wireMeta{NodeMeta: NodeMeta{HTTPAddr: "127.0.0.1:8002"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, st := range map[string]memberlist.NodeStateType{"edge-b": memberlist.StateLeft, "edge-c": memberlist.StateDead} {
+		n := &memberlist.Node{Name: name, Addr: net.IPv4(127, 0, 0, 1), Port: 7946, Meta: meta, State: memberlist.StateAlive}
+		d.NotifyJoin(n)
+		n.State = st
+		d.NotifyLeave(n)
+	}
+	for name, want := range map[string]State{"edge-b": StateLeft, "edge-c": StateDead} {
+		if got, ok := stateOf(c, name); !ok || got != want {
+			t.Errorf("%s: %v (known %v), want %v", name, got, ok, want)
 		}
 	}
 }
