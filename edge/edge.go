@@ -140,9 +140,10 @@ type Edge struct {
 
 	metrics fasthttp.RequestHandler
 
-	lnMu sync.Mutex
-	lns  []net.Listener // what Serve was given, closed by Shutdown
-	shut bool           // Shutdown has begun
+	lnMu  sync.Mutex
+	lns   []net.Listener         // what Serve was given, closed by Shutdown
+	shut  bool                   // Shutdown has begun
+	conns map[net.Conn]connState // the open connections
 
 	negMu sync.Mutex
 	neg   map[string]time.Time // keys that upstream answered 404, until when
@@ -185,6 +186,7 @@ func New(cfg Config) (*Edge, error) {
 		mem:    cache.NewMemory(cfg.MemBytes),
 		neg:    make(map[string]time.Time),
 		fills:  make(map[string]*filling),
+		conns:  make(map[net.Conn]connState),
 
 		prefetches: newPrefetchLog(),
 	}
@@ -225,6 +227,7 @@ func New(cfg Config) (*Edge, error) {
 		IdleTimeout:          2 * time.Minute,
 		NoDefaultContentType: true,
 		Logger:               slog.NewLogLogger(e.log.Handler(), slog.LevelWarn),
+		ConnState:            e.trackConn,
 	}
 	return e, nil
 }
@@ -257,10 +260,19 @@ func (e *Edge) Serve(ln net.Listener) error {
 
 // Shutdown stops the server gracefully, waiting until ctx is done for open requests to
 // finish, then closes the disk cache. It leaves the cluster to the caller.
+//
+// Connections that wait for a request, new or kept alive, are closed at once, and the others
+// as soon as their request is answered: fasthttp alone would wait for a connection that never
+// sent a request until its read timeout, past most shutdown deadlines.
 func (e *Edge) Shutdown(ctx context.Context) error {
 	e.lnMu.Lock()
 	e.shut = true
 	lns := e.lns
+	for c, st := range e.conns {
+		if st.idle || !st.served {
+			c.Close()
+		}
+	}
 	e.lnMu.Unlock()
 	err := e.server.ShutdownWithContext(ctx)
 	// fasthttp closes only the listeners its Serve has registered; one whose Serve had not
@@ -274,10 +286,52 @@ func (e *Edge) Shutdown(ctx context.Context) error {
 	return err
 }
 
+// connState is what Shutdown needs to know of a connection.
+type connState struct {
+	idle   bool // waiting for its next request
+	served bool // a request on it has reached the handler
+}
+
+// trackConn follows the server's connections for Shutdown, and closes those that fall idle
+// once it has begun.
+func (e *Edge) trackConn(c net.Conn, st fasthttp.ConnState) {
+	e.lnMu.Lock()
+	defer e.lnMu.Unlock()
+	cs := e.conns[c]
+	switch {
+	case st == fasthttp.StateClosed || st == fasthttp.StateHijacked:
+		delete(e.conns, c)
+		return
+	case e.shut && st == fasthttp.StateIdle:
+		delete(e.conns, c)
+		c.Close()
+		return
+	case st == fasthttp.StateIdle:
+		cs.idle = true
+	case st == fasthttp.StateActive:
+		// fasthttp calls a new connection active before its first request has arrived.
+		cs.idle = false
+	}
+	e.conns[c] = cs
+}
+
+// serving notes that the first request of a connection has reached the handler.
+func (e *Edge) serving(c net.Conn) {
+	e.lnMu.Lock()
+	if cs, ok := e.conns[c]; ok {
+		cs.served = true
+		e.conns[c] = cs
+	}
+	e.lnMu.Unlock()
+}
+
 // Handler returns the edge's request handler, for tests and for callers that run their own
 // fasthttp.Server.
 func (e *Edge) Handler() fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
+		if ctx.ConnRequestNum() == 1 {
+			e.serving(ctx.Conn())
+		}
 		if err := e.route(ctx); err != nil {
 			e.writeError(ctx, err)
 		}

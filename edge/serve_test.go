@@ -3,7 +3,9 @@ package edge
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -336,5 +338,69 @@ func TestShutdownRacesServe(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("round %d: Serve still running after Shutdown", i)
 		}
+	}
+}
+
+// TestShutdownClosesWaitingConnections stops an edge that holds a connection which never sent
+// a request, one kept alive after its request, and one whose request is in progress: Shutdown
+// closes the first two at once and returns when the third is answered.
+func TestShutdownClosesWaitingConnections(t *testing.T) {
+	o := newTestOrigin(t)
+	o.delay = 300 * time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(Config{Origin: o.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- e.Serve(ln) }()
+	url := "http://" + ln.Addr().String()
+
+	silent, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	client := &http.Client{Transport: &http.Transport{}}
+	defer client.CloseIdleConnections()
+	resp, err := client.Get(url + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close() // the connection stays open, idle
+
+	_, prefix := newVideo()
+	slow := make(chan int, 1)
+	go func() {
+		resp, err := (&http.Client{Transport: &http.Transport{}}).Get(url + prefix + "360p/seg_00001.m4s")
+		if err != nil {
+			slow <- 0
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		slow <- resp.StatusCode
+	}()
+	waitFor(t, 5*time.Second, "the slow request to reach the origin", func() bool { return o.total() > 0 })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := e.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown after %v: %v", time.Since(start), err)
+	}
+	if status := <-slow; status != 200 {
+		t.Errorf("the request in progress during Shutdown: status %d", status)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+	silent.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := silent.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("the silent connection: %v, want it closed", err)
 	}
 }
