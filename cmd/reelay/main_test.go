@@ -18,7 +18,15 @@ import (
 	"github.com/reelay/reelay/internal/testenv"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+// TestMain runs the tests, or, with runMainEnv set, the reelay command itself: the process
+// tests start the test binary again as reelay.
+func TestMain(m *testing.M) {
+	if os.Getenv(runMainEnv) == "1" {
+		main()
+		return
+	}
+	testenv.Main(m)
+}
 
 func envOf(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
 
