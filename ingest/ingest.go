@@ -125,8 +125,10 @@ const (
 	DefaultCompleteTimeout  = 2 * time.Minute
 )
 
-// copyBufferSize is the one buffer a PATCH streams its body through.
-const copyBufferSize = 256 << 10
+// copyBufferSize is the one buffer a PATCH streams its body through: 1 MiB per upload in
+// progress. A quarter of that cost a third of the throughput over loopback (bench/upload), in
+// the reads and wake-ups of smaller reads.
+const copyBufferSize = 1 << 20
 
 // New returns a Handler over d with cfg's defaults filled in. It creates cfg.Dir if needed
 // and checks that it can write there.
