@@ -40,7 +40,7 @@ type testOrigin struct {
 	fetches map[string]int
 }
 
-func newTestOrigin(t *testing.T) *testOrigin {
+func newTestOrigin(t testing.TB) *testOrigin {
 	t.Helper()
 	o := &testOrigin{fetches: make(map[string]int)}
 	o.Server = httptest.NewServer(http.HandlerFunc(o.serve))
