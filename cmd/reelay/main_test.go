@@ -72,6 +72,9 @@ func TestBadConfigExits2(t *testing.T) {
 		{"bad address from env", nil, map[string]string{"REELAY_EDGE_ADDR": "nope"}, "invalid --edge-addr"},
 		{"bad log format", []string{"--log-format", "xml"}, nil, "invalid --log-format"},
 		{"short admin token", []string{"--admin-token", "short"}, nil, "admin-token"},
+		{"signing key not hex", []string{"--signing-key", "xyz"}, nil, "invalid --signing-key"},
+		{"short signing key", []string{"--signing-key", "abcd"}, nil, "invalid --signing-key"},
+		{"signed URLs too short-lived", []string{"--signed-url-ttl", "1s"}, nil, "invalid --signed-url-ttl"},
 		{"unknown flag", []string{"--bogus"}, nil, "flag provided but not defined: -bogus"},
 		{"stray argument", []string{"extra"}, nil, `unexpected argument "extra"`},
 	}
