@@ -311,8 +311,8 @@ func (r *Rendition) payload(s Sample) ([]byte, bool, error) {
 	if r.kind == KindAudio {
 		return bytes.Clone(s.Data), true, nil
 	}
-	var au h264.AnnexB
-	if err := au.Unmarshal(s.Data); err != nil {
+	au, err := splitAnnexB(make([][]byte, 0, 8), s.Data)
+	if err != nil {
 		return nil, false, fmt.Errorf("%w: %s: not an Annex-B access unit: %w", ErrInvalidSample, r.name, err)
 	}
 	var sps, pps []byte
@@ -357,11 +357,11 @@ func (r *Rendition) payload(s Sample) ([]byte, bool, error) {
 	if len(keep) == 0 {
 		return nil, false, fmt.Errorf("%w: %s: access unit without a picture", ErrInvalidSample, r.name)
 	}
-	avcc, err := h264.AVCC(keep).Marshal()
-	if err != nil {
-		return nil, false, fmt.Errorf("%w: %s: %w", ErrInvalidSample, r.name, err)
+	size := 0
+	for _, n := range keep {
+		size += 4 + len(n)
 	}
-	return avcc, idr, nil
+	return appendAVCC(make([]byte, 0, size), keep), idr, nil
 }
 
 // initSegment marshals the rendition's init segment.
