@@ -11,6 +11,38 @@ import (
 
 // run demuxes, decodes, filters and encodes to the end, then flushes every stage.
 func (j *job) run() error {
+	if err := j.startEncoders(); err != nil {
+		j.stopEncoders(false)
+		return err
+	}
+	err := j.pipe()
+	if err != nil {
+		j.stopEncoders(false)
+		return err
+	}
+	if err := j.stopEncoders(true); err != nil {
+		return err
+	}
+	if err := j.ctx.Err(); err != nil {
+		return err
+	}
+	jpeg, err := j.poster.jpeg()
+	if err != nil {
+		return err
+	}
+	if jpeg != nil {
+		if err := j.sink.WritePoster(j.ctx, jpeg); err != nil {
+			return fmt.Errorf("transcoder: writing poster: %w", err)
+		}
+	}
+	j.report(100)
+	return nil
+}
+
+// pipe demuxes, decodes and filters to the end, handing video frames to the rungs' encoders
+// and encoding audio, and flushes the decoders, the graph and the audio encoder; run flushes
+// the video encoders.
+func (j *job) pipe() error {
 	j.report(0)
 	for {
 		if err := j.ctx.Err(); err != nil {
@@ -67,30 +99,11 @@ func (j *job) run() error {
 	if err := j.drain(true); err != nil {
 		return err
 	}
-	for _, o := range j.outs {
-		if err := j.encodeVideo(o, nil); err != nil {
-			return err
-		}
-	}
 	if j.audio != nil {
 		if err := j.encodeAudio(nil); err != nil {
 			return err
 		}
 	}
-	if err := j.ctx.Err(); err != nil {
-		return err
-	}
-
-	jpeg, err := j.poster.jpeg()
-	if err != nil {
-		return err
-	}
-	if jpeg != nil {
-		if err := j.sink.WritePoster(j.ctx, jpeg); err != nil {
-			return fmt.Errorf("transcoder: writing poster: %w", err)
-		}
-	}
-	j.report(100)
 	return nil
 }
 
@@ -253,7 +266,7 @@ func (j *job) drainVideo(o *videoOut) (int, error) {
 			return n, fmt.Errorf("transcoder: filtering video for %s: %w", o.Name, err)
 		}
 		n++
-		err = j.encodeVideo(o, j.filtered)
+		err = o.encode(j.filtered)
 		j.filtered.Unref()
 		if err != nil {
 			return n, err
@@ -287,6 +300,7 @@ func (j *job) drainAudio() (int, error) {
 }
 
 // encodeVideo encodes one constant-rate frame of a rung (nil to flush) and writes its packets.
+// It runs in the rung's encoder goroutine (see rungEncoder).
 // A frame is forced to be an IDR frame when it is the first of its segment: the first frame whose
 // timestamp reaches the next multiple of the segment duration. The frames of all rungs carry the
 // same timestamps (they come from one fps filter through split), so every rung decides alike.

@@ -96,6 +96,7 @@ type videoOut struct {
 	eof     bool
 	frames  int
 	bytes   int64
+	encoder *rungEncoder // while the pipeline runs
 }
 
 type audioOut struct {

@@ -9,7 +9,9 @@ import (
 // Sink receives the encoded renditions of one video. The packager satisfies it through
 // PackagerSink; tests use a fake. Run calls AddVideo for every rung and AddAudio (when the input
 // has audio) before any sample, writes the samples of each rendition in decode order, and calls
-// WritePoster last. Run never finishes the sink: the caller closes the packager after Run.
+// WritePoster last. The renditions are written from different goroutines at once (one per video
+// rung, see rungEncoder), so the SampleWriters of different renditions must not share unguarded
+// state. Run never finishes the sink: the caller closes the packager after Run.
 type Sink interface {
 	AddVideo(name string, t packager.VideoTrack, targetBitrate int) (SampleWriter, error)
 	AddAudio(name string, t packager.AudioTrack, targetBitrate int) (SampleWriter, error)
