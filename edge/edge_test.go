@@ -192,8 +192,9 @@ var testClient = &http.Client{
 	Transport: &http.Transport{MaxIdleConnsPerHost: 256},
 }
 
-// do sends a request and returns the response with its body read.
-func do(t *testing.T, method, url string, header ...string) (*http.Response, string) {
+// send sends a request with the given header names and values, and returns the response
+// with its body unread; the test closes it at the end.
+func send(t *testing.T, method, url string, header ...string) *http.Response {
 	t.Helper()
 	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
@@ -206,6 +207,14 @@ func do(t *testing.T, method, url string, header ...string) (*http.Response, str
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+// do sends a request and returns the response with its body read.
+func do(t *testing.T, method, url string, header ...string) (*http.Response, string) {
+	t.Helper()
+	resp := send(t, method, url, header...)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {

@@ -4,28 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"net/http"
 	"strings"
 	"testing"
 )
-
-// startGet sends a GET and returns the response with its body unread.
-func startGet(t *testing.T, url string, header ...string) *http.Response {
-	t.Helper()
-	req, err := http.NewRequest("GET", url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := testClient.Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
-	return resp
-}
 
 // readN reads exactly n bytes of r.
 func readN(t *testing.T, r io.Reader, n int) []byte {
@@ -53,7 +34,7 @@ func checkStreams(t *testing.T, o *testOrigin, key, node, joiner string) {
 	}
 	t.Cleanup(release)
 
-	first := startGet(t, node+key)
+	first := send(t, "GET", node+key)
 	if first.StatusCode != 200 || first.ContentLength != bigBody {
 		t.Fatalf("status %d, length %d", first.StatusCode, first.ContentLength)
 	}
@@ -67,7 +48,7 @@ func checkStreams(t *testing.T, o *testOrigin, key, node, joiner string) {
 		if resp.StatusCode != 206 || body != string(want[100:200]) {
 			t.Fatalf("range of the arrived half: %d %q", resp.StatusCode, body)
 		}
-		second := startGet(t, joiner+key)
+		second := send(t, "GET", joiner+key)
 		if got := readN(t, second.Body, 1000); !bytes.Equal(got, want[:1000]) {
 			t.Fatal("the joiner's first bytes differ")
 		}
@@ -102,7 +83,7 @@ func TestStreamsWhileFilling(t *testing.T) {
 	_, prefix = newVideo()
 	o.gate = make(chan struct{})
 	defer close(o.gate)
-	first := startGet(t, e.url+prefix+"big/init.mp4")
+	first := send(t, "GET", e.url+prefix+"big/init.mp4")
 	readN(t, first.Body, 1)
 	resp, _ := do(t, "HEAD", e.url+prefix+"big/init.mp4")
 	if resp.StatusCode != 200 || resp.ContentLength != bigBody {
@@ -131,7 +112,7 @@ func TestStreamCutShort(t *testing.T) {
 	_, prefix := newVideo()
 	key := prefix + "big/seg_00001.m4s"
 	o.cut.Store(true)
-	resp := startGet(t, e.url+key)
+	resp := send(t, "GET", e.url+key)
 	got, err := io.ReadAll(resp.Body)
 	if !errors.Is(err, io.ErrUnexpectedEOF) || len(got) >= bigBody {
 		t.Fatalf("a fill cut short gave the client %d bytes and %v, want a short body", len(got), err)
