@@ -50,7 +50,7 @@ func (e *Edge) get(obj hlspath.Object, peer bool) (fill, error) {
 		return fill{status: 404, how: howNegative}, nil
 	}
 	e.stats.misses.Add(1)
-	if fl := e.filling(obj.Path); !ok && fl != nil {
+	if fl := e.filling(obj.Path); fl != nil && !ok { // a stale playlist is never streamed
 		e.stats.coalesced.Add(1)
 		return fill{status: 200, entry: fl.meta, stream: fl, how: fl.how, collapsed: true}, nil
 	}

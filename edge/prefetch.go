@@ -228,6 +228,9 @@ func (p *prefetch) ensure(key string, needBody bool, out *PrefetchVideo) ([]byte
 		f, err = e.get(obj, false)
 		e.prefetches.filled(key, f)
 	}
+	if err == nil {
+		f, err = f.whole() // a segment may still be arriving: its size counts against the budget
+	}
 	if err != nil {
 		return nil, err
 	}

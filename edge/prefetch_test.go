@@ -97,6 +97,21 @@ func TestPrefetchBudget(t *testing.T) {
 	}
 }
 
+// TestPrefetchBudgetStreamed is TestPrefetchBudget with segments that the edge streams: their
+// bytes count although they are still arriving when the prefetch sees them.
+func TestPrefetchBudgetStreamed(t *testing.T) {
+	o := newTestOrigin(t)
+	e := startEdge(t, Config{Origin: o.URL, AdminToken: "tok", PrefetchBudget: 3 * bigBody / 2}, nil)
+	a, _ := newVideo()
+	status, res, raw := postPrefetch(t, e.url, `{"videos":["`+a+`"],"rendition":"big","segments":10}`)
+	if status != 200 || !res.BudgetExhausted {
+		t.Fatalf("%d %s: want the budget exhausted", status, raw)
+	}
+	if n, most := o.total(), 2+2+prefetchConcurrency; n > most {
+		t.Errorf("origin saw %d fetches, want at most %d", n, most)
+	}
+}
+
 func TestPrefetchRejects(t *testing.T) {
 	o := newTestOrigin(t)
 	e := startEdge(t, Config{Origin: o.URL, AdminToken: "tok"}, nil)
@@ -126,7 +141,7 @@ func TestPrefetchRejects(t *testing.T) {
 
 func TestPlaylistParsing(t *testing.T) {
 	master := objectBody("/v/aaaaaaaaaaaaaaaaaaaaaaaaaa/master.m3u8")
-	if got := variantURIs(master); strings.Join(got, ",") != "360p/index.m3u8,720p/index.m3u8" {
+	if got := variantURIs(master); strings.Join(got, ",") != "360p/index.m3u8,720p/index.m3u8,big/index.m3u8" {
 		t.Errorf("variants = %q", got)
 	}
 	init, segs := mediaURIs(objectBody("/v/aaaaaaaaaaaaaaaaaaaaaaaaaa/360p/index.m3u8"))
