@@ -12,8 +12,9 @@ MINIO_BIN := $(CACHE)/minio-$(MINIO_VERSION)/minio
 # Build: FFmpeg's development libraries for go-astiav (cgo).
 BUILD_PKGS := gcc pkg-config libavcodec-dev libavformat-dev libavfilter-dev libswscale-dev \
 	libswresample-dev libavutil-dev libavdevice-dev
-# Tests: the FFmpeg CLI (ffprobe checks), PostgreSQL 15 (started by the tests themselves).
-TEST_PKGS := $(BUILD_PKGS) ffmpeg postgresql
+# Tests: the FFmpeg CLI (ffprobe checks), PostgreSQL 15 (started by the tests themselves),
+# and Chromium (hls.js playback, driven by playwright-core; Node 20 comes with the machine).
+TEST_PKGS := $(BUILD_PKGS) ffmpeg postgresql chromium
 
 ARGS ?=
 

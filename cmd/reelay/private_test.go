@@ -26,29 +26,17 @@ func TestUpPrivateVideo(t *testing.T) {
 	urls, _ := startUp(t, "--data", data, "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",
 		"--edge-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0")
 	api := urls["api"]
-	postJSON(t, api+"/v1/users", "", `{"handle":"creator","password":"correct horse"}`, 201)
-	var session struct{ Token string }
-	json.Unmarshal(postJSON(t, api+"/v1/sessions", "", `{"handle":"creator","password":"correct horse"}`, 201), &session)
-
-	clip := makeTestClip(t, "360x640", "2")
+	token := createCreator(t, api)
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	var stdout, stderr bytes.Buffer
-	code := run(ctx, []string{"upload", clip, "--api", api, "--token", session.Token, "--visibility", "private",
-		"--state", filepath.Join(t.TempDir(), "state.json"), "--poll-interval", "100ms"},
-		&env{stdout: &stdout, stderr: &stderr, getenv: envOf(nil)})
-	if code != 0 {
-		t.Fatalf("reelay upload: exit %d\n%s", code, stderr.String())
-	}
-	playback := strings.TrimSpace(stdout.String())
-	playback = playback[strings.LastIndex(playback, "\n")+1:]
+	playback := uploadClip(t, ctx, api, token, "private", makeTestClip(t, "360x640", "2"))
 	if !strings.HasPrefix(playback, urls["edge"]+"/v/") || !strings.Contains(playback, "/master.m3u8?exp=") || !strings.Contains(playback, "&sig=") {
 		t.Fatalf("playback URL %q is not a signed edge URL", playback)
 	}
 	id := strings.Split(strings.TrimPrefix(playback, urls["edge"]+"/v/"), "/")[0]
 
 	// The status API gives the creator the same, and nobody else anything.
-	body := getJSON(t, api+"/v1/videos/"+id, session.Token)
+	body := getJSON(t, api+"/v1/videos/"+id, token)
 	if u := jsonField(body, "poster_url"); !strings.Contains(u, "/poster.jpg?exp=") {
 		t.Errorf("poster_url %q is not signed", u)
 	}
@@ -79,4 +67,28 @@ func TestUpPrivateVideo(t *testing.T) {
 			t.Errorf("%s: %d, want 403", name, resp.StatusCode)
 		}
 	}
+}
+
+// createCreator registers a user on the API at api and returns a session token.
+func createCreator(t *testing.T, api string) string {
+	t.Helper()
+	postJSON(t, api+"/v1/users", "", `{"handle":"creator","password":"correct horse"}`, 201)
+	var session struct{ Token string }
+	json.Unmarshal(postJSON(t, api+"/v1/sessions", "", `{"handle":"creator","password":"correct horse"}`, 201), &session)
+	return session.Token
+}
+
+// uploadClip uploads clip with `reelay upload` and returns the playback URL it prints once the
+// video is ready.
+func uploadClip(t *testing.T, ctx context.Context, api, token, visibility, clip string) string {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, []string{"upload", clip, "--api", api, "--token", token, "--visibility", visibility,
+		"--state", filepath.Join(t.TempDir(), "state.json"), "--poll-interval", "100ms"},
+		&env{stdout: &stdout, stderr: &stderr, getenv: envOf(nil)})
+	if code != 0 {
+		t.Fatalf("reelay upload: exit %d\n%s", code, stderr.String())
+	}
+	out := strings.TrimSpace(stdout.String())
+	return out[strings.LastIndex(out, "\n")+1:]
 }
