@@ -79,7 +79,7 @@ func (o *edgeOpts) validate() error {
 	if o.mem <= 0 || (o.disk != "" && o.diskSize <= 0) {
 		return usagef("cache sizes must be positive")
 	}
-	if b, err := hex.DecodeString(o.signingKey); err != nil || (o.signingKey != "" && len(b) < 16) {
+	if !validSigningKey(o.signingKey) {
 		return usagef("invalid --signing-key: want at least 16 bytes in hex")
 	}
 	switch o.tuning {

@@ -27,8 +27,14 @@ func (s *signing) register(fs *flag.FlagSet, keyUsage string) {
 	fs.DurationVar(&s.ttl, "signed-url-ttl", 6*time.Hour, "how long the signed playback URL of a private video stays valid")
 }
 
+// validSigningKey reports whether key is empty or at least 16 bytes in hex.
+func validSigningKey(key string) bool {
+	b, err := hex.DecodeString(key)
+	return err == nil && (key == "" || len(b) >= 16)
+}
+
 func (s *signing) validate() error {
-	if b, err := hex.DecodeString(s.key); err != nil || (s.key != "" && len(b) < 16) {
+	if !validSigningKey(s.key) {
 		return usagef("invalid --signing-key: want at least 16 bytes in hex")
 	}
 	if s.ttl < time.Minute || s.ttl > 30*24*time.Hour {
@@ -52,7 +58,7 @@ func loadOrCreateKey(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
 		key := strings.TrimSpace(string(b))
-		if k, err := hex.DecodeString(key); err != nil || len(k) < 16 {
+		if key == "" || !validSigningKey(key) {
 			return "", fmt.Errorf("signing key %s: want at least 16 bytes in hex", path)
 		}
 		return key, nil
