@@ -49,6 +49,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -141,9 +142,9 @@ type Edge struct {
 	metrics fasthttp.RequestHandler
 
 	lnMu  sync.Mutex
-	lns   []net.Listener         // what Serve was given, closed by Shutdown
-	shut  bool                   // Shutdown has begun
-	conns map[net.Conn]connState // the open connections
+	lns   []net.Listener // what Serve was given, closed by Shutdown; under lnMu
+	shut  atomic.Bool    // Shutdown has begun; set under lnMu
+	conns sync.Map       // net.Conn -> *connState: the open connections
 
 	negMu sync.Mutex
 	neg   map[string]time.Time // keys that upstream answered 404, until when
@@ -186,7 +187,6 @@ func New(cfg Config) (*Edge, error) {
 		mem:    cache.NewMemory(cfg.MemBytes),
 		neg:    make(map[string]time.Time),
 		fills:  make(map[string]*filling),
-		conns:  make(map[net.Conn]connState),
 
 		prefetches: newPrefetchLog(),
 	}
@@ -247,7 +247,7 @@ func (e *Edge) ListenAndServe() error {
 // Serve serves HTTP on ln until Shutdown. A Serve that starts after Shutdown returns at once.
 func (e *Edge) Serve(ln net.Listener) error {
 	e.lnMu.Lock()
-	if e.shut {
+	if e.shut.Load() {
 		e.lnMu.Unlock()
 		ln.Close()
 		return nil
@@ -266,14 +266,16 @@ func (e *Edge) Serve(ln net.Listener) error {
 // sent a request until its read timeout, past most shutdown deadlines.
 func (e *Edge) Shutdown(ctx context.Context) error {
 	e.lnMu.Lock()
-	e.shut = true
+	e.shut.Store(true)
 	lns := e.lns
-	for c, st := range e.conns {
-		if st.idle || !st.served {
-			c.Close()
-		}
-	}
 	e.lnMu.Unlock()
+	// A connection that falls idle from now on is closed by trackConn.
+	e.conns.Range(func(c, cs any) bool {
+		if st := cs.(*connState); st.idle.Load() || !st.served.Load() {
+			c.(net.Conn).Close()
+		}
+		return true
+	})
 	err := e.server.ShutdownWithContext(ctx)
 	// fasthttp closes only the listeners its Serve has registered; one whose Serve had not
 	// got that far would keep accepting. Closing twice is harmless.
@@ -286,43 +288,40 @@ func (e *Edge) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// connState is what Shutdown needs to know of a connection.
+// connState is what Shutdown needs to know of a connection. Its fields change with every
+// request, without a lock: the map of connections changes only when they open and close.
 type connState struct {
-	idle   bool // waiting for its next request
-	served bool // a request on it has reached the handler
+	idle   atomic.Bool // waiting for its next request
+	served atomic.Bool // a request on it has reached the handler
 }
 
 // trackConn follows the server's connections for Shutdown, and closes those that fall idle
 // once it has begun.
 func (e *Edge) trackConn(c net.Conn, st fasthttp.ConnState) {
-	e.lnMu.Lock()
-	defer e.lnMu.Unlock()
-	cs := e.conns[c]
-	switch {
-	case st == fasthttp.StateClosed || st == fasthttp.StateHijacked:
-		delete(e.conns, c)
-		return
-	case e.shut && st == fasthttp.StateIdle:
-		delete(e.conns, c)
-		c.Close()
-		return
-	case st == fasthttp.StateIdle:
-		cs.idle = true
-	case st == fasthttp.StateActive:
+	switch st {
+	case fasthttp.StateNew:
+		e.conns.Store(c, &connState{})
+		if e.shut.Load() { // accepted as Shutdown began: Shutdown's sweep may have missed it
+			c.Close()
+		}
+	case fasthttp.StateClosed, fasthttp.StateHijacked:
+		e.conns.Delete(c)
+	case fasthttp.StateActive, fasthttp.StateIdle:
 		// fasthttp calls a new connection active before its first request has arrived.
-		cs.idle = false
+		if cs, ok := e.conns.Load(c); ok {
+			cs.(*connState).idle.Store(st == fasthttp.StateIdle)
+		}
+		if st == fasthttp.StateIdle && e.shut.Load() {
+			c.Close()
+		}
 	}
-	e.conns[c] = cs
 }
 
 // serving notes that the first request of a connection has reached the handler.
 func (e *Edge) serving(c net.Conn) {
-	e.lnMu.Lock()
-	if cs, ok := e.conns[c]; ok {
-		cs.served = true
-		e.conns[c] = cs
+	if cs, ok := e.conns.Load(c); ok {
+		cs.(*connState).served.Store(true)
 	}
-	e.lnMu.Unlock()
 }
 
 // Handler returns the edge's request handler, for tests and for callers that run their own
