@@ -33,11 +33,19 @@ type testOrigin struct {
 	private sync.Map
 	// gate, when set, holds each big object after its first half until it is closed; cut
 	// makes the origin drop the connection there instead.
-	gate chan struct{}
+	gate atomic.Pointer[chan struct{}]
 	cut  atomic.Bool
 
 	mu      sync.Mutex
 	fetches map[string]int
+}
+
+// hold makes the origin hold big objects after their first half until the returned channel is
+// closed.
+func (o *testOrigin) hold() chan struct{} {
+	gate := make(chan struct{})
+	o.gate.Store(&gate)
+	return gate
 }
 
 func newTestOrigin(t testing.TB) *testOrigin {
@@ -97,8 +105,8 @@ func (o *testOrigin) serve(w http.ResponseWriter, r *http.Request) {
 	if o.cut.Load() {
 		panic(http.ErrAbortHandler)
 	}
-	if o.gate != nil {
-		<-o.gate
+	if gate := o.gate.Load(); gate != nil {
+		<-*gate
 	}
 	w.Write(body[len(body)/2:])
 }

@@ -23,8 +23,7 @@ func readN(t *testing.T, r io.Reader, n int) []byte {
 // origin having been asked once.
 func checkStreams(t *testing.T, o *testOrigin, key, node, joiner string) {
 	want := objectBody(key)
-	o.gate = make(chan struct{})
-	gate := o.gate
+	gate := o.hold()
 	released := false
 	release := func() {
 		if !released {
@@ -81,8 +80,7 @@ func TestStreamsWhileFilling(t *testing.T) {
 
 	// HEAD of an object still arriving announces its length.
 	_, prefix = newVideo()
-	o.gate = make(chan struct{})
-	defer close(o.gate)
+	defer close(o.hold())
 	first := send(t, "GET", e.url+prefix+"big/init.mp4")
 	readN(t, first.Body, 1)
 	resp, _ := do(t, "HEAD", e.url+prefix+"big/init.mp4")
