@@ -2,7 +2,6 @@ package transcoder
 
 import (
 	"errors"
-	"sync"
 
 	"github.com/asticode/go-astiav"
 )
@@ -58,7 +57,6 @@ func (j *job) startEncoders() error {
 func (j *job) runEncoder(o *videoOut) {
 	e := o.encoder
 	defer close(e.done)
-	var once sync.Once
 	for f := range e.queue {
 		if e.err == nil {
 			err := j.ctx.Err() // a cancelled Run encodes nothing more
@@ -67,7 +65,7 @@ func (j *job) runEncoder(o *videoOut) {
 			}
 			if err != nil {
 				e.err = err
-				once.Do(func() { close(e.failed) })
+				close(e.failed) // once: e.err is set from now on
 			}
 		}
 		if f != nil {

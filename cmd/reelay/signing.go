@@ -6,7 +6,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,7 +62,7 @@ func loadOrCreateKey(path string) (string, error) {
 		}
 		return key, nil
 	}
-	if !errors.Is(err, fs.ErrNotExist) {
+	if !errors.Is(err, os.ErrNotExist) {
 		return "", fmt.Errorf("signing key: %w", err)
 	}
 	raw := make([]byte, 32)
