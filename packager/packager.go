@@ -17,6 +17,22 @@
 // other object, so a reader never sees half a video. Packaging the same video again under the
 // same prefix overwrites the objects of the same names.
 //
+// # Progressive publication
+//
+// With Config.Progressive the video becomes playable long before it is packaged to the end: as
+// soon as every rendition has written its first segment, the media and I-frame playlists are
+// written as EVENT playlists of the segments written so far (no EXT-X-ENDLIST, EXT-X-START at
+// 0 so that players start at the beginning rather than at the newest segment), then master.m3u8,
+// and Config.OnPlayable is called. Each rendition's playlists are then written again after each
+// of its segments. Close writes the final VOD playlists and master.m3u8 again, with the measured
+// bit rates. Until then master.m3u8 advertises each variant's peak as the larger of what was
+// measured so far and its target bit rate plus 10 % (the encoder's VBV maxrate), so that players
+// do not pick a rung the network cannot sustain. The playlists of this phase are stored with
+// CacheLivePlaylist, so that edges and players refetch them within a second. A reader sees a
+// valid presentation at every moment: either none, or an EVENT presentation whose playlists list
+// only segments already written, or the final VOD one. Abort withdraws an unfinished
+// presentation (it deletes master.m3u8).
+//
 // # Use
 //
 // New, then AddVideo for each rung and AddAudio for the audio (if any), then WriteSample on each
@@ -73,6 +89,9 @@ const (
 	CacheImmutable = "public, max-age=31536000, immutable"
 	// CachePlaylist is stored with playlists, which a new packaging of the same video may replace.
 	CachePlaylist = "public, max-age=60"
+	// CacheLivePlaylist is stored with the playlists of a progressive publication until Close:
+	// they grow with every segment.
+	CacheLivePlaylist = "public, max-age=1"
 	// CachePoster is stored with the poster.
 	CachePoster = "public, max-age=86400"
 )
@@ -131,6 +150,14 @@ type Config struct {
 	// follow in increasing BANDWIDTH. A negative value lists all variants in increasing BANDWIDTH.
 	// Default DefaultStartBandwidth (1.5 Mbit/s).
 	StartBandwidth int
+	// Progressive publishes the presentation as EVENT playlists once every rendition has written
+	// its first segment, and updates them as segments are written (see the package comment).
+	// Add every rendition before writing the first sample. Default false: master.m3u8 is written
+	// only by Close.
+	Progressive bool
+	// OnPlayable, when set with Progressive, is called once, right after master.m3u8 was first
+	// written, from the goroutine whose WriteSample (or Close) wrote it.
+	OnPlayable func()
 	// Logger receives the packager's logs. Default: discard.
 	Logger *slog.Logger
 }
@@ -146,7 +173,17 @@ type Packager struct {
 	audio      *Rendition
 	posterKey  string
 	closing    bool    // Close has been called: nothing more may be added
+	aborted    bool    // Abort has been called: Close may not publish
 	result     *Result // set once Close succeeded
+
+	// Progressive publication. liveMu serialises the playlist writes of the EVENT phase and
+	// orders them before Close's and Abort's. It is taken after mu or a Rendition's mu, and
+	// nothing is locked while it is held.
+	liveMu    sync.Mutex
+	all       []*Rendition           // p.renditions, for progress, which may not take mu
+	latest    map[*Rendition]summary // each rendition's segments so far, from its last segment
+	live      bool                   // master.m3u8 of the EVENT phase has been written
+	liveEnded bool                   // Close or Abort has begun: no more EVENT writes
 }
 
 // New validates cfg and returns a Packager.
@@ -201,6 +238,9 @@ func (p *Packager) add(r *Rendition) error {
 		p.audio = r
 	}
 	p.renditions = append(p.renditions, r)
+	p.liveMu.Lock()
+	p.all = append(p.all, r)
+	p.liveMu.Unlock()
 	return nil
 }
 
@@ -303,6 +343,9 @@ func (p *Packager) Close(ctx context.Context) (Result, error) {
 	if p.result != nil {
 		return p.result.clone(), nil
 	}
+	if p.aborted {
+		return Result{}, ErrClosed
+	}
 	p.closing = true
 
 	var videos []*Rendition
@@ -328,6 +371,11 @@ func (p *Packager) Close(ctx context.Context) (Result, error) {
 		}
 	}
 
+	// Every rendition is closed now, so no EVENT playlist write can follow the final ones.
+	p.liveMu.Lock()
+	defer p.liveMu.Unlock()
+	p.liveEnded = true
+
 	var audio *summary
 	if p.audio != nil {
 		s := p.audio.summarize()
@@ -337,7 +385,7 @@ func (p *Packager) Close(ctx context.Context) (Result, error) {
 	var variants []variant
 	for _, r := range p.renditions {
 		s := r.summarize()
-		if err := r.writePlaylists(ctx, s); err != nil {
+		if err := r.writePlaylists(ctx, s, false); err != nil {
 			return Result{}, err
 		}
 		rr := s.result
@@ -363,6 +411,100 @@ func (p *Packager) Close(ctx context.Context) (Result, error) {
 	p.log.Info("packaged", "renditions", len(res.Renditions), "duration", res.Duration)
 	p.result = &res
 	return res.clone(), nil
+}
+
+// Abort withdraws a presentation that Close has not completed: it deletes master.m3u8 if a
+// progressive publication has written it, so that the video is no longer visible (its other
+// objects stay, unreachable, until they are overwritten or deleted). The packager is closed
+// afterwards: Close returns ErrClosed. After a successful Close, Abort does nothing.
+func (p *Packager) Abort(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.result != nil {
+		return nil
+	}
+	p.closing, p.aborted = true, true
+	for _, r := range p.renditions {
+		r.mu.Lock()
+		r.closed = true
+		r.mu.Unlock()
+	}
+	p.liveMu.Lock()
+	defer p.liveMu.Unlock()
+	p.liveEnded = true
+	if !p.live {
+		return nil
+	}
+	if err := p.cfg.Store.Delete(ctx, p.key(MasterName)); err != nil {
+		return fmt.Errorf("packager: withdrawing %s: %w", p.key(MasterName), err)
+	}
+	p.live = false
+	p.log.Info("withdrawn")
+	return nil
+}
+
+// progress runs the EVENT phase of a progressive publication after r has written a segment; s
+// is r's summary including it. r.mu is held. Once every rendition has a segment it writes every
+// playlist, then master.m3u8; after that only r's playlists.
+func (p *Packager) progress(ctx context.Context, r *Rendition, s summary) error {
+	p.liveMu.Lock()
+	defer p.liveMu.Unlock()
+	if p.liveEnded {
+		return nil
+	}
+	if p.latest == nil {
+		p.latest = make(map[*Rendition]summary)
+	}
+	p.latest[r] = s
+	if p.live {
+		return r.writePlaylists(ctx, s, true)
+	}
+	renditions := p.all
+	for _, o := range renditions {
+		if _, ok := p.latest[o]; !ok {
+			return nil
+		}
+	}
+	var audio *summary
+	var variants []variant
+	for _, o := range renditions {
+		os := p.latest[o]
+		if err := o.writePlaylists(ctx, os, true); err != nil {
+			return err
+		}
+		if o.kind == KindAudio {
+			audio = &os
+		}
+	}
+	for _, o := range renditions {
+		if o.kind != KindVideo {
+			continue
+		}
+		v := variant{s: p.latest[o]}
+		v.bandwidth, v.average = v.s.expectedBitrates()
+		if audio != nil {
+			ab, aa := audio.expectedBitrates()
+			v.bandwidth += ab
+			v.average += aa
+		}
+		variants = append(variants, v)
+	}
+	if len(variants) == 0 {
+		return nil
+	}
+	master, err := buildMultivariant(orderVariants(variants, p.cfg.StartBandwidth), audio)
+	if err != nil {
+		return err
+	}
+	if err := p.put(ctx, p.key(MasterName), master, ContentTypePlaylist, CacheLivePlaylist); err != nil {
+		return err
+	}
+	p.live = true
+	p.log.Info("playable", "renditions", len(renditions))
+	if p.cfg.OnPlayable != nil {
+		p.cfg.OnPlayable()
+	}
+	return nil
 }
 
 // clone returns a copy of r that shares no slices with it.

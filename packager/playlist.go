@@ -34,6 +34,11 @@ type span struct {
 func (r *Rendition) summarize() summary {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.summarizeLocked()
+}
+
+// summarizeLocked is summarize for a caller that holds r.mu.
+func (r *Rendition) summarizeLocked() summary {
 	s := summary{segments: slices.Clone(r.segments)}
 	res := RenditionResult{
 		Name:          r.name,
@@ -57,6 +62,11 @@ func (r *Rendition) summarize() summary {
 	}
 	res.Duration = r.duration(ticks)
 	s.targetDuration = targetDuration(s.durations)
+	if r.p.cfg.Progressive {
+		// An EVENT playlist's target duration may not change as it grows (RFC 8216 §6.2.1), and
+		// the final playlist follows it: it is at least the configured segment duration.
+		s.targetDuration = max(s.targetDuration, int(math.Round(r.p.cfg.SegmentDuration.Seconds())))
+	}
 	res.PeakBitrate, res.AverageBitrate = bitrates(spans, s.targetDuration)
 	switch r.kind {
 	case KindVideo:
@@ -120,41 +130,67 @@ func bitrates(spans []span, targetDuration int) (peak, average int) {
 	return max(peak, average), average
 }
 
-// writePlaylists writes the rendition's media playlist and, for video, its I-frame playlist.
-func (r *Rendition) writePlaylists(ctx context.Context, s summary) error {
-	media, err := mediaPlaylist(s, false)
+// writePlaylists writes the rendition's media playlist and, for video, its I-frame playlist: the
+// final VOD ones, or with event the EVENT ones of a progressive publication.
+func (r *Rendition) writePlaylists(ctx context.Context, s summary, event bool) error {
+	cache := CachePlaylist
+	if event {
+		cache = CacheLivePlaylist
+	}
+	media, err := mediaPlaylist(s, false, event)
 	if err != nil {
 		return fmt.Errorf("packager: %s: %w", r.name, err)
 	}
-	if err := r.p.put(ctx, s.result.PlaylistKey, media, ContentTypePlaylist, CachePlaylist); err != nil {
+	if err := r.p.put(ctx, s.result.PlaylistKey, media, ContentTypePlaylist, cache); err != nil {
 		return err
 	}
 	if r.kind != KindVideo {
 		return nil
 	}
-	iframes, err := mediaPlaylist(s, true)
+	iframes, err := mediaPlaylist(s, true, event)
 	if err != nil {
 		return fmt.Errorf("packager: %s: %w", r.name, err)
 	}
-	return r.p.put(ctx, s.result.IFramePlaylistKey, iframes, ContentTypePlaylist, CachePlaylist)
+	return r.p.put(ctx, s.result.IFramePlaylistKey, iframes, ContentTypePlaylist, cache)
 }
 
-// mediaPlaylist builds the VOD media playlist of a rendition, or its I-frame playlist.
+// expectedBitrates returns what master.m3u8 advertises for a rendition while it is being
+// packaged: as peak the larger of the peak measured so far and the target bit rate plus 10 %
+// (the VBV maxrate of reelay's encoder), as average the target bit rate, or what was measured
+// when there is no target.
+func (s summary) expectedBitrates() (peak, average int) {
+	peak, average = s.result.PeakBitrate, s.result.AverageBitrate
+	if t := s.result.TargetBitrate; t > 0 {
+		peak, average = max(peak, t+t/10), t
+	}
+	return peak, average
+}
+
+// eventStart is the EXT-X-START tag of EVENT playlists: play from the beginning, not from the
+// newest segments as players do by default with a playlist that has no EXT-X-ENDLIST. gohlslib
+// does not write it with a zero offset (and refuses one when parsing), so it is added here.
+const eventStart = "#EXT-X-START:TIME-OFFSET=0\n"
+
+// mediaPlaylist builds the media playlist of a rendition, or its I-frame playlist: VOD, or with
+// event the EVENT playlist of a progressive publication (no EXT-X-ENDLIST; EXT-X-START at 0).
 //
 // An I-frame playlist has one entry per segment: every segment starts with an IDR, and its entry
 // is the byte range from the start of the segment through the end of that IDR's sample, which
 // covers the moof box, the mdat header and the picture (RFC 8216 §4.3.3.6 and Apple's HLS
 // authoring specification for fMP4). Its duration is the time until the next entry, which is
 // the segment's duration. IDR frames inside a segment, if any, are not listed.
-func mediaPlaylist(s summary, iframes bool) ([]byte, error) {
-	vod := playlist.MediaPlaylistTypeVOD
+func mediaPlaylist(s summary, iframes, event bool) ([]byte, error) {
+	typ := playlist.MediaPlaylistTypeVOD
+	if event {
+		typ = playlist.MediaPlaylistTypeEvent
+	}
 	m := playlist.Media{
 		Version:             hlsVersion,
 		IndependentSegments: true,
 		TargetDuration:      s.targetDuration,
-		PlaylistType:        &vod,
+		PlaylistType:        &typ,
 		Map:                 &playlist.MediaMap{URI: InitName},
-		Endlist:             true,
+		Endlist:             !event,
 	}
 	for i, seg := range s.segments {
 		ms := &playlist.MediaSegment{Duration: s.durations[i], URI: path.Base(seg.key)}
@@ -168,18 +204,25 @@ func mediaPlaylist(s summary, iframes bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	// gohlslib's Media has no EXT-X-I-FRAMES-ONLY, nor a zero EXT-X-START; they go among the
+	// playlist tags, right after EXT-X-VERSION.
+	var tags string
 	if iframes {
-		// gohlslib's Media has no EXT-X-I-FRAMES-ONLY; it goes among the playlist tags, right
-		// after EXT-X-VERSION.
-		version := []byte("#EXT-X-VERSION:" + strconv.Itoa(hlsVersion) + "\n")
-		i := bytes.Index(b, version)
-		if i < 0 {
-			return nil, fmt.Errorf("unexpected playlist from gohlslib: no %q", version)
-		}
-		i += len(version)
-		b = slices.Concat(b[:i], []byte("#EXT-X-I-FRAMES-ONLY\n"), b[i:])
+		tags += "#EXT-X-I-FRAMES-ONLY\n"
 	}
-	return b, nil
+	if event {
+		tags += eventStart
+	}
+	if tags == "" {
+		return b, nil
+	}
+	version := []byte("#EXT-X-VERSION:" + strconv.Itoa(hlsVersion) + "\n")
+	i := bytes.Index(b, version)
+	if i < 0 {
+		return nil, fmt.Errorf("unexpected playlist from gohlslib: no %q", version)
+	}
+	i += len(version)
+	return slices.Concat(b[:i], []byte(tags), b[i:]), nil
 }
 
 // variant is a video rendition as master.m3u8 lists it.

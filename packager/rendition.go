@@ -457,6 +457,9 @@ func (r *Rendition) publish(ctx context.Context, b *builtSegment) error {
 	}
 	r.segments = append(r.segments, segment{key: key, ticks: b.ticks, size: int64(len(b.data)), samples: b.samples, iframeLen: b.iframeLen})
 	r.p.log.Debug("segment written", "key", key, "duration", r.duration(b.ticks), "bytes", len(b.data))
+	if r.p.cfg.Progressive && !r.closed { // Close writes the final playlists after the last segment
+		return r.p.progress(ctx, r, r.summarizeLocked())
+	}
 	return nil
 }
 
