@@ -35,17 +35,21 @@ type Video struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	PublishedAt time.Time // zero until ready
+	// PlayableAt is when a processing video became playable (published progressively); zero
+	// when it is not.
+	PlayableAt time.Time
 }
 
 const videoCols = `id, user_id, status, progress, error_code, error, caption, visibility, filename,
-	source_size, duration_ms, width, height, renditions, created_at, updated_at, published_at`
+	source_size, duration_ms, width, height, renditions, created_at, updated_at, published_at, playable_at`
 
 func scanVideo(row rowScanner) (Video, error) {
 	var v Video
 	var created, updated int64
-	var published sql.NullInt64
+	var published, playable sql.NullInt64
 	err := row.Scan(&v.ID, &v.UserID, &v.Status, &v.Progress, &v.ErrorCode, &v.Error, &v.Caption, &v.Visibility,
-		&v.Filename, &v.SourceSize, &v.DurationMS, &v.Width, &v.Height, &v.Renditions, &created, &updated, &published)
+		&v.Filename, &v.SourceSize, &v.DurationMS, &v.Width, &v.Height, &v.Renditions, &created, &updated, &published,
+		&playable)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Video{}, ErrNotFound
 	}
@@ -55,6 +59,9 @@ func scanVideo(row rowScanner) (Video, error) {
 	v.CreatedAt, v.UpdatedAt = fromMS(created), fromMS(updated)
 	if published.Valid {
 		v.PublishedAt = fromMS(published.Int64)
+	}
+	if playable.Valid {
+		v.PlayableAt = fromMS(playable.Int64)
 	}
 	return v, nil
 }
@@ -115,6 +122,20 @@ func (d *DB) SetVideoProgress(ctx context.Context, id string, progress int) erro
 		id, min(max(progress, 0), 100), ms(d.now()))
 	if err != nil {
 		return fmt.Errorf("db: video %s progress: %w", id, err)
+	}
+	return nil
+}
+
+// SetVideoPlayable records that a processing video has become playable (its presentation was
+// published progressively), keeping the first time; with playable false, that it no longer is
+// (its publication was withdrawn, to be tried again).
+func (d *DB) SetVideoPlayable(ctx context.Context, id string, playable bool) error {
+	q := `UPDATE videos SET playable_at = COALESCE(playable_at, $2), updated_at = $2 WHERE id = $1 AND status = 'processing'`
+	if !playable {
+		q = `UPDATE videos SET playable_at = NULL, updated_at = $2 WHERE id = $1 AND status = 'processing'`
+	}
+	if _, err := d.exec(ctx, q, id, ms(d.now())); err != nil {
+		return fmt.Errorf("db: video %s playable: %w", id, err)
 	}
 	return nil
 }

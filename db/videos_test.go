@@ -29,8 +29,22 @@ func TestVideos(t *testing.T) {
 		if err := d.SetVideoProgress(ctx, "vid1", 42); err != nil {
 			t.Fatal(err)
 		}
-		if v, _ := d.VideoByID(ctx, "vid1"); v.Progress != 42 {
-			t.Fatalf("progress %d", v.Progress)
+		if v, _ := d.VideoByID(ctx, "vid1"); v.Progress != 42 || !v.PlayableAt.IsZero() {
+			t.Fatalf("progress %d, playable at %v", v.Progress, v.PlayableAt)
+		}
+		// Playable: the first time is kept; withdrawn, it is cleared.
+		for _, playable := range []bool{true, false, true, true} {
+			before, _ := d.VideoByID(ctx, "vid1")
+			if err := d.SetVideoPlayable(ctx, "vid1", playable); err != nil {
+				t.Fatal(err)
+			}
+			after, _ := d.VideoByID(ctx, "vid1")
+			switch {
+			case after.PlayableAt.IsZero() == playable:
+				t.Fatalf("SetVideoPlayable(%v): playable at %v", playable, after.PlayableAt)
+			case playable && !before.PlayableAt.IsZero() && !after.PlayableAt.Equal(before.PlayableAt):
+				t.Fatalf("playable again moved the first time from %v to %v", before.PlayableAt, after.PlayableAt)
+			}
 		}
 		p := Published{DurationMS: 4000, Width: 720, Height: 1280, Renditions: `[{"name":"720p"}]`}
 		if err := d.SetVideoReady(ctx, "vid1", p); err != nil {

@@ -50,6 +50,9 @@ type VideoStatus struct {
 	Creator     string      `json:"creator"` // the creator's handle
 	Status      string      `json:"status"`  // uploading, processing, ready or failed
 	Progress    int         `json:"progress"`
+	// Playable is true once playback_url plays: for a ready video, and for a processing one
+	// whose first segments are published (it plays as an EVENT presentation that grows).
+	Playable bool `json:"playable"`
 	Error       *ErrorJSON  `json:"error"`
 	Caption     string      `json:"caption"`
 	Hashtags    []string    `json:"hashtags"`
@@ -104,16 +107,21 @@ func (s *Status) get(w http.ResponseWriter, r *http.Request) error {
 	if v.Status == db.VideoFailed {
 		out.Error = &ErrorJSON{Code: v.ErrorCode, Message: v.Error}
 	}
-	if v.Status == db.VideoReady {
+	ready := v.Status == db.VideoReady
+	out.Playable = ready || (v.Status == db.VideoProcessing && !v.PlayableAt.IsZero())
+	if ready {
 		if err := json.Unmarshal([]byte(v.Renditions), &out.Renditions); err != nil {
 			return err
 		}
-		out.PlaybackURL = s.playbackBase + "/v/" + id + "/master.m3u8"
-		out.PosterURL = s.playbackBase + "/v/" + id + "/poster.jpg"
+	}
+	if out.Playable {
+		var q string
 		if v.Visibility == VisibilityPrivate && s.SignPlayback != nil {
-			q := "?" + s.SignPlayback(id)
-			out.PlaybackURL += q
-			out.PosterURL += q
+			q = "?" + s.SignPlayback(id)
+		}
+		out.PlaybackURL = s.playbackBase + "/v/" + id + "/master.m3u8" + q
+		if ready { // the poster is written at the end
+			out.PosterURL = s.playbackBase + "/v/" + id + "/poster.jpg" + q
 		}
 	}
 	apierr.WriteJSON(w, http.StatusOK, out)

@@ -42,8 +42,11 @@ type WorkerConfig struct {
 }
 
 // Worker runs transcode jobs from the queue: it fetches the source, transcodes and packages it
-// into videos/{id}/ (the multivariant playlist last, so a half-written video is never
-// visible), and marks the video ready. Workers on any number of machines may share a queue.
+// into videos/{id}/, and marks the video ready. The packaging is progressive: once every
+// rendition has its first segment the video is published as an EVENT presentation that grows
+// as the transcode goes on, and the video is marked playable; the final VOD playlists follow
+// at the end. A job that fails withdraws what it published. Workers on any number of machines
+// may share a queue.
 type Worker struct {
 	cfg   WorkerConfig
 	db    *db.DB
@@ -52,6 +55,7 @@ type Worker struct {
 
 	jobs     *prometheus.CounterVec
 	duration prometheus.Histogram
+	playable prometheus.Histogram
 }
 
 // NewWorker returns a worker over the queue in d, publishing into store.
@@ -84,12 +88,17 @@ func NewWorker(cfg WorkerConfig, d *db.DB, store storage.Store) (*Worker, error)
 		}, []string{"result"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "reelay_transcode_job_seconds",
-			Help:    "Time from claiming a transcode job to the video being playable.",
+			Help:    "Time from claiming a transcode job to the video being ready (fully packaged).",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 12),
+		}),
+		playable: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "reelay_transcode_time_to_playable_seconds",
+			Help:    "Time from claiming a transcode job to the video being playable (its first segments published).",
+			Buckets: prometheus.ExponentialBuckets(0.25, 2, 12),
 		}),
 	}
 	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{w.jobs, w.duration} {
+		for _, c := range []prometheus.Collector{w.jobs, w.duration, w.playable} {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("ingest: worker metrics: %w", err)
 			}
@@ -136,7 +145,7 @@ func (w *Worker) run(ctx context.Context, job db.Job) {
 	defer cancel(nil)
 	go w.heartbeat(jctx, cancel, job)
 
-	err := w.transcode(jctx, log, p.Video)
+	err := w.transcode(jctx, log, p.Video, start)
 	if cause := context.Cause(jctx); errors.Is(cause, db.ErrLeaseLost) {
 		w.jobs.WithLabelValues("lost").Inc()
 		log.Warn("lease lost; another worker has the job")
@@ -200,9 +209,10 @@ func (w *Worker) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, 
 	}
 }
 
-// transcode publishes video id: fetch the source, transcode into the packager, close it
-// (master.m3u8 last), and mark the video ready.
-func (w *Worker) transcode(ctx context.Context, log *slog.Logger, id string) error {
+// transcode publishes video id: fetch the source, transcode into the packager (which makes the
+// video playable after its first segments), close it (the final master.m3u8 last), and mark the
+// video ready. On failure it withdraws the early publication.
+func (w *Worker) transcode(ctx context.Context, log *slog.Logger, id string, start time.Time) (err error) {
 	v, err := w.db.VideoByID(ctx, id)
 	if err != nil {
 		return err
@@ -225,10 +235,33 @@ func (w *Worker) transcode(ctx context.Context, log *slog.Logger, id string) err
 	tc := w.cfg.Transcoder
 	pkg, err := packager.New(packager.Config{
 		Store: w.store, Prefix: VideoPrefix(id), SegmentDuration: tc.Config().SegmentDuration, Logger: log,
+		Progressive: true,
+		OnPlayable: func() {
+			w.playable.Observe(time.Since(start).Seconds())
+			log.Info("video playable", "after", time.Since(start).Round(time.Millisecond))
+			if err := w.db.SetVideoPlayable(ctx, id, true); err != nil && ctx.Err() == nil {
+				log.Warn("recording playable", "err", err)
+			}
+		},
 	})
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if err == nil {
+			return
+		}
+		// Also when the worker is stopping: a half-done EVENT presentation must not stay visible
+		// until the job runs again.
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if aerr := pkg.Abort(actx); aerr != nil {
+			log.Error("withdrawing the unfinished video", "err", aerr)
+		}
+		if aerr := w.db.SetVideoPlayable(actx, id, false); aerr != nil {
+			log.Warn("recording not playable", "err", aerr)
+		}
+	}()
 	last := -1
 	res, err := tc.Run(ctx, transcoder.Input{Path: src}, transcoder.PackagerSink(pkg), func(pct float64) {
 		// One database write per 2 percent is plenty for a progress bar.

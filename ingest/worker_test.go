@@ -109,7 +109,7 @@ func waitVideo(t *testing.T, d *db.DB, id string, ok func(db.Video) bool) db.Vid
 
 func TestPublishAndTranscode(t *testing.T) {
 	p := newPipeline(t)
-	clip := makeClip(t, "2")
+	clip := makeClip(t, "5")
 	id, err := p.handOver(t, clip)
 	if err != nil {
 		t.Fatal(err)
@@ -128,8 +128,12 @@ func TestPublishAndTranscode(t *testing.T) {
 	v := waitVideo(t, p.d, id, func(v db.Video) bool { return v.Status != db.VideoProcessing })
 	cancel()
 	<-done
-	if v.Status != db.VideoReady || v.Progress != 100 || v.DurationMS != 2000 || v.Width != 360 || v.Height != 640 {
+	if v.Status != db.VideoReady || v.Progress != 100 || v.DurationMS != 5000 || v.Width != 360 || v.Height != 640 {
 		t.Fatalf("video: %+v", v)
+	}
+	// Published progressively: playable (its first segment out) no later than ready.
+	if v.PlayableAt.IsZero() || v.PlayableAt.After(v.PublishedAt) {
+		t.Errorf("playable at %v, published at %v", v.PlayableAt, v.PublishedAt)
 	}
 	for _, key := range []string{"videos/" + id + "/master.m3u8", "videos/" + id + "/360p/init.mp4", "videos/" + id + "/poster.jpg", SourceKey(id)} {
 		if _, err := p.store.Stat(t.Context(), key); err != nil {
@@ -155,25 +159,29 @@ func TestPublishRefusesWhatIsNotAVideo(t *testing.T) {
 	}
 }
 
-// TestWorkerKilledMidJob kills a worker in the middle of a transcode. Nothing of the video is
-// visible (no master.m3u8) until another worker, once the lease has expired, finishes it.
+// TestWorkerKilledMidJob kills a worker in the middle of a transcode, once the video has been
+// published progressively. The worker withdraws it (no master.m3u8, not playable) until
+// another worker, once the lease has expired, finishes it.
 func TestWorkerKilledMidJob(t *testing.T) {
 	p := newPipeline(t)
-	id, err := p.handOver(t, makeClip(t, "6"))
+	id, err := p.handOver(t, makeClip(t, "30"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	const lease = time.Second
 	ctx, kill := context.WithCancel(t.Context())
 	done := run(p.worker(t, "doomed", lease), ctx)
-	waitVideo(t, p.d, id, func(v db.Video) bool { return v.Progress > 0 })
+	master := VideoPrefix(id) + "master.m3u8"
+	waitVideo(t, p.d, id, func(v db.Video) bool { return !v.PlayableAt.IsZero() })
+	if _, err := p.store.Stat(t.Context(), master); err != nil {
+		t.Fatalf("master.m3u8 of a playable video: %v", err)
+	}
 	kill()
 	<-done
-	master := VideoPrefix(id) + "master.m3u8"
 	if _, err := p.store.Stat(t.Context(), master); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("master.m3u8 of a half-transcoded video: %v, want not found", err)
 	}
-	if v, _ := p.d.VideoByID(t.Context(), id); v.Status != db.VideoProcessing {
+	if v, _ := p.d.VideoByID(t.Context(), id); v.Status != db.VideoProcessing || !v.PlayableAt.IsZero() {
 		t.Fatalf("video after the kill: %+v", v)
 	}
 
