@@ -46,13 +46,13 @@ func (s *Status) Handler() http.Handler {
 
 // VideoStatus is the JSON of GET /v1/videos/{id}.
 type VideoStatus struct {
-	ID          string      `json:"id"`
-	Creator     string      `json:"creator"` // the creator's handle
-	Status      string      `json:"status"`  // uploading, processing, ready or failed
-	Progress    int         `json:"progress"`
+	ID       string `json:"id"`
+	Creator  string `json:"creator"` // the creator's handle
+	Status   string `json:"status"`  // uploading, processing, ready or failed
+	Progress int    `json:"progress"`
 	// Playable is true once playback_url plays: for a ready video, and for a processing one
 	// whose first segments are published (it plays as an EVENT presentation that grows).
-	Playable bool `json:"playable"`
+	Playable    bool        `json:"playable"`
 	Error       *ErrorJSON  `json:"error"`
 	Caption     string      `json:"caption"`
 	Hashtags    []string    `json:"hashtags"`
