@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 type transcodeConfig struct {
 	common
 	in, out     string
+	progressive bool
 	ladder      string
 	segment     time.Duration
 	preset      string
@@ -43,6 +45,7 @@ func setupTranscode(fs *flag.FlagSet) runner {
 	c.common.register(fs)
 	fs.StringVar(&c.in, "in", "", "input video file (required)")
 	fs.StringVar(&c.out, "out", "", "output directory; DIR/master.m3u8 is the multivariant playlist (required)")
+	fs.BoolVar(&c.progressive, "progressive", false, "write straight into --out and publish progressively: DIR/master.m3u8 plays (as a growing EVENT presentation) as soon as every rendition has its first segment")
 	fs.StringVar(&c.ladder, "ladder", "", "bitrate ladder as name:bitrate by short side, e.g. 720p:2500k,360p:600k; empty is 1080p:4500k,720p:2500k,540p:1200k,360p:600k")
 	fs.DurationVar(&c.segment, "segment", transcoder.DefaultSegmentDuration, "segment duration")
 	fs.StringVar(&c.preset, "preset", transcoder.DefaultPreset, "libx264 preset, ultrafast to veryslow")
@@ -65,8 +68,8 @@ func (c *transcodeConfig) validate() error {
 		if c.dbDSN == "" || c.store == "" {
 			return usagef("--worker needs --db and --store")
 		}
-		if c.in != "" || c.out != "" {
-			return usagef("--worker takes no --in or --out")
+		if c.in != "" || c.out != "" || c.progressive {
+			return usagef("--worker takes no --in, --out or --progressive")
 		}
 		if c.lease < 3*time.Second {
 			return usagef("invalid --lease %v: want at least 3s", c.lease)
@@ -108,24 +111,39 @@ func (c *transcodeConfig) run(ctx context.Context, e *env) error {
 	// Package into a scratch store inside the output directory, then move the objects into
 	// place with the multivariant playlist last: DIR/master.m3u8 exists only for a complete
 	// tree. The scratch store skips fsync; the tree is a local file like FFmpeg's output.
+	// With --progressive the packager writes straight into DIR, master.m3u8 early.
+	start := time.Now()
+	var playable time.Duration
+	pcfg := packager.Config{SegmentDuration: c.segment, Logger: log}
 	work := filepath.Join(c.out, ".reelay-work")
-	if err := os.RemoveAll(work); err != nil {
-		return err
+	if c.progressive {
+		if err := os.Remove(filepath.Join(c.out, packager.MasterName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err // an older tree's master must not outlive the start of this one
+		}
+		pcfg.Store, pcfg.Progressive = dirStore{root: c.out}, true
+		pcfg.OnPlayable = func() { playable = time.Since(start) }
+	} else {
+		if err := os.RemoveAll(work); err != nil {
+			return err
+		}
+		defer os.RemoveAll(work)
+		store, err := storage.NewFSWith(work, storage.FSOptions{NoSync: true})
+		if err != nil {
+			return err
+		}
+		pcfg.Store = store
 	}
-	defer os.RemoveAll(work)
-	store, err := storage.NewFSWith(work, storage.FSOptions{NoSync: true})
-	if err != nil {
-		return err
-	}
-	pkg, err := packager.New(packager.Config{Store: store, SegmentDuration: c.segment, Logger: log})
+	pkg, err := packager.New(pcfg)
 	if err != nil {
 		return err
 	}
 
-	start := time.Now()
 	bar := progress.New(e.stderr, "transcode", 100, progress.Percent)
 	res, err := tc.Run(ctx, transcoder.Input{Path: c.in}, transcoder.PackagerSink(pkg), bar.Set)
 	if err != nil {
+		if aerr := pkg.Abort(context.WithoutCancel(ctx)); aerr != nil {
+			log.Error("withdrawing the unfinished tree", "err", aerr)
+		}
 		var rej *transcoder.RejectError
 		if errors.As(err, &rej) {
 			return fmt.Errorf("%s refused: %w", c.in, err)
@@ -137,16 +155,22 @@ func (c *transcodeConfig) run(ctx context.Context, e *env) error {
 		return err
 	}
 	bar.Done(100)
-	if err := publishDir(filepath.Join(work, "objects"), c.out, out.MasterKey); err != nil {
-		return err
+	if !c.progressive {
+		if err := publishDir(filepath.Join(work, "objects"), c.out, out.MasterKey); err != nil {
+			return err
+		}
 	}
 	took := time.Since(start)
+	if playable == 0 { // not published before the end (or not progressively)
+		playable = took
+	}
 	fmt.Fprintf(e.stdout, "%s: %s, %s -> %s\n", c.in, res.Info, out.Duration.Round(time.Millisecond), filepath.Join(c.out, out.MasterKey))
 	for _, r := range out.Renditions {
 		fmt.Fprintf(e.stdout, "  %-6s %-24s %4d segments  peak %6.0f kb/s  avg %6.0f kb/s\n",
 			r.Name, r.Codecs, len(r.Segments), float64(r.PeakBitrate)/1000, float64(r.AverageBitrate)/1000)
 	}
-	fmt.Fprintf(e.stdout, "playable after %s (%.2fx realtime)\n", took.Round(time.Millisecond), out.Duration.Seconds()/took.Seconds())
+	fmt.Fprintf(e.stdout, "playable after %s, complete after %s (%.2fx realtime)\n", playable.Round(time.Millisecond),
+		took.Round(time.Millisecond), out.Duration.Seconds()/took.Seconds())
 	return nil
 }
 
