@@ -16,6 +16,9 @@
 // the candidate frames, colour conversion and JPEG: 0.14 G, a fixed cost), and an MD5 per
 // segment (0.12 G).
 //
+// reelay runs with --progressive, so that it also reports its time to playable: when
+// master.m3u8 first appears, as an EVENT presentation, while the transcode goes on.
+//
 //	go build -o bin/reelay ./cmd/reelay && go run ./bench/transcode -runs 5
 package main
 
@@ -26,6 +29,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -69,11 +73,13 @@ func main() {
 	}
 	contenders := []contender{
 		{"reelay", func(out string) *exec.Cmd {
-			return exec.Command(*reelay, "transcode", "--in", *src, "--out", out, "--preset", *preset, "--log-level", "error")
+			return exec.Command(*reelay, "transcode", "--in", *src, "--out", out, "--preset", *preset, "--log-level", "error", "--progressive")
 		}},
 		{"ffmpeg", func(out string) *exec.Cmd { return ffmpegLadder(*src, out, *preset) }},
 	}
 	wall := map[string][]time.Duration{}
+	var playable []time.Duration        // reelay's time to playable, from its output
+	var pairs []float64                 // reelay's wall time over ffmpeg's, per round
 	cpu := map[string][]time.Duration{} // user+sys of the process and its threads
 	rss := map[string][]int64{}
 	for i := range *runs {
@@ -92,10 +98,22 @@ func main() {
 			}
 			cmd.Stdout, cmd.Stderr = nil, nil
 			start := time.Now()
-			if b, err := cmd.CombinedOutput(); err != nil {
+			b, err := cmd.CombinedOutput()
+			if err != nil {
 				log.Fatalf("%s: %v\n%s", c.name, err, b)
 			}
 			d := time.Since(start)
+			if c.name == "reelay" {
+				m := regexp.MustCompile(`playable after (\S+),`).FindSubmatch(b)
+				if m == nil {
+					log.Fatalf("reelay printed no time to playable:\n%s", b)
+				}
+				p, err := time.ParseDuration(string(m[1]))
+				if err != nil {
+					log.Fatal(err)
+				}
+				playable = append(playable, p)
+			}
 			ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 			used := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 			wall[c.name] = append(wall[c.name], d)
@@ -104,6 +122,8 @@ func main() {
 			fmt.Fprintf(os.Stderr, "run %d %-6s %8.2fs wall %8.2fs cpu %6d MiB\n", i+1, c.name, d.Seconds(), used.Seconds(), ru.Maxrss>>10)
 			os.RemoveAll(out)
 		}
+		n := len(wall["reelay"])
+		pairs = append(pairs, wall["reelay"][n-1].Seconds()/wall["ffmpeg"][n-1].Seconds())
 	}
 	rw, fw := median(wall["reelay"]), median(wall["ffmpeg"])
 	rc, fc := median(cpu["reelay"]), median(cpu["ffmpeg"])
@@ -112,6 +132,11 @@ func main() {
 	fmt.Printf("| reelay transcode | %.2f s | %.2f s | %d MiB |\n", rw.Seconds(), rc.Seconds(), rr>>10)
 	fmt.Printf("| ffmpeg CLI | %.2f s | %.2f s | %d MiB |\n", fw.Seconds(), fc.Seconds(), fr>>10)
 	fmt.Printf("| ratio reelay/ffmpeg | %.2f× | %.2f× | %.2f× |\n", rw.Seconds()/fw.Seconds(), rc.Seconds()/fc.Seconds(), float64(rr)/float64(fr))
+	slices.Sort(pairs)
+	fmt.Printf("\nwall-time ratio per round (each round runs both back to back): median %.3f×, range %.3f× to %.3f×\n",
+		median(pairs), pairs[0], pairs[len(pairs)-1])
+	fmt.Printf("reelay time to playable (--progressive): median %.2f s, against %.2f s to complete\n",
+		median(playable).Seconds(), rw.Seconds())
 }
 
 // ffmpegLadder is the FFmpeg CLI doing what reelay's transcoder does: deinterlace-if-needed,
@@ -149,7 +174,7 @@ func ffmpegLadder(src, out, preset string) *exec.Cmd {
 	return exec.Command("ffmpeg", args...)
 }
 
-func median[T int64 | time.Duration](xs []T) T {
+func median[T int64 | float64 | time.Duration](xs []T) T {
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	return s[len(s)/2]
