@@ -19,6 +19,11 @@
 // reelay runs with --progressive, so that it also reports its time to playable: when
 // master.m3u8 first appears, as an EVENT presentation, while the transcode goes on.
 //
+// reelay's transcoder turns transparent huge pages off for its process (see
+// transcoder.Config.HugePages); the FFmpeg CLI runs as it comes, with the huge pages libx264
+// asks for. -ffmpeg-no-thp runs FFmpeg without them too, and -reelay-huge-pages reelay with
+// them, to compare the pipelines alone.
+//
 //	go build -o bin/reelay ./cmd/reelay && go run ./bench/transcode -runs 5
 package main
 
@@ -34,6 +39,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // rung mirrors transcoder.DefaultLadder for a 1080x1920 source.
@@ -44,8 +51,17 @@ type rung struct {
 
 var ladder = []rung{{1080, 1920, 4500}, {720, 1280, 2500}, {540, 960, 1200}, {360, 640, 600}}
 
+// withoutTHP is the first argument with which this program runs the rest of its arguments as
+// a command with transparent huge pages off, as reelay's transcoder runs (Config.HugePages).
+const withoutTHP = "-exec-without-thp"
+
 func main() {
+	if len(os.Args) > 2 && os.Args[1] == withoutTHP {
+		execWithoutTHP(os.Args[2:])
+	}
 	src := flag.String("src", "", "source clip; empty generates a 1080x1920 30 fps clip with audio")
+	ffmpegNoTHP := flag.Bool("ffmpeg-no-thp", false, "run FFmpeg with transparent huge pages off too, as reelay runs")
+	reelayTHP := flag.Bool("reelay-huge-pages", false, "run reelay with transparent huge pages on (--huge-pages), as FFmpeg runs")
 	seconds := flag.Int("seconds", 10, "length of the generated clip")
 	runs := flag.Int("runs", 3, "runs of each contender")
 	reelay := flag.String("reelay", "bin/reelay", "reelay binary")
@@ -73,9 +89,23 @@ func main() {
 	}
 	contenders := []contender{
 		{"reelay", func(out string) *exec.Cmd {
-			return exec.Command(*reelay, "transcode", "--in", *src, "--out", out, "--preset", *preset, "--log-level", "error", "--progressive")
+			args := []string{"transcode", "--in", *src, "--out", out, "--preset", *preset, "--log-level", "error", "--progressive"}
+			if *reelayTHP {
+				args = append(args, "--huge-pages")
+			}
+			return exec.Command(*reelay, args...)
 		}},
-		{"ffmpeg", func(out string) *exec.Cmd { return ffmpegLadder(*src, out, *preset) }},
+		{"ffmpeg", func(out string) *exec.Cmd {
+			cmd := ffmpegLadder(*src, out, *preset)
+			if *ffmpegNoTHP {
+				self, err := os.Executable()
+				if err != nil {
+					log.Fatal(err)
+				}
+				cmd = exec.Command(self, append([]string{withoutTHP, cmd.Path}, cmd.Args[1:]...)...)
+			}
+			return cmd
+		}},
 	}
 	wall := map[string][]time.Duration{}
 	var playable []time.Duration        // reelay's time to playable, from its output
@@ -178,4 +208,17 @@ func median[T int64 | float64 | time.Duration](xs []T) T {
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+// execWithoutTHP turns transparent huge pages off for this process and its children
+// (PR_SET_THP_DISABLE survives exec) and replaces itself with args.
+func execWithoutTHP(args []string) {
+	if err := unix.Prctl(unix.PR_SET_THP_DISABLE, 1, 0, 0, 0); err != nil {
+		log.Fatalf("prctl: %v", err)
+	}
+	path, err := exec.LookPath(args[0])
+	if err != nil {
+		log.Fatal(err)
+	}
+	log.Fatal(syscall.Exec(path, args, os.Environ()))
 }

@@ -29,6 +29,7 @@ type transcodeConfig struct {
 	segment     time.Duration
 	preset      string
 	maxDuration time.Duration
+	hugePages   bool
 	rungs       []transcoder.Rung
 
 	worker  bool
@@ -50,6 +51,7 @@ func setupTranscode(fs *flag.FlagSet) runner {
 	fs.DurationVar(&c.segment, "segment", transcoder.DefaultSegmentDuration, "segment duration")
 	fs.StringVar(&c.preset, "preset", transcoder.DefaultPreset, "libx264 preset, ultrafast to veryslow")
 	fs.DurationVar(&c.maxDuration, "max-duration", transcoder.DefaultMaxDuration, "refuse longer inputs")
+	fs.BoolVar(&c.hugePages, "huge-pages", false, "keep transparent huge pages for libx264's buffers (off by default: on fragmented memory they cost more than they save)")
 	fs.BoolVar(&c.worker, "worker", false, "run transcode jobs from the queue instead of --in/--out")
 	fs.StringVar(&c.dbDSN, "db", "", "with --worker: metadata database holding the queue, a postgres:// URL or a SQLite file (required)")
 	fs.StringVar(&c.store, "store", "", "with --worker: object store URL holding sources and videos (required)")
@@ -97,7 +99,8 @@ func (c *transcodeConfig) run(ctx context.Context, e *env) error {
 	log := c.logger(e.stderr)
 	transcoder.LogFFmpegTo(log)
 	tc, err := transcoder.New(transcoder.Config{
-		Ladder: c.rungs, SegmentDuration: c.segment, Preset: c.preset, MaxDuration: c.maxDuration, Logger: log,
+		Ladder: c.rungs, SegmentDuration: c.segment, Preset: c.preset, MaxDuration: c.maxDuration,
+		HugePages: c.hugePages, Logger: log,
 	})
 	if err != nil {
 		return usagef("%v", err)
