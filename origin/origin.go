@@ -29,12 +29,13 @@
 //	poster                    public, max-age=86400
 //
 // Playlists get a short lifetime although a VOD presentation is complete (EXT-X-ENDLIST) once
-// master.m3u8 exists: packaging a video again under the same id replaces its playlists (and a
-// lowest-rung-first publication rewrites master.m3u8 when the other rungs are ready), and 60
+// master.m3u8 exists: packaging a video again under the same id replaces its playlists, and 60
 // seconds bounds how long players and edges keep the old ones while still absorbing the
-// repeated playlist fetches of many players. Every response carries a strong ETag and
-// Last-Modified, so an expired playlist is revalidated with a 304. Error responses are
-// "no-store": a 404 for a video that is still being packaged must not outlive its publication.
+// repeated playlist fetches of many players. The growing EVENT playlists of a progressive
+// publication (see package packager) are stored with max-age=1, and served so. Every response
+// carries a strong ETag and Last-Modified, so an expired playlist is revalidated with a 304.
+// Error responses are "no-store": a 404 for a video that is still being packaged must not
+// outlive its publication.
 //
 // # Conditional and range requests
 //

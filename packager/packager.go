@@ -5,7 +5,8 @@
 //
 // Objects under Config.Prefix:
 //
-//	master.m3u8                 multivariant playlist, written last by Close
+//	master.m3u8                 multivariant playlist, written last by Close (and earlier, with
+//	                            Config.Progressive, as soon as every rendition has a segment)
 //	poster.jpg                  WritePoster
 //	{video}/init.mp4            one per AddVideo, e.g. 720p/init.mp4
 //	{video}/seg_00001.m4s ...   media segments, written as soon as each is complete
@@ -14,7 +15,8 @@
 //	{audio}/init.mp4, {audio}/seg_00001.m4s ..., {audio}/index.m3u8   (name "audio" by convention)
 //
 // A presentation becomes visible only when master.m3u8 exists, and Close writes it after every
-// other object, so a reader never sees half a video. Packaging the same video again under the
+// other object, so a reader never sees half a video (a progressive publication shows a growing
+// one, whose playlists list only what is written). Packaging the same video again under the
 // same prefix overwrites the objects of the same names.
 //
 // # Progressive publication
