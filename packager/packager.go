@@ -158,7 +158,8 @@ type Config struct {
 	// only by Close.
 	Progressive bool
 	// OnPlayable, when set with Progressive, is called once, right after master.m3u8 was first
-	// written, from the goroutine whose WriteSample (or Close) wrote it.
+	// written, from the WriteSample that wrote it, with the packager's locks held: it must not
+	// call the Packager, and the renditions wait for it to return.
 	OnPlayable func()
 	// Logger receives the packager's logs. Default: discard.
 	Logger *slog.Logger
@@ -373,20 +374,23 @@ func (p *Packager) Close(ctx context.Context) (Result, error) {
 		}
 	}
 
+	summaries := make([]summary, len(p.renditions))
+	var audio *summary
+	for i, r := range p.renditions {
+		summaries[i] = r.summarize()
+		if r == p.audio {
+			audio = &summaries[i]
+		}
+	}
 	// Every rendition is closed now, so no EVENT playlist write can follow the final ones.
 	p.liveMu.Lock()
 	defer p.liveMu.Unlock()
 	p.liveEnded = true
 
-	var audio *summary
-	if p.audio != nil {
-		s := p.audio.summarize()
-		audio = &s
-	}
 	res := Result{MasterKey: p.key(MasterName), PosterKey: p.posterKey}
 	var variants []variant
-	for _, r := range p.renditions {
-		s := r.summarize()
+	for i, r := range p.renditions {
+		s := summaries[i]
 		if err := r.writePlaylists(ctx, s, false); err != nil {
 			return Result{}, err
 		}
