@@ -524,6 +524,18 @@ func (c *Cluster) Leave(timeout time.Duration) error {
 	} else if err := c.ml.UpdateNode(atLeastMillisecond(time.Until(deadline))); err != nil {
 		errs = append(errs, fmt.Errorf("cluster: announce leaving: %w", err))
 	}
+	// Gossip may lose both that update and memberlist's leave message (UDP, to random members,
+	// on a busy machine), and memberlist's leave events do not say whether a node left or
+	// died. So each member is also told directly, over TCP, before the leave.
+	notice := []byte(leavingNotice + c.cfg.Name)
+	for _, n := range c.ml.Members() {
+		if n.Name == c.cfg.Name || time.Now().After(deadline) {
+			continue
+		}
+		if err := c.ml.SendReliable(n, notice); err != nil {
+			c.log.Warn("cluster: telling a member this node leaves", "member", n.Name, "err", err)
+		}
+	}
 	if err := c.ml.Leave(atLeastMillisecond(time.Until(deadline))); err != nil {
 		errs = append(errs, fmt.Errorf("cluster: leave: %w", err))
 	}
@@ -587,8 +599,16 @@ func (d *delegate) NodeMeta(limit int) []byte {
 	return b
 }
 
-// NotifyMsg ignores user messages: the cluster sends none.
-func (d *delegate) NotifyMsg([]byte) {}
+// leavingNotice starts the message that Leave sends each member over TCP, followed by the
+// leaving node's name.
+const leavingNotice = "reelay-cluster-leaving:"
+
+// NotifyMsg takes the leaving notice of a member (see Leave); other messages are ignored.
+func (d *delegate) NotifyMsg(b []byte) {
+	if name, ok := strings.CutPrefix(string(b), leavingNotice); ok && name != "" {
+		(*Cluster)(d).markLeaving(name)
+	}
+}
 
 // GetBroadcasts sends no user messages.
 func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
@@ -629,9 +649,9 @@ func (c *Cluster) observe(n *memberlist.Node, gone bool) {
 	}
 	r.Name, r.Addr = n.Name, n.Address()
 	r.Meta, r.usable = meta.NodeMeta, usable
-	// A node that left says so twice: in its metadata before it goes, and in memberlist's
-	// leave message, which may arrive first.
-	r.leaving = meta.Leaving || (gone && (r.leaving || n.State == memberlist.StateLeft))
+	// A node that leaves says so in its metadata and in a notice to each member (markLeaving),
+	// before memberlist's leave message, whose event does not tell leaving from dying.
+	r.leaving = meta.Leaving || (gone && r.leaving)
 	state := StateAlive
 	switch {
 	case r.leaving:
@@ -647,6 +667,27 @@ func (c *Cluster) observe(n *memberlist.Node, gone bool) {
 		if r.State != StateAlive && now.Sub(r.Since) > forgetAfter {
 			delete(c.members, name)
 		}
+	}
+	c.rebuildLocked()
+	select {
+	case c.changed <- struct{}{}:
+	default:
+	}
+}
+
+// markLeaving records the notice of member name that it is leaving: it stops owning keys now,
+// and is recorded as left, not dead, when memberlist sees it go.
+func (c *Cluster) markLeaving(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.members[name]
+	if !ok || r.leaving {
+		return
+	}
+	r.leaving = true
+	if r.State == StateAlive {
+		r.State, r.Since = StateLeft, time.Now()
+		c.log.Info("cluster: member "+StateLeft.String(), "member", name, "addr", r.Addr, "http", r.Meta.HTTPAddr)
 	}
 	c.rebuildLocked()
 	select {

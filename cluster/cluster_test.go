@@ -388,8 +388,9 @@ func TestStateString(t *testing.T) {
 	}
 }
 
-// A node's leave message can arrive before the metadata that announces its leaving: it is
-// still recorded as left, and a node that fails as dead.
+// A node's leave message can arrive before the metadata that announces its leaving, or the
+// metadata be lost: the notice its Leave sends each member still has it recorded as left, and a
+// node that fails without one as dead.
 func TestLeaveMessageBeforeMetadata(t *testing.T) {
 	c := startNode(t, Config{Name: "edge-a"})
 	d := (*delegate)(c)
@@ -397,11 +398,24 @@ func TestLeaveMessageBeforeMetadata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, st := range map[string]memberlist.NodeStateType{"edge-b": memberlist.StateLeft, "edge-c": memberlist.StateDead} {
-		n := &memberlist.Node{Name: name, Addr: net.IPv4(127, 0, 0, 1), Port: 7946, Meta: meta, State: memberlist.StateAlive}
-		d.NotifyJoin(n)
-		n.State = st
-		d.NotifyLeave(n)
+	// memberlist's leave event does not say whether the node left or died (Node.State is not
+	// kept up to date): only edge-b's notice, sent directly by its Leave, tells them apart. The
+	// notice alone takes it off the ring.
+	for _, name := range []string{"edge-b", "edge-c"} {
+		d.NotifyJoin(&memberlist.Node{Name: name, Addr: net.IPv4(127, 0, 0, 1), Port: 7946, Meta: meta})
+	}
+	d.NotifyMsg([]byte(leavingNotice + "edge-b"))
+	if got, _ := stateOf(c, "edge-b"); got != StateLeft {
+		t.Errorf("edge-b after its notice: %v, want left", got)
+	}
+	for _, m := range c.Members() {
+		if m.Name == "edge-b" && m.State == StateAlive {
+			t.Errorf("edge-b still alive after its notice")
+		}
+	}
+	d.NotifyMsg([]byte("something else"))
+	for _, name := range []string{"edge-b", "edge-c"} {
+		d.NotifyLeave(&memberlist.Node{Name: name, Addr: net.IPv4(127, 0, 0, 1), Port: 7946, Meta: meta})
 	}
 	for name, want := range map[string]State{"edge-b": StateLeft, "edge-c": StateDead} {
 		if got, ok := stateOf(c, name); !ok || got != want {
