@@ -248,7 +248,9 @@ func (w *Worker) transcode(ctx context.Context, log *slog.Logger, id string, sta
 		return err
 	}
 	defer func() {
-		if err == nil {
+		// A worker that lost its lease leaves the video alone: another worker has the job now and
+		// may have published the video itself.
+		if err == nil || errors.Is(context.Cause(ctx), db.ErrLeaseLost) {
 			return
 		}
 		// Also when the worker is stopping: a half-done EVENT presentation must not stay visible
