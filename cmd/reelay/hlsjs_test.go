@@ -56,27 +56,7 @@ type playResult struct {
 // from a page on another origin (so CORS is in the way): a public video, a private one on its
 // signed playback URL, and the private one unsigned, which the edge refuses.
 func TestUpPlaysInChromium(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		testenv.Require(t, "node is not installed: %v", err)
-	}
-	chromium := os.Getenv("CHROMIUM")
-	if chromium == "" {
-		chromium = "/usr/bin/chromium"
-	}
-	if _, err := os.Stat(chromium); err != nil {
-		testenv.Require(t, "chromium is not installed: %v", err)
-	}
-	root, _ := filepath.Abs("../..")
-	hlsJS := filepath.Join(root, "node_modules", "hls.js", "dist", "hls.min.js")
-	for _, p := range []string{hlsJS, filepath.Join(root, "node_modules", "playwright-core")} {
-		if _, err := os.Stat(p); err != nil {
-			testenv.Require(t, "%s is not installed (npm ci): %v", p, err)
-		}
-	}
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		testenv.Require(t, "ffmpeg is not installed: %v", err)
-	}
+	b := newBrowser(t)
 
 	urls, _ := startUp(t, "--data", t.TempDir(), "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",
 		"--edge-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0")
@@ -88,27 +68,11 @@ func TestUpPlaysInChromium(t *testing.T) {
 	public := uploadClip(t, ctx, api, token, "public", clip)
 	private := uploadClip(t, ctx, api, token, "private", clip)
 
-	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/hls.min.js" {
-			http.ServeFile(w, r, hlsJS)
-			return
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Write([]byte(playerPage))
-	}))
-	defer page.Close()
+	page := b.pageServer(t, playerPage, nil)
 	play := func(src string) playResult {
 		t.Helper()
-		cmd := exec.CommandContext(ctx, node, filepath.Join(root, "e2e", "hls", "play.mjs"), page.URL+"/?src="+url.QueryEscape(src))
-		cmd.Env = append(os.Environ(), "CHROMIUM="+chromium)
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("play.mjs %s: %v\n%s", src, err, stderrOf(err))
-		}
 		var r playResult
-		if err := json.Unmarshal(out, &r); err != nil {
-			t.Fatalf("play.mjs printed %q: %v", out, err)
-		}
+		b.play(t, ctx, page.URL+"/?src="+url.QueryEscape(src), &r)
 		return r
 	}
 
@@ -121,5 +85,156 @@ func TestUpPlaysInChromium(t *testing.T) {
 	r := play(unsigned)
 	if r.Played != 0 || len(r.Errors) == 0 || !r.Errors[len(r.Errors)-1].Fatal || r.Errors[len(r.Errors)-1].Code != 403 {
 		t.Errorf("private video unsigned in Chromium: %+v, want a fatal 403", r)
+	}
+}
+
+// browser is what the hls.js tests need: node, Debian's Chromium, and the npm clients.
+type browser struct {
+	node, chromium, root, hlsJS string
+}
+
+// newBrowser finds the tools, or skips (fails under REELAY_TEST_SERVICES=require).
+func newBrowser(t *testing.T) *browser {
+	t.Helper()
+	b := &browser{chromium: os.Getenv("CHROMIUM")}
+	var err error
+	if b.node, err = exec.LookPath("node"); err != nil {
+		testenv.Require(t, "node is not installed: %v", err)
+	}
+	if b.chromium == "" {
+		b.chromium = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(b.chromium); err != nil {
+		testenv.Require(t, "chromium is not installed: %v", err)
+	}
+	b.root, _ = filepath.Abs("../..")
+	b.hlsJS = filepath.Join(b.root, "node_modules", "hls.js", "dist", "hls.min.js")
+	for _, p := range []string{b.hlsJS, filepath.Join(b.root, "node_modules", "playwright-core")} {
+		if _, err := os.Stat(p); err != nil {
+			testenv.Require(t, "%s is not installed (npm ci): %v", p, err)
+		}
+	}
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		testenv.Require(t, "ffmpeg is not installed: %v", err)
+	}
+	return b
+}
+
+// pageServer serves html at every path, hls.js at /hls.min.js, and files under /files/ from
+// files (when not nil).
+func (b *browser) pageServer(t *testing.T, html string, files http.Handler) *httptest.Server {
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/hls.min.js":
+			http.ServeFile(w, r, b.hlsJS)
+		case files != nil && strings.HasPrefix(r.URL.Path, "/files/"):
+			w.Header().Set("Cache-Control", "no-cache")
+			http.StripPrefix("/files", files).ServeHTTP(w, r)
+		default:
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Write([]byte(html))
+		}
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// play opens pageURL in Chromium and decodes the page's window.result into result.
+func (b *browser) play(t *testing.T, ctx context.Context, pageURL string, result any) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, b.node, filepath.Join(b.root, "e2e", "hls", "play.mjs"), pageURL)
+	cmd.Env = append(os.Environ(), "CHROMIUM="+b.chromium)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("play.mjs %s: %v\n%s", pageURL, err, stderrOf(err))
+	}
+	if err := json.Unmarshal(out, result); err != nil {
+		t.Fatalf("play.mjs printed %q: %v", out, err)
+	}
+}
+
+// eventPage plays src with hls.js like playerPage, and reports once it has played 2 s past the
+// end of the first media playlist it loaded: where playback started, and that playlist's type,
+// liveness and duration.
+const eventPage = `<!doctype html>
+<video id="v" muted playsinline></video>
+<script src="/hls.min.js"></script>
+<script>
+const v = document.getElementById('v');
+const errors = [];
+let first = null, startedAt = -1;
+const done = (r) => { if (!window.result) window.result = Object.assign({errors, startedAt}, first, r); };
+const hls = new Hls();
+hls.on(Hls.Events.ERROR, (_, d) => {
+  errors.push({details: d.details, fatal: d.fatal, code: d.response ? d.response.code : 0});
+  if (d.fatal) done({played: v.currentTime});
+});
+hls.on(Hls.Events.LEVEL_LOADED, (_, d) => {
+  if (!first) first = {type: d.details.type, live: d.details.live, duration: d.details.totalduration};
+});
+hls.on(Hls.Events.MANIFEST_PARSED, () => v.play().catch((e) => done({played: 0, play: String(e)})));
+v.addEventListener('playing', () => { if (startedAt < 0) startedAt = v.currentTime; });
+v.addEventListener('timeupdate', () => { if (first && v.currentTime >= first.duration + 2) done({played: v.currentTime}); });
+hls.loadSource(new URLSearchParams(location.search).get('src'));
+hls.attachMedia(v);
+</script>
+`
+
+// TestProgressivePlaysInChromium plays a tree that `reelay transcode --progressive` is still
+// writing with hls.js in Chromium: it must start at the beginning of the EVENT presentation
+// (EXT-X-START), not at its newest segment, and play on past the end of the playlist it first
+// loaded, as the playlists grow.
+func TestProgressivePlaysInChromium(t *testing.T) {
+	b := newBrowser(t)
+	clip := makeTestClip(t, "720x1280", "60")
+	out := t.TempDir()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exe, "transcode", "--in", clip, "--out", out, "--progressive", "--log-level", "error")
+	cmd.Env = append(os.Environ(), runMainEnv+"=1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	// Wait for 12 s of every rendition: a player that started at the live edge, as players do
+	// with a live playlist that says nothing else, would start 6 s (3 target durations) in.
+	grown := func() bool {
+		playlists, _ := filepath.Glob(filepath.Join(out, "*", "index.m3u8"))
+		for _, p := range playlists {
+			if b, _ := os.ReadFile(p); strings.Count(string(b), "#EXTINF") < 6 {
+				return false
+			}
+		}
+		_, err := os.Stat(filepath.Join(out, "master.m3u8"))
+		return err == nil && len(playlists) > 0
+	}
+	for !grown() {
+		select {
+		case err := <-done:
+			t.Fatalf("transcode ended (%v) before the tree had grown to 12 s", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+
+	page := b.pageServer(t, eventPage, http.FileServer(http.Dir(out)))
+	var r struct {
+		playResult
+		StartedAt float64
+		Type      string
+		Live      bool
+		Duration  float64 // of the first media playlist loaded
+	}
+	b.play(t, ctx, page.URL+"/?src="+url.QueryEscape(page.URL+"/files/master.m3u8"), &r)
+	if r.Type != "EVENT" || !r.Live || r.Duration <= 0 || r.Played < r.Duration+2 || r.StartedAt < 0 || r.StartedAt > 0.5 ||
+		len(r.Errors) > 0 {
+		t.Errorf("hls.js on the growing tree: %+v", r)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("transcode: %v", err)
 	}
 }
