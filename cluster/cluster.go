@@ -528,9 +528,9 @@ func (c *Cluster) Leave(timeout time.Duration) error {
 	// on a busy machine), and memberlist's leave events do not say whether a node left or
 	// died. So each member is also told directly, over TCP, before the leave.
 	notice := []byte(leavingNotice + c.cfg.Name)
-	for _, n := range c.ml.Members() {
-		if n.Name == c.cfg.Name || time.Now().After(deadline) {
-			continue
+	for _, n := range c.peers() {
+		if time.Now().After(deadline) {
+			break
 		}
 		if err := c.ml.SendReliable(n, notice); err != nil {
 			c.log.Warn("cluster: telling a member this node leaves", "member", n.Name, "err", err)
@@ -543,6 +543,26 @@ func (c *Cluster) Leave(timeout time.Duration) error {
 	c.log.Info("cluster: left")
 	errs = append(errs, c.Close())
 	return errors.Join(errs...)
+}
+
+// peers returns the other live members as memberlist nodes of their own, built from c.members:
+// the nodes that memberlist's Members returns are its own, which it updates as it reads.
+func (c *Cluster) peers() []*memberlist.Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*memberlist.Node
+	for name, r := range c.members {
+		if name == c.cfg.Name || r.State != StateAlive {
+			continue
+		}
+		host, port, err := net.SplitHostPort(r.Addr)
+		p, perr := strconv.ParseUint(port, 10, 16)
+		if err != nil || perr != nil || net.ParseIP(host) == nil {
+			continue
+		}
+		out = append(out, &memberlist.Node{Name: name, Addr: net.ParseIP(host), Port: uint16(p)})
+	}
+	return out
 }
 
 // atLeastMillisecond keeps a timeout for memberlist positive: it waits forever on zero.

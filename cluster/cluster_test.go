@@ -423,3 +423,26 @@ func TestLeaveMessageBeforeMetadata(t *testing.T) {
 		}
 	}
 }
+
+// The notice that Leave sends goes over memberlist's TCP transport to every other member: on
+// its own, without the metadata update or memberlist's leave message, it has them record the
+// node as left and take it off the ring.
+func TestLeavingNoticeOverTCP(t *testing.T) {
+	t.Parallel()
+	a, b, c := startThree(t, nil)
+	peers := c.peers()
+	if len(peers) != 2 {
+		t.Fatalf("edge-c's peers: %v", peers)
+	}
+	for _, n := range peers {
+		if err := c.ml.SendReliable(n, []byte(leavingNotice+c.name)); err != nil {
+			t.Fatalf("notice to %s: %v", n.Name, err)
+		}
+	}
+	for _, n := range []*Cluster{a, b} {
+		waitFor(t, 5*time.Second, n.name+" records edge-c as left", func() bool {
+			s, _ := stateOf(n, "edge-c")
+			return s == StateLeft && n.Owner("some/key").Name != "edge-c"
+		})
+	}
+}
