@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -236,5 +238,76 @@ func TestProgressivePlaysInChromium(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("transcode: %v", err)
+	}
+}
+
+// TestUpPlaysProgressivelyInChromium uploads a 60 s video to reelay up and plays it with hls.js
+// in Chromium, through the edge, while the ingest worker is still transcoding it: the status API
+// calls it playable early, and the player starts at the beginning and plays on past the end of
+// the playlist it first loaded, which the edge refreshes as it grows (max-age=1).
+func TestUpPlaysProgressivelyInChromium(t *testing.T) {
+	b := newBrowser(t)
+	urls, _ := startUp(t, "--data", t.TempDir(), "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",
+		"--edge-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0")
+	api := urls["api"]
+	token := createCreator(t, api)
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
+	defer cancel()
+	clip := makeTestClip(t, "720x1280", "60")
+	var stdout, stderr bytes.Buffer
+	if code := run(ctx, []string{"upload", clip, "--api", api, "--token", token, "--no-wait",
+		"--state", filepath.Join(t.TempDir(), "state.json")}, &env{stdout: &stdout, stderr: &stderr, getenv: envOf(nil)}); code != 0 {
+		t.Fatalf("reelay upload: exit %d\n%s", code, stderr.String())
+	}
+	id := strings.TrimSpace(stdout.String())
+	id = id[strings.LastIndex(id, "\n")+1:]
+
+	// Playable while processing; then wait for 12 s of every rendition (see
+	// TestProgressivePlaysInChromium).
+	var v struct {
+		Status      string
+		Playable    bool
+		PlaybackURL string `json:"playback_url"`
+	}
+	for !v.Playable {
+		if v.Status == "ready" || v.Status == "failed" || ctx.Err() != nil {
+			t.Fatalf("video %s: %+v, never playable while processing", id, v)
+		}
+		time.Sleep(50 * time.Millisecond)
+		json.Unmarshal(getJSON(t, api+"/v1/videos/"+id, token), &v)
+	}
+	if v.Status != "processing" || !strings.HasPrefix(v.PlaybackURL, urls["edge"]+"/v/"+id+"/") {
+		t.Fatalf("playable video %s: %+v", id, v)
+	}
+	base := v.PlaybackURL[:strings.LastIndex(v.PlaybackURL, "/")+1]
+	for grown := false; !grown; {
+		if ctx.Err() != nil {
+			t.Fatal("the video's playlists never listed 12 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+		grown = true
+		for _, r := range []string{"720p", "540p", "360p", "audio"} {
+			resp, err := http.Get(base + r + "/index.m3u8")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			grown = grown && resp.StatusCode == 200 && strings.Count(string(body), "#EXTINF") >= 6
+		}
+	}
+
+	page := b.pageServer(t, eventPage, nil)
+	var r struct {
+		playResult
+		StartedAt float64
+		Type      string
+		Live      bool
+		Duration  float64
+	}
+	b.play(t, ctx, page.URL+"/?src="+url.QueryEscape(v.PlaybackURL), &r)
+	if r.Type != "EVENT" || !r.Live || r.Duration <= 0 || r.Played < r.Duration+2 || r.StartedAt < 0 || r.StartedAt > 0.5 ||
+		len(r.Errors) > 0 {
+		t.Errorf("hls.js on the growing video through the edge: %+v", r)
 	}
 }
