@@ -182,6 +182,25 @@ hls.attachMedia(v);
 </script>
 `
 
+// eventResult is what eventPage reports.
+type eventResult struct {
+	playResult
+	StartedAt float64 // where playback started, in seconds
+	Type      string  // of the first media playlist loaded
+	Live      bool
+	Duration  float64
+}
+
+// check wants a growing EVENT presentation played from its start, past the end of the playlist
+// first loaded, without an error.
+func (r eventResult) check(t *testing.T, what string) {
+	t.Helper()
+	if r.Type != "EVENT" || !r.Live || r.Duration <= 0 || r.Played < r.Duration+2 || r.StartedAt < 0 || r.StartedAt > 0.5 ||
+		len(r.Errors) > 0 {
+		t.Errorf("hls.js on %s: %+v", what, r)
+	}
+}
+
 // TestProgressivePlaysInChromium plays a tree that `reelay transcode --progressive` is still
 // writing with hls.js in Chromium: it must start at the beginning of the EVENT presentation
 // (EXT-X-START), not at its newest segment, and play on past the end of the playlist it first
@@ -224,18 +243,9 @@ func TestProgressivePlaysInChromium(t *testing.T) {
 	}
 
 	page := b.pageServer(t, eventPage, http.FileServer(http.Dir(out)))
-	var r struct {
-		playResult
-		StartedAt float64
-		Type      string
-		Live      bool
-		Duration  float64 // of the first media playlist loaded
-	}
+	var r eventResult
 	b.play(t, ctx, page.URL+"/?src="+url.QueryEscape(page.URL+"/files/master.m3u8"), &r)
-	if r.Type != "EVENT" || !r.Live || r.Duration <= 0 || r.Played < r.Duration+2 || r.StartedAt < 0 || r.StartedAt > 0.5 ||
-		len(r.Errors) > 0 {
-		t.Errorf("hls.js on the growing tree: %+v", r)
-	}
+	r.check(t, "the growing tree")
 	if err := <-done; err != nil {
 		t.Fatalf("transcode: %v", err)
 	}
@@ -298,16 +308,7 @@ func TestUpPlaysProgressivelyInChromium(t *testing.T) {
 	}
 
 	page := b.pageServer(t, eventPage, nil)
-	var r struct {
-		playResult
-		StartedAt float64
-		Type      string
-		Live      bool
-		Duration  float64
-	}
+	var r eventResult
 	b.play(t, ctx, page.URL+"/?src="+url.QueryEscape(v.PlaybackURL), &r)
-	if r.Type != "EVENT" || !r.Live || r.Duration <= 0 || r.Played < r.Duration+2 || r.StartedAt < 0 || r.StartedAt > 0.5 ||
-		len(r.Errors) > 0 {
-		t.Errorf("hls.js on the growing video through the edge: %+v", r)
-	}
+	r.check(t, "the growing video through the edge")
 }
