@@ -557,10 +557,11 @@ func (c *Cluster) peers() []*memberlist.Node {
 		}
 		host, port, err := net.SplitHostPort(r.Addr)
 		p, perr := strconv.ParseUint(port, 10, 16)
-		if err != nil || perr != nil || net.ParseIP(host) == nil {
+		ip := net.ParseIP(host)
+		if err != nil || perr != nil || ip == nil {
 			continue
 		}
-		out = append(out, &memberlist.Node{Name: name, Addr: net.ParseIP(host), Port: uint16(p)})
+		out = append(out, &memberlist.Node{Name: name, Addr: ip, Port: uint16(p)})
 	}
 	return out
 }

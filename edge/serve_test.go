@@ -312,14 +312,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 func TestShutdownRacesServe(t *testing.T) {
 	o := newTestOrigin(t)
 	for i := range 20 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		e, err := New(Config{Origin: o.URL})
-		if err != nil {
-			t.Fatal(err)
-		}
+		e, ln := newUnservedEdge(t, o.URL)
 		done := make(chan error, 1)
 		shutdownFirst := i%2 == 1
 		if !shutdownFirst {
@@ -347,14 +340,7 @@ func TestShutdownRacesServe(t *testing.T) {
 func TestShutdownClosesWaitingConnections(t *testing.T) {
 	o := newTestOrigin(t)
 	o.delay = 300 * time.Millisecond
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := New(Config{Origin: o.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, ln := newUnservedEdge(t, o.URL)
 	done := make(chan error, 1)
 	go func() { done <- e.Serve(ln) }()
 	url := "http://" + ln.Addr().String()
@@ -403,4 +389,19 @@ func TestShutdownClosesWaitingConnections(t *testing.T) {
 	if _, err := silent.Read(make([]byte, 1)); err != io.EOF {
 		t.Errorf("the silent connection: %v, want it closed", err)
 	}
+}
+
+// newUnservedEdge returns an edge over origin and a loopback listener for it, not yet served:
+// for the tests that race Serve and Shutdown themselves.
+func newUnservedEdge(t *testing.T, origin string) (*Edge, net.Listener) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(Config{Origin: origin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, ln
 }

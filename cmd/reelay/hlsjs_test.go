@@ -60,10 +60,8 @@ type playResult struct {
 func TestUpPlaysInChromium(t *testing.T) {
 	b := newBrowser(t)
 
-	urls, _ := startUp(t, "--data", t.TempDir(), "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",
-		"--edge-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0")
+	urls, token := startUpWithCreator(t)
 	api := urls["api"]
-	token := createCreator(t, api)
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	clip := makeTestClip(t, "360x640", "3")
@@ -257,10 +255,8 @@ func TestProgressivePlaysInChromium(t *testing.T) {
 // the playlist it first loaded, which the edge refreshes as it grows (max-age=1).
 func TestUpPlaysProgressivelyInChromium(t *testing.T) {
 	b := newBrowser(t)
-	urls, _ := startUp(t, "--data", t.TempDir(), "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",
-		"--edge-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0")
+	urls, token := startUpWithCreator(t)
 	api := urls["api"]
-	token := createCreator(t, api)
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
 	defer cancel()
 	clip := makeTestClip(t, "720x1280", "60")
@@ -311,4 +307,13 @@ func TestUpPlaysProgressivelyInChromium(t *testing.T) {
 	var r eventResult
 	b.play(t, ctx, page.URL+"/?src="+url.QueryEscape(v.PlaybackURL), &r)
 	r.check(t, "the growing video through the edge")
+}
+
+// startUpWithCreator runs reelay up on loopback ports and creates a creator; it returns the
+// listeners' URLs and the creator's token.
+func startUpWithCreator(t *testing.T) (urls map[string]string, token string) {
+	t.Helper()
+	urls, _ = startUp(t, "--data", t.TempDir(), "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",
+		"--edge-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0")
+	return urls, createCreator(t, urls["api"])
 }
