@@ -188,19 +188,25 @@ func TestWorkerKilledMidJob(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done = run(p.worker(t, "rescuer", lease), ctx)
 	v := waitVideo(t, p.d, id, func(v db.Video) bool { return v.Status != db.VideoProcessing })
-	cancel()
-	<-done
 	if v.Status != db.VideoReady {
 		t.Fatalf("video: %+v", v)
 	}
-	if _, err := p.store.Stat(t.Context(), master); err != nil {
-		t.Fatalf("master.m3u8 after the rescue: %v", err)
-	}
+	// The worker completes the job just after it marks the video ready: stop it only then.
 	var attempts int
 	var state, worker string
-	err = p.d.SQL().QueryRowContext(t.Context(), `SELECT attempts, state, worker FROM jobs WHERE job_key = $1`, id).
-		Scan(&attempts, &state, &worker)
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		err = p.d.SQL().QueryRowContext(t.Context(), `SELECT attempts, state, worker FROM jobs WHERE job_key = $1`, id).
+			Scan(&attempts, &state, &worker)
+		if err != nil || state != db.JobRunning || time.Now().After(deadline) {
+			break
+		}
+	}
+	cancel()
+	<-done
 	if err != nil || attempts != 2 || state != db.JobDone || worker != "rescuer" {
 		t.Errorf("job: attempts %d, state %s, worker %s, %v; want 2, done, rescuer", attempts, state, worker, err)
+	}
+	if _, err := p.store.Stat(t.Context(), master); err != nil {
+		t.Fatalf("master.m3u8 after the rescue: %v", err)
 	}
 }
