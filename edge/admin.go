@@ -17,6 +17,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/reelay/reelay/cluster"
+	"github.com/reelay/reelay/internal/layout"
 	"github.com/reelay/reelay/internal/videoid"
 )
 
@@ -204,7 +205,7 @@ func (e *Edge) servePurge(ctx *fasthttp.RequestCtx, video string) error {
 
 // Purge drops every cached object of video on this node and returns how many it dropped.
 func (e *Edge) Purge(video string) int {
-	prefix := "/v/" + video + "/"
+	prefix := layout.Path(video, "")
 	n := e.mem.DeletePrefix(prefix)
 	if e.disk != nil {
 		n = max(n, e.disk.DeletePrefix(prefix))

@@ -58,6 +58,7 @@ import (
 
 	"github.com/reelay/reelay/cluster"
 	"github.com/reelay/reelay/edge/cache"
+	"github.com/reelay/reelay/internal/layout"
 )
 
 // Defaults of Config.
@@ -342,7 +343,7 @@ func (e *Edge) route(ctx *fasthttp.RequestCtx) error {
 	p := string(ctx.URI().PathOriginal())
 	method := string(ctx.Method())
 	switch {
-	case strings.HasPrefix(p, "/v/"):
+	case strings.HasPrefix(p, layout.PathPrefix):
 		return e.serveObject(ctx, p)
 	case p == "/healthz":
 		ctx.SetContentType("application/json")

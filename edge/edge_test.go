@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reelay/reelay/internal/hlspath"
+	"github.com/reelay/reelay/internal/layout"
 	"github.com/reelay/reelay/internal/videoid"
 	"github.com/reelay/reelay/origin"
 )
@@ -68,7 +68,7 @@ func (o *testOrigin) serve(w http.ResponseWriter, r *http.Request) {
 	o.mu.Lock()
 	o.fetches[r.URL.Path]++
 	o.mu.Unlock()
-	obj, ok := hlspath.Parse(r.URL.Path)
+	obj, ok := layout.Parse(r.URL.Path)
 	if !ok || strings.HasSuffix(r.URL.Path, "seg_99999.m4s") {
 		http.NotFound(w, r)
 		return
@@ -79,10 +79,10 @@ func (o *testOrigin) serve(w http.ResponseWriter, r *http.Request) {
 	sum := sha256.Sum256(body)
 	h.Set("ETag", `"`+hex.EncodeToString(sum[:8])+`"`)
 	switch obj.Kind {
-	case hlspath.Master:
+	case layout.KindMaster:
 		h.Set("Content-Type", "application/vnd.apple.mpegurl")
 		h.Set("Cache-Control", "public, max-age=0")
-	case hlspath.Playlist:
+	case layout.KindPlaylist:
 		h.Set("Content-Type", "application/vnd.apple.mpegurl")
 		h.Set("Cache-Control", "public, max-age=0")
 	default:
@@ -117,11 +117,11 @@ const bigBody = 1 << 20
 // objectBody is the synthetic content of an object: playlists that name real objects, and
 // 1000 bytes derived from the path for the rest.
 func objectBody(key string) []byte {
-	obj, _ := hlspath.Parse(key)
+	obj, _ := layout.Parse(key)
 	switch obj.Kind {
-	case hlspath.Master:
+	case layout.KindMaster:
 		return []byte("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=360x640\n360p/index.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=2800000,RESOLUTION=720x1280\n720p/index.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=8000000,RESOLUTION=1080x1920\nbig/index.m3u8\n")
-	case hlspath.Playlist:
+	case layout.KindPlaylist:
 		var b strings.Builder
 		b.WriteString("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n#EXT-X-MAP:URI=\"init.mp4\"\n")
 		for i := 1; i <= 5; i++ {
@@ -130,7 +130,7 @@ func objectBody(key string) []byte {
 		b.WriteString("#EXT-X-ENDLIST\n")
 		return []byte(b.String())
 	}
-	if obj.Kind != hlspath.Poster && strings.HasPrefix(obj.Name, "big/") {
+	if obj.Kind != layout.KindPoster && strings.HasPrefix(obj.Name, "big/") {
 		return []byte(strings.Repeat(key+"\n", bigBody/len(key)+1)[:bigBody])
 	}
 	return []byte(strings.Repeat(key+"\n", 1000)[:1000])

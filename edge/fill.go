@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/reelay/reelay/internal/hlspath"
+	"github.com/reelay/reelay/internal/layout"
 
 	"github.com/valyala/fasthttp"
 
@@ -39,7 +39,7 @@ type fill struct {
 
 // get answers obj from the caches or fills it. peer is set for a fill request from another
 // node, which must not be forwarded again.
-func (e *Edge) get(obj hlspath.Object, peer bool) (fill, error) {
+func (e *Edge) get(obj layout.Object, peer bool) (fill, error) {
 	ent, ok := e.cached(obj.Path)
 	if ok && e.fresh(obj, ent) {
 		e.stats.hits.Add(1)
@@ -96,7 +96,7 @@ func (e *Edge) cached(key string) (cache.Entry, bool) {
 
 // fresh reports whether a cached entry may be served without asking upstream: immutable
 // objects always, playlists until their max-age has passed.
-func (e *Edge) fresh(obj hlspath.Object, ent cache.Entry) bool {
+func (e *Edge) fresh(obj layout.Object, ent cache.Entry) bool {
 	if !obj.Kind.Mutable() {
 		return true
 	}
@@ -139,7 +139,7 @@ func storable(cc string) bool {
 //
 // Fetches from the origin and fetches through a peer are coalesced separately, so that an
 // owner answering a peer never waits on its own forwarded fetch.
-func (e *Edge) fetch(obj hlspath.Object, peer bool) (fill, error) {
+func (e *Edge) fetch(obj layout.Object, peer bool) (fill, error) {
 	peers := e.fillPeers(obj.Path, peer)
 	flight := "o" + obj.Path
 	if len(peers) > 0 {
@@ -243,7 +243,7 @@ func (e *Edge) negative(key string) bool {
 // object of streamMin bytes or more returns as soon as its headers are in, with its body
 // arriving into a filling that later requests join and that is kept once whole; any other
 // answer returns whole.
-func (e *Edge) fetchObject(obj hlspath.Object, url, peer string, h how) (fill, error) {
+func (e *Edge) fetchObject(obj layout.Object, url, peer string, h how) (fill, error) {
 	req, resp, err := e.do(url, peer)
 	release := func() {
 		fasthttp.ReleaseRequest(req)

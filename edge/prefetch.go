@@ -12,7 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/reelay/reelay/internal/hlspath"
+	"github.com/reelay/reelay/internal/layout"
 
 	"github.com/valyala/fasthttp"
 
@@ -106,7 +106,7 @@ func parsePrefetch(body []byte) (PrefetchRequest, error) {
 	if req.Rendition == "" {
 		req.Rendition = prefetchAutoRendition
 	}
-	if req.Rendition != prefetchAutoRendition && !hlspath.ValidRendition(req.Rendition) {
+	if req.Rendition != prefetchAutoRendition && !layout.ValidRendition(req.Rendition) {
 		return req, apierr.Errorf(http.StatusBadRequest, "invalid_request", "%q is not a rendition", req.Rendition)
 	}
 	if req.Segments == nil {
@@ -136,15 +136,15 @@ func (p *prefetch) video(video, rendition string, segments int) PrefetchVideo {
 		out.Error = err.Error()
 		return out
 	}
-	prefix := "/v/" + video + "/"
-	master, err := p.ensure(prefix+"master.m3u8", true, &out)
+	prefix := layout.Path(video, "")
+	master, err := p.ensure(prefix+layout.Master, true, &out)
 	if err != nil {
 		return fail(err)
 	}
-	var media hlspath.Object
+	var media layout.Object
 	for _, uri := range variantURIs(master) {
 		obj, ok := resolve(prefix, uri)
-		if ok && obj.Kind == hlspath.Playlist && (rendition == prefetchAutoRendition || strings.HasPrefix(obj.Name, rendition+"/")) {
+		if ok && obj.Kind == layout.KindPlaylist && (rendition == prefetchAutoRendition || strings.HasPrefix(obj.Name, rendition+"/")) {
 			media = obj
 			break
 		}
@@ -160,11 +160,11 @@ func (p *prefetch) video(video, rendition string, segments int) PrefetchVideo {
 	init, segs := mediaURIs(playlist)
 	dir := path.Dir(media.Path) + "/"
 	var keys []string
-	if obj, ok := resolve(dir, init); ok && obj.Kind == hlspath.Init {
+	if obj, ok := resolve(dir, init); ok && obj.Kind == layout.KindInit {
 		keys = append(keys, obj.Path)
 	}
 	for _, uri := range segs[:min(segments, len(segs))] {
-		if obj, ok := resolve(dir, uri); ok && obj.Kind == hlspath.Segment {
+		if obj, ok := resolve(dir, uri); ok && obj.Kind == layout.KindSegment {
 			keys = append(keys, obj.Path)
 		}
 	}
@@ -197,7 +197,7 @@ func (p *prefetch) video(video, rendition string, segments int) PrefetchVideo {
 // body when needBody is set. It counts the object in out.
 func (p *prefetch) ensure(key string, needBody bool, out *PrefetchVideo) ([]byte, error) {
 	e := p.e
-	obj, _ := hlspath.Parse(key)
+	obj, _ := layout.Parse(key)
 	if ent, ok := e.mem.Get(key); ok && e.fresh(obj, ent) {
 		out.Skipped++
 		return ent.Body, nil
@@ -248,11 +248,11 @@ func (p *prefetch) ensure(key string, needBody bool, out *PrefetchVideo) ([]byte
 
 // resolve maps a URI of a playlist under dir (a key ending in "/") to the object it names. It
 // accepts only relative references that stay within the video, as the packager writes them.
-func resolve(dir, uri string) (hlspath.Object, bool) {
+func resolve(dir, uri string) (layout.Object, bool) {
 	if uri == "" || strings.ContainsAny(uri, ":?#\\") || strings.HasPrefix(uri, "/") {
-		return hlspath.Object{}, false
+		return layout.Object{}, false
 	}
-	return hlspath.Parse(path.Clean(dir + uri))
+	return layout.Parse(path.Clean(dir + uri))
 }
 
 // variantURIs returns the URIs of a master playlist's variant streams, in order.

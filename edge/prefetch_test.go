@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/reelay/reelay/internal/hlspath"
+	"github.com/reelay/reelay/internal/layout"
 )
 
 func postPrefetch(t *testing.T, url, body string) (int, PrefetchResult, string) {
@@ -175,7 +175,7 @@ func FuzzPlaylistURIs(f *testing.F) {
 		uris := append(append(variantURIs(b), init), segs...)
 		for _, uri := range uris {
 			if obj, ok := resolve(dir, uri); ok {
-				if again, ok2 := hlspath.Parse(obj.Path); !ok2 || again != obj || obj.Video != "aaaaaaaaaaaaaaaaaaaaaaaaaa" {
+				if again, ok2 := layout.Parse(obj.Path); !ok2 || again != obj || obj.Video != "aaaaaaaaaaaaaaaaaaaaaaaaaa" {
 					t.Fatalf("resolve(%q) = %+v, outside the video or not canonical", uri, obj)
 				}
 			}
@@ -188,7 +188,7 @@ func FuzzParseObject(f *testing.F) {
 		f.Add(p)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
-		obj, ok := hlspath.Parse(p)
+		obj, ok := layout.Parse(p)
 		if !ok {
 			return
 		}

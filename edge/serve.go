@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/reelay/reelay/internal/hlspath"
+	"github.com/reelay/reelay/internal/layout"
 
 	"github.com/valyala/fasthttp"
 
@@ -41,7 +41,7 @@ func (e *Edge) serveObject(ctx *fasthttp.RequestCtx, p string) error {
 		return methodNotAllowed(ctx, allowedMethods)
 	}
 	e.stats.requests.Add(1)
-	obj, ok := hlspath.Parse(p)
+	obj, ok := layout.Parse(p)
 	if !ok {
 		return errNotFound
 	}
@@ -87,7 +87,7 @@ func (e *Edge) serveObject(ctx *fasthttp.RequestCtx, p string) error {
 // forPlayer adapts the answer for a private object to the player that asked with a signature,
 // query: shared caches may not keep it, and a playlist's URIs carry the signature on. A signed
 // playlist is that player's alone, so it has no validators to revalidate it by.
-func forPlayer(f fill, obj hlspath.Object, query string) fill {
+func forPlayer(f fill, obj layout.Object, query string) fill {
 	var cc []string
 	for _, d := range strings.Split(f.entry.CacheControl, ",") {
 		if d = strings.TrimSpace(d); d != "" && !strings.EqualFold(d, "public") {

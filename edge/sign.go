@@ -13,7 +13,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/reelay/reelay/internal/hlspath"
+	"github.com/reelay/reelay/internal/layout"
 )
 
 // Errors of Verify.
@@ -91,7 +91,7 @@ func (e *Edge) checkSignature(ctx *fasthttp.RequestCtx, video string) error {
 // checkSignature has verified. A peer's fill that proves itself with PeerAuthHeader is let
 // through as is (query ""); a player needs a signature, whose query ("exp=...&sig=...") it
 // returns for the playlist's URIs. Without a signing key no player can be let through.
-func (e *Edge) privateAccess(ctx *fasthttp.RequestCtx, obj hlspath.Object) (query string, err error) {
+func (e *Edge) privateAccess(ctx *fasthttp.RequestCtx, obj layout.Object) (query string, err error) {
 	if e.cfg.SigningKey == nil {
 		return "", errSignatureRequired
 	}

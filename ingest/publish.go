@@ -11,18 +11,13 @@ import (
 
 	"github.com/reelay/reelay/db"
 	"github.com/reelay/reelay/internal/apierr"
+	"github.com/reelay/reelay/internal/layout"
 	"github.com/reelay/reelay/storage"
 	"github.com/reelay/reelay/transcoder"
 )
 
 // JobKind is the kind of the queue's transcode jobs.
 const JobKind = "transcode"
-
-// SourceKey is where a video's uploaded source is kept in the object store.
-func SourceKey(id string) string { return "sources/" + id }
-
-// VideoPrefix is the object-store prefix of a video's published HLS tree.
-func VideoPrefix(id string) string { return "videos/" + id + "/" }
 
 // jobPayload is the payload of a transcode job.
 type jobPayload struct {
@@ -74,7 +69,7 @@ func (p *Publisher) OnComplete(ctx context.Context, u Upload) error {
 	if ctype == "" {
 		ctype = "video/mp4"
 	}
-	if _, err := p.store.Put(ctx, SourceKey(u.ID), f, u.Size, storage.PutOptions{ContentType: ctype}); err != nil {
+	if _, err := p.store.Put(ctx, layout.SourceKey(u.ID), f, u.Size, storage.PutOptions{ContentType: ctype}); err != nil {
 		return fmt.Errorf("keeping the source: %w", err)
 	}
 	if _, err := p.db.CreateVideo(ctx, db.Video{

@@ -15,7 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/reelay/reelay/db"
-	"github.com/reelay/reelay/internal/hlspath"
+	"github.com/reelay/reelay/internal/layout"
 	"github.com/reelay/reelay/internal/videoid"
 	"github.com/reelay/reelay/packager"
 	"github.com/reelay/reelay/storage"
@@ -222,7 +222,7 @@ func (w *Worker) transcode(ctx context.Context, log *slog.Logger, id string, sta
 	}
 	if v.Visibility == VisibilityPrivate {
 		// Before anything is published, so that no object of the video is ever served as public.
-		if _, err := w.store.Put(ctx, VideoPrefix(id)+hlspath.PrivateMarker, strings.NewReader(""), 0, storage.PutOptions{}); err != nil {
+		if _, err := w.store.Put(ctx, layout.VideoPrefix(id)+layout.PrivateMarker, strings.NewReader(""), 0, storage.PutOptions{}); err != nil {
 			return fmt.Errorf("marking the video private: %w", err)
 		}
 	}
@@ -234,7 +234,7 @@ func (w *Worker) transcode(ctx context.Context, log *slog.Logger, id string, sta
 
 	tc := w.cfg.Transcoder
 	pkg, err := packager.New(packager.Config{
-		Store: w.store, Prefix: VideoPrefix(id), SegmentDuration: tc.Config().SegmentDuration, Logger: log,
+		Store: w.store, Prefix: layout.VideoPrefix(id), SegmentDuration: tc.Config().SegmentDuration, Logger: log,
 		Progressive: true,
 		OnPlayable: func() {
 			w.playable.Observe(time.Since(start).Seconds())
@@ -296,7 +296,7 @@ func (w *Worker) transcode(ctx context.Context, log *slog.Logger, id string, sta
 
 // fetch copies video id's source from the store into a scratch file and returns its path.
 func (w *Worker) fetch(ctx context.Context, id string) (string, error) {
-	body, _, err := w.store.Get(ctx, SourceKey(id))
+	body, _, err := w.store.Get(ctx, layout.SourceKey(id))
 	if err != nil {
 		return "", fmt.Errorf("fetching the source: %w", err)
 	}
@@ -338,7 +338,7 @@ func describe(out packager.Result) []Rendition {
 		}
 		rs = append(rs, Rendition{
 			Name: r.Name, Kind: r.Kind.String(), Width: r.Width, Height: r.Height, FrameRate: r.FrameRate,
-			Bandwidth: bw, Codecs: r.Codecs, Playlist: r.Name + "/" + packager.MediaPlaylistName,
+			Bandwidth: bw, Codecs: r.Codecs, Playlist: r.Name + "/" + layout.MediaPlaylist,
 		})
 	}
 	return rs

@@ -12,6 +12,7 @@ import (
 
 	"github.com/reelay/reelay/db"
 	"github.com/reelay/reelay/internal/apierr"
+	"github.com/reelay/reelay/internal/layout"
 	"github.com/reelay/reelay/internal/videoid"
 	"github.com/reelay/reelay/storage"
 	"github.com/reelay/reelay/transcoder"
@@ -135,7 +136,7 @@ func TestPublishAndTranscode(t *testing.T) {
 	if v.PlayableAt.IsZero() || v.PlayableAt.After(v.PublishedAt) {
 		t.Errorf("playable at %v, published at %v", v.PlayableAt, v.PublishedAt)
 	}
-	for _, key := range []string{"videos/" + id + "/master.m3u8", "videos/" + id + "/360p/init.mp4", "videos/" + id + "/poster.jpg", SourceKey(id)} {
+	for _, key := range []string{"videos/" + id + "/master.m3u8", "videos/" + id + "/360p/init.mp4", "videos/" + id + "/poster.jpg", layout.SourceKey(id)} {
 		if _, err := p.store.Stat(t.Context(), key); err != nil {
 			t.Errorf("%s: %v", key, err)
 		}
@@ -154,7 +155,7 @@ func TestPublishRefusesWhatIsNotAVideo(t *testing.T) {
 	if _, err := p.d.VideoByID(t.Context(), id); !errors.Is(err, db.ErrNotFound) {
 		t.Errorf("a refused upload became a video: %v", err)
 	}
-	if _, err := p.store.Stat(t.Context(), SourceKey(id)); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := p.store.Stat(t.Context(), layout.SourceKey(id)); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("a refused upload's source was kept: %v", err)
 	}
 }
@@ -171,7 +172,7 @@ func TestWorkerKilledMidJob(t *testing.T) {
 	const lease = time.Second
 	ctx, kill := context.WithCancel(t.Context())
 	done := run(p.worker(t, "doomed", lease), ctx)
-	master := VideoPrefix(id) + "master.m3u8"
+	master := layout.VideoPrefix(id) + "master.m3u8"
 	waitVideo(t, p.d, id, func(v db.Video) bool { return !v.PlayableAt.IsZero() })
 	if _, err := p.store.Stat(t.Context(), master); err != nil {
 		t.Fatalf("master.m3u8 of a playable video: %v", err)

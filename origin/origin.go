@@ -3,9 +3,9 @@
 //
 // # Paths
 //
-// GET and HEAD of /v/{video}/{name} serve the object Config.Prefix + "{video}/{name}", where
-// {video} is a video id (see internal/videoid) and {name} one of the names the packager writes:
-// master.m3u8, poster.jpg, {rendition}/index.m3u8, {rendition}/iframes.m3u8,
+// GET and HEAD of /v/{video}/{name} serve the object videos/{video}/{name}, where {video} is a
+// video id (see internal/videoid) and {name} one of the names the packager writes (see
+// internal/layout): master.m3u8, poster.jpg, {rendition}/index.m3u8, {rendition}/iframes.m3u8,
 // {rendition}/init.mp4 and {rendition}/seg_NNNNN.m4s. Every other path, including any
 // percent-encoded one, is 404 without a store access. OPTIONS answers CORS preflights.
 //
@@ -13,7 +13,7 @@
 // objects of a video without one are 404 as well. The answer "published" is remembered for
 // Config.PublishedTTL, so that a player's segment requests cost one store round trip each.
 //
-// A video with the object hlspath.PrivateMarker under its prefix is private: every response
+// A video with the object layout.PrivateMarker under its prefix is private: every response
 // for its objects carries "X-Reelay-Access: private" (AccessHeader), which edges keep with the
 // cached object and enforce by serving it only on a signed URL. The origin itself checks no
 // signatures: it is the edges' upstream, not a player-facing tier, for private videos.
@@ -60,7 +60,7 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/reelay/reelay/internal/hlspath"
+	"github.com/reelay/reelay/internal/layout"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
@@ -71,7 +71,6 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultPrefix         = "videos/"
 	DefaultPlaylistMaxAge = 60 * time.Second
 	DefaultPublishedTTL   = 10 * time.Second
 	DefaultAllowOrigin    = "*"
@@ -124,9 +123,6 @@ var ErrInvalidConfig = errors.New("origin: invalid config")
 type Config struct {
 	// Store holds the presentations, as the packager writes them. Required.
 	Store storage.Store
-	// Prefix is put before "{video}/" to make the keys of a video's objects. It must end with
-	// "/". Default DefaultPrefix ("videos/").
-	Prefix string
 	// PlaylistMaxAge is the max-age of playlists stored without a Cache-Control (the packager
 	// stores "public, max-age=60"). Zero means DefaultPlaylistMaxAge (60s); it may not be
 	// negative. See the package comment for the choice.
@@ -161,10 +157,6 @@ func New(cfg Config) (*Origin, error) {
 	}
 	if cfg.Store == nil {
 		return bad("Store is required")
-	}
-	cfg.Prefix = cmp.Or(cfg.Prefix, DefaultPrefix)
-	if !strings.HasSuffix(cfg.Prefix, "/") || storage.ValidateKey(cfg.Prefix+"x") != nil {
-		return bad("Prefix %q is not a key prefix ending with \"/\"", cfg.Prefix)
 	}
 	switch {
 	case cfg.PlaylistMaxAge < 0:
@@ -209,7 +201,7 @@ var errChanged = errors.New("origin: object changed while being served")
 
 // request is a GET or HEAD of a valid object path.
 type request struct {
-	obj     hlspath.Object
+	obj     layout.Object
 	private bool // the video is private
 	key     string
 	head    bool
@@ -262,7 +254,7 @@ func (o *Origin) serve(w http.ResponseWriter, r *http.Request) error {
 	q := request{
 		obj:     obj,
 		private: private,
-		key:     o.cfg.Prefix + obj.Video + "/" + obj.Name,
+		key:     obj.Key(),
 		head:    r.Method == http.MethodHead,
 		conds:   ConditionsFrom(r.Header),
 	}
@@ -278,15 +270,15 @@ func (o *Origin) serve(w http.ResponseWriter, r *http.Request) error {
 		Message: "the object is being replaced; try again", Err: err}
 }
 
-// access tells whether obj's video is private (its hlspath.PrivateMarker exists). For any
+// access tells whether obj's video is private (its layout.PrivateMarker exists). For any
 // object but the master it also returns the error to answer with when the video's master.m3u8
 // does not exist; a master's own Get tells that. Concurrent checks of one video share their
 // Stats, and the answer for a published video is remembered for Config.PublishedTTL.
-func (o *Origin) access(ctx context.Context, obj hlspath.Object) (private bool, err error) {
+func (o *Origin) access(ctx context.Context, obj layout.Object) (private bool, err error) {
 	if private, ok := o.published.has(obj.Video); ok {
 		return private, nil
 	}
-	master := obj.Kind == hlspath.Master
+	master := obj.Kind == layout.KindMaster
 	flight := obj.Video
 	if master {
 		flight = "master " + obj.Video
@@ -295,13 +287,13 @@ func (o *Origin) access(ctx context.Context, obj hlspath.Object) (private bool, 
 		// Not the first caller's context: its cancellation must not fail the others.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishCheckTimeout)
 		defer cancel()
-		prefix := o.cfg.Prefix + obj.Video + "/"
+		prefix := layout.VideoPrefix(obj.Video)
 		if !master {
-			if _, err := o.stat(ctx, prefix+"master.m3u8"); err != nil {
+			if _, err := o.stat(ctx, prefix+layout.Master); err != nil {
 				return false, err
 			}
 		}
-		_, err := o.stat(ctx, prefix+hlspath.PrivateMarker)
+		_, err := o.stat(ctx, prefix+layout.PrivateMarker)
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return false, err
 		}
@@ -404,13 +396,13 @@ func (o *Origin) serveObject(ctx context.Context, w http.ResponseWriter, q reque
 
 // seen notes that a video is published when its master was found.
 func (o *Origin) seen(q request) {
-	if q.obj.Kind == hlspath.Master {
+	if q.obj.Kind == layout.KindMaster {
 		o.published.add(q.obj.Video, q.private)
 	}
 }
 
 // setValidators sets the headers that a 304 repeats: ETag, Last-Modified and Cache-Control.
-func (o *Origin) setValidators(h http.Header, obj hlspath.Object, info storage.Info) {
+func (o *Origin) setValidators(h http.Header, obj layout.Object, info storage.Info) {
 	if info.ETag != "" {
 		h.Set("ETag", info.ETag)
 	}
@@ -431,11 +423,11 @@ func (o *Origin) setHeaders(h http.Header, q request, info storage.Info) {
 	h.Set("X-Content-Type-Options", "nosniff")
 }
 
-func (o *Origin) defaultCacheControl(k hlspath.Kind) string {
+func (o *Origin) defaultCacheControl(k layout.Kind) string {
 	switch k {
-	case hlspath.Master, hlspath.Playlist:
+	case layout.KindMaster, layout.KindPlaylist:
 		return o.cachePlaylist
-	case hlspath.Poster:
+	case layout.KindPoster:
 		return cachePoster
 	default:
 		return cacheImmutable
@@ -443,16 +435,16 @@ func (o *Origin) defaultCacheControl(k hlspath.Kind) string {
 }
 
 // contentType is the stored content type, or the one of the object's kind when none was stored.
-func contentType(k hlspath.Kind, stored string) string {
+func contentType(k layout.Kind, stored string) string {
 	if stored != "" && stored != storage.DefaultContentType {
 		return stored
 	}
 	switch k {
-	case hlspath.Master, hlspath.Playlist:
+	case layout.KindMaster, layout.KindPlaylist:
 		return contentTypePlaylist
-	case hlspath.Poster:
+	case layout.KindPoster:
 		return contentTypePoster
-	case hlspath.Init:
+	case layout.KindInit:
 		return contentTypeInit
 	default:
 		return contentTypeSegment

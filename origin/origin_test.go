@@ -18,7 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/reelay/reelay/internal/hlspath"
+	"github.com/reelay/reelay/internal/layout"
 	"github.com/reelay/reelay/internal/testenv"
 	"github.com/reelay/reelay/internal/videoid"
 	"github.com/reelay/reelay/packager"
@@ -125,7 +125,7 @@ func putVideo(t *testing.T, s storage.Store, prefix, id string, publish bool) ma
 	t.Helper()
 	objects := make(map[string][]byte)
 	for _, o := range video {
-		if o.name == packager.MasterName && !publish {
+		if o.name == layout.Master && !publish {
 			continue
 		}
 		_, err := s.Put(context.Background(), prefix+id+"/"+o.name, bytes.NewReader(o.body), int64(len(o.body)),
@@ -150,8 +150,8 @@ func newFixture(t *testing.T, cfg Config) *fixture {
 func newFixtureOn(t *testing.T, s storage.Store, cfg Config) *fixture {
 	t.Helper()
 	f := &fixture{store: &recordingStore{Store: s}, pub: videoid.New(), unpub: videoid.New()}
-	f.objects = putVideo(t, s, DefaultPrefix, f.pub, true)
-	putVideo(t, s, DefaultPrefix, f.unpub, false)
+	f.objects = putVideo(t, s, layout.VideosPrefix, f.pub, true)
+	putVideo(t, s, layout.VideosPrefix, f.unpub, false)
 	cfg.Store = f.store
 	o, err := New(cfg)
 	if err != nil {
@@ -164,7 +164,7 @@ func newFixtureOn(t *testing.T, s storage.Store, cfg Config) *fixture {
 		// Whatever the test did, the store was only ever asked for well-formed keys of videos.
 		for _, call := range f.store.takeCalls() {
 			_, key, _ := strings.Cut(call, " ")
-			if storage.ValidateKey(key) != nil || !strings.HasPrefix(key, DefaultPrefix) {
+			if storage.ValidateKey(key) != nil || !strings.HasPrefix(key, layout.VideosPrefix) {
 				t.Errorf("store asked: %s", call)
 			}
 		}
@@ -244,7 +244,7 @@ func TestContentTypesAndCaching(t *testing.T) {
 			if !bytes.Equal(body, want) {
 				t.Errorf("body: %d bytes, want the %d stored", len(body), len(want))
 			}
-			info, err := f.store.Store.Stat(context.Background(), DefaultPrefix+f.pub+"/"+tc.name)
+			info, err := f.store.Store.Stat(context.Background(), layout.VideosPrefix+f.pub+"/"+tc.name)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -274,12 +274,12 @@ func TestOneStoreRoundTripPerSegment(t *testing.T) {
 	f := newFixture(t, Config{})
 	clk := newClock()
 	f.origin.published = newPublishedCache(DefaultPublishedTTL, publishedCacheSize, clk.now)
-	master := DefaultPrefix + f.pub + "/master.m3u8"
-	seg := func(n int) string { return DefaultPrefix + f.pub + fmt.Sprintf("/720p/seg_%05d.m4s", n) }
+	master := layout.VideosPrefix + f.pub + "/master.m3u8"
+	seg := func(n int) string { return layout.VideosPrefix + f.pub + fmt.Sprintf("/720p/seg_%05d.m4s", n) }
 
 	do(t, "GET", f.url(f.pub, "720p/seg_00001.m4s"))
 	do(t, "GET", f.url(f.pub, "720p/seg_00002.m4s"))
-	private := DefaultPrefix + f.pub + "/" + hlspath.PrivateMarker
+	private := layout.VideosPrefix + f.pub + "/" + layout.PrivateMarker
 	want := []string{"stat " + master, "stat " + private, "get " + seg(1), "get " + seg(2)}
 	if got := f.store.takeCalls(); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("store calls:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -299,7 +299,7 @@ func TestOneStoreRoundTripPerSegment(t *testing.T) {
 	f.store.takeCalls()
 
 	// A GET of the master itself records the video as published.
-	putVideo(t, f.store.Store, DefaultPrefix, f.pub, true)
+	putVideo(t, f.store.Store, layout.VideosPrefix, f.pub, true)
 	do(t, "GET", f.url(f.pub, "master.m3u8"))
 	do(t, "GET", f.url(f.pub, "720p/seg_00001.m4s"))
 	want = []string{"stat " + private, "get " + master, "get " + seg(1)}
@@ -328,7 +328,7 @@ func TestUnpublished(t *testing.T) {
 	// Nothing but the master (and, for the master, the private marker) was asked for: its
 	// absence hides the rest.
 	for _, call := range f.store.takeCalls() {
-		if !strings.HasSuffix(call, "/master.m3u8") && !strings.HasSuffix(call, "/"+hlspath.PrivateMarker) {
+		if !strings.HasSuffix(call, "/master.m3u8") && !strings.HasSuffix(call, "/"+layout.PrivateMarker) {
 			t.Errorf("store asked %s for an unpublished video", call)
 		}
 	}
@@ -337,7 +337,7 @@ func TestUnpublished(t *testing.T) {
 
 	// Publication is seen at once: "not published" is not remembered.
 	master := video[len(video)-1]
-	if _, err := f.store.Put(context.Background(), DefaultPrefix+f.unpub+"/master.m3u8", bytes.NewReader(master.body),
+	if _, err := f.store.Put(context.Background(), layout.VideosPrefix+f.unpub+"/master.m3u8", bytes.NewReader(master.body),
 		int64(len(master.body)), storage.PutOptions{ContentType: master.contentType}); err != nil {
 		t.Fatal(err)
 	}
@@ -603,7 +603,7 @@ func TestStoreErrors(t *testing.T) {
 func TestObjectReplacedWhileServed(t *testing.T) {
 	f := newFixture(t, Config{})
 	const name = "720p/index.m3u8"
-	key := DefaultPrefix + f.pub + "/" + name
+	key := layout.VideosPrefix + f.pub + "/" + name
 	ctx := context.Background()
 	// The first range read sees the playlist replaced (and shorter) after the Stat: the request
 	// starts again and serves the new playlist consistently.
@@ -696,9 +696,6 @@ func TestNewConfig(t *testing.T) {
 	}
 	for _, cfg := range []Config{
 		{},
-		{Store: fs, Prefix: "videos"},
-		{Store: fs, Prefix: "/videos/"},
-		{Store: fs, Prefix: "a//"},
 		{Store: fs, PlaylistMaxAge: -time.Second},
 		{Store: fs, AllowOrigin: "*\r\nSet-Cookie: x=y"},
 	} {
@@ -710,11 +707,8 @@ func TestNewConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.cfg.Prefix != DefaultPrefix || o.cfg.AllowOrigin != "*" || o.cachePlaylist != "public, max-age=60" || o.cfg.PublishedTTL != DefaultPublishedTTL {
+	if o.cfg.AllowOrigin != "*" || o.cachePlaylist != "public, max-age=60" || o.cfg.PublishedTTL != DefaultPublishedTTL {
 		t.Errorf("defaults: %+v, playlist cache %q", o.cfg, o.cachePlaylist)
-	}
-	if _, err := New(Config{Store: fs, Prefix: "tenant/videos/"}); err != nil {
-		t.Error(err)
 	}
 	if err := o.Ready(context.Background()); err != nil {
 		t.Errorf("Ready on a usable store: %v", err)
@@ -767,10 +761,10 @@ func TestMinIO(t *testing.T) {
 func TestPrivateVideoIsMarked(t *testing.T) {
 	f := newFixture(t, Config{})
 	priv := videoid.New()
-	if _, err := f.store.Put(context.Background(), DefaultPrefix+priv+"/"+hlspath.PrivateMarker, strings.NewReader(""), 0, storage.PutOptions{}); err != nil {
+	if _, err := f.store.Put(context.Background(), layout.VideosPrefix+priv+"/"+layout.PrivateMarker, strings.NewReader(""), 0, storage.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	putVideo(t, f.store.Store, DefaultPrefix, priv, true)
+	putVideo(t, f.store.Store, layout.VideosPrefix, priv, true)
 	for _, name := range []string{"720p/seg_00001.m4s", "master.m3u8", "720p/index.m3u8", "poster.jpg"} {
 		for _, method := range []string{"GET", "HEAD"} {
 			resp, _ := do(t, method, f.url(priv, name))
@@ -784,6 +778,6 @@ func TestPrivateVideoIsMarked(t *testing.T) {
 		}
 	}
 	// The marker itself is no object of the video.
-	resp, body := do(t, "GET", f.url(priv, hlspath.PrivateMarker))
+	resp, body := do(t, "GET", f.url(priv, layout.PrivateMarker))
 	wantError(t, resp, body, 404, "not_found")
 }

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/reelay/reelay/internal/hlspath"
+	"github.com/reelay/reelay/internal/layout"
 
 	"github.com/reelay/reelay/internal/videoid"
 	"github.com/reelay/reelay/storage"
@@ -22,22 +22,22 @@ func TestParsePath(t *testing.T) {
 	good := []struct {
 		target string
 		name   string
-		kind   hlspath.Kind
+		kind   layout.Kind
 	}{
-		{v + "master.m3u8", "master.m3u8", hlspath.Master},
-		{v + "master.m3u8?x=1", "master.m3u8", hlspath.Master},
-		{v + "poster.jpg", "poster.jpg", hlspath.Poster},
-		{v + "720p/index.m3u8", "720p/index.m3u8", hlspath.Playlist},
-		{v + "720p/iframes.m3u8", "720p/iframes.m3u8", hlspath.Playlist},
-		{v + "audio/index.m3u8", "audio/index.m3u8", hlspath.Playlist},
-		{v + "720p/init.mp4", "720p/init.mp4", hlspath.Init},
-		{v + "audio/init.mp4", "audio/init.mp4", hlspath.Init},
-		{v + "720p/seg_00001.m4s", "720p/seg_00001.m4s", hlspath.Segment},
-		{v + "720p/seg_99999.m4s", "720p/seg_99999.m4s", hlspath.Segment},
-		{v + "720p/seg_100000.m4s", "720p/seg_100000.m4s", hlspath.Segment},
-		{v + "1080p60_hi-q.v2/seg_00010.m4s", "1080p60_hi-q.v2/seg_00010.m4s", hlspath.Segment},
-		{v + "HD/index.m3u8", "HD/index.m3u8", hlspath.Playlist},
-		{v + strings.Repeat("r", 64) + "/init.mp4", strings.Repeat("r", 64) + "/init.mp4", hlspath.Init},
+		{v + "master.m3u8", "master.m3u8", layout.KindMaster},
+		{v + "master.m3u8?x=1", "master.m3u8", layout.KindMaster},
+		{v + "poster.jpg", "poster.jpg", layout.KindPoster},
+		{v + "720p/index.m3u8", "720p/index.m3u8", layout.KindPlaylist},
+		{v + "720p/iframes.m3u8", "720p/iframes.m3u8", layout.KindPlaylist},
+		{v + "audio/index.m3u8", "audio/index.m3u8", layout.KindPlaylist},
+		{v + "720p/init.mp4", "720p/init.mp4", layout.KindInit},
+		{v + "audio/init.mp4", "audio/init.mp4", layout.KindInit},
+		{v + "720p/seg_00001.m4s", "720p/seg_00001.m4s", layout.KindSegment},
+		{v + "720p/seg_99999.m4s", "720p/seg_99999.m4s", layout.KindSegment},
+		{v + "720p/seg_100000.m4s", "720p/seg_100000.m4s", layout.KindSegment},
+		{v + "1080p60_hi-q.v2/seg_00010.m4s", "1080p60_hi-q.v2/seg_00010.m4s", layout.KindSegment},
+		{v + "HD/index.m3u8", "HD/index.m3u8", layout.KindPlaylist},
+		{v + strings.Repeat("r", 64) + "/init.mp4", strings.Repeat("r", 64) + "/init.mp4", layout.KindInit},
 	}
 	for _, tc := range good {
 		u, err := url.ParseRequestURI(tc.target)
@@ -134,14 +134,14 @@ func FuzzParsePath(f *testing.F) {
 		if !ok {
 			return
 		}
-		key := DefaultPrefix + obj.Video + "/" + obj.Name
+		key := layout.VideosPrefix + obj.Video + "/" + obj.Name
 		if err := storage.ValidateKey(key); err != nil {
 			t.Fatalf("parsePath(%q) accepted %+v: %v", target, obj, err)
 		}
 		if !videoid.Valid(obj.Video) || u.EscapedPath() != "/v/"+obj.Video+"/"+obj.Name {
 			t.Fatalf("parsePath(%q) = %+v", target, obj)
 		}
-		if n := strings.Count(obj.Name, "/"); n > 1 || n == 0 && obj.Kind != hlspath.Master && obj.Kind != hlspath.Poster {
+		if n := strings.Count(obj.Name, "/"); n > 1 || n == 0 && obj.Kind != layout.KindMaster && obj.Kind != layout.KindPoster {
 			t.Fatalf("parsePath(%q) = %+v: not a packager name", target, obj)
 		}
 	})

@@ -3,7 +3,7 @@
 // fmp4), a media playlist and an I-frame playlist per rendition, a poster, and finally the
 // multivariant playlist (gohlslib playlist).
 //
-// Objects under Config.Prefix:
+// Objects under Config.Prefix, named as internal/layout says:
 //
 //	master.m3u8                 multivariant playlist, written last by Close (and earlier, with
 //	                            Config.Progressive, as soon as every rendition has a segment)
@@ -64,11 +64,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/reelay/reelay/internal/layout"
 	"github.com/reelay/reelay/storage"
 )
 
@@ -96,15 +96,6 @@ const (
 	CacheLivePlaylist = "public, max-age=1"
 	// CachePoster is stored with the poster.
 	CachePoster = "public, max-age=86400"
-)
-
-// Object names under Config.Prefix and under each rendition's directory.
-const (
-	MasterName         = "master.m3u8"
-	PosterName         = "poster.jpg"
-	InitName           = "init.mp4"
-	MediaPlaylistName  = "index.m3u8"
-	IFramePlaylistName = "iframes.m3u8"
 )
 
 // AudioGroupID is the GROUP-ID of the audio rendition in master.m3u8.
@@ -198,7 +189,7 @@ func New(cfg Config) (*Packager, error) {
 		if cfg.Prefix[len(cfg.Prefix)-1] != '/' {
 			return nil, fmt.Errorf("%w: prefix %q does not end with \"/\"", ErrInvalidConfig, cfg.Prefix)
 		}
-		if err := storage.ValidateKey(cfg.Prefix + MasterName); err != nil {
+		if err := storage.ValidateKey(cfg.Prefix + layout.Master); err != nil {
 			return nil, fmt.Errorf("%w: prefix %q: %w", ErrInvalidConfig, cfg.Prefix, err)
 		}
 	}
@@ -215,9 +206,6 @@ func New(cfg Config) (*Packager, error) {
 	return &Packager{cfg: cfg, log: log.With("tier", "packager", "prefix", cfg.Prefix)}, nil
 }
 
-// renditionName is what a rendition name may look like: one path element of plain characters.
-var renditionName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
-
 // add registers r after checking its name.
 func (p *Packager) add(r *Rendition) error {
 	p.mu.Lock()
@@ -225,8 +213,8 @@ func (p *Packager) add(r *Rendition) error {
 	if p.closing {
 		return ErrClosed
 	}
-	if !renditionName.MatchString(r.name) || r.name == MasterName || r.name == PosterName {
-		return fmt.Errorf("%w: name %q (want 1 to 64 of A-Z a-z 0-9 _ . -, starting with a letter or digit)",
+	if !layout.ValidRendition(r.name) {
+		return fmt.Errorf("%w: name %q (want 1 to 64 of A-Z a-z 0-9 _ . -, starting with a letter or digit, and not the name of a video's own object)",
 			ErrInvalidRendition, r.name)
 	}
 	for _, o := range p.renditions {
@@ -271,7 +259,7 @@ func (p *Packager) WritePoster(ctx context.Context, jpeg []byte) error {
 	if p.closing {
 		return ErrClosed
 	}
-	key := p.key(PosterName)
+	key := p.key(layout.Poster)
 	if err := p.put(ctx, key, jpeg, ContentTypePoster, CachePoster); err != nil {
 		return err
 	}
@@ -387,7 +375,7 @@ func (p *Packager) Close(ctx context.Context) (Result, error) {
 	defer p.liveMu.Unlock()
 	p.liveEnded = true
 
-	res := Result{MasterKey: p.key(MasterName), PosterKey: p.posterKey}
+	res := Result{MasterKey: p.key(layout.Master), PosterKey: p.posterKey}
 	var variants []variant
 	for i, r := range p.renditions {
 		s := summaries[i]
@@ -441,8 +429,8 @@ func (p *Packager) Abort(ctx context.Context) error {
 	if !p.live {
 		return nil
 	}
-	if err := p.cfg.Store.Delete(ctx, p.key(MasterName)); err != nil {
-		return fmt.Errorf("packager: withdrawing %s: %w", p.key(MasterName), err)
+	if err := p.cfg.Store.Delete(ctx, p.key(layout.Master)); err != nil {
+		return fmt.Errorf("packager: withdrawing %s: %w", p.key(layout.Master), err)
 	}
 	p.live = false
 	p.log.Info("withdrawn")
@@ -502,7 +490,7 @@ func (p *Packager) progress(ctx context.Context, r *Rendition, s summary) error 
 	if err != nil {
 		return err
 	}
-	if err := p.put(ctx, p.key(MasterName), master, ContentTypePlaylist, CacheLivePlaylist); err != nil {
+	if err := p.put(ctx, p.key(layout.Master), master, ContentTypePlaylist, CacheLivePlaylist); err != nil {
 		return err
 	}
 	p.live = true

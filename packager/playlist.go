@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
+	"github.com/reelay/reelay/internal/layout"
 )
 
 // summary is what the playlists and the Result say about a finished rendition.
@@ -43,8 +44,8 @@ func (r *Rendition) summarizeLocked() summary {
 	res := RenditionResult{
 		Name:          r.name,
 		Kind:          r.kind,
-		InitKey:       r.p.key(r.name + "/" + InitName),
-		PlaylistKey:   r.p.key(r.name + "/" + MediaPlaylistName),
+		InitKey:       r.p.key(layout.InRendition(r.name, layout.Init)),
+		PlaylistKey:   r.p.key(layout.InRendition(r.name, layout.MediaPlaylist)),
 		TargetBitrate: r.targetBitrate,
 		Codecs:        r.codecs,
 	}
@@ -70,7 +71,7 @@ func (r *Rendition) summarizeLocked() summary {
 	res.PeakBitrate, res.AverageBitrate = bitrates(spans, s.targetDuration)
 	switch r.kind {
 	case KindVideo:
-		res.IFramePlaylistKey = r.p.key(r.name + "/" + IFramePlaylistName)
+		res.IFramePlaylistKey = r.p.key(layout.InRendition(r.name, layout.IFramePlaylist))
 		res.Width, res.Height = r.width, r.height
 		res.FrameRate = r.frameRate
 		if res.FrameRate == 0 && res.Duration > 0 {
@@ -189,7 +190,7 @@ func mediaPlaylist(s summary, iframes, event bool) ([]byte, error) {
 		IndependentSegments: true,
 		TargetDuration:      s.targetDuration,
 		PlaylistType:        &typ,
-		Map:                 &playlist.MediaMap{URI: InitName},
+		Map:                 &playlist.MediaMap{URI: layout.Init},
 		Endlist:             !event,
 	}
 	for i, seg := range s.segments {
@@ -260,7 +261,7 @@ func buildMultivariant(vs []variant, audio *summary) ([]byte, error) {
 	if audio != nil {
 		group = AudioGroupID
 		channels := strconv.Itoa(audio.result.Channels)
-		uri := audio.result.Name + "/" + MediaPlaylistName
+		uri := layout.InRendition(audio.result.Name, layout.MediaPlaylist)
 		m.Renditions = append(m.Renditions, &playlist.MultivariantRendition{
 			Type:       playlist.MultivariantRenditionTypeAudio,
 			GroupID:    group,
@@ -280,7 +281,7 @@ func buildMultivariant(vs []variant, audio *summary) ([]byte, error) {
 			Bandwidth:        v.bandwidth,
 			AverageBandwidth: &v.average,
 			Codecs:           codecs,
-			URI:              v.s.result.Name + "/" + MediaPlaylistName,
+			URI:              layout.InRendition(v.s.result.Name, layout.MediaPlaylist),
 			Resolution:       fmt.Sprintf("%dx%d", v.s.result.Width, v.s.result.Height),
 			Audio:            group,
 		}
@@ -300,7 +301,7 @@ func buildMultivariant(vs []variant, audio *summary) ([]byte, error) {
 	for _, v := range vs {
 		fmt.Fprintf(&sb, "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=%d,AVERAGE-BANDWIDTH=%d,CODECS=\"%s\",RESOLUTION=%dx%d,URI=\"%s\"\n",
 			v.s.iframePeak, v.s.iframeAverage, v.s.result.Codecs, v.s.result.Width, v.s.result.Height,
-			v.s.result.Name+"/"+IFramePlaylistName)
+			layout.InRendition(v.s.result.Name, layout.IFramePlaylist))
 	}
 	return []byte(sb.String()), nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
 
+	"github.com/reelay/reelay/internal/layout"
 	"github.com/reelay/reelay/storage"
 )
 
@@ -53,7 +54,7 @@ func (s *visibilityStore) Put(ctx context.Context, key string, r io.Reader, size
 
 // check walks the presentation from master.m3u8, if there is one.
 func (s *visibilityStore) check(ctx context.Context) {
-	master, err := s.read(ctx, s.prefix+MasterName)
+	master, err := s.read(ctx, s.prefix+layout.Master)
 	if errors.Is(err, storage.ErrNotFound) {
 		return
 	}
@@ -69,7 +70,7 @@ func (s *visibilityStore) check(ctx context.Context) {
 	mv := pl.(*playlist.Multivariant)
 	uris := []string{}
 	for _, v := range mv.Variants {
-		uris = append(uris, v.URI, path.Dir(v.URI)+"/"+IFramePlaylistName)
+		uris = append(uris, v.URI, path.Dir(v.URI)+"/"+layout.IFramePlaylist)
 	}
 	for _, r := range mv.Renditions {
 		uris = append(uris, *r.URI)
@@ -168,11 +169,11 @@ func TestProgressive(t *testing.T) {
 			t.Errorf("playable before %s had a segment: %v", r, atPlayable)
 		}
 	}
-	live, err := store.read(ctx, testPrefix+MasterName)
+	live, err := store.read(ctx, testPrefix+layout.Master)
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, _ := store.Stat(ctx, testPrefix+MasterName)
+	info, _ := store.Stat(ctx, testPrefix+layout.Master)
 	if info.CacheControl != CacheLivePlaylist {
 		t.Errorf("master before Close: Cache-Control %q", info.CacheControl)
 	}
@@ -208,7 +209,7 @@ func TestProgressive(t *testing.T) {
 	if len(m.Segments) != 4 || m.TargetDuration != 2 {
 		t.Errorf("final 360p playlist: %d segments, TARGETDURATION %d", len(m.Segments), m.TargetDuration)
 	}
-	final := mustMultivariant(t, get(t, store, testPrefix+MasterName))
+	final := mustMultivariant(t, get(t, store, testPrefix+layout.Master))
 	if bw := variantBandwidth(final, "360p/index.m3u8"); bw != res.Renditions[0].Bandwidth {
 		t.Errorf("final 360p BANDWIDTH %d, measured %d", bw, res.Renditions[0].Bandwidth)
 	}
@@ -224,13 +225,13 @@ func TestProgressiveAbort(t *testing.T) {
 	}
 	v, _ := p.AddVideo("180p", c.video, 300_000)
 	writeAll(t, map[*Rendition][]Sample{v: c.videoPkts[:100]}) // past the second IDR
-	if _, err := store.Stat(ctx, testPrefix+MasterName); err != nil {
+	if _, err := store.Stat(ctx, testPrefix+layout.Master); err != nil {
 		t.Fatalf("not playable after two segments' worth of samples: %v", err)
 	}
 	if err := p.Abort(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.Stat(ctx, testPrefix+MasterName); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := store.Stat(ctx, testPrefix+layout.Master); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("master.m3u8 after Abort: %v", err)
 	}
 	if err := v.WriteSample(ctx, c.videoPkts[100]); err == nil {
@@ -252,7 +253,7 @@ func TestProgressiveAbort(t *testing.T) {
 	if err := p2.Abort(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.Stat(ctx, "videos/other/"+MasterName); err != nil {
+	if _, err := store.Stat(ctx, "videos/other/"+layout.Master); err != nil {
 		t.Errorf("Abort after Close withdrew the video: %v", err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
+	"github.com/reelay/reelay/internal/layout"
 )
 
 // DefaultVideoTimeScale is the time scale of a VideoTrack whose TimeScale is zero.
@@ -269,7 +270,7 @@ func (r *Rendition) start(ctx context.Context, s Sample, payload []byte, sync bo
 	if r.kind == KindAudio {
 		ct = ContentTypeAudioInit
 	}
-	if err := r.p.put(ctx, r.p.key(r.name+"/"+InitName), init, ct, CacheImmutable); err != nil {
+	if err := r.p.put(ctx, r.p.key(layout.InRendition(r.name, layout.Init)), init, ct, CacheImmutable); err != nil {
 		return err
 	}
 	r.ptsShift = max(0, -s.PTS)
@@ -447,7 +448,7 @@ func firstSampleEnd(frag []byte, n int) (int64, error) {
 
 // publish writes a built segment and records it.
 func (r *Rendition) publish(ctx context.Context, b *builtSegment) error {
-	key := r.p.key(fmt.Sprintf("%s/seg_%05d.m4s", r.name, b.index))
+	key := r.p.key(layout.InRendition(r.name, layout.SegmentName(b.index)))
 	ct := ContentTypeVideoSegment
 	if r.kind == KindAudio {
 		ct = ContentTypeAudioSegment

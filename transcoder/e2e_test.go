@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
+	"github.com/reelay/reelay/internal/layout"
 	"github.com/reelay/reelay/packager"
 	"github.com/reelay/reelay/storage"
 )
@@ -67,7 +68,7 @@ func TestEndToEnd(t *testing.T) {
 			p := checkPlaylists(t, dir, tc.variants, tc.frameRate, tc.audio)
 			checkTimeline(t, p, seg.Seconds(), 1/tc.frameRate, sourceDuration(t, src))
 
-			poster, err := os.ReadFile(filepath.Join(dir, packager.PosterName))
+			poster, err := os.ReadFile(filepath.Join(dir, layout.Poster))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -75,7 +76,7 @@ func TestEndToEnd(t *testing.T) {
 				t.Errorf("poster: %v", err)
 			}
 			// A player's view: FFmpeg reads the whole presentation without a single error.
-			if stderr := ffmpegErrors(t, filepath.Join(dir, packager.MasterName)); stderr != "" {
+			if stderr := ffmpegErrors(t, filepath.Join(dir, layout.Master)); stderr != "" {
 				t.Errorf("ffmpeg playing master.m3u8:\n%s", stderr)
 			}
 		})
@@ -136,7 +137,7 @@ type hlsRendition struct {
 // on, and returns them. variants maps each expected rendition name to its RESOLUTION.
 func checkPlaylists(t *testing.T, dir string, variants map[string]string, frameRate float64, audio bool) *presentation {
 	t.Helper()
-	raw := readFile(t, filepath.Join(dir, packager.MasterName))
+	raw := readFile(t, filepath.Join(dir, layout.Master))
 	pl, err := playlist.Unmarshal(raw)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, raw)
@@ -172,7 +173,7 @@ func checkPlaylists(t *testing.T, dir string, variants map[string]string, frameR
 		checkVariant(t, v, want, frameRate, audio)
 		r := hlsRendition{name: name}
 		r.media, _ = mediaPlaylist(t, dir, v.URI)
-		uri := name + "/" + packager.IFramePlaylistName
+		uri := name + "/" + layout.IFramePlaylist
 		if attrs := iframes[uri]; len(v.Codecs) == 0 || attrs["RESOLUTION"] != v.Resolution || attrs["CODECS"] != `"`+v.Codecs[0]+`"` {
 			t.Errorf("variant %s: I-frame stream %v, want %s at %s with the video's CODECS of %q", name, attrs, uri, v.Resolution, v.Codecs)
 		}
@@ -248,7 +249,7 @@ func mediaPlaylist(t *testing.T, dir, uri string) (*playlist.Media, []byte) {
 	}
 	m, ok := pl.(*playlist.Media)
 	if !ok || m.PlaylistType == nil || *m.PlaylistType != playlist.MediaPlaylistTypeVOD || !m.Endlist ||
-		m.Map == nil || m.Map.URI != packager.InitName || len(m.Segments) == 0 {
+		m.Map == nil || m.Map.URI != layout.Init || len(m.Segments) == 0 {
 		t.Fatalf("%s: want a VOD playlist with EXT-X-MAP and EXT-X-ENDLIST:\n%s", uri, raw)
 	}
 	for _, s := range m.Segments {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/reelay/reelay/ingest"
+	"github.com/reelay/reelay/internal/layout"
 	"github.com/reelay/reelay/internal/progress"
 	"github.com/reelay/reelay/internal/server"
 	"github.com/reelay/reelay/packager"
@@ -120,7 +121,7 @@ func (c *transcodeConfig) run(ctx context.Context, e *env) error {
 	pcfg := packager.Config{SegmentDuration: c.segment, Logger: log}
 	work := filepath.Join(c.out, ".reelay-work")
 	if c.progressive {
-		if err := os.Remove(filepath.Join(c.out, packager.MasterName)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := os.Remove(filepath.Join(c.out, layout.Master)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err // an older tree's master must not outlive the start of this one
 		}
 		pcfg.Store, pcfg.Progressive = dirStore{root: c.out}, true
