@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reelay/reelay/internal/httpsem"
 	"github.com/reelay/reelay/internal/layout"
 	"github.com/reelay/reelay/internal/videoid"
-	"github.com/reelay/reelay/origin"
 )
 
 // testOrigin serves synthetic objects for any valid path and counts the fetches of each.
@@ -93,7 +93,7 @@ func (o *testOrigin) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if _, ok := o.private.Load(obj.Video); ok {
-		h.Set(origin.AccessHeader, origin.AccessPrivate)
+		h.Set(httpsem.AccessHeader, httpsem.AccessPrivate)
 	}
 	if len(body) < bigBody {
 		w.Write(body)

@@ -1,8 +1,6 @@
 package edge
 
 import (
-	"encoding/json"
-	"errors"
 	"net/http"
 
 	"github.com/valyala/fasthttp"
@@ -26,28 +24,14 @@ func methodNotAllowed(ctx *fasthttp.RequestCtx, allow string) error {
 	return apierr.New(http.StatusMethodNotAllowed, "method_not_allowed", "allowed: "+allow)
 }
 
-// writeError answers ctx with err in apierr's JSON shape: an *apierr.Error with its status, any
-// other error as 500 internal, logged.
+// writeError answers ctx with err in apierr's JSON shape, never to be cached.
 func (e *Edge) writeError(ctx *fasthttp.RequestCtx, err error) {
-	var ae *apierr.Error
-	if !errors.As(err, &ae) {
-		ae = &apierr.Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal server error", Err: err}
-	}
-	if ae.Status >= 500 {
-		e.log.Error("edge: request failed", "method", string(ctx.Method()), "path", string(ctx.Path()), "err", err)
-	}
-	writeJSON(ctx, ae.Status, map[string]any{"error": map[string]string{"code": ae.Code, "message": ae.Message}})
+	ctx.Response.Header.Set("Cache-Control", "no-store")
+	apierr.WriteCtx(ctx, e.log, err)
 }
 
-// writeJSON answers ctx with v as JSON.
+// writeJSON answers an operator's request with v as JSON, never to be cached.
 func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"internal server error"}}`)
-	}
 	ctx.Response.Header.Set("Cache-Control", "no-store")
-	ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
-	ctx.SetContentType("application/json")
-	ctx.SetStatusCode(status)
-	ctx.Response.SetBodyRaw(append(b, '\n'))
+	apierr.WriteJSONCtx(ctx, status, v)
 }

@@ -5,15 +5,14 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/reelay/reelay/internal/httpsem"
 	"github.com/reelay/reelay/internal/layout"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/reelay/reelay/edge/cache"
-	"github.com/reelay/reelay/origin"
 )
 
 // how tells where an answer came from, for Cache-Status and the counters.
@@ -100,36 +99,7 @@ func (e *Edge) fresh(obj layout.Object, ent cache.Entry) bool {
 	if !obj.Kind.Mutable() {
 		return true
 	}
-	return time.Since(ent.StoredAt) < maxAge(ent.CacheControl)
-}
-
-// maxAge returns the max-age of a Cache-Control value, 0 for no-cache, and one second when it
-// has neither.
-func maxAge(cc string) time.Duration {
-	for _, d := range strings.Split(cc, ",") {
-		d = strings.TrimSpace(d)
-		if strings.EqualFold(d, "no-cache") {
-			return 0
-		}
-		name, v, ok := strings.Cut(d, "=")
-		if ok && strings.EqualFold(strings.TrimSpace(name), "max-age") {
-			if n, err := strconv.ParseInt(strings.Trim(strings.TrimSpace(v), `"`), 10, 64); err == nil && n >= 0 {
-				return time.Duration(min(n, 1<<31)) * time.Second
-			}
-		}
-	}
-	return time.Second
-}
-
-// storable reports whether a response with Cache-Control cc may be kept.
-func storable(cc string) bool {
-	for _, d := range strings.Split(cc, ",") {
-		switch strings.ToLower(strings.TrimSpace(d)) {
-		case "no-store", "private":
-			return false
-		}
-	}
-	return true
+	return time.Since(ent.StoredAt) < httpsem.MaxAge(ent.CacheControl)
 }
 
 // fetch fills obj from upstream, one fetch at a time per key and route: from the owner of the
@@ -197,7 +167,7 @@ func (e *Edge) fillPeers(key string, peer bool) []string {
 // keep stores a 200 in the caches and remembers a 404.
 func (e *Edge) keep(key string, f fill) {
 	switch {
-	case f.status == 200 && storable(f.entry.CacheControl):
+	case f.status == 200 && httpsem.Storable(f.entry.CacheControl):
 		e.mem.Set(key, f.entry)
 		if e.disk != nil {
 			if err := e.disk.Set(key, f.entry); err != nil {
@@ -358,6 +328,6 @@ func entryMeta(resp *fasthttp.Response) cache.Entry {
 		ETag:         string(resp.Header.Peek("ETag")),
 		LastModified: string(resp.Header.Peek("Last-Modified")),
 		StoredAt:     stored,
-		Private:      string(resp.Header.Peek(origin.AccessHeader)) == origin.AccessPrivate,
+		Private:      string(resp.Header.Peek(httpsem.AccessHeader)) == httpsem.AccessPrivate,
 	}
 }

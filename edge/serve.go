@@ -8,37 +8,26 @@ import (
 	"strings"
 	"time"
 
+	"github.com/reelay/reelay/internal/httpsem"
 	"github.com/reelay/reelay/internal/layout"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/reelay/reelay/internal/apierr"
-	"github.com/reelay/reelay/origin"
-)
-
-// CORS, as the origin answers it.
-const (
-	allowedMethods  = "GET, HEAD, OPTIONS"
-	allowedHeaders  = "Range, If-None-Match, If-Modified-Since, If-Range"
-	exposedHeaders  = "Content-Length, Content-Range, Cache-Status, Age, ETag"
-	preflightMaxAge = "86400"
 )
 
 // serveObject answers GET, HEAD and OPTIONS of /v/{video}/{name}, raw path p.
 func (e *Edge) serveObject(ctx *fasthttp.RequestCtx, p string) error {
 	h := &ctx.Response.Header
-	h.Set("Access-Control-Allow-Origin", "*")
-	h.Set("Access-Control-Expose-Headers", exposedHeaders)
-	switch string(ctx.Method()) {
-	case fasthttp.MethodGet, fasthttp.MethodHead:
-	case fasthttp.MethodOptions:
-		h.Set("Access-Control-Allow-Methods", allowedMethods)
-		h.Set("Access-Control-Allow-Headers", allowedHeaders)
-		h.Set("Access-Control-Max-Age", preflightMaxAge)
+	preflight := ctx.IsOptions()
+	httpsem.CORS(h.Set, "*", preflight)
+	switch {
+	case ctx.IsGet() || ctx.IsHead():
+	case preflight:
 		ctx.SetStatusCode(http.StatusNoContent)
 		return nil
 	default:
-		return methodNotAllowed(ctx, allowedMethods)
+		return methodNotAllowed(ctx, httpsem.CORSAllowMethods)
 	}
 	e.stats.requests.Add(1)
 	obj, ok := layout.Parse(p)
@@ -122,7 +111,7 @@ func (e *Edge) cacheStatus(f fill) string {
 		s += "; fwd=uri-miss"
 	}
 	s += "; fwd-status=" + strconv.Itoa(f.status)
-	if f.status == http.StatusOK && storable(f.entry.CacheControl) {
+	if f.status == http.StatusOK && httpsem.Storable(f.entry.CacheControl) {
 		s += "; stored"
 	}
 	if f.collapsed {
@@ -151,10 +140,10 @@ func (e *Edge) writeEntry(ctx *fasthttp.RequestCtx, f fill) {
 	}
 	if ent.Private {
 		// Peers keep the mark with the object, as from the origin.
-		h.Set(origin.AccessHeader, origin.AccessPrivate)
+		h.Set(httpsem.AccessHeader, httpsem.AccessPrivate)
 	}
 	rh := &ctx.Request.Header
-	conds := origin.Conditions{
+	conds := httpsem.Conditions{
 		IfMatch:           string(rh.Peek("If-Match")),
 		IfNoneMatch:       string(rh.Peek("If-None-Match")),
 		IfModifiedSince:   string(rh.Peek("If-Modified-Since")),
@@ -175,9 +164,9 @@ func (e *Edge) writeEntry(ctx *fasthttp.RequestCtx, f fill) {
 	}
 	start, length := int64(0), size
 	if rng := rh.Peek("Range"); len(rng) > 0 && conds.RangeApplies(ent.ETag, mod) {
-		s, l, ok, err := origin.ParseRange(string(rng), size)
+		s, l, ok, err := httpsem.ParseRange(string(rng), size)
 		switch {
-		case errors.Is(err, origin.ErrUnsatisfiableRange):
+		case errors.Is(err, httpsem.ErrUnsatisfiableRange):
 			h.Set("Content-Range", fmt.Sprintf("bytes */%d", size))
 			ctx.SetStatusCode(http.StatusRequestedRangeNotSatisfiable)
 			return

@@ -14,7 +14,7 @@
 // Config.PublishedTTL, so that a player's segment requests cost one store round trip each.
 //
 // A video with the object layout.PrivateMarker under its prefix is private: every response
-// for its objects carries "X-Reelay-Access: private" (AccessHeader), which edges keep with the
+// for its objects carries "X-Reelay-Access: private" (httpsem.AccessHeader), which edges keep with the
 // cached object and enforce by serving it only on a signed URL. The origin itself checks no
 // signatures: it is the edges' upstream, not a player-facing tier, for private videos.
 //
@@ -40,10 +40,10 @@
 // # Conditional and range requests
 //
 // If-Match, If-None-Match (weak comparison, lists and "*"), If-Unmodified-Since and
-// If-Modified-Since are evaluated as RFC 9110 §13.2.2 orders them (see Conditions). A GET with a
+// If-Modified-Since are evaluated as RFC 9110 §13.2.2 orders them (see httpsem.Conditions). A GET with a
 // single byte range is answered 206 from Store.GetRange, an unsatisfiable one 416 with
 // "Content-Range: bytes */size"; several ranges, a malformed Range and a Range whose If-Range
-// does not match are answered 200 with the whole object (see ParseRange). HEAD answers the
+// does not match are answered 200 with the whole object (see httpsem.ParseRange). HEAD answers the
 // headers of the GET from a Stat, without reading the object.
 package origin
 
@@ -60,6 +60,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/reelay/reelay/internal/httpsem"
 	"github.com/reelay/reelay/internal/layout"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -76,28 +77,6 @@ const (
 	DefaultAllowOrigin    = "*"
 )
 
-// Cache-Control of objects stored without one; playlists get Config.PlaylistMaxAge.
-const (
-	cacheImmutable = "public, max-age=31536000, immutable"
-	cachePoster    = "public, max-age=86400"
-)
-
-// Fallback content types, for objects stored without one (or as application/octet-stream).
-const (
-	contentTypePlaylist = "application/vnd.apple.mpegurl"
-	contentTypeInit     = "video/mp4"
-	contentTypeSegment  = "video/iso.segment"
-	contentTypePoster   = "image/jpeg"
-)
-
-// CORS headers of every response and of preflights.
-const (
-	allowedMethods  = "GET, HEAD, OPTIONS"
-	allowedHeaders  = "Range, If-None-Match, If-Modified-Since, If-Range"
-	exposedHeaders  = "Content-Length, Content-Range, Cache-Status, Age, ETag"
-	preflightMaxAge = "86400"
-)
-
 // publishedCacheSize bounds the number of videos remembered as published.
 const publishedCacheSize = 10000
 
@@ -108,13 +87,6 @@ const publishCheckTimeout = 15 * time.Second
 // maxAttempts bounds how often a request is restarted when the object changes between its Stat
 // and its Get.
 const maxAttempts = 3
-
-// AccessHeader marks each response for an object of a private video with AccessPrivate. Edges
-// keep the mark with the object and serve it only on a signed URL (see edge.Sign).
-const (
-	AccessHeader  = "X-Reelay-Access"
-	AccessPrivate = "private"
-)
 
 // ErrInvalidConfig is returned by New for an unusable Config.
 var ErrInvalidConfig = errors.New("origin: invalid config")
@@ -206,15 +178,14 @@ type request struct {
 	key     string
 	head    bool
 	rng     string // the Range header of a GET; always "" for HEAD
-	conds   Conditions
+	conds   httpsem.Conditions
 }
 
 func (o *Origin) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &recorder{ResponseWriter: w}
 	defer o.metrics.observe(rec)
 	h := rec.Header()
-	h.Set("Access-Control-Allow-Origin", o.cfg.AllowOrigin)
-	h.Set("Access-Control-Expose-Headers", exposedHeaders)
+	httpsem.CORS(h.Set, o.cfg.AllowOrigin, r.Method == http.MethodOptions)
 	err := o.serve(rec, r)
 	switch {
 	case err == nil:
@@ -235,15 +206,11 @@ func (o *Origin) serve(w http.ResponseWriter, r *http.Request) error {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
 	case http.MethodOptions:
-		h := w.Header()
-		h.Set("Allow", allowedMethods)
-		h.Set("Access-Control-Allow-Methods", allowedMethods)
-		h.Set("Access-Control-Allow-Headers", allowedHeaders)
-		h.Set("Access-Control-Max-Age", preflightMaxAge)
+		w.Header().Set("Allow", httpsem.CORSAllowMethods)
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	default:
-		w.Header().Set("Allow", allowedMethods)
+		w.Header().Set("Allow", httpsem.CORSAllowMethods)
 		return apierr.Errorf(http.StatusMethodNotAllowed, "method_not_allowed", "%s is not allowed; use GET or HEAD", r.Method)
 	}
 	ctx := r.Context()
@@ -256,7 +223,7 @@ func (o *Origin) serve(w http.ResponseWriter, r *http.Request) error {
 		private: private,
 		key:     obj.Key(),
 		head:    r.Method == http.MethodHead,
-		conds:   ConditionsFrom(r.Header),
+		conds:   httpsem.ConditionsFrom(r.Header),
 	}
 	if !q.head { // RFC 9110 §14.2: range handling is defined for GET only
 		q.rng = r.Header.Get("Range")
@@ -318,7 +285,7 @@ func (o *Origin) access(ctx context.Context, obj layout.Object) (private bool, e
 // was replaced between its Stat and its Get, before anything was written.
 func (o *Origin) serveObject(ctx context.Context, w http.ResponseWriter, q request) error {
 	h := w.Header()
-	if !q.head && q.rng == "" && q.conds == (Conditions{}) {
+	if !q.head && q.rng == "" && q.conds == (httpsem.Conditions{}) {
 		// A plain GET needs only the body and its Info: one round trip.
 		body, info, err := o.get(ctx, q.key)
 		if err != nil {
@@ -355,7 +322,7 @@ func (o *Origin) serveObject(ctx context.Context, w http.ResponseWriter, q reque
 
 	partial, start, length := false, int64(0), info.Size
 	if q.rng != "" && q.conds.RangeApplies(info.ETag, info.ModTime) {
-		s, n, ok, err := ParseRange(q.rng, info.Size)
+		s, n, ok, err := httpsem.ParseRange(q.rng, info.Size)
 		if err != nil {
 			h.Set("Content-Range", "bytes */"+strconv.FormatInt(info.Size, 10))
 			return apierr.Errorf(http.StatusRequestedRangeNotSatisfiable, "range_not_satisfiable",
@@ -409,29 +376,18 @@ func (o *Origin) setValidators(h http.Header, obj layout.Object, info storage.In
 	if !info.ModTime.IsZero() {
 		h.Set("Last-Modified", info.ModTime.UTC().Format(http.TimeFormat))
 	}
-	h.Set("Cache-Control", cmp.Or(info.CacheControl, o.defaultCacheControl(obj.Kind)))
+	h.Set("Cache-Control", cmp.Or(info.CacheControl, httpsem.CacheControl(obj.Kind, o.cachePlaylist)))
 }
 
 // setHeaders sets the headers of a 200 or 206 (but Content-Length and Content-Range).
 func (o *Origin) setHeaders(h http.Header, q request, info storage.Info) {
 	o.setValidators(h, q.obj, info)
 	if q.private {
-		h.Set(AccessHeader, AccessPrivate)
+		h.Set(httpsem.AccessHeader, httpsem.AccessPrivate)
 	}
 	h.Set("Content-Type", contentType(q.obj.Kind, info.ContentType))
 	h.Set("Accept-Ranges", "bytes")
 	h.Set("X-Content-Type-Options", "nosniff")
-}
-
-func (o *Origin) defaultCacheControl(k layout.Kind) string {
-	switch k {
-	case layout.KindMaster, layout.KindPlaylist:
-		return o.cachePlaylist
-	case layout.KindPoster:
-		return cachePoster
-	default:
-		return cacheImmutable
-	}
 }
 
 // contentType is the stored content type, or the one of the object's kind when none was stored.
@@ -439,16 +395,7 @@ func contentType(k layout.Kind, stored string) string {
 	if stored != "" && stored != storage.DefaultContentType {
 		return stored
 	}
-	switch k {
-	case layout.KindMaster, layout.KindPlaylist:
-		return contentTypePlaylist
-	case layout.KindPoster:
-		return contentTypePoster
-	case layout.KindInit:
-		return contentTypeInit
-	default:
-		return contentTypeSegment
-	}
+	return httpsem.ContentType(k)
 }
 
 // copyBody streams body to w. A failure here cannot be answered any more: the response is cut

@@ -18,10 +18,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/reelay/reelay/internal/httpsem"
 	"github.com/reelay/reelay/internal/layout"
 	"github.com/reelay/reelay/internal/testenv"
 	"github.com/reelay/reelay/internal/videoid"
-	"github.com/reelay/reelay/packager"
 	"github.com/reelay/reelay/storage"
 )
 
@@ -104,19 +104,19 @@ var video = []struct {
 	name, contentType, cacheControl string
 	body                            []byte
 }{
-	{"720p/init.mp4", packager.ContentTypeVideoInit, packager.CacheImmutable, segment(800, 1)},
-	{"720p/seg_00001.m4s", packager.ContentTypeVideoSegment, packager.CacheImmutable, segment(10000, 2)},
-	{"720p/seg_00002.m4s", packager.ContentTypeVideoSegment, packager.CacheImmutable, segment(9000, 3)},
-	{"720p/index.m3u8", packager.ContentTypePlaylist, packager.CachePlaylist, []byte("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:2.000,\nseg_00001.m4s\n#EXT-X-ENDLIST\n")},
-	{"720p/iframes.m3u8", packager.ContentTypePlaylist, packager.CachePlaylist, []byte("#EXTM3U\n#EXT-X-I-FRAMES-ONLY\n#EXT-X-ENDLIST\n")},
-	{"audio/init.mp4", packager.ContentTypeAudioInit, packager.CacheImmutable, segment(600, 4)},
-	{"audio/seg_00001.m4s", packager.ContentTypeAudioSegment, packager.CacheImmutable, segment(3000, 5)},
-	{"audio/index.m3u8", packager.ContentTypePlaylist, packager.CachePlaylist, []byte("#EXTM3U\n#EXT-X-ENDLIST\n")},
+	{"720p/init.mp4", httpsem.ContentTypeVideoInit, httpsem.CacheImmutable, segment(800, 1)},
+	{"720p/seg_00001.m4s", httpsem.ContentTypeVideoSegment, httpsem.CacheImmutable, segment(10000, 2)},
+	{"720p/seg_00002.m4s", httpsem.ContentTypeVideoSegment, httpsem.CacheImmutable, segment(9000, 3)},
+	{"720p/index.m3u8", httpsem.ContentTypePlaylist, httpsem.CachePlaylist, []byte("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-MAP:URI=\"init.mp4\"\n#EXTINF:2.000,\nseg_00001.m4s\n#EXT-X-ENDLIST\n")},
+	{"720p/iframes.m3u8", httpsem.ContentTypePlaylist, httpsem.CachePlaylist, []byte("#EXTM3U\n#EXT-X-I-FRAMES-ONLY\n#EXT-X-ENDLIST\n")},
+	{"audio/init.mp4", httpsem.ContentTypeAudioInit, httpsem.CacheImmutable, segment(600, 4)},
+	{"audio/seg_00001.m4s", httpsem.ContentTypeAudioSegment, httpsem.CacheImmutable, segment(3000, 5)},
+	{"audio/index.m3u8", httpsem.ContentTypePlaylist, httpsem.CachePlaylist, []byte("#EXTM3U\n#EXT-X-ENDLIST\n")},
 	{"360p/init.mp4", "", "", segment(700, 6)},
 	{"360p/seg_00001.m4s", "", "", segment(5000, 7)},
 	{"360p/index.m3u8", storage.DefaultContentType, "", []byte("#EXTM3U\n#EXT-X-ENDLIST\n")},
-	{"poster.jpg", packager.ContentTypePoster, packager.CachePoster, append([]byte{0xff, 0xd8, 0xff}, segment(2000, 8)...)},
-	{"master.m3u8", packager.ContentTypePlaylist, packager.CachePlaylist, []byte("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-STREAM-INF:BANDWIDTH=1000000\n720p/index.m3u8\n")},
+	{"poster.jpg", httpsem.ContentTypePoster, httpsem.CachePoster, append([]byte{0xff, 0xd8, 0xff}, segment(2000, 8)...)},
+	{"master.m3u8", httpsem.ContentTypePlaylist, httpsem.CachePlaylist, []byte("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-STREAM-INF:BANDWIDTH=1000000\n720p/index.m3u8\n")},
 }
 
 // putVideo writes the objects of video under prefix+id, master last; without the master if
@@ -612,7 +612,7 @@ func TestObjectReplacedWhileServed(t *testing.T) {
 	f.store.getRange = func(ctx context.Context, k string, offset, length int64) (io.ReadCloser, storage.Info, error) {
 		once.Do(func() {
 			if _, err := f.store.Store.Put(ctx, key, bytes.NewReader(replaced), int64(len(replaced)),
-				storage.PutOptions{ContentType: packager.ContentTypePlaylist}); err != nil {
+				storage.PutOptions{ContentType: httpsem.ContentTypePlaylist}); err != nil {
 				t.Error(err)
 			}
 		})
@@ -735,7 +735,7 @@ func TestMinIO(t *testing.T) {
 	if cr := resp.Header.Get("Content-Range"); cr != fmt.Sprintf("bytes 100-1099/%d", len(obj)) {
 		t.Errorf("Content-Range %q", cr)
 	}
-	if ct, cc := resp.Header.Get("Content-Type"), resp.Header.Get("Cache-Control"); ct != "video/iso.segment" || cc != packager.CacheImmutable {
+	if ct, cc := resp.Header.Get("Content-Type"), resp.Header.Get("Cache-Control"); ct != "video/iso.segment" || cc != httpsem.CacheImmutable {
 		t.Errorf("Content-Type %q, Cache-Control %q", ct, cc)
 	}
 	etag := resp.Header.Get("ETag")
@@ -768,12 +768,12 @@ func TestPrivateVideoIsMarked(t *testing.T) {
 	for _, name := range []string{"720p/seg_00001.m4s", "master.m3u8", "720p/index.m3u8", "poster.jpg"} {
 		for _, method := range []string{"GET", "HEAD"} {
 			resp, _ := do(t, method, f.url(priv, name))
-			if resp.StatusCode != 200 || resp.Header.Get(AccessHeader) != AccessPrivate {
-				t.Errorf("%s %s of the private video: %d, %s %q", method, name, resp.StatusCode, AccessHeader, resp.Header.Get(AccessHeader))
+			if resp.StatusCode != 200 || resp.Header.Get(httpsem.AccessHeader) != httpsem.AccessPrivate {
+				t.Errorf("%s %s of the private video: %d, %s %q", method, name, resp.StatusCode, httpsem.AccessHeader, resp.Header.Get(httpsem.AccessHeader))
 			}
 			resp, _ = do(t, method, f.url(f.pub, name))
-			if resp.StatusCode != 200 || resp.Header.Get(AccessHeader) != "" {
-				t.Errorf("%s %s of the public video: %d, %s %q", method, name, resp.StatusCode, AccessHeader, resp.Header.Get(AccessHeader))
+			if resp.StatusCode != 200 || resp.Header.Get(httpsem.AccessHeader) != "" {
+				t.Errorf("%s %s of the public video: %d, %s %q", method, name, resp.StatusCode, httpsem.AccessHeader, resp.Header.Get(httpsem.AccessHeader))
 			}
 		}
 	}

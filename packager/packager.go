@@ -30,7 +30,7 @@
 // bit rates. Until then master.m3u8 advertises each variant's peak as the larger of what was
 // measured so far and its target bit rate plus 10 % (the encoder's VBV maxrate), so that players
 // do not pick a rung the network cannot sustain. The playlists of this phase are stored with
-// CacheLivePlaylist, so that edges and players refetch them within a second. A reader sees a
+// httpsem.CacheLivePlaylist, so that edges and players refetch them within a second. A reader sees a
 // valid presentation at every moment: either none, or an EVENT presentation whose playlists list
 // only segments already written, or the final VOD one. Abort withdraws an unfinished
 // presentation (it deletes master.m3u8).
@@ -68,6 +68,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/reelay/reelay/internal/httpsem"
 	"github.com/reelay/reelay/internal/layout"
 	"github.com/reelay/reelay/storage"
 )
@@ -77,26 +78,6 @@ const DefaultSegmentDuration = 2 * time.Second
 
 // DefaultStartBandwidth is Config.StartBandwidth when it is zero.
 const DefaultStartBandwidth = 1_500_000
-
-// Content types and cache policies of the objects written.
-const (
-	ContentTypePlaylist     = "application/vnd.apple.mpegurl"
-	ContentTypeVideoInit    = "video/mp4"
-	ContentTypeAudioInit    = "audio/mp4"
-	ContentTypeVideoSegment = "video/iso.segment"
-	ContentTypeAudioSegment = "audio/mp4"
-	ContentTypePoster       = "image/jpeg"
-
-	// CacheImmutable is stored with init and media segments: their bytes never change under a key.
-	CacheImmutable = "public, max-age=31536000, immutable"
-	// CachePlaylist is stored with playlists, which a new packaging of the same video may replace.
-	CachePlaylist = "public, max-age=60"
-	// CacheLivePlaylist is stored with the playlists of a progressive publication until Close:
-	// they grow with every segment.
-	CacheLivePlaylist = "public, max-age=1"
-	// CachePoster is stored with the poster.
-	CachePoster = "public, max-age=86400"
-)
 
 // AudioGroupID is the GROUP-ID of the audio rendition in master.m3u8.
 const AudioGroupID = "audio"
@@ -260,7 +241,7 @@ func (p *Packager) WritePoster(ctx context.Context, jpeg []byte) error {
 		return ErrClosed
 	}
 	key := p.key(layout.Poster)
-	if err := p.put(ctx, key, jpeg, ContentTypePoster, CachePoster); err != nil {
+	if err := p.put(ctx, key, jpeg, httpsem.ContentTypePoster, httpsem.CachePoster); err != nil {
 		return err
 	}
 	p.posterKey = key
@@ -399,7 +380,7 @@ func (p *Packager) Close(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if err := p.put(ctx, res.MasterKey, master, ContentTypePlaylist, CachePlaylist); err != nil {
+	if err := p.put(ctx, res.MasterKey, master, httpsem.ContentTypePlaylist, httpsem.CachePlaylist); err != nil {
 		return Result{}, err
 	}
 	p.log.Info("packaged", "renditions", len(res.Renditions), "duration", res.Duration)
@@ -490,7 +471,7 @@ func (p *Packager) progress(ctx context.Context, r *Rendition, s summary) error 
 	if err != nil {
 		return err
 	}
-	if err := p.put(ctx, p.key(layout.Master), master, ContentTypePlaylist, CacheLivePlaylist); err != nil {
+	if err := p.put(ctx, p.key(layout.Master), master, httpsem.ContentTypePlaylist, httpsem.CacheLivePlaylist); err != nil {
 		return err
 	}
 	p.live = true

@@ -22,6 +22,7 @@ import (
 	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 
+	"github.com/reelay/reelay/internal/httpsem"
 	"github.com/reelay/reelay/storage"
 )
 
@@ -212,17 +213,17 @@ func checkIFrames(t testing.TB, s storage.Store, dir string, media *playlist.Med
 func wantObject(key string) (contentType, cacheControl string) {
 	switch {
 	case strings.HasSuffix(key, ".m3u8"):
-		return ContentTypePlaylist, CachePlaylist
+		return httpsem.ContentTypePlaylist, httpsem.CachePlaylist
 	case strings.HasSuffix(key, "poster.jpg"):
-		return ContentTypePoster, CachePoster
+		return httpsem.ContentTypePoster, httpsem.CachePoster
 	case strings.HasSuffix(key, "audio/init.mp4"):
-		return "audio/mp4", CacheImmutable
+		return "audio/mp4", httpsem.CacheImmutable
 	case strings.HasSuffix(key, "init.mp4"):
-		return "video/mp4", CacheImmutable
+		return "video/mp4", httpsem.CacheImmutable
 	case strings.Contains(key, "audio/"):
-		return "audio/mp4", CacheImmutable
+		return "audio/mp4", httpsem.CacheImmutable
 	default:
-		return "video/iso.segment", CacheImmutable
+		return "video/iso.segment", httpsem.CacheImmutable
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
+	"github.com/reelay/reelay/internal/httpsem"
 	"github.com/reelay/reelay/internal/layout"
 )
 
@@ -134,15 +135,15 @@ func bitrates(spans []span, targetDuration int) (peak, average int) {
 // writePlaylists writes the rendition's media playlist and, for video, its I-frame playlist: the
 // final VOD ones, or with event the EVENT ones of a progressive publication.
 func (r *Rendition) writePlaylists(ctx context.Context, s summary, event bool) error {
-	cache := CachePlaylist
+	cache := httpsem.CachePlaylist
 	if event {
-		cache = CacheLivePlaylist
+		cache = httpsem.CacheLivePlaylist
 	}
 	media, err := mediaPlaylist(s, false, event)
 	if err != nil {
 		return fmt.Errorf("packager: %s: %w", r.name, err)
 	}
-	if err := r.p.put(ctx, s.result.PlaylistKey, media, ContentTypePlaylist, cache); err != nil {
+	if err := r.p.put(ctx, s.result.PlaylistKey, media, httpsem.ContentTypePlaylist, cache); err != nil {
 		return err
 	}
 	if r.kind != KindVideo {
@@ -152,7 +153,7 @@ func (r *Rendition) writePlaylists(ctx context.Context, s summary, event bool) e
 	if err != nil {
 		return fmt.Errorf("packager: %s: %w", r.name, err)
 	}
-	return r.p.put(ctx, s.result.IFramePlaylistKey, iframes, ContentTypePlaylist, cache)
+	return r.p.put(ctx, s.result.IFramePlaylistKey, iframes, httpsem.ContentTypePlaylist, cache)
 }
 
 // expectedBitrates returns what master.m3u8 advertises for a rendition while it is being

@@ -13,6 +13,7 @@ import (
 
 	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
 
+	"github.com/reelay/reelay/internal/httpsem"
 	"github.com/reelay/reelay/internal/layout"
 	"github.com/reelay/reelay/storage"
 )
@@ -43,7 +44,7 @@ func (s *visibilityStore) Put(ctx context.Context, key string, r io.Reader, size
 	defer s.mu.Unlock()
 	if bytes.Contains(b, []byte("#EXT-X-PLAYLIST-TYPE:EVENT")) {
 		s.events[key]++
-		if opts.CacheControl != CacheLivePlaylist || bytes.Contains(b, []byte("#EXT-X-ENDLIST")) ||
+		if opts.CacheControl != httpsem.CacheLivePlaylist || bytes.Contains(b, []byte("#EXT-X-ENDLIST")) ||
 			!bytes.Contains(b, []byte("\n"+eventStart)) {
 			s.errs = append(s.errs, "EVENT playlist "+key+" with "+opts.CacheControl+":\n"+string(b))
 		}
@@ -174,7 +175,7 @@ func TestProgressive(t *testing.T) {
 		t.Fatal(err)
 	}
 	info, _ := store.Stat(ctx, testPrefix+layout.Master)
-	if info.CacheControl != CacheLivePlaylist {
+	if info.CacheControl != httpsem.CacheLivePlaylist {
 		t.Errorf("master before Close: Cache-Control %q", info.CacheControl)
 	}
 	// Before measuring, the master promises the target bit rates plus 10 %, audio included.
@@ -201,7 +202,7 @@ func TestProgressive(t *testing.T) {
 	// The final presentation is VOD, with measured bit rates and the usual cache policy.
 	for _, k := range []string{"master.m3u8", "360p/index.m3u8", "180p/iframes.m3u8", "audio/index.m3u8"} {
 		info, err := store.Stat(ctx, testPrefix+k)
-		if err != nil || info.CacheControl != CachePlaylist {
+		if err != nil || info.CacheControl != httpsem.CachePlaylist {
 			t.Errorf("%s after Close: %v %q", k, err, info.CacheControl)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4/seekablebuffer"
+	"github.com/reelay/reelay/internal/httpsem"
 	"github.com/reelay/reelay/internal/layout"
 )
 
@@ -266,11 +267,11 @@ func (r *Rendition) start(ctx context.Context, s Sample, payload []byte, sync bo
 	if err != nil {
 		return err
 	}
-	ct := ContentTypeVideoInit
+	ct := httpsem.ContentTypeVideoInit
 	if r.kind == KindAudio {
-		ct = ContentTypeAudioInit
+		ct = httpsem.ContentTypeAudioInit
 	}
-	if err := r.p.put(ctx, r.p.key(layout.InRendition(r.name, layout.Init)), init, ct, CacheImmutable); err != nil {
+	if err := r.p.put(ctx, r.p.key(layout.InRendition(r.name, layout.Init)), init, ct, httpsem.CacheImmutable); err != nil {
 		return err
 	}
 	r.ptsShift = max(0, -s.PTS)
@@ -449,11 +450,11 @@ func firstSampleEnd(frag []byte, n int) (int64, error) {
 // publish writes a built segment and records it.
 func (r *Rendition) publish(ctx context.Context, b *builtSegment) error {
 	key := r.p.key(layout.InRendition(r.name, layout.SegmentName(b.index)))
-	ct := ContentTypeVideoSegment
+	ct := httpsem.ContentTypeVideoSegment
 	if r.kind == KindAudio {
-		ct = ContentTypeAudioSegment
+		ct = httpsem.ContentTypeAudioSegment
 	}
-	if err := r.p.put(ctx, key, b.data, ct, CacheImmutable); err != nil {
+	if err := r.p.put(ctx, key, b.data, ct, httpsem.CacheImmutable); err != nil {
 		return err
 	}
 	r.segments = append(r.segments, segment{key: key, ticks: b.ticks, size: int64(len(b.data)), samples: b.samples, iframeLen: b.iframeLen})

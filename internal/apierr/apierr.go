@@ -1,6 +1,6 @@
 // Package apierr is the one error shape of reelay's JSON APIs: an HTTP status and a body
 // {"error":{"code","message"}}. Handlers return errors; the mapping to a response happens in
-// one place, Handler.
+// one place, answer, which Write (net/http) and WriteCtx (fasthttp) adapt to their servers.
 package apierr
 
 import (
@@ -54,16 +54,40 @@ func Handler(log *slog.Logger, h HandlerFunc) http.Handler {
 	})
 }
 
-// Write answers r with err. Server errors are logged; client errors are not.
-func Write(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+// From returns err as an *Error: the one it is or wraps, or else 500 internal, which hides
+// err from the client.
+func From(err error) *Error {
 	var e *Error
 	if !errors.As(err, &e) {
 		e = &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal server error", Err: err}
 	}
+	return e
+}
+
+// body is the JSON body of an error answer.
+type body struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// answer returns the status and body that answer err, and logs err to log (when not nil) if it
+// is a server error; client errors are not logged.
+func answer(log *slog.Logger, method, path string, err error) (int, body) {
+	e := From(err)
 	if e.Status >= 500 && log != nil {
-		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		log.Error("request failed", "method", method, "path", path, "err", err)
 	}
-	WriteJSON(w, e.Status, map[string]any{"error": map[string]string{"code": e.Code, "message": e.Message}})
+	var b body
+	b.Error.Code, b.Error.Message = e.Code, e.Message
+	return e.Status, b
+}
+
+// Write answers r with err. Server errors are logged; client errors are not.
+func Write(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	status, b := answer(log, r.Method, r.URL.Path, err)
+	WriteJSON(w, status, b)
 }
 
 // WriteJSON writes v as a JSON response with the given status.

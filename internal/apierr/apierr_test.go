@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/valyala/fasthttp"
 )
 
 type creds struct {
@@ -80,17 +82,18 @@ func FuzzDecodeJSON(f *testing.F) {
 	})
 }
 
+var mapCases = []struct {
+	err    error
+	status int
+	code   string
+}{
+	{New(http.StatusConflict, "handle_taken", "taken"), 409, "handle_taken"},
+	{errors.Join(errors.New("ctx"), New(404, "not_found", "no such thing")), 404, "not_found"},
+	{errors.New("disk on fire"), 500, "internal"},
+}
+
 func TestHandlerMapsErrors(t *testing.T) {
-	cases := []struct {
-		err    error
-		status int
-		code   string
-	}{
-		{New(http.StatusConflict, "handle_taken", "taken"), 409, "handle_taken"},
-		{errors.Join(errors.New("ctx"), New(404, "not_found", "no such thing")), 404, "not_found"},
-		{errors.New("disk on fire"), 500, "internal"},
-	}
-	for _, tc := range cases {
+	for _, tc := range mapCases {
 		h := Handler(nil, func(w http.ResponseWriter, r *http.Request) error { return tc.err })
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
@@ -105,6 +108,25 @@ func TestHandlerMapsErrors(t *testing.T) {
 		}
 		if strings.Contains(rec.Body.String(), "disk on fire") {
 			t.Errorf("internal error leaked: %s", rec.Body)
+		}
+	}
+}
+
+// TestWriteCtxMatchesWrite checks that the fasthttp adapter answers every error exactly as the
+// net/http one does: status, headers and body.
+func TestWriteCtxMatchesWrite(t *testing.T) {
+	for _, tc := range mapCases {
+		rec := httptest.NewRecorder()
+		Write(rec, httptest.NewRequest("GET", "/x", nil), nil, tc.err)
+		var ctx fasthttp.RequestCtx
+		ctx.Request.SetRequestURI("/x")
+		WriteCtx(&ctx, nil, tc.err)
+		resp := &ctx.Response
+		if resp.StatusCode() != rec.Code || string(resp.Body()) != rec.Body.String() ||
+			string(resp.Header.ContentType()) != rec.Header().Get("Content-Type") ||
+			string(resp.Header.Peek("X-Content-Type-Options")) != "nosniff" {
+			t.Errorf("%v: fasthttp %d %q %q, net/http %d %q %q", tc.err, resp.StatusCode(), resp.Header.ContentType(), resp.Body(),
+				rec.Code, rec.Header().Get("Content-Type"), rec.Body)
 		}
 	}
 }

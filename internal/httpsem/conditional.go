@@ -1,4 +1,4 @@
-package origin
+package httpsem
 
 import (
 	"net/http"

@@ -1,4 +1,4 @@
-package origin
+package httpsem
 
 import (
 	"errors"
@@ -8,7 +8,7 @@ import (
 
 // ErrUnsatisfiableRange is returned by ParseRange for a well-formed single byte range that selects
 // nothing of the representation: it is answered 416 with "Content-Range: bytes */size".
-var ErrUnsatisfiableRange = errors.New("origin: range not satisfiable")
+var ErrUnsatisfiableRange = errors.New("httpsem: range not satisfiable")
 
 // ParseRange interprets the value of a Range request header (RFC 9110 §14.2) for a representation
 // of size bytes. It depends on no HTTP library, so that the net/http origin and the fasthttp edge
