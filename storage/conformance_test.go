@@ -18,7 +18,7 @@ import (
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 func TestFS(t *testing.T) {
-	for name, opts := range map[string]FSOptions{"sync": {}, "nosync": {NoSync: true}} {
+	for name, opts := range map[string]FSOptions{"sync": {}, "nosync": {NoSync: true}, "plain": {Plain: true}} {
 		t.Run(name, func(t *testing.T) {
 			testStore(t, func(t *testing.T) Store {
 				s, err := NewFSWith(t.TempDir(), opts)

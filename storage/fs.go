@@ -33,11 +33,19 @@ import (
 // a sidecar that does not match (or is missing, after a crash or a copy that did not keep mtimes)
 // is ignored and the object gets default metadata. Leftovers in root/tmp are removed by NewFS.
 //
+// With FSOptions.Plain the objects are plain files at root/<key> instead, and the sidecars and
+// temporary files live under root/.reelay/, so that root is a tree that any web server or
+// player can read as it is (`reelay transcode --out DIR`); keys under ".reelay/" are refused.
+//
 // Because keys are paths, FS cannot hold both "a" and "a/b" (S3 can): the second Put fails.
 // One FS value must own a root at a time; several processes sharing a root are not supported.
+//
+// Beyond Store, FS can take a local file as an object without copying it (MoveFile), and tell
+// where an object's bytes are on disk (LocalPath).
 type FS struct {
 	root   string
 	noSync bool
+	plain  bool
 	locks  [64]sync.Mutex // by key hash; serialise the commit of a Put with other writers and Delete
 }
 
@@ -53,14 +61,24 @@ type FSOptions struct {
 	// a machine crash may lose recent ones: for scratch trees that are published by other means,
 	// such as the output of `reelay transcode`. Default false.
 	NoSync bool
+	// Plain keeps each object as a plain file at root/<key>, and the store's own files under
+	// root/.reelay/ (see FS). Default false: root/objects/<key>.
+	Plain bool
 }
+
+// plainDir holds a Plain store's sidecars and temporary files.
+const plainDir = ".reelay"
+
+// objectMode is the mode of the files that hold objects: readable by a web server that runs
+// as another user, as a Plain store's tree is meant to be served.
+const objectMode = 0o644
 
 // NewFSWith is NewFS with options.
 func NewFSWith(root string, opts FSOptions) (*FS, error) {
 	if root == "" {
 		return nil, errors.New("storage: empty directory for the fs store")
 	}
-	s := &FS{root: filepath.Clean(root), noSync: opts.NoSync}
+	s := &FS{root: filepath.Clean(root), noSync: opts.NoSync, plain: opts.Plain}
 	if err := os.RemoveAll(s.tmpDir()); err != nil {
 		return nil, fmt.Errorf("storage: cleaning %s: %w", s.tmpDir(), err)
 	}
@@ -81,12 +99,33 @@ type sidecar struct {
 	MTime        int64  `json:"mtime_ns"`
 }
 
-func (s *FS) dir(name string) string { return filepath.Join(s.root, name) }
-func (s *FS) tmpDir() string         { return s.dir("tmp") }
+// dir is the directory of tree: "objects", "meta" or "tmp".
+func (s *FS) dir(tree string) string {
+	switch {
+	case !s.plain:
+		return filepath.Join(s.root, tree)
+	case tree == "objects":
+		return s.root
+	}
+	return filepath.Join(s.root, plainDir, tree)
+}
 
-// path is where key lives in tree ("objects" or "meta"); ValidateKey keeps it inside.
+func (s *FS) tmpDir() string { return s.dir("tmp") }
+
+// path is where key lives in tree ("objects" or "meta"); checkKey keeps it inside.
 func (s *FS) path(tree, key string) string {
-	return filepath.Join(s.root, tree, filepath.FromSlash(key))
+	return filepath.Join(s.dir(tree), filepath.FromSlash(key))
+}
+
+// checkKey is ValidateKey, and for a Plain store the refusal of the keys of its own files.
+func (s *FS) checkKey(key string) error {
+	if err := ValidateKey(key); err != nil {
+		return err
+	}
+	if first, _, _ := strings.Cut(key, "/"); s.plain && first == plainDir {
+		return fmt.Errorf("%w %q: %s/ holds the store's own files", ErrInvalidKey, key, plainDir)
+	}
+	return nil
 }
 
 func (s *FS) lock(key string) *sync.Mutex {
@@ -104,7 +143,7 @@ func notFound(key string) error { return fmt.Errorf("%w: %q", ErrNotFound, key) 
 
 // Put implements Store.
 func (s *FS) Put(ctx context.Context, key string, r io.Reader, size int64, opts PutOptions) (_ Info, err error) {
-	if err := ValidateKey(key); err != nil {
+	if err := s.checkKey(key); err != nil {
 		return Info{}, err
 	}
 	fail := func(err error) (Info, error) { return Info{}, fmt.Errorf("storage: put %q: %w", key, err) }
@@ -134,6 +173,9 @@ func (s *FS) Put(ctx context.Context, key string, r io.Reader, size int64, opts 
 	// one it replaces even when both have the same size.
 	now := time.Now()
 	if err := os.Chtimes(data.Name(), now, now); err != nil {
+		return fail(err)
+	}
+	if err := data.Chmod(objectMode); err != nil {
 		return fail(err)
 	}
 	if err := s.sync(data); err != nil {
@@ -243,7 +285,7 @@ func (s *FS) syncDir(dir string) error {
 
 // open opens the data file of key and returns it with the object's Info.
 func (s *FS) open(key string) (*os.File, Info, error) {
-	if err := ValidateKey(key); err != nil {
+	if err := s.checkKey(key); err != nil {
 		return nil, Info{}, err
 	}
 	f, info, ok, err := s.tryOpen(key)
@@ -260,7 +302,7 @@ func (s *FS) open(key string) (*os.File, Info, error) {
 	if err == nil && !ok {
 		// No usable sidecar (a crash, or a copy that lost mtimes): default metadata, and an
 		// ETag from the file's identity.
-		info.ETag = fmt.Sprintf(`"%x-%x"`, info.Size, info.ModTime.UnixNano())
+		info.ETag = fmt.Sprintf(`"%x-%x"`, info.Size, info.ModTime.UnixNano()) // as identityETag
 	}
 	return f, info, err
 }
@@ -343,7 +385,7 @@ func (s *FS) Stat(ctx context.Context, key string) (Info, error) {
 
 // Delete implements Store. It also removes the directories that the deletion leaves empty.
 func (s *FS) Delete(ctx context.Context, key string) error {
-	if err := ValidateKey(key); err != nil {
+	if err := s.checkKey(key); err != nil {
 		return err
 	}
 	mu := s.lock(key)
@@ -400,7 +442,7 @@ func (s *FS) walk(ctx context.Context, dir, name string, fn func(Info) error) er
 	}
 	slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(sortName(a), sortName(b)) })
 	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), name) {
+		if !strings.HasPrefix(e.Name(), name) || s.plain && dir == "" && e.Name() == plainDir {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
@@ -435,6 +477,118 @@ func (s *FS) Ping(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// ErrCrossDevice is returned by MoveFile for a file on another file system than the store's:
+// it cannot be renamed into the store, and must be copied (Put) instead.
+var ErrCrossDevice = errors.New("storage: the file is on another file system")
+
+// MoveFile stores the local file at path as key by renaming it into the store, without reading
+// or copying its bytes, and returns the object's Info. The file is the store's from then on:
+// path no longer exists. Its ETag is made of its size and time rather than its content. A file
+// on another file system is refused with ErrCrossDevice, and left where it is.
+func (s *FS) MoveFile(ctx context.Context, key, path string, opts PutOptions) (_ Info, err error) {
+	if err := s.checkKey(key); err != nil {
+		return Info{}, err
+	}
+	fail := func(err error) (Info, error) { return Info{}, fmt.Errorf("storage: move %s to %q: %w", path, key, err) }
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
+	// Into the store's temporary directory first: the one rename that may cross file systems,
+	// before anything of the store has changed.
+	tmp, err := os.CreateTemp(s.tmpDir(), "move-*")
+	if err != nil {
+		return fail(err)
+	}
+	tmp.Close()
+	if err := os.Rename(path, tmp.Name()); err != nil {
+		os.Remove(tmp.Name())
+		if errors.Is(err, syscall.EXDEV) {
+			return fail(ErrCrossDevice)
+		}
+		return fail(err)
+	}
+	defer func() {
+		if err != nil { // give the file back
+			if rerr := os.Rename(tmp.Name(), path); rerr != nil {
+				os.Remove(tmp.Name())
+			}
+		}
+	}()
+	f, err := os.Open(tmp.Name())
+	if err != nil {
+		return fail(err)
+	}
+	defer f.Close()
+	now := time.Now()
+	if err := os.Chtimes(tmp.Name(), now, now); err != nil {
+		return fail(err)
+	}
+	if err := f.Chmod(objectMode); err != nil {
+		return fail(err)
+	}
+	if err := s.sync(f); err != nil {
+		return fail(err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return fail(err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fail(errors.New("not a regular file"))
+	}
+	info := Info{Key: key, Size: fi.Size(), ContentType: cmp.Or(opts.ContentType, DefaultContentType),
+		CacheControl: opts.CacheControl, ETag: identityETag(fi), ModTime: fi.ModTime()}
+	meta, err := s.writeTemp(sidecar{info.ContentType, info.CacheControl, info.ETag, info.Size, fi.ModTime().UnixNano()})
+	if err != nil {
+		return fail(err)
+	}
+	defer func() {
+		if err != nil {
+			os.Remove(meta)
+		}
+	}()
+	mu := s.lock(key)
+	mu.Lock()
+	err = s.renameInto(meta, s.path("meta", key))
+	if err == nil {
+		err = s.renameInto(tmp.Name(), s.path("objects", key))
+	}
+	mu.Unlock()
+	if err != nil {
+		return fail(err)
+	}
+	if err := s.syncDir(filepath.Dir(s.path("meta", key))); err != nil {
+		return Info{}, fmt.Errorf("storage: move to %q: %w", key, err)
+	}
+	if err := s.syncDir(filepath.Dir(s.path("objects", key))); err != nil {
+		return Info{}, fmt.Errorf("storage: move to %q: %w", key, err)
+	}
+	return info, nil
+}
+
+// identityETag is the ETag of a file whose content was not hashed: its size and time.
+func identityETag(fi fs.FileInfo) string {
+	return fmt.Sprintf(`"%x-%x"`, fi.Size(), fi.ModTime().UnixNano())
+}
+
+// LocalPath returns the path of the file that holds key's bytes, for a reader on this machine
+// to open in place rather than copy. The file may be replaced by a later Put (a reader that
+// opened it keeps the bytes it opened) or removed by Delete.
+func (s *FS) LocalPath(ctx context.Context, key string) (string, error) {
+	if err := s.checkKey(key); err != nil {
+		return "", err
+	}
+	p := s.path("objects", key)
+	fi, err := os.Stat(p)
+	if missing(err) || (err == nil && !fi.Mode().IsRegular()) {
+		return "", notFound(key)
+	}
+	if err != nil {
+		return "", fmt.Errorf("storage: %q: %w", key, err)
+	}
+	return p, nil
 }
 
 // ctxReader stops a copy when its context is done.

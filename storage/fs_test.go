@@ -190,3 +190,113 @@ func listKeys(t *testing.T, s Store, prefix string) []string {
 	}
 	return keys
 }
+
+// TestFSPlain checks the layout of a Plain store: objects are plain files at their keys, which
+// a web server can serve, and the store's own files stay out of the way of keys and listings.
+func TestFSPlain(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	s, err := NewFSWith(root, FSOptions{Plain: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(ctx, "720p/index.m3u8", bytes.NewReader([]byte("#EXTM3U\n")), -1, PutOptions{ContentType: "application/vnd.apple.mpegurl"}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "720p", "index.m3u8")); err != nil || string(b) != "#EXTM3U\n" {
+		t.Fatalf("the object as a plain file: %q, %v", b, err)
+	}
+	if fi, err := os.Stat(filepath.Join(root, "720p", "index.m3u8")); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("the object's file mode: %v, %v; want -rw-r--r-- for a web server", fi.Mode(), err)
+	}
+	if si, err := s.Stat(ctx, "720p/index.m3u8"); err != nil || si.ContentType != "application/vnd.apple.mpegurl" {
+		t.Errorf("Stat = %+v, %v: the metadata is kept", si, err)
+	}
+	if keys := listKeys(t, s, ""); len(keys) != 1 || keys[0] != "720p/index.m3u8" {
+		t.Errorf("List = %q, want only the object", keys)
+	}
+	for _, key := range []string{plainDir + "/meta/720p/index.m3u8", plainDir + "/x"} {
+		if _, err := s.Put(ctx, key, bytes.NewReader(nil), 0, PutOptions{}); !errors.Is(err, ErrInvalidKey) {
+			t.Errorf("Put(%q) = %v, want ErrInvalidKey", key, err)
+		}
+	}
+	if _, err := s.Stat(ctx, ".reelayx"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a key that only starts like the store's directory: %v, want ErrNotFound", err)
+	}
+}
+
+func TestFSMoveFile(t *testing.T) {
+	ctx := context.Background()
+	for _, plain := range []bool{false, true} {
+		root := t.TempDir()
+		s, err := NewFSWith(root, FSOptions{Plain: plain})
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := filepath.Join(t.TempDir(), "staged")
+		body := bytes.Repeat([]byte("source bytes "), 1000)
+		if err := os.WriteFile(src, body, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		before, _ := os.Stat(src)
+		info, err := s.MoveFile(ctx, "sources/v1", src, PutOptions{ContentType: "video/mp4"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(src); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("the moved file is still at its old path: %v", err)
+		}
+		p, err := s.LocalPath(ctx, "sources/v1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		after, _ := os.Stat(p)
+		if !os.SameFile(before, after) {
+			t.Error("LocalPath is not the moved file itself: its bytes were copied")
+		}
+		body2, gi := get(t, s, "sources/v1")
+		if !bytes.Equal(body2, body) || gi.Size != int64(len(body)) || gi.ContentType != "video/mp4" || gi.ETag != info.ETag || !isQuoted(gi.ETag) {
+			t.Errorf("Get after MoveFile: %d bytes, %+v; MoveFile said %+v", len(body2), gi, info)
+		}
+		if _, err := s.MoveFile(ctx, "sources/v2", src, PutOptions{}); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("moving a missing file: %v", err)
+		}
+		if _, err := s.LocalPath(ctx, "sources/v2"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("LocalPath of a missing key: %v", err)
+		}
+		if _, err := s.LocalPath(ctx, "sources"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("LocalPath of a directory of keys: %v", err)
+		}
+		if n := countFiles(t, s.tmpDir()); n != 0 {
+			t.Errorf("%d temporary files left", n)
+		}
+	}
+}
+
+// TestFSMoveFileCrossDevice moves a file from another file system (/dev/shm, a tmpfs): the move
+// is refused with ErrCrossDevice and the file stays where it was, for the caller to copy.
+func TestFSMoveFileCrossDevice(t *testing.T) {
+	other, err := os.MkdirTemp("/dev/shm", "reelay-test-")
+	if err != nil {
+		t.Skipf("no /dev/shm to hold a file on another file system: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(other) })
+	root := t.TempDir()
+	if sameDevice(t, other, root) {
+		t.Skip("/dev/shm is on the same file system as the test's temporary directory")
+	}
+	s := newTestFS(t, root)
+	src := filepath.Join(other, "staged")
+	if err := os.WriteFile(src, []byte("bytes"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.MoveFile(context.Background(), "sources/v1", src, PutOptions{}); !errors.Is(err, ErrCrossDevice) {
+		t.Fatalf("MoveFile across file systems: %v, want ErrCrossDevice", err)
+	}
+	if b, err := os.ReadFile(src); err != nil || string(b) != "bytes" {
+		t.Errorf("the file after a refused move: %q, %v", b, err)
+	}
+	if n := countFiles(t, s.tmpDir()); n != 0 {
+		t.Errorf("%d temporary files left", n)
+	}
+}
