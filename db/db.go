@@ -1,7 +1,9 @@
-// Package db is reelay's metadata database: users and their tokens, the job queue, and the
-// versioned schema under them. It runs on SQLite (one machine, `reelay up`) or on PostgreSQL
-// (several machines) with the same queries: every query uses $1, $2 placeholders, which both
-// drivers accept, and every time is stored as BIGINT unix milliseconds (UTC).
+// Package db is reelay's metadata database: what every tier shares of it. It opens SQLite (one
+// machine, `reelay up`) or PostgreSQL (several machines), applies the versioned schema
+// (migrations/), and runs the job queue (queue.go). Each tier's own queries live with the tier
+// (the accounts in feed, the uploads in ingest, the videos in pipeline and feed), written once
+// for both dialects with the helpers here: every query uses $1, $2 placeholders, which both
+// drivers accept, and every time is stored as BIGINT unix milliseconds (UTC, see Millis).
 package db
 
 import (
@@ -28,11 +30,18 @@ const (
 	DialectPostgres = "postgres"
 )
 
-// Errors returned by this package; match them with errors.Is.
+// Errors returned by this package and by the tiers' queries; match them with errors.Is.
 var (
-	ErrNotFound  = errors.New("db: not found")
+	// ErrNotFound: no row matches.
+	ErrNotFound = errors.New("db: not found")
+	// ErrDuplicate: a unique key is taken.
 	ErrDuplicate = errors.New("db: already exists")
-	ErrNoJob     = errors.New("db: no job is due")
+	// ErrConflict: a conditional update whose condition no longer holds (another request
+	// changed the row first).
+	ErrConflict = errors.New("db: changed concurrently")
+	// ErrNoJob: Claim found no job due.
+	ErrNoJob = errors.New("db: no job is due")
+	// ErrLeaseLost: the job was claimed again, or is no longer running.
 	ErrLeaseLost = errors.New("db: job lease lost")
 )
 
@@ -187,9 +196,9 @@ func (d *DB) Close() error { return d.sql.Close() }
 // Dialect reports DialectSQLite or DialectPostgres.
 func (d *DB) Dialect() string { return d.dialect }
 
-// SQL gives other packages the underlying pool. Queries must use $1, $2 placeholders and
-// store times as unix milliseconds. On SQLite every transaction takes the write lock at BEGIN,
-// and writes through this pool wait for the lock through busy_timeout, not in this package's queue.
+// SQL gives the tiers the underlying pool, for reads. Queries must use $1, $2 placeholders and
+// store times as unix milliseconds. Write with Exec and Tx, which queue this process's SQLite
+// writers; writes straight through this pool wait for SQLite's lock through busy_timeout.
 func (d *DB) SQL() *sql.DB { return d.sql }
 
 // lockWrites waits for this process's turn to write to SQLite; call the returned func when
@@ -206,8 +215,8 @@ func (d *DB) lockWrites(ctx context.Context) (unlock func(), err error) {
 	}
 }
 
-// exec runs one writing statement.
-func (d *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+// Exec runs one writing statement.
+func (d *DB) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	unlock, err := d.lockWrites(ctx)
 	if err != nil {
 		return nil, err
@@ -216,8 +225,8 @@ func (d *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, e
 	return d.sql.ExecContext(ctx, query, args...)
 }
 
-// inTx runs fn in a (write) transaction and commits when fn returns nil. fn must use only tx.
-func (d *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+// Tx runs fn in a (write) transaction and commits when fn returns nil. fn must use only tx.
+func (d *DB) Tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	unlock, err := d.lockWrites(ctx)
 	if err != nil {
 		return err
@@ -234,8 +243,8 @@ func (d *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return tx.Commit()
 }
 
-// isUnique reports whether err is a unique or primary key violation in either dialect.
-func isUnique(err error) bool {
+// IsUnique reports whether err is a unique or primary key violation in either dialect.
+func IsUnique(err error) bool {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		return pe.Code == "23505"
@@ -247,18 +256,22 @@ func isUnique(err error) bool {
 	return false
 }
 
-// ms converts t to the stored form: unix milliseconds, 0 for the zero time.
-func ms(t time.Time) int64 {
+// Millis converts t to the stored form: unix milliseconds, 0 for the zero time.
+func Millis(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
 	}
 	return t.UnixMilli()
 }
 
-// fromMS converts stored unix milliseconds back to a UTC time; 0 is the zero time.
-func fromMS(v int64) time.Time {
+// Time converts stored unix milliseconds back to a UTC time; 0 is the zero time.
+func Time(v int64) time.Time {
 	if v == 0 {
 		return time.Time{}
 	}
 	return time.UnixMilli(v).UTC()
 }
+
+// RowScanner is what *sql.Row and *sql.Rows have in common, for scanning functions that take
+// either.
+type RowScanner interface{ Scan(dest ...any) error }

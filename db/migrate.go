@@ -90,7 +90,7 @@ func (d *DB) migrate(ctx context.Context) error {
 				return err
 			}
 			_, err = tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-				m.version, m.name, ms(d.now()))
+				m.version, m.name, Millis(d.now()))
 			applied = err == nil
 			return err
 		})
@@ -106,7 +106,7 @@ func (d *DB) migrate(ctx context.Context) error {
 
 // lockedTx runs fn in a transaction that holds the migration lock.
 func (d *DB) lockedTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return d.inTx(ctx, func(tx *sql.Tx) error {
+	return d.Tx(ctx, func(tx *sql.Tx) error {
 		if d.dialect == DialectPostgres {
 			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLock)); err != nil {
 				return err

@@ -61,7 +61,7 @@ func scanJob(row *sql.Row) (Job, error) {
 	if err != nil {
 		return Job{}, err
 	}
-	j.RunAt, j.LeaseUntil, j.CreatedAt, j.UpdatedAt = fromMS(runAt), fromMS(leaseUntil), fromMS(created), fromMS(updated)
+	j.RunAt, j.LeaseUntil, j.CreatedAt, j.UpdatedAt = Time(runAt), Time(leaseUntil), Time(created), Time(updated)
 	return j, nil
 }
 
@@ -74,10 +74,10 @@ func (d *DB) Enqueue(ctx context.Context, kind string, payload []byte, opts Enqu
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = 5
 	}
-	now := ms(d.now())
+	now := Millis(d.now())
 	runAt := now
 	if !opts.RunAt.IsZero() {
-		runAt = ms(opts.RunAt)
+		runAt = Millis(opts.RunAt)
 	}
 	var key any // NULL: no key, never conflicts
 	if opts.Key != "" {
@@ -87,7 +87,7 @@ func (d *DB) Enqueue(ctx context.Context, kind string, payload []byte, opts Enqu
 		payload = []byte{}
 	}
 	var j Job
-	err := d.inTx(ctx, func(tx *sql.Tx) (err error) {
+	err := d.Tx(ctx, func(tx *sql.Tx) (err error) {
 		j, err = scanJob(tx.QueryRowContext(ctx, `INSERT INTO jobs
 			(kind, job_key, payload, state, max_attempts, run_at, created_at, updated_at)
 			VALUES ($1, $2, $3, 'queued', $4, $5, $6, $6)
@@ -118,7 +118,7 @@ func (d *DB) Claim(ctx context.Context, kind, worker string, lease time.Duration
 	}
 	// Idle workers poll often: answer them with a plain read, without a write transaction.
 	var due int
-	err := d.sql.QueryRowContext(ctx, `SELECT 1 `+dueJobs+` LIMIT 1`, kind, ms(d.now())).Scan(&due)
+	err := d.sql.QueryRowContext(ctx, `SELECT 1 `+dueJobs+` LIMIT 1`, kind, Millis(d.now())).Scan(&due)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Job{}, ErrNoJob
 	}
@@ -133,8 +133,8 @@ func (d *DB) Claim(ctx context.Context, kind, worker string, lease time.Duration
 	for {
 		var j Job
 		var dead int64 // id of an expired job without attempts left
-		err := d.inTx(ctx, func(tx *sql.Tx) error {
-			now := ms(d.now())
+		err := d.Tx(ctx, func(tx *sql.Tx) error {
+			now := Millis(d.now())
 			var id int64
 			var state string
 			var attempts, maxAttempts int
@@ -176,7 +176,7 @@ func (d *DB) Heartbeat(ctx context.Context, job Job, lease time.Duration) error 
 	if lease < time.Millisecond {
 		return fmt.Errorf("db: heartbeat job %d: lease %v is shorter than 1ms", job.ID, lease)
 	}
-	now := ms(d.now())
+	now := Millis(d.now())
 	return d.updateLeased(ctx, "heartbeat", job, `UPDATE jobs SET lease_until = $3, updated_at = $4
 		WHERE id = $1 AND lease = $2 AND state = 'running'`, job.ID, job.Lease, now+lease.Milliseconds(), now)
 }
@@ -185,7 +185,7 @@ func (d *DB) Heartbeat(ctx context.Context, job Job, lease time.Duration) error 
 // again or is no longer running.
 func (d *DB) Complete(ctx context.Context, job Job) error {
 	return d.updateLeased(ctx, "complete", job, `UPDATE jobs SET state = 'done', updated_at = $3
-		WHERE id = $1 AND lease = $2 AND state = 'running'`, job.ID, job.Lease, ms(d.now()))
+		WHERE id = $1 AND lease = $2 AND state = 'running'`, job.ID, job.Lease, Millis(d.now()))
 }
 
 // Fail records reason against a claimed job. While attempts are left the job is queued again
@@ -199,13 +199,13 @@ func (d *DB) Fail(ctx context.Context, job Job, reason string) error {
 		run_at = CASE WHEN attempts < max_attempts THEN $3 ELSE run_at END,
 		last_error = $4, lease_until = 0, updated_at = $5
 		WHERE id = $1 AND lease = $2 AND state = 'running'`,
-		job.ID, job.Lease, ms(now.Add(d.backoff(job.Attempts))), reason, ms(now))
+		job.ID, job.Lease, Millis(now.Add(d.backoff(job.Attempts))), reason, Millis(now))
 }
 
 // updateLeased runs an update guarded by the job's lease token; no row updated means the
 // lease is lost.
 func (d *DB) updateLeased(ctx context.Context, op string, job Job, query string, args ...any) error {
-	res, err := d.exec(ctx, query, args...)
+	res, err := d.Exec(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("db: %s job %d: %w", op, job.ID, err)
 	}
@@ -241,8 +241,8 @@ func (d *DB) JobByID(ctx context.Context, id int64) (Job, error) {
 // attempts left, and returns how many it failed. Expired jobs with attempts left need nothing:
 // Claim hands them to the next worker.
 func (d *DB) RecoverExpired(ctx context.Context) (int64, error) {
-	res, err := d.exec(ctx, `UPDATE jobs SET state = 'failed', last_error = 'lease expired', updated_at = $1
-		WHERE state = 'running' AND lease_until <= $1 AND attempts >= max_attempts`, ms(d.now()))
+	res, err := d.Exec(ctx, `UPDATE jobs SET state = 'failed', last_error = 'lease expired', updated_at = $1
+		WHERE state = 'running' AND lease_until <= $1 AND attempts >= max_attempts`, Millis(d.now()))
 	if err != nil {
 		return 0, fmt.Errorf("db: recover expired jobs: %w", err)
 	}

@@ -48,7 +48,7 @@ type userJSON struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-func toJSON(u db.User) userJSON { return userJSON{u.ID, u.Handle, u.CreatedAt.UTC()} }
+func toJSON(u User) userJSON { return userJSON{u.ID, u.Handle, u.CreatedAt.UTC()} }
 
 func (s *Service) createUser(w http.ResponseWriter, r *http.Request) error {
 	var c credentials
@@ -72,7 +72,7 @@ func (s *Service) createUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	u, err := s.db.CreateUser(r.Context(), handle, hash)
+	u, err := s.accounts.CreateUser(r.Context(), handle, hash)
 	if errors.Is(err, db.ErrDuplicate) {
 		return apierr.Errorf(http.StatusConflict, "handle_taken", "the handle %q is taken", handle)
 	}
@@ -101,7 +101,7 @@ func (s *Service) createSession(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	u, err := s.db.UserByHandle(r.Context(), handle)
+	u, err := s.accounts.UserByHandle(r.Context(), handle)
 	if err != nil && !errors.Is(err, db.ErrNotFound) {
 		return err
 	}
@@ -122,7 +122,7 @@ func (s *Service) createSession(w http.ResponseWriter, r *http.Request) error {
 	}
 	token, hash := auth.NewToken()
 	expires := time.Now().Add(s.cfg.TokenTTL).UTC().Truncate(time.Millisecond)
-	if err := s.db.CreateToken(r.Context(), hash, u.ID, expires); err != nil {
+	if err := s.accounts.CreateToken(r.Context(), hash, u.ID, expires); err != nil {
 		return err
 	}
 	s.logins.WithLabelValues("ok").Inc()
@@ -132,7 +132,7 @@ func (s *Service) createSession(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Service) deleteSession(w http.ResponseWriter, r *http.Request) error {
 	_, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	if err := s.db.DeleteToken(r.Context(), auth.HashToken(strings.TrimSpace(token))); err != nil {
+	if err := s.accounts.DeleteToken(r.Context(), auth.HashToken(strings.TrimSpace(token))); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -145,7 +145,7 @@ func (s *Service) me(w http.ResponseWriter, r *http.Request) error {
 		apierr.WriteJSON(w, http.StatusOK, map[string]any{"admin": true})
 		return nil
 	}
-	u, err := s.db.UserByID(r.Context(), p.UserID)
+	u, err := s.accounts.UserByID(r.Context(), p.UserID)
 	if err != nil {
 		return err
 	}

@@ -31,11 +31,14 @@ func forEachDB(t *testing.T, cfg Config, fn func(t *testing.T, api *client)) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { d.Close() })
-			s, err := New(cfg, d)
+			if cfg.PlaybackURL == "" {
+				cfg.PlaybackURL = "http://edge.test"
+			}
+			s, err := New(cfg, d, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			srv := httptest.NewServer(auth.NewAuthenticator(d, "admin-token-for-tests", nil).Middleware(s.Handler()))
+			srv := httptest.NewServer(auth.NewAuthenticator(s.Tokens(), "admin-token-for-tests", nil).Middleware(s.Handler()))
 			t.Cleanup(srv.Close)
 			fn(t, &client{t: t, base: srv.URL})
 		})

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/reelay/reelay/db"
+	"github.com/reelay/reelay/feed"
 	"github.com/reelay/reelay/internal/auth"
 	"github.com/reelay/reelay/internal/testenv"
 )
@@ -53,16 +54,13 @@ func forEachDB(t *testing.T, cfg Config, fn func(t *testing.T, e *env)) {
 }
 
 // newEnv opens dsn, creates the users and starts the handler with cfg. A cfg without Dir
-// stages in a temporary directory; one without OnComplete records the hand-overs in
-// e.completed.
+// stages in a temporary directory. The pipeline is e.completed, which records the uploads it
+// accepts and is handed over.
 func newEnv(t *testing.T, dsn string, cfg Config) *env {
 	t.Helper()
 	e := &env{t: t, dsn: dsn, cfg: cfg, completed: &recorder{}}
 	if e.cfg.Dir == "" {
 		e.cfg.Dir = filepath.Join(t.TempDir(), "staging")
-	}
-	if e.cfg.OnComplete == nil {
-		e.cfg.OnComplete = e.completed.onComplete
 	}
 	e.open()
 	ctx := t.Context()
@@ -71,12 +69,13 @@ func newEnv(t *testing.T, dsn string, cfg Config) *env {
 		token  *string
 		id     *int64
 	}{{"alice", &e.alice, &e.aliceID}, {"bob", &e.bob, nil}} {
-		u, err := e.d.CreateUser(ctx, who.handle, "not a real hash")
+		accounts := feed.NewAccounts(e.d)
+		u, err := accounts.CreateUser(ctx, who.handle, "not a real hash")
 		if err != nil {
 			t.Fatal(err)
 		}
 		token, hash := auth.NewToken()
-		if err := e.d.CreateToken(ctx, hash, u.ID, time.Time{}); err != nil {
+		if err := accounts.CreateToken(ctx, hash, u.ID, time.Time{}); err != nil {
 			t.Fatal(err)
 		}
 		*who.token = token
@@ -95,13 +94,13 @@ func (e *env) open() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	h, err := New(e.cfg, d)
+	h, err := New(e.cfg, d, e.completed)
 	if err != nil {
 		d.Close()
 		e.t.Fatal(err)
 	}
 	e.d, e.h = d, h
-	e.srv = httptest.NewServer(auth.NewAuthenticator(d, adminToken, nil).Middleware(h.Handler()))
+	e.srv = httptest.NewServer(auth.NewAuthenticator(feed.NewAccounts(d), adminToken, nil).Middleware(h.Handler()))
 }
 
 // close stops the server and closes the database, as a crash would (minus the bytes in flight).
@@ -115,7 +114,7 @@ func (e *env) close() {
 
 // newServer serves h behind the auth middleware over e's database until t ends.
 func newServer(t *testing.T, e *env, h *Handler) *httptest.Server {
-	srv := httptest.NewServer(auth.NewAuthenticator(e.d, adminToken, nil).Middleware(h.Handler()))
+	srv := httptest.NewServer(auth.NewAuthenticator(feed.NewAccounts(e.d), adminToken, nil).Middleware(h.Handler()))
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -238,13 +237,20 @@ func (e *env) offset(url, token string) string {
 }
 
 // record returns the stored state of the upload at url.
-func (e *env) record(url string) db.Upload {
+func (e *env) record(url string) upload {
 	e.t.Helper()
-	u, err := e.d.UploadByID(e.t.Context(), idOf(url))
+	u, err := e.h.uploads.get(e.t.Context(), idOf(url))
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	return u
+}
+
+// waitState waits until the upload at url is in state, as it is once its hand-over, which runs
+// in the background, is done.
+func (e *env) waitState(url, state string) {
+	e.t.Helper()
+	waitFor(e.t, "upload "+idOf(url)+" "+state, func() bool { return e.record(url).State == state })
 }
 
 func (e *env) staged(url string) string { return filepath.Join(e.cfg.Dir, idOf(url)) }
@@ -269,15 +275,27 @@ func fileSHA256(t *testing.T, path string) string {
 
 func bytesSHA256(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 
-// recorder is an OnComplete that records what it is handed and answers with err.
+// recorder is a Pipeline that records what it is handed over and answers Accept with err and
+// HandOver with handOverErr.
 type recorder struct {
-	mu      sync.Mutex
-	uploads []Upload
-	err     error
-	hashes  []string // SHA-256 of the staged file at each call
+	mu          sync.Mutex
+	accepted    []Upload
+	uploads     []Upload // handed over
+	err         error
+	handOverErr error
+	hashes      []string // SHA-256 of the staged file at each hand-over
 }
 
-func (c *recorder) onComplete(ctx context.Context, u Upload) error {
+var _ Pipeline = (*recorder)(nil)
+
+func (c *recorder) Accept(ctx context.Context, u Upload) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.accepted = append(c.accepted, u)
+	return c.err
+}
+
+func (c *recorder) HandOver(ctx context.Context, u Upload) error {
 	sum := "unreadable"
 	if f, err := os.Open(u.Path); err == nil {
 		h := sha256.New()
@@ -290,12 +308,20 @@ func (c *recorder) onComplete(ctx context.Context, u Upload) error {
 	defer c.mu.Unlock()
 	c.uploads = append(c.uploads, u)
 	c.hashes = append(c.hashes, sum)
-	return c.err
+	return c.handOverErr
 }
 
+// setErr sets what Accept answers.
 func (c *recorder) setErr(err error) {
 	c.mu.Lock()
 	c.err = err
+	c.mu.Unlock()
+}
+
+// setHandOverErr sets what HandOver answers.
+func (c *recorder) setHandOverErr(err error) {
+	c.mu.Lock()
+	c.handOverErr = err
 	c.mu.Unlock()
 }
 
@@ -304,6 +330,14 @@ func (c *recorder) calls() ([]Upload, []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]Upload(nil), c.uploads...), append([]string(nil), c.hashes...)
+}
+
+// waitCalls waits until at least n uploads have been handed over (in the background, after
+// the request that finished them) and returns them as calls does.
+func (c *recorder) waitCalls(t *testing.T, n int) ([]Upload, []string) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("%d hand-overs", n), func() bool { ups, _ := c.calls(); return len(ups) >= n })
+	return c.calls()
 }
 
 // waitFor polls cond every 10ms until it holds, failing t after 10s.
@@ -318,14 +352,21 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// handedOver is the SHA-256 of upload loc's bytes as OnComplete saw them, or "" if it never
-// saw them (the staged file is deleted after a successful hand-over).
+// handedOver is the SHA-256 of upload loc's bytes as the pipeline was handed them over, once
+// it has been (in the background, after the request that finished the upload), or "" if it
+// was not within 10s.
 func (e *env) handedOver(loc string) string {
-	ups, hashes := e.completed.calls()
-	for i, u := range ups {
-		if u.ID == idOf(loc) {
-			return hashes[i]
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ups, hashes := e.completed.calls()
+		for i, u := range ups {
+			if u.ID == idOf(loc) {
+				return hashes[i]
+			}
 		}
+		if time.Now().After(deadline) {
+			return ""
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval
 	}
-	return ""
 }

@@ -16,12 +16,17 @@ import (
 // gcBatch bounds the uploads one round of Run looks at per kind of work.
 const gcBatch = 500
 
-// Run does the background work until ctx is done, then returns nil: at start it deletes
-// staged files that belong to no live upload, and every Config.GCInterval (and at start) it
-// expires unfinished uploads past their expiry (their bytes and state go; requests for them
-// answer 410), hands finished uploads to OnComplete again if an earlier call failed or never
-// ended (a crash), and forgets uploads older than Config.Retention.
+// Run does the background work until ctx is done, then stops the hand-overs under way (a
+// stopped one is taken up again by the next Run) and returns nil once they have. At start it
+// deletes staged files that belong to no live upload, and every Config.GCInterval (and at
+// start) it expires unfinished uploads past their expiry (their bytes and state go; requests
+// for them answer 410), hands finished uploads to the Pipeline again if an earlier hand-over
+// failed or never ended (a crash), and forgets uploads older than Config.Retention.
 func (h *Handler) Run(ctx context.Context) error {
+	defer func() {
+		h.stopBG()
+		h.handovers.Wait()
+	}()
 	h.sweep(ctx)
 	t := time.NewTicker(h.cfg.GCInterval)
 	defer t.Stop()
@@ -37,31 +42,33 @@ func (h *Handler) Run(ctx context.Context) error {
 
 // collect runs one round of Run's periodic work.
 func (h *Handler) collect(ctx context.Context) {
-	expired, err := h.db.ExpiredUploads(ctx, h.now(), gcBatch)
+	expired, err := h.uploads.expired(ctx, h.now(), gcBatch)
 	if err != nil && ctx.Err() == nil {
 		h.log.Warn("listing expired uploads", "err", err)
 	}
 	for _, u := range expired {
-		h.withTryLock(ctx, u.ID, db.UploadReceiving, func(u db.Upload) {
+		h.withTryLock(ctx, u.ID, stateReceiving, func(u upload) {
 			if !h.now().Before(u.ExpiresAt) {
 				h.expire(ctx, u)
 			}
 		})
 	}
 
-	finished, err := h.db.UploadsInState(ctx, db.UploadFinished, gcBatch)
+	finished, err := h.uploads.inState(ctx, stateFinished, gcBatch)
 	if err != nil && ctx.Err() == nil {
 		h.log.Warn("listing finished uploads", "err", err)
 	}
 	for _, u := range finished {
-		h.withTryLock(ctx, u.ID, db.UploadFinished, func(u db.Upload) {
-			if err := h.complete(ctx, u); err != nil {
-				h.log.Warn("handing over a finished upload failed again", "upload", u.ID, "err", err)
+		h.withTryLock(ctx, u.ID, stateFinished, func(u upload) {
+			if err := h.accept(ctx, u); err != nil {
+				h.log.Warn("accepting a finished upload failed again", "upload", u.ID, "err", err)
+				return
 			}
+			h.handOver(ctx, u)
 		})
 	}
 
-	purged, err := h.db.PurgeUploads(ctx, h.now().Add(-h.cfg.Retention))
+	purged, err := h.uploads.purge(ctx, h.now().Add(-h.cfg.Retention))
 	if err != nil && ctx.Err() == nil {
 		h.log.Warn("purging old uploads", "err", err)
 	}
@@ -77,13 +84,13 @@ func (h *Handler) collect(ctx context.Context) {
 
 // withTryLock runs fn on upload id, read again under its lock, if the lock is free (else a
 // request is working on the upload) and the upload is still in state.
-func (h *Handler) withTryLock(ctx context.Context, id, state string, fn func(db.Upload)) {
+func (h *Handler) withTryLock(ctx context.Context, id, state string, fn func(upload)) {
 	unlock, ok := h.locks.tryLock(id)
 	if !ok {
 		return
 	}
 	defer unlock()
-	u, err := h.db.UploadByID(ctx, id)
+	u, err := h.uploads.get(ctx, id)
 	if err != nil {
 		if ctx.Err() == nil && !errors.Is(err, db.ErrNotFound) {
 			h.log.Warn("reading an upload", "upload", id, "err", err)
@@ -97,8 +104,8 @@ func (h *Handler) withTryLock(ctx context.Context, id, state string, fn func(db.
 
 // expire turns receiving upload u into an expired tombstone and deletes its bytes. The caller
 // holds u's lock.
-func (h *Handler) expire(ctx context.Context, u db.Upload) {
-	if _, err := h.db.SetUploadState(ctx, u.ID, db.UploadReceiving, db.UploadExpired, "", ""); err != nil {
+func (h *Handler) expire(ctx context.Context, u upload) {
+	if _, err := h.uploads.setState(ctx, u.ID, stateReceiving, stateExpired, "", ""); err != nil {
 		if !errors.Is(err, db.ErrConflict) {
 			h.log.Warn("expiring an upload", "upload", u.ID, "err", err)
 		}
@@ -111,39 +118,87 @@ func (h *Handler) expire(ctx context.Context, u db.Upload) {
 	}
 }
 
-// complete hands finished upload u to Config.OnComplete and records the outcome: complete,
-// rejected (an *apierr.Error with a 4xx status; the bytes go), or still finished (any other
-// error, returned for the client; Run retries). The caller holds u's lock.
-func (h *Handler) complete(ctx context.Context, u db.Upload) error {
-	ctx = context.WithoutCancel(ctx)
-	if h.cfg.OnComplete != nil {
-		up, err := h.toUpload(u)
-		if err != nil {
-			return err
-		}
-		cctx, cancel := context.WithTimeout(ctx, h.cfg.CompleteTimeout)
-		err = h.cfg.OnComplete(cctx, up)
-		cancel()
-		var e *apierr.Error
-		if errors.As(err, &e) && e.Status < http.StatusInternalServerError {
-			if _, serr := h.db.SetUploadState(ctx, u.ID, db.UploadFinished, db.UploadRejected, e.Code, e.Message); serr != nil {
-				return fmt.Errorf("ingest: reject upload %s: %w", u.ID, serr)
-			}
-			h.m.rejected.Inc()
-			h.log.Info("upload rejected", "upload", u.ID, "code", e.Code, "reason", e.Message)
-			if rerr := h.removeStaged(u.ID); rerr != nil {
-				h.log.Warn("removing a rejected upload", "upload", u.ID, "err", rerr)
-			}
-			return err
-		}
-		if err != nil {
-			if e == nil {
-				err = fmt.Errorf("ingest: hand over upload %s: %w", u.ID, err)
-			}
-			return err
-		}
+// finish takes finished upload u from the request that finished it: the pipeline accepts it
+// (or refuses it, and the error is the client's answer), then takes its bytes in the
+// background. The caller holds u's lock.
+func (h *Handler) finish(ctx context.Context, u upload) error {
+	if err := h.accept(context.WithoutCancel(ctx), u); err != nil {
+		return err
 	}
-	if _, err := h.db.SetUploadState(ctx, u.ID, db.UploadFinished, db.UploadComplete, "", ""); err != nil {
+	if h.pipeline == nil {
+		return h.completed(context.WithoutCancel(ctx), u)
+	}
+	h.handovers.Add(1)
+	go func() {
+		defer h.handovers.Done()
+		unlock, err := h.locks.lock(h.bg, u.ID) // once the request that finished it lets go
+		if err != nil {
+			return // stopping: Run's next start hands it over
+		}
+		defer unlock()
+		if u, err := h.uploads.get(h.bg, u.ID); err == nil && u.State == stateFinished {
+			h.handOver(h.bg, u)
+		}
+	}()
+	return nil
+}
+
+// accept asks the pipeline to accept finished upload u and records a refusal: the upload is
+// rejected (an *apierr.Error with a 4xx status, returned for the client; the bytes go). Any
+// other error is returned for the client, and Run tries again. The caller holds u's lock.
+func (h *Handler) accept(ctx context.Context, u upload) error {
+	if h.pipeline == nil {
+		return nil
+	}
+	up, err := h.toUpload(u)
+	if err != nil {
+		return err
+	}
+	actx, cancel := context.WithTimeout(ctx, h.cfg.AcceptTimeout)
+	err = h.pipeline.Accept(actx, up)
+	cancel()
+	var e *apierr.Error
+	if errors.As(err, &e) && e.Status < http.StatusInternalServerError {
+		if _, serr := h.uploads.setState(ctx, u.ID, stateFinished, stateRejected, e.Code, e.Message); serr != nil {
+			return fmt.Errorf("ingest: reject upload %s: %w", u.ID, serr)
+		}
+		h.m.rejected.Inc()
+		h.log.Info("upload rejected", "upload", u.ID, "code", e.Code, "reason", e.Message)
+		if rerr := h.removeStaged(u.ID); rerr != nil {
+			h.log.Warn("removing a rejected upload", "upload", u.ID, "err", rerr)
+		}
+		return err
+	}
+	if err != nil && e == nil {
+		err = fmt.Errorf("ingest: accept upload %s: %w", u.ID, err)
+	}
+	return err
+}
+
+// handOver gives the bytes of accepted upload u to the pipeline, and completes the upload once
+// it has taken them. A failure is logged and left to Run. The caller holds u's lock.
+func (h *Handler) handOver(ctx context.Context, u upload) {
+	up, err := h.toUpload(u)
+	if err == nil {
+		hctx, cancel := context.WithTimeout(ctx, h.cfg.HandOverTimeout)
+		err = h.pipeline.HandOver(hctx, up)
+		cancel()
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			h.m.handOverFailures.Inc()
+			h.log.Warn("handing over an upload failed; Run tries again", "upload", u.ID, "err", err)
+		}
+		return
+	}
+	if err := h.completed(ctx, u); err != nil {
+		h.log.Warn("completing a handed-over upload", "upload", u.ID, "err", err)
+	}
+}
+
+// completed records that finished upload u is complete and deletes what is left of its bytes.
+func (h *Handler) completed(ctx context.Context, u upload) error {
+	if _, err := h.uploads.setState(ctx, u.ID, stateFinished, stateComplete, "", ""); err != nil {
 		return fmt.Errorf("ingest: complete upload %s: %w", u.ID, err)
 	}
 	h.log.Info("upload complete", "upload", u.ID, "size", u.Length)
@@ -153,8 +208,8 @@ func (h *Handler) complete(ctx context.Context, u db.Upload) error {
 	return nil
 }
 
-// toUpload describes finished upload u for OnComplete.
-func (h *Handler) toUpload(u db.Upload) (Upload, error) {
+// toUpload describes finished upload u for the Pipeline.
+func (h *Handler) toUpload(u upload) (Upload, error) {
 	meta, err := parseMetadata(u.Metadata)
 	if err != nil {
 		return Upload{}, fmt.Errorf("ingest: upload %s: stored metadata: %w", u.ID, err)
@@ -191,7 +246,7 @@ func (h *Handler) sweep(ctx context.Context) {
 		if !e.Type().IsRegular() || !videoid.Valid(id) {
 			continue
 		}
-		u, err := h.db.UploadByID(ctx, id)
+		u, err := h.uploads.get(ctx, id)
 		switch {
 		case errors.Is(err, db.ErrNotFound):
 		case err != nil:
@@ -199,7 +254,7 @@ func (h *Handler) sweep(ctx context.Context) {
 				h.log.Warn("sweeping the staging directory", "upload", id, "err", err)
 			}
 			continue
-		case u.State == db.UploadRejected || u.State == db.UploadExpired || u.State == db.UploadTerminated:
+		case u.State == stateRejected || u.State == stateExpired || u.State == stateTerminated:
 		default:
 			continue
 		}

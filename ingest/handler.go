@@ -157,16 +157,16 @@ func isOffsetStream(contentType string) bool {
 // lockAndLoad takes upload id's lock, waiting at most as long as the request lives, and loads
 // the upload (see load). On success the caller must call unlock; on failure the lock is
 // already released.
-func (h *Handler) lockAndLoad(r *http.Request, p auth.Principal, id string) (u db.Upload, unlock func(), err error) {
+func (h *Handler) lockAndLoad(r *http.Request, p auth.Principal, id string) (u upload, unlock func(), err error) {
 	if !videoid.Valid(id) {
-		return db.Upload{}, nil, errNotFound
+		return upload{}, nil, errNotFound
 	}
 	if unlock, err = h.locks.lock(r.Context(), id); err != nil {
-		return db.Upload{}, nil, err
+		return upload{}, nil, err
 	}
 	if u, err = h.load(r.Context(), p, id); err != nil {
 		unlock()
-		return db.Upload{}, nil, err
+		return upload{}, nil, err
 	}
 	return u, unlock, nil
 }
@@ -174,34 +174,34 @@ func (h *Handler) lockAndLoad(r *http.Request, p auth.Principal, id string) (u d
 // load returns upload id if p owns it and it is still there. Uploads of others do not exist
 // (404, not 403); tombstones answer 410. An unfinished upload past its expiry is expired on
 // the spot. The caller holds the upload's lock.
-func (h *Handler) load(ctx context.Context, p auth.Principal, id string) (db.Upload, error) {
-	u, err := h.db.UploadByID(ctx, id)
+func (h *Handler) load(ctx context.Context, p auth.Principal, id string) (upload, error) {
+	u, err := h.uploads.get(ctx, id)
 	if errors.Is(err, db.ErrNotFound) || (err == nil && (p.Admin || u.UserID != p.UserID)) {
-		return db.Upload{}, errNotFound
+		return upload{}, errNotFound
 	}
 	if err != nil {
-		return db.Upload{}, err
+		return upload{}, err
 	}
 	switch u.State {
-	case db.UploadReceiving:
+	case stateReceiving:
 		if !h.now().Before(u.ExpiresAt) {
 			h.expire(ctx, u)
-			return db.Upload{}, errExpired
+			return upload{}, errExpired
 		}
-	case db.UploadExpired:
-		return db.Upload{}, errExpired
-	case db.UploadTerminated:
-		return db.Upload{}, errTerminated
-	case db.UploadRejected:
-		return db.Upload{}, apierr.New(http.StatusGone, u.ReasonCode, u.Reason)
+	case stateExpired:
+		return upload{}, errExpired
+	case stateTerminated:
+		return upload{}, errTerminated
+	case stateRejected:
+		return upload{}, apierr.New(http.StatusGone, u.ReasonCode, u.Reason)
 	}
 	return u, nil
 }
 
 // setState adds the headers that describe u's progress.
-func setState(hdr http.Header, u db.Upload) {
+func setState(hdr http.Header, u upload) {
 	hdr.Set("Upload-Offset", strconv.FormatInt(u.Offset, 10))
-	if u.State == db.UploadReceiving {
+	if u.State == stateReceiving {
 		hdr.Set("Upload-Expires", u.ExpiresAt.UTC().Format(http.TimeFormat))
 	} else {
 		hdr.Del("Upload-Expires")
@@ -237,10 +237,10 @@ func (h *Handler) terminate(w http.ResponseWriter, r *http.Request, p auth.Princ
 		return err
 	}
 	defer unlock()
-	if u.State != db.UploadReceiving {
+	if u.State != stateReceiving {
 		return errFinished
 	}
-	if _, err := h.db.SetUploadState(context.WithoutCancel(r.Context()), id, db.UploadReceiving, db.UploadTerminated, "", ""); err != nil {
+	if _, err := h.uploads.setState(context.WithoutCancel(r.Context()), id, stateReceiving, stateTerminated, "", ""); err != nil {
 		return err
 	}
 	h.m.terminated.Inc()

@@ -48,7 +48,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, p auth.Principa
 	}
 
 	ctx := context.WithoutCancel(r.Context()) // once created, record the upload in full
-	u, err := h.newUpload(ctx, db.Upload{
+	u, err := h.newUpload(ctx, upload{
 		UserID:         p.UserID,
 		Length:         length,
 		LengthDeferred: deferred,
@@ -65,9 +65,9 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, p auth.Principa
 	setState(hdr, u)
 
 	switch {
-	case u.State == db.UploadFinished: // empty
+	case u.State == stateFinished: // empty
 		h.m.finished.Inc()
-		if err := h.complete(ctx, u); err != nil {
+		if err := h.finish(ctx, u); err != nil {
 			return err
 		}
 	case withBody:
@@ -79,8 +79,8 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, p auth.Principa
 		if u, err = h.writeChunk(w, r, u, sum); err != nil {
 			return err
 		}
-		if u.State == db.UploadFinished {
-			if err := h.complete(ctx, u); err != nil {
+		if u.State == stateFinished {
+			if err := h.finish(ctx, u); err != nil {
 				return err
 			}
 		}
@@ -90,27 +90,27 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, p auth.Principa
 }
 
 // newUpload stores an upload under a fresh id and creates its staged file.
-func (h *Handler) newUpload(ctx context.Context, u db.Upload) (db.Upload, error) {
+func (h *Handler) newUpload(ctx context.Context, u upload) (upload, error) {
 	var err error
 	for range 3 { // a clash of 128-bit random ids is not expected, ever
 		u.ID = videoid.New()
-		var created db.Upload
-		if created, err = h.db.CreateUpload(ctx, u); err == nil {
+		var created upload
+		if created, err = h.uploads.create(ctx, u); err == nil {
 			u = created
 			break
 		}
 		if !errors.Is(err, db.ErrDuplicate) {
-			return db.Upload{}, err
+			return upload{}, err
 		}
 	}
 	if err != nil {
-		return db.Upload{}, err
+		return upload{}, err
 	}
 	if err := h.createStaged(u.ID); err != nil {
-		if _, serr := h.db.SetUploadState(ctx, u.ID, u.State, db.UploadTerminated, "", ""); serr != nil {
+		if _, serr := h.uploads.setState(ctx, u.ID, u.State, stateTerminated, "", ""); serr != nil {
 			h.log.Error("cannot retire an upload without a staged file", "upload", u.ID, "err", serr)
 		}
-		return db.Upload{}, err
+		return upload{}, err
 	}
 	return u, nil
 }

@@ -12,7 +12,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/reelay/reelay/db"
 	"github.com/reelay/reelay/internal/apierr"
 	"github.com/reelay/reelay/internal/auth"
 )
@@ -64,13 +63,13 @@ func (h *Handler) patch(w http.ResponseWriter, r *http.Request, p auth.Principal
 		case u.LengthDeferred && declared < u.Offset:
 			return badHeader("Upload-Length", "below the %d bytes already stored", u.Offset)
 		case u.LengthDeferred:
-			if u, err = h.db.DeclareUploadLength(r.Context(), id, declared); err != nil {
+			if u, err = h.uploads.declareLength(r.Context(), id, declared); err != nil {
 				return err
 			}
-			if u.State == db.UploadFinished { // the length is what was already stored
+			if u.State == stateFinished { // the length is what was already stored
 				h.m.finished.Inc()
 				setState(w.Header(), u)
-				if err := h.complete(context.WithoutCancel(r.Context()), u); err != nil {
+				if err := h.finish(context.WithoutCancel(r.Context()), u); err != nil {
 					return err
 				}
 			}
@@ -78,13 +77,13 @@ func (h *Handler) patch(w http.ResponseWriter, r *http.Request, p auth.Principal
 	}
 
 	// A finished upload whose offset matched needs nothing more.
-	if u.State == db.UploadReceiving {
+	if u.State == stateReceiving {
 		ctx := context.WithoutCancel(r.Context())
 		if u, err = h.writeChunk(w, r, u, sum); err != nil {
 			return err
 		}
-		if u.State == db.UploadFinished {
-			if err := h.complete(ctx, u); err != nil {
+		if u.State == stateFinished {
+			if err := h.finish(ctx, u); err != nil {
 				return err
 			}
 		}
@@ -100,7 +99,7 @@ func (h *Handler) patch(w http.ResponseWriter, r *http.Request, p auth.Principal
 // size, is discarded whole. A body that breaks off (the client went away or stalled for
 // Config.ChunkIdleTimeout) keeps the bytes that arrived, unless a checksum was to cover them.
 // The caller holds u's lock.
-func (h *Handler) writeChunk(w http.ResponseWriter, r *http.Request, u db.Upload, sum *checksum) (db.Upload, error) {
+func (h *Handler) writeChunk(w http.ResponseWriter, r *http.Request, u upload, sum *checksum) (upload, error) {
 	defer func() { setState(w.Header(), u) }()
 	limit := h.cfg.MaxSize - u.Offset
 	if !u.LengthDeferred {
@@ -148,13 +147,13 @@ func (h *Handler) writeChunk(w http.ResponseWriter, r *http.Request, u db.Upload
 	// did, the next write of this upload cuts the file back to what it recorded.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), commitTimeout)
 	defer cancel()
-	next, err := h.db.AdvanceUpload(ctx, u.ID, u.Offset, u.Offset+n, h.now().Add(h.cfg.TTL))
+	next, err := h.uploads.advance(ctx, u.ID, u.Offset, u.Offset+n, h.now().Add(h.cfg.TTL))
 	if err != nil {
 		return u, err
 	}
 	u = next
 	h.m.bytes.Add(float64(n))
-	if u.State == db.UploadFinished {
+	if u.State == stateFinished {
 		h.m.finished.Inc()
 		h.log.Info("upload finished", "upload", u.ID, "size", u.Length)
 		return u, nil // every byte arrived, whatever happened to the connection after them
@@ -252,7 +251,7 @@ func bodyError(err error) error {
 // openStaged opens receiving upload u's staged file for writing at its offset. Bytes past the
 // offset (stored, but not recorded before a crash, or a discarded chunk) are cut off; a file
 // shorter than the offset means the bytes are lost, and so is the upload.
-func (h *Handler) openStaged(ctx context.Context, u db.Upload) (*os.File, error) {
+func (h *Handler) openStaged(ctx context.Context, u upload) (*os.File, error) {
 	f, err := os.OpenFile(h.stagedPath(u.ID), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("ingest: open upload %s: %w", u.ID, err)

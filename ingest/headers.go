@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/reelay/reelay/internal/apierr"
+	"github.com/reelay/reelay/internal/video"
 )
 
 // Limits on what the Upload-Metadata header may carry.
@@ -128,7 +129,8 @@ func validMetadataKey(k string) bool {
 
 // details are the metadata keys this package knows, validated.
 type details struct {
-	filename, filetype, caption, visibility string
+	filename, filetype, caption string
+	visibility                  video.Visibility
 }
 
 func badMetadata(format string, args ...any) error {
@@ -138,7 +140,7 @@ func badMetadata(format string, args ...any) error {
 // parseDetails validates the known keys of m: filename, filetype, caption and visibility.
 // Other keys are kept but not interpreted.
 func parseDetails(m map[string]string) (details, error) {
-	d := details{filename: m["filename"], filetype: m["filetype"], caption: m["caption"], visibility: m["visibility"]}
+	d := details{filename: m["filename"], filetype: m["filetype"], caption: m["caption"]}
 	if len(d.filename) > maxFilenameBytes || !printableText(d.filename, false) {
 		return details{}, badMetadata("filename must be at most %d bytes of UTF-8 text on one line", maxFilenameBytes)
 	}
@@ -148,12 +150,9 @@ func parseDetails(m map[string]string) (details, error) {
 	if utf8.RuneCountInString(d.caption) > maxCaptionRunes || !printableText(d.caption, true) {
 		return details{}, badMetadata("caption must be at most %d characters of UTF-8 text", maxCaptionRunes)
 	}
-	switch d.visibility {
-	case "":
-		d.visibility = VisibilityPublic
-	case VisibilityPublic, VisibilityUnlisted, VisibilityPrivate:
-	default:
-		return details{}, badMetadata("visibility must be %s, %s or %s", VisibilityPublic, VisibilityUnlisted, VisibilityPrivate)
+	var ok bool
+	if d.visibility, ok = video.ParseVisibility(m["visibility"]); !ok {
+		return details{}, badMetadata("visibility must be %s, %s or %s", video.Public, video.Unlisted, video.Private)
 	}
 	return d, nil
 }

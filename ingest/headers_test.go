@@ -243,37 +243,6 @@ func TestParseDetails(t *testing.T) {
 	}
 }
 
-func TestHashtags(t *testing.T) {
-	many := ""
-	var manyWant []string
-	for i := range 40 {
-		tag := "t" + string(rune('a'+i%26)) + string(rune('a'+i/26))
-		many += "#" + tag + " "
-		if i < 30 {
-			manyWant = append(manyWant, tag)
-		}
-	}
-	for _, tc := range []struct {
-		caption string
-		want    []string
-	}{
-		{"", nil},
-		{"no tags here", nil},
-		{"My #Cat and #cat and #CAT", []string{"cat"}},
-		{"#one#two #three,#four.", []string{"one", "three", "four"}},
-		{"#snake_case #with123 #2025 #_ #", []string{"snake_case", "with123"}},
-		{"email@host#frag a#b", nil},
-		{"#Año_2025 #ÇA #日本 #हिन्दी", []string{"año_2025", "ça", "日本", "हिन्दी"}},
-		{"(#paren) #end!", []string{"paren", "end"}},
-		{"#" + strings.Repeat("a", 100) + " #" + strings.Repeat("b", 101), []string{strings.Repeat("a", 100)}},
-		{many, manyWant},
-	} {
-		if got := Hashtags(tc.caption); !slices.Equal(got, tc.want) {
-			t.Errorf("Hashtags(%q) = %q, want %q", tc.caption, got, tc.want)
-		}
-	}
-}
-
 var forwardedTests = []struct {
 	in          string
 	proto, host string

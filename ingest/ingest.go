@@ -9,8 +9,10 @@
 // client continues at the recorded offset with no byte lost or repeated.
 //
 // An upload's id is also the id of the video it becomes. When the last byte has arrived the
-// upload is finished and Config.OnComplete hands it to the pipeline; Run expires abandoned
-// uploads and retries hand-overs that failed.
+// upload is finished: the Pipeline accepts it (quick checks: is it a video at all?) before the
+// request that finished it is answered, and then takes its bytes in the background (HandOver),
+// so that the client never waits for a copy. Run expires abandoned uploads and retries
+// hand-overs that failed or that a crash interrupted.
 package ingest
 
 import (
@@ -28,18 +30,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/reelay/reelay/db"
+	"github.com/reelay/reelay/internal/video"
 )
 
 // Path is where the handler expects to be mounted: uploads are created by a POST to Path
 // (with or without its trailing slash) and live at Path + id.
 const Path = "/v1/uploads/"
-
-// Visibility values of an upload's "visibility" metadata, the audience of its video.
-const (
-	VisibilityPublic   = "public" // the default
-	VisibilityUnlisted = "unlisted"
-	VisibilityPrivate  = "private"
-)
 
 // Config configures a Handler. Only Dir is required.
 type Config struct {
@@ -65,52 +61,70 @@ type Config struct {
 	// for longer loses its connection, the bytes stored so far are kept, and the upload is
 	// free for the next request. Default 30s.
 	ChunkIdleTimeout time.Duration
-	// CompleteTimeout bounds one call of OnComplete. Default 2m.
-	CompleteTimeout time.Duration
+	// AcceptTimeout bounds one call of Pipeline.Accept, which the client waits for. Default 2m.
+	AcceptTimeout time.Duration
+	// HandOverTimeout bounds one call of Pipeline.HandOver, which copies the whole upload when
+	// the pipeline's store is remote. Default 1h.
+	HandOverTimeout time.Duration
 	// TrustedProxies are the peers whose X-Forwarded-Proto, X-Forwarded-Host and Forwarded
 	// (RFC 7239) headers are believed when building an upload's URL. They must overwrite
 	// those headers, not pass on the client's. Default: none, the headers are ignored.
 	TrustedProxies []netip.Prefix
-	// OnComplete, when set, is called once an upload has all its bytes, with the request's
-	// context (not cancelled when the client goes away) or, for retries, Run's. Returning nil
-	// hands the upload over: the consumer has copied the staged file at u.Path, which is
-	// deleted once OnComplete returns. An error wrapping an *apierr.Error with a 4xx status rejects the upload for
-	// good: the client gets that error, the bytes are deleted, and later requests for the
-	// upload answer 410 with its code and message. Any other error leaves the upload
-	// finished; the client gets the error (500 unless it is an *apierr.Error) and Run calls
-	// OnComplete again every GCInterval until it succeeds or rejects. OnComplete may thus see
-	// one upload more than once (also after a crash) and must be idempotent, keyed on u.ID.
-	// Default nil: a finished upload is complete at once.
-	OnComplete func(ctx context.Context, u Upload) error
 	// Registerer receives the handler's metrics. Default nil: not registered.
 	Registerer prometheus.Registerer
 	// Logger receives the handler's logs. Default nil: discarded.
 	Logger *slog.Logger
 }
 
-// Upload is a finished upload as OnComplete sees it.
+// Pipeline takes the finished uploads; *pipeline.Pipeline is one.
+type Pipeline interface {
+	// Accept runs the quick checks of a finished upload before the request that finished it
+	// is answered, so that the client learns at once whether it is a video at all. An error
+	// wrapping an *apierr.Error with a 4xx status refuses the upload for good: the client gets
+	// that error, the bytes are deleted, and later requests for the upload answer 410 with its
+	// code and message. Any other error leaves the upload finished: the client gets it (500
+	// unless it is an *apierr.Error), and Run calls Accept again every GCInterval until it
+	// succeeds or refuses. Accept may see one upload more than once (also after a crash): it
+	// must be idempotent, keyed on u.ID.
+	Accept(ctx context.Context, u Upload) error
+	// HandOver takes the bytes of an accepted upload, at u.Path, by moving or copying them;
+	// whatever is left there once it returns nil is deleted, and the upload is complete. It
+	// runs in the background, after the client has been answered, and again from Run (after
+	// Accept) when it failed or a crash interrupted it, until it returns nil: it must be
+	// idempotent too. Failures that trying again cannot mend are the pipeline's to record, on
+	// the video, and then to return nil.
+	HandOver(ctx context.Context, u Upload) error
+}
+
+// Upload is a finished upload as the Pipeline sees it.
 type Upload struct {
 	ID         string            // the upload's id, also the id of its video (internal/videoid)
 	Owner      int64             // user id of the creator
 	Size       int64             // bytes
 	Metadata   map[string]string // every Upload-Metadata pair, decoded
-	Path       string            // the staged file, valid until OnComplete returns
+	Path       string            // the staged file, until HandOver has taken it
 	Filename   string            // "filename" metadata, "" if none
 	Filetype   string            // "filetype" metadata (a MIME type as the client saw it), "" if none
 	Caption    string            // "caption" metadata, "" if none; see Hashtags
-	Visibility string            // "visibility" metadata: VisibilityPublic (default), VisibilityUnlisted or VisibilityPrivate
+	Visibility video.Visibility  // "visibility" metadata; video.Public when none
 	CreatedAt  time.Time
 }
 
 // Handler serves the tus protocol and owns the staged uploads.
 type Handler struct {
-	cfg   Config
-	db    *db.DB
-	log   *slog.Logger
-	locks locks
-	m     metrics
-	now   func() time.Time
-	bufs  sync.Pool // *[]byte of copyBufferSize
+	cfg      Config
+	uploads  *Uploads
+	pipeline Pipeline // nil: a finished upload is complete at once
+	log      *slog.Logger
+	locks    locks
+	m        metrics
+	now      func() time.Time
+	bufs     sync.Pool // *[]byte of copyBufferSize
+
+	// The hand-overs running in the background, which Run stops and waits for when it ends.
+	bg        context.Context
+	stopBG    context.CancelFunc
+	handovers sync.WaitGroup
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -122,7 +136,8 @@ const (
 	DefaultGCInterval       = time.Minute
 	DefaultRetention        = 7 * 24 * time.Hour
 	DefaultChunkIdleTimeout = 30 * time.Second
-	DefaultCompleteTimeout  = 2 * time.Minute
+	DefaultAcceptTimeout    = 2 * time.Minute
+	DefaultHandOverTimeout  = time.Hour
 )
 
 // copyBufferSize is the one buffer a PATCH streams its body through: 1 MiB per upload in
@@ -130,9 +145,10 @@ const (
 // the reads and wake-ups of smaller reads.
 const copyBufferSize = 1 << 20
 
-// New returns a Handler over d with cfg's defaults filled in. It creates cfg.Dir if needed
-// and checks that it can write there.
-func New(cfg Config, d *db.DB) (*Handler, error) {
+// New returns a Handler storing upload states in d and handing finished uploads to p, with
+// cfg's defaults filled in. A nil p completes finished uploads at once. It creates cfg.Dir if
+// needed and checks that it can write there.
+func New(cfg Config, d *db.DB, p Pipeline) (*Handler, error) {
 	if d == nil {
 		return nil, errors.New("ingest: a database is required")
 	}
@@ -154,7 +170,8 @@ func New(cfg Config, d *db.DB) (*Handler, error) {
 	setDefault(&cfg.GCInterval, DefaultGCInterval)
 	setDefault(&cfg.Retention, DefaultRetention)
 	setDefault(&cfg.ChunkIdleTimeout, DefaultChunkIdleTimeout)
-	setDefault(&cfg.CompleteTimeout, DefaultCompleteTimeout)
+	setDefault(&cfg.AcceptTimeout, DefaultAcceptTimeout)
+	setDefault(&cfg.HandOverTimeout, DefaultHandOverTimeout)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -174,13 +191,15 @@ func New(cfg Config, d *db.DB) (*Handler, error) {
 	os.Remove(probe.Name())
 
 	h := &Handler{
-		cfg:  cfg,
-		db:   d,
-		log:  cfg.Logger.With("tier", "ingest"),
-		m:    newMetrics(),
-		now:  time.Now,
-		bufs: sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }},
+		cfg:      cfg,
+		uploads:  NewUploads(d),
+		pipeline: p,
+		log:      cfg.Logger.With("tier", "ingest"),
+		m:        newMetrics(),
+		now:      time.Now,
+		bufs:     sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }},
 	}
+	h.bg, h.stopBG = context.WithCancel(context.Background())
 	if cfg.Registerer != nil {
 		for _, c := range h.m.collectors() {
 			if err := cfg.Registerer.Register(c); err != nil {
@@ -214,7 +233,7 @@ func (h *Handler) removeStaged(id string) error {
 
 type metrics struct {
 	created, finished, terminated, expired, rejected prometheus.Counter
-	bytes                                            prometheus.Counter
+	handOverFailures, bytes                          prometheus.Counter
 }
 
 func newMetrics() metrics {
@@ -222,15 +241,16 @@ func newMetrics() metrics {
 		return prometheus.NewCounter(prometheus.CounterOpts{Name: "reelay_ingest_" + name, Help: help})
 	}
 	return metrics{
-		created:    counter("uploads_created_total", "Uploads created."),
-		finished:   counter("uploads_finished_total", "Uploads that received all their bytes."),
-		terminated: counter("uploads_terminated_total", "Uploads deleted by their owner before they finished."),
-		expired:    counter("uploads_expired_total", "Unfinished uploads removed after their expiry."),
-		rejected:   counter("uploads_rejected_total", "Finished uploads that OnComplete refused."),
-		bytes:      counter("received_bytes_total", "Upload bytes received and stored."),
+		created:          counter("uploads_created_total", "Uploads created."),
+		finished:         counter("uploads_finished_total", "Uploads that received all their bytes."),
+		terminated:       counter("uploads_terminated_total", "Uploads deleted by their owner before they finished."),
+		expired:          counter("uploads_expired_total", "Unfinished uploads removed after their expiry."),
+		rejected:         counter("uploads_rejected_total", "Finished uploads that the pipeline refused."),
+		handOverFailures: counter("handover_failures_total", "Hand-overs of accepted uploads to the pipeline that failed, to be tried again."),
+		bytes:            counter("received_bytes_total", "Upload bytes received and stored."),
 	}
 }
 
 func (m metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.created, m.finished, m.terminated, m.expired, m.rejected, m.bytes}
+	return []prometheus.Collector{m.created, m.finished, m.terminated, m.expired, m.rejected, m.handOverFailures, m.bytes}
 }

@@ -19,8 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/reelay/reelay/db"
 	"github.com/reelay/reelay/internal/apierr"
+	"github.com/reelay/reelay/internal/video"
 	"github.com/reelay/reelay/internal/videoid"
 )
 
@@ -112,22 +112,20 @@ func TestUpload(t *testing.T) {
 		// Once finished, a PATCH at the end changes nothing.
 		e.patch(loc, e.alice, 11, nil)
 
-		ups, hashes := e.completed.calls()
+		ups, hashes := e.completed.waitCalls(t, 1)
 		if len(ups) != 1 {
-			t.Fatalf("OnComplete called %d times, want 1", len(ups))
+			t.Fatalf("handed over %d times, want 1", len(ups))
 		}
 		u := ups[0]
 		if u.ID != idOf(loc) || u.Owner != e.aliceID || u.Size != 11 || u.Path != e.staged(loc) || u.Filename != "cat.mp4" ||
-			u.Filetype != "video/mp4" || u.Caption != "My #Cat and #cat_2 on #Sofa" || u.Visibility != VisibilityUnlisted ||
+			u.Filetype != "video/mp4" || u.Caption != "My #Cat and #cat_2 on #Sofa" || u.Visibility != video.Unlisted ||
 			u.Metadata["flag"] != "" || len(u.Metadata) != 5 || u.CreatedAt.IsZero() {
-			t.Errorf("OnComplete got %+v", u)
+			t.Errorf("handed over %+v", u)
 		}
 		if want := bytesSHA256([]byte("hello world")); hashes[0] != want {
 			t.Errorf("staged file at hand-over: sha256 %s, want %s", hashes[0], want)
 		}
-		if got := e.record(loc).State; got != db.UploadComplete {
-			t.Errorf("state = %s, want complete", got)
-		}
+		e.waitState(loc, stateComplete)
 
 		// The hand-over removed the staged bytes; the upload still answers.
 		if _, err := os.Stat(e.staged(loc)); !errors.Is(err, os.ErrNotExist) {
@@ -279,8 +277,8 @@ func TestCreationWithUpload(t *testing.T) {
 		if r.status != http.StatusCreated || r.get("Upload-Offset") != "9" || r.get("Location") == "" || r.get("Upload-Expires") != "" {
 			t.Fatalf("POST with the whole body: %d %v %s", r.status, r.header, r.body)
 		}
-		if ups, _ := e.completed.calls(); len(ups) != 1 || ups[0].ID != idOf(r.get("Location")) {
-			t.Fatalf("OnComplete: %+v", ups)
+		if ups, _ := e.completed.waitCalls(t, 1); len(ups) != 1 || ups[0].ID != idOf(r.get("Location")) {
+			t.Fatalf("handed over: %+v", ups)
 		}
 
 		// A first chunk with a checksum, then the rest.
@@ -320,8 +318,8 @@ func TestCreationWithUpload(t *testing.T) {
 		if r.status != http.StatusCreated || r.get("Upload-Offset") != "0" {
 			t.Errorf("POST of an empty upload: %d %v", r.status, r.header)
 		}
-		if ups, _ := e.completed.calls(); len(ups) != 3 || ups[2].Size != 0 {
-			t.Errorf("OnComplete calls: %+v", ups)
+		if ups, _ := e.completed.waitCalls(t, 3); len(ups) != 3 || ups[2].Size != 0 {
+			t.Errorf("handed over: %+v", ups)
 		}
 	})
 }
@@ -350,15 +348,16 @@ func TestDeferLength(t *testing.T) {
 		if r.get("Upload-Length") != "8" || r.get("Upload-Defer-Length") != "" || r.get("Upload-Offset") != "8" {
 			t.Errorf("HEAD after the length: %v", r.header)
 		}
-		if ups, _ := e.completed.calls(); len(ups) != 1 || ups[0].Size != 8 {
-			t.Errorf("OnComplete: %+v", ups)
+		if ups, _ := e.completed.waitCalls(t, 1); len(ups) != 1 || ups[0].Size != 8 {
+			t.Errorf("handed over: %+v", ups)
 		}
 
 		// Declaring a length equal to what was sent finishes the upload.
 		loc = e.create(e.alice, -1)
 		e.patch(loc, e.alice, 0, []byte("xyz"))
 		e.patch(loc, e.alice, 3, nil, "Upload-Length", "3")
-		if got := e.record(loc).State; got != db.UploadComplete {
+		e.waitState(loc, stateComplete)
+		if got := e.record(loc).State; got != stateComplete {
 			t.Errorf("after declaring the length: state %s", got)
 		}
 	})
@@ -399,8 +398,8 @@ func TestTermination(t *testing.T) {
 				t.Errorf("metric %s = %v, want %v", name, got, want)
 			}
 		}
-		if mfs, err := reg.Gather(); err != nil || len(mfs) != 6 {
-			t.Errorf("registered metrics: %d, %v; want 6", len(mfs), err)
+		if mfs, err := reg.Gather(); err != nil || len(mfs) != 7 {
+			t.Errorf("registered metrics: %d, %v; want 7", len(mfs), err)
 		}
 	})
 }
@@ -418,7 +417,7 @@ func TestExpiration(t *testing.T) {
 
 		// Run expires the unfinished upload on its own: the record turns into a tombstone and
 		// the bytes go.
-		waitFor(t, "the upload to expire", func() bool { return e.record(loc).State == db.UploadExpired })
+		waitFor(t, "the upload to expire", func() bool { return e.record(loc).State == stateExpired })
 		if _, err := os.Stat(e.staged(loc)); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("staged file of an expired upload: %v", err)
 		}
@@ -449,7 +448,7 @@ func TestExpiredOnAccess(t *testing.T) {
 	if r := e.do("PATCH", loc, e.alice, "abc", "Upload-Offset", "0"); r.status != http.StatusGone || r.errCode() != "upload_expired" {
 		t.Errorf("PATCH after the expiry: %d %s", r.status, r.body)
 	}
-	if got := e.record(loc).State; got != db.UploadExpired {
+	if got := e.record(loc).State; got != stateExpired {
 		t.Errorf("state = %s", got)
 	}
 }
@@ -478,7 +477,7 @@ func TestLocation(t *testing.T) {
 			cfg := e.cfg
 			cfg.TrustedProxies = tc.trusted
 			cfg.Dir = t.TempDir()
-			h, err := New(cfg, e.d)
+			h, err := New(cfg, e.d, e.completed)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -512,9 +511,9 @@ func TestMethodOverride(t *testing.T) {
 	}
 }
 
-func TestOnCompleteErrors(t *testing.T) {
+func TestPipelineErrors(t *testing.T) {
 	forEachDB(t, Config{}, func(t *testing.T, e *env) {
-		// A rejection: the client gets it, the bytes go, the upload answers 410 with it.
+		// A refusal: the client gets it, the bytes go, the upload answers 410 with it.
 		e.completed.setErr(apierr.New(http.StatusUnprocessableEntity, "not_a_video", "the file holds no video stream"))
 		loc := e.create(e.alice, 4)
 		r := e.do("PATCH", loc, e.alice, "abcd", "Upload-Offset", "0")
@@ -532,39 +531,67 @@ func TestOnCompleteErrors(t *testing.T) {
 			t.Errorf("HEAD after the rejection: %d", r.status)
 		}
 
-		// A failure: 500, the upload stays finished, and Run hands it over again.
-		e.completed.setErr(errors.New("queue unavailable"))
+		// Accept fails: 500, the upload stays finished, and Run tries again.
+		e.completed.setErr(errors.New("database unavailable"))
 		loc = e.create(e.alice, 4)
 		if r := e.do("PATCH", loc, e.alice, "abcd", "Upload-Offset", "0"); r.status != http.StatusInternalServerError || r.errCode() != "internal" {
-			t.Fatalf("PATCH when OnComplete fails: %d %s", r.status, r.body)
+			t.Fatalf("PATCH when Accept fails: %d %s", r.status, r.body)
 		}
-		if got := e.record(loc).State; got != db.UploadFinished {
-			t.Fatalf("state after a failed hand-over: %s", got)
+		if got := e.record(loc).State; got != stateFinished {
+			t.Fatalf("state after a failed Accept: %s", got)
 		}
 		if got := e.offset(loc, e.alice); got != "4" {
-			t.Errorf("HEAD after a failed hand-over: offset %s", got)
+			t.Errorf("HEAD after a failed Accept: offset %s", got)
 		}
 		e.h.collect(t.Context()) // fails again
-		if got := e.record(loc).State; got != db.UploadFinished {
+		if got := e.record(loc).State; got != stateFinished {
 			t.Fatalf("state after a failed retry: %s", got)
 		}
 		e.completed.setErr(nil)
 		e.h.collect(t.Context())
-		if got := e.record(loc).State; got != db.UploadComplete {
+		if got := e.record(loc).State; got != stateComplete {
 			t.Fatalf("state after a retry: %s", got)
 		}
 		ups, hashes := e.completed.calls()
-		if n := len(ups); n != 4 || ups[3].ID != idOf(loc) || hashes[3] != bytesSHA256([]byte("abcd")) {
-			t.Errorf("OnComplete calls: %d, last %+v %s", n, ups[n-1], hashes[n-1])
+		if n := len(ups); n != 1 || ups[0].ID != idOf(loc) || hashes[0] != bytesSHA256([]byte("abcd")) {
+			t.Errorf("hand-overs: %d, %+v %v", n, ups, hashes)
 		}
 		// A 5xx *apierr.Error is answered as such and retried too.
 		e.completed.setErr(apierr.New(http.StatusServiceUnavailable, "busy", "try later"))
 		loc = e.create(e.alice, 1)
 		if r := e.do("PATCH", loc, e.alice, "x", "Upload-Offset", "0"); r.status != http.StatusServiceUnavailable || r.errCode() != "busy" {
-			t.Errorf("PATCH when OnComplete is busy: %d %s", r.status, r.body)
+			t.Errorf("PATCH when Accept is busy: %d %s", r.status, r.body)
 		}
-		if got := e.record(loc).State; got != db.UploadFinished {
-			t.Errorf("state after a busy hand-over: %s", got)
+		if got := e.record(loc).State; got != stateFinished {
+			t.Errorf("state after a busy Accept: %s", got)
+		}
+		e.completed.setErr(nil)
+		e.h.collect(t.Context())
+
+		// HandOver fails after the client was answered: the upload stays finished, its bytes
+		// stay staged, and Run hands it over again.
+		e.completed.setHandOverErr(errors.New("store unavailable"))
+		loc = e.create(e.alice, 3)
+		if r := e.do("PATCH", loc, e.alice, "xyz", "Upload-Offset", "0"); r.status != http.StatusNoContent {
+			t.Fatalf("PATCH when the hand-over will fail: %d %s", r.status, r.body)
+		}
+		e.completed.waitCalls(t, 3)
+		if got := e.record(loc).State; got != stateFinished {
+			t.Fatalf("state after a failed hand-over: %s", got)
+		}
+		if _, err := os.Stat(e.staged(loc)); err != nil {
+			t.Fatalf("the staged file after a failed hand-over: %v", err)
+		}
+		e.completed.setHandOverErr(nil)
+		e.h.collect(t.Context())
+		if got := e.record(loc).State; got != stateComplete {
+			t.Fatalf("state after the hand-over was retried: %s", got)
+		}
+		if _, err := os.Stat(e.staged(loc)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the staged file of a complete upload: %v", err)
+		}
+		if ups, hashes := e.completed.calls(); len(ups) != 4 || ups[3].ID != idOf(loc) || hashes[3] != bytesSHA256([]byte("xyz")) {
+			t.Errorf("hand-overs: %+v %v", ups, hashes)
 		}
 	})
 }
@@ -599,9 +626,9 @@ func TestRestart(t *testing.T) {
 			t.Fatalf("HEAD after the restart: offset %s, want %d", got, half)
 		}
 		e.patch(loc, e.alice, half, src[half:])
-		// OnComplete hashed the staged file as it was handed over.
-		if ups, hashes := e.completed.calls(); len(ups) != 1 || hashes[0] != bytesSHA256(src) {
-			t.Errorf("OnComplete: %d calls, hashes %v, want one of the source's %s", len(ups), hashes, bytesSHA256(src))
+		// The pipeline hashed the staged file as it was handed over.
+		if ups, hashes := e.completed.waitCalls(t, 1); len(ups) != 1 || hashes[0] != bytesSHA256(src) {
+			t.Errorf("hand-overs: %d, hashes %v, want one of the source's %s", len(ups), hashes, bytesSHA256(src))
 		}
 	})
 }
@@ -636,7 +663,7 @@ func TestRunRecovers(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error, 1)
 		go func() { done <- e.h.Run(ctx) }()
-		waitFor(t, "the hand-over", func() bool { return e.record(finished).State == db.UploadComplete })
+		waitFor(t, "the hand-over", func() bool { return e.record(finished).State == stateComplete })
 		cancel()
 		<-done
 		for name, want := range map[string]bool{orphan: false, idOf(gone): false, idOf(live): true, "not-an-upload": true} {
@@ -656,20 +683,20 @@ func TestNewValidates(t *testing.T) {
 		"bad prefix":    {Dir: t.TempDir(), TrustedProxies: []netip.Prefix{{}}},
 		"file as dir":   {Dir: e.staged(e.create(e.alice, 1))},
 	} {
-		if _, err := New(cfg, e.d); err == nil {
+		if _, err := New(cfg, e.d, nil); err == nil {
 			t.Errorf("%s: New succeeded", name)
 		}
 	}
-	if _, err := New(Config{Dir: t.TempDir()}, nil); err == nil {
+	if _, err := New(Config{Dir: t.TempDir()}, nil, nil); err == nil {
 		t.Error("New without a database succeeded")
 	}
-	h, err := New(Config{Dir: t.TempDir()}, e.d)
+	h, err := New(Config{Dir: t.TempDir()}, e.d, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := h.cfg
 	if c.MaxSize != 4<<30 || c.TTL != 24*time.Hour || c.GCInterval != time.Minute || c.Retention != 7*24*time.Hour ||
-		c.ChunkIdleTimeout != 30*time.Second || c.CompleteTimeout != 2*time.Minute || c.Logger == nil {
+		c.ChunkIdleTimeout != 30*time.Second || c.AcceptTimeout != 2*time.Minute || c.HandOverTimeout != time.Hour || c.Logger == nil {
 		t.Errorf("defaults: %+v", c)
 	}
 }

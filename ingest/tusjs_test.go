@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reelay/reelay/db"
 	"github.com/reelay/reelay/internal/testenv"
 	"github.com/reelay/reelay/internal/videoid"
 )
@@ -55,13 +54,14 @@ func TestTusJSClient(t *testing.T) {
 	if !strings.HasPrefix(loc, e.srv.URL+Path) || !videoid.Valid(idOf(loc)) {
 		t.Fatalf("upload.mjs printed %q, want an upload URL", loc)
 	}
+	e.waitState(loc, stateComplete)
 	u := e.record(loc)
-	if u.State != db.UploadComplete || u.Offset != int64(len(src)) || u.UserID != e.aliceID {
+	if u.State != stateComplete || u.Offset != int64(len(src)) || u.UserID != e.aliceID {
 		t.Errorf("stored upload: %+v", u)
 	}
-	ups, hashes := e.completed.calls()
+	ups, hashes := e.completed.waitCalls(t, 1)
 	if len(ups) != 1 || ups[0].Filename != "clip.mp4" || ups[0].Filetype != "video/mp4" ||
 		ups[0].Caption != "Resumed #tus upload" || hashes[0] != bytesSHA256(src) {
-		t.Errorf("OnComplete: %+v", ups)
+		t.Errorf("handed over: %+v", ups)
 	}
 }

@@ -62,6 +62,7 @@ import (
 
 	"github.com/reelay/reelay/internal/httpsem"
 	"github.com/reelay/reelay/internal/layout"
+	"github.com/reelay/reelay/internal/server"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
@@ -72,6 +73,8 @@ import (
 
 // Defaults of Config.
 const (
+	// DefaultAddr is where `reelay origin` listens unless told otherwise.
+	DefaultAddr           = "127.0.0.1:8082"
 	DefaultPlaylistMaxAge = 60 * time.Second
 	DefaultPublishedTTL   = 10 * time.Second
 	DefaultAllowOrigin    = "*"
@@ -106,6 +109,13 @@ type Config struct {
 	PublishedTTL time.Duration
 	// AllowOrigin is sent as Access-Control-Allow-Origin. Default DefaultAllowOrigin ("*").
 	AllowOrigin string
+	// Addr is the address Run serves the origin on, with /metrics, /healthz and /readyz.
+	// Default "": New binds no listener and Run only waits for its context to end (an
+	// embedder serves Handler itself).
+	Addr string
+	// Metrics is the listener's request metrics and what its /metrics serves. Default: a
+	// registry of its own.
+	Metrics *server.Metrics
 	// Registerer receives the origin's metrics (reelay_origin_*). Nil registers them nowhere.
 	Registerer prometheus.Registerer
 	// Logger receives the origin's logs, with "tier"="origin". Nil discards them.
@@ -114,6 +124,7 @@ type Config struct {
 
 // Origin serves the store's presentations over HTTP. It is safe for concurrent use.
 type Origin struct {
+	srv           *server.Server // nil without Config.Addr
 	cfg           Config
 	log           *slog.Logger
 	metrics       *metrics
@@ -150,13 +161,39 @@ func New(cfg Config) (*Origin, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Origin{
+	o := &Origin{
 		cfg:           cfg,
 		log:           cfg.Logger.With("tier", "origin"),
 		metrics:       m,
 		published:     newPublishedCache(cfg.PublishedTTL, publishedCacheSize, time.Now),
 		cachePlaylist: "public, max-age=" + strconv.FormatInt(int64(cfg.PlaylistMaxAge/time.Second), 10),
-	}, nil
+	}
+	if cfg.Addr != "" {
+		o.srv, err = server.New(server.Config{Name: "origin", Addr: cfg.Addr, Handler: o.Handler(), Ready: o.Ready,
+			Metrics: cfg.Metrics, Logger: cfg.Logger})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return o, nil
+}
+
+// URL is the base URL of the origin's listener, e.g. "http://127.0.0.1:8082"; "" without one.
+func (o *Origin) URL() string {
+	if o.srv == nil {
+		return ""
+	}
+	return o.srv.URL()
+}
+
+// Run serves on Config.Addr until ctx is done, then stops gracefully (see server.Server.Serve).
+// Without a listener it waits for ctx.
+func (o *Origin) Run(ctx context.Context) error {
+	if o.srv == nil {
+		<-ctx.Done()
+		return nil
+	}
+	return o.srv.Serve(ctx)
 }
 
 // Handler returns the handler of /v/{video}/{name}; every other path is answered 404.

@@ -125,10 +125,6 @@ func TestNew(t *testing.T) {
 		cfg.AudioBitrate != 128_000 || cfg.Threads <= 0 || cfg.Logger == nil {
 		t.Errorf("defaults: %+v", cfg)
 	}
-	// By default the process gives up transparent huge pages (Config.HugePages).
-	if off, err := hugePagesDisabled(); err != nil || !off {
-		t.Errorf("transparent huge pages still on after New: %v, %v", off, err)
-	}
 	for _, bad := range []Config{
 		{Preset: "warp"},
 		{SegmentDuration: time.Millisecond},

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"runtime"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/asticode/go-astiav"
@@ -39,14 +38,6 @@ type Config struct {
 	AudioBitrate int
 	// Threads is the number of threads each decoder and encoder may use. Default: runtime.NumCPU().
 	Threads int
-	// HugePages keeps transparent huge pages for the process. libx264 asks for them (madvise)
-	// for its frame buffers, and on a long-running machine whose memory is fragmented every
-	// such fault may compact memory before it zeroes 2 MiB. By default New turns them off for
-	// the whole process (Linux PR_SET_THP_DISABLE; there is no per-library switch): on a
-	// Debian 12 machine with the default THP settings this cut the kernel time of a 1080p
-	// ladder by half, the CPU time by 4 % and the peak RSS by 30 MiB (bench/RESULTS.md).
-	// Process-wide and one-way: once any Transcoder has turned them off they stay off.
-	HugePages bool
 	// Logger receives the transcoder's logs, with the attribute tier=transcoder.
 	// Default: logs are discarded.
 	Logger *slog.Logger
@@ -63,9 +54,6 @@ const (
 )
 
 var x264Presets = []string{"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"}
-
-// hugePagesOnce turns transparent huge pages off once per process (see Config.HugePages).
-var hugePagesOnce sync.Once
 
 // Transcoder transcodes inputs into ladders. It holds only configuration, so one Transcoder may
 // run any number of transcodes at the same time.
@@ -135,15 +123,7 @@ func New(cfg Config) (*Transcoder, error) {
 			return nil, fmt.Errorf("transcoder: FFmpeg has no %s encoder", name)
 		}
 	}
-	t := &Transcoder{cfg: cfg, log: cfg.Logger.With("tier", "transcoder")}
-	if !cfg.HugePages {
-		hugePagesOnce.Do(func() {
-			if err := disableHugePages(); err != nil {
-				t.log.Warn("could not turn transparent huge pages off", "err", err)
-			}
-		})
-	}
-	return t, nil
+	return &Transcoder{cfg: cfg, log: cfg.Logger.With("tier", "transcoder")}, nil
 }
 
 // Config returns the configuration in use, defaults filled in.

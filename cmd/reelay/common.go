@@ -8,17 +8,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/reelay/reelay/api"
 	"github.com/reelay/reelay/db"
-	"github.com/reelay/reelay/ingest"
-	"github.com/reelay/reelay/internal/auth"
 	"github.com/reelay/reelay/internal/server"
 	"github.com/reelay/reelay/storage"
 )
@@ -67,8 +64,8 @@ func checkAddr(flagName, addr string) error {
 
 // checkAdminToken refuses an admin token too short to resist guessing.
 func checkAdminToken(tok string) error {
-	if tok != "" && len(tok) < 16 {
-		return usagef("invalid --admin-token: it must be at least 16 characters")
+	if tok != "" && len(tok) < api.MinAdminToken {
+		return usagef("invalid --admin-token: it must be at least %d characters", api.MinAdminToken)
 	}
 	return nil
 }
@@ -86,39 +83,12 @@ func readiness(checks ...func(context.Context) error) func(context.Context) erro
 	}
 }
 
-// apiRoutes are the services of the API listener; nil ones are not mounted.
-type apiRoutes struct {
-	feed   http.Handler // /v1/users, /v1/sessions, /v1/me
-	tus    http.Handler // /v1/uploads/
-	status http.Handler // /v1/videos/{id}
-}
-
-// apiHandler mounts routes behind one bearer-token middleware.
-func apiHandler(authn *auth.Authenticator, r apiRoutes) http.Handler {
-	mux := http.NewServeMux()
-	if r.tus != nil {
-		// Both, or ServeMux would redirect a POST to /v1/uploads.
-		mux.Handle(ingest.Path, r.tus)
-		mux.Handle(strings.TrimSuffix(ingest.Path, "/"), r.tus)
-	}
-	if r.status != nil {
-		mux.Handle("/v1/videos/", r.status)
-	}
-	if r.feed != nil {
-		mux.Handle("/v1/", r.feed)
-	}
-	return authn.Middleware(mux)
-}
-
-// runAll serves every server and runs every loop until ctx is done or one of them fails, then
-// stops them all gracefully.
-func runAll(ctx context.Context, servers []*server.Server, loops ...func(context.Context) error) error {
+// runAll runs every tier until ctx is done or one of them fails, then stops them all: each
+// Run stops gracefully once its context ends.
+func runAll(ctx context.Context, runs ...func(context.Context) error) error {
 	g, ctx := errgroup.WithContext(ctx)
-	for _, s := range servers {
-		g.Go(func() error { return s.Serve(ctx) })
-	}
-	for _, l := range loops {
-		g.Go(func() error { return l(ctx) })
+	for _, run := range runs {
+		g.Go(func() error { return run(ctx) })
 	}
 	return g.Wait()
 }

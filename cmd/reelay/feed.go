@@ -5,25 +5,29 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/reelay/reelay/api"
 	"github.com/reelay/reelay/feed"
-	"github.com/reelay/reelay/internal/auth"
-	"github.com/reelay/reelay/internal/server"
+	"github.com/reelay/reelay/ingest"
 )
 
 // feedConfig is `reelay feed`: the feed/social API alone, against a shared database.
 type feedConfig struct {
 	common
-	addr       string
-	dbDSN      string
-	adminToken string
+	addr        string
+	dbDSN       string
+	adminToken  string
+	playbackURL string
+	signing     signing
 }
 
 func setupFeed(fs *flag.FlagSet) runner {
 	c := &feedConfig{}
 	c.common.register(fs)
-	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "API listener")
+	fs.StringVar(&c.addr, "addr", api.DefaultAddr, "API listener: accounts and /v1/videos/{id}")
 	fs.StringVar(&c.dbDSN, "db", "", "metadata database: a postgres:// URL or a SQLite file path (required)")
 	fs.StringVar(&c.adminToken, "admin-token", "", "operator token for admin endpoints (at least 16 characters); empty disables them")
+	fs.StringVar(&c.playbackURL, "playback-url", "", "base URL players fetch /v/{id}/master.m3u8 from: the edge or origin (required)")
+	c.signing.register(fs, "hex HMAC key of private videos' playback URLs, the edges' --signing-key; empty leaves them unsigned, and edges refuse them")
 	return c
 }
 
@@ -31,10 +35,19 @@ func (c *feedConfig) validate() error {
 	if err := c.common.validate(); err != nil {
 		return err
 	}
-	if c.dbDSN == "" {
+	switch {
+	case c.dbDSN == "":
 		return usagef("--db is required")
+	case c.playbackURL == "":
+		return usagef("--playback-url is required")
+	}
+	if err := checkURL("playback-url", c.playbackURL); err != nil {
+		return err
 	}
 	if err := checkAddr("addr", c.addr); err != nil {
+		return err
+	}
+	if err := c.signing.validate(); err != nil {
 		return err
 	}
 	return checkAdminToken(c.adminToken)
@@ -48,17 +61,19 @@ func (c *feedConfig) run(ctx context.Context, e *env) error {
 	}
 	defer d.Close()
 	m := newMetrics()
-	feedSvc, err := feed.New(feed.Config{Registerer: m.Registry(), Logger: log}, d)
+	feedSvc, err := feed.New(feed.Config{
+		PlaybackURL: c.playbackURL, SignPlayback: c.signing.signer(), Registerer: m.Registry(), Logger: log,
+	}, d, ingest.NewUploads(d))
 	if err != nil {
 		return err
 	}
-	api, err := server.New(server.Config{
-		Name: "api", Addr: c.addr, Ready: d.Ping, Metrics: m, Logger: log,
-		Handler: apiHandler(auth.NewAuthenticator(d, c.adminToken, log), apiRoutes{feed: feedSvc.Handler()}),
+	apiSrv, err := api.New(api.Config{
+		Addr: c.addr, Tokens: feedSvc.Tokens(), AdminToken: c.adminToken, Feed: feedSvc.Handler(),
+		Ready: d.Ping, Metrics: m, Logger: log,
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "api %s\n", api.URL())
-	return runAll(ctx, []*server.Server{api}, feedSvc.Run)
+	fmt.Fprintf(e.stdout, "api %s\n", apiSrv.URL())
+	return runAll(ctx, apiSrv.Run, feedSvc.Run)
 }

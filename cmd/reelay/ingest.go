@@ -5,39 +5,38 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/reelay/reelay/api"
+	"github.com/reelay/reelay/feed"
 	"github.com/reelay/reelay/ingest"
-	"github.com/reelay/reelay/internal/auth"
-	"github.com/reelay/reelay/internal/server"
+	"github.com/reelay/reelay/pipeline"
 	"github.com/reelay/reelay/transcoder"
 )
 
-// ingestConfig is `reelay ingest`: the upload API and the video status API. Transcoding runs
-// in `reelay transcode --worker` processes on the same database and store.
+// ingestConfig is `reelay ingest`: the tus upload API. It accepts each finished upload (a
+// quick probe), creates its video and hands its source to the store; transcoding runs in
+// `reelay transcode --worker` processes, and the video status API in `reelay feed`, on the
+// same database and store.
 type ingestConfig struct {
 	common
 	addr           string
 	dbDSN          string
 	store          string
 	uploadDir      string
-	playbackURL    string
 	adminToken     string
 	maxUpload      int64
 	trustedProxies prefixList
-	signing        signing
 }
 
 func setupIngest(fs *flag.FlagSet) runner {
 	c := &ingestConfig{}
 	c.common.register(fs)
-	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "API listener: /v1/uploads/ and /v1/videos/{id}")
+	fs.StringVar(&c.addr, "addr", api.DefaultAddr, "API listener: /v1/uploads/")
 	fs.StringVar(&c.dbDSN, "db", "", "metadata database: a postgres:// URL or a SQLite file path (required)")
 	fs.StringVar(&c.store, "store", "", "object store URL: file:///path or s3://bucket/prefix?endpoint=host:port (required)")
 	fs.StringVar(&c.uploadDir, "upload-dir", "./uploads", "directory staging uploads until they are complete; route a client's requests for one upload to the same ingest node")
-	fs.StringVar(&c.playbackURL, "playback-url", "", "base URL players fetch /v/{id}/master.m3u8 from: the edge or origin (required)")
 	fs.StringVar(&c.adminToken, "admin-token", "", "operator token for admin endpoints (at least 16 characters); empty disables them")
 	sizeVar(fs, &c.maxUpload, "max-upload", ingest.DefaultMaxSize, "largest upload accepted")
 	fs.Var(&c.trustedProxies, "trusted-proxies", "comma-separated addresses or prefixes of reverse proxies whose X-Forwarded-* headers are believed")
-	c.signing.register(fs, "hex HMAC key of private videos' playback URLs, the edges' --signing-key; empty leaves them unsigned, and edges refuse them")
 	return c
 }
 
@@ -50,20 +49,12 @@ func (c *ingestConfig) validate() error {
 		return usagef("--db is required")
 	case c.store == "":
 		return usagef("--store is required")
-	case c.playbackURL == "":
-		return usagef("--playback-url is required")
 	case c.uploadDir == "":
 		return usagef("invalid --upload-dir: it must not be empty")
 	case c.maxUpload <= 0:
 		return usagef("invalid --max-upload: it must be positive")
 	}
-	if err := checkURL("playback-url", c.playbackURL); err != nil {
-		return err
-	}
 	if err := checkAddr("addr", c.addr); err != nil {
-		return err
-	}
-	if err := c.signing.validate(); err != nil {
 		return err
 	}
 	return checkAdminToken(c.adminToken)
@@ -71,7 +62,7 @@ func (c *ingestConfig) validate() error {
 
 func (c *ingestConfig) run(ctx context.Context, e *env) error {
 	log := c.logger(e.stderr)
-	transcoder.LogFFmpegTo(log)
+	logFFmpegTo(log) // the probe of every finished upload
 	store, d, err := openBackends(ctx, c.store, c.dbDSN, log)
 	if err != nil {
 		return err
@@ -82,27 +73,23 @@ func (c *ingestConfig) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	pub := ingest.NewPublisher(d, store, tc, 0, log)
-	tus, err := ingest.New(ingest.Config{
-		Dir: c.uploadDir, MaxSize: c.maxUpload, TrustedProxies: c.trustedProxies,
-		OnComplete: pub.OnComplete, Registerer: m.Registry(), Logger: log,
-	}, d)
+	pipe, err := pipeline.New(pipeline.Config{Registerer: m.Registry(), Logger: log}, d, store, tc)
 	if err != nil {
 		return err
 	}
-	status := ingest.NewStatus(d, c.playbackURL, log)
-	if status.SignPlayback = c.signing.signer(); status.SignPlayback == nil {
-		log.Warn("no --signing-key: private videos get unsigned playback URLs, which edges refuse")
+	uploads, err := ingest.New(ingest.Config{
+		Dir: c.uploadDir, MaxSize: c.maxUpload, TrustedProxies: c.trustedProxies, Registerer: m.Registry(), Logger: log,
+	}, d, pipe)
+	if err != nil {
+		return err
 	}
-	api, err := server.New(server.Config{
-		Name: "api", Addr: c.addr, Ready: readiness(store.Ping, d.Ping), Metrics: m, Logger: log,
-		Handler: apiHandler(auth.NewAuthenticator(d, c.adminToken, log), apiRoutes{
-			tus: tus.Handler(), status: status.Handler(),
-		}),
+	apiSrv, err := api.New(api.Config{
+		Addr: c.addr, Tokens: feed.NewAccounts(d), AdminToken: c.adminToken, Uploads: uploads.Handler(),
+		Ready: readiness(store.Ping, d.Ping), Metrics: m, Logger: log,
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "api %s\n", api.URL())
-	return runAll(ctx, []*server.Server{api}, tus.Run)
+	fmt.Fprintf(e.stdout, "api %s\n", apiSrv.URL())
+	return runAll(ctx, apiSrv.Run, uploads.Run)
 }

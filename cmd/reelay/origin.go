@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/reelay/reelay/internal/server"
 	"github.com/reelay/reelay/origin"
 )
 
@@ -21,7 +20,7 @@ type originConfig struct {
 func setupOrigin(fs *flag.FlagSet) runner {
 	c := &originConfig{}
 	c.common.register(fs)
-	fs.StringVar(&c.addr, "addr", "127.0.0.1:8082", "origin listener")
+	fs.StringVar(&c.addr, "addr", origin.DefaultAddr, "origin listener")
 	fs.StringVar(&c.store, "store", "", "object store URL: file:///path or s3://bucket/prefix?endpoint=host:port (required)")
 	fs.DurationVar(&c.playlistAge, "playlist-max-age", origin.DefaultPlaylistMaxAge, "Cache-Control max-age of playlists stored without one")
 	return c
@@ -47,14 +46,12 @@ func (c *originConfig) run(ctx context.Context, e *env) error {
 		return err
 	}
 	m := newMetrics()
-	org, err := origin.New(origin.Config{Store: store, PlaylistMaxAge: c.playlistAge, Registerer: m.Registry(), Logger: log})
+	org, err := origin.New(origin.Config{
+		Store: store, Addr: c.addr, PlaylistMaxAge: c.playlistAge, Metrics: m, Registerer: m.Registry(), Logger: log,
+	})
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(server.Config{Name: "origin", Addr: c.addr, Handler: org.Handler(), Ready: org.Ready, Metrics: m, Logger: log})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "origin %s\n", srv.URL())
-	return runAll(ctx, []*server.Server{srv})
+	fmt.Fprintf(e.stdout, "origin %s\n", org.URL())
+	return org.Run(ctx)
 }

@@ -13,7 +13,8 @@ import (
 
 // TestTiersOnPostgresAndS3 runs the tiers as separate commands, as on several machines:
 // feed, ingest, a transcode worker and the origin, on PostgreSQL and MinIO. A creator uploads
-// a clip; the worker publishes it to S3; a player plays it from the origin.
+// a clip to ingest, follows it on feed's video resource; the worker publishes it to S3; a
+// player plays it from the origin.
 func TestTiersOnPostgresAndS3(t *testing.T) {
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		testenv.Require(t, "ffmpeg is not installed: %v", err)
@@ -28,10 +29,10 @@ func TestTiersOnPostgresAndS3(t *testing.T) {
 		urls, _ := startCmd(t, command, name, args...)
 		return urls[name]
 	}
-	feedURL := listener("feed", "api", "--addr", "127.0.0.1:0", "--db", dsn)
 	originURL := listener("origin", "origin", "--addr", "127.0.0.1:0", "--store", store)
+	feedURL := listener("feed", "api", "--addr", "127.0.0.1:0", "--db", dsn, "--playback-url", originURL)
 	ingestURL := listener("ingest", "api", "--addr", "127.0.0.1:0", "--db", dsn, "--store", store,
-		"--upload-dir", t.TempDir(), "--playback-url", originURL)
+		"--upload-dir", t.TempDir())
 	startCmd(t, "transcode", "transcode", "--worker", "--addr", "127.0.0.1:0", "--db", dsn, "--store", store,
 		"--scratch", t.TempDir(), "--ladder", "360p:600k")
 
@@ -57,7 +58,7 @@ func TestTiersOnPostgresAndS3(t *testing.T) {
 			t.Fatalf("video %s: status %q", id, status)
 		}
 		time.Sleep(100 * time.Millisecond)
-		body := getJSON(t, ingestURL+"/v1/videos/"+id, session.Token)
+		body := getJSON(t, feedURL+"/v1/videos/"+id, session.Token)
 		status, playback = jsonField(body, "status"), jsonField(body, "playback_url")
 	}
 	if want := originURL + "/v/" + id + "/master.m3u8"; playback != want {

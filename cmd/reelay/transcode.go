@@ -5,17 +5,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"time"
 
-	"github.com/reelay/reelay/ingest"
 	"github.com/reelay/reelay/internal/layout"
 	"github.com/reelay/reelay/internal/progress"
 	"github.com/reelay/reelay/internal/server"
-	"github.com/reelay/reelay/packager"
+	"github.com/reelay/reelay/pipeline"
 	"github.com/reelay/reelay/storage"
 	"github.com/reelay/reelay/transcoder"
 )
@@ -34,6 +31,7 @@ type transcodeConfig struct {
 	rungs       []transcoder.Rung
 
 	worker  bool
+	workers int
 	dbDSN   string
 	store   string
 	addr    string
@@ -42,12 +40,15 @@ type transcodeConfig struct {
 	scratch string
 }
 
+// defaultWorkerAddr is where a transcode worker serves /metrics, /healthz and /readyz.
+const defaultWorkerAddr = "127.0.0.1:8083"
+
 func setupTranscode(fs *flag.FlagSet) runner {
 	c := &transcodeConfig{}
 	c.common.register(fs)
 	fs.StringVar(&c.in, "in", "", "input video file (required)")
-	fs.StringVar(&c.out, "out", "", "output directory; DIR/master.m3u8 is the multivariant playlist (required)")
-	fs.BoolVar(&c.progressive, "progressive", false, "write straight into --out and publish progressively: DIR/master.m3u8 plays (as a growing EVENT presentation) as soon as every rendition has its first segment")
+	fs.StringVar(&c.out, "out", "", "output directory: a plain HLS tree whose DIR/master.m3u8, the multivariant playlist, is written last (required)")
+	fs.BoolVar(&c.progressive, "progressive", false, "publish progressively: DIR/master.m3u8 plays (as a growing EVENT presentation) as soon as every rendition has its first segment")
 	fs.StringVar(&c.ladder, "ladder", "", "bitrate ladder as name:bitrate by short side, e.g. 720p:2500k,360p:600k; empty is 1080p:4500k,720p:2500k,540p:1200k,360p:600k")
 	fs.DurationVar(&c.segment, "segment", transcoder.DefaultSegmentDuration, "segment duration")
 	fs.StringVar(&c.preset, "preset", transcoder.DefaultPreset, "libx264 preset, ultrafast to veryslow")
@@ -56,9 +57,10 @@ func setupTranscode(fs *flag.FlagSet) runner {
 	fs.BoolVar(&c.worker, "worker", false, "run transcode jobs from the queue instead of --in/--out")
 	fs.StringVar(&c.dbDSN, "db", "", "with --worker: metadata database holding the queue, a postgres:// URL or a SQLite file (required)")
 	fs.StringVar(&c.store, "store", "", "with --worker: object store URL holding sources and videos (required)")
-	fs.StringVar(&c.addr, "addr", "127.0.0.1:8083", "with --worker: listener for /metrics, /healthz and /readyz")
-	fs.StringVar(&c.name, "name", "", "with --worker: the worker's name in the queue; empty is hostname-pid")
-	fs.DurationVar(&c.lease, "lease", 30*time.Second, "with --worker: a job's lease; a dead worker's job moves on after it")
+	fs.IntVar(&c.workers, "workers", 1, "with --worker: how many jobs this process transcodes at once")
+	fs.StringVar(&c.addr, "addr", defaultWorkerAddr, "with --worker: listener for /metrics, /healthz and /readyz")
+	fs.StringVar(&c.name, "name", "", "with --worker: the worker's name in the queue (NAME-1, NAME-2, ...); empty is hostname-pid")
+	fs.DurationVar(&c.lease, "lease", pipeline.DefaultLease, "with --worker: a job's lease; a dead worker's job moves on after it")
 	fs.StringVar(&c.scratch, "scratch", "", "with --worker: directory for the source being transcoded; empty is the system's temporary directory")
 	return c
 }
@@ -76,6 +78,9 @@ func (c *transcodeConfig) validate() error {
 		}
 		if c.lease < 3*time.Second {
 			return usagef("invalid --lease %v: want at least 3s", c.lease)
+		}
+		if c.workers < 1 || c.workers > 64 {
+			return usagef("invalid --workers %d: want 1 to 64", c.workers)
 		}
 		if err := checkAddr("addr", c.addr); err != nil {
 			return err
@@ -98,10 +103,9 @@ func (c *transcodeConfig) validate() error {
 
 func (c *transcodeConfig) run(ctx context.Context, e *env) error {
 	log := c.logger(e.stderr)
-	transcoder.LogFFmpegTo(log)
+	transcodingProcess(log, c.hugePages)
 	tc, err := transcoder.New(transcoder.Config{
-		Ladder: c.rungs, SegmentDuration: c.segment, Preset: c.preset, MaxDuration: c.maxDuration,
-		HugePages: c.hugePages, Logger: log,
+		Ladder: c.rungs, SegmentDuration: c.segment, Preset: c.preset, MaxDuration: c.maxDuration, Logger: log,
 	})
 	if err != nil {
 		return usagef("%v", err)
@@ -109,94 +113,44 @@ func (c *transcodeConfig) run(ctx context.Context, e *env) error {
 	if c.worker {
 		return c.runWorker(ctx, e, log, tc)
 	}
-	if err := os.MkdirAll(c.out, 0o755); err != nil {
+	// DIR becomes a plain HLS tree that any web server or player reads as it is written. The
+	// packager writes master.m3u8 last (with --progressive, as soon as every rendition has a
+	// segment), so an older tree's master must not outlive the start of this one.
+	out, err := storage.NewFSWith(c.out, storage.FSOptions{Plain: true, NoSync: true})
+	if err != nil {
 		return err
 	}
-	// Package into a scratch store inside the output directory, then move the objects into
-	// place with the multivariant playlist last: DIR/master.m3u8 exists only for a complete
-	// tree. The scratch store skips fsync; the tree is a local file like FFmpeg's output.
-	// With --progressive the packager writes straight into DIR, master.m3u8 early.
+	if err := out.Delete(ctx, layout.Master); err != nil {
+		return err
+	}
 	start := time.Now()
 	var playable time.Duration
-	pcfg := packager.Config{SegmentDuration: c.segment, Logger: log}
-	work := filepath.Join(c.out, ".reelay-work")
-	if c.progressive {
-		if err := os.Remove(filepath.Join(c.out, layout.Master)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err // an older tree's master must not outlive the start of this one
-		}
-		pcfg.Store, pcfg.Progressive = dirStore{root: c.out}, true
-		pcfg.OnPlayable = func() { playable = time.Since(start) }
-	} else {
-		if err := os.RemoveAll(work); err != nil {
-			return err
-		}
-		defer os.RemoveAll(work)
-		store, err := storage.NewFSWith(work, storage.FSOptions{NoSync: true})
-		if err != nil {
-			return err
-		}
-		pcfg.Store = store
-	}
-	pkg, err := packager.New(pcfg)
-	if err != nil {
-		return err
-	}
-
 	bar := progress.New(e.stderr, "transcode", 100, progress.Percent)
-	res, err := tc.Run(ctx, transcoder.Input{Path: c.in}, transcoder.PackagerSink(pkg), bar.Set)
+	res, err := pipeline.Transcode(ctx, tc, transcoder.Input{Path: c.in}, pipeline.Output{
+		Store: out, Progressive: c.progressive, Logger: log,
+		OnPlayable: func() { playable = time.Since(start) },
+	}, bar.Set)
 	if err != nil {
-		if aerr := pkg.Abort(context.WithoutCancel(ctx)); aerr != nil {
-			log.Error("withdrawing the unfinished tree", "err", aerr)
-		}
 		var rej *transcoder.RejectError
 		if errors.As(err, &rej) {
 			return fmt.Errorf("%s refused: %w", c.in, err)
 		}
 		return err
 	}
-	out, err := pkg.Close(ctx)
-	if err != nil {
-		return err
-	}
 	bar.Done(100)
-	if !c.progressive {
-		if err := publishDir(filepath.Join(work, "objects"), c.out, out.MasterKey); err != nil {
-			return err
-		}
-	}
 	took := time.Since(start)
 	if playable == 0 { // not published before the end (or not progressively)
 		playable = took
 	}
-	fmt.Fprintf(e.stdout, "%s: %s, %s -> %s\n", c.in, res.Info, out.Duration.Round(time.Millisecond), filepath.Join(c.out, out.MasterKey))
-	for _, r := range out.Renditions {
+	pkg := res.Package
+	fmt.Fprintf(e.stdout, "%s: %s, %s -> %s\n", c.in, res.Transcode.Info, pkg.Duration.Round(time.Millisecond), filepath.Join(c.out, pkg.MasterKey))
+	for _, r := range pkg.Renditions {
 		fmt.Fprintf(e.stdout, "  %-6s %-24s %4d segments  peak %6.0f kb/s  avg %6.0f kb/s\n",
 			r.Name, r.Codecs, len(r.Segments), float64(r.PeakBitrate)/1000, float64(r.AverageBitrate)/1000)
 	}
 	fmt.Fprintf(e.stdout, "playable after %s, complete after %s (%.2fx realtime)\n", playable.Round(time.Millisecond),
-		took.Round(time.Millisecond), out.Duration.Seconds()/took.Seconds())
+		took.Round(time.Millisecond), pkg.Duration.Seconds()/took.Seconds())
 	return nil
-}
-
-// publishDir moves every entry of the work directory into dst, the entry named last at the end.
-func publishDir(work, dst, last string) error {
-	entries, err := os.ReadDir(work)
-	if err != nil {
-		return err
-	}
-	for _, ent := range entries {
-		if ent.Name() == last {
-			continue
-		}
-		target := filepath.Join(dst, ent.Name())
-		if err := os.RemoveAll(target); err != nil {
-			return err
-		}
-		if err := os.Rename(filepath.Join(work, ent.Name()), target); err != nil {
-			return err
-		}
-	}
-	return os.Rename(filepath.Join(work, last), filepath.Join(dst, last))
 }
 
 // runWorker runs transcode jobs until ctx is done, with a listener for metrics and health.
@@ -207,9 +161,9 @@ func (c *transcodeConfig) runWorker(ctx context.Context, e *env, log *slog.Logge
 	}
 	defer d.Close()
 	m := newMetrics()
-	w, err := ingest.NewWorker(ingest.WorkerConfig{
-		Name: c.name, Transcoder: tc, Lease: c.lease, ScratchDir: c.scratch, Registerer: m.Registry(), Logger: log,
-	}, d, store)
+	pipe, err := pipeline.New(pipeline.Config{
+		Workers: c.workers, Name: c.name, Lease: c.lease, ScratchDir: c.scratch, Registerer: m.Registry(), Logger: log,
+	}, d, store, tc)
 	if err != nil {
 		return err
 	}
@@ -218,5 +172,5 @@ func (c *transcodeConfig) runWorker(ctx context.Context, e *env, log *slog.Logge
 		return err
 	}
 	fmt.Fprintf(e.stdout, "transcode %s\n", srv.URL())
-	return runAll(ctx, []*server.Server{srv}, w.Run)
+	return runAll(ctx, srv.Serve, pipe.Run)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,6 +45,11 @@ func TestTranscodeProgressive(t *testing.T) {
 			early = true
 		}
 	}
+	// The process turned transparent huge pages off for itself, as a transcoding process does
+	// unless --huge-pages.
+	if thp, ok := thpEnabled(t, cmd.Process.Pid); ok && thp {
+		t.Error("transparent huge pages are on in reelay transcode")
+	}
 	for _, r := range []string{"360p", "240p", "audio"} {
 		pl, err := os.ReadFile(filepath.Join(out, r, "index.m3u8"))
 		if err != nil {
@@ -74,7 +80,7 @@ func TestTranscodeProgressive(t *testing.T) {
 			t.Errorf("final %s playlist:\n%s", r, pl)
 		}
 	}
-	leftovers, _ := filepath.Glob(filepath.Join(out, "*", ".put-*"))
+	leftovers, _ := filepath.Glob(filepath.Join(out, ".reelay", "tmp", "*"))
 	if len(leftovers) > 0 {
 		t.Errorf("temporary files left: %v", leftovers)
 	}
@@ -90,4 +96,19 @@ func TestTranscodeProgressive(t *testing.T) {
 	if b, err := exec.Command("ffmpeg", "-v", "error", "-i", filepath.Join(out, "master.m3u8"), "-map", "0", "-f", "null", "-").CombinedOutput(); err != nil {
 		t.Errorf("ffmpeg decoding the tree: %v\n%s", err, b)
 	}
+}
+
+// thpEnabled reads whether transparent huge pages are enabled for process pid, as Linux tells
+// in /proc/{pid}/status; ok is false when it does not tell.
+func thpEnabled(t *testing.T, pid int) (enabled, ok bool) {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false, false
+	}
+	m := regexp.MustCompile(`(?m)^THP_enabled:\s*(\d)$`).FindSubmatch(b)
+	if m == nil {
+		return false, false
+	}
+	return string(m[1]) == "1", true
 }

@@ -10,11 +10,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/reelay/reelay/api"
 	"github.com/reelay/reelay/feed"
 	"github.com/reelay/reelay/ingest"
-	"github.com/reelay/reelay/internal/auth"
-	"github.com/reelay/reelay/internal/server"
 	"github.com/reelay/reelay/origin"
+	"github.com/reelay/reelay/pipeline"
 	"github.com/reelay/reelay/transcoder"
 )
 
@@ -44,9 +44,9 @@ func setupUp(fs *flag.FlagSet) runner {
 	fs.StringVar(&c.data, "data", "./data", "directory holding the embedded object store, SQLite database and staged uploads")
 	fs.StringVar(&c.dbDSN, "db", "", "metadata database: a postgres:// URL, or empty for SQLite at DATA/reelay.db")
 	fs.StringVar(&c.store, "store", "", "object store URL (file:///path or s3://bucket/prefix?endpoint=host:port), or empty for DATA/objects")
-	fs.StringVar(&c.apiAddr, "api-addr", "127.0.0.1:8080", "API listener: feed/social, uploads and video status")
+	fs.StringVar(&c.apiAddr, "api-addr", api.DefaultAddr, "API listener: feed/social, uploads and video status")
 	fs.StringVar(&c.edgeAddr, "edge-addr", "127.0.0.1:8081", "edge cache listener; with --edges N, N consecutive ports from this one")
-	fs.StringVar(&c.originAddr, "origin-addr", "127.0.0.1:8082", "origin listener: HLS from the object store")
+	fs.StringVar(&c.originAddr, "origin-addr", origin.DefaultAddr, "origin listener: HLS from the object store")
 	fs.StringVar(&c.gossipAddr, "gossip-addr", "127.0.0.1:7946", "edge cluster gossip address; with --edges N, N consecutive ports from this one")
 	fs.StringVar(&c.adminToken, "admin-token", "", "operator token for admin endpoints (at least 16 characters); empty disables them")
 	fs.StringVar(&c.playbackURL, "playback-url", "", "base URL players fetch /v/{id}/master.m3u8 from; empty is the first edge's URL (the origin's with --edges 0)")
@@ -94,7 +94,7 @@ func (c *upConfig) validate() error {
 
 func (c *upConfig) run(ctx context.Context, e *env) error {
 	log := c.logger(e.stderr)
-	transcoder.LogFFmpegTo(log)
+	transcodingProcess(log, false)
 	if err := os.MkdirAll(c.data, 0o755); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -120,11 +120,7 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	m := newMetrics()
 	reg := m.Registry()
 
-	org, err := origin.New(origin.Config{Store: store, Registerer: reg, Logger: log})
-	if err != nil {
-		return err
-	}
-	originSrv, err := server.New(server.Config{Name: "origin", Addr: c.originAddr, Handler: org.Handler(), Ready: org.Ready, Metrics: m, Logger: log})
+	org, err := origin.New(origin.Config{Store: store, Addr: c.originAddr, Metrics: m, Registerer: reg, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -132,7 +128,7 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	var edges []*edgeNode
 	for i := range c.edges {
 		o := edgeOpts{
-			gossipAddr: nextPort(c.gossipAddr, i), origin: originSrv.URL(), mem: c.edgeMem,
+			gossipAddr: nextPort(c.gossipAddr, i), origin: org.URL(), mem: c.edgeMem,
 			disk: filepath.Join(c.data, fmt.Sprintf("edge-%d", i+1)), diskSize: c.edgeDisk,
 			name: fmt.Sprintf("edge-%d", i+1), adminToken: c.adminToken, signingKey: c.signing.key, tuning: "local",
 		}
@@ -151,61 +147,52 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	case len(edges) > 0:
 		playback = edges[0].url
 	default:
-		playback = originSrv.URL()
+		playback = org.URL()
 	}
 
 	tc, err := transcoder.New(transcoder.Config{Logger: log})
 	if err != nil {
 		return err
 	}
-	pub := ingest.NewPublisher(d, store, tc, 0, log)
-	tus, err := ingest.New(ingest.Config{
-		Dir: filepath.Join(c.data, "uploads"), MaxSize: c.maxUpload, OnComplete: pub.OnComplete, Registerer: reg, Logger: log,
-	}, d)
+	pipe, err := pipeline.New(pipeline.Config{
+		Workers: c.workers, Name: "up-" + strconv.Itoa(os.Getpid()), ScratchDir: filepath.Join(c.data, "scratch"),
+		Registerer: reg, Logger: log,
+	}, d, store, tc)
 	if err != nil {
 		return err
 	}
-	feedSvc, err := feed.New(feed.Config{Registerer: reg, Logger: log}, d)
+	uploads, err := ingest.New(ingest.Config{
+		Dir: filepath.Join(c.data, "uploads"), MaxSize: c.maxUpload, Registerer: reg, Logger: log,
+	}, d, pipe)
 	if err != nil {
 		return err
 	}
-	loops := []func(context.Context) error{feedSvc.Run, tus.Run}
-	for i := range c.workers {
-		w, err := ingest.NewWorker(ingest.WorkerConfig{
-			Name: fmt.Sprintf("up-%d-%d", os.Getpid(), i), Transcoder: tc,
-			ScratchDir: filepath.Join(c.data, "scratch"), Registerer: prometheus.WrapRegistererWith(prometheus.Labels{"worker": strconv.Itoa(i)}, reg), Logger: log,
-		}, d, store)
-		if err != nil {
-			return err
-		}
-		loops = append(loops, w.Run)
-	}
-	if err := os.MkdirAll(filepath.Join(c.data, "scratch"), 0o755); err != nil {
+	feedSvc, err := feed.New(feed.Config{
+		PlaybackURL: playback, SignPlayback: c.signing.signer(), Registerer: reg, Logger: log,
+	}, d, ingest.NewUploads(d))
+	if err != nil {
 		return err
 	}
-
-	status := ingest.NewStatus(d, playback, log)
-	status.SignPlayback = c.signing.signer()
-	api, err := server.New(server.Config{
-		Name: "api", Addr: c.apiAddr, Ready: readiness(store.Ping, d.Ping), Metrics: m, Logger: log,
-		Handler: apiHandler(auth.NewAuthenticator(d, c.adminToken, log), apiRoutes{
-			feed: feedSvc.Handler(), tus: tus.Handler(), status: status.Handler(),
-		}),
+	apiSrv, err := api.New(api.Config{
+		Addr: c.apiAddr, Tokens: feedSvc.Tokens(), AdminToken: c.adminToken, Feed: feedSvc.Handler(),
+		Uploads: uploads.Handler(), Ready: readiness(store.Ping, d.Ping), Metrics: m, Logger: log,
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "api %s\n", api.URL())
+
+	tiers := []func(context.Context) error{apiSrv.Run, feedSvc.Run, uploads.Run, pipe.Run, org.Run}
+	fmt.Fprintf(e.stdout, "api %s\n", apiSrv.URL())
 	for i, n := range edges {
 		name := "edge"
 		if len(edges) > 1 {
 			name = fmt.Sprintf("edge-%d", i+1)
 		}
 		fmt.Fprintf(e.stdout, "%s %s\n", name, n.url)
-		loops = append(loops, n.run)
+		tiers = append(tiers, n.run)
 	}
-	fmt.Fprintf(e.stdout, "origin %s\n", originSrv.URL())
-	err = runAll(ctx, []*server.Server{api, originSrv}, loops...)
+	fmt.Fprintf(e.stdout, "origin %s\n", org.URL())
+	err = runAll(ctx, tiers...)
 	log.Info("stopped")
 	return err
 }

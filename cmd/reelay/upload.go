@@ -18,9 +18,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/reelay/reelay/ingest"
+	"github.com/reelay/reelay/feed"
 	"github.com/reelay/reelay/internal/progress"
 	"github.com/reelay/reelay/internal/tusclient"
+	"github.com/reelay/reelay/internal/video"
 )
 
 // uploadConfig is `reelay upload`: one local video file to a reelay API over tus, resumed
@@ -46,7 +47,7 @@ func setupUpload(fs *flag.FlagSet) runner {
 	fs.StringVar(&c.api, "api", "", "base URL of the reelay API, e.g. http://127.0.0.1:8080 (required)")
 	fs.StringVar(&c.token, "token", "", "bearer token of the uploading user; better given as REELAY_TOKEN (required)")
 	fs.StringVar(&c.caption, "caption", "", "caption of the video; its #hashtags become the video's")
-	fs.StringVar(&c.visibility, "visibility", ingest.VisibilityPublic, "who may watch the video: public, unlisted or private")
+	fs.StringVar(&c.visibility, "visibility", string(video.Public), "who may watch the video: public, unlisted or private")
 	fs.BoolVar(&c.noWait, "no-wait", false, "print the video id once uploaded instead of waiting until it is playable")
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Minute, "how long to wait for processing once uploaded; 0 waits as long as it takes")
 	fs.StringVar(&c.state, "state", "", "file remembering unfinished uploads, to resume them; empty is $XDG_STATE_HOME/reelay/uploads.json or ~/.local/state/reelay/uploads.json")
@@ -73,8 +74,8 @@ func (c *uploadConfig) validate() error {
 	if u, _ := url.Parse(c.api); u.RawQuery != "" || u.Fragment != "" {
 		return usagef("invalid --api %q: want a base URL without query or fragment", c.api)
 	}
-	if v := c.visibility; v != ingest.VisibilityPublic && v != ingest.VisibilityUnlisted && v != ingest.VisibilityPrivate {
-		return usagef("invalid --visibility %q: want public, unlisted or private", v)
+	if _, ok := video.ParseVisibility(c.visibility); !ok || c.visibility == "" {
+		return usagef("invalid --visibility %q: want public, unlisted or private", c.visibility)
 	}
 	if c.timeout < 0 {
 		return usagef("invalid --timeout %v: want 0 or more", c.timeout)
@@ -288,29 +289,15 @@ func (c *uploadConfig) metadata(file string) map[string]string {
 	return m
 }
 
-// videoStatus is what the CLI reads of GET /v1/videos/{id}.
-type videoStatus struct {
-	ID          string          `json:"id"`
-	Status      string          `json:"status"`   // uploading, processing, ready or failed
-	Progress    float64         `json:"progress"` // 0-100
-	Error       json.RawMessage `json:"error"`    // {"code","message"} (or a string) when failed
-	PlaybackURL string          `json:"playback_url"`
-}
-
-// errorText is the video's error, whether the API gives it as a string or an object.
-func (v videoStatus) errorText() string {
-	var s string
-	if json.Unmarshal(v.Error, &s) == nil && s != "" {
-		return s
+// errorText is why video v failed, for people.
+func errorText(v feed.Video) string {
+	switch {
+	case v.Error == nil || v.Error.Message == "" && v.Error.Code == "":
+		return "no reason given"
+	case v.Error.Code == "":
+		return v.Error.Message
 	}
-	var o struct{ Code, Message string }
-	if json.Unmarshal(v.Error, &o) == nil && (o.Code != "" || o.Message != "") {
-		if o.Code == "" {
-			return o.Message
-		}
-		return o.Message + " (" + o.Code + ")"
-	}
-	return "no reason given"
+	return v.Error.Message + " (" + v.Error.Code + ")"
 }
 
 // maxStatusFailures is how many failed status requests in a row wait gives up after.
@@ -345,7 +332,7 @@ func (c *uploadConfig) wait(ctx context.Context, e *env, hc *http.Client, id str
 				bar.Done(last)
 				return err
 			}
-		case v.Status == "ready":
+		case v.Status == video.Ready:
 			bar.Done(100)
 			if v.PlaybackURL == "" {
 				return fmt.Errorf("video %s is ready, but the server gave no playback URL", id)
@@ -359,12 +346,12 @@ func (c *uploadConfig) wait(ctx context.Context, e *env, hc *http.Client, id str
 			}
 			fmt.Fprintln(e.stdout, playback)
 			return nil
-		case v.Status == "failed":
+		case v.Status == video.Failed:
 			bar.Done(last)
-			return fmt.Errorf("video %s failed: %s", id, v.errorText())
+			return fmt.Errorf("video %s failed: %s", id, errorText(v))
 		default: // uploading (the hand-over is under way) or processing
 			failures = 0
-			last = min(max(v.Progress, last), 100)
+			last = min(max(float64(v.Progress), last), 100)
 			bar.Set(last)
 		}
 		t := time.NewTimer(c.pollInterval)
@@ -390,23 +377,23 @@ func (e *statusError) Error() string {
 }
 
 // status asks for the video's status once.
-func (c *uploadConfig) status(ctx context.Context, hc *http.Client, id string) (videoStatus, error) {
+func (c *uploadConfig) status(ctx context.Context, hc *http.Client, id string) (feed.Video, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.statusURL(id), nil)
 	if err != nil {
-		return videoStatus{}, err
+		return feed.Video{}, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Accept", "application/json")
 	resp, err := hc.Do(req)
 	if err != nil {
-		return videoStatus{}, err
+		return feed.Video{}, err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return videoStatus{}, err
+		return feed.Video{}, err
 	}
 	if resp.StatusCode != http.StatusOK {
 		se := &statusError{status: resp.StatusCode, message: http.StatusText(resp.StatusCode)}
@@ -416,11 +403,11 @@ func (c *uploadConfig) status(ctx context.Context, hc *http.Client, id string) (
 		if json.Unmarshal(body, &v) == nil && v.Error.Message != "" {
 			se.code, se.message = v.Error.Code, v.Error.Message
 		}
-		return videoStatus{}, se
+		return feed.Video{}, se
 	}
-	var v videoStatus
+	var v feed.Video
 	if err := json.Unmarshal(body, &v); err != nil {
-		return videoStatus{}, fmt.Errorf("video status: %w", err)
+		return feed.Video{}, fmt.Errorf("video status: %w", err)
 	}
 	return v, nil
 }

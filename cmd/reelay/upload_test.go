@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,10 +53,7 @@ func (f *fakeVideos) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	var found bool
-	for _, c := range f.s.Completed() {
-		found = found || c.Upload.ID == id
-	}
+	found := slices.Contains(f.s.Accepted(), id)
 	if !found {
 		reply(http.StatusNotFound, map[string]any{"error": map[string]string{"code": "not_found", "message": "no such video"}})
 		return
@@ -129,7 +127,7 @@ func readStateFile(t *testing.T, path string) uploadState {
 }
 
 func TestUploadWaitsUntilPlayable(t *testing.T) {
-	s := tustest.New(t, ingest.Config{})
+	s := tustest.New(t, ingest.Config{}, nil)
 	videos := newFakeVideos(s, "")
 	file, data := videoFile(t, 300<<10)
 	args, state := baseArgs(t, s, file)
@@ -138,7 +136,7 @@ func TestUploadWaitsUntilPlayable(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
 	}
-	done := s.Completed()
+	done := s.WaitCompleted(t, 1)
 	if len(done) != 1 {
 		t.Fatalf("%d uploads handed over", len(done))
 	}
@@ -164,7 +162,7 @@ func TestUploadWaitsUntilPlayable(t *testing.T) {
 }
 
 func TestUploadVideoFails(t *testing.T) {
-	s := tustest.New(t, ingest.Config{})
+	s := tustest.New(t, ingest.Config{}, nil)
 	newFakeVideos(s, "the file holds no video stream")
 	file, _ := videoFile(t, 100<<10)
 	args, _ := baseArgs(t, s, file)
@@ -175,7 +173,7 @@ func TestUploadVideoFails(t *testing.T) {
 }
 
 func TestUploadNoWait(t *testing.T) {
-	s := tustest.New(t, ingest.Config{})
+	s := tustest.New(t, ingest.Config{}, nil)
 	videos := newFakeVideos(s, "")
 	file, data := videoFile(t, 100<<10)
 	args, _ := baseArgs(t, s, file)
@@ -183,7 +181,7 @@ func TestUploadNoWait(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
 	}
-	done := s.Completed()
+	done := s.WaitCompleted(t, 1)
 	if len(done) != 1 || done[0].SHA256 != tustest.SHA256(data) {
 		t.Fatalf("handed over %+v", done)
 	}
@@ -223,7 +221,7 @@ func interrupt(t *testing.T, s *tustest.Server, args []string, state string, cut
 }
 
 func TestUploadResumesAfterInterruption(t *testing.T) {
-	s := tustest.New(t, ingest.Config{})
+	s := tustest.New(t, ingest.Config{}, nil)
 	newFakeVideos(s, "")
 	file, data := videoFile(t, 1<<20)
 	args, state := baseArgs(t, s, file)
@@ -248,7 +246,7 @@ func TestUploadResumesAfterInterruption(t *testing.T) {
 	if got := s.Received() - received; got != int64(len(data))-offset {
 		t.Errorf("the second run sent %d bytes, want the %d missing", got, int64(len(data))-offset)
 	}
-	done := s.Completed()
+	done := s.WaitCompleted(t, 1)
 	if len(done) != 1 || done[0].SHA256 != tustest.SHA256(data) || done[0].Upload.ID != idOf(saved.URL) {
 		t.Fatalf("handed over %+v, want the saved upload with the file's bytes", done)
 	}
@@ -261,7 +259,7 @@ func TestUploadResumesAfterInterruption(t *testing.T) {
 }
 
 func TestUploadStartsOverWhenTheUploadIsGone(t *testing.T) {
-	s := tustest.New(t, ingest.Config{})
+	s := tustest.New(t, ingest.Config{}, nil)
 	newFakeVideos(s, "")
 	file, data := videoFile(t, 512<<10)
 	args, state := baseArgs(t, s, file)
@@ -282,7 +280,7 @@ func TestUploadStartsOverWhenTheUploadIsGone(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stderr, "the server no longer has the earlier upload of this file; starting over\n") {
 		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
 	}
-	done := s.Completed()
+	done := s.WaitCompleted(t, 1)
 	if len(done) != 1 || done[0].SHA256 != tustest.SHA256(data) || done[0].Upload.ID == idOf(saved.URL) {
 		t.Fatalf("handed over %+v, want a new upload with the file's bytes", done)
 	}
@@ -294,7 +292,7 @@ func TestUploadStartsOverWhenTheUploadIsGone(t *testing.T) {
 // TestUploadStateKey checks that an upload is resumed only for the same file, API and
 // metadata, and that the default state file is under XDG_STATE_HOME.
 func TestUploadStateKey(t *testing.T) {
-	s := tustest.New(t, ingest.Config{})
+	s := tustest.New(t, ingest.Config{}, nil)
 	newFakeVideos(s, "")
 	file, data := videoFile(t, 512<<10)
 	stateHome := t.TempDir()
@@ -341,7 +339,7 @@ func TestUploadStateKey(t *testing.T) {
 	if r := runUploadArgs(t.Context(), getenv, args...); r.code != 0 || strings.Contains(r.stderr, "resuming") || posts() != 3 {
 		t.Fatalf("run after the file changed: exit %d, %d uploads created, stderr:\n%s", r.code, posts(), r.stderr)
 	}
-	for _, c := range s.Completed() {
+	for _, c := range s.WaitCompleted(t, 2) { // the interrupted one is not finished
 		if c.SHA256 != tustest.SHA256(data) {
 			t.Errorf("upload %s: wrong bytes", c.Upload.ID)
 		}
@@ -349,7 +347,7 @@ func TestUploadStateKey(t *testing.T) {
 }
 
 func TestUploadServerErrorIsOneLine(t *testing.T) {
-	s := tustest.New(t, ingest.Config{MaxSize: 100 << 10})
+	s := tustest.New(t, ingest.Config{MaxSize: 100 << 10}, nil)
 	file, _ := videoFile(t, 200<<10)
 	args, state := baseArgs(t, s, file)
 	r := runUploadArgs(t.Context(), nil, append(args, "--token", s.Token)...)
@@ -365,12 +363,12 @@ func TestUploadServerErrorIsOneLine(t *testing.T) {
 	}
 }
 
-// TestUploadRefusedIsForgotten has the server refuse a finished upload (ingest's OnComplete
+// TestUploadRefusedIsForgotten has the server refuse a finished upload (the pipeline's Accept
 // does so for a file that is not a video): the reason is shown and the upload not resumed.
 func TestUploadRefusedIsForgotten(t *testing.T) {
-	s := tustest.New(t, ingest.Config{OnComplete: func(context.Context, ingest.Upload) error {
+	s := tustest.New(t, ingest.Config{}, func(context.Context, ingest.Upload) error {
 		return apierr.New(http.StatusUnprocessableEntity, "not_video", "not a recognised media container")
-	}})
+	})
 	file, _ := videoFile(t, 200<<10)
 	args, state := baseArgs(t, s, file)
 	r := runUploadArgs(t.Context(), nil, append(args, "--token", s.Token)...)
@@ -418,14 +416,14 @@ func TestUploadBadInputExits2(t *testing.T) {
 
 // TestUploadFileArgument runs `reelay upload FILE`: the file as a positional argument.
 func TestUploadFileArgument(t *testing.T) {
-	s := tustest.New(t, ingest.Config{})
+	s := tustest.New(t, ingest.Config{}, nil)
 	file, data := videoFile(t, 100<<10)
 	state := filepath.Join(t.TempDir(), "uploads.json")
 	r := runUploadArgs(t.Context(), map[string]string{"REELAY_TOKEN": s.Token}, "--api", s.URL, file, "--state", state, "--no-wait")
 	if r.code != 0 {
 		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
 	}
-	if done := s.Completed(); len(done) != 1 || done[0].SHA256 != tustest.SHA256(data) {
+	if done := s.WaitCompleted(t, 1); len(done) != 1 || done[0].SHA256 != tustest.SHA256(data) {
 		t.Fatalf("handed over %+v", done)
 	}
 	for name, args := range map[string][]string{

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/reelay/reelay/db"
 	"github.com/reelay/reelay/internal/apierr"
 )
 
@@ -48,15 +47,15 @@ func TestNewToken(t *testing.T) {
 }
 
 // fakeUsers is a TokenUsers backed by a map of token to user.
-type fakeUsers map[string]db.User
+type fakeUsers map[string]Principal
 
-func (f fakeUsers) UserByToken(_ context.Context, hash []byte) (db.User, error) {
-	for tok, u := range f {
+func (f fakeUsers) UserByToken(_ context.Context, hash []byte) (Principal, error) {
+	for tok, p := range f {
 		if bytes.Equal(HashToken(tok), hash) {
-			return u, nil
+			return p, nil
 		}
 	}
-	return db.User{}, db.ErrNotFound
+	return Principal{}, ErrUnknownToken
 }
 
 var authCases = []struct {
@@ -75,7 +74,7 @@ var authCases = []struct {
 }
 
 func TestMiddleware(t *testing.T) {
-	a := NewAuthenticator(fakeUsers{"user-token": {ID: 7, Handle: "ann"}}, "admin-secret-token", nil)
+	a := NewAuthenticator(fakeUsers{"user-token": {UserID: 7, Handle: "ann"}}, "admin-secret-token", nil)
 	h := a.Middleware(handlerOf(Require(func(w http.ResponseWriter, r *http.Request) error {
 		p, _ := FromContext(r.Context())
 		if p.Admin {
@@ -104,7 +103,7 @@ func TestMiddleware(t *testing.T) {
 }
 
 func TestRequireAdmin(t *testing.T) {
-	a := NewAuthenticator(fakeUsers{"user-token": {ID: 7, Handle: "ann"}}, "admin-secret-token", nil)
+	a := NewAuthenticator(fakeUsers{"user-token": {UserID: 7, Handle: "ann"}}, "admin-secret-token", nil)
 	h := a.Middleware(handlerOf(RequireAdmin(func(w http.ResponseWriter, r *http.Request) error { return nil })))
 	for header, want := range map[string]int{"": 401, "Bearer user-token": 403, "Bearer admin-secret-token": 200} {
 		rec := httptest.NewRecorder()
@@ -123,7 +122,7 @@ func FuzzAuthorizationHeader(f *testing.F) {
 	for _, tc := range authCases {
 		f.Add(tc.header)
 	}
-	a := NewAuthenticator(fakeUsers{"user-token": {ID: 7, Handle: "ann"}}, "admin-secret-token", nil)
+	a := NewAuthenticator(fakeUsers{"user-token": {UserID: 7, Handle: "ann"}}, "admin-secret-token", nil)
 	f.Fuzz(func(t *testing.T, header string) {
 		p, err := a.resolve(context.Background(), header)
 		if err != nil {

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/reelay/reelay/db"
 	"github.com/reelay/reelay/internal/apierr"
 )
 
@@ -20,10 +19,15 @@ type Principal struct {
 	Admin  bool   // the operator's admin token
 }
 
-// TokenUsers resolves a stored token hash to its user; *db.DB implements it.
+// TokenUsers resolves a stored token hash (HashToken) to the user it belongs to, or returns
+// ErrUnknownToken; feed.Accounts is one.
 type TokenUsers interface {
-	UserByToken(ctx context.Context, hash []byte) (db.User, error)
+	UserByToken(ctx context.Context, hash []byte) (Principal, error)
 }
+
+// ErrUnknownToken is what TokenUsers returns for a hash that names no live token: unknown,
+// revoked or expired.
+var ErrUnknownToken = errors.New("auth: unknown or expired token")
 
 // Authenticator resolves bearer tokens.
 type Authenticator struct {
@@ -88,14 +92,15 @@ func (a *Authenticator) resolve(ctx context.Context, header string) (Principal, 
 	if a.admin != nil && subtle.ConstantTimeCompare(hash, a.admin) == 1 {
 		return Principal{Admin: true}, nil
 	}
-	u, err := a.users.UserByToken(ctx, hash)
-	if errors.Is(err, db.ErrNotFound) {
+	p, err := a.users.UserByToken(ctx, hash)
+	if errors.Is(err, ErrUnknownToken) {
 		return Principal{}, errInvalidToken
 	}
 	if err != nil {
 		return Principal{}, err
 	}
-	return Principal{UserID: u.ID, Handle: u.Handle}, nil
+	p.Admin = false // only the admin token is the admin
+	return p, nil
 }
 
 // Require wraps h so that it runs only for a request with a valid token; others get 401.

@@ -142,7 +142,7 @@ func (p *progressLog) last() int64 {
 // checkCompleted fails t unless the server handed over exactly one upload, holding data.
 func checkCompleted(t *testing.T, s *tustest.Server, data []byte) ingest.Upload {
 	t.Helper()
-	done := s.Completed()
+	done := s.WaitCompleted(t, 1)
 	if len(done) != 1 {
 		t.Fatalf("%d uploads handed over, want 1", len(done))
 	}
@@ -156,7 +156,7 @@ func TestUpload(t *testing.T) {
 	for _, noChecksum := range []bool{false, true} {
 		name := map[bool]string{false: "checksum", true: "no checksum"}[noChecksum]
 		t.Run(name, func(t *testing.T) {
-			s := tustest.New(t, ingest.Config{})
+			s := tustest.New(t, ingest.Config{}, nil)
 			c := newClient(s, nil)
 			c.NoChecksum = noChecksum
 			data := testData(8*chunkSize + 1000) // 9 chunks, the last one short
@@ -259,7 +259,7 @@ func TestResume(t *testing.T) {
 		}, at(2 * chunkSize), none},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := tustest.New(t, ingest.Config{})
+			s := tustest.New(t, ingest.Config{}, nil)
 			c := newClient(s, patchFault(3, tc.fault))
 			c.NoChecksum = tc.noChecksum
 			// Long enough for a loaded machine, where fsync may take a while, short for the test.
@@ -313,7 +313,7 @@ func TestResume(t *testing.T) {
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 func TestGivesUp(t *testing.T) {
-	s := tustest.New(t, ingest.Config{})
+	s := tustest.New(t, ingest.Config{}, nil)
 	var patches int
 	var mu sync.Mutex
 	c := newClient(s, roundTripFunc(func(r *http.Request) (*http.Response, error) {
@@ -349,12 +349,12 @@ func TestGivesUp(t *testing.T) {
 
 func TestServerErrors(t *testing.T) {
 	reject := apierr.New(http.StatusUnprocessableEntity, "not_a_video", "the file holds no video stream")
-	s := tustest.New(t, ingest.Config{MaxSize: 1 << 20, OnComplete: func(ctx context.Context, u ingest.Upload) error {
+	s := tustest.New(t, ingest.Config{MaxSize: 1 << 20}, func(ctx context.Context, u ingest.Upload) error {
 		if u.Filename == "reject.txt" {
 			return reject
 		}
 		return nil
-	}})
+	})
 	c := newClient(s, nil)
 	ctx := t.Context()
 	statusOf := func(err error) (int, string) {
@@ -419,7 +419,7 @@ func matches(status int, code string) func(int, string) bool {
 }
 
 func TestGone(t *testing.T) {
-	s := tustest.New(t, ingest.Config{})
+	s := tustest.New(t, ingest.Config{}, nil)
 	c := newClient(s, nil)
 	ctx := t.Context()
 	data := testData(3 * chunkSize)
@@ -454,7 +454,7 @@ func TestGone(t *testing.T) {
 // TestCancelThenResume stops an upload half-way, as Ctrl-C does, and finishes it with a second
 // Upload from the server's offset.
 func TestCancelThenResume(t *testing.T) {
-	s := tustest.New(t, ingest.Config{})
+	s := tustest.New(t, ingest.Config{}, nil)
 	c := newClient(s, nil)
 	data := testData(8 * chunkSize)
 	loc, err := c.Create(t.Context(), int64(len(data)), nil)
@@ -524,7 +524,7 @@ func TestFileErrorsAreNotRetried(t *testing.T) {
 		{"file shorter than its size, no checksum", bytes.NewReader(data[:2*chunkSize]), true, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := tustest.New(t, ingest.Config{})
+			s := tustest.New(t, ingest.Config{}, nil)
 			c := newClient(s, nil)
 			c.NoChecksum = tc.noChecksum
 			loc, err := c.Create(t.Context(), int64(len(data)), nil)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/reelay/reelay/db"
+	"github.com/reelay/reelay/feed"
 	"github.com/reelay/reelay/ingest"
 	"github.com/reelay/reelay/internal/auth"
 )
@@ -35,9 +36,44 @@ type Server struct {
 	mu        sync.Mutex
 	requests  []Request
 	completed []Completed
+	accepted  []string
 	received  int64 // PATCH body bytes read by the handler, all requests together
 	inflight  int   // requests being served
 	onBody    func(received int64)
+	accept    func(context.Context, ingest.Upload) error
+}
+
+var _ ingest.Pipeline = (*Server)(nil)
+
+// Accept is the server's pipeline accepting a finished upload: New's accept decides, and the
+// accepted ones are recorded (Accepted).
+func (s *Server) Accept(ctx context.Context, up ingest.Upload) error {
+	if s.accept != nil {
+		if err := s.accept(ctx, up); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	s.accepted = append(s.accepted, up.ID)
+	s.mu.Unlock()
+	return nil
+}
+
+// Accepted returns the ids of the uploads accepted so far: those whose last request was
+// answered with success, which are handed over in the background after.
+func (s *Server) Accepted() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.accepted...)
+}
+
+// HandOver is the server's pipeline taking an accepted upload: it records it (Completed).
+func (s *Server) HandOver(ctx context.Context, up ingest.Upload) error {
+	sum := fileSHA256(up.Path)
+	s.mu.Lock()
+	s.completed = append(s.completed, Completed{Upload: up, SHA256: sum})
+	s.mu.Unlock()
+	return nil
 }
 
 // Request is a tus request the server answered.
@@ -51,16 +87,16 @@ type Request struct {
 	Answer   string // the answer's Upload-Offset
 }
 
-// Completed is an upload handed over by the handler (Config.OnComplete).
+// Completed is an upload handed over by the handler (ingest.Pipeline.HandOver).
 type Completed struct {
 	Upload ingest.Upload
 	SHA256 string // hex SHA-256 of the staged file at hand-over
 }
 
-// New starts a server with cfg, whose Dir defaults to a temporary directory and whose
-// OnComplete, if set, is called after the hand-over is recorded. Everything is closed when t
-// ends.
-func New(t testing.TB, cfg ingest.Config) *Server {
+// New starts a server with cfg, whose Dir defaults to a temporary directory. Finished uploads
+// are accepted by accept (nil accepts all), and handed over to the server, which records them
+// (Completed). Everything is closed when t ends.
+func New(t testing.TB, cfg ingest.Config, accept func(context.Context, ingest.Upload) error) *Server {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -69,34 +105,25 @@ func New(t testing.TB, cfg ingest.Config) *Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	u, err := d.CreateUser(ctx, "alice", "not a real hash")
+	accounts := feed.NewAccounts(d)
+	u, err := accounts.CreateUser(ctx, "alice", "not a real hash")
 	if err != nil {
 		t.Fatal(err)
 	}
 	token, hash := auth.NewToken()
-	if err := d.CreateToken(ctx, hash, u.ID, time.Time{}); err != nil {
+	if err := accounts.CreateToken(ctx, hash, u.ID, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Token: token, UserID: u.ID, DB: d, Mux: http.NewServeMux()}
+	s := &Server{Token: token, UserID: u.ID, DB: d, Mux: http.NewServeMux(), accept: accept}
 	if cfg.Dir == "" {
 		cfg.Dir = filepath.Join(dir, "staging")
 	}
-	next := cfg.OnComplete
-	cfg.OnComplete = func(ctx context.Context, up ingest.Upload) error {
-		s.mu.Lock()
-		s.completed = append(s.completed, Completed{Upload: up, SHA256: fileSHA256(up.Path)})
-		s.mu.Unlock()
-		if next != nil {
-			return next(ctx, up)
-		}
-		return nil
-	}
-	h, err := ingest.New(cfg, d)
+	h, err := ingest.New(cfg, d, s)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Ingest = h
-	tus := auth.NewAuthenticator(d, "", nil).Middleware(h.Handler())
+	tus := auth.NewAuthenticator(accounts, "", nil).Middleware(h.Handler())
 	s.Mux.Handle(ingest.Path, s.record(tus))
 	s.Mux.Handle("/v1/uploads", s.record(tus))
 	srv := httptest.NewServer(s.Mux)
@@ -125,6 +152,22 @@ func (s *Server) Completed() []Completed {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Completed(nil), s.completed...)
+}
+
+// WaitCompleted waits until n uploads have been handed over, which happens in the background
+// after the request that finished each was answered, and returns them; it fails t after 10s.
+func (s *Server) WaitCompleted(t testing.TB, n int) []Completed {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if done := s.Completed(); len(done) >= n {
+			return done
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tustest: %d uploads handed over after 10s, want %d", len(s.Completed()), n)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval
+	}
 }
 
 // Received returns the PATCH body bytes the handler read so far.

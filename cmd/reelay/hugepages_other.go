@@ -1,6 +1,6 @@
 //go:build !linux
 
-package transcoder
+package main
 
 func disableHugePages() error { return nil }
 

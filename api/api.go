@@ -1,0 +1,97 @@
+// Package api is reelay's API listener: the JSON API of the feed tier and the tus uploads of
+// the ingest tier on one address, behind one bearer-token middleware, with /metrics, /healthz
+// and /readyz (internal/server). It routes by path; the services it mounts know nothing of
+// each other, and either may be left out (`reelay feed`, `reelay ingest`).
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/reelay/reelay/ingest"
+	"github.com/reelay/reelay/internal/auth"
+	"github.com/reelay/reelay/internal/server"
+)
+
+// DefaultAddr is where the API listens by default.
+const DefaultAddr = "127.0.0.1:8080"
+
+// MinAdminToken is the shortest admin token accepted: shorter ones are too easy to guess.
+const MinAdminToken = 16
+
+// Config configures an API.
+type Config struct {
+	// Addr is the address the API listens on. Default DefaultAddr.
+	Addr string
+	// Tokens resolves the bearer tokens of users (feed.Accounts). Required.
+	Tokens auth.TokenUsers
+	// AdminToken is the operator's bearer token, at least MinAdminToken characters. Default
+	// "": there is none.
+	AdminToken string
+	// Feed serves the feed's routes under /v1/ (feed.Service.Handler). Default nil: not mounted.
+	Feed http.Handler
+	// Uploads serves tus uploads at ingest.Path (ingest.Handler.Handler). Default nil: not
+	// mounted.
+	Uploads http.Handler
+	// Ready reports whether what the mounted services need answers (the database, the store),
+	// for /readyz. Default nil: always ready.
+	Ready func(ctx context.Context) error
+	// Metrics is where request metrics are registered and what /metrics serves. Default: a
+	// registry of its own.
+	Metrics *server.Metrics
+	// Logger receives request and lifecycle logs. Default: discarded.
+	Logger *slog.Logger
+}
+
+// API is the API listener.
+type API struct {
+	srv     *server.Server
+	handler http.Handler
+}
+
+// New validates cfg and binds the API's listener.
+func New(cfg Config) (*API, error) {
+	switch {
+	case cfg.Tokens == nil:
+		return nil, errors.New("api: Config.Tokens is required")
+	case cfg.Feed == nil && cfg.Uploads == nil:
+		return nil, errors.New("api: nothing to serve: neither Feed nor Uploads is set")
+	case cfg.AdminToken != "" && len(cfg.AdminToken) < MinAdminToken:
+		return nil, fmt.Errorf("api: the admin token must be at least %d characters", MinAdminToken)
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = DefaultAddr
+	}
+	mux := http.NewServeMux()
+	if cfg.Uploads != nil {
+		// Both, or ServeMux would redirect a POST to /v1/uploads.
+		mux.Handle(ingest.Path, cfg.Uploads)
+		mux.Handle(strings.TrimSuffix(ingest.Path, "/"), cfg.Uploads)
+	}
+	if cfg.Feed != nil {
+		mux.Handle("/v1/", cfg.Feed)
+	}
+	a := &API{handler: auth.NewAuthenticator(cfg.Tokens, cfg.AdminToken, cfg.Logger).Middleware(mux)}
+	var err error
+	a.srv, err = server.New(server.Config{
+		Name: "api", Addr: cfg.Addr, Handler: a.handler, Ready: cfg.Ready, Metrics: cfg.Metrics, Logger: cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Handler returns the API's routes behind the bearer-token middleware, without /metrics,
+// /healthz and /readyz.
+func (a *API) Handler() http.Handler { return a.handler }
+
+// URL is the API's base URL, e.g. "http://127.0.0.1:8080".
+func (a *API) URL() string { return a.srv.URL() }
+
+// Run serves until ctx is done, then stops gracefully: see server.Server.Serve.
+func (a *API) Run(ctx context.Context) error { return a.srv.Serve(ctx) }

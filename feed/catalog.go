@@ -1,0 +1,85 @@
+package feed
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/reelay/reelay/db"
+	"github.com/reelay/reelay/internal/video"
+)
+
+// Catalog is the feed's read side of the videos that the pipeline creates and publishes (the
+// videos and video_hashtags tables).
+type Catalog struct {
+	d *db.DB
+}
+
+// NewCatalog returns the catalogue stored in d.
+func NewCatalog(d *db.DB) *Catalog { return &Catalog{d: d} }
+
+// Entry is a video as the catalogue holds it.
+type Entry struct {
+	ID            string
+	UserID        int64
+	Creator       string // the creator's handle
+	Status        video.Status
+	Progress      int    // 0-100 while processing
+	ErrorCode     string // for a failed video: machine-readable reason
+	Error         string // for a failed video: the reason for people
+	Caption       string
+	Hashtags      []string
+	Visibility    video.Visibility
+	Filename      string // as the creator's device named it
+	SourceSize    int64
+	DurationMS    int64
+	Width, Height int
+	Renditions    []video.Rendition
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	PublishedAt   time.Time // zero until ready
+	PlayableAt    time.Time // when a processing video became playable; zero when it is not
+}
+
+// Video returns video id with its creator's handle and its hashtags, or db.ErrNotFound.
+func (c *Catalog) Video(ctx context.Context, id string) (Entry, error) {
+	var e Entry
+	var created, updated int64
+	var published, playable sql.NullInt64
+	var renditions string
+	err := c.d.SQL().QueryRowContext(ctx, `SELECT videos.id, videos.user_id, users.handle, videos.status,
+		videos.progress, videos.error_code, videos.error, videos.caption, videos.visibility, videos.filename,
+		videos.source_size, videos.duration_ms, videos.width, videos.height, videos.renditions, videos.created_at,
+		videos.updated_at, videos.published_at, videos.playable_at
+		FROM videos JOIN users ON users.id = videos.user_id WHERE videos.id = $1`, id).Scan(
+		&e.ID, &e.UserID, &e.Creator, &e.Status, &e.Progress, &e.ErrorCode, &e.Error, &e.Caption, &e.Visibility,
+		&e.Filename, &e.SourceSize, &e.DurationMS, &e.Width, &e.Height, &renditions, &created, &updated,
+		&published, &playable)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Entry{}, fmt.Errorf("feed: video %s: %w", id, db.ErrNotFound)
+	}
+	if err != nil {
+		return Entry{}, fmt.Errorf("feed: video %s: %w", id, err)
+	}
+	e.CreatedAt, e.UpdatedAt = db.Time(created), db.Time(updated)
+	e.PublishedAt, e.PlayableAt = db.Time(published.Int64), db.Time(playable.Int64)
+	if err := json.Unmarshal([]byte(renditions), &e.Renditions); err != nil {
+		return Entry{}, fmt.Errorf("feed: video %s: renditions: %w", id, err)
+	}
+	rows, err := c.d.SQL().QueryContext(ctx, `SELECT tag FROM video_hashtags WHERE video_id = $1 ORDER BY tag`, id)
+	if err != nil {
+		return Entry{}, fmt.Errorf("feed: video %s hashtags: %w", id, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var tag string
+		if err := rows.Scan(&tag); err != nil {
+			return Entry{}, fmt.Errorf("feed: video %s hashtags: %w", id, err)
+		}
+		e.Hashtags = append(e.Hashtags, tag)
+	}
+	return e, rows.Err()
+}

@@ -1,0 +1,132 @@
+package feed
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/reelay/reelay/db"
+	"github.com/reelay/reelay/internal/apierr"
+	"github.com/reelay/reelay/internal/auth"
+	"github.com/reelay/reelay/internal/layout"
+	"github.com/reelay/reelay/internal/video"
+	"github.com/reelay/reelay/internal/videoid"
+)
+
+// Uploads tells the video resource about videos that are still uploads; *ingest.Uploads is one.
+type Uploads interface {
+	// UploadProgress returns where upload id stands, or db.ErrNotFound.
+	UploadProgress(ctx context.Context, id string) (video.Upload, error)
+}
+
+// Video is the JSON of GET /v1/videos/{id}: where a video is on its way from upload to
+// playback, and what it is.
+type Video struct {
+	ID       string       `json:"id"`
+	Creator  string       `json:"creator"` // the creator's handle
+	Status   video.Status `json:"status"`  // uploading, processing, ready or failed
+	Progress int          `json:"progress"`
+	// Playable is true once playback_url plays: for a ready video, and for a processing one
+	// whose first segments are published (it plays as an EVENT presentation that grows).
+	Playable    bool              `json:"playable"`
+	Error       *ErrorJSON        `json:"error"`
+	Caption     string            `json:"caption"`
+	Hashtags    []string          `json:"hashtags"`
+	Visibility  video.Visibility  `json:"visibility"`
+	DurationMS  int64             `json:"duration_ms"`
+	Width       int               `json:"width"`
+	Height      int               `json:"height"`
+	Renditions  []video.Rendition `json:"renditions"`
+	PlaybackURL string            `json:"playback_url"`
+	PosterURL   string            `json:"poster_url"`
+	CreatedAt   time.Time         `json:"created_at"`
+}
+
+// ErrorJSON is why a video failed.
+type ErrorJSON struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+var errNoVideo = apierr.New(http.StatusNotFound, "not_found", "no such video")
+
+// getVideo answers GET /v1/videos/{id}. Anyone may see a ready public or unlisted video; only
+// its creator (or the admin) the others, and an upload that is not a video yet.
+func (s *Service) getVideo(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if !videoid.Valid(id) {
+		return errNoVideo
+	}
+	p, _ := auth.FromContext(r.Context())
+	e, err := s.catalog.Video(r.Context(), id)
+	if errors.Is(err, db.ErrNotFound) {
+		return s.uploading(w, r, id, p)
+	}
+	if err != nil {
+		return err
+	}
+	mine := p.Admin || (p.UserID != 0 && p.UserID == e.UserID)
+	if !mine && (e.Status != video.Ready || e.Visibility == video.Private) {
+		return errNoVideo
+	}
+	out := Video{
+		ID: e.ID, Creator: e.Creator, Status: e.Status, Progress: e.Progress, Caption: e.Caption,
+		Hashtags: e.Hashtags, Visibility: e.Visibility, DurationMS: e.DurationMS, Width: e.Width, Height: e.Height,
+		Renditions: []video.Rendition{}, CreatedAt: e.CreatedAt.UTC(),
+	}
+	if out.Hashtags == nil {
+		out.Hashtags = []string{}
+	}
+	if e.Status == video.Failed {
+		out.Error = &ErrorJSON{Code: e.ErrorCode, Message: e.Error}
+	}
+	ready := e.Status == video.Ready
+	out.Playable = ready || (e.Status == video.Processing && !e.PlayableAt.IsZero())
+	if ready && e.Renditions != nil {
+		out.Renditions = e.Renditions
+	}
+	if out.Playable {
+		var q string
+		if e.Visibility == video.Private && s.cfg.SignPlayback != nil {
+			q = "?" + s.cfg.SignPlayback(id)
+		}
+		out.PlaybackURL = s.playbackBase + layout.Path(id, layout.Master) + q
+		if ready { // the poster is written at the end
+			out.PosterURL = s.playbackBase + layout.Path(id, layout.Poster) + q
+		}
+	}
+	apierr.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// uploading answers for an id that is not a video yet: an upload in progress, or one that was
+// refused, seen only by its creator.
+func (s *Service) uploading(w http.ResponseWriter, r *http.Request, id string, p auth.Principal) error {
+	if s.uploads == nil || (p.UserID == 0 && !p.Admin) {
+		return errNoVideo
+	}
+	u, err := s.uploads.UploadProgress(r.Context(), id)
+	if errors.Is(err, db.ErrNotFound) || (err == nil && !p.Admin && u.Owner != p.UserID) {
+		return errNoVideo
+	}
+	if err != nil {
+		return err
+	}
+	if u.Gone != "" {
+		return apierr.New(http.StatusGone, "gone", "the upload was "+u.Gone)
+	}
+	creator, err := s.accounts.UserByID(r.Context(), u.Owner)
+	if err != nil {
+		return err
+	}
+	out := Video{
+		ID: id, Creator: creator.Handle, Status: u.Status, Progress: u.Progress, Hashtags: []string{},
+		Renditions: []video.Rendition{}, CreatedAt: u.CreatedAt.UTC(),
+	}
+	if u.Status == video.Failed {
+		out.Error = &ErrorJSON{Code: u.ErrorCode, Message: u.Error}
+	}
+	apierr.WriteJSON(w, http.StatusOK, out)
+	return nil
+}

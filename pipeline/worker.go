@@ -1,0 +1,253 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/reelay/reelay/db"
+	"github.com/reelay/reelay/internal/layout"
+	"github.com/reelay/reelay/internal/video"
+	"github.com/reelay/reelay/internal/videoid"
+	"github.com/reelay/reelay/packager"
+	"github.com/reelay/reelay/storage"
+	"github.com/reelay/reelay/transcoder"
+)
+
+// A worker runs transcode jobs from the queue: it transcodes and packages the video's source
+// into videos/{id}/ and marks the video ready. The packaging is progressive: once every
+// rendition has its first segment the video is published as an EVENT presentation that grows
+// as the transcode goes on, and the video is marked playable; the final VOD playlists follow
+// at the end. A job that fails withdraws what it published.
+type worker struct {
+	p    *Pipeline
+	name string
+	log  *slog.Logger
+}
+
+// run claims and runs jobs until ctx is done.
+func (w *worker) run(ctx context.Context) {
+	w.log.Info("worker started")
+	d := w.p.db
+	for {
+		job, err := d.Claim(ctx, JobKind, w.name, w.p.cfg.Lease)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, db.ErrNoJob):
+		case err != nil:
+			w.log.Warn("claiming a job", "err", err)
+		default:
+			w.runJob(ctx, job)
+			continue // look for the next job at once
+		}
+		t := time.NewTimer(w.p.cfg.Poll)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// runJob runs one claimed job and records its outcome in the queue and on the video.
+func (w *worker) runJob(ctx context.Context, job db.Job) {
+	d, m := w.p.db, &w.p.m
+	var p jobPayload
+	if err := json.Unmarshal(job.Payload, &p); err != nil || !videoid.Valid(p.Video) {
+		w.log.Error("dropping a malformed job", "job", job.ID, "payload", string(job.Payload))
+		d.Fail(ctx, job, "malformed payload")
+		return
+	}
+	log := w.log.With("job", job.ID, "video", p.Video, "attempt", job.Attempts)
+	start := time.Now()
+	jctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go w.heartbeat(jctx, cancel, job)
+
+	err := w.makeVideo(jctx, log, p.Video, start)
+	if cause := context.Cause(jctx); errors.Is(cause, db.ErrLeaseLost) {
+		m.jobs.WithLabelValues("lost").Inc()
+		log.Warn("lease lost; another worker has the job")
+		return
+	}
+	if ctx.Err() != nil {
+		log.Info("stopping; the job's lease will expire and it will run again")
+		return
+	}
+	var rej *transcoder.RejectError
+	switch {
+	case err == nil:
+		err = d.Complete(ctx, job)
+		m.jobs.WithLabelValues("ready").Inc()
+		m.duration.Observe(time.Since(start).Seconds())
+		log.Info("video ready", "took", time.Since(start).Round(time.Millisecond))
+	case errors.As(err, &rej):
+		// The source cannot make a video; trying again cannot help.
+		m.jobs.WithLabelValues("rejected").Inc()
+		log.Info("video rejected", "reason", rej.Reason, "detail", rej.Detail)
+		if ferr := w.p.videos.setFailed(ctx, p.Video, string(rej.Reason), rej.Detail); ferr != nil {
+			log.Error("marking the video failed", "err", ferr)
+		}
+		err = d.Complete(ctx, job)
+	case job.Attempts < job.MaxAttempts:
+		m.jobs.WithLabelValues("retry").Inc()
+		log.Warn("transcode failed; will retry", "err", err)
+		err = d.Fail(ctx, job, err.Error())
+	default:
+		m.jobs.WithLabelValues("failed").Inc()
+		log.Error("transcode failed; giving up", "err", err)
+		if ferr := w.p.videos.setFailed(ctx, p.Video, "transcode_failed", "the video could not be processed"); ferr != nil {
+			log.Error("marking the video failed", "err", ferr)
+		}
+		err = d.Fail(ctx, job, err.Error())
+	}
+	if err != nil {
+		log.Error("recording the job's outcome", "err", err)
+	}
+}
+
+// heartbeat extends job's lease every Lease/3 until ctx is done, and cancels the job with
+// db.ErrLeaseLost if another worker has taken it.
+func (w *worker) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, job db.Job) {
+	lease := w.p.cfg.Lease
+	t := time.NewTicker(lease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := w.p.db.Heartbeat(ctx, job, lease)
+		if errors.Is(err, db.ErrLeaseLost) {
+			cancel(err)
+			return
+		}
+		if err != nil && ctx.Err() == nil {
+			w.log.Warn("heartbeat", "job", job.ID, "err", err)
+		}
+	}
+}
+
+// makeVideo publishes video id from its source (Transcode), playable after its first segments,
+// and marks it ready. A failure withdraws the early publication, unless the lease was lost.
+func (w *worker) makeVideo(ctx context.Context, log *slog.Logger, id string, start time.Time) error {
+	vs := w.p.videos
+	st, err := vs.state(ctx, id)
+	if err != nil {
+		return err
+	}
+	if st.Status == video.Ready || st.Status == video.Failed {
+		return nil // finished by an earlier run that died before completing its job
+	}
+	store := w.p.store
+	if st.Visibility == video.Private {
+		// Before anything is published, so that no object of the video is ever served as public.
+		if _, err := store.Put(ctx, layout.VideoPrefix(id)+layout.PrivateMarker, strings.NewReader(""), 0, storage.PutOptions{}); err != nil {
+			return fmt.Errorf("marking the video private: %w", err)
+		}
+	}
+	src, done, err := w.source(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer done()
+
+	last := -1
+	res, err := Transcode(ctx, w.p.tc, transcoder.Input{Path: src}, Output{
+		Store: store, Prefix: layout.VideoPrefix(id), Progressive: true, Logger: log,
+		OnPlayable: func() {
+			w.p.m.playable.Observe(time.Since(start).Seconds())
+			log.Info("video playable", "after", time.Since(start).Round(time.Millisecond))
+			if err := vs.setPlayable(ctx, id, true); err != nil && ctx.Err() == nil {
+				log.Warn("recording playable", "err", err)
+			}
+		},
+	}, func(pct float64) {
+		// One database write per 2 percent is plenty for a progress bar.
+		if p := int(pct); p >= last+2 || (p == 100 && last != 100) {
+			last = p
+			if err := vs.setProgress(ctx, id, min(p, 99)); err != nil && ctx.Err() == nil {
+				log.Warn("recording progress", "err", err)
+			}
+		}
+	})
+	if err != nil {
+		if !errors.Is(context.Cause(ctx), db.ErrLeaseLost) {
+			// Transcode withdrew the presentation; the video is not playable until a run succeeds.
+			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if perr := vs.setPlayable(actx, id, false); perr != nil {
+				log.Warn("recording not playable", "err", perr)
+			}
+		}
+		return err
+	}
+	pub := published{Duration: res.Package.Duration, Renditions: renditions(res.Package)}
+	if len(res.Transcode.Renditions) > 0 {
+		pub.Width, pub.Height = res.Transcode.Renditions[0].Width, res.Transcode.Renditions[0].Height
+	}
+	return vs.setReady(ctx, id, pub)
+}
+
+// localStore is a store whose objects are files on this machine, which a worker reads in
+// place; storage.FS is one.
+type localStore interface {
+	LocalPath(ctx context.Context, key string) (string, error)
+}
+
+// source returns the path of a local file that holds video id's source, and what to call once
+// done with it: the store's own file when the store is local, else a copy in Config.ScratchDir.
+func (w *worker) source(ctx context.Context, id string) (path string, done func(), err error) {
+	key := layout.SourceKey(id)
+	if ls, ok := w.p.store.(localStore); ok {
+		path, err := ls.LocalPath(ctx, key)
+		if err != nil {
+			return "", nil, fmt.Errorf("the source: %w", err)
+		}
+		return path, func() {}, nil
+	}
+	body, _, err := w.p.store.Get(ctx, key)
+	if err != nil {
+		return "", nil, fmt.Errorf("fetching the source: %w", err)
+	}
+	defer body.Close()
+	f, err := os.CreateTemp(w.p.cfg.ScratchDir, "reelay-source-*")
+	if err != nil {
+		return "", nil, err
+	}
+	done = func() { os.Remove(f.Name()) }
+	if _, err := io.Copy(f, body); err != nil {
+		f.Close()
+		done()
+		return "", nil, fmt.Errorf("fetching the source: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		done()
+		return "", nil, err
+	}
+	return f.Name(), done, nil
+}
+
+// renditions describes the published renditions for the catalogue.
+func renditions(out packager.Result) []video.Rendition {
+	rs := make([]video.Rendition, 0, len(out.Renditions))
+	for _, r := range out.Renditions {
+		bw := r.Bandwidth
+		if r.Kind == packager.KindAudio {
+			bw = r.PeakBitrate
+		}
+		rs = append(rs, video.Rendition{
+			Name: r.Name, Kind: r.Kind.String(), Width: r.Width, Height: r.Height, FrameRate: r.FrameRate,
+			Bandwidth: bw, Codecs: r.Codecs, Playlist: layout.InRendition(r.Name, layout.MediaPlaylist),
+		})
+	}
+	return rs
+}

@@ -1,0 +1,347 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/reelay/reelay/db"
+	"github.com/reelay/reelay/feed"
+	"github.com/reelay/reelay/ingest"
+	"github.com/reelay/reelay/internal/apierr"
+	"github.com/reelay/reelay/internal/layout"
+	"github.com/reelay/reelay/internal/testenv"
+	"github.com/reelay/reelay/internal/video"
+	"github.com/reelay/reelay/internal/videoid"
+	"github.com/reelay/reelay/storage"
+	"github.com/reelay/reelay/transcoder"
+)
+
+// env is what the pipelines of a test share: SQLite, a store, a one-rung transcoder and a
+// creator.
+type env struct {
+	d       *db.DB
+	store   storage.Store
+	tc      *transcoder.Transcoder
+	catalog *feed.Catalog
+	owner   int64
+}
+
+// newEnv returns an env over a directory store, or over store when it is not nil.
+func newEnv(t *testing.T, store storage.Store) *env {
+	t.Helper()
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		t.Skip("ffmpeg is not installed")
+	}
+	d, err := db.Open(t.Context(), filepath.Join(t.TempDir(), "reelay.db"), db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	if store == nil {
+		if store, err = storage.NewFS(t.TempDir()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tc, err := transcoder.New(transcoder.Config{Ladder: []transcoder.Rung{{Name: "360p", ShortSide: 360, Bitrate: 600_000}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := feed.NewAccounts(d).CreateUser(t.Context(), "creator", "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{d: d, store: store, tc: tc, catalog: feed.NewCatalog(d), owner: u.ID}
+}
+
+// pipeline returns a pipeline of e with workers workers called name, each with lease, whose
+// scratch directory is returned too.
+func (e *env) pipeline(t *testing.T, workers int, name string, lease time.Duration) (*Pipeline, string) {
+	t.Helper()
+	scratch := t.TempDir()
+	p, err := New(Config{Workers: workers, Name: name, Lease: lease, Poll: 20 * time.Millisecond, ScratchDir: scratch}, e.d, e.store, e.tc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, scratch
+}
+
+// makeClip writes a short test clip with FFmpeg's lavfi sources.
+func makeClip(t *testing.T, seconds string) string {
+	t.Helper()
+	clip := filepath.Join(t.TempDir(), "clip.mp4")
+	out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=360x640:rate=30",
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", seconds,
+		"-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", clip).CombinedOutput()
+	if err != nil {
+		t.Fatalf("making the clip: %v\n%s", err, out)
+	}
+	return clip
+}
+
+// stage copies the file at path where ingest would stage it, and describes it as a finished
+// upload with a new id.
+func (e *env) stage(t *testing.T, path string) ingest.Upload {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	staged := filepath.Join(t.TempDir(), "staged")
+	if err := os.WriteFile(staged, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return ingest.Upload{ID: videoid.New(), Owner: e.owner, Size: int64(len(b)), Path: staged,
+		Filename: "clip.mp4", Caption: "a #test", Visibility: video.Public}
+}
+
+// run runs p until ctx is done and returns a channel closed when it has stopped.
+func run(p *Pipeline, ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	return done
+}
+
+func (e *env) waitVideo(t *testing.T, id string, ok func(feed.Entry) bool) feed.Entry {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		v, err := e.catalog.Video(t.Context(), id)
+		if err == nil && ok(v) {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("video %s: %+v, %v", id, v, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
+}
+
+// files counts the files under dir.
+func files(t *testing.T, dir string) int {
+	t.Helper()
+	n := 0
+	filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			n++
+		}
+		return err
+	})
+	return n
+}
+
+// TestAcceptHandOverTranscode takes an upload through the pipeline over a local store: the
+// hand-over moves the staged file into the store, without a copy, and the worker reads it
+// there, in place.
+func TestAcceptHandOverTranscode(t *testing.T) {
+	e := newEnv(t, nil)
+	p, scratch := e.pipeline(t, 1, "w", 10*time.Second)
+	u := e.stage(t, makeClip(t, "5"))
+	staged, _ := os.Stat(u.Path)
+	ctx := t.Context()
+	if err := p.Accept(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if v := e.waitVideo(t, u.ID, func(feed.Entry) bool { return true }); v.Status != video.Processing || v.Caption != "a #test" || len(v.Hashtags) != 1 {
+		t.Fatalf("video after Accept: %+v", v)
+	}
+	if err := p.HandOver(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(u.Path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the staged file is still there after the hand-over: %v", err)
+	}
+	source, err := e.store.(*storage.FS).LocalPath(ctx, layout.SourceKey(u.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(source); !os.SameFile(staged, fi) {
+		t.Error("the store's source is not the staged file itself: it was copied")
+	}
+	// Accepting and handing over again (a retry after a crash) changes nothing and queues
+	// nothing new.
+	if err := p.Accept(ctx, e.stage(t, source)); err != nil {
+		t.Fatalf("accepting again: %v", err)
+	}
+	if err := p.HandOver(ctx, u); err != nil {
+		t.Fatalf("handing over again: %v", err)
+	}
+	var jobs int
+	if err := e.d.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE job_key = $1`, u.ID).Scan(&jobs); err != nil || jobs != 1 {
+		t.Fatalf("%d jobs for the video, %v; want 1", jobs, err)
+	}
+
+	rctx, cancel := context.WithCancel(ctx)
+	done := run(p, rctx)
+	v := e.waitVideo(t, u.ID, func(v feed.Entry) bool { return v.Status != video.Processing })
+	cancel()
+	<-done
+	if v.Status != video.Ready || v.Progress != 100 || v.DurationMS != 5000 || v.Width != 360 || v.Height != 640 ||
+		len(v.Renditions) != 2 || v.Renditions[0].Playlist != "360p/index.m3u8" {
+		t.Fatalf("video: %+v", v)
+	}
+	// Published progressively: playable (its first segment out) no later than ready.
+	if v.PlayableAt.IsZero() || v.PlayableAt.After(v.PublishedAt) {
+		t.Errorf("playable at %v, published at %v", v.PlayableAt, v.PublishedAt)
+	}
+	for _, name := range []string{layout.Master, "360p/init.mp4", layout.Poster} {
+		if _, err := e.store.Stat(ctx, layout.VideoPrefix(u.ID)+name); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if n := files(t, scratch); n != 0 {
+		t.Errorf("%d files in the scratch directory: the local source was copied", n)
+	}
+}
+
+// TestHandOverToS3 takes an upload through the pipeline over MinIO: the hand-over copies the
+// staged file into the bucket (ingest deletes its copy), and the worker fetches it into its
+// scratch directory for the transcode, and removes it after.
+func TestHandOverToS3(t *testing.T) {
+	srv := testenv.MinIO(t)
+	store, err := storage.NewS3(t.Context(), storage.S3Config{Endpoint: srv.Endpoint, Bucket: srv.Bucket(t),
+		AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, Region: "us-east-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, store)
+	p, scratch := e.pipeline(t, 1, "w", 10*time.Second)
+	u := e.stage(t, makeClip(t, "3"))
+	want, _ := os.ReadFile(u.Path)
+	if err := p.Accept(t.Context(), u); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.HandOver(t.Context(), u); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(u.Path); err != nil {
+		t.Errorf("the staged file after a copy: %v (ingest deletes it, not the pipeline)", err)
+	}
+	body, _, err := store.Get(t.Context(), layout.SourceKey(u.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(body)
+	body.Close()
+	if string(got) != string(want) {
+		t.Fatalf("the stored source has %d bytes, want the %d of the upload", len(got), len(want))
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := run(p, ctx)
+	v := e.waitVideo(t, u.ID, func(v feed.Entry) bool { return v.Status != video.Processing })
+	cancel()
+	<-done
+	if v.Status != video.Ready {
+		t.Fatalf("video: %+v", v)
+	}
+	if _, err := store.Stat(t.Context(), layout.VideoPrefix(u.ID)+layout.Master); err != nil {
+		t.Errorf("master.m3u8 in the bucket: %v", err)
+	}
+	if n := files(t, scratch); n != 0 {
+		t.Errorf("%d files left in the scratch directory", n)
+	}
+}
+
+func TestAcceptRefusesWhatIsNotAVideo(t *testing.T) {
+	e := newEnv(t, nil)
+	p, _ := e.pipeline(t, 0, "", 0)
+	text := filepath.Join(t.TempDir(), "notes.mp4")
+	os.WriteFile(text, []byte("this is not a video, just text with an .mp4 name\n"), 0o644)
+	u := e.stage(t, text)
+	err := p.Accept(t.Context(), u)
+	var ae *apierr.Error
+	if !errors.As(err, &ae) || ae.Status != http.StatusUnprocessableEntity || ae.Code != string(transcoder.ReasonNotVideo) {
+		t.Fatalf("accepting a text file: %v, want 422 not_video", err)
+	}
+	if _, err := e.catalog.Video(t.Context(), u.ID); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("a refused upload became a video: %v", err)
+	}
+}
+
+// TestHandOverLostSource hands over an upload whose staged file is gone and was never stored:
+// the video fails with source_lost, and the hand-over is done with (nil: trying again cannot
+// help).
+func TestHandOverLostSource(t *testing.T) {
+	e := newEnv(t, nil)
+	p, _ := e.pipeline(t, 0, "", 0)
+	u := e.stage(t, makeClip(t, "1"))
+	if err := p.Accept(t.Context(), u); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(u.Path)
+	if err := p.HandOver(t.Context(), u); err != nil {
+		t.Fatalf("HandOver of a lost source: %v, want nil", err)
+	}
+	if v, _ := e.catalog.Video(t.Context(), u.ID); v.Status != video.Failed || v.ErrorCode != "source_lost" {
+		t.Fatalf("video: %+v", v)
+	}
+	var jobs int
+	e.d.SQL().QueryRowContext(t.Context(), `SELECT COUNT(*) FROM jobs WHERE job_key = $1`, u.ID).Scan(&jobs)
+	if jobs != 0 {
+		t.Errorf("%d jobs queued for a lost source", jobs)
+	}
+}
+
+// TestWorkerKilledMidJob kills a worker in the middle of a transcode, once the video has been
+// published progressively. The worker withdraws it (no master.m3u8, not playable) until
+// another worker, once the lease has expired, finishes it.
+func TestWorkerKilledMidJob(t *testing.T) {
+	e := newEnv(t, nil)
+	const lease = time.Second
+	doomed, _ := e.pipeline(t, 1, "doomed", lease)
+	u := e.stage(t, makeClip(t, "30"))
+	if err := doomed.Accept(t.Context(), u); err != nil {
+		t.Fatal(err)
+	}
+	if err := doomed.HandOver(t.Context(), u); err != nil {
+		t.Fatal(err)
+	}
+	ctx, kill := context.WithCancel(t.Context())
+	done := run(doomed, ctx)
+	master := layout.VideoPrefix(u.ID) + layout.Master
+	e.waitVideo(t, u.ID, func(v feed.Entry) bool { return !v.PlayableAt.IsZero() })
+	if _, err := e.store.Stat(t.Context(), master); err != nil {
+		t.Fatalf("master.m3u8 of a playable video: %v", err)
+	}
+	kill()
+	<-done
+	if _, err := e.store.Stat(t.Context(), master); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("master.m3u8 of a half-transcoded video: %v, want not found", err)
+	}
+	if v, _ := e.catalog.Video(t.Context(), u.ID); v.Status != video.Processing || !v.PlayableAt.IsZero() {
+		t.Fatalf("video after the kill: %+v", v)
+	}
+
+	rescuer, _ := e.pipeline(t, 1, "rescuer", lease)
+	ctx, cancel := context.WithCancel(t.Context())
+	done = run(rescuer, ctx)
+	v := e.waitVideo(t, u.ID, func(v feed.Entry) bool { return v.Status != video.Processing })
+	if v.Status != video.Ready {
+		t.Fatalf("video: %+v", v)
+	}
+	// The worker completes the job just after it marks the video ready: stop it only then.
+	var attempts int
+	var state, worker string
+	var err error
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		err = e.d.SQL().QueryRowContext(t.Context(), `SELECT attempts, state, worker FROM jobs WHERE job_key = $1`, u.ID).
+			Scan(&attempts, &state, &worker)
+		if err != nil || state != db.JobRunning || time.Now().After(deadline) {
+			break
+		}
+	}
+	cancel()
+	<-done
+	if err != nil || attempts != 2 || state != db.JobDone || worker != "rescuer-1" {
+		t.Errorf("job: attempts %d, state %s, worker %s, %v; want 2, done, rescuer-1", attempts, state, worker, err)
+	}
+	if _, err := e.store.Stat(t.Context(), master); err != nil {
+		t.Fatalf("master.m3u8 after the rescue: %v", err)
+	}
+}
