@@ -10,11 +10,8 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,6 +26,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/reelay/reelay/bench/internal/reelayproc"
 	"github.com/reelay/reelay/internal/tusclient"
 )
 
@@ -62,21 +60,21 @@ func main() {
 	var api, token string
 	switch *tier {
 	case "ingest":
-		feed, feedAPI := start(*reelay, "feed", "--db", dbPath, "--addr", "127.0.0.1:0", "--log-level", "warn")
-		token = login(feedAPI)
-		stop(feed)
-		srv, api = start(*reelay, "ingest", "--db", dbPath, "--store", filepath.Join(data, "objects"),
-			"--upload-dir", filepath.Join(data, "uploads"), "--playback-url", "http://127.0.0.1:1",
-			"--addr", "127.0.0.1:0", "--max-upload", strconv.FormatInt(size+1, 10), "--log-level", "error")
+		feed, feedAPI := reelayproc.Start(*reelay, "feed", "--db", dbPath, "--addr", "127.0.0.1:0",
+			"--playback-url", "http://127.0.0.1:1", "--log-level", "warn")
+		token = reelayproc.Login(feedAPI)
+		reelayproc.Stop(feed)
+		srv, api = reelayproc.Start(*reelay, "ingest", "--db", dbPath, "--store", filepath.Join(data, "objects"),
+			"--upload-dir", filepath.Join(data, "uploads"), "--addr", "127.0.0.1:0", "--max-upload", strconv.FormatInt(size+1, 10), "--log-level", "error")
 	case "up":
-		srv, api = start(*reelay, "up", "--data", data, "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",
+		srv, api = reelayproc.Start(*reelay, "up", "--data", data, "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",
 			"--edge-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0",
 			"--workers", "0", "--max-upload", strconv.FormatInt(size+1, 10), "--log-level", "warn")
-		token = login(api)
+		token = reelayproc.Login(api)
 	default:
 		log.Fatalf("-tier %q: want ingest or up", *tier)
 	}
-	defer stop(srv)
+	defer reelayproc.Stop(srv)
 
 	client := &tusclient.Client{Endpoint: api + "/v1/uploads/", Token: token, ChunkSize: *chunk << 20, NoChecksum: true}
 	f, err := os.Open(src)
@@ -154,32 +152,6 @@ func sendfileUpload(c *tusclient.Client, src string, size int64) {
 	}
 }
 
-// start runs reelay with args and returns it with the URL of the listener it prints first.
-func start(reelay string, args ...string) (*exec.Cmd, string) {
-	cmd := exec.Command(reelay, args...)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		log.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		log.Fatal(err)
-	}
-	sc := bufio.NewScanner(out)
-	if !sc.Scan() {
-		log.Fatalf("reelay %s printed no listener", args[0])
-	}
-	_, url, _ := strings.Cut(sc.Text(), " ")
-	go io.Copy(io.Discard, out)
-	return cmd, url
-}
-
-// stop interrupts cmd and waits for it to exit.
-func stop(cmd *exec.Cmd) {
-	cmd.Process.Signal(os.Interrupt)
-	cmd.Wait()
-}
-
 func writeRandom(path string, size int64) {
 	f, err := os.Create(path)
 	if err != nil {
@@ -211,24 +183,6 @@ func copyToDisk(src *os.File, dst string, size int64) {
 		log.Fatal(err)
 	}
 	f.Close()
-}
-
-func login(api string) string {
-	body := `{"handle":"bench","password":"correct horse"}`
-	for _, path := range []string{"/v1/users", "/v1/sessions"} {
-		resp, err := http.Post(api+path, "application/json", bytes.NewBufferString(body))
-		if err != nil {
-			log.Fatal(err)
-		}
-		var s struct{ Token string }
-		json.NewDecoder(resp.Body).Decode(&s)
-		resp.Body.Close()
-		if s.Token != "" {
-			return s.Token
-		}
-	}
-	log.Fatal("login failed")
-	return ""
 }
 
 // procStatus returns the kB figures of /proc/PID/status by name (VmHWM, RssAnon, ...).
