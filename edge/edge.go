@@ -29,11 +29,11 @@
 // and HEAD are answered from it too. A body that is cut short is not kept, and the clients
 // reading it see their connection close short of its Content-Length.
 //
-// Private videos: the origin marks every object of a private video (origin.AccessHeader), and
+// Private videos: the origin marks every object of a private video (httpsem.AccessHeader), and
 // the edge keeps the mark with the object, in memory and on disk. It serves such an object only
-// on a URL signed with Config.SigningKey (see Sign: ?exp=...&sig=..., covering every object
-// of the video until exp), and answers 403 signature_required otherwise, without a database
-// lookup. A signed playlist is answered with the signature added to each of its URIs, so that
+// on a URL signed with Config.SigningKey (internal/signedurl: ?exp=...&sig=..., covering every
+// object of the video until exp), and answers 403 signature_required otherwise, without a
+// database lookup. A signed playlist is answered with the signature added to each of its URIs, so that
 // players follow it down to the segments, and private objects are sent "Cache-Control:
 // private". Fills between nodes prove themselves with PeerAuthHeader instead. A signature on a
 // public object is checked as well: a wrong or expired one is 403 bad_signature.
@@ -104,8 +104,8 @@ type Config struct {
 	// AdminToken is the bearer token of the operator endpoints that change state (purge,
 	// prefetch). Default: empty, those endpoints answer 403.
 	AdminToken string
-	// SigningKey is the HMAC-SHA256 key of signed URLs (see Sign). Default nil: signatures are
-	// not checked.
+	// SigningKey is the HMAC-SHA256 key of signed URLs (internal/signedurl). Default nil:
+	// signatures are not checked.
 	SigningKey []byte
 	// FetchTimeout bounds each fetch from the origin or a peer. Default DefaultFetchTimeout
 	// (10 s).

@@ -40,7 +40,7 @@ type Config struct {
 	// a video plays at PlaybackURL + "/v/{id}/master.m3u8". Required.
 	PlaybackURL string
 	// SignPlayback, when set, returns the query ("exp=...&sig=...") that signs the URLs of a
-	// private video for edges to serve them (see edge.SignedQuery). Default nil: a private
+	// private video for edges to serve them (see signedurl.Query). Default nil: a private
 	// video's creator gets unsigned URLs, which edges refuse.
 	SignPlayback func(video string) string
 	// Registerer receives the service's metrics. Nil registers nowhere.

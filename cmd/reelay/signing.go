@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/reelay/reelay/edge"
+	"github.com/reelay/reelay/internal/signedurl"
 )
 
 // signing is the key and lifetime of the signed playback URLs of private videos, for the
@@ -23,18 +23,18 @@ type signing struct {
 
 func (s *signing) register(fs *flag.FlagSet, keyUsage string) {
 	fs.StringVar(&s.key, "signing-key", "", keyUsage)
-	fs.DurationVar(&s.ttl, "signed-url-ttl", 6*time.Hour, "how long the signed playback URL of a private video stays valid")
+	fs.DurationVar(&s.ttl, "signed-url-ttl", signedurl.DefaultTTL, "how long the signed playback URL of a private video stays valid")
 }
 
-// validSigningKey reports whether key is empty or at least 16 bytes in hex.
+// validSigningKey reports whether key is empty or a signing key (signedurl.ParseKey).
 func validSigningKey(key string) bool {
-	b, err := hex.DecodeString(key)
-	return err == nil && (key == "" || len(b) >= 16)
+	_, err := signedurl.ParseKey(key)
+	return err == nil
 }
 
 func (s *signing) validate() error {
 	if !validSigningKey(s.key) {
-		return usagef("invalid --signing-key: want at least 16 bytes in hex")
+		return usagef("invalid --signing-key: want at least %d bytes in hex", signedurl.MinKeyBytes)
 	}
 	if s.ttl < time.Minute || s.ttl > 30*24*time.Hour {
 		return usagef("invalid --signed-url-ttl %v: want 1m to 720h", s.ttl)
@@ -44,11 +44,11 @@ func (s *signing) validate() error {
 
 // signer returns what signs a private video's playback URLs, nil without a key.
 func (s *signing) signer() func(video string) string {
-	key, _ := hex.DecodeString(s.key)
-	if len(key) == 0 {
+	key, _ := signedurl.ParseKey(s.key)
+	if key == nil {
 		return nil
 	}
-	return func(video string) string { return edge.SignedQuery(key, video, time.Now().Add(s.ttl)) }
+	return func(video string) string { return signedurl.Query(key, video, time.Now().Add(s.ttl)) }
 }
 
 // loadOrCreateKey returns the hex key in path, creating the file with a random 32-byte key when
@@ -58,7 +58,7 @@ func loadOrCreateKey(path string) (string, error) {
 	if err == nil {
 		key := strings.TrimSpace(string(b))
 		if key == "" || !validSigningKey(key) {
-			return "", fmt.Errorf("signing key %s: want at least 16 bytes in hex", path)
+			return "", fmt.Errorf("signing key %s: want at least %d bytes in hex", path, signedurl.MinKeyBytes)
 		}
 		return key, nil
 	}
