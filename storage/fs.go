@@ -169,30 +169,46 @@ func (s *FS) Put(ctx context.Context, key string, r io.Reader, size int64, opts 
 	if size >= 0 && n != size {
 		return fail(fmt.Errorf("got %d bytes, want %d: %w", n, size, io.ErrUnexpectedEOF))
 	}
-	// Stamp the file with a fine-grained time so that the sidecar can tell this file from the
-	// one it replaces even when both have the same size.
+	md5ETag := `"` + hex.EncodeToString(h.Sum(nil)) + `"`
+	info, err := s.commit(key, data, opts, func(fs.FileInfo) string { return md5ETag })
+	if err != nil {
+		return fail(err)
+	}
+	return info, nil
+}
+
+// commit makes the temporary file f, whole and still open, the object key: it stamps the file
+// with a fine-grained time (so that its sidecar can tell it from the one it replaces even when
+// both have the same size), makes it readable, syncs it, writes its sidecar with the ETag that
+// etag gives, and renames both into place. It closes f. On failure f's file is left where it
+// was, for the caller to remove or give back.
+func (s *FS) commit(key string, f *os.File, opts PutOptions, etag func(fs.FileInfo) string) (_ Info, err error) {
+	defer f.Close()
 	now := time.Now()
-	if err := os.Chtimes(data.Name(), now, now); err != nil {
-		return fail(err)
+	if err := os.Chtimes(f.Name(), now, now); err != nil {
+		return Info{}, err
 	}
-	if err := data.Chmod(objectMode); err != nil {
-		return fail(err)
+	if err := f.Chmod(objectMode); err != nil {
+		return Info{}, err
 	}
-	if err := s.sync(data); err != nil {
-		return fail(err)
+	if err := s.sync(f); err != nil {
+		return Info{}, err
 	}
-	fi, err := data.Stat()
+	fi, err := f.Stat()
 	if err != nil {
-		return fail(err)
+		return Info{}, err
 	}
-	if err := data.Close(); err != nil {
-		return fail(err)
+	if !fi.Mode().IsRegular() {
+		return Info{}, errors.New("not a regular file")
 	}
-	info := Info{Key: key, Size: n, ContentType: cmp.Or(opts.ContentType, DefaultContentType),
-		CacheControl: opts.CacheControl, ETag: `"` + hex.EncodeToString(h.Sum(nil)) + `"`, ModTime: fi.ModTime()}
-	meta, err := s.writeTemp(sidecar{info.ContentType, info.CacheControl, info.ETag, n, fi.ModTime().UnixNano()})
+	if err := f.Close(); err != nil {
+		return Info{}, err
+	}
+	info := Info{Key: key, Size: fi.Size(), ContentType: cmp.Or(opts.ContentType, DefaultContentType),
+		CacheControl: opts.CacheControl, ETag: etag(fi), ModTime: fi.ModTime()}
+	meta, err := s.writeTemp(sidecar{info.ContentType, info.CacheControl, info.ETag, info.Size, fi.ModTime().UnixNano()})
 	if err != nil {
-		return fail(err)
+		return Info{}, err
 	}
 	defer func() {
 		if err != nil {
@@ -204,20 +220,21 @@ func (s *FS) Put(ctx context.Context, key string, r io.Reader, size int64, opts 
 	mu.Lock()
 	err = s.renameInto(meta, s.path("meta", key))
 	if err == nil {
-		err = s.renameInto(data.Name(), s.path("objects", key))
+		err = s.renameInto(f.Name(), s.path("objects", key))
 	}
 	mu.Unlock()
 	if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.EEXIST) {
-		return fail(fmt.Errorf(`another key is in the way (an fs store cannot hold both "a" and "a/b"): %w`, err))
+		return Info{}, fmt.Errorf(`another key is in the way (an fs store cannot hold both "a" and "a/b"): %w`, err)
 	}
 	if err != nil {
-		return fail(err)
+		return Info{}, err
 	}
+	// From here on the object is in place: a failure is reported, and nothing is undone.
 	if err := s.syncDir(filepath.Dir(s.path("meta", key))); err != nil {
-		return fail(err)
+		return info, err
 	}
 	if err := s.syncDir(filepath.Dir(s.path("objects", key))); err != nil {
-		return fail(err)
+		return info, err
 	}
 	return info, nil
 }
@@ -302,7 +319,7 @@ func (s *FS) open(key string) (*os.File, Info, error) {
 	if err == nil && !ok {
 		// No usable sidecar (a crash, or a copy that lost mtimes): default metadata, and an
 		// ETag from the file's identity.
-		info.ETag = fmt.Sprintf(`"%x-%x"`, info.Size, info.ModTime.UnixNano()) // as identityETag
+		info.ETag = fileETag(info.Size, info.ModTime)
 	}
 	return f, info, err
 }
@@ -520,58 +537,17 @@ func (s *FS) MoveFile(ctx context.Context, key, path string, opts PutOptions) (_
 	if err != nil {
 		return fail(err)
 	}
-	defer f.Close()
-	now := time.Now()
-	if err := os.Chtimes(tmp.Name(), now, now); err != nil {
-		return fail(err)
-	}
-	if err := f.Chmod(objectMode); err != nil {
-		return fail(err)
-	}
-	if err := s.sync(f); err != nil {
-		return fail(err)
-	}
-	fi, err := f.Stat()
+	info, err := s.commit(key, f, opts, identityETag)
 	if err != nil {
 		return fail(err)
-	}
-	if !fi.Mode().IsRegular() {
-		return fail(errors.New("not a regular file"))
-	}
-	info := Info{Key: key, Size: fi.Size(), ContentType: cmp.Or(opts.ContentType, DefaultContentType),
-		CacheControl: opts.CacheControl, ETag: identityETag(fi), ModTime: fi.ModTime()}
-	meta, err := s.writeTemp(sidecar{info.ContentType, info.CacheControl, info.ETag, info.Size, fi.ModTime().UnixNano()})
-	if err != nil {
-		return fail(err)
-	}
-	defer func() {
-		if err != nil {
-			os.Remove(meta)
-		}
-	}()
-	mu := s.lock(key)
-	mu.Lock()
-	err = s.renameInto(meta, s.path("meta", key))
-	if err == nil {
-		err = s.renameInto(tmp.Name(), s.path("objects", key))
-	}
-	mu.Unlock()
-	if err != nil {
-		return fail(err)
-	}
-	if err := s.syncDir(filepath.Dir(s.path("meta", key))); err != nil {
-		return Info{}, fmt.Errorf("storage: move to %q: %w", key, err)
-	}
-	if err := s.syncDir(filepath.Dir(s.path("objects", key))); err != nil {
-		return Info{}, fmt.Errorf("storage: move to %q: %w", key, err)
 	}
 	return info, nil
 }
 
 // identityETag is the ETag of a file whose content was not hashed: its size and time.
-func identityETag(fi fs.FileInfo) string {
-	return fmt.Sprintf(`"%x-%x"`, fi.Size(), fi.ModTime().UnixNano())
-}
+func identityETag(fi fs.FileInfo) string { return fileETag(fi.Size(), fi.ModTime()) }
+
+func fileETag(size int64, mod time.Time) string { return fmt.Sprintf(`"%x-%x"`, size, mod.UnixNano()) }
 
 // LocalPath returns the path of the file that holds key's bytes, for a reader on this machine
 // to open in place rather than copy. The file may be replaced by a later Put (a reader that
