@@ -5,9 +5,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/reelay/reelay/internal/testenv"
 )
@@ -15,10 +13,7 @@ import (
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 // forEachDSN runs fn against a fresh SQLite file and a fresh PostgreSQL database.
-func forEachDSN(t *testing.T, fn func(t *testing.T, dsn string)) {
-	t.Run("sqlite", func(t *testing.T) { fn(t, "sqlite:"+filepath.Join(t.TempDir(), "reelay.db")) })
-	t.Run("postgres", func(t *testing.T) { fn(t, testenv.Postgres(t)) })
-}
+func forEachDSN(t *testing.T, fn func(t *testing.T, dsn string)) { testenv.ForEachDSN(t, fn) }
 
 // forEachDB runs fn against an opened, migrated DB of each dialect.
 func forEachDB(t *testing.T, fn func(t *testing.T, d *DB)) {
@@ -35,28 +30,10 @@ func openTest(t *testing.T, dsn string) *DB {
 	return d
 }
 
-// clock is a settable time source for DB.now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // fakeClock makes d's time stand still at a fixed instant until the test moves it.
-func fakeClock(d *DB) *clock {
-	c := &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-	d.now = c.now
+func fakeClock(d *DB) *testenv.Clock {
+	c := testenv.NewClock()
+	d.now = c.Now
 	return c
 }
 

@@ -53,7 +53,7 @@ func TestQueueClaimComplete(t *testing.T) {
 
 		j := mustEnqueue(t, d, "transcode", "v1", EnqueueOptions{})
 		if j.ID == 0 || j.Kind != "transcode" || string(j.Payload) != "v1" || j.State != JobQueued ||
-			j.Attempts != 0 || j.MaxAttempts != 5 || !j.RunAt.Equal(c.now()) {
+			j.Attempts != 0 || j.MaxAttempts != 5 || !j.RunAt.Equal(c.Now()) {
 			t.Errorf("Enqueue = %+v", j)
 		}
 		j2 := mustEnqueue(t, d, "transcode", "", EnqueueOptions{})
@@ -61,7 +61,7 @@ func TestQueueClaimComplete(t *testing.T) {
 
 		got := mustClaim(t, d, "transcode", "w1", time.Minute)
 		if got.ID != j.ID || got.State != JobRunning || got.Attempts != 1 || got.Worker != "w1" || got.Lease == "" ||
-			!got.LeaseUntil.Equal(c.now().Add(time.Minute)) || string(got.Payload) != "v1" {
+			!got.LeaseUntil.Equal(c.Now().Add(time.Minute)) || string(got.Payload) != "v1" {
 			t.Errorf("first Claim = %+v, want the oldest job %d running for w1", got, j.ID)
 		}
 		if got2 := mustClaim(t, d, "transcode", "w2", time.Minute); got2.ID != j2.ID || len(got2.Payload) != 0 {
@@ -85,11 +85,11 @@ func TestQueueClaimComplete(t *testing.T) {
 func TestQueueRunAt(t *testing.T) {
 	forEachDB(t, func(t *testing.T, d *DB) {
 		c := fakeClock(d)
-		j := mustEnqueue(t, d, "k", "later", EnqueueOptions{RunAt: c.now().Add(time.Hour)})
+		j := mustEnqueue(t, d, "k", "later", EnqueueOptions{RunAt: c.Now().Add(time.Hour)})
 		wantNoJob(t, d, "k")
-		c.add(time.Hour - time.Millisecond)
+		c.Add(time.Hour - time.Millisecond)
 		wantNoJob(t, d, "k")
-		c.add(time.Millisecond)
+		c.Add(time.Millisecond)
 		if got := mustClaim(t, d, "k", "w", time.Minute); got.ID != j.ID {
 			t.Errorf("Claim = job %d, want %d", got.ID, j.ID)
 		}
@@ -129,14 +129,14 @@ func TestQueueHeartbeatAndLeaseLost(t *testing.T) {
 		ctx, c := t.Context(), fakeClock(d)
 		mustEnqueue(t, d, "k", "", EnqueueOptions{})
 		a := mustClaim(t, d, "k", "a", 10*time.Second)
-		c.add(8 * time.Second)
+		c.Add(8 * time.Second)
 		if err := d.Heartbeat(ctx, a, 10*time.Second); err != nil {
 			t.Fatal(err)
 		}
-		c.add(9 * time.Second) // past the first lease, within the extended one
+		c.Add(9 * time.Second) // past the first lease, within the extended one
 		wantNoJob(t, d, "k")
 
-		c.add(time.Second) // the extended lease has expired: a's worker is presumed dead
+		c.Add(time.Second) // the extended lease has expired: a's worker is presumed dead
 		b := mustClaim(t, d, "k", "b", 10*time.Second)
 		if b.ID != a.ID || b.Attempts != 2 || b.Lease == a.Lease || b.Worker != "b" {
 			t.Fatalf("re-claim = %+v after %+v", b, a)
@@ -181,14 +181,14 @@ func TestQueueFailRetries(t *testing.T) {
 				break
 			}
 			backoff := time.Second << (attempt - 1)
-			if q := wantState(t, d, j.ID, JobQueued, reason); !q.RunAt.Equal(c.now().Add(backoff)) {
+			if q := wantState(t, d, j.ID, JobQueued, reason); !q.RunAt.Equal(c.Now().Add(backoff)) {
 				t.Errorf("after failure %d RunAt = %v, want now + %v", attempt, q.RunAt, backoff)
 			}
-			c.add(backoff - time.Millisecond)
+			c.Add(backoff - time.Millisecond)
 			wantNoJob(t, d, "k")
-			c.add(time.Millisecond)
+			c.Add(time.Millisecond)
 		}
-		c.add(time.Hour)
+		c.Add(time.Hour)
 		wantNoJob(t, d, "k")
 	})
 }
@@ -210,16 +210,16 @@ func TestQueueExpiredLease(t *testing.T) {
 		ctx, c := t.Context(), fakeClock(d)
 		j := mustEnqueue(t, d, "k", "", EnqueueOptions{MaxAttempts: 2})
 		a := mustClaim(t, d, "k", "killed", time.Minute) // never heartbeats
-		c.add(time.Minute - time.Millisecond)
+		c.Add(time.Minute - time.Millisecond)
 		wantNoJob(t, d, "k")
-		c.add(time.Millisecond)
+		c.Add(time.Millisecond)
 		b := mustClaim(t, d, "k", "rescuer", time.Minute)
 		if b.ID != j.ID || b.Attempts != 2 || b.Lease == a.Lease {
 			t.Fatalf("rescue claim = %+v", b)
 		}
 
 		// The rescuer dies too: no attempts are left, so the job fails instead of running again.
-		c.add(time.Minute)
+		c.Add(time.Minute)
 		wantNoJob(t, d, "k")
 		wantState(t, d, j.ID, JobFailed, "lease expired")
 		if err := d.Complete(ctx, b); !errors.Is(err, ErrLeaseLost) {
@@ -238,7 +238,7 @@ func TestQueueRecoverExpired(t *testing.T) {
 		if n, err := d.RecoverExpired(ctx); n != 0 || err != nil {
 			t.Errorf("RecoverExpired with live leases = %d, %v", n, err)
 		}
-		c.add(time.Minute)
+		c.Add(time.Minute)
 		if n, err := d.RecoverExpired(ctx); n != 1 || err != nil {
 			t.Errorf("RecoverExpired = %d, %v; want 1", n, err)
 		}

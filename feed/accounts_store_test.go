@@ -3,8 +3,6 @@ package feed
 import (
 	"crypto/sha256"
 	"errors"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,12 +14,13 @@ import (
 func TestUsers(t *testing.T) {
 	forEachStore(t, func(t *testing.T, d *db.DB) {
 		a := NewAccounts(d)
-		ctx, c := t.Context(), fakeClock(&a.now)
+		ctx, c := t.Context(), testenv.NewClock()
+		a.now = c.Now
 		u, err := a.CreateUser(ctx, "alice", "hash-1")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if u.ID <= 0 || u.Handle != "alice" || u.PasswordHash != "hash-1" || !u.CreatedAt.Equal(c.now()) {
+		if u.ID <= 0 || u.Handle != "alice" || u.PasswordHash != "hash-1" || !u.CreatedAt.Equal(c.Now()) {
 			t.Errorf("CreateUser = %+v", u)
 		}
 		if _, err := a.CreateUser(ctx, "alice", "hash-2"); !errors.Is(err, db.ErrDuplicate) {
@@ -53,13 +52,14 @@ func TestUsers(t *testing.T) {
 func TestTokens(t *testing.T) {
 	forEachStore(t, func(t *testing.T, d *db.DB) {
 		a := NewAccounts(d)
-		ctx, c := t.Context(), fakeClock(&a.now)
+		ctx, c := t.Context(), testenv.NewClock()
+		a.now = c.Now
 		hash := func(s string) []byte { h := sha256.Sum256([]byte(s)); return h[:] }
 		u, err := a.CreateUser(ctx, "carol", "h")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := a.CreateToken(ctx, hash("session"), u.ID, c.now().Add(time.Hour)); err != nil {
+		if err := a.CreateToken(ctx, hash("session"), u.ID, c.Now().Add(time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 		if err := a.CreateToken(ctx, hash("forever"), u.ID, time.Time{}); err != nil {
@@ -83,7 +83,7 @@ func TestTokens(t *testing.T) {
 		wantUser("forever", nil)
 		wantUser("unknown", auth.ErrUnknownToken)
 
-		c.add(time.Hour) // "session" expires now
+		c.Add(time.Hour) // "session" expires now
 		wantUser("session", auth.ErrUnknownToken)
 		wantUser("forever", nil)
 		for want := int64(1); want >= 0; want-- {
@@ -104,42 +104,12 @@ func TestTokens(t *testing.T) {
 
 // forEachStore runs fn against a fresh database of each dialect.
 func forEachStore(t *testing.T, fn func(t *testing.T, d *db.DB)) {
-	for name, dsn := range map[string]func(t *testing.T) string{
-		"sqlite":   func(t *testing.T) string { return filepath.Join(t.TempDir(), "reelay.db") },
-		"postgres": func(t *testing.T) string { return testenv.Postgres(t) },
-	} {
-		t.Run(name, func(t *testing.T) {
-			d, err := db.Open(t.Context(), dsn(t), db.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { d.Close() })
-			fn(t, d)
-		})
-	}
-}
-
-// clock is a settable time source for a store's now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-// fakeClock makes the store's time (*now) stand still at a fixed instant until the test moves it.
-func fakeClock(now *func() time.Time) *clock {
-	c := &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-	*now = c.now
-	return c
+	testenv.ForEachDSN(t, func(t *testing.T, dsn string) {
+		d, err := db.Open(t.Context(), dsn, db.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		fn(t, d)
+	})
 }

@@ -1,12 +1,10 @@
 package feed
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,29 +18,18 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 // forEachDB runs fn against a service on SQLite and on PostgreSQL.
 func forEachDB(t *testing.T, cfg Config, fn func(t *testing.T, api *client)) {
-	dsns := map[string]func(t *testing.T) string{
-		"sqlite":   func(t *testing.T) string { return filepath.Join(t.TempDir(), "reelay.db") },
-		"postgres": func(t *testing.T) string { return testenv.Postgres(t) },
-	}
-	for _, name := range []string{"sqlite", "postgres"} {
-		t.Run(name, func(t *testing.T) {
-			d, err := db.Open(context.Background(), dsns[name](t), db.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { d.Close() })
-			if cfg.PlaybackURL == "" {
-				cfg.PlaybackURL = "http://edge.test"
-			}
-			s, err := New(cfg, d, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv := httptest.NewServer(auth.NewAuthenticator(s.Tokens(), "admin-token-for-tests", nil).Middleware(s.Handler()))
-			t.Cleanup(srv.Close)
-			fn(t, &client{t: t, base: srv.URL})
-		})
-	}
+	forEachStore(t, func(t *testing.T, d *db.DB) {
+		if cfg.PlaybackURL == "" {
+			cfg.PlaybackURL = "http://edge.test"
+		}
+		s, err := New(cfg, d, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(auth.NewAuthenticator(s.Tokens(), "admin-token-for-tests", nil).Middleware(s.Handler()))
+		t.Cleanup(srv.Close)
+		fn(t, &client{t: t, base: srv.URL})
+	})
 }
 
 type client struct {

@@ -44,13 +44,7 @@ type env struct {
 
 // forEachDB runs fn against an env on SQLite and on PostgreSQL.
 func forEachDB(t *testing.T, cfg Config, fn func(t *testing.T, e *env)) {
-	dsns := map[string]func(t *testing.T) string{
-		"sqlite":   func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "reelay.db") },
-		"postgres": func(t *testing.T) string { return testenv.Postgres(t) },
-	}
-	for _, name := range []string{"sqlite", "postgres"} {
-		t.Run(name, func(t *testing.T) { fn(t, newEnv(t, dsns[name](t), cfg)) })
-	}
+	testenv.ForEachDSN(t, func(t *testing.T, dsn string) { fn(t, newEnv(t, dsn, cfg)) })
 }
 
 // newEnv opens dsn, creates the users and starts the handler with cfg. A cfg without Dir

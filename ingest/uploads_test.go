@@ -2,9 +2,7 @@ package ingest
 
 import (
 	"errors"
-	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,19 +12,19 @@ import (
 )
 
 func TestUploads(t *testing.T) {
-	forEachStore(t, func(t *testing.T, d *db.DB, s *Uploads, c *clock) {
+	forEachStore(t, func(t *testing.T, d *db.DB, s *Uploads, c *testenv.Clock) {
 		ctx := t.Context()
 		owner, err := feed.NewAccounts(d).CreateUser(ctx, "uploader", "h")
 		if err != nil {
 			t.Fatal(err)
 		}
-		expires := c.now().Add(time.Hour)
+		expires := c.Now().Add(time.Hour)
 		u, err := s.create(ctx, upload{ID: "up1", UserID: owner.ID, Length: 10, Metadata: "filename YS5tcDQ=", ExpiresAt: expires})
 		if err != nil {
 			t.Fatal(err)
 		}
 		want := upload{ID: "up1", UserID: owner.ID, Length: 10, Metadata: "filename YS5tcDQ=", State: stateReceiving,
-			CreatedAt: c.now(), UpdatedAt: c.now(), ExpiresAt: expires}
+			CreatedAt: c.Now(), UpdatedAt: c.Now(), ExpiresAt: expires}
 		if u != want {
 			t.Fatalf("CreateUpload = %+v, want %+v", u, want)
 		}
@@ -44,8 +42,8 @@ func TestUploads(t *testing.T) {
 		}
 
 		// Offsets move forward only from the offset the caller saw, never past the length.
-		c.add(time.Minute)
-		later := c.now().Add(time.Hour)
+		c.Add(time.Minute)
+		later := c.Now().Add(time.Hour)
 		for _, tc := range []struct {
 			from, to int64
 			want     error
@@ -61,7 +59,7 @@ func TestUploads(t *testing.T) {
 			t.Errorf("AdvanceUpload(missing): err = %v, want db.ErrNotFound", err)
 		}
 		u, err = s.advance(ctx, "up1", 0, 4, later)
-		if err != nil || u.Offset != 4 || u.State != stateReceiving || !u.ExpiresAt.Equal(later) || !u.UpdatedAt.Equal(c.now()) {
+		if err != nil || u.Offset != 4 || u.State != stateReceiving || !u.ExpiresAt.Equal(later) || !u.UpdatedAt.Equal(c.Now()) {
 			t.Fatalf("AdvanceUpload(0→4) = %+v, %v", u, err)
 		}
 		if _, err := s.declareLength(ctx, "up1", 20); !errors.Is(err, db.ErrConflict) {
@@ -95,13 +93,13 @@ func TestUploads(t *testing.T) {
 }
 
 func TestUploadDeferredLength(t *testing.T) {
-	forEachStore(t, func(t *testing.T, d *db.DB, s *Uploads, c *clock) {
+	forEachStore(t, func(t *testing.T, d *db.DB, s *Uploads, c *testenv.Clock) {
 		ctx := t.Context()
 		owner, err := feed.NewAccounts(d).CreateUser(ctx, "streamer", "h")
 		if err != nil {
 			t.Fatal(err)
 		}
-		exp := c.now().Add(time.Hour)
+		exp := c.Now().Add(time.Hour)
 		u, err := s.create(ctx, upload{ID: "def", UserID: owner.ID, LengthDeferred: true, ExpiresAt: exp})
 		if err != nil || !u.LengthDeferred || u.Length != 0 || u.State != stateReceiving {
 			t.Fatalf("CreateUpload(deferred) = %+v, %v", u, err)
@@ -136,13 +134,13 @@ func TestUploadDeferredLength(t *testing.T) {
 }
 
 func TestUploadGarbage(t *testing.T) {
-	forEachStore(t, func(t *testing.T, d *db.DB, s *Uploads, c *clock) {
+	forEachStore(t, func(t *testing.T, d *db.DB, s *Uploads, c *testenv.Clock) {
 		ctx := t.Context()
 		owner, err := feed.NewAccounts(d).CreateUser(ctx, "gc", "h")
 		if err != nil {
 			t.Fatal(err)
 		}
-		start := c.now()
+		start := c.Now()
 		create := func(id string, expires time.Duration) {
 			t.Helper()
 			if _, err := s.create(ctx, upload{ID: id, UserID: owner.ID, Length: 5, ExpiresAt: start.Add(expires)}); err != nil {
@@ -189,12 +187,12 @@ func TestUploadGarbage(t *testing.T) {
 		if _, err := s.setState(ctx, "done", stateFinished, stateComplete, "", ""); err != nil {
 			t.Fatal(err)
 		}
-		c.add(time.Hour)
+		c.Add(time.Hour)
 		if _, err := s.setState(ctx, "soon", stateReceiving, stateTerminated, "", ""); err != nil {
 			t.Fatal(err)
 		}
 		// Only terminal uploads last updated before the cut-off go; receiving ones stay.
-		purged, err := s.purge(ctx, c.now())
+		purged, err := s.purge(ctx, c.Now())
 		slices.Sort(purged)
 		if err != nil || !slices.Equal(purged, []string{"done", "sooner"}) {
 			t.Fatalf("PurgeUploads = %v, %v; want [done sooner]", purged, err)
@@ -209,39 +207,15 @@ func TestUploadGarbage(t *testing.T) {
 
 // forEachStore runs fn against the upload store of a fresh database of each dialect, whose
 // clock stands still until the test moves it.
-func forEachStore(t *testing.T, fn func(t *testing.T, d *db.DB, s *Uploads, c *clock)) {
-	for name, dsn := range map[string]func(t *testing.T) string{
-		"sqlite":   func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "reelay.db") },
-		"postgres": func(t *testing.T) string { return testenv.Postgres(t) },
-	} {
-		t.Run(name, func(t *testing.T) {
-			d, err := db.Open(t.Context(), dsn(t), db.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { d.Close() })
-			s := NewUploads(d)
-			c := &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-			s.now = c.now
-			fn(t, d, s, c)
-		})
-	}
-}
-
-// clock is a settable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+func forEachStore(t *testing.T, fn func(t *testing.T, d *db.DB, s *Uploads, c *testenv.Clock)) {
+	testenv.ForEachDSN(t, func(t *testing.T, dsn string) {
+		d, err := db.Open(t.Context(), dsn, db.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		s, c := NewUploads(d), testenv.NewClock()
+		s.now = c.Now
+		fn(t, d, s, c)
+	})
 }

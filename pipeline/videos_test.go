@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"errors"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -17,19 +16,14 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 // forEachDB runs fn against a fresh database of each dialect.
 func forEachDB(t *testing.T, fn func(t *testing.T, d *db.DB)) {
-	for name, dsn := range map[string]func(t *testing.T) string{
-		"sqlite":   func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "reelay.db") },
-		"postgres": func(t *testing.T) string { return testenv.Postgres(t) },
-	} {
-		t.Run(name, func(t *testing.T) {
-			d, err := db.Open(t.Context(), dsn(t), db.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { d.Close() })
-			fn(t, d)
-		})
-	}
+	testenv.ForEachDSN(t, func(t *testing.T, dsn string) {
+		d, err := db.Open(t.Context(), dsn, db.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		fn(t, d)
+	})
 }
 
 // TestVideos writes videos through the pipeline's store and reads them back through the
