@@ -31,7 +31,9 @@ type WorkerConfig struct {
 	// Lease is how long a claimed job stays this worker's without a heartbeat; heartbeats go
 	// every Lease/3. A killed worker's job goes to another worker after Lease. Default 30s.
 	Lease time.Duration
-	// Poll is how often an idle worker looks for a job. Default 1s.
+	// Poll is how often an idle worker looks for a job. A newly queued job wakes it at once;
+	// polling finds retries and expired leases that have become due, and jobs whose wake-up was
+	// lost. Default 1s.
 	Poll time.Duration
 	// ScratchDir holds a job's source while it is transcoded. Default os.TempDir().
 	ScratchDir string
@@ -112,6 +114,7 @@ func NewWorker(cfg WorkerConfig, d *db.DB, store storage.Store) (*Worker, error)
 func (w *Worker) Run(ctx context.Context) error {
 	w.log.Info("worker started")
 	for {
+		enqueued := w.db.Enqueued(JobKind) // before Claim: a job queued in between wakes the wait below
 		job, err := w.db.Claim(ctx, JobKind, w.cfg.Name, w.cfg.Lease)
 		switch {
 		case ctx.Err() != nil:
@@ -126,6 +129,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-enqueued:
 		case <-time.After(w.cfg.Poll):
 		}
 	}

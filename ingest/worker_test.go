@@ -13,6 +13,7 @@ import (
 	"github.com/reelay/reelay/db"
 	"github.com/reelay/reelay/internal/apierr"
 	"github.com/reelay/reelay/internal/layout"
+	"github.com/reelay/reelay/internal/testenv"
 	"github.com/reelay/reelay/internal/videoid"
 	"github.com/reelay/reelay/storage"
 	"github.com/reelay/reelay/transcoder"
@@ -209,5 +210,49 @@ func TestWorkerKilledMidJob(t *testing.T) {
 	}
 	if _, err := p.store.Stat(t.Context(), master); err != nil {
 		t.Fatalf("master.m3u8 after the rescue: %v", err)
+	}
+}
+
+// TestWorkerWakesOnEnqueue queues a video while a worker idles with a poll that never comes in
+// the test's time: the queue wakes it. On SQLite the worker shares the publisher's DB, as in
+// `reelay up`; on PostgreSQL it has a DB of its own, as a worker in another process has.
+func TestWorkerWakesOnEnqueue(t *testing.T) {
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			p := newPipeline(t)
+			wd := p.d
+			if name == "postgres" {
+				dsn := testenv.Postgres(t)
+				open := func() *db.DB {
+					d, err := db.Open(t.Context(), dsn, db.Options{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { d.Close() })
+					return d
+				}
+				p.d, wd = open(), open()
+				u, err := p.d.CreateUser(t.Context(), "creator", "x")
+				if err != nil {
+					t.Fatal(err)
+				}
+				p.owner, p.pub = u.ID, NewPublisher(p.d, p.store, p.tc, 3, nil)
+			}
+			w, err := NewWorker(WorkerConfig{Name: "idle", Transcoder: p.tc, Poll: time.Hour, ScratchDir: t.TempDir()}, wd, p.store)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			done := run(w, ctx)
+			defer func() { cancel(); <-done }()
+
+			id, err := p.handOver(t, makeClip(t, "2")) // the worker is idle by the time the clip is made
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v := waitVideo(t, p.d, id, func(v db.Video) bool { return v.Status != db.VideoProcessing }); v.Status != db.VideoReady {
+				t.Fatalf("video: %+v", v)
+			}
+		})
 	}
 }
