@@ -2,8 +2,12 @@ package db
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -230,4 +234,98 @@ func TestCloseWithWaiters(t *testing.T) {
 			t.Error("Enqueue after Close succeeded")
 		}
 	})
+}
+
+// BenchmarkEnqueueToClaim measures how long a job waits between the call to Enqueue and an
+// idle worker's Claim returning it: woken through Enqueued (in the same process, and on
+// PostgreSQL through a second DB, as in another process), and with the worker polling every
+// second as it did before Enqueued. The poll's phase is random, as a real upload's arrival is.
+// It reports the median and the 90th percentile; run it with a fixed count, for example
+//
+//	go test -run '^$' -bench EnqueueToClaim -benchtime 50x ./db
+func BenchmarkEnqueueToClaim(b *testing.B) {
+	const poll = time.Second
+	for _, bc := range []struct {
+		name      string
+		postgres  bool
+		other, pl bool // worker on a second DB; worker polls only
+	}{
+		{"sqlite/wake", false, false, false},
+		{"sqlite/poll1s", false, false, true},
+		{"postgres/wake", true, false, false},
+		{"postgres/wake-other-db", true, true, false},
+		{"postgres/poll1s", true, false, true},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			dsn := "sqlite:" + filepath.Join(b.TempDir(), "reelay.db")
+			if bc.postgres {
+				dsn = testenv.Postgres(b)
+			}
+			open := func() *DB {
+				d, err := Open(b.Context(), dsn, Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { d.Close() })
+				return d
+			}
+			producer := open()
+			worker := producer
+			if bc.other {
+				worker = open()
+			}
+			if !bc.pl {
+				settle(b, worker)
+			}
+			var lat []time.Duration
+			for b.Loop() {
+				idle, claimed := make(chan struct{}), make(chan time.Time, 1)
+				go func() { // one job's wait in the loop of ingest's Worker.Run
+					for first := true; ; first = false {
+						var enqueued <-chan struct{} // nil: the poll timer alone
+						if !bc.pl {
+							enqueued = worker.Enqueued("bench")
+						}
+						j, err := worker.Claim(b.Context(), "bench", "w", time.Minute)
+						if err == nil {
+							claimed <- time.Now()
+							worker.Complete(b.Context(), j)
+							return
+						}
+						if !errors.Is(err, ErrNoJob) {
+							b.Error(err)
+							close(claimed)
+							return
+						}
+						if first {
+							close(idle)
+						}
+						select {
+						case <-enqueued:
+						case <-time.After(poll):
+						case <-b.Context().Done():
+							return
+						}
+					}
+				}()
+				<-idle
+				if bc.pl {
+					<-time.After(rand.N(poll)) // the upload arrives at a random point of the poll
+				}
+				start := time.Now()
+				if _, err := producer.Enqueue(b.Context(), "bench", nil, EnqueueOptions{}); err != nil {
+					b.Fatal(err)
+				}
+				at, ok := <-claimed
+				if !ok {
+					b.FailNow()
+				}
+				lat = append(lat, at.Sub(start))
+			}
+			slices.Sort(lat)
+			ms := func(q float64) float64 { return float64(lat[int(q*float64(len(lat)-1))]) / 1e6 }
+			b.ReportMetric(ms(0.5), "ms-p50")
+			b.ReportMetric(ms(0.9), "ms-p90")
+		})
+	}
 }
