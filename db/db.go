@@ -78,6 +78,8 @@ type DB struct {
 	// under load starves some of them for longer than a job lease; waiting here is in order.
 	// Other processes still wait through busy_timeout.
 	writeSlot chan struct{}
+
+	notify notifier // wakes the waiters of Enqueued (notify.go)
 }
 
 // Open connects to the database named by dsn and applies the pending migrations.
@@ -128,6 +130,7 @@ func (d *DB) openPostgres(ctx context.Context, dsn string) error {
 		return fmt.Errorf("db: %w", err) // pgconn redacts the password from its parse errors
 	}
 	d.sql = stdlib.OpenDB(*cfg)
+	d.notify.pgConfig = cfg
 	d.sql.SetMaxOpenConns(50)
 	d.sql.SetMaxIdleConns(10)
 	d.sql.SetConnMaxIdleTime(5 * time.Minute)
@@ -190,8 +193,11 @@ func (d *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes every connection.
-func (d *DB) Close() error { return d.sql.Close() }
+// Close stops the job listener and closes every connection.
+func (d *DB) Close() error {
+	d.stopListening()
+	return d.sql.Close()
+}
 
 // Dialect reports DialectSQLite or DialectPostgres.
 func (d *DB) Dialect() string { return d.dialect }

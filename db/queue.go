@@ -66,7 +66,8 @@ func scanJob(row *sql.Row) (Job, error) {
 }
 
 // Enqueue adds a job of this kind. With opts.Key set it returns the existing job of the same
-// kind and key, if there is one, unchanged.
+// kind and key, if there is one, unchanged. A new job that is due at once wakes the waiters of
+// Enqueued(kind).
 func (d *DB) Enqueue(ctx context.Context, kind string, payload []byte, opts EnqueueOptions) (Job, error) {
 	if kind == "" {
 		return Job{}, errors.New("db: enqueue: empty job kind")
@@ -87,12 +88,17 @@ func (d *DB) Enqueue(ctx context.Context, kind string, payload []byte, opts Enqu
 		payload = []byte{}
 	}
 	var j Job
+	claimable := false // a new job is due now: wake its waiters once it is committed
 	err := d.Tx(ctx, func(tx *sql.Tx) (err error) {
 		j, err = scanJob(tx.QueryRowContext(ctx, `INSERT INTO jobs
 			(kind, job_key, payload, state, max_attempts, run_at, created_at, updated_at)
 			VALUES ($1, $2, $3, 'queued', $4, $5, $6, $6)
 			ON CONFLICT (kind, job_key) DO NOTHING RETURNING `+jobCols,
 			kind, key, payload, opts.MaxAttempts, runAt, now))
+		if err == nil && runAt <= now {
+			claimable = true
+			return d.announce(ctx, tx, kind)
+		}
 		if errors.Is(err, ErrNotFound) && opts.Key != "" { // the key exists
 			j, err = scanJob(tx.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE kind = $1 AND job_key = $2`,
 				kind, opts.Key))
@@ -101,6 +107,9 @@ func (d *DB) Enqueue(ctx context.Context, kind string, payload []byte, opts Enqu
 	})
 	if err != nil {
 		return Job{}, fmt.Errorf("db: enqueue %s job: %w", kind, err)
+	}
+	if claimable {
+		d.wake(kind)
 	}
 	return j, nil
 }

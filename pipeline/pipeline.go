@@ -58,8 +58,10 @@ type Config struct {
 	// Lease/3. A killed worker's job goes to another worker after Lease. Default DefaultLease
 	// (30s).
 	Lease time.Duration
-	// Poll is how often an idle worker looks for a job when it is not woken by one being
-	// queued (db.DB.Enqueued). Default DefaultPoll (1s).
+	// Poll is how often an idle worker looks for a job. A newly queued job wakes it at once
+	// (db.DB.Enqueued: in this process, and from any process on PostgreSQL); polling finds the
+	// retries and expired leases that have come due, and jobs whose wake-up was lost. Default
+	// DefaultPoll (1s).
 	Poll time.Duration
 	// ScratchDir holds the copy of a source that a worker fetched from a remote store while it
 	// transcodes it; sources in a local store (storage.FS) are read in place. It is created if

@@ -36,6 +36,7 @@ func (w *worker) run(ctx context.Context) {
 	w.log.Info("worker started")
 	d := w.p.db
 	for {
+		queued := d.Enqueued(JobKind) // before Claim: a job queued in between wakes the wait below
 		job, err := d.Claim(ctx, JobKind, w.name, w.p.cfg.Lease)
 		switch {
 		case ctx.Err() != nil:
@@ -50,6 +51,7 @@ func (w *worker) run(ctx context.Context) {
 		t := time.NewTimer(w.p.cfg.Poll)
 		select {
 		case <-ctx.Done():
+		case <-queued:
 		case <-t.C:
 		}
 		t.Stop()

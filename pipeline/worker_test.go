@@ -64,8 +64,15 @@ func newEnv(t *testing.T, store storage.Store) *env {
 // scratch directory is returned too.
 func (e *env) pipeline(t *testing.T, workers int, name string, lease time.Duration) (*Pipeline, string) {
 	t.Helper()
+	return e.pipelineOn(t, e.d, Config{Workers: workers, Name: name, Lease: lease, Poll: 20 * time.Millisecond})
+}
+
+// pipelineOn returns a pipeline of e with cfg over the database d, and its scratch directory.
+func (e *env) pipelineOn(t *testing.T, d *db.DB, cfg Config) (*Pipeline, string) {
+	t.Helper()
 	scratch := t.TempDir()
-	p, err := New(Config{Workers: workers, Name: name, Lease: lease, Poll: 20 * time.Millisecond, ScratchDir: scratch}, e.d, e.store, e.tc)
+	cfg.ScratchDir = scratch
+	p, err := New(cfg, d, e.store, e.tc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,5 +350,52 @@ func TestWorkerKilledMidJob(t *testing.T) {
 	}
 	if _, err := e.store.Stat(t.Context(), master); err != nil {
 		t.Fatalf("master.m3u8 after the rescue: %v", err)
+	}
+}
+
+// TestWorkerWakesOnEnqueue queues a video while a worker idles with a poll that never comes in
+// the test's time: the queue wakes it. On SQLite the worker shares the accepting pipeline's
+// database, as in `reelay up`; on PostgreSQL it has a connection pool of its own, as a worker in
+// another process has.
+func TestWorkerWakesOnEnqueue(t *testing.T) {
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			wd := e.d
+			if name == "postgres" {
+				dsn := testenv.Postgres(t)
+				open := func() *db.DB {
+					d, err := db.Open(t.Context(), dsn, db.Options{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { d.Close() })
+					return d
+				}
+				e.d, wd = open(), open()
+				e.catalog = feed.NewCatalog(e.d)
+				u, err := feed.NewAccounts(e.d).CreateUser(t.Context(), "creator", "x")
+				if err != nil {
+					t.Fatal(err)
+				}
+				e.owner = u.ID
+			}
+			taker, _ := e.pipelineOn(t, e.d, Config{})
+			idle, _ := e.pipelineOn(t, wd, Config{Workers: 1, Name: "idle", Poll: time.Hour})
+			ctx, cancel := context.WithCancel(t.Context())
+			done := run(idle, ctx)
+			defer func() { cancel(); <-done }()
+
+			u := e.stage(t, makeClip(t, "2")) // the worker is idle by the time the clip is made
+			if err := taker.Accept(t.Context(), u); err != nil {
+				t.Fatal(err)
+			}
+			if err := taker.HandOver(t.Context(), u); err != nil {
+				t.Fatal(err)
+			}
+			if v := e.waitVideo(t, u.ID, func(v feed.Entry) bool { return v.Status != video.Processing }); v.Status != video.Ready {
+				t.Fatalf("video: %+v", v)
+			}
+		})
 	}
 }
