@@ -2,8 +2,8 @@
 //
 // Nodes find each other with gossip (hashicorp/memberlist, SWIM): each one joins through seed
 // addresses, advertises its HTTP address and cache capacity as node metadata, and learns of the
-// others' arrivals, departures and failures. Over the live members, a Ring of consistent hashing
-// with bounded loads gives every object key (a URL path such as /v/{video}/720p/seg_00001.m4s)
+// others' arrivals, departures and failures. Over the live members, a ring of consistent hashing
+// with bounded loads (package ring) gives every object key (a URL path such as /v/{video}/720p/seg_00001.m4s)
 // an owner: the node that fills it from the origin, and that the other nodes fill it from.
 //
 // Every node builds the same ring from the same membership, so nodes agree on owners without
@@ -42,6 +42,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/reelay/reelay/ring"
 )
 
 // Defaults of Config.
@@ -102,11 +104,12 @@ type Config struct {
 	// Meta is what this node tells the other nodes about itself. Its JSON encoding must fit
 	// memberlist's limit of 512 bytes. See UpdateMeta to change it later.
 	Meta NodeMeta
-	// Epsilon is the slack of the ring's load bound: see RingConfig.Epsilon. Zero means
-	// DefaultEpsilon (0.25); it may not be negative.
+	// Epsilon is the slack of the ring's load bound: see ring.Config.Epsilon. Zero means
+	// ring.DefaultEpsilon (0.25); it may not be negative.
 	Epsilon float64
 	// VirtualNodes is the number of ring points of a node of average capacity: see
-	// RingConfig.VirtualNodes. Zero means DefaultVirtualNodes (160); it may not be negative.
+	// ring.Config.VirtualNodes. Zero means ring.DefaultVirtualNodes (160); it may not be
+	// negative.
 	VirtualNodes int
 	// Tuning is memberlist's timing preset: TuningLAN, TuningWAN or TuningLocal. Every node
 	// of a cluster should use the same. Default DefaultTuning (TuningLAN).
@@ -202,7 +205,7 @@ type Cluster struct {
 	// members holds every node heard of, by name: the live ones and, for forgetAfter, the
 	// dead and left ones.
 	members map[string]*record
-	ring    *Ring // the ring of view, kept to Rebuild from
+	ring    *ring.Ring // the ring of view, kept to Rebuild from
 
 	changed chan struct{} // buffered 1: a membership change for OnChange
 	done    chan struct{} // closed by Close
@@ -221,9 +224,9 @@ type record struct {
 
 // view is an immutable snapshot of the membership.
 type view struct {
-	ring    *Ring
-	owners  []Member // owners[i] is the member of the ring's node i
-	members []Member // every member, by name
+	ring    *ring.Ring
+	live    map[string]Member // the members on the ring, by name
+	members []Member          // every member, by name
 }
 
 // New starts gossip on cfg.BindAddr, joins the cluster through cfg.Seeds (see Config.Seeds
@@ -266,7 +269,7 @@ func New(cfg Config) (*Cluster, error) {
 		changed: make(chan struct{}, 1),
 		done:    make(chan struct{}),
 	}
-	c.ring = NewRing(RingConfig{VirtualNodes: cfg.VirtualNodes, Epsilon: cfg.Epsilon})
+	c.ring = ring.New(ring.Config{VirtualNodes: cfg.VirtualNodes, Epsilon: cfg.Epsilon})
 	c.view.Store(&view{ring: c.ring})
 	if err := c.setMeta(wireMeta{NodeMeta: cfg.Meta}); err != nil {
 		return nil, err
@@ -439,41 +442,34 @@ func (c *Cluster) Members() []Member {
 	return slices.Clone(c.view.Load().members)
 }
 
-// Owner returns the live member that owns key: see Ring.Owner. All nodes that see the same
-// membership agree on it as long as they do not use Acquire. It returns the zero Member when
-// no member is live (after Leave).
+// Owner returns the live member that owns key: see ring.Ring.Owner. All nodes that see the
+// same membership agree on it as long as they do not use Acquire. It returns the zero Member
+// when no member is live (after Leave).
 func (c *Cluster) Owner(key string) Member {
 	v := c.view.Load()
-	if i := v.ring.owner(key); i >= 0 {
-		return v.owners[i]
-	}
-	return Member{}
+	return v.live[v.ring.Owner(key)]
 }
 
 // Owners returns up to n distinct live members for key, Owner(key) first, then the ones to
-// try when it does not answer: see Ring.Owners.
+// try when it does not answer: see ring.Ring.Owners.
 func (c *Cluster) Owners(key string, n int) []Member {
 	v := c.view.Load()
 	names := v.ring.Owners(key, n)
 	owners := make([]Member, len(names))
 	for i, name := range names {
-		j, _ := v.ring.index(name)
-		owners[i] = v.owners[j]
+		owners[i] = v.live[name]
 	}
 	return owners
 }
 
 // Acquire returns the owner of key as Owner does and counts one more load on it, on this
-// node's ring, until release is called: see Ring.Acquire. Loads are this node's own (they are
-// not gossiped): with them, owners under pressure differ from node to node. The load of a
+// node's ring, until release is called: see ring.Ring.Acquire. Loads are this node's own (they
+// are not gossiped): with them, owners under pressure differ from node to node. The load of a
 // member survives membership changes while it stays live.
 func (c *Cluster) Acquire(key string) (owner Member, release func()) {
 	v := c.view.Load()
-	i, release := v.ring.acquire(key)
-	if i < 0 {
-		return Member{}, release
-	}
-	return v.owners[i], release
+	name, release := v.ring.Acquire(key)
+	return v.live[name], release
 }
 
 // Loads returns the load that Acquire counts on each live member, by name.
@@ -739,9 +735,9 @@ func (c *Cluster) rebuildLocked() {
 			known++
 		}
 	}
-	nodes := make([]RingNode, len(live))
+	nodes := make([]ring.Node, len(live))
 	for i, r := range live {
-		nodes[i] = RingNode{Name: r.Name, Weight: 1}
+		nodes[i] = ring.Node{Name: r.Name, Weight: 1}
 		if known > 0 {
 			nodes[i].Weight = sum / float64(known)
 			if r.Meta.CapacityBytes > 0 {
@@ -750,11 +746,11 @@ func (c *Cluster) rebuildLocked() {
 		}
 	}
 	c.ring = c.ring.Rebuild(nodes...)
-	owners := make([]Member, c.ring.Len())
-	for i, n := range c.ring.nodes {
-		owners[i] = c.members[n.name].Member
+	byName := make(map[string]Member, len(live))
+	for _, r := range live {
+		byName[r.Name] = r.Member
 	}
-	c.view.Store(&view{ring: c.ring, owners: owners, members: members})
+	c.view.Store(&view{ring: c.ring, live: byName, members: members})
 }
 
 // logWriter passes memberlist's log lines, "[LEVEL] memberlist: message", to a slog.Logger.

@@ -79,6 +79,15 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
+// testKeys returns n object keys: 20 segments of each video.
+func testKeys(n int) []string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("/v/%08d/720p/seg_%05d.m4s", i/20, i%20)
+	}
+	return keys
+}
+
 func owners(c *Cluster, keys []string) []string {
 	names := make([]string, len(keys))
 	for i, k := range keys {

@@ -1,4 +1,4 @@
-package cluster
+package ring
 
 import (
 	"fmt"
@@ -10,10 +10,10 @@ import (
 	"testing"
 )
 
-func ringNodes(n int) []RingNode {
-	nodes := make([]RingNode, n)
+func testNodes(n int) []Node {
+	nodes := make([]Node, n)
 	for i := range nodes {
-		nodes[i] = RingNode{Name: fmt.Sprintf("edge-%d", i)}
+		nodes[i] = Node{Name: fmt.Sprintf("edge-%d", i)}
 	}
 	return nodes
 }
@@ -89,13 +89,13 @@ func TestRingBoundedLoads(t *testing.T) {
 		{"weighted 1 2 3 4", []float64{1, 2, 3, 4}, 0.25},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			nodes := ringNodes(len(tc.weights))
+			nodes := testNodes(len(tc.weights))
 			var sum float64
 			for i, w := range tc.weights {
 				nodes[i].Weight = w
 				sum += w
 			}
-			r := NewRing(RingConfig{Epsilon: tc.epsilon}, nodes...)
+			r := New(Config{Epsilon: tc.epsilon}, nodes...)
 			share := make([]float64, r.Len()) // by ring index
 			for i, n := range r.nodes {
 				share[i] = n.weight / sum
@@ -158,8 +158,8 @@ func TestRingMovement(t *testing.T) {
 	keys := testKeys(100000)
 	for n := 3; n <= 10; n++ {
 		t.Run(fmt.Sprintf("N=%d", n), func(t *testing.T) {
-			nodes := ringNodes(n + 1)
-			before := NewRing(RingConfig{}, nodes[:n]...)
+			nodes := testNodes(n + 1)
+			before := New(Config{}, nodes[:n]...)
 			joined := before.Rebuild(nodes...)
 			left := before.Rebuild(slices.Delete(slices.Clone(nodes[:n]), 1, 2)...)
 			gone := nodes[1].Name
@@ -205,8 +205,8 @@ func TestRingMovement(t *testing.T) {
 func TestRingWeightedShares(t *testing.T) {
 	t.Parallel()
 	keys := testKeys(100000)
-	nodes := []RingNode{{"small", 1}, {"medium", 2}, {"large", 4}}
-	r := NewRing(RingConfig{}, nodes...)
+	nodes := []Node{{"small", 1}, {"medium", 2}, {"large", 4}}
+	r := New(Config{}, nodes...)
 	count := make(map[string]int)
 	for _, k := range keys {
 		count[r.Owner(k)]++
@@ -223,16 +223,16 @@ func TestRingWeightedShares(t *testing.T) {
 
 func TestRingDeterministic(t *testing.T) {
 	t.Parallel()
-	nodes := []RingNode{{"edge-a", 1}, {"edge-b", 2}, {"edge-c", 1}, {"edge-d", 0}, {"edge-e", 3}}
+	nodes := []Node{{"edge-a", 1}, {"edge-b", 2}, {"edge-c", 1}, {"edge-d", 0}, {"edge-e", 3}}
 	shuffled := slices.Clone(nodes)
 	rand.New(rand.NewPCG(1, 2)).Shuffle(len(shuffled), func(i, j int) {
 		shuffled[i], shuffled[j] = shuffled[j], shuffled[i]
 	})
 	reversed := slices.Clone(nodes)
 	slices.Reverse(reversed)
-	a := NewRing(RingConfig{}, nodes...)
-	b := NewRing(RingConfig{}, shuffled...)
-	c := NewRing(RingConfig{}, append(reversed, RingNode{"edge-a", 5})...) // a duplicate is dropped
+	a := New(Config{}, nodes...)
+	b := New(Config{}, shuffled...)
+	c := New(Config{}, append(reversed, Node{"edge-a", 5})...) // a duplicate is dropped
 	if !slices.Equal(a.hashes, c.hashes) {
 		t.Fatal("a later duplicate changed the ring")
 	}
@@ -245,7 +245,7 @@ func TestRingDeterministic(t *testing.T) {
 		}
 	}
 	// Pinned owners: a change here reassigns keys between versions of reelay.
-	r := NewRing(RingConfig{}, ringNodes(3)...)
+	r := New(Config{}, testNodes(3)...)
 	for key, want := range map[string]string{
 		"/v/00000001/master.m3u8":        "edge-1",
 		"/v/00000001/720p/seg_00001.m4s": "edge-2",
@@ -259,7 +259,7 @@ func TestRingDeterministic(t *testing.T) {
 
 func TestRingOwners(t *testing.T) {
 	t.Parallel()
-	r := NewRing(RingConfig{}, ringNodes(5)...)
+	r := New(Config{}, testNodes(5)...)
 	for _, k := range testKeys(2000) {
 		for n := 1; n <= 6; n++ {
 			owners := r.Owners(k, n)
@@ -284,8 +284,8 @@ func TestRingOwners(t *testing.T) {
 	// becomes the owner.
 	for _, k := range testKeys(2000) {
 		owners := r.Owners(k, 2)
-		var rest []RingNode
-		for _, n := range ringNodes(5) {
+		var rest []Node
+		for _, n := range testNodes(5) {
 			if n.Name != owners[0] {
 				rest = append(rest, n)
 			}
@@ -297,7 +297,7 @@ func TestRingOwners(t *testing.T) {
 }
 
 func TestRingAcquireRelease(t *testing.T) {
-	r := NewRing(RingConfig{}, ringNodes(3)...)
+	r := New(Config{}, testNodes(3)...)
 	key := segmentKey(1, 1)
 	owner := r.Owner(key)
 	node, release := r.Acquire(key)
@@ -308,7 +308,7 @@ func TestRingAcquireRelease(t *testing.T) {
 		t.Fatalf("load %d after Acquire", got)
 	}
 	// A ring rebuilt over a new membership keeps the counters of the nodes that stay.
-	r2 := r.Rebuild(append(ringNodes(3), RingNode{Name: "edge-9"})...)
+	r2 := r.Rebuild(append(testNodes(3), Node{Name: "edge-9"})...)
 	if got := r2.Load(node); got != 1 {
 		t.Fatalf("rebuilt ring: load %d", got)
 	}
@@ -319,7 +319,7 @@ func TestRingAcquireRelease(t *testing.T) {
 	}
 
 	// With one node: the bound is never below 1+ε of everything, so it takes every key.
-	one := NewRing(RingConfig{}, RingNode{Name: "only"})
+	one := New(Config{}, Node{Name: "only"})
 	for i := range 100 {
 		if n, _ := one.Acquire(segmentKey(i, 0)); n != "only" {
 			t.Fatalf("Acquire on one node = %q", n)
@@ -327,7 +327,7 @@ func TestRingAcquireRelease(t *testing.T) {
 	}
 
 	// A hot key spreads over the nodes once its owner is at its bound.
-	hot := NewRing(RingConfig{}, ringNodes(4)...)
+	hot := New(Config{}, testNodes(4)...)
 	seen := make(map[string]int)
 	for range 100 {
 		n, _ := hot.Acquire(key)
@@ -348,7 +348,7 @@ func TestRingAcquireRelease(t *testing.T) {
 }
 
 func TestRingEmpty(t *testing.T) {
-	r := NewRing(RingConfig{})
+	r := New(Config{})
 	if got := r.Owner("k"); got != "" {
 		t.Errorf("Owner = %q", got)
 	}
@@ -363,7 +363,7 @@ func TestRingEmpty(t *testing.T) {
 }
 
 func TestRingConcurrentAcquire(t *testing.T) {
-	r := NewRing(RingConfig{}, ringNodes(5)...)
+	r := New(Config{}, testNodes(5)...)
 	keys := zipfKeys(4000, 3)
 	var wg sync.WaitGroup
 	for g := range 8 {
@@ -396,7 +396,7 @@ func TestRingConcurrentAcquire(t *testing.T) {
 func BenchmarkOwner(b *testing.B) {
 	keys := testKeys(1 << 14)
 	for _, n := range []int{3, 10, 50} {
-		r := NewRing(RingConfig{}, ringNodes(n)...)
+		r := New(Config{}, testNodes(n)...)
 		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
 			i := 0
 			for b.Loop() {
@@ -419,7 +419,7 @@ func BenchmarkOwner(b *testing.B) {
 
 func BenchmarkAcquire(b *testing.B) {
 	keys := testKeys(1 << 14)
-	r := NewRing(RingConfig{}, ringNodes(10)...)
+	r := New(Config{}, testNodes(10)...)
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {
@@ -431,8 +431,8 @@ func BenchmarkAcquire(b *testing.B) {
 }
 
 func BenchmarkRebuild(b *testing.B) {
-	r := NewRing(RingConfig{}, ringNodes(10)...)
-	nodes := ringNodes(11)
+	r := New(Config{}, testNodes(10)...)
+	nodes := testNodes(11)
 	for b.Loop() {
 		_ = r.Rebuild(nodes...)
 	}

@@ -1,4 +1,11 @@
-package cluster
+// Package ring assigns keys to nodes by consistent hashing with bounded loads. It knows nothing
+// of how the nodes find each other: package cluster builds a Ring over the live members of a
+// gossip cluster, and anything else that has a list of named nodes can build one too.
+//
+//	r := ring.New(ring.Config{}, ring.Node{Name: "edge-a"}, ring.Node{Name: "edge-b", Weight: 2})
+//	node, release := r.Acquire("/v/0123/720p/seg_00001.m4s")
+//	defer release() // the load counts against node until then
+package ring
 
 import (
 	"cmp"
@@ -7,7 +14,7 @@ import (
 	"sync/atomic"
 )
 
-// Defaults of RingConfig (and of the same fields of Config).
+// Defaults of Config.
 const (
 	DefaultVirtualNodes = 160
 	DefaultEpsilon      = 0.25
@@ -18,8 +25,8 @@ const (
 // bound still follows its true weight.
 const maxWeightFactor = 16
 
-// RingConfig configures a Ring. The zero value is usable.
-type RingConfig struct {
+// Config configures a Ring. The zero value is usable.
+type Config struct {
 	// VirtualNodes is the number of points a node of average weight gets on the ring; a node of
 	// weight w gets about VirtualNodes·w/mean(w), at least 1 and at most 16·VirtualNodes. More
 	// points spread the keys more evenly (the spread of a node's share shrinks as
@@ -34,8 +41,8 @@ type RingConfig struct {
 	Epsilon float64
 }
 
-// RingNode is one node put on a Ring.
-type RingNode struct {
+// Node is one node put on a Ring.
+type Node struct {
 	// Name identifies the node; the names of a ring's nodes are unique (later duplicates are
 	// dropped). The points of a node on the ring depend only on its name and its weight.
 	Name string
@@ -49,7 +56,7 @@ type RingNode struct {
 //
 // Each node is hashed to many points (virtual nodes) on a 64-bit circle, and a key to one point.
 // Walking clockwise from the key's point, the key belongs to the first node whose current load is
-// below its bound ceil((1+ε)·(L+1)·w/W) (see RingConfig.Epsilon). With no load anywhere that is
+// below its bound ceil((1+ε)·(L+1)·w/W) (see Config.Epsilon). With no load anywhere that is
 // the node of the first point: plain consistent hashing, where adding or removing one node of N
 // moves only the keys that it gains or loses, about 1/N of them. Under load, a node at its bound
 // passes its keys on to the next nodes clockwise, so that no node holds more than (1+ε) times
@@ -78,13 +85,13 @@ type RingNode struct {
 // counters of the nodes the two share. All methods are safe for concurrent use, and Owner does
 // not allocate.
 type Ring struct {
-	cfg    RingConfig
-	nodes  []ringNode // sorted by name
-	hashes []uint64   // the points, sorted
-	owners []int32    // owners[i] is the index in nodes of the node at hashes[i]
+	cfg    Config
+	nodes  []node   // sorted by name
+	hashes []uint64 // the points, sorted
+	owners []int32  // owners[i] is the index in nodes of the node at hashes[i]
 }
 
-type ringNode struct {
+type node struct {
 	name   string
 	weight float64
 	share  float64 // (1+ε)·weight/Σweight
@@ -95,13 +102,13 @@ type ringNode struct {
 // holds total. For a whole load, load < ceil(x) if and only if load < x, so no ceil is needed;
 // x is lowered by a relative 1e-9 so that float error cannot raise a bound that is a whole
 // number in exact arithmetic (1.1·300·0.1 = 33.000000000000004) by one.
-func (n *ringNode) below(load, total int64) bool {
+func (n *node) below(load, total int64) bool {
 	x := n.share * float64(total+1)
 	return float64(load) < x-x*1e-9
 }
 
-// NewRing returns a ring over nodes.
-func NewRing(cfg RingConfig, nodes ...RingNode) *Ring {
+// New returns a ring over nodes.
+func New(cfg Config, nodes ...Node) *Ring {
 	if cfg.VirtualNodes <= 0 {
 		cfg.VirtualNodes = DefaultVirtualNodes
 	}
@@ -113,11 +120,11 @@ func NewRing(cfg RingConfig, nodes ...RingNode) *Ring {
 
 // Rebuild returns a ring with r's configuration over nodes. A node that r holds too keeps its
 // load counter: the releases of what was acquired from r count in the new ring.
-func (r *Ring) Rebuild(nodes ...RingNode) *Ring {
+func (r *Ring) Rebuild(nodes ...Node) *Ring {
 	return build(r.cfg, nodes, r)
 }
 
-func build(cfg RingConfig, in []RingNode, prev *Ring) *Ring {
+func build(cfg Config, in []Node, prev *Ring) *Ring {
 	r := &Ring{cfg: cfg}
 	seen := make(map[string]bool, len(in))
 	for _, n := range in {
@@ -129,12 +136,12 @@ func build(cfg RingConfig, in []RingNode, prev *Ring) *Ring {
 		if !(w > 0) || math.IsInf(w, 1) {
 			w = 1
 		}
-		r.nodes = append(r.nodes, ringNode{name: n.Name, weight: w})
+		r.nodes = append(r.nodes, node{name: n.Name, weight: w})
 	}
 	if len(r.nodes) == 0 {
 		return r
 	}
-	slices.SortFunc(r.nodes, func(a, b ringNode) int { return cmp.Compare(a.name, b.name) })
+	slices.SortFunc(r.nodes, func(a, b node) int { return cmp.Compare(a.name, b.name) })
 
 	var sum float64
 	for _, n := range r.nodes {
@@ -178,7 +185,7 @@ func build(cfg RingConfig, in []RingNode, prev *Ring) *Ring {
 
 // index returns the index in r.nodes of the node called name.
 func (r *Ring) index(name string) (int, bool) {
-	return slices.BinarySearchFunc(r.nodes, name, func(n ringNode, name string) int {
+	return slices.BinarySearchFunc(r.nodes, name, func(n node, name string) int {
 		return cmp.Compare(n.name, name)
 	})
 }
@@ -256,7 +263,7 @@ func (r *Ring) Owners(key string, n int) []string {
 // the new one: it then takes nothing until it is below again.) The returned release takes the
 // one back; calling it again does nothing. Hold the load for as long as it is meant to count,
 // for example while a fill is in flight. It returns "" and a no-op for a ring without nodes.
-func (r *Ring) Acquire(key string) (node string, release func()) {
+func (r *Ring) Acquire(key string) (name string, release func()) {
 	i, release := r.acquire(key)
 	if i < 0 {
 		return "", release
