@@ -111,6 +111,9 @@ type Config struct {
 	// ring.Config.VirtualNodes. Zero means ring.DefaultVirtualNodes (160); it may not be
 	// negative.
 	VirtualNodes int
+	// MinLoad is the load below which a member always takes its own keys: see
+	// ring.Config.MinLoad. Zero means ring.DefaultMinLoad (16); negative means no floor.
+	MinLoad int
 	// Tuning is memberlist's timing preset: TuningLAN, TuningWAN or TuningLocal. Every node
 	// of a cluster should use the same. Default DefaultTuning (TuningLAN).
 	Tuning string
@@ -269,7 +272,7 @@ func New(cfg Config) (*Cluster, error) {
 		changed: make(chan struct{}, 1),
 		done:    make(chan struct{}),
 	}
-	c.ring = ring.New(ring.Config{VirtualNodes: cfg.VirtualNodes, Epsilon: cfg.Epsilon})
+	c.ring = ring.New(ring.Config{VirtualNodes: cfg.VirtualNodes, Epsilon: cfg.Epsilon, MinLoad: cfg.MinLoad})
 	c.view.Store(&view{ring: c.ring})
 	if err := c.setMeta(wireMeta{NodeMeta: cfg.Meta}); err != nil {
 		return nil, err
@@ -472,7 +475,15 @@ func (c *Cluster) Acquire(key string) (owner Member, release func()) {
 	return v.live[name], release
 }
 
-// Loads returns the load that Acquire counts on each live member, by name.
+// AcquireNode counts one more load on the live member called name, whatever its bound, on this
+// node's ring, until release is called: see ring.Ring.AcquireNode. It is how a node counts
+// against itself the work that other nodes send it. It returns a no-op for a name that is not
+// a live member.
+func (c *Cluster) AcquireNode(name string) (release func()) {
+	return c.view.Load().ring.AcquireNode(name)
+}
+
+// Loads returns the load that Acquire and AcquireNode count on each live member, by name.
 func (c *Cluster) Loads() map[string]int64 {
 	return c.view.Load().ring.Loads()
 }

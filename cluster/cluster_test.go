@@ -154,6 +154,14 @@ func TestClusterJoinAndAgree(t *testing.T) {
 	if a.Loads()[owner.Name] != 0 {
 		t.Errorf("loads %v after release", a.Loads())
 	}
+	release = a.AcquireNode("edge-c")
+	if got := a.Loads(); got["edge-c"] != 1 || got["edge-a"]+got["edge-b"] != 0 {
+		t.Errorf("AcquireNode(edge-c): loads %v", got)
+	}
+	release()
+	if a.Loads()["edge-c"] != 0 {
+		t.Errorf("loads %v after release", a.Loads())
+	}
 
 	waitFor(t, 5*time.Second, "OnChange reports 3 alive members", func() bool {
 		m := last.Load()

@@ -39,24 +39,25 @@ type counters struct {
 
 // Stats is what GET /_edge/stats answers.
 type Stats struct {
-	Node          string       `json:"node"`
-	Members       []MemberInfo `json:"members,omitempty"`
-	Requests      int64        `json:"requests"`
-	PeerRequests  int64        `json:"peer_requests"`
-	Hits          int64        `json:"hits"`
-	Misses        int64        `json:"misses"`
-	StaleServed   int64        `json:"stale_served"`
-	Coalesced     int64        `json:"coalesced"`
-	PeerFills     int64        `json:"peer_fills"`
-	PeerErrors    int64        `json:"peer_errors"`
-	OriginFetches int64        `json:"origin_fetches"`
-	BytesServed   int64        `json:"bytes_served"`
-	Purges        int64        `json:"purges"`
-	Prefetched    int64        `json:"prefetched"`      // objects fetched by prefetch requests sent to this node
-	PrefetchUsed  int64        `json:"prefetch_used"`   // objects this node stored for a prefetch and then served
-	PrefetchWaste int64        `json:"prefetch_wasted"` // objects this node stored for a prefetch that nobody asked for within 10 minutes
-	Memory        TierStats    `json:"memory"`
-	Disk          *TierStats   `json:"disk,omitempty"`
+	Node          string           `json:"node"`
+	Members       []MemberInfo     `json:"members,omitempty"`
+	Loads         map[string]int64 `json:"loads,omitempty"` // fills in flight this node counts against each live member: the ring's loads (see Picker)
+	Requests      int64            `json:"requests"`
+	PeerRequests  int64            `json:"peer_requests"`
+	Hits          int64            `json:"hits"`
+	Misses        int64            `json:"misses"`
+	StaleServed   int64            `json:"stale_served"`
+	Coalesced     int64            `json:"coalesced"`
+	PeerFills     int64            `json:"peer_fills"`
+	PeerErrors    int64            `json:"peer_errors"`
+	OriginFetches int64            `json:"origin_fetches"`
+	BytesServed   int64            `json:"bytes_served"`
+	Purges        int64            `json:"purges"`
+	Prefetched    int64            `json:"prefetched"`      // objects fetched by prefetch requests sent to this node
+	PrefetchUsed  int64            `json:"prefetch_used"`   // objects this node stored for a prefetch and then served
+	PrefetchWaste int64            `json:"prefetch_wasted"` // objects this node stored for a prefetch that nobody asked for within 10 minutes
+	Memory        TierStats        `json:"memory"`
+	Disk          *TierStats       `json:"disk,omitempty"`
 }
 
 // MemberInfo is a cluster member as Stats reports it.
@@ -100,10 +101,11 @@ func (e *Edge) Stats() Stats {
 		ds := e.disk.Stats()
 		s.Disk = &TierStats{Bytes: ds.Bytes, Capacity: e.disk.Capacity(), Entries: ds.Entries, Hits: ds.Hits, Misses: ds.Misses, Evictions: ds.Evictions}
 	}
-	if e.cfg.Cluster != nil {
-		for _, m := range e.cfg.Cluster.Members() {
+	if e.picker != nil {
+		for _, m := range e.picker.Members() {
 			s.Members = append(s.Members, MemberInfo{Name: m.Name, HTTP: m.Meta.HTTPAddr, State: m.State.String()})
 		}
+		s.Loads = e.picker.Loads()
 	}
 	return s
 }
@@ -196,7 +198,7 @@ func (e *Edge) servePurge(ctx *fasthttp.RequestCtx, video string) error {
 	}
 	e.stats.purges.Add(1)
 	res := PurgeResult{Video: video, Purged: e.Purge(video)}
-	if string(ctx.QueryArgs().Peek("local")) != "1" && e.cfg.Cluster != nil {
+	if string(ctx.QueryArgs().Peek("local")) != "1" && e.picker != nil {
 		res.Members = e.purgeMembers(video)
 	}
 	writeJSON(ctx, http.StatusOK, res)
@@ -227,7 +229,7 @@ func (e *Edge) purgeMembers(video string) map[string]string {
 		wg  sync.WaitGroup
 		out = make(map[string]string)
 	)
-	for _, m := range e.cfg.Cluster.Members() {
+	for _, m := range e.picker.Members() {
 		if m.Name == e.self || m.State != cluster.StateAlive || m.Meta.HTTPAddr == "" {
 			continue
 		}

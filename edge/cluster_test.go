@@ -29,6 +29,12 @@ func startCluster(t *testing.T, n int, originURL string) []*testNode {
 // startClusterWith is startCluster with each node's Config based on cfg.
 func startClusterWith(t *testing.T, n int, cfg Config) []*testNode {
 	t.Helper()
+	return startClusterOf(t, n, cfg, cluster.Config{})
+}
+
+// startClusterOf is startClusterWith with each node's cluster.Config based on cc.
+func startClusterOf(t *testing.T, n int, cfg Config, cc cluster.Config) []*testNode {
+	t.Helper()
 	var nodes []*testNode
 	var seeds []string
 	for i := range n {
@@ -36,13 +42,12 @@ func startClusterWith(t *testing.T, n int, cfg Config) []*testNode {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := cluster.New(cluster.Config{
-			Name:     fmt.Sprintf("edge-%d", i),
-			BindAddr: "127.0.0.1:0",
-			Seeds:    seeds,
-			Meta:     cluster.NodeMeta{HTTPAddr: ln.Addr().String()},
-			Tuning:   cluster.TuningLocal,
-		})
+		cc.Name = fmt.Sprintf("edge-%d", i)
+		cc.BindAddr = "127.0.0.1:0"
+		cc.Seeds = seeds
+		cc.Meta = cluster.NodeMeta{HTTPAddr: ln.Addr().String()}
+		cc.Tuning = cluster.TuningLocal
+		c, err := cluster.New(cc)
 		if err != nil {
 			ln.Close()
 			t.Fatal(err)
@@ -83,9 +88,11 @@ func getAll(t *testing.T, nodes []*testNode, paths []string, copies int) {
 	t.Helper()
 	var wg sync.WaitGroup
 	errs := make(chan error, len(paths)*copies)
-	// At most 256 requests at a time, keeping within the open file limit; the copies of a
-	// path are sent one after the other, so that they overlap.
-	sem := make(chan struct{}, 256)
+	// At most 64 requests at a time, as the process test's clients; the copies of a path are
+	// sent one after the other, so that they overlap. Far more, with few copies of each path,
+	// would put more distinct fills in flight on a node than ring.DefaultMinLoad, where
+	// bounded loads move keys between nodes, and a moved key is fetched twice.
+	sem := make(chan struct{}, 64)
 	for i, p := range paths {
 		for j := range copies {
 			nd := nodes[(i+j)%len(nodes)]

@@ -6,7 +6,14 @@
 // owner, a peer of the cluster, which fills from the origin itself. Concurrent misses for one
 // key collapse into one upstream fetch on each node, and since non-owners fill through the
 // owner, the cluster fetches each object from the origin once. An owner that does not answer,
-// or answers 5xx, is skipped for the origin.
+// or answers 5xx, is skipped for the next node clockwise, then the origin.
+//
+// Ownership is consistent hashing with bounded loads (package ring): each fill counts against
+// the node that runs it for as long as it runs, a streamed one until its body is whole, and a
+// node past (1+ε) times the average load (and past the ring's MinLoad, 16 fills by default)
+// passes new keys to the next node clockwise. Each node counts what it sends to the others and
+// what it fetches from the origin itself, for its own requests and the others'. Fills carry
+// "Via: 1.1 {node}", so that the origin sees which node fills.
 //
 // Segments, init segments and posters are immutable and never expire. Playlists are refreshed
 // once their Cache-Control max-age has passed, and served stale when the refresh fails; any
@@ -56,7 +63,6 @@ import (
 	"github.com/valyala/fasthttp"
 	"golang.org/x/sync/singleflight"
 
-	"github.com/reelay/reelay/cluster"
 	"github.com/reelay/reelay/edge/cache"
 	"github.com/reelay/reelay/internal/layout"
 )
@@ -98,9 +104,10 @@ type Config struct {
 	DiskDir string
 	// DiskBytes is the capacity of the disk cache; required when DiskDir is set.
 	DiskBytes int64
-	// Cluster is the node's cluster membership, whose members' Meta.HTTPAddr are their edge
-	// servers. The Edge does not close it. Default nil: standalone, every key is this node's.
-	Cluster *cluster.Cluster
+	// Cluster says which node fills which key and who the members are, whose Meta.HTTPAddr
+	// are their edge servers: a *cluster.Cluster, or any Picker. The Edge does not close it.
+	// Default nil: standalone, every key is this node's.
+	Cluster Picker
 	// AdminToken is the bearer token of the operator endpoints that change state (purge,
 	// prefetch). Default: empty, those endpoints answer 403.
 	AdminToken string
@@ -128,7 +135,9 @@ type Config struct {
 type Edge struct {
 	cfg    Config
 	name   string
+	picker Picker // nil standalone
 	self   string // the cluster's name of this node; "" standalone
+	via    string // the Via header of fills: "1.1 " + name
 	origin string // Config.Origin without a trailing slash
 	log    *slog.Logger
 	mem    *cache.Memory
@@ -179,10 +188,14 @@ func New(cfg Config) (*Edge, error) {
 	if cfg.Cluster != nil {
 		self = cfg.Cluster.Self().Name
 	}
-	name := cmp.Or(cfg.Name, self)
+	name := cmp.Or(cfg.Name, self, DefaultName)
+	if !isToken(name) {
+		return nil, fmt.Errorf("%w: node name %q is not an HTTP token (letters, digits and !#$%%&'*+-.^_`|~)", ErrInvalidConfig, name)
+	}
 	e := &Edge{
 		cfg:    cfg,
-		name:   cmp.Or(name, DefaultName),
+		name:   name,
+		picker: cfg.Cluster,
 		self:   self,
 		origin: strings.TrimSuffix(cfg.Origin, "/"),
 		mem:    cache.NewMemory(cfg.MemBytes),
@@ -191,6 +204,7 @@ func New(cfg Config) (*Edge, error) {
 
 		prefetches: newPrefetchLog(),
 	}
+	e.via = "1.1 " + e.name
 	e.log = cfg.Logger.With("tier", "edge", "node", e.name)
 	if cfg.DiskDir != "" {
 		if e.disk, err = cache.OpenDisk(cfg.DiskDir, cfg.DiskBytes); err != nil {
@@ -388,4 +402,16 @@ func (e *Edge) readyz(ctx *fasthttp.RequestCtx) error {
 	}
 	ctx.SetBodyString(`{"status":"ready"}` + "\n")
 	return nil
+}
+
+// isToken reports whether s is an HTTP token (RFC 9110 §5.6.2), as a node's name must be to
+// stand in Via and Cache-Status.
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return s != ""
 }

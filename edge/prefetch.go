@@ -208,23 +208,9 @@ func (p *prefetch) ensure(key string, needBody bool, out *PrefetchVideo) ([]byte
 	if p.bytes.Load() >= p.budget {
 		return nil, errBudget
 	}
-	var (
-		f   fill
-		err error
-	)
-	owner := ""
-	if c := e.cfg.Cluster; c != nil {
-		if m := c.Owner(key); m.Name != "" && m.Name != e.self && m.Meta.HTTPAddr != "" {
-			owner = m.Meta.HTTPAddr
-		}
-	}
-	if owner != "" {
-		// The owner fills it from the origin and keeps it; this node does not.
-		if f, err = e.fetchURL("http://"+owner+key, peerPrefetch); err != nil || f.status >= 500 {
-			f, err = e.get(obj, false)
-			e.prefetches.filled(key, f)
-		}
-	} else {
+	f, ok := p.viaOwner(key)
+	var err error
+	if !ok {
 		f, err = e.get(obj, false)
 		e.prefetches.filled(key, f)
 	}
@@ -244,6 +230,28 @@ func (p *prefetch) ensure(key string, needBody bool, out *PrefetchVideo) ([]byte
 		return nil, nil
 	}
 	return f.entry.Body, nil
+}
+
+// viaOwner asks the node that the cluster picks for key to fill it, when that is another node:
+// the owner fills it from the origin and keeps it, this node does not. The fill counts against
+// the owner while it runs. It reports whether the owner answered below 500; when it did not, or
+// this node is the one picked, the caller fills key itself.
+func (p *prefetch) viaOwner(key string) (fill, bool) {
+	e := p.e
+	if e.picker == nil {
+		return fill{}, false
+	}
+	owner, release := e.picker.Acquire(key)
+	defer release()
+	if owner.Name == "" || owner.Name == e.self || owner.Meta.HTTPAddr == "" {
+		return fill{}, false
+	}
+	f, err := e.fetchURL("http://"+owner.Meta.HTTPAddr+key, peerPrefetch)
+	if err != nil || f.status >= 500 {
+		e.log.Warn("edge: prefetch through the owner failed", "key", key, "owner", owner.Name, "status", f.status, "err", err)
+		return fill{}, false
+	}
+	return f, true
 }
 
 // resolve maps a URI of a playlist under dir (a key ending in "/") to the object it names. It

@@ -300,6 +300,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{Origin: "ftp://origin"},
 		{Origin: "http://origin", DiskDir: t.TempDir()},
 		{Origin: "http://origin", MemBytes: -1},
+		{Origin: "http://origin", Name: "edge a"}, // names the node in Via and Cache-Status
 	} {
 		if _, err := New(cfg); err == nil {
 			t.Errorf("New(%+v) succeeded", cfg)

@@ -69,7 +69,7 @@ func TestHashIsFNV1aThenSplitmix(t *testing.T) {
 
 // TestRingBoundedLoads replays Zipf-popular requests, each holding a load while it is among the
 // last `window` ones (fills in flight), and checks that no node ever holds more than
-// ceil((1+ε)·L·w/W).
+// max(MinLoad, ceil((1+ε)·L·w/W)).
 func TestRingBoundedLoads(t *testing.T) {
 	t.Parallel()
 	const (
@@ -81,12 +81,16 @@ func TestRingBoundedLoads(t *testing.T) {
 		name    string
 		weights []float64
 		epsilon float64
+		minLoad int // 0: DefaultMinLoad
 	}{
-		{"3 nodes", []float64{1, 1, 1}, 0.25},
-		{"5 nodes", []float64{1, 1, 1, 1, 1}, 0.25},
-		{"10 nodes", []float64{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 0.25},
-		{"10 nodes eps 0.1", []float64{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 0.1},
-		{"weighted 1 2 3 4", []float64{1, 2, 3, 4}, 0.25},
+		{"3 nodes", []float64{1, 1, 1}, 0.25, 0},
+		{"3 nodes without a floor", []float64{1, 1, 1}, 0.25, -1},
+		{"5 nodes", []float64{1, 1, 1, 1, 1}, 0.25, 0},
+		{"10 nodes", []float64{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 0.25, 0},
+		{"10 nodes without a floor", []float64{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 0.25, -1},
+		{"10 nodes eps 0.1", []float64{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 0.1, 0},
+		{"weighted 1 2 3 4", []float64{1, 2, 3, 4}, 0.25, 0},
+		{"weighted 1 2 3 4 floor 100", []float64{1, 2, 3, 4}, 0.25, 100},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			nodes := testNodes(len(tc.weights))
@@ -95,10 +99,17 @@ func TestRingBoundedLoads(t *testing.T) {
 				nodes[i].Weight = w
 				sum += w
 			}
-			r := New(Config{Epsilon: tc.epsilon}, nodes...)
+			r := New(Config{Epsilon: tc.epsilon, MinLoad: tc.minLoad}, nodes...)
 			share := make([]float64, r.Len()) // by ring index
 			for i, n := range r.nodes {
 				share[i] = n.weight / sum
+			}
+			floor := float64(DefaultMinLoad)
+			if tc.minLoad != 0 {
+				floor = float64(max(tc.minLoad, 0))
+			}
+			bound := func(node int, total float64) float64 {
+				return max(floor, math.Ceil((1+tc.epsilon)*total*share[node]))
 			}
 
 			// Without the bound, the hot segments pile up on their owners: the test has teeth.
@@ -123,14 +134,14 @@ func TestRingBoundedLoads(t *testing.T) {
 				node, release := r.acquire(k)
 				releases = append(releases, release)
 				total := float64(min(i+1, window))
-				if load, bound := r.nodes[node].load.Load(), math.Ceil((1+tc.epsilon)*total*share[node]); float64(load) > bound {
+				if load, bound := r.nodes[node].load.Load(), bound(node, total); float64(load) > bound {
 					t.Fatalf("request %d: %s holds %d of %v, bound %v", i, r.nodes[node].name, load, total, bound)
 				}
 				if i+1 >= window {
 					for j, n := range r.nodes {
 						load := n.load.Load()
 						worst = max(worst, float64(load)/(window*share[j]))
-						if bound := math.Ceil((1 + tc.epsilon) * window * share[j]); float64(load) > bound {
+						if bound := bound(j, window); float64(load) > bound {
 							t.Fatalf("request %d: %s holds %d of %d, bound %v", i, n.name, load, window, bound)
 						}
 					}
@@ -344,6 +355,81 @@ func TestRingAcquireRelease(t *testing.T) {
 	// Owner follows the loads without changing them.
 	if o := hot.Owner(key); hot.Load(o) >= 32 {
 		t.Errorf("Owner = %s at load %d: at its bound", o, hot.Load(o))
+	}
+}
+
+// keysOf returns n keys whose owner on an unloaded r is node.
+func keysOf(r *Ring, node string, n int) []string {
+	var keys []string
+	for i := 0; len(keys) < n; i++ {
+		if k := segmentKey(i, 0); r.Owner(k) == node {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// TestRingMinLoad checks the floor under the bound: below MinLoad a node takes every key of
+// its own, past it the bound applies; without a floor, a second key already moves.
+func TestRingMinLoad(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		stay int // keys of one node that stay on it, all in flight, before one moves
+	}{
+		{"default floor", Config{}, DefaultMinLoad},
+		{"floor 4", Config{MinLoad: 4}, 4},
+		// ceil(1.25·(1+1)/3) = 1: the second key moves.
+		{"no floor", Config{MinLoad: -1}, 1},
+		{"no bound", Config{Epsilon: math.Inf(1), MinLoad: -1}, 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := New(tc.cfg, testNodes(3)...)
+			for i, k := range keysOf(r, "edge-1", min(tc.stay+1, 100)) {
+				node, _ := r.Acquire(k)
+				if i < tc.stay && node != "edge-1" {
+					t.Fatalf("key %d of edge-1 went to %s at loads %v", i, node, r.Loads())
+				}
+				if i == tc.stay && node == "edge-1" {
+					t.Fatalf("key %d of edge-1 stayed on it at loads %v", i, r.Loads())
+				}
+			}
+		})
+	}
+}
+
+func TestRingAcquireNode(t *testing.T) {
+	r := New(Config{MinLoad: -1}, testNodes(3)...)
+	// Far past its bound: AcquireNode counts it anyway.
+	var releases []func()
+	for range 10 {
+		releases = append(releases, r.AcquireNode("edge-1"))
+	}
+	if got := r.Load("edge-1"); got != 10 {
+		t.Fatalf("load %d after 10 AcquireNode", got)
+	}
+	// Acquire sends edge-1's keys elsewhere while it is that far over.
+	for _, k := range keysOf(New(Config{}, testNodes(3)...), "edge-1", 5) {
+		if node, release := r.Acquire(k); node == "edge-1" {
+			t.Errorf("Acquire(%s) = edge-1 at loads %v", k, r.Loads())
+		} else {
+			release()
+		}
+	}
+	releases[0]()
+	releases[0]()
+	if got := r.Load("edge-1"); got != 9 {
+		t.Errorf("load %d after one release twice, want 9", got)
+	}
+	for _, release := range releases {
+		release()
+	}
+	if got := r.Loads(); got["edge-1"] != 0 || got["edge-0"] != 0 || got["edge-2"] != 0 {
+		t.Errorf("loads %v after every release", got)
+	}
+	r.AcquireNode("nobody")() // a node the ring does not hold: nothing to count
+	if got := r.Loads(); len(got) != 3 {
+		t.Errorf("loads %v", got)
 	}
 }
 
