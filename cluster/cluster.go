@@ -15,6 +15,7 @@
 //		Meta:     cluster.NodeMeta{HTTPAddr: "10.0.0.5:8080", CapacityBytes: 64 << 30},
 //	})
 //	...
+//	c.Join() // once this node is ready to own keys
 //	owner := c.Owner(path)
 //	if owner.Name != c.Self().Name {
 //		// fill from http://owner.Meta.HTTPAddr + path, falling back on c.Owners(path, 3)[1:]
@@ -66,7 +67,7 @@ const (
 	TuningLocal = "local"
 )
 
-// Retry delays of the joins through Config.Seeds that New leaves to the background.
+// Retry delays of the joins through Config.Seeds that Join leaves to the background.
 const (
 	joinRetryMin = 500 * time.Millisecond
 	joinRetryMax = 30 * time.Second
@@ -78,8 +79,12 @@ const forgetAfter = 10 * time.Minute
 // ErrInvalidConfig is returned by New for an unusable Config.
 var ErrInvalidConfig = errors.New("cluster: invalid config")
 
-// ErrClosed is returned by Leave and UpdateMeta once the cluster is closed.
+// ErrClosed is returned by Join, Leave and UpdateMeta once the cluster is closed.
 var ErrClosed = errors.New("cluster: closed")
+
+// ErrNoSeed is returned by Join when no seed answered. It is not fatal: Join goes on trying in
+// the background.
+var ErrNoSeed = errors.New("cluster: no seed answered")
 
 // Config configures a Cluster.
 type Config struct {
@@ -95,7 +100,7 @@ type Config struct {
 	// when binding every interface the first private IP address of the machine; the bound port.
 	AdvertiseAddr string
 	// Seeds are gossip addresses of nodes to join the cluster through, as "host:port" ("host"
-	// alone means BindAddr's port). New tries them all once and returns whether or not one
+	// alone means BindAddr's port). Join tries them all once and returns whether or not one
 	// answered, so that the first node of a cluster, or nodes starting together, can start
 	// before their seeds; then, for as long as this node knows of no other, it retries them
 	// in the background, backing off from 0.5 to 30 seconds. Addresses of this node itself
@@ -210,12 +215,14 @@ type Cluster struct {
 	members map[string]*record
 	ring    *ring.Ring // the ring of view, kept to Rebuild from
 
+	seeds   []string      // Config.Seeds but this node's own addresses
 	changed chan struct{} // buffered 1: a membership change for OnChange
 	done    chan struct{} // closed by Close
 	wg      sync.WaitGroup
 
 	life    sync.Mutex // serializes Leave, UpdateMeta and Close, and guards what follows
 	closed  bool
+	joining bool     // joinLoop runs
 	current NodeMeta // this node's metadata
 }
 
@@ -232,8 +239,8 @@ type view struct {
 	members []Member          // every member, by name
 }
 
-// New starts gossip on cfg.BindAddr, joins the cluster through cfg.Seeds (see Config.Seeds
-// for what happens when none answers) and returns the node's Cluster. Close or Leave it.
+// New starts gossip on cfg.BindAddr and returns the node's Cluster, alone: it answers the
+// nodes that contact it, but seeks none until Join. Close or Leave it.
 func New(cfg Config) (*Cluster, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -314,21 +321,46 @@ func New(cfg Config) (*Cluster, error) {
 	c.wg.Add(1)
 	go c.notifyLoop()
 
-	var seeds []string
 	for _, s := range cfg.Seeds {
 		if s != "" && s != self && s != cfg.BindAddr {
-			seeds = append(seeds, s)
+			c.seeds = append(c.seeds, s)
 		}
 	}
-	if len(seeds) > 0 {
+	return c, nil
+}
+
+// Join joins the cluster through Config.Seeds. It tries them all once, and returns nil when
+// one answered and an error wrapping ErrNoSeed when none did; either way, for as long as this
+// node then knows of no other, it goes on trying them in the background, backing off from 0.5
+// to 30 seconds, until Leave or Close (see Config.Seeds). Without seeds it does nothing: the
+// node starts a cluster, which others join through it. A second Join tries the seeds once
+// more.
+func (c *Cluster) Join() error {
+	c.life.Lock()
+	closed := c.closed
+	c.life.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	if len(c.seeds) == 0 {
+		return nil
+	}
+	err := c.join(c.seeds)
+	c.life.Lock()
+	defer c.life.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	if !c.joining {
+		c.joining = true
 		delay := joinRetryMax
-		if !c.join(seeds) {
+		if err != nil {
 			delay = joinRetryMin
 		}
 		c.wg.Add(1)
-		go c.joinLoop(seeds, delay)
+		go c.joinLoop(c.seeds, delay)
 	}
-	return c, nil
+	return err
 }
 
 // tuning returns memberlist's preset called name.
@@ -378,19 +410,23 @@ func listen(host string, port int, logger *log.Logger) (*memberlist.NetTransport
 	return nil, err
 }
 
-// join tries to join the cluster through seeds and reports whether one answered.
-func (c *Cluster) join(seeds []string) bool {
+// join tries to join the cluster through seeds, and returns an error wrapping ErrNoSeed when
+// none answered.
+func (c *Cluster) join(seeds []string) error {
 	n, err := c.ml.Join(seeds)
 	if n == 0 {
 		c.log.Warn("cluster: no seed answered", "seeds", seeds, "err", err)
-		return false
+		if err == nil {
+			return fmt.Errorf("%w: %v", ErrNoSeed, seeds)
+		}
+		return fmt.Errorf("%w: %v: %w", ErrNoSeed, seeds, err)
 	}
 	c.log.Info("cluster: joined", "seeds", seeds, "answered", n, "members", c.ml.NumMembers())
-	return true
+	return nil
 }
 
 // joinLoop joins through seeds whenever this node knows of no other: when no seed answered
-// New, and after a partition.
+// Join, and after a partition.
 func (c *Cluster) joinLoop(seeds []string, delay time.Duration) {
 	defer c.wg.Done()
 	backoff := joinRetryMin
@@ -405,7 +441,7 @@ func (c *Cluster) joinLoop(seeds []string, delay time.Duration) {
 		switch {
 		case c.ml.NumMembers() > 1:
 			delay, backoff = joinRetryMax, joinRetryMin
-		case c.join(seeds):
+		case c.join(seeds) == nil:
 			delay, backoff = joinRetryMax, joinRetryMin
 		default:
 			delay, backoff = backoff, min(2*backoff, joinRetryMax)

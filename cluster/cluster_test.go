@@ -16,7 +16,8 @@ import (
 	"github.com/hashicorp/memberlist"
 )
 
-// startNode starts a node with fast failure detection on a free loopback port.
+// startNode starts a node with fast failure detection on a free loopback port, and joins
+// through its seeds: a seed that does not answer is no failure.
 func startNode(t *testing.T, cfg Config) *Cluster {
 	t.Helper()
 	cfg.BindAddr = "127.0.0.1:0"
@@ -26,6 +27,9 @@ func startNode(t *testing.T, cfg Config) *Cluster {
 		t.Fatalf("New(%s): %v", cfg.Name, err)
 	}
 	t.Cleanup(func() { c.Close() })
+	if err := c.Join(); err != nil && !errors.Is(err, ErrNoSeed) {
+		t.Fatalf("Join(%s): %v", cfg.Name, err)
+	}
 	return c
 }
 
@@ -258,7 +262,14 @@ func TestClusterSeedStartsLater(t *testing.T) {
 	later := l.Addr().String()
 	l.Close()
 
-	b := startNode(t, Config{Name: "edge-b", Seeds: []string{later}})
+	b, err := New(Config{Name: "edge-b", Seeds: []string{later}, BindAddr: "127.0.0.1:0", Tuning: TuningLocal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	if err := b.Join(); !errors.Is(err, ErrNoSeed) {
+		t.Fatalf("Join with its seed not up: %v, want ErrNoSeed", err)
+	}
 	if got := alive(b.Members()); got != "edge-b" {
 		t.Fatalf("members before the seed starts: %q", got)
 	}
@@ -274,6 +285,37 @@ func TestClusterSeedStartsLater(t *testing.T) {
 		waitFor(t, 10*time.Second, n.name+" sees both", func() bool {
 			return alive(n.Members()) == "edge-a edge-b"
 		})
+	}
+}
+
+// TestNewDoesNotJoin checks that New only starts gossip: a node seeks its seeds at Join, and
+// not after Close.
+func TestNewDoesNotJoin(t *testing.T) {
+	t.Parallel()
+	a := startNode(t, Config{Name: "edge-a"})
+	b, err := New(Config{Name: "edge-b", Seeds: []string{a.Self().Addr}, BindAddr: "127.0.0.1:0", Tuning: TuningLocal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	if got, gotA := alive(b.Members()), alive(a.Members()); got != "edge-b" || gotA != "edge-a" {
+		t.Fatalf("before Join: edge-b sees %q, edge-a %q", got, gotA)
+	}
+	if err := b.Join(); err != nil {
+		t.Fatalf("Join: %v", err)
+	}
+	for _, n := range []*Cluster{a, b} {
+		waitFor(t, 10*time.Second, n.name+" sees both", func() bool {
+			return alive(n.Members()) == "edge-a edge-b"
+		})
+	}
+	b.Close()
+	if err := b.Join(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Join after Close: %v, want ErrClosed", err)
+	}
+	// Without seeds, Join has nothing to do.
+	if err := a.Join(); err != nil {
+		t.Errorf("Join without seeds: %v", err)
 	}
 }
 

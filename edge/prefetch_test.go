@@ -84,7 +84,7 @@ func TestPrefetchLandsOnOwners(t *testing.T) {
 
 func TestPrefetchBudget(t *testing.T) {
 	o := newTestOrigin(t)
-	e := startEdge(t, Config{Origin: o.URL, AdminToken: "tok", PrefetchBudget: 1500}, nil)
+	e := startEdge(t, Config{Origin: o.URL, AdminToken: "tok", PrefetchBudget: 1500})
 	a, _ := newVideo()
 	status, res, raw := postPrefetch(t, e.url, `{"videos":["`+a+`"],"segments":10}`)
 	if status != 200 || !res.BudgetExhausted || !strings.Contains(res.Videos[0].Error, "budget") {
@@ -101,7 +101,7 @@ func TestPrefetchBudget(t *testing.T) {
 // bytes count although they are still arriving when the prefetch sees them.
 func TestPrefetchBudgetStreamed(t *testing.T) {
 	o := newTestOrigin(t)
-	e := startEdge(t, Config{Origin: o.URL, AdminToken: "tok", PrefetchBudget: 3 * bigBody / 2}, nil)
+	e := startEdge(t, Config{Origin: o.URL, AdminToken: "tok", PrefetchBudget: 3 * bigBody / 2})
 	a, _ := newVideo()
 	status, res, raw := postPrefetch(t, e.url, `{"videos":["`+a+`"],"rendition":"big","segments":10}`)
 	if status != 200 || !res.BudgetExhausted {
@@ -114,7 +114,7 @@ func TestPrefetchBudgetStreamed(t *testing.T) {
 
 func TestPrefetchRejects(t *testing.T) {
 	o := newTestOrigin(t)
-	e := startEdge(t, Config{Origin: o.URL, AdminToken: "tok"}, nil)
+	e := startEdge(t, Config{Origin: o.URL, AdminToken: "tok"})
 	id, _ := newVideo()
 	tests := []struct{ name, body, code string }{
 		{"not json", `{`, "invalid_json"},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/reelay/reelay/cluster"
+	"github.com/reelay/reelay/edge"
 	"github.com/reelay/reelay/feed"
 	"github.com/reelay/reelay/ingest"
 	"github.com/reelay/reelay/internal/auth"
@@ -129,17 +132,23 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 		return err
 	}
 	// Edge nodes on consecutive ports, the first the others' seed.
-	var edges []*edgeNode
+	var edges []*edge.Edge
+	defer func() {
+		for _, n := range edges {
+			n.Close() // for those that never ran
+		}
+	}()
+	signingKey, _ := hex.DecodeString(c.signing.key)
 	for i := range c.edges {
-		o := edgeOpts{
-			gossipAddr: nextPort(c.gossipAddr, i), origin: originSrv.URL(), mem: c.edgeMem,
-			disk: filepath.Join(c.data, fmt.Sprintf("edge-%d", i+1)), diskSize: c.edgeDisk,
-			name: fmt.Sprintf("edge-%d", i+1), adminToken: c.adminToken, signingKey: c.signing.key, tuning: "local",
-		}
+		cl := cluster.Config{BindAddr: nextPort(c.gossipAddr, i), Tuning: cluster.TuningLocal}
 		if i > 0 {
-			o.join = edges[0].c.Self().Addr
+			cl.Seeds = []string{edges[0].Self().Addr}
 		}
-		n, err := startEdge(ctx, o, nextPort(c.edgeAddr, i), prometheus.NewRegistry(), log)
+		n, err := edge.New(edge.Config{
+			Addr: nextPort(c.edgeAddr, i), Origin: originSrv.URL(), Name: fmt.Sprintf("edge-%d", i+1), Cluster: &cl,
+			MemBytes: c.edgeMem, DiskDir: filepath.Join(c.data, fmt.Sprintf("edge-%d", i+1)), DiskBytes: c.edgeDisk,
+			AdminToken: c.adminToken, SigningKey: signingKey, Registerer: prometheus.NewRegistry(), Logger: log,
+		})
 		if err != nil {
 			return err
 		}
@@ -149,7 +158,7 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	switch {
 	case playback != "":
 	case len(edges) > 0:
-		playback = edges[0].url
+		playback = edges[0].URL()
 	default:
 		playback = originSrv.URL()
 	}
@@ -201,8 +210,8 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 		if len(edges) > 1 {
 			name = fmt.Sprintf("edge-%d", i+1)
 		}
-		fmt.Fprintf(e.stdout, "%s %s\n", name, n.url)
-		loops = append(loops, n.run)
+		fmt.Fprintf(e.stdout, "%s %s\n", name, n.URL())
+		loops = append(loops, n.Run)
 	}
 	fmt.Fprintf(e.stdout, "origin %s\n", originSrv.URL())
 	err = runAll(ctx, []*server.Server{api, originSrv}, loops...)
