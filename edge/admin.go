@@ -35,6 +35,7 @@ type counters struct {
 	bytesServed   atomic.Int64 // body bytes sent for objects
 	purges        atomic.Int64 // purge requests handled
 	prefetched    atomic.Int64 // objects fetched by prefetch requests
+	clientGone    atomic.Int64 // requests whose client went away during the fill, left unanswered
 }
 
 // Stats is what GET /_edge/stats answers.
@@ -56,6 +57,7 @@ type Stats struct {
 	Prefetched    int64            `json:"prefetched"`      // objects fetched by prefetch requests sent to this node
 	PrefetchUsed  int64            `json:"prefetch_used"`   // objects this node stored for a prefetch and then served
 	PrefetchWaste int64            `json:"prefetch_wasted"` // objects this node stored for a prefetch that nobody asked for within 10 minutes
+	ClientGone    int64            `json:"client_gone"`     // requests whose client went away while upstream was asked, left unanswered (a proxy's 499)
 	Memory        TierStats        `json:"memory"`
 	Disk          *TierStats       `json:"disk,omitempty"`
 }
@@ -94,6 +96,7 @@ func (e *Edge) Stats() Stats {
 		BytesServed:   e.stats.bytesServed.Load(),
 		Purges:        e.stats.purges.Load(),
 		Prefetched:    e.stats.prefetched.Load(),
+		ClientGone:    e.stats.clientGone.Load(),
 		Memory:        TierStats{Bytes: ms.Bytes, Capacity: e.mem.Capacity(), Entries: ms.Entries, Hits: ms.Hits, Misses: ms.Misses, Evictions: ms.Evictions},
 	}
 	s.PrefetchUsed, s.PrefetchWaste = e.prefetches.counts()
@@ -135,6 +138,7 @@ func (e *Edge) register(reg prometheus.Registerer) error {
 		counter("peer_errors_total", "Fetches the owner failed.", &e.stats.peerErrors),
 		counter("origin_fetches_total", "Fetches from the origin.", &e.stats.originFetches),
 		counter("served_bytes_total", "Object body bytes sent.", &e.stats.bytesServed),
+		counter("client_gone_total", "Object requests whose client went away during the fill, left unanswered.", &e.stats.clientGone),
 		gauge("memory_bytes", "Bytes held by the memory cache.", func() float64 { return float64(e.mem.Bytes()) }),
 		gauge("memory_evictions", "Evictions from the memory cache.", func() float64 { return float64(e.mem.Stats().Evictions) }),
 	}

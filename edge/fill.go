@@ -299,7 +299,7 @@ func (e *Edge) fetchObject(obj layout.Object, url, peer string, h how, lease fun
 	}
 	if int64(size) > e.cfg.MaxObjectBytes {
 		release()
-		return fill{}, fmt.Errorf("edge: fetch %s: %d bytes, more than the %d an object may have", url, size, e.cfg.MaxObjectBytes)
+		return fill{}, fmt.Errorf("edge: fetch %s: %w: %d bytes, more than %d", url, errTooLarge, size, e.cfg.MaxObjectBytes)
 	}
 	fl := newFilling(obj.Path, entryMeta(resp), h, size)
 	e.startFilling(fl)
@@ -371,7 +371,7 @@ func (e *Edge) answer(url string, resp *fasthttp.Response) (fill, error) {
 		body = bytes.Clone(resp.Body())
 	}
 	if int64(len(body)) > e.cfg.MaxObjectBytes {
-		return fill{}, fmt.Errorf("edge: fetch %s: more than the %d bytes an object may have", url, e.cfg.MaxObjectBytes)
+		return fill{}, fmt.Errorf("edge: fetch %s: %w: more than %d bytes", url, errTooLarge, e.cfg.MaxObjectBytes)
 	}
 	if body == nil {
 		body = []byte{}

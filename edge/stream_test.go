@@ -131,7 +131,7 @@ func TestObjectTooLarge(t *testing.T) {
 	e := startEdge(t, Config{Origin: o.URL, MaxObjectBytes: bigBody - 1})
 	_, prefix := newVideo()
 	resp, body := do(t, "GET", e.url+prefix+"big/seg_00001.m4s")
-	if resp.StatusCode != 502 || !strings.Contains(body, "bad_gateway") {
+	if resp.StatusCode != 502 || !strings.Contains(body, "object_too_large") {
 		t.Errorf("an object over MaxObjectBytes: %d %s", resp.StatusCode, body)
 	}
 	if resp, _ := do(t, "GET", e.url+prefix+"360p/seg_00001.m4s"); resp.StatusCode != 200 {
