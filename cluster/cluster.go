@@ -132,24 +132,6 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// NodeMeta is what a node tells the others about itself, carried by gossip as node metadata.
-type NodeMeta struct {
-	// HTTPAddr is the host:port the node's edge server answers the other nodes' fills at.
-	HTTPAddr string `json:"http,omitempty"`
-	// CapacityBytes is the node's cache capacity. The ring gives each live node a share of
-	// the keys and of the load proportional to it; a node that advertises none (0) counts as
-	// one of average capacity, and when none advertises one all are equal.
-	CapacityBytes int64 `json:"cap,omitempty"`
-}
-
-// wireMeta is the node metadata as gossiped.
-type wireMeta struct {
-	NodeMeta
-	// Leaving is set by Leave before it announces the departure, so that the other nodes
-	// stop giving keys to the node at once and can tell a departure from a failure.
-	Leaving bool `json:"leaving,omitempty"`
-}
-
 // State is the state of a member as this node sees it.
 //
 // memberlist v0.7.0 does not tell its users when it suspects a node: a node that stops
@@ -256,8 +238,9 @@ func New(cfg Config) (*Cluster, error) {
 		return nil, fmt.Errorf("%w: Epsilon %v", ErrInvalidConfig, cfg.Epsilon)
 	case cfg.VirtualNodes < 0:
 		return nil, fmt.Errorf("%w: VirtualNodes %d", ErrInvalidConfig, cfg.VirtualNodes)
-	case cfg.Meta.CapacityBytes < 0:
-		return nil, fmt.Errorf("%w: CapacityBytes %d", ErrInvalidConfig, cfg.Meta.CapacityBytes)
+	}
+	if err := cfg.Meta.validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	host, port, err := splitHostPort(cfg.BindAddr, DefaultPort)
 	if err != nil || net.ParseIP(cmp.Or(host, "0.0.0.0")) == nil {
@@ -532,8 +515,8 @@ func (c *Cluster) UpdateMeta(meta NodeMeta, timeout time.Duration) error {
 	if c.closed {
 		return ErrClosed
 	}
-	if meta.CapacityBytes < 0 {
-		return fmt.Errorf("%w: CapacityBytes %d", ErrInvalidConfig, meta.CapacityBytes)
+	if err := meta.validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	if err := c.setMeta(wireMeta{NodeMeta: meta}); err != nil {
 		return err
@@ -695,13 +678,10 @@ func (d *delegate) NotifyLeave(n *memberlist.Node) { (*Cluster)(d).observe(n, tr
 // observe records what memberlist says of node n, rebuilds the ring if the live members
 // changed, and wakes notifyLoop.
 func (c *Cluster) observe(n *memberlist.Node, gone bool) {
-	var meta wireMeta
-	usable := true
-	if len(n.Meta) > 0 {
-		if err := json.Unmarshal(n.Meta, &meta); err != nil {
-			c.log.Warn("cluster: undecodable metadata: the node owns no keys", "member", n.Name, "err", err)
-			usable = false
-		}
+	meta, err := decodeMeta(n.Meta)
+	usable := err == nil
+	if err != nil {
+		c.log.Warn("cluster: unusable metadata: the node owns no keys", "member", n.Name, "err", err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

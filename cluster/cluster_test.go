@@ -333,7 +333,7 @@ func TestClusterUpdateMeta(t *testing.T) {
 		return b.Members()[0].Meta == meta
 	})
 	if err := a.UpdateMeta(NodeMeta{HTTPAddr: strings.Repeat("x", 600)}, time.Second); !errors.Is(err, ErrInvalidConfig) {
-		t.Errorf("oversized metadata: %v", err)
+		t.Errorf("metadata with a bad HTTP address: %v", err)
 	}
 	if a.Self().Meta != meta {
 		t.Errorf("a rejected update changed the metadata to %+v", a.Self().Meta)
@@ -359,7 +359,7 @@ func TestNewErrors(t *testing.T) {
 		{"host name", Config{BindAddr: "localhost:0"}, true},
 		{"bad port", Config{BindAddr: "127.0.0.1:70000"}, true},
 		{"bad advertise address", Config{AdvertiseAddr: "edge.example:7946"}, true},
-		{"metadata too large", Config{Meta: NodeMeta{HTTPAddr: strings.Repeat("x", 600)}}, true},
+		{"HTTP address not host:port", Config{Meta: NodeMeta{HTTPAddr: strings.Repeat("x", 600)}}, true},
 		{"port in use", Config{BindAddr: taken.Self().Addr}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"path"
 	"strings"
@@ -92,8 +93,15 @@ func parsePrefetch(body []byte) (PrefetchRequest, error) {
 	var req PrefetchRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil || dec.More() {
-		return req, apierr.New(http.StatusBadRequest, "invalid_json", "the body must be one JSON object of videos, rendition and segments")
+	err := dec.Decode(&req)
+	if err == nil {
+		// Nothing may follow the object: dec.More would take a stray "]" or "}" for its end.
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errors.New("data after the object")
+		}
+	}
+	if err != nil {
+		return PrefetchRequest{}, apierr.New(http.StatusBadRequest, "invalid_json", "the body must be one JSON object of videos, rendition and segments")
 	}
 	if len(req.Videos) == 0 || len(req.Videos) > prefetchMaxVideos {
 		return req, apierr.Errorf(http.StatusBadRequest, "invalid_request", "videos must list 1 to %d ids", prefetchMaxVideos)
@@ -260,7 +268,11 @@ func resolve(dir, uri string) (layout.Object, bool) {
 	if uri == "" || strings.ContainsAny(uri, ":?#\\") || strings.HasPrefix(uri, "/") {
 		return layout.Object{}, false
 	}
-	return layout.Parse(path.Clean(dir + uri))
+	obj, ok := layout.Parse(path.Clean(dir + uri))
+	if !ok || !strings.HasPrefix(dir, layout.Path(obj.Video, "")) {
+		return layout.Object{}, false // "../../{another video}/..."
+	}
+	return obj, true
 }
 
 // variantURIs returns the URIs of a master playlist's variant streams, in order.
