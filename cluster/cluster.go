@@ -2,8 +2,8 @@
 //
 // Nodes find each other with gossip (hashicorp/memberlist, SWIM): each one joins through seed
 // addresses, advertises its HTTP address and cache capacity as node metadata, and learns of the
-// others' arrivals, departures and failures. Over the live members, a Ring of consistent hashing
-// with bounded loads gives every object key (a URL path such as /v/{video}/720p/seg_00001.m4s)
+// others' arrivals, departures and failures. Over the live members, a ring of consistent hashing
+// with bounded loads (package ring) gives every object key (a URL path such as /v/{video}/720p/seg_00001.m4s)
 // an owner: the node that fills it from the origin, and that the other nodes fill it from.
 //
 // Every node builds the same ring from the same membership, so nodes agree on owners without
@@ -15,6 +15,7 @@
 //		Meta:     cluster.NodeMeta{HTTPAddr: "10.0.0.5:8080", CapacityBytes: 64 << 30},
 //	})
 //	...
+//	c.Join() // once this node is ready to own keys
 //	owner := c.Owner(path)
 //	if owner.Name != c.Self().Name {
 //		// fill from http://owner.Meta.HTTPAddr + path, falling back on c.Owners(path, 3)[1:]
@@ -42,6 +43,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/memberlist"
+
+	"github.com/reelay/reelay/ring"
 )
 
 // Defaults of Config.
@@ -64,7 +67,7 @@ const (
 	TuningLocal = "local"
 )
 
-// Retry delays of the joins through Config.Seeds that New leaves to the background.
+// Retry delays of the joins through Config.Seeds that Join leaves to the background.
 const (
 	joinRetryMin = 500 * time.Millisecond
 	joinRetryMax = 30 * time.Second
@@ -76,8 +79,12 @@ const forgetAfter = 10 * time.Minute
 // ErrInvalidConfig is returned by New for an unusable Config.
 var ErrInvalidConfig = errors.New("cluster: invalid config")
 
-// ErrClosed is returned by Leave and UpdateMeta once the cluster is closed.
+// ErrClosed is returned by Join, Leave and UpdateMeta once the cluster is closed.
 var ErrClosed = errors.New("cluster: closed")
+
+// ErrNoSeed is returned by Join when no seed answered. It is not fatal: Join goes on trying in
+// the background.
+var ErrNoSeed = errors.New("cluster: no seed answered")
 
 // Config configures a Cluster.
 type Config struct {
@@ -93,7 +100,7 @@ type Config struct {
 	// when binding every interface the first private IP address of the machine; the bound port.
 	AdvertiseAddr string
 	// Seeds are gossip addresses of nodes to join the cluster through, as "host:port" ("host"
-	// alone means BindAddr's port). New tries them all once and returns whether or not one
+	// alone means BindAddr's port). Join tries them all once and returns whether or not one
 	// answered, so that the first node of a cluster, or nodes starting together, can start
 	// before their seeds; then, for as long as this node knows of no other, it retries them
 	// in the background, backing off from 0.5 to 30 seconds. Addresses of this node itself
@@ -102,12 +109,16 @@ type Config struct {
 	// Meta is what this node tells the other nodes about itself. Its JSON encoding must fit
 	// memberlist's limit of 512 bytes. See UpdateMeta to change it later.
 	Meta NodeMeta
-	// Epsilon is the slack of the ring's load bound: see RingConfig.Epsilon. Zero means
-	// DefaultEpsilon (0.25); it may not be negative.
+	// Epsilon is the slack of the ring's load bound: see ring.Config.Epsilon. Zero means
+	// ring.DefaultEpsilon (0.25); it may not be negative.
 	Epsilon float64
 	// VirtualNodes is the number of ring points of a node of average capacity: see
-	// RingConfig.VirtualNodes. Zero means DefaultVirtualNodes (160); it may not be negative.
+	// ring.Config.VirtualNodes. Zero means ring.DefaultVirtualNodes (160); it may not be
+	// negative.
 	VirtualNodes int
+	// MinLoad is the load below which a member always takes its own keys: see
+	// ring.Config.MinLoad. Zero means ring.DefaultMinLoad (16); negative means no floor.
+	MinLoad int
 	// Tuning is memberlist's timing preset: TuningLAN, TuningWAN or TuningLocal. Every node
 	// of a cluster should use the same. Default DefaultTuning (TuningLAN).
 	Tuning string
@@ -119,24 +130,6 @@ type Config struct {
 	// Logger receives membership events and memberlist's own log lines, at their levels.
 	// Default: logs are discarded.
 	Logger *slog.Logger
-}
-
-// NodeMeta is what a node tells the others about itself, carried by gossip as node metadata.
-type NodeMeta struct {
-	// HTTPAddr is the host:port the node's edge server answers the other nodes' fills at.
-	HTTPAddr string `json:"http,omitempty"`
-	// CapacityBytes is the node's cache capacity. The ring gives each live node a share of
-	// the keys and of the load proportional to it; a node that advertises none (0) counts as
-	// one of average capacity, and when none advertises one all are equal.
-	CapacityBytes int64 `json:"cap,omitempty"`
-}
-
-// wireMeta is the node metadata as gossiped.
-type wireMeta struct {
-	NodeMeta
-	// Leaving is set by Leave before it announces the departure, so that the other nodes
-	// stop giving keys to the node at once and can tell a departure from a failure.
-	Leaving bool `json:"leaving,omitempty"`
 }
 
 // State is the state of a member as this node sees it.
@@ -202,14 +195,16 @@ type Cluster struct {
 	// members holds every node heard of, by name: the live ones and, for forgetAfter, the
 	// dead and left ones.
 	members map[string]*record
-	ring    *Ring // the ring of view, kept to Rebuild from
+	ring    *ring.Ring // the ring of view, kept to Rebuild from
 
+	seeds   []string      // Config.Seeds but this node's own addresses
 	changed chan struct{} // buffered 1: a membership change for OnChange
 	done    chan struct{} // closed by Close
 	wg      sync.WaitGroup
 
 	life    sync.Mutex // serializes Leave, UpdateMeta and Close, and guards what follows
 	closed  bool
+	joining bool     // joinLoop runs
 	current NodeMeta // this node's metadata
 }
 
@@ -221,13 +216,13 @@ type record struct {
 
 // view is an immutable snapshot of the membership.
 type view struct {
-	ring    *Ring
-	owners  []Member // owners[i] is the member of the ring's node i
-	members []Member // every member, by name
+	ring    *ring.Ring
+	live    map[string]Member // the members on the ring, by name
+	members []Member          // every member, by name
 }
 
-// New starts gossip on cfg.BindAddr, joins the cluster through cfg.Seeds (see Config.Seeds
-// for what happens when none answers) and returns the node's Cluster. Close or Leave it.
+// New starts gossip on cfg.BindAddr and returns the node's Cluster, alone: it answers the
+// nodes that contact it, but seeks none until Join. Close or Leave it.
 func New(cfg Config) (*Cluster, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -243,8 +238,9 @@ func New(cfg Config) (*Cluster, error) {
 		return nil, fmt.Errorf("%w: Epsilon %v", ErrInvalidConfig, cfg.Epsilon)
 	case cfg.VirtualNodes < 0:
 		return nil, fmt.Errorf("%w: VirtualNodes %d", ErrInvalidConfig, cfg.VirtualNodes)
-	case cfg.Meta.CapacityBytes < 0:
-		return nil, fmt.Errorf("%w: CapacityBytes %d", ErrInvalidConfig, cfg.Meta.CapacityBytes)
+	}
+	if err := cfg.Meta.validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	host, port, err := splitHostPort(cfg.BindAddr, DefaultPort)
 	if err != nil || net.ParseIP(cmp.Or(host, "0.0.0.0")) == nil {
@@ -266,7 +262,7 @@ func New(cfg Config) (*Cluster, error) {
 		changed: make(chan struct{}, 1),
 		done:    make(chan struct{}),
 	}
-	c.ring = NewRing(RingConfig{VirtualNodes: cfg.VirtualNodes, Epsilon: cfg.Epsilon})
+	c.ring = ring.New(ring.Config{VirtualNodes: cfg.VirtualNodes, Epsilon: cfg.Epsilon, MinLoad: cfg.MinLoad})
 	c.view.Store(&view{ring: c.ring})
 	if err := c.setMeta(wireMeta{NodeMeta: cfg.Meta}); err != nil {
 		return nil, err
@@ -308,21 +304,46 @@ func New(cfg Config) (*Cluster, error) {
 	c.wg.Add(1)
 	go c.notifyLoop()
 
-	var seeds []string
 	for _, s := range cfg.Seeds {
 		if s != "" && s != self && s != cfg.BindAddr {
-			seeds = append(seeds, s)
+			c.seeds = append(c.seeds, s)
 		}
 	}
-	if len(seeds) > 0 {
+	return c, nil
+}
+
+// Join joins the cluster through Config.Seeds. It tries them all once, and returns nil when
+// one answered and an error wrapping ErrNoSeed when none did; either way, for as long as this
+// node then knows of no other, it goes on trying them in the background, backing off from 0.5
+// to 30 seconds, until Leave or Close (see Config.Seeds). Without seeds it does nothing: the
+// node starts a cluster, which others join through it. A second Join tries the seeds once
+// more.
+func (c *Cluster) Join() error {
+	c.life.Lock()
+	closed := c.closed
+	c.life.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	if len(c.seeds) == 0 {
+		return nil
+	}
+	err := c.join(c.seeds)
+	c.life.Lock()
+	defer c.life.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	if !c.joining {
+		c.joining = true
 		delay := joinRetryMax
-		if !c.join(seeds) {
+		if err != nil {
 			delay = joinRetryMin
 		}
 		c.wg.Add(1)
-		go c.joinLoop(seeds, delay)
+		go c.joinLoop(c.seeds, delay)
 	}
-	return c, nil
+	return err
 }
 
 // tuning returns memberlist's preset called name.
@@ -372,19 +393,23 @@ func listen(host string, port int, logger *log.Logger) (*memberlist.NetTransport
 	return nil, err
 }
 
-// join tries to join the cluster through seeds and reports whether one answered.
-func (c *Cluster) join(seeds []string) bool {
+// join tries to join the cluster through seeds, and returns an error wrapping ErrNoSeed when
+// none answered.
+func (c *Cluster) join(seeds []string) error {
 	n, err := c.ml.Join(seeds)
 	if n == 0 {
 		c.log.Warn("cluster: no seed answered", "seeds", seeds, "err", err)
-		return false
+		if err == nil {
+			return fmt.Errorf("%w: %v", ErrNoSeed, seeds)
+		}
+		return fmt.Errorf("%w: %v: %w", ErrNoSeed, seeds, err)
 	}
 	c.log.Info("cluster: joined", "seeds", seeds, "answered", n, "members", c.ml.NumMembers())
-	return true
+	return nil
 }
 
 // joinLoop joins through seeds whenever this node knows of no other: when no seed answered
-// New, and after a partition.
+// Join, and after a partition.
 func (c *Cluster) joinLoop(seeds []string, delay time.Duration) {
 	defer c.wg.Done()
 	backoff := joinRetryMin
@@ -399,7 +424,7 @@ func (c *Cluster) joinLoop(seeds []string, delay time.Duration) {
 		switch {
 		case c.ml.NumMembers() > 1:
 			delay, backoff = joinRetryMax, joinRetryMin
-		case c.join(seeds):
+		case c.join(seeds) == nil:
 			delay, backoff = joinRetryMax, joinRetryMin
 		default:
 			delay, backoff = backoff, min(2*backoff, joinRetryMax)
@@ -439,44 +464,45 @@ func (c *Cluster) Members() []Member {
 	return slices.Clone(c.view.Load().members)
 }
 
-// Owner returns the live member that owns key: see Ring.Owner. All nodes that see the same
-// membership agree on it as long as they do not use Acquire. It returns the zero Member when
-// no member is live (after Leave).
+// Owner returns the live member that owns key: see ring.Ring.Owner. All nodes that see the
+// same membership agree on it as long as they do not use Acquire. It returns the zero Member
+// when no member is live (after Leave).
 func (c *Cluster) Owner(key string) Member {
 	v := c.view.Load()
-	if i := v.ring.owner(key); i >= 0 {
-		return v.owners[i]
-	}
-	return Member{}
+	return v.live[v.ring.Owner(key)]
 }
 
 // Owners returns up to n distinct live members for key, Owner(key) first, then the ones to
-// try when it does not answer: see Ring.Owners.
+// try when it does not answer: see ring.Ring.Owners.
 func (c *Cluster) Owners(key string, n int) []Member {
 	v := c.view.Load()
 	names := v.ring.Owners(key, n)
 	owners := make([]Member, len(names))
 	for i, name := range names {
-		j, _ := v.ring.index(name)
-		owners[i] = v.owners[j]
+		owners[i] = v.live[name]
 	}
 	return owners
 }
 
 // Acquire returns the owner of key as Owner does and counts one more load on it, on this
-// node's ring, until release is called: see Ring.Acquire. Loads are this node's own (they are
-// not gossiped): with them, owners under pressure differ from node to node. The load of a
+// node's ring, until release is called: see ring.Ring.Acquire. Loads are this node's own (they
+// are not gossiped): with them, owners under pressure differ from node to node. The load of a
 // member survives membership changes while it stays live.
 func (c *Cluster) Acquire(key string) (owner Member, release func()) {
 	v := c.view.Load()
-	i, release := v.ring.acquire(key)
-	if i < 0 {
-		return Member{}, release
-	}
-	return v.owners[i], release
+	name, release := v.ring.Acquire(key)
+	return v.live[name], release
 }
 
-// Loads returns the load that Acquire counts on each live member, by name.
+// AcquireNode counts one more load on the live member called name, whatever its bound, on this
+// node's ring, until release is called: see ring.Ring.AcquireNode. It is how a node counts
+// against itself the work that other nodes send it. It returns a no-op for a name that is not
+// a live member.
+func (c *Cluster) AcquireNode(name string) (release func()) {
+	return c.view.Load().ring.AcquireNode(name)
+}
+
+// Loads returns the load that Acquire and AcquireNode count on each live member, by name.
 func (c *Cluster) Loads() map[string]int64 {
 	return c.view.Load().ring.Loads()
 }
@@ -489,8 +515,8 @@ func (c *Cluster) UpdateMeta(meta NodeMeta, timeout time.Duration) error {
 	if c.closed {
 		return ErrClosed
 	}
-	if meta.CapacityBytes < 0 {
-		return fmt.Errorf("%w: CapacityBytes %d", ErrInvalidConfig, meta.CapacityBytes)
+	if err := meta.validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	if err := c.setMeta(wireMeta{NodeMeta: meta}); err != nil {
 		return err
@@ -652,13 +678,10 @@ func (d *delegate) NotifyLeave(n *memberlist.Node) { (*Cluster)(d).observe(n, tr
 // observe records what memberlist says of node n, rebuilds the ring if the live members
 // changed, and wakes notifyLoop.
 func (c *Cluster) observe(n *memberlist.Node, gone bool) {
-	var meta wireMeta
-	usable := true
-	if len(n.Meta) > 0 {
-		if err := json.Unmarshal(n.Meta, &meta); err != nil {
-			c.log.Warn("cluster: undecodable metadata: the node owns no keys", "member", n.Name, "err", err)
-			usable = false
-		}
+	meta, err := decodeMeta(n.Meta)
+	usable := err == nil
+	if err != nil {
+		c.log.Warn("cluster: unusable metadata: the node owns no keys", "member", n.Name, "err", err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -739,9 +762,9 @@ func (c *Cluster) rebuildLocked() {
 			known++
 		}
 	}
-	nodes := make([]RingNode, len(live))
+	nodes := make([]ring.Node, len(live))
 	for i, r := range live {
-		nodes[i] = RingNode{Name: r.Name, Weight: 1}
+		nodes[i] = ring.Node{Name: r.Name, Weight: 1}
 		if known > 0 {
 			nodes[i].Weight = sum / float64(known)
 			if r.Meta.CapacityBytes > 0 {
@@ -750,11 +773,11 @@ func (c *Cluster) rebuildLocked() {
 		}
 	}
 	c.ring = c.ring.Rebuild(nodes...)
-	owners := make([]Member, c.ring.Len())
-	for i, n := range c.ring.nodes {
-		owners[i] = c.members[n.name].Member
+	byName := make(map[string]Member, len(live))
+	for _, r := range live {
+		byName[r.Name] = r.Member
 	}
-	c.view.Store(&view{ring: c.ring, owners: owners, members: members})
+	c.view.Store(&view{ring: c.ring, live: byName, members: members})
 }
 
 // logWriter passes memberlist's log lines, "[LEVEL] memberlist: message", to a slog.Logger.

@@ -16,7 +16,8 @@ import (
 	"github.com/hashicorp/memberlist"
 )
 
-// startNode starts a node with fast failure detection on a free loopback port.
+// startNode starts a node with fast failure detection on a free loopback port, and joins
+// through its seeds: a seed that does not answer is no failure.
 func startNode(t *testing.T, cfg Config) *Cluster {
 	t.Helper()
 	cfg.BindAddr = "127.0.0.1:0"
@@ -26,6 +27,9 @@ func startNode(t *testing.T, cfg Config) *Cluster {
 		t.Fatalf("New(%s): %v", cfg.Name, err)
 	}
 	t.Cleanup(func() { c.Close() })
+	if err := c.Join(); err != nil && !errors.Is(err, ErrNoSeed) {
+		t.Fatalf("Join(%s): %v", cfg.Name, err)
+	}
 	return c
 }
 
@@ -77,6 +81,15 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 		}
 		<-tick.C
 	}
+}
+
+// testKeys returns n object keys: 20 segments of each video.
+func testKeys(n int) []string {
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("/v/%08d/720p/seg_%05d.m4s", i/20, i%20)
+	}
+	return keys
 }
 
 func owners(c *Cluster, keys []string) []string {
@@ -143,6 +156,14 @@ func TestClusterJoinAndAgree(t *testing.T) {
 	}
 	release()
 	if a.Loads()[owner.Name] != 0 {
+		t.Errorf("loads %v after release", a.Loads())
+	}
+	release = a.AcquireNode("edge-c")
+	if got := a.Loads(); got["edge-c"] != 1 || got["edge-a"]+got["edge-b"] != 0 {
+		t.Errorf("AcquireNode(edge-c): loads %v", got)
+	}
+	release()
+	if a.Loads()["edge-c"] != 0 {
 		t.Errorf("loads %v after release", a.Loads())
 	}
 
@@ -241,7 +262,14 @@ func TestClusterSeedStartsLater(t *testing.T) {
 	later := l.Addr().String()
 	l.Close()
 
-	b := startNode(t, Config{Name: "edge-b", Seeds: []string{later}})
+	b, err := New(Config{Name: "edge-b", Seeds: []string{later}, BindAddr: "127.0.0.1:0", Tuning: TuningLocal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	if err := b.Join(); !errors.Is(err, ErrNoSeed) {
+		t.Fatalf("Join with its seed not up: %v, want ErrNoSeed", err)
+	}
 	if got := alive(b.Members()); got != "edge-b" {
 		t.Fatalf("members before the seed starts: %q", got)
 	}
@@ -260,6 +288,37 @@ func TestClusterSeedStartsLater(t *testing.T) {
 	}
 }
 
+// TestNewDoesNotJoin checks that New only starts gossip: a node seeks its seeds at Join, and
+// not after Close.
+func TestNewDoesNotJoin(t *testing.T) {
+	t.Parallel()
+	a := startNode(t, Config{Name: "edge-a"})
+	b, err := New(Config{Name: "edge-b", Seeds: []string{a.Self().Addr}, BindAddr: "127.0.0.1:0", Tuning: TuningLocal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	if got, gotA := alive(b.Members()), alive(a.Members()); got != "edge-b" || gotA != "edge-a" {
+		t.Fatalf("before Join: edge-b sees %q, edge-a %q", got, gotA)
+	}
+	if err := b.Join(); err != nil {
+		t.Fatalf("Join: %v", err)
+	}
+	for _, n := range []*Cluster{a, b} {
+		waitFor(t, 10*time.Second, n.name+" sees both", func() bool {
+			return alive(n.Members()) == "edge-a edge-b"
+		})
+	}
+	b.Close()
+	if err := b.Join(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Join after Close: %v, want ErrClosed", err)
+	}
+	// Without seeds, Join has nothing to do.
+	if err := a.Join(); err != nil {
+		t.Errorf("Join without seeds: %v", err)
+	}
+}
+
 func TestClusterUpdateMeta(t *testing.T) {
 	t.Parallel()
 	a := startNode(t, Config{Name: "edge-a", Meta: NodeMeta{HTTPAddr: "127.0.0.1:8001"}})
@@ -274,7 +333,7 @@ func TestClusterUpdateMeta(t *testing.T) {
 		return b.Members()[0].Meta == meta
 	})
 	if err := a.UpdateMeta(NodeMeta{HTTPAddr: strings.Repeat("x", 600)}, time.Second); !errors.Is(err, ErrInvalidConfig) {
-		t.Errorf("oversized metadata: %v", err)
+		t.Errorf("metadata with a bad HTTP address: %v", err)
 	}
 	if a.Self().Meta != meta {
 		t.Errorf("a rejected update changed the metadata to %+v", a.Self().Meta)
@@ -300,7 +359,7 @@ func TestNewErrors(t *testing.T) {
 		{"host name", Config{BindAddr: "localhost:0"}, true},
 		{"bad port", Config{BindAddr: "127.0.0.1:70000"}, true},
 		{"bad advertise address", Config{AdvertiseAddr: "edge.example:7946"}, true},
-		{"metadata too large", Config{Meta: NodeMeta{HTTPAddr: strings.Repeat("x", 600)}}, true},
+		{"HTTP address not host:port", Config{Meta: NodeMeta{HTTPAddr: strings.Repeat("x", 600)}}, true},
 		{"port in use", Config{BindAddr: taken.Self().Addr}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

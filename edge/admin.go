@@ -35,28 +35,31 @@ type counters struct {
 	bytesServed   atomic.Int64 // body bytes sent for objects
 	purges        atomic.Int64 // purge requests handled
 	prefetched    atomic.Int64 // objects fetched by prefetch requests
+	clientGone    atomic.Int64 // requests whose client went away during the fill, left unanswered
 }
 
 // Stats is what GET /_edge/stats answers.
 type Stats struct {
-	Node          string       `json:"node"`
-	Members       []MemberInfo `json:"members,omitempty"`
-	Requests      int64        `json:"requests"`
-	PeerRequests  int64        `json:"peer_requests"`
-	Hits          int64        `json:"hits"`
-	Misses        int64        `json:"misses"`
-	StaleServed   int64        `json:"stale_served"`
-	Coalesced     int64        `json:"coalesced"`
-	PeerFills     int64        `json:"peer_fills"`
-	PeerErrors    int64        `json:"peer_errors"`
-	OriginFetches int64        `json:"origin_fetches"`
-	BytesServed   int64        `json:"bytes_served"`
-	Purges        int64        `json:"purges"`
-	Prefetched    int64        `json:"prefetched"`      // objects fetched by prefetch requests sent to this node
-	PrefetchUsed  int64        `json:"prefetch_used"`   // objects this node stored for a prefetch and then served
-	PrefetchWaste int64        `json:"prefetch_wasted"` // objects this node stored for a prefetch that nobody asked for within 10 minutes
-	Memory        TierStats    `json:"memory"`
-	Disk          *TierStats   `json:"disk,omitempty"`
+	Node          string           `json:"node"`
+	Members       []MemberInfo     `json:"members,omitempty"`
+	Loads         map[string]int64 `json:"loads,omitempty"` // fills in flight this node counts against each live member: the ring's loads (see Picker)
+	Requests      int64            `json:"requests"`
+	PeerRequests  int64            `json:"peer_requests"`
+	Hits          int64            `json:"hits"`
+	Misses        int64            `json:"misses"`
+	StaleServed   int64            `json:"stale_served"`
+	Coalesced     int64            `json:"coalesced"`
+	PeerFills     int64            `json:"peer_fills"`
+	PeerErrors    int64            `json:"peer_errors"`
+	OriginFetches int64            `json:"origin_fetches"`
+	BytesServed   int64            `json:"bytes_served"`
+	Purges        int64            `json:"purges"`
+	Prefetched    int64            `json:"prefetched"`      // objects fetched by prefetch requests sent to this node
+	PrefetchUsed  int64            `json:"prefetch_used"`   // objects this node stored for a prefetch and then served
+	PrefetchWaste int64            `json:"prefetch_wasted"` // objects this node stored for a prefetch that nobody asked for within 10 minutes
+	ClientGone    int64            `json:"client_gone"`     // requests whose client went away while upstream was asked, left unanswered (a proxy's 499)
+	Memory        TierStats        `json:"memory"`
+	Disk          *TierStats       `json:"disk,omitempty"`
 }
 
 // MemberInfo is a cluster member as Stats reports it.
@@ -93,6 +96,7 @@ func (e *Edge) Stats() Stats {
 		BytesServed:   e.stats.bytesServed.Load(),
 		Purges:        e.stats.purges.Load(),
 		Prefetched:    e.stats.prefetched.Load(),
+		ClientGone:    e.stats.clientGone.Load(),
 		Memory:        TierStats{Bytes: ms.Bytes, Capacity: e.mem.Capacity(), Entries: ms.Entries, Hits: ms.Hits, Misses: ms.Misses, Evictions: ms.Evictions},
 	}
 	s.PrefetchUsed, s.PrefetchWaste = e.prefetches.counts()
@@ -100,10 +104,11 @@ func (e *Edge) Stats() Stats {
 		ds := e.disk.Stats()
 		s.Disk = &TierStats{Bytes: ds.Bytes, Capacity: e.disk.Capacity(), Entries: ds.Entries, Hits: ds.Hits, Misses: ds.Misses, Evictions: ds.Evictions}
 	}
-	if e.cfg.Cluster != nil {
-		for _, m := range e.cfg.Cluster.Members() {
+	if e.picker != nil {
+		for _, m := range e.picker.Members() {
 			s.Members = append(s.Members, MemberInfo{Name: m.Name, HTTP: m.Meta.HTTPAddr, State: m.State.String()})
 		}
+		s.Loads = e.picker.Loads()
 	}
 	return s
 }
@@ -133,6 +138,7 @@ func (e *Edge) register(reg prometheus.Registerer) error {
 		counter("peer_errors_total", "Fetches the owner failed.", &e.stats.peerErrors),
 		counter("origin_fetches_total", "Fetches from the origin.", &e.stats.originFetches),
 		counter("served_bytes_total", "Object body bytes sent.", &e.stats.bytesServed),
+		counter("client_gone_total", "Object requests whose client went away during the fill, left unanswered.", &e.stats.clientGone),
 		gauge("memory_bytes", "Bytes held by the memory cache.", func() float64 { return float64(e.mem.Bytes()) }),
 		gauge("memory_evictions", "Evictions from the memory cache.", func() float64 { return float64(e.mem.Stats().Evictions) }),
 	}
@@ -196,7 +202,7 @@ func (e *Edge) servePurge(ctx *fasthttp.RequestCtx, video string) error {
 	}
 	e.stats.purges.Add(1)
 	res := PurgeResult{Video: video, Purged: e.Purge(video)}
-	if string(ctx.QueryArgs().Peek("local")) != "1" && e.cfg.Cluster != nil {
+	if string(ctx.QueryArgs().Peek("local")) != "1" && e.picker != nil {
 		res.Members = e.purgeMembers(video)
 	}
 	writeJSON(ctx, http.StatusOK, res)
@@ -227,7 +233,7 @@ func (e *Edge) purgeMembers(video string) map[string]string {
 		wg  sync.WaitGroup
 		out = make(map[string]string)
 	)
-	for _, m := range e.cfg.Cluster.Members() {
+	for _, m := range e.picker.Members() {
 		if m.Name == e.self || m.State != cluster.StateAlive || m.Meta.HTTPAddr == "" {
 			continue
 		}

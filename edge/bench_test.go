@@ -10,10 +10,11 @@ import (
 // allocation on the hit path is garbage that a loaded edge collects while players wait.
 func BenchmarkHit(b *testing.B) {
 	o := newTestOrigin(b)
-	e, err := New(Config{Origin: o.URL})
+	e, err := New(Config{Origin: o.URL, Addr: "127.0.0.1:0"}) // not served: the handler is called
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(func() { e.Close() })
 	_, prefix := newVideo()
 	h := e.Handler()
 	// Segments only: the test origin's playlists have max-age=0, so every request refreshes them.

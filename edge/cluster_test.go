@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +18,7 @@ import (
 type testNode struct {
 	*testEdge
 	cluster *cluster.Cluster
+	ln      *downListener
 }
 
 // startCluster starts n edges on loopback, gossiping with local tuning, and waits until each
@@ -29,6 +31,13 @@ func startCluster(t *testing.T, n int, originURL string) []*testNode {
 // startClusterWith is startCluster with each node's Config based on cfg.
 func startClusterWith(t *testing.T, n int, cfg Config) []*testNode {
 	t.Helper()
+	return startClusterOf(t, n, cfg, cluster.Config{})
+}
+
+// startClusterOf is startClusterWith with each node's cluster.Config based on cc. The nodes
+// are called edge-0, edge-1, ...; each joins through the first.
+func startClusterOf(t *testing.T, n int, cfg Config, cc cluster.Config) []*testNode {
+	t.Helper()
 	var nodes []*testNode
 	var seeds []string
 	for i := range n {
@@ -36,25 +45,20 @@ func startClusterWith(t *testing.T, n int, cfg Config) []*testNode {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := cluster.New(cluster.Config{
-			Name:     fmt.Sprintf("edge-%d", i),
-			BindAddr: "127.0.0.1:0",
-			Seeds:    seeds,
-			Meta:     cluster.NodeMeta{HTTPAddr: ln.Addr().String()},
-			Tuning:   cluster.TuningLocal,
-		})
-		if err != nil {
-			ln.Close()
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
+		dl := newDownListener(ln)
+		c := cc
+		c.Name = fmt.Sprintf("edge-%d", i)
+		c.BindAddr = "127.0.0.1:0"
+		c.Seeds = seeds
+		c.Tuning = cluster.TuningLocal
+		ncfg := cfg
+		ncfg.Listener, ncfg.Cluster = dl, &c
+		e := startEdge(t, ncfg)
 		if i == 0 {
-			waitFor(t, 5*time.Second, "the first node's own address", func() bool { return c.Self().Addr != "" })
-			seeds = []string{c.Self().Addr}
+			waitFor(t, 5*time.Second, "the first node's own address", func() bool { return e.Self().Addr != "" })
+			seeds = []string{e.Self().Addr}
 		}
-		cfg.Cluster = c
-		e := startEdge(t, cfg, ln)
-		nodes = append(nodes, &testNode{testEdge: e, cluster: c})
+		nodes = append(nodes, &testNode{testEdge: e, cluster: e.cluster, ln: dl})
 	}
 	waitFor(t, 15*time.Second, "every node to see every node alive", func() bool {
 		for _, nd := range nodes {
@@ -65,6 +69,60 @@ func startClusterWith(t *testing.T, n int, cfg Config) []*testNode {
 		return true
 	})
 	return nodes
+}
+
+// downListener is a listener that a test can take down as a crashed server would go, while
+// the node's gossip goes on: its connections are closed and new ones refused, and the server
+// is left waiting in Accept until it closes the listener.
+type downListener struct {
+	net.Listener
+	down   chan struct{} // closed by takeDown
+	closed chan struct{} // closed by Close
+	once   sync.Once
+
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func newDownListener(ln net.Listener) *downListener {
+	return &downListener{Listener: ln, down: make(chan struct{}), closed: make(chan struct{})}
+}
+
+func (l *downListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		select {
+		case <-l.down:
+			<-l.closed
+			return nil, net.ErrClosed
+		default:
+			return nil, err
+		}
+	}
+	l.mu.Lock()
+	l.conns = append(l.conns, c)
+	l.mu.Unlock()
+	return c, nil
+}
+
+// takeDown refuses connections from now on and closes the open ones.
+func (l *downListener) takeDown() {
+	close(l.down)
+	l.Listener.Close()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.conns {
+		c.Close()
+	}
+}
+
+func (l *downListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	err := l.Listener.Close()
+	if errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
 }
 
 func alive(c *cluster.Cluster) int {
@@ -83,9 +141,11 @@ func getAll(t *testing.T, nodes []*testNode, paths []string, copies int) {
 	t.Helper()
 	var wg sync.WaitGroup
 	errs := make(chan error, len(paths)*copies)
-	// At most 256 requests at a time, keeping within the open file limit; the copies of a
-	// path are sent one after the other, so that they overlap.
-	sem := make(chan struct{}, 256)
+	// At most 64 requests at a time, as the process test's clients; the copies of a path are
+	// sent one after the other, so that they overlap. Far more, with few copies of each path,
+	// would put more distinct fills in flight on a node than ring.DefaultMinLoad, where
+	// bounded loads move keys between nodes, and a moved key is fetched twice.
+	sem := make(chan struct{}, 64)
 	for i, p := range paths {
 		for j := range copies {
 			nd := nodes[(i+j)%len(nodes)]
@@ -222,7 +282,7 @@ func TestClusterSurvivesNodeFailure(t *testing.T) {
 	// Its server stops first while gossip still calls it alive. A survivor then fills the
 	// victim's keys from the next node clockwise, the keys' owner-to-be: asked one after the
 	// other, both survivors make one origin fetch per key between them.
-	victim.stop()
+	victim.ln.takeDown()
 	for _, p := range owned[len(owned)/2:] {
 		for _, nd := range survivors {
 			if resp, body := do(t, "GET", nd.url+p); resp.StatusCode != 200 || body != string(objectBody(p)) {
@@ -262,4 +322,29 @@ func TestClusterSurvivesNodeFailure(t *testing.T) {
 			t.Errorf("origin fetched %s %d times after the failure, want 1", p, n)
 		}
 	}
+}
+
+// TestRunJoinsAndLeaves checks the cluster side of Run: the nodes joined through their seed
+// (startCluster waits for it), and a node whose Run ends has left, not failed, for the others,
+// which then own its keys.
+func TestRunJoinsAndLeaves(t *testing.T) {
+	o := newTestOrigin(t)
+	nodes := startCluster(t, 3, o.URL)
+	nodes[2].stop()
+	for _, nd := range nodes[:2] {
+		waitFor(t, 10*time.Second, nd.name+" to see edge-2 left", func() bool {
+			for _, m := range nd.cluster.Members() {
+				if m.Name == "edge-2" {
+					return m.State == cluster.StateLeft
+				}
+			}
+			return false
+		})
+	}
+	for _, p := range segmentPaths(50) {
+		if owner := nodes[0].cluster.Owner(p).Name; owner == "edge-2" {
+			t.Fatalf("%s still owned by edge-2, which left", p)
+		}
+	}
+	getAll(t, nodes[:2], segmentPaths(20), 2)
 }

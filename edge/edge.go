@@ -1,12 +1,27 @@
 // Package edge is reelay's edge server: the cache in front of the origin that players fetch
 // playlists and segments from.
 //
+//	e, err := edge.New(edge.Config{
+//		Addr:    "10.0.0.5:8080",
+//		Origin:  "http://origin:8082",
+//		Cluster: &cluster.Config{BindAddr: "10.0.0.5:7946", Seeds: []string{"10.0.0.4:7946"}},
+//	})
+//	...
+//	err = e.Run(ctx) // joins, serves until ctx is done, stops gracefully, leaves
+//
 // A request for /v/{video}/{object} is answered from the memory cache, then the disk cache,
 // then filled: from the origin when this node owns the key (or runs alone), otherwise from the
 // owner, a peer of the cluster, which fills from the origin itself. Concurrent misses for one
 // key collapse into one upstream fetch on each node, and since non-owners fill through the
 // owner, the cluster fetches each object from the origin once. An owner that does not answer,
-// or answers 5xx, is skipped for the origin.
+// or answers 5xx, is skipped for the next node clockwise, then the origin.
+//
+// Ownership is consistent hashing with bounded loads (package ring): each fill counts against
+// the node that runs it for as long as it runs, a streamed one until its body is whole, and a
+// node past (1+ε) times the average load (and past the ring's MinLoad, 16 fills by default)
+// passes new keys to the next node clockwise. Each node counts what it sends to the others and
+// what it fetches from the origin itself, for its own requests and the others'. Fills carry
+// "Via: 1.1 {node}", so that the origin sees which node fills.
 //
 // Segments, init segments and posters are immutable and never expire. Playlists are refreshed
 // once their Cache-Control max-age has passed, and served stale when the refresh fails; any
@@ -41,7 +56,6 @@ package edge
 
 import (
 	"cmp"
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -63,12 +77,14 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultAddr           = ":8080"
-	DefaultMemBytes       = 512 << 20
-	DefaultFetchTimeout   = 10 * time.Second
-	DefaultPrefetchBudget = 64 << 20
-	DefaultMaxObjectBytes = 256 << 20
-	DefaultName           = "reelay"
+	DefaultAddr            = ":8080"
+	DefaultMemBytes        = 512 << 20
+	DefaultDiskBytes       = 10 << 30
+	DefaultFetchTimeout    = 10 * time.Second
+	DefaultPrefetchBudget  = 64 << 20
+	DefaultMaxObjectBytes  = 256 << 20
+	DefaultShutdownTimeout = 15 * time.Second
+	DefaultName            = "reelay"
 )
 
 // PeerHeader marks a fill request from another edge node: the node receiving it fills from
@@ -78,29 +94,43 @@ const PeerHeader = "X-Reelay-Peer"
 // negativeTTL is how long a 404 from upstream is remembered.
 const negativeTTL = time.Second
 
+// leaveTimeout bounds Run's graceful leave of the cluster, after the HTTP server has stopped.
+const leaveTimeout = 5 * time.Second
+
 // ErrInvalidConfig is returned by New for an unusable Config.
 var ErrInvalidConfig = errors.New("edge: invalid config")
 
+// ErrClosed is returned by Run when the Edge has run already, or was closed.
+var ErrClosed = errors.New("edge: closed")
+
 // Config configures an Edge.
 type Config struct {
-	// Addr is the address ListenAndServe listens on; Serve takes a listener instead.
-	// Default DefaultAddr (":8080").
+	// Addr is the address New listens on for HTTP, unless Listener is set. Default
+	// DefaultAddr (":8080").
 	Addr string
+	// Listener, if set, is the listener to serve on instead of one on Addr. The Edge closes
+	// it. Default nil.
+	Listener net.Listener
 	// Origin is the base URL of the origin, such as "http://origin:8081": an object /v/... is
 	// fetched from Origin + "/v/...". Required.
 	Origin string
-	// Name names this node in Cache-Status. Default: Cluster's Self().Name, or DefaultName
-	// ("reelay") standalone.
+	// Name names this node in Cache-Status and Via; it must be an HTTP token. Default: the
+	// cluster's name of the node, or DefaultName ("reelay") standalone.
 	Name string
 	// MemBytes is the capacity of the memory cache. Default DefaultMemBytes (512 MiB).
 	MemBytes int64
 	// DiskDir is the directory of the disk cache. Default: none, no disk cache.
 	DiskDir string
-	// DiskBytes is the capacity of the disk cache; required when DiskDir is set.
+	// DiskBytes is the capacity of the disk cache, when DiskDir is set (it is ignored
+	// otherwise). Default DefaultDiskBytes (10 GiB).
 	DiskBytes int64
-	// Cluster is the node's cluster membership, whose members' Meta.HTTPAddr are their edge
-	// servers. The Edge does not close it. Default nil: standalone, every key is this node's.
-	Cluster *cluster.Cluster
+	// Cluster, if set, makes the node one of a cluster of edges, which fill from each other
+	// (see package cluster). New starts gossip with it and Run joins through its Seeds, and
+	// leaves when it stops. In it, Name defaults to the edge's Name, Logger to the edge's
+	// Logger, Meta.HTTPAddr to the HTTP listener's address (with the cluster's advertised IP
+	// when the listener's is unspecified), and Meta.CapacityBytes to MemBytes plus DiskBytes.
+	// Default nil: standalone, every key is this node's.
+	Cluster *cluster.Config
 	// AdminToken is the bearer token of the operator endpoints that change state (purge,
 	// prefetch). Default: empty, those endpoints answer 403.
 	AdminToken string
@@ -117,6 +147,10 @@ type Config struct {
 	// memory until it is stored. Larger objects are answered 502. Default
 	// DefaultMaxObjectBytes (256 MiB), far above any segment.
 	MaxObjectBytes int64
+	// ShutdownTimeout bounds how long Run, once its context is done, waits for the requests
+	// in progress before it leaves the cluster (which takes up to 5 seconds more). Default
+	// DefaultShutdownTimeout (15 s).
+	ShutdownTimeout time.Duration
 	// Logger receives the edge's logs, with "tier"="edge". Default: discarded.
 	Logger *slog.Logger
 	// Registerer receives the edge's metrics; /metrics serves it when it is also a
@@ -124,28 +158,31 @@ type Config struct {
 	Registerer prometheus.Registerer
 }
 
-// Edge is an edge server. Create it with New.
+// Edge is an edge server. Create it with New, then Run it.
 type Edge struct {
-	cfg    Config
-	name   string
-	self   string // the cluster's name of this node; "" standalone
-	origin string // Config.Origin without a trailing slash
-	log    *slog.Logger
-	mem    *cache.Memory
-	disk   *cache.Disk // nil without DiskDir
-	client *fasthttp.Client
-	server *fasthttp.Server
-	flight singleflight.Group
-	stats  counters
+	cfg     Config
+	name    string
+	ln      net.Listener
+	cluster *cluster.Cluster // nil standalone
+	picker  Picker           // the cluster; nil standalone
+	self    string           // the cluster's name of this node; "" standalone
+	via     string           // the Via header of fills: "1.1 " + name
+	origin  string           // Config.Origin without a trailing slash
+	log     *slog.Logger
+	mem     *cache.Memory
+	disk    *cache.Disk // nil without DiskDir
+	client  *fasthttp.Client
+	server  *fasthttp.Server
+	flight  singleflight.Group
+	stats   counters
 	// prefetches tells the prefetched objects that players then asked for from the others.
 	prefetches *prefetchLog
 
 	metrics fasthttp.RequestHandler
 
-	lnMu  sync.Mutex
-	lns   []net.Listener // what Serve was given, closed by Shutdown; under lnMu
-	shut  atomic.Bool    // Shutdown has begun; set under lnMu
-	conns sync.Map       // net.Conn -> *connState: the open connections
+	state atomic.Int32 // stateNew, then stateRunning or stateDone
+	shut  atomic.Bool  // the HTTP server is stopping
+	conns sync.Map     // net.Conn -> *connState: the open connections
 
 	negMu sync.Mutex
 	neg   map[string]time.Time // keys that upstream answered 404, until when
@@ -154,36 +191,38 @@ type Edge struct {
 	fills  map[string]*filling // bodies arriving, by key
 }
 
-// New validates cfg and returns an Edge, with its disk cache opened.
-func New(cfg Config) (*Edge, error) {
+// New validates cfg and returns an Edge ready to Run: its HTTP listener bound, its disk cache
+// open and, with a cluster, gossip started. On failure it releases what it had acquired.
+func New(cfg Config) (_ *Edge, err error) {
 	cfg.Addr = cmp.Or(cfg.Addr, DefaultAddr)
 	cfg.MemBytes = cmp.Or(cfg.MemBytes, DefaultMemBytes)
 	cfg.FetchTimeout = cmp.Or(cfg.FetchTimeout, DefaultFetchTimeout)
 	cfg.PrefetchBudget = cmp.Or(cfg.PrefetchBudget, DefaultPrefetchBudget)
 	cfg.MaxObjectBytes = cmp.Or(cfg.MaxObjectBytes, DefaultMaxObjectBytes)
+	cfg.ShutdownTimeout = cmp.Or(cfg.ShutdownTimeout, DefaultShutdownTimeout)
+	if cfg.DiskDir != "" {
+		cfg.DiskBytes = cmp.Or(cfg.DiskBytes, DefaultDiskBytes)
+	} else {
+		cfg.DiskBytes = 0
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	u, err := url.Parse(cfg.Origin)
+	u, perr := url.Parse(cfg.Origin)
 	switch {
-	case cfg.Origin == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+	case cfg.Origin == "" || perr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
 		return nil, fmt.Errorf("%w: Origin %q is not an http(s) URL", ErrInvalidConfig, cfg.Origin)
 	case cfg.MemBytes < 0:
 		return nil, fmt.Errorf("%w: MemBytes %d", ErrInvalidConfig, cfg.MemBytes)
-	case cfg.DiskDir != "" && cfg.DiskBytes <= 0:
-		return nil, fmt.Errorf("%w: DiskBytes %d with DiskDir %q", ErrInvalidConfig, cfg.DiskBytes, cfg.DiskDir)
-	case cfg.FetchTimeout < 0 || cfg.PrefetchBudget < 0 || cfg.MaxObjectBytes < 0:
-		return nil, fmt.Errorf("%w: negative FetchTimeout, PrefetchBudget or MaxObjectBytes", ErrInvalidConfig)
+	case cfg.DiskBytes < 0:
+		return nil, fmt.Errorf("%w: DiskBytes %d", ErrInvalidConfig, cfg.DiskBytes)
+	case cfg.FetchTimeout < 0 || cfg.PrefetchBudget < 0 || cfg.MaxObjectBytes < 0 || cfg.ShutdownTimeout < 0:
+		return nil, fmt.Errorf("%w: negative FetchTimeout, PrefetchBudget, MaxObjectBytes or ShutdownTimeout", ErrInvalidConfig)
+	case cfg.Name != "" && !isToken(cfg.Name):
+		return nil, fmt.Errorf("%w: Name %q is not an HTTP token (letters, digits and !#$%%&'*+-.^_`|~)", ErrInvalidConfig, cfg.Name)
 	}
-	var self string
-	if cfg.Cluster != nil {
-		self = cfg.Cluster.Self().Name
-	}
-	name := cmp.Or(cfg.Name, self)
 	e := &Edge{
 		cfg:    cfg,
-		name:   cmp.Or(name, DefaultName),
-		self:   self,
 		origin: strings.TrimSuffix(cfg.Origin, "/"),
 		mem:    cache.NewMemory(cfg.MemBytes),
 		neg:    make(map[string]time.Time),
@@ -191,20 +230,42 @@ func New(cfg Config) (*Edge, error) {
 
 		prefetches: newPrefetchLog(),
 	}
-	e.log = cfg.Logger.With("tier", "edge", "node", e.name)
+	// What New acquires, Close releases; on failure, release it now.
+	defer func() {
+		if err != nil {
+			e.release(false)
+		}
+	}()
+	e.ln = cfg.Listener
+	if e.ln == nil {
+		if e.ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+			return nil, fmt.Errorf("edge: listen: %w", err)
+		}
+	}
 	if cfg.DiskDir != "" {
 		if e.disk, err = cache.OpenDisk(cfg.DiskDir, cfg.DiskBytes); err != nil {
 			return nil, fmt.Errorf("edge: open disk cache: %w", err)
 		}
 	}
+	if cfg.Cluster != nil {
+		if e.cluster, err = newCluster(*cfg.Cluster, cfg, e.ln.Addr()); err != nil {
+			return nil, err
+		}
+		e.picker = e.cluster
+		e.self = e.cluster.Self().Name
+	}
+	e.name = cmp.Or(cfg.Name, e.self, DefaultName)
+	if !isToken(e.name) {
+		return nil, fmt.Errorf("%w: node name %q is not an HTTP token", ErrInvalidConfig, e.name)
+	}
+	e.via = "1.1 " + e.name
+	e.log = cfg.Logger.With("tier", "edge", "node", e.name)
 	reg := cfg.Registerer
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	if err := e.register(reg); err != nil {
-		if e.disk != nil {
-			_ = e.disk.Close()
-		}
+	// Registered last: nothing after it can fail, so that no failed New leaves metrics behind.
+	if err = e.register(reg); err != nil {
 		return nil, fmt.Errorf("edge: register metrics: %w", err)
 	}
 	if g, ok := reg.(prometheus.Gatherer); ok {
@@ -233,96 +294,60 @@ func New(cfg Config) (*Edge, error) {
 	return e, nil
 }
 
+// newCluster starts gossip with cc, whose defaults come from the edge's cfg and its HTTP
+// listener's address.
+func newCluster(cc cluster.Config, cfg Config, httpAddr net.Addr) (*cluster.Cluster, error) {
+	cc.Name = cmp.Or(cc.Name, cfg.Name)
+	if cc.Logger == nil {
+		cc.Logger = cfg.Logger
+	}
+	if cc.Meta.CapacityBytes == 0 {
+		cc.Meta.CapacityBytes = cfg.MemBytes + cfg.DiskBytes
+	}
+	// The peers fill from the listener's address; an unspecified IP (":8080") is replaced
+	// with the IP the cluster advertises, once it is known.
+	host, port, err := net.SplitHostPort(httpAddr.String())
+	unspecified := err == nil && (host == "" || net.ParseIP(host).IsUnspecified())
+	if cc.Meta.HTTPAddr == "" {
+		cc.Meta.HTTPAddr = httpAddr.String()
+	} else {
+		unspecified = false
+	}
+	c, err := cluster.New(cc)
+	if err != nil {
+		return nil, fmt.Errorf("edge: cluster: %w", err)
+	}
+	if unspecified {
+		if ip, _, err := net.SplitHostPort(c.Self().Addr); err == nil {
+			meta := cc.Meta
+			meta.HTTPAddr = net.JoinHostPort(ip, port)
+			// Nobody has joined yet: the update goes out with the first gossip.
+			if err := c.UpdateMeta(meta, time.Second); err != nil {
+				c.Close()
+				return nil, fmt.Errorf("edge: cluster: %w", err)
+			}
+		}
+	}
+	return c, nil
+}
+
 // Name returns the node's name, as in Cache-Status.
 func (e *Edge) Name() string { return e.name }
 
-// ListenAndServe listens on Config.Addr and serves HTTP until Shutdown.
-func (e *Edge) ListenAndServe() error {
-	ln, err := net.Listen("tcp", e.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("edge: %w", err)
-	}
-	return e.Serve(ln)
-}
+// Addr returns the address the HTTP server listens on, with the port it got when Config.Addr
+// asked for any (port 0).
+func (e *Edge) Addr() net.Addr { return e.ln.Addr() }
 
-// Serve serves HTTP on ln until Shutdown. A Serve that starts after Shutdown returns at once.
-func (e *Edge) Serve(ln net.Listener) error {
-	e.lnMu.Lock()
-	if e.shut.Load() {
-		e.lnMu.Unlock()
-		ln.Close()
-		return nil
-	}
-	e.lns = append(e.lns, ln)
-	e.lnMu.Unlock()
-	e.log.Info("edge: serving", "addr", ln.Addr().String(), "origin", e.origin)
-	return e.server.Serve(ln)
-}
+// URL returns the HTTP server's base URL, "http://" and Addr.
+func (e *Edge) URL() string { return "http://" + e.ln.Addr().String() }
 
-// Shutdown stops the server gracefully, waiting until ctx is done for open requests to
-// finish, then closes the disk cache. It leaves the cluster to the caller.
-//
-// Connections that wait for a request, new or kept alive, are closed at once, and the others
-// as soon as their request is answered: fasthttp alone would wait for a connection that never
-// sent a request until its read timeout, past most shutdown deadlines.
-func (e *Edge) Shutdown(ctx context.Context) error {
-	e.lnMu.Lock()
-	e.shut.Store(true)
-	lns := e.lns
-	e.lnMu.Unlock()
-	// A connection that falls idle from now on is closed by trackConn.
-	e.conns.Range(func(c, cs any) bool {
-		if st := cs.(*connState); st.idle.Load() || !st.served.Load() {
-			c.(net.Conn).Close()
-		}
-		return true
-	})
-	err := e.server.ShutdownWithContext(ctx)
-	// fasthttp closes only the listeners its Serve has registered; one whose Serve had not
-	// got that far would keep accepting. Closing twice is harmless.
-	for _, ln := range lns {
-		ln.Close()
+// Self returns this node as a member of its cluster, whose Addr is its gossip address for
+// the other nodes' seeds: the zero Member standalone.
+func (e *Edge) Self() cluster.Member {
+	if e.cluster == nil {
+		return cluster.Member{}
 	}
-	if e.disk != nil {
-		err = errors.Join(err, e.disk.Close())
-	}
-	return err
-}
-
-// connState is what Shutdown needs to know of a connection. Its fields change with every
-// request, without a lock: the map of connections changes only when they open and close.
-type connState struct {
-	idle   atomic.Bool // waiting for its next request
-	served atomic.Bool // a request on it has reached the handler
-}
-
-// trackConn follows the server's connections for Shutdown, and closes those that fall idle
-// once it has begun.
-func (e *Edge) trackConn(c net.Conn, st fasthttp.ConnState) {
-	switch st {
-	case fasthttp.StateNew:
-		e.conns.Store(c, &connState{})
-		if e.shut.Load() { // accepted as Shutdown began: Shutdown's sweep may have missed it
-			c.Close()
-		}
-	case fasthttp.StateClosed, fasthttp.StateHijacked:
-		e.conns.Delete(c)
-	case fasthttp.StateActive, fasthttp.StateIdle:
-		// fasthttp calls a new connection active before its first request has arrived.
-		if cs, ok := e.conns.Load(c); ok {
-			cs.(*connState).idle.Store(st == fasthttp.StateIdle)
-		}
-		if st == fasthttp.StateIdle && e.shut.Load() {
-			c.Close()
-		}
-	}
-}
-
-// serving notes that the first request of a connection has reached the handler.
-func (e *Edge) serving(c net.Conn) {
-	if cs, ok := e.conns.Load(c); ok {
-		cs.(*connState).served.Store(true)
-	}
+	return e.cluster.Self()
 }
 
 // Handler returns the edge's request handler, for tests and for callers that run their own
@@ -388,4 +413,16 @@ func (e *Edge) readyz(ctx *fasthttp.RequestCtx) error {
 	}
 	ctx.SetBodyString(`{"status":"ready"}` + "\n")
 	return nil
+}
+
+// isToken reports whether s is an HTTP token (RFC 9110 §5.6.2), as a node's name must be to
+// stand in Via and Cache-Status.
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return s != ""
 }

@@ -1,12 +1,12 @@
 package edge
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -152,47 +152,46 @@ func (o *testOrigin) total() int {
 	return n
 }
 
-// testEdge is an Edge served on loopback.
+// testEdge is an Edge running on loopback.
 type testEdge struct {
 	*Edge
 	url  string // http://127.0.0.1:port
-	stop func() // shuts the server down; also done at the end of the test
+	stop func() // ends Run and waits for it; also done at the end of the test
 }
 
-// startEdge serves an Edge with cfg on ln (a new loopback listener when nil) until the test ends.
-func startEdge(t *testing.T, cfg Config, ln net.Listener) *testEdge {
+// startEdge runs an Edge with cfg until the test ends, on a free loopback port unless cfg
+// says otherwise.
+func startEdge(t *testing.T, cfg Config) *testEdge {
 	t.Helper()
-	if ln == nil {
-		var err error
-		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
+	if cfg.Listener == nil {
+		cfg.Addr = cmp.Or(cfg.Addr, "127.0.0.1:0")
 	}
 	e, err := New(cfg)
 	if err != nil {
-		ln.Close()
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- e.Serve(ln) }()
+	go func() { done <- e.Run(ctx) }()
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {
 			// net/http may hold connections it dialed and never used, which fasthttp
 			// counts as busy for 5 seconds.
 			testClient.CloseIdleConnections()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := e.Shutdown(ctx); err != nil {
-				t.Errorf("Shutdown: %v", err)
-			}
-			if err := <-done; err != nil {
-				t.Errorf("Serve: %v", err)
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run of %s: %v", e.Name(), err)
+				}
+			case <-time.After(30 * time.Second):
+				t.Errorf("Run still running 30 s after its context ended")
 			}
 		})
 	}
 	t.Cleanup(stop)
-	return &testEdge{Edge: e, url: "http://" + ln.Addr().String(), stop: stop}
+	return &testEdge{Edge: e, url: e.URL(), stop: stop}
 }
 
 var testClient = &http.Client{

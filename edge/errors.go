@@ -1,7 +1,11 @@
 package edge
 
 import (
+	"errors"
+	"fmt"
+	"net"
 	"net/http"
+	"os"
 
 	"github.com/valyala/fasthttp"
 
@@ -15,8 +19,56 @@ var (
 	errBadSignature = apierr.New(http.StatusForbidden, "bad_signature", "the URL signature is wrong or expired")
 	// errSignatureRequired answers an unsigned request for a private video's object.
 	errSignatureRequired = apierr.New(http.StatusForbidden, "signature_required", "this video is private: its URLs must be signed")
-	errBadGateway        = apierr.New(http.StatusBadGateway, "bad_gateway", "the origin could not be reached")
 )
+
+// The answers to a failed fill, as a reverse proxy gives them (Caddy, nginx, HAProxy): 504 when
+// upstream did not answer in time, or said so itself; 502 when it could not be reached or
+// failed otherwise.
+//
+// An object larger than Config.MaxObjectBytes is refused with 502 object_too_large. The
+// request is fine and the object exists, so no 4xx fits; among the 5xx, 502 is what proxies
+// answer for an upstream response past their own limits (nginx's "upstream sent too big
+// header", HAProxy's oversized response), and it says where to look: between this edge and its
+// upstream, whose limits disagree. The code tells it from an unreachable origin; retrying does
+// not help.
+var (
+	errBadGateway     = apierr.New(http.StatusBadGateway, "bad_gateway", "the origin could not be reached, or failed")
+	errGatewayTimeout = apierr.New(http.StatusGatewayTimeout, "gateway_timeout", "the origin did not answer in time")
+	errObjectTooLarge = apierr.New(http.StatusBadGateway, "object_too_large", "the object is larger than this edge serves")
+)
+
+// errTooLarge marks a fill refused for its size; fillError maps it to errObjectTooLarge.
+var errTooLarge = errors.New("edge: object larger than MaxObjectBytes")
+
+// fillError returns the answer to a fill that failed with err: see errBadGateway.
+func fillError(err error) error {
+	answer := errBadGateway
+	switch {
+	case errors.Is(err, errTooLarge):
+		answer = errObjectTooLarge
+	case isTimeout(err):
+		answer = errGatewayTimeout
+	}
+	return &apierr.Error{Status: answer.Status, Code: answer.Code, Message: answer.Message, Err: err}
+}
+
+// isTimeout reports whether err is a fetch that ran out of time: dialing, waiting for a
+// connection to the host, or reading the answer.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) ||
+		errors.Is(err, fasthttp.ErrNoFreeConns) || errors.Is(err, os.ErrDeadlineExceeded) ||
+		errors.As(err, &ne) && ne.Timeout()
+}
+
+// upstreamError returns the answer to an upstream's 5xx: 504 for its own 504, 502 otherwise.
+func upstreamError(status int) error {
+	answer := errBadGateway
+	if status == http.StatusGatewayTimeout {
+		answer = errGatewayTimeout
+	}
+	return &apierr.Error{Status: answer.Status, Code: answer.Code, Message: answer.Message, Err: fmt.Errorf("upstream answered %d", status)}
+}
 
 // methodNotAllowed sets Allow and returns the 405 error.
 func methodNotAllowed(ctx *fasthttp.RequestCtx, allow string) error {

@@ -7,12 +7,12 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/reelay/reelay/internal/httpsem"
-	"github.com/reelay/reelay/internal/layout"
-
 	"github.com/valyala/fasthttp"
 
+	"github.com/reelay/reelay/cluster"
 	"github.com/reelay/reelay/edge/cache"
+	"github.com/reelay/reelay/internal/httpsem"
+	"github.com/reelay/reelay/internal/layout"
 )
 
 // how tells where an answer came from, for Cache-Status and the counters.
@@ -102,66 +102,133 @@ func (e *Edge) fresh(obj layout.Object, ent cache.Entry) bool {
 	return time.Since(ent.StoredAt) < httpsem.MaxAge(ent.CacheControl)
 }
 
-// fetch fills obj from upstream, one fetch at a time per key and route: from the owner of the
-// key when that is another node and the request is not itself a peer's; when the owner fails
-// (it may be down before the cluster has noticed), from the next node clockwise, which owns
-// the key once the owner is gone; else, and when both fail, from the origin. A 200 is stored, a 404 remembered for negativeTTL.
-//
-// Fetches from the origin and fetches through a peer are coalesced separately, so that an
-// owner answering a peer never waits on its own forwarded fetch.
+// fetch fills obj from upstream and counts the request as collapsed when it shared another's
+// fetch. A peer's request, or any request of a standalone node, fills from the origin; any
+// other request fills through the cluster (fetchRouted).
 func (e *Edge) fetch(obj layout.Object, peer bool) (fill, error) {
-	peers := e.fillPeers(obj.Path, peer)
-	flight := "o" + obj.Path
-	if len(peers) > 0 {
-		flight = "p" + obj.Path
+	var (
+		f   fill
+		err error
+	)
+	switch {
+	case peer:
+		// The fill counts in the ring of the node that sent it here. Each node balances the
+		// fills it routes: were a node to count the fills it serves for the others too, under
+		// even traffic every node would see itself past its bound and move keys for nothing.
+		f, err = e.fetchOrigin(obj, func() {})
+	case e.picker == nil:
+		f, err = e.fetchOrigin(obj, nil)
+	default:
+		f, err = e.fetchRouted(obj)
 	}
-	v, err, shared := e.flight.Do(flight, func() (any, error) {
-		// A fetch that finished, or began, between the caller's lookup and this one answers.
-		if ent, ok := e.cached(obj.Path); ok && e.fresh(obj, ent) {
-			return fill{status: 200, entry: ent, how: howHit}, nil
+	if err == nil && f.collapsed {
+		e.stats.coalesced.Add(1)
+	}
+	return f, err
+}
+
+// fetchRouted fills obj, one fetch at a time per key, from the node the cluster picks for it
+// given the fills in flight: itself, from the origin, or a peer, which fills from the origin
+// itself. The fill counts against the node picked until it ends. When the peer fails (it may
+// be down before the cluster has noticed), the fill goes to the next node for the key, which
+// owns it once the peer is gone, unless that is this node; and when that one fails too, or
+// there is none, to the origin.
+//
+// Fetches from the origin are coalesced apart from these (see fetchOrigin), so that a node
+// answering a peer never waits on a fetch of its own that went to that peer.
+func (e *Edge) fetchRouted(obj layout.Object) (fill, error) {
+	v, err, shared := e.flight.Do("p"+obj.Path, func() (any, error) {
+		if f, ok := e.ready(obj); ok {
+			return f, nil
 		}
-		if fl := e.filling(obj.Path); fl != nil {
-			return fill{status: 200, entry: fl.meta, stream: fl, how: fl.how}, nil
+		owner, lease := e.picker.Acquire(obj.Path)
+		if owner.Name == "" || owner.Name == e.self || owner.Meta.HTTPAddr == "" {
+			return e.fetchOrigin(obj, lease)
 		}
-		for _, addr := range peers {
-			f, err := e.fetchObject(obj, "http://"+addr+obj.Path, peerFill, howPeer)
-			if err == nil && f.status < 500 {
-				e.stats.peerFills.Add(1)
-				return f, nil
+		if f, ok := e.fetchPeer(obj, owner, lease); ok {
+			return f, nil
+		}
+		for _, m := range e.picker.Owners(obj.Path, 3) {
+			if m.Name == owner.Name {
+				continue
 			}
-			e.stats.peerErrors.Add(1)
-			e.log.Warn("edge: peer fill failed", "key", obj.Path, "peer", addr, "status", f.status, "err", err)
+			if m.Name != e.self && m.Meta.HTTPAddr != "" {
+				if f, ok := e.fetchPeer(obj, m, e.picker.AcquireNode(m.Name)); ok {
+					return f, nil
+				}
+			}
+			break
 		}
-		e.stats.originFetches.Add(1)
-		return e.fetchObject(obj, e.origin+obj.Path, "", howOrigin)
+		return e.fetchOrigin(obj, nil)
 	})
 	if err != nil {
 		return fill{}, err
 	}
 	f := v.(fill)
-	f.collapsed = shared
-	if shared {
-		e.stats.coalesced.Add(1)
-	}
+	f.collapsed = f.collapsed || shared
 	return f, nil
 }
 
-// fillPeers returns the HTTP addresses of the nodes to fill key from, in order: the owner and
-// the next node clockwise, up to this node. A peer's request, or one this node owns, fills
-// from the origin.
-func (e *Edge) fillPeers(key string, peer bool) []string {
-	c := e.cfg.Cluster
-	if c == nil || peer {
-		return nil
+// fetchPeer fills obj from member m, holding lease until the fill ends, and reports whether m
+// answered below 500.
+func (e *Edge) fetchPeer(obj layout.Object, m cluster.Member, lease func()) (fill, bool) {
+	f, err := e.fetchObject(obj, "http://"+m.Meta.HTTPAddr+obj.Path, peerFill, howPeer, lease)
+	if err == nil && f.status < 500 {
+		e.stats.peerFills.Add(1)
+		return f, true
 	}
-	var addrs []string
-	for _, m := range c.Owners(key, 2) {
-		if m.Name == e.self || m.Meta.HTTPAddr == "" {
-			break
+	e.stats.peerErrors.Add(1)
+	e.log.Warn("edge: peer fill failed", "key", obj.Path, "peer", m.Name, "addr", m.Meta.HTTPAddr, "status", f.status, "err", err)
+	return fill{}, false
+}
+
+// fetchOrigin fills obj from the origin, one fetch at a time per key. The fetch counts against
+// this node until it ends: with lease, when the caller acquired one for it, or else with a
+// load of its own. A caller whose request joins a fetch already under way has its lease
+// released at once.
+func (e *Edge) fetchOrigin(obj layout.Object, lease func()) (fill, error) {
+	held := false // the lease went to the fetch; Do runs the function on this goroutine
+	v, err, shared := e.flight.Do("o"+obj.Path, func() (any, error) {
+		// A fetch that finished, or began, between the caller's lookup and this one answers.
+		if f, ok := e.ready(obj); ok {
+			return f, nil
 		}
-		addrs = append(addrs, m.Meta.HTTPAddr)
+		held = true
+		if lease == nil {
+			lease = e.acquireSelf()
+		}
+		e.stats.originFetches.Add(1)
+		return e.fetchObject(obj, e.origin+obj.Path, "", howOrigin, lease)
+	})
+	if !held && lease != nil {
+		lease()
 	}
-	return addrs
+	if err != nil {
+		return fill{}, err
+	}
+	f := v.(fill)
+	f.collapsed = f.collapsed || shared
+	return f, nil
+}
+
+// ready answers obj without a fetch when a fetch of it finished, or began, since the caller
+// looked.
+func (e *Edge) ready(obj layout.Object) (fill, bool) {
+	if ent, ok := e.cached(obj.Path); ok && e.fresh(obj, ent) {
+		return fill{status: 200, entry: ent, how: howHit}, true
+	}
+	if fl := e.filling(obj.Path); fl != nil {
+		return fill{status: 200, entry: fl.meta, stream: fl, how: fl.how}, true
+	}
+	return fill{}, false
+}
+
+// acquireSelf counts one more fill against this node, until the returned release is called.
+func (e *Edge) acquireSelf() func() {
+	if e.picker == nil {
+		return func() {}
+	}
+	return e.picker.AcquireNode(e.self)
 }
 
 // keep stores a 200 in the caches and remembers a 404.
@@ -212,12 +279,14 @@ func (e *Edge) negative(key string) bool {
 // fetchObject fetches obj from url, as fetchURL, and keeps the answer. A 200 for an immutable
 // object of streamMin bytes or more returns as soon as its headers are in, with its body
 // arriving into a filling that later requests join and that is kept once whole; any other
-// answer returns whole.
-func (e *Edge) fetchObject(obj layout.Object, url, peer string, h how) (fill, error) {
+// answer returns whole. lease is called once the fill has ended: the answer is whole, or has
+// failed.
+func (e *Edge) fetchObject(obj layout.Object, url, peer string, h how, lease func()) (fill, error) {
 	req, resp, err := e.do(url, peer)
 	release := func() {
 		fasthttp.ReleaseRequest(req)
 		fasthttp.ReleaseResponse(resp)
+		lease()
 	}
 	if err != nil {
 		release()
@@ -236,12 +305,12 @@ func (e *Edge) fetchObject(obj layout.Object, url, peer string, h how) (fill, er
 	}
 	if int64(size) > e.cfg.MaxObjectBytes {
 		release()
-		return fill{}, fmt.Errorf("edge: fetch %s: %d bytes, more than the %d an object may have", url, size, e.cfg.MaxObjectBytes)
+		return fill{}, fmt.Errorf("edge: fetch %s: %w: %d bytes, more than %d", url, errTooLarge, size, e.cfg.MaxObjectBytes)
 	}
 	fl := newFilling(obj.Path, entryMeta(resp), h, size)
 	e.startFilling(fl)
 	go func() {
-		defer release()
+		defer release() // after fl.finish: the load counts until the body is whole
 		err := fl.receive(resp.BodyStream())
 		if err == nil {
 			ent := fl.meta
@@ -277,6 +346,7 @@ func (e *Edge) do(url, peer string) (*fasthttp.Request, *fasthttp.Response, erro
 	resp.StreamBody = true
 	req.SetRequestURI(url)
 	req.Header.SetMethod(fasthttp.MethodGet)
+	req.Header.Set("Via", e.via)
 	if peer != "" {
 		req.Header.Set(PeerHeader, peer)
 		if e.cfg.SigningKey != nil {
@@ -307,7 +377,7 @@ func (e *Edge) answer(url string, resp *fasthttp.Response) (fill, error) {
 		body = bytes.Clone(resp.Body())
 	}
 	if int64(len(body)) > e.cfg.MaxObjectBytes {
-		return fill{}, fmt.Errorf("edge: fetch %s: more than the %d bytes an object may have", url, e.cfg.MaxObjectBytes)
+		return fill{}, fmt.Errorf("edge: fetch %s: %w: more than %d bytes", url, errTooLarge, e.cfg.MaxObjectBytes)
 	}
 	if body == nil {
 		body = []byte{}

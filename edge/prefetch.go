@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"path"
 	"strings"
@@ -92,8 +93,15 @@ func parsePrefetch(body []byte) (PrefetchRequest, error) {
 	var req PrefetchRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil || dec.More() {
-		return req, apierr.New(http.StatusBadRequest, "invalid_json", "the body must be one JSON object of videos, rendition and segments")
+	err := dec.Decode(&req)
+	if err == nil {
+		// Nothing may follow the object: dec.More would take a stray "]" or "}" for its end.
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errors.New("data after the object")
+		}
+	}
+	if err != nil {
+		return PrefetchRequest{}, apierr.New(http.StatusBadRequest, "invalid_json", "the body must be one JSON object of videos, rendition and segments")
 	}
 	if len(req.Videos) == 0 || len(req.Videos) > prefetchMaxVideos {
 		return req, apierr.Errorf(http.StatusBadRequest, "invalid_request", "videos must list 1 to %d ids", prefetchMaxVideos)
@@ -208,23 +216,9 @@ func (p *prefetch) ensure(key string, needBody bool, out *PrefetchVideo) ([]byte
 	if p.bytes.Load() >= p.budget {
 		return nil, errBudget
 	}
-	var (
-		f   fill
-		err error
-	)
-	owner := ""
-	if c := e.cfg.Cluster; c != nil {
-		if m := c.Owner(key); m.Name != "" && m.Name != e.self && m.Meta.HTTPAddr != "" {
-			owner = m.Meta.HTTPAddr
-		}
-	}
-	if owner != "" {
-		// The owner fills it from the origin and keeps it; this node does not.
-		if f, err = e.fetchURL("http://"+owner+key, peerPrefetch); err != nil || f.status >= 500 {
-			f, err = e.get(obj, false)
-			e.prefetches.filled(key, f)
-		}
-	} else {
+	f, ok := p.viaOwner(key)
+	var err error
+	if !ok {
 		f, err = e.get(obj, false)
 		e.prefetches.filled(key, f)
 	}
@@ -246,13 +240,39 @@ func (p *prefetch) ensure(key string, needBody bool, out *PrefetchVideo) ([]byte
 	return f.entry.Body, nil
 }
 
+// viaOwner asks the node that the cluster picks for key to fill it, when that is another node:
+// the owner fills it from the origin and keeps it, this node does not. The fill counts against
+// the owner while it runs. It reports whether the owner answered below 500; when it did not, or
+// this node is the one picked, the caller fills key itself.
+func (p *prefetch) viaOwner(key string) (fill, bool) {
+	e := p.e
+	if e.picker == nil {
+		return fill{}, false
+	}
+	owner, release := e.picker.Acquire(key)
+	defer release()
+	if owner.Name == "" || owner.Name == e.self || owner.Meta.HTTPAddr == "" {
+		return fill{}, false
+	}
+	f, err := e.fetchURL("http://"+owner.Meta.HTTPAddr+key, peerPrefetch)
+	if err != nil || f.status >= 500 {
+		e.log.Warn("edge: prefetch through the owner failed", "key", key, "owner", owner.Name, "status", f.status, "err", err)
+		return fill{}, false
+	}
+	return f, true
+}
+
 // resolve maps a URI of a playlist under dir (a key ending in "/") to the object it names. It
 // accepts only relative references that stay within the video, as the packager writes them.
 func resolve(dir, uri string) (layout.Object, bool) {
 	if uri == "" || strings.ContainsAny(uri, ":?#\\") || strings.HasPrefix(uri, "/") {
 		return layout.Object{}, false
 	}
-	return layout.Parse(path.Clean(dir + uri))
+	obj, ok := layout.Parse(path.Clean(dir + uri))
+	if !ok || !strings.HasPrefix(dir, layout.Path(obj.Video, "")) {
+		return layout.Object{}, false // "../../{another video}/..."
+	}
+	return obj, true
 }
 
 // variantURIs returns the URIs of a master playlist's variant streams, in order.

@@ -2,10 +2,14 @@ package edge
 
 import (
 	"encoding/json"
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/reelay/reelay/internal/apierr"
 	"github.com/reelay/reelay/internal/layout"
+	"github.com/reelay/reelay/internal/videoid"
 )
 
 func postPrefetch(t *testing.T, url, body string) (int, PrefetchResult, string) {
@@ -84,7 +88,7 @@ func TestPrefetchLandsOnOwners(t *testing.T) {
 
 func TestPrefetchBudget(t *testing.T) {
 	o := newTestOrigin(t)
-	e := startEdge(t, Config{Origin: o.URL, AdminToken: "tok", PrefetchBudget: 1500}, nil)
+	e := startEdge(t, Config{Origin: o.URL, AdminToken: "tok", PrefetchBudget: 1500})
 	a, _ := newVideo()
 	status, res, raw := postPrefetch(t, e.url, `{"videos":["`+a+`"],"segments":10}`)
 	if status != 200 || !res.BudgetExhausted || !strings.Contains(res.Videos[0].Error, "budget") {
@@ -101,7 +105,7 @@ func TestPrefetchBudget(t *testing.T) {
 // bytes count although they are still arriving when the prefetch sees them.
 func TestPrefetchBudgetStreamed(t *testing.T) {
 	o := newTestOrigin(t)
-	e := startEdge(t, Config{Origin: o.URL, AdminToken: "tok", PrefetchBudget: 3 * bigBody / 2}, nil)
+	e := startEdge(t, Config{Origin: o.URL, AdminToken: "tok", PrefetchBudget: 3 * bigBody / 2})
 	a, _ := newVideo()
 	status, res, raw := postPrefetch(t, e.url, `{"videos":["`+a+`"],"rendition":"big","segments":10}`)
 	if status != 200 || !res.BudgetExhausted {
@@ -114,7 +118,7 @@ func TestPrefetchBudgetStreamed(t *testing.T) {
 
 func TestPrefetchRejects(t *testing.T) {
 	o := newTestOrigin(t)
-	e := startEdge(t, Config{Origin: o.URL, AdminToken: "tok"}, nil)
+	e := startEdge(t, Config{Origin: o.URL, AdminToken: "tok"})
 	id, _ := newVideo()
 	tests := []struct{ name, body, code string }{
 		{"not json", `{`, "invalid_json"},
@@ -152,7 +156,8 @@ func TestPlaylistParsing(t *testing.T) {
 	for uri, ok := range map[string]bool{
 		"seg_00001.m4s":                                true,
 		"../720p/seg_00001.m4s":                        true,
-		"../../bbbbbbbbbbbbbbbbbbbbbbbbbb/master.m3u8": false,
+		"../../bbbbbbbbbbbbbbbbbbbbbbbbbb/master.m3u8": false, // not a video id
+		"../../bbbbbbbbbbbbbbbbbbbbbbbbba/master.m3u8": false, // another video
 		"/v/aaaaaaaaaaaaaaaaaaaaaaaaaa/master.m3u8":    false,
 		"http://evil/seg_00001.m4s":                    false,
 		"seg_00001.m4s?x=1":                            false,
@@ -194,6 +199,86 @@ func FuzzParseObject(f *testing.F) {
 		}
 		if obj.Path != p || strings.Contains(p, "..") || strings.Contains(p, "//") || strings.Contains(p, "%") || !strings.HasPrefix(p, "/v/"+obj.Video+"/") {
 			t.Fatalf("accepted %q as %+v", p, obj)
+		}
+	})
+}
+
+var prefetchCases = []struct {
+	name string
+	body string
+	want PrefetchRequest // when code is ""
+	code string          // the error code, "" when accepted
+}{
+	{"defaults", `{"videos":["aaaaaaaaaaaaaaaaaaaaaaaaaa"]}`, PrefetchRequest{Videos: []string{"aaaaaaaaaaaaaaaaaaaaaaaaaa"}, Rendition: "auto", Segments: ptr(3)}, ""},
+	{"all fields", `{"videos":["aaaaaaaaaaaaaaaaaaaaaaaaaa","bbbbbbbbbbbbbbbbbbbbbbbbba"],"rendition":"720p","segments":0}`,
+		PrefetchRequest{Videos: []string{"aaaaaaaaaaaaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbbbbbbbbbbba"}, Rendition: "720p", Segments: ptr(0)}, ""},
+	{"white space around", " \n{\"videos\":[\"aaaaaaaaaaaaaaaaaaaaaaaaaa\"],\"segments\":50}\n", PrefetchRequest{Videos: []string{"aaaaaaaaaaaaaaaaaaaaaaaaaa"}, Rendition: "auto", Segments: ptr(50)}, ""},
+	{"empty", ``, PrefetchRequest{}, "invalid_json"},
+	{"not json", `{`, PrefetchRequest{}, "invalid_json"},
+	{"null", `null`, PrefetchRequest{}, "invalid_request"},
+	{"unknown field", `{"videos":["aaaaaaaaaaaaaaaaaaaaaaaaaa"],"x":1}`, PrefetchRequest{}, "invalid_json"},
+	{"two objects", `{"videos":["aaaaaaaaaaaaaaaaaaaaaaaaaa"]}{}`, PrefetchRequest{}, "invalid_json"},
+	{"trailing bracket", `{"videos":["aaaaaaaaaaaaaaaaaaaaaaaaaa"]}]`, PrefetchRequest{}, "invalid_json"},
+	{"segments a string", `{"videos":["aaaaaaaaaaaaaaaaaaaaaaaaaa"],"segments":"3"}`, PrefetchRequest{}, "invalid_json"},
+	{"no videos", `{"videos":[]}`, PrefetchRequest{}, "invalid_request"},
+	{"bad id", `{"videos":["nope"]}`, PrefetchRequest{}, "invalid_request"},
+	{"bad rendition", `{"videos":["aaaaaaaaaaaaaaaaaaaaaaaaaa"],"rendition":"../x"}`, PrefetchRequest{}, "invalid_request"},
+	{"negative segments", `{"videos":["aaaaaaaaaaaaaaaaaaaaaaaaaa"],"segments":-1}`, PrefetchRequest{}, "invalid_request"},
+	{"too many segments", `{"videos":["aaaaaaaaaaaaaaaaaaaaaaaaaa"],"segments":51}`, PrefetchRequest{}, "invalid_request"},
+	{"too many videos", `{"videos":[` + strings.Repeat(`"aaaaaaaaaaaaaaaaaaaaaaaaaa",`, 100) + `"aaaaaaaaaaaaaaaaaaaaaaaaaa"]}`, PrefetchRequest{}, "invalid_request"},
+}
+
+func ptr(n int) *int { return &n }
+
+func TestParsePrefetch(t *testing.T) {
+	for _, tc := range prefetchCases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parsePrefetch([]byte(tc.body))
+			if tc.code != "" {
+				var e *apierr.Error
+				if !errors.As(err, &e) || e.Status != 400 || e.Code != tc.code {
+					t.Fatalf("parsePrefetch(%q) = %v, want 400 %s", tc.body, err, tc.code)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(got.Videos, tc.want.Videos) || got.Rendition != tc.want.Rendition || got.Segments == nil || *got.Segments != *tc.want.Segments {
+				t.Fatalf("parsePrefetch(%q) = %+v, %v; want %+v", tc.body, got, err, tc.want)
+			}
+		})
+	}
+}
+
+// FuzzParsePrefetch checks that a prefetch body is either refused with a 400 or one JSON
+// object whose request is within the limits, the defaults filled in.
+func FuzzParsePrefetch(f *testing.F) {
+	for _, tc := range prefetchCases {
+		f.Add([]byte(tc.body))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := parsePrefetch(body)
+		if err != nil {
+			var e *apierr.Error
+			if !errors.As(err, &e) || e.Status != 400 {
+				t.Fatalf("parsePrefetch(%q): %v, want a 400", body, err)
+			}
+			return
+		}
+		if !json.Valid(body) {
+			t.Fatalf("accepted %q, which is not one JSON value", body)
+		}
+		if len(req.Videos) == 0 || len(req.Videos) > prefetchMaxVideos {
+			t.Fatalf("accepted %q with %d videos", body, len(req.Videos))
+		}
+		for _, v := range req.Videos {
+			if !videoid.Valid(v) {
+				t.Fatalf("accepted %q with video %q", body, v)
+			}
+		}
+		if req.Rendition != prefetchAutoRendition && !layout.ValidRendition(req.Rendition) {
+			t.Fatalf("accepted %q with rendition %q", body, req.Rendition)
+		}
+		if req.Segments == nil || *req.Segments < 0 || *req.Segments > prefetchMaxSegments {
+			t.Fatalf("accepted %q with segments %v", body, req.Segments)
 		}
 	})
 }

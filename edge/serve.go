@@ -3,6 +3,7 @@ package edge
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -48,8 +49,16 @@ func (e *Edge) serveObject(ctx *fasthttp.RequestCtx, p string) error {
 	} else if err == nil && f.how == howHit {
 		e.prefetches.hit(obj.Path)
 	}
+	if (err != nil || f.how != howHit && f.how != howNegative) && clientGone(ctx.Conn()) {
+		// The client went away while upstream was asked: write nothing, not even an error.
+		e.stats.clientGone.Add(1)
+		e.log.Debug("edge: the client went away during the fill", "key", obj.Path, "err", err)
+		ctx.HijackSetNoResponse(true)
+		ctx.Hijack(func(net.Conn) {})
+		return nil
+	}
 	if err != nil {
-		return &apierr.Error{Status: errBadGateway.Status, Code: errBadGateway.Code, Message: errBadGateway.Message, Err: err}
+		return fillError(err)
 	}
 	h.Set("Cache-Status", e.cacheStatus(f))
 	if f.status == http.StatusOK && f.entry.Private {
@@ -65,7 +74,7 @@ func (e *Edge) serveObject(ctx *fasthttp.RequestCtx, p string) error {
 	case f.status == http.StatusNotFound:
 		return errNotFound
 	case f.status >= 500:
-		return errBadGateway
+		return upstreamError(f.status)
 	case f.status != http.StatusOK:
 		return apierr.Errorf(f.status, "upstream", "upstream answered %d %s", f.status, http.StatusText(f.status))
 	}

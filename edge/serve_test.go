@@ -1,19 +1,27 @@
 package edge
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/reelay/reelay/cluster"
 )
 
 func TestMissThenHit(t *testing.T) {
 	o := newTestOrigin(t)
-	e := startEdge(t, Config{Origin: o.URL, Name: "edge-a"}, nil)
+	e := startEdge(t, Config{Origin: o.URL, Name: "edge-a"})
 	_, prefix := newVideo()
 	key := prefix + "720p/seg_00001.m4s"
 
@@ -62,7 +70,7 @@ func TestMissThenHit(t *testing.T) {
 
 func TestAgeFromStoredAt(t *testing.T) {
 	o := newTestOrigin(t)
-	e := startEdge(t, Config{Origin: o.URL}, nil)
+	e := startEdge(t, Config{Origin: o.URL})
 	_, prefix := newVideo()
 	key := prefix + "720p/init.mp4"
 	do(t, "GET", e.url+key)
@@ -80,7 +88,7 @@ func TestAgeFromStoredAt(t *testing.T) {
 
 func TestConditionalAndRange(t *testing.T) {
 	o := newTestOrigin(t)
-	e := startEdge(t, Config{Origin: o.URL}, nil)
+	e := startEdge(t, Config{Origin: o.URL})
 	_, prefix := newVideo()
 	key := prefix + "360p/seg_00002.m4s"
 	full := string(objectBody(key))
@@ -129,7 +137,7 @@ func TestConditionalAndRange(t *testing.T) {
 
 func TestBadPathsNeverFetch(t *testing.T) {
 	o := newTestOrigin(t)
-	e := startEdge(t, Config{Origin: o.URL}, nil)
+	e := startEdge(t, Config{Origin: o.URL})
 	id, prefix := newVideo()
 	for _, p := range []string{
 		"/v/notavideo/master.m3u8",
@@ -171,7 +179,7 @@ func TestBadPathsNeverFetch(t *testing.T) {
 
 func TestNotFoundIsNegativeCached(t *testing.T) {
 	o := newTestOrigin(t)
-	e := startEdge(t, Config{Origin: o.URL}, nil)
+	e := startEdge(t, Config{Origin: o.URL})
 	_, prefix := newVideo()
 	key := prefix + "720p/seg_99999.m4s"
 	for i := range 3 {
@@ -190,7 +198,7 @@ func TestNotFoundIsNegativeCached(t *testing.T) {
 
 func TestOriginDownServesCached(t *testing.T) {
 	o := newTestOrigin(t)
-	e := startEdge(t, Config{Origin: o.URL, Name: "e"}, nil)
+	e := startEdge(t, Config{Origin: o.URL, Name: "e"})
 	_, prefix := newVideo()
 	seg, master := prefix+"720p/seg_00003.m4s", prefix+"master.m3u8"
 	do(t, "GET", e.url+seg)
@@ -236,14 +244,14 @@ func TestDiskCacheSurvivesRestart(t *testing.T) {
 	o := newTestOrigin(t)
 	dir := t.TempDir()
 	cfg := Config{Origin: o.URL, MemBytes: 1 << 20, DiskDir: dir, DiskBytes: 16 << 20}
-	e := startEdge(t, cfg, nil)
+	e := startEdge(t, cfg)
 	_, prefix := newVideo()
 	key := prefix + "720p/seg_00001.m4s"
 	do(t, "GET", e.url+key)
 	e.stop()
 
 	o.down.Store(true)
-	e2 := startEdge(t, cfg, nil)
+	e2 := startEdge(t, cfg)
 	resp, body := do(t, "GET", e2.url+key)
 	if resp.StatusCode != 200 || body != string(objectBody(key)) || !strings.HasSuffix(resp.Header.Get("Cache-Status"), "; hit") {
 		t.Fatalf("after restart: %d %q", resp.StatusCode, resp.Header.Get("Cache-Status"))
@@ -255,7 +263,7 @@ func TestDiskCacheSurvivesRestart(t *testing.T) {
 
 func TestOperatorEndpoints(t *testing.T) {
 	o := newTestOrigin(t)
-	e := startEdge(t, Config{Origin: o.URL, AdminToken: "s3cret", Name: "op"}, nil)
+	e := startEdge(t, Config{Origin: o.URL, AdminToken: "s3cret", Name: "op"})
 	id, prefix := newVideo()
 	key := prefix + "720p/seg_00001.m4s"
 	do(t, "GET", e.url+key)
@@ -298,54 +306,68 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{},
 		{Origin: "origin:8080"},
 		{Origin: "ftp://origin"},
-		{Origin: "http://origin", DiskDir: t.TempDir()},
+		{Origin: "http://origin", DiskDir: t.TempDir(), DiskBytes: -1},
 		{Origin: "http://origin", MemBytes: -1},
+		{Origin: "http://origin", Name: "edge a"}, // names the node in Via and Cache-Status
 	} {
-		if _, err := New(cfg); err == nil {
-			t.Errorf("New(%+v) succeeded", cfg)
+		if e, err := New(cfg); !errors.Is(err, ErrInvalidConfig) {
+			if err == nil {
+				e.Close()
+			}
+			t.Errorf("New(%+v): %v, want ErrInvalidConfig", cfg, err)
 		}
 	}
 }
 
-// TestShutdownRacesServe stops an edge right after Serve was called, before fasthttp may have
-// registered the listener, and once before Serve at all: Serve must return either way.
-func TestShutdownRacesServe(t *testing.T) {
+// TestRunStopsAtOnce ends Run's context right after Run was called, before fasthttp may have
+// registered the listener, and once before Run at all: Run must return either way, and the
+// port must be free again.
+func TestRunStopsAtOnce(t *testing.T) {
 	o := newTestOrigin(t)
 	for i := range 20 {
-		e, ln := newUnservedEdge(t, o.URL)
+		e := newUnservedEdge(t, Config{Origin: o.URL})
 		done := make(chan error, 1)
-		shutdownFirst := i%2 == 1
-		if !shutdownFirst {
-			go func() { done <- e.Serve(ln) }()
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if err := e.Shutdown(ctx); err != nil {
-			t.Fatalf("Shutdown: %v", err)
-		}
-		cancel()
-		if shutdownFirst {
-			go func() { done <- e.Serve(ln) }()
+		ctx, cancel := context.WithCancel(context.Background())
+		if i%2 == 1 {
+			cancel()
+			go func() { done <- e.Run(ctx) }()
+		} else {
+			go func() { done <- e.Run(ctx) }()
+			cancel()
 		}
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("round %d: Run: %v", i, err)
+			}
 		case <-time.After(10 * time.Second):
-			t.Fatalf("round %d: Serve still running after Shutdown", i)
+			t.Fatalf("round %d: Run still running after its context ended", i)
+		}
+		ln, err := net.Listen("tcp", e.Addr().String())
+		if err != nil {
+			t.Fatalf("round %d: the port after Run: %v", i, err)
+		}
+		ln.Close()
+		if err := e.Run(context.Background()); !errors.Is(err, ErrClosed) {
+			t.Fatalf("round %d: a second Run: %v, want ErrClosed", i, err)
 		}
 	}
 }
 
 // TestShutdownClosesWaitingConnections stops an edge that holds a connection which never sent
-// a request, one kept alive after its request, and one whose request is in progress: Shutdown
+// a request, one kept alive after its request, and one whose request is in progress: Run
 // closes the first two at once and returns when the third is answered.
 func TestShutdownClosesWaitingConnections(t *testing.T) {
 	o := newTestOrigin(t)
 	o.delay = 300 * time.Millisecond
-	e, ln := newUnservedEdge(t, o.URL)
+	e := newUnservedEdge(t, Config{Origin: o.URL, ShutdownTimeout: 5 * time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- e.Serve(ln) }()
-	url := "http://" + ln.Addr().String()
+	go func() { done <- e.Run(ctx) }()
+	url := e.URL()
 
-	silent, err := net.Dial("tcp", ln.Addr().String())
+	silent, err := net.Dial("tcp", e.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,17 +395,18 @@ func TestShutdownClosesWaitingConnections(t *testing.T) {
 	}()
 	waitFor(t, 5*time.Second, "the slow request to reach the origin", func() bool { return o.total() > 0 })
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	start := time.Now()
-	if err := e.Shutdown(ctx); err != nil {
-		t.Fatalf("Shutdown after %v: %v", time.Since(start), err)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run after %v: %v", time.Since(start), err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run still running 20 s after its context ended")
 	}
 	if status := <-slow; status != 200 {
-		t.Errorf("the request in progress during Shutdown: status %d", status)
-	}
-	if err := <-done; err != nil {
-		t.Errorf("Serve: %v", err)
+		t.Errorf("the request in progress during the stop: status %d", status)
 	}
 	silent.SetReadDeadline(time.Now().Add(time.Second))
 	if _, err := silent.Read(make([]byte, 1)); err != io.EOF {
@@ -391,17 +414,82 @@ func TestShutdownClosesWaitingConnections(t *testing.T) {
 	}
 }
 
-// newUnservedEdge returns an edge over origin and a loopback listener for it, not yet served:
-// for the tests that race Serve and Shutdown themselves.
-func newUnservedEdge(t *testing.T, origin string) (*Edge, net.Listener) {
+// TestNewUndoesPartialWork makes New fail after it has bound the listener, opened the disk
+// cache and started gossip: the ports are free again, and the metrics registerable again.
+func TestNewUndoesPartialWork(t *testing.T) {
+	o := newTestOrigin(t)
+	httpAddr, gossipAddr := freeAddr(t), freeAddr(t)
+	cfg := Config{
+		Origin: o.URL, Addr: httpAddr, DiskDir: t.TempDir(),
+		Cluster:    &cluster.Config{BindAddr: gossipAddr, Tuning: cluster.TuningLocal},
+		Registerer: prometheus.NewRegistry(),
+	}
+	for _, tc := range []struct {
+		name  string
+		spoil func(*Config) func()
+	}{
+		{"disk cache", func(c *Config) func() {
+			c.DiskDir = filepath.Join(t.TempDir(), "file")
+			os.WriteFile(c.DiskDir, nil, 0o644)
+			return func() {}
+		}},
+		{"gossip", func(c *Config) func() {
+			cc := *c.Cluster
+			cc.Tuning = "fast"
+			c.Cluster = &cc
+			return func() {}
+		}},
+		{"metrics", func(c *Config) func() {
+			// Registered once already: the edge's second registration fails.
+			first, err := New(Config{Origin: o.URL, Addr: "127.0.0.1:0", Registerer: c.Registerer})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return func() { first.Close() }
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := cfg
+			bad.Registerer = prometheus.NewRegistry()
+			undo := tc.spoil(&bad)
+			defer undo()
+			if e, err := New(bad); err == nil {
+				e.Close()
+				t.Fatal("New succeeded")
+			}
+			// What the failed New bound is free: a New on the same addresses succeeds.
+			e, err := New(cfg)
+			if err != nil {
+				t.Fatalf("New after a failed New: %v", err)
+			}
+			if err := e.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+			cfg.Registerer = prometheus.NewRegistry()
+		})
+	}
+}
+
+// freeAddr returns a loopback address whose port was free a moment ago.
+func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := New(Config{Origin: origin})
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// newUnservedEdge returns an edge on a free loopback port, not yet run, closed at the end of
+// the test if it never runs: for the tests that run and stop it themselves.
+func newUnservedEdge(t *testing.T, cfg Config) *Edge {
+	t.Helper()
+	cfg.Addr = cmp.Or(cfg.Addr, "127.0.0.1:0")
+	e, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e, ln
+	t.Cleanup(func() { e.Close() })
+	return e
 }

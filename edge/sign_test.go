@@ -19,7 +19,7 @@ var (
 
 func TestSignedRequests(t *testing.T) {
 	o := newTestOrigin(t)
-	e := startEdge(t, Config{Origin: o.URL, SigningKey: testKey}, nil)
+	e := startEdge(t, Config{Origin: o.URL, SigningKey: testKey})
 	id, prefix := newVideo()
 	key := prefix + "master.m3u8"
 	future, past := time.Now().Add(time.Hour), time.Now().Add(-time.Minute)
@@ -99,7 +99,7 @@ func FuzzSignPlaylist(f *testing.F) {
 
 func TestPrivateVideos(t *testing.T) {
 	o := newTestOrigin(t)
-	e := startEdge(t, Config{Origin: o.URL, SigningKey: testKey}, nil)
+	e := startEdge(t, Config{Origin: o.URL, SigningKey: testKey})
 	id, prefix := newVideo()
 	o.private.Store(id, true)
 	future := time.Now().Add(time.Hour)
@@ -156,7 +156,7 @@ func TestPrivateVideos(t *testing.T) {
 	}
 
 	// An edge without a signing key cannot serve private videos at all.
-	bare := startEdge(t, Config{Origin: o.URL}, nil)
+	bare := startEdge(t, Config{Origin: o.URL})
 	if resp, body := do(t, "GET", bare.url+prefix+"master.m3u8?"+q); resp.StatusCode != 403 || !strings.Contains(body, "signature_required") {
 		t.Errorf("edge without a key: %d %s", resp.StatusCode, body)
 	}

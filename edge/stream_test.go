@@ -74,7 +74,7 @@ func checkStreams(t *testing.T, o *testOrigin, key, node, joiner string) {
 
 func TestStreamsWhileFilling(t *testing.T) {
 	o := newTestOrigin(t)
-	e := startEdge(t, Config{Origin: o.URL}, nil)
+	e := startEdge(t, Config{Origin: o.URL})
 	_, prefix := newVideo()
 	checkStreams(t, o, prefix+"big/seg_00001.m4s", e.url, e.url)
 
@@ -106,7 +106,7 @@ func TestStreamsThroughTheOwner(t *testing.T) {
 
 func TestStreamCutShort(t *testing.T) {
 	o := newTestOrigin(t)
-	e := startEdge(t, Config{Origin: o.URL}, nil)
+	e := startEdge(t, Config{Origin: o.URL})
 	_, prefix := newVideo()
 	key := prefix + "big/seg_00001.m4s"
 	o.cut.Store(true)
@@ -128,10 +128,10 @@ func TestStreamCutShort(t *testing.T) {
 
 func TestObjectTooLarge(t *testing.T) {
 	o := newTestOrigin(t)
-	e := startEdge(t, Config{Origin: o.URL, MaxObjectBytes: bigBody - 1}, nil)
+	e := startEdge(t, Config{Origin: o.URL, MaxObjectBytes: bigBody - 1})
 	_, prefix := newVideo()
 	resp, body := do(t, "GET", e.url+prefix+"big/seg_00001.m4s")
-	if resp.StatusCode != 502 || !strings.Contains(body, "bad_gateway") {
+	if resp.StatusCode != 502 || !strings.Contains(body, "object_too_large") {
 		t.Errorf("an object over MaxObjectBytes: %d %s", resp.StatusCode, body)
 	}
 	if resp, _ := do(t, "GET", e.url+prefix+"360p/seg_00001.m4s"); resp.StatusCode != 200 {

@@ -21,10 +21,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/reelay/reelay/cluster"
 	"github.com/reelay/reelay/edge"
 	"github.com/reelay/reelay/internal/testenv"
 	"github.com/reelay/reelay/internal/videoid"
+	"github.com/reelay/reelay/ring"
 	"github.com/reelay/reelay/storage"
 )
 
@@ -140,11 +140,11 @@ func (c *procCluster) testRestartServesFromDisk(t *testing.T) {
 // and fetch each of them from the origin once.
 func (c *procCluster) testSurvivesNodeFailure(t *testing.T) {
 	victim, survivors := c.edges[1], []*edgeProc{c.edges[0], c.edges[2]}
-	ring := cluster.NewRing(cluster.RingConfig{}, cluster.RingNode{Name: "edge-1"}, cluster.RingNode{Name: "edge-2"}, cluster.RingNode{Name: "edge-3"})
+	r := ring.New(ring.Config{}, ring.Node{Name: "edge-1"}, ring.Node{Name: "edge-2"}, ring.Node{Name: "edge-3"})
 	victimOwns := func(paths []string) []string {
 		var owned []string
 		for _, p := range paths {
-			if ring.Owner(p) == victim.name {
+			if r.Owner(p) == victim.name {
 				owned = append(owned, p)
 			}
 		}

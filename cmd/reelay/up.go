@@ -11,8 +11,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/reelay/reelay/api"
+	"github.com/reelay/reelay/cluster"
+	"github.com/reelay/reelay/edge"
 	"github.com/reelay/reelay/feed"
 	"github.com/reelay/reelay/ingest"
+	"github.com/reelay/reelay/internal/signedurl"
 	"github.com/reelay/reelay/origin"
 	"github.com/reelay/reelay/pipeline"
 	"github.com/reelay/reelay/transcoder"
@@ -125,17 +128,23 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 		return err
 	}
 	// Edge nodes on consecutive ports, the first the others' seed.
-	var edges []*edgeNode
+	var edges []*edge.Edge
+	defer func() {
+		for _, n := range edges {
+			n.Close() // for those that never ran
+		}
+	}()
+	signingKey, _ := signedurl.ParseKey(c.signing.key) // validated with the flags
 	for i := range c.edges {
-		o := edgeOpts{
-			gossipAddr: nextPort(c.gossipAddr, i), origin: org.URL(), mem: c.edgeMem,
-			disk: filepath.Join(c.data, fmt.Sprintf("edge-%d", i+1)), diskSize: c.edgeDisk,
-			name: fmt.Sprintf("edge-%d", i+1), adminToken: c.adminToken, signingKey: c.signing.key, tuning: "local",
-		}
+		cl := cluster.Config{BindAddr: nextPort(c.gossipAddr, i), Tuning: cluster.TuningLocal}
 		if i > 0 {
-			o.join = edges[0].c.Self().Addr
+			cl.Seeds = []string{edges[0].Self().Addr}
 		}
-		n, err := startEdge(ctx, o, nextPort(c.edgeAddr, i), prometheus.NewRegistry(), log)
+		n, err := edge.New(edge.Config{
+			Addr: nextPort(c.edgeAddr, i), Origin: org.URL(), Name: fmt.Sprintf("edge-%d", i+1), Cluster: &cl,
+			MemBytes: c.edgeMem, DiskDir: filepath.Join(c.data, fmt.Sprintf("edge-%d", i+1)), DiskBytes: c.edgeDisk,
+			AdminToken: c.adminToken, SigningKey: signingKey, Registerer: prometheus.NewRegistry(), Logger: log,
+		})
 		if err != nil {
 			return err
 		}
@@ -145,7 +154,7 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	switch {
 	case playback != "":
 	case len(edges) > 0:
-		playback = edges[0].url
+		playback = edges[0].URL()
 	default:
 		playback = org.URL()
 	}
@@ -188,8 +197,8 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 		if len(edges) > 1 {
 			name = fmt.Sprintf("edge-%d", i+1)
 		}
-		fmt.Fprintf(e.stdout, "%s %s\n", name, n.url)
-		tiers = append(tiers, n.run)
+		fmt.Fprintf(e.stdout, "%s %s\n", name, n.URL())
+		tiers = append(tiers, n.Run)
 	}
 	fmt.Fprintf(e.stdout, "origin %s\n", org.URL())
 	err = runAll(ctx, tiers...)

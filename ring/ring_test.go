@@ -1,4 +1,4 @@
-package cluster
+package ring
 
 import (
 	"fmt"
@@ -10,10 +10,10 @@ import (
 	"testing"
 )
 
-func ringNodes(n int) []RingNode {
-	nodes := make([]RingNode, n)
+func testNodes(n int) []Node {
+	nodes := make([]Node, n)
 	for i := range nodes {
-		nodes[i] = RingNode{Name: fmt.Sprintf("edge-%d", i)}
+		nodes[i] = Node{Name: fmt.Sprintf("edge-%d", i)}
 	}
 	return nodes
 }
@@ -69,7 +69,7 @@ func TestHashIsFNV1aThenSplitmix(t *testing.T) {
 
 // TestRingBoundedLoads replays Zipf-popular requests, each holding a load while it is among the
 // last `window` ones (fills in flight), and checks that no node ever holds more than
-// ceil((1+ε)·L·w/W).
+// max(MinLoad, ceil((1+ε)·L·w/W)).
 func TestRingBoundedLoads(t *testing.T) {
 	t.Parallel()
 	const (
@@ -81,24 +81,35 @@ func TestRingBoundedLoads(t *testing.T) {
 		name    string
 		weights []float64
 		epsilon float64
+		minLoad int // 0: DefaultMinLoad
 	}{
-		{"3 nodes", []float64{1, 1, 1}, 0.25},
-		{"5 nodes", []float64{1, 1, 1, 1, 1}, 0.25},
-		{"10 nodes", []float64{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 0.25},
-		{"10 nodes eps 0.1", []float64{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 0.1},
-		{"weighted 1 2 3 4", []float64{1, 2, 3, 4}, 0.25},
+		{"3 nodes", []float64{1, 1, 1}, 0.25, 0},
+		{"3 nodes without a floor", []float64{1, 1, 1}, 0.25, -1},
+		{"5 nodes", []float64{1, 1, 1, 1, 1}, 0.25, 0},
+		{"10 nodes", []float64{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 0.25, 0},
+		{"10 nodes without a floor", []float64{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 0.25, -1},
+		{"10 nodes eps 0.1", []float64{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, 0.1, 0},
+		{"weighted 1 2 3 4", []float64{1, 2, 3, 4}, 0.25, 0},
+		{"weighted 1 2 3 4 floor 100", []float64{1, 2, 3, 4}, 0.25, 100},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			nodes := ringNodes(len(tc.weights))
+			nodes := testNodes(len(tc.weights))
 			var sum float64
 			for i, w := range tc.weights {
 				nodes[i].Weight = w
 				sum += w
 			}
-			r := NewRing(RingConfig{Epsilon: tc.epsilon}, nodes...)
+			r := New(Config{Epsilon: tc.epsilon, MinLoad: tc.minLoad}, nodes...)
 			share := make([]float64, r.Len()) // by ring index
 			for i, n := range r.nodes {
 				share[i] = n.weight / sum
+			}
+			floor := float64(DefaultMinLoad)
+			if tc.minLoad != 0 {
+				floor = float64(max(tc.minLoad, 0))
+			}
+			bound := func(node int, total float64) float64 {
+				return max(floor, math.Ceil((1+tc.epsilon)*total*share[node]))
 			}
 
 			// Without the bound, the hot segments pile up on their owners: the test has teeth.
@@ -123,14 +134,14 @@ func TestRingBoundedLoads(t *testing.T) {
 				node, release := r.acquire(k)
 				releases = append(releases, release)
 				total := float64(min(i+1, window))
-				if load, bound := r.nodes[node].load.Load(), math.Ceil((1+tc.epsilon)*total*share[node]); float64(load) > bound {
+				if load, bound := r.nodes[node].load.Load(), bound(node, total); float64(load) > bound {
 					t.Fatalf("request %d: %s holds %d of %v, bound %v", i, r.nodes[node].name, load, total, bound)
 				}
 				if i+1 >= window {
 					for j, n := range r.nodes {
 						load := n.load.Load()
 						worst = max(worst, float64(load)/(window*share[j]))
-						if bound := math.Ceil((1 + tc.epsilon) * window * share[j]); float64(load) > bound {
+						if bound := bound(j, window); float64(load) > bound {
 							t.Fatalf("request %d: %s holds %d of %d, bound %v", i, n.name, load, window, bound)
 						}
 					}
@@ -158,8 +169,8 @@ func TestRingMovement(t *testing.T) {
 	keys := testKeys(100000)
 	for n := 3; n <= 10; n++ {
 		t.Run(fmt.Sprintf("N=%d", n), func(t *testing.T) {
-			nodes := ringNodes(n + 1)
-			before := NewRing(RingConfig{}, nodes[:n]...)
+			nodes := testNodes(n + 1)
+			before := New(Config{}, nodes[:n]...)
 			joined := before.Rebuild(nodes...)
 			left := before.Rebuild(slices.Delete(slices.Clone(nodes[:n]), 1, 2)...)
 			gone := nodes[1].Name
@@ -205,8 +216,8 @@ func TestRingMovement(t *testing.T) {
 func TestRingWeightedShares(t *testing.T) {
 	t.Parallel()
 	keys := testKeys(100000)
-	nodes := []RingNode{{"small", 1}, {"medium", 2}, {"large", 4}}
-	r := NewRing(RingConfig{}, nodes...)
+	nodes := []Node{{"small", 1}, {"medium", 2}, {"large", 4}}
+	r := New(Config{}, nodes...)
 	count := make(map[string]int)
 	for _, k := range keys {
 		count[r.Owner(k)]++
@@ -223,16 +234,16 @@ func TestRingWeightedShares(t *testing.T) {
 
 func TestRingDeterministic(t *testing.T) {
 	t.Parallel()
-	nodes := []RingNode{{"edge-a", 1}, {"edge-b", 2}, {"edge-c", 1}, {"edge-d", 0}, {"edge-e", 3}}
+	nodes := []Node{{"edge-a", 1}, {"edge-b", 2}, {"edge-c", 1}, {"edge-d", 0}, {"edge-e", 3}}
 	shuffled := slices.Clone(nodes)
 	rand.New(rand.NewPCG(1, 2)).Shuffle(len(shuffled), func(i, j int) {
 		shuffled[i], shuffled[j] = shuffled[j], shuffled[i]
 	})
 	reversed := slices.Clone(nodes)
 	slices.Reverse(reversed)
-	a := NewRing(RingConfig{}, nodes...)
-	b := NewRing(RingConfig{}, shuffled...)
-	c := NewRing(RingConfig{}, append(reversed, RingNode{"edge-a", 5})...) // a duplicate is dropped
+	a := New(Config{}, nodes...)
+	b := New(Config{}, shuffled...)
+	c := New(Config{}, append(reversed, Node{"edge-a", 5})...) // a duplicate is dropped
 	if !slices.Equal(a.hashes, c.hashes) {
 		t.Fatal("a later duplicate changed the ring")
 	}
@@ -245,7 +256,7 @@ func TestRingDeterministic(t *testing.T) {
 		}
 	}
 	// Pinned owners: a change here reassigns keys between versions of reelay.
-	r := NewRing(RingConfig{}, ringNodes(3)...)
+	r := New(Config{}, testNodes(3)...)
 	for key, want := range map[string]string{
 		"/v/00000001/master.m3u8":        "edge-1",
 		"/v/00000001/720p/seg_00001.m4s": "edge-2",
@@ -259,7 +270,7 @@ func TestRingDeterministic(t *testing.T) {
 
 func TestRingOwners(t *testing.T) {
 	t.Parallel()
-	r := NewRing(RingConfig{}, ringNodes(5)...)
+	r := New(Config{}, testNodes(5)...)
 	for _, k := range testKeys(2000) {
 		for n := 1; n <= 6; n++ {
 			owners := r.Owners(k, n)
@@ -284,8 +295,8 @@ func TestRingOwners(t *testing.T) {
 	// becomes the owner.
 	for _, k := range testKeys(2000) {
 		owners := r.Owners(k, 2)
-		var rest []RingNode
-		for _, n := range ringNodes(5) {
+		var rest []Node
+		for _, n := range testNodes(5) {
 			if n.Name != owners[0] {
 				rest = append(rest, n)
 			}
@@ -297,7 +308,7 @@ func TestRingOwners(t *testing.T) {
 }
 
 func TestRingAcquireRelease(t *testing.T) {
-	r := NewRing(RingConfig{}, ringNodes(3)...)
+	r := New(Config{}, testNodes(3)...)
 	key := segmentKey(1, 1)
 	owner := r.Owner(key)
 	node, release := r.Acquire(key)
@@ -308,7 +319,7 @@ func TestRingAcquireRelease(t *testing.T) {
 		t.Fatalf("load %d after Acquire", got)
 	}
 	// A ring rebuilt over a new membership keeps the counters of the nodes that stay.
-	r2 := r.Rebuild(append(ringNodes(3), RingNode{Name: "edge-9"})...)
+	r2 := r.Rebuild(append(testNodes(3), Node{Name: "edge-9"})...)
 	if got := r2.Load(node); got != 1 {
 		t.Fatalf("rebuilt ring: load %d", got)
 	}
@@ -319,7 +330,7 @@ func TestRingAcquireRelease(t *testing.T) {
 	}
 
 	// With one node: the bound is never below 1+ε of everything, so it takes every key.
-	one := NewRing(RingConfig{}, RingNode{Name: "only"})
+	one := New(Config{}, Node{Name: "only"})
 	for i := range 100 {
 		if n, _ := one.Acquire(segmentKey(i, 0)); n != "only" {
 			t.Fatalf("Acquire on one node = %q", n)
@@ -327,7 +338,7 @@ func TestRingAcquireRelease(t *testing.T) {
 	}
 
 	// A hot key spreads over the nodes once its owner is at its bound.
-	hot := NewRing(RingConfig{}, ringNodes(4)...)
+	hot := New(Config{}, testNodes(4)...)
 	seen := make(map[string]int)
 	for range 100 {
 		n, _ := hot.Acquire(key)
@@ -347,8 +358,83 @@ func TestRingAcquireRelease(t *testing.T) {
 	}
 }
 
+// keysOf returns n keys whose owner on an unloaded r is node.
+func keysOf(r *Ring, node string, n int) []string {
+	var keys []string
+	for i := 0; len(keys) < n; i++ {
+		if k := segmentKey(i, 0); r.Owner(k) == node {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// TestRingMinLoad checks the floor under the bound: below MinLoad a node takes every key of
+// its own, past it the bound applies; without a floor, a second key already moves.
+func TestRingMinLoad(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		stay int // keys of one node that stay on it, all in flight, before one moves
+	}{
+		{"default floor", Config{}, DefaultMinLoad},
+		{"floor 4", Config{MinLoad: 4}, 4},
+		// ceil(1.25·(1+1)/3) = 1: the second key moves.
+		{"no floor", Config{MinLoad: -1}, 1},
+		{"no bound", Config{Epsilon: math.Inf(1), MinLoad: -1}, 100},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := New(tc.cfg, testNodes(3)...)
+			for i, k := range keysOf(r, "edge-1", min(tc.stay+1, 100)) {
+				node, _ := r.Acquire(k)
+				if i < tc.stay && node != "edge-1" {
+					t.Fatalf("key %d of edge-1 went to %s at loads %v", i, node, r.Loads())
+				}
+				if i == tc.stay && node == "edge-1" {
+					t.Fatalf("key %d of edge-1 stayed on it at loads %v", i, r.Loads())
+				}
+			}
+		})
+	}
+}
+
+func TestRingAcquireNode(t *testing.T) {
+	r := New(Config{MinLoad: -1}, testNodes(3)...)
+	// Far past its bound: AcquireNode counts it anyway.
+	var releases []func()
+	for range 10 {
+		releases = append(releases, r.AcquireNode("edge-1"))
+	}
+	if got := r.Load("edge-1"); got != 10 {
+		t.Fatalf("load %d after 10 AcquireNode", got)
+	}
+	// Acquire sends edge-1's keys elsewhere while it is that far over.
+	for _, k := range keysOf(New(Config{}, testNodes(3)...), "edge-1", 5) {
+		if node, release := r.Acquire(k); node == "edge-1" {
+			t.Errorf("Acquire(%s) = edge-1 at loads %v", k, r.Loads())
+		} else {
+			release()
+		}
+	}
+	releases[0]()
+	releases[0]()
+	if got := r.Load("edge-1"); got != 9 {
+		t.Errorf("load %d after one release twice, want 9", got)
+	}
+	for _, release := range releases {
+		release()
+	}
+	if got := r.Loads(); got["edge-1"] != 0 || got["edge-0"] != 0 || got["edge-2"] != 0 {
+		t.Errorf("loads %v after every release", got)
+	}
+	r.AcquireNode("nobody")() // a node the ring does not hold: nothing to count
+	if got := r.Loads(); len(got) != 3 {
+		t.Errorf("loads %v", got)
+	}
+}
+
 func TestRingEmpty(t *testing.T) {
-	r := NewRing(RingConfig{})
+	r := New(Config{})
 	if got := r.Owner("k"); got != "" {
 		t.Errorf("Owner = %q", got)
 	}
@@ -363,7 +449,7 @@ func TestRingEmpty(t *testing.T) {
 }
 
 func TestRingConcurrentAcquire(t *testing.T) {
-	r := NewRing(RingConfig{}, ringNodes(5)...)
+	r := New(Config{}, testNodes(5)...)
 	keys := zipfKeys(4000, 3)
 	var wg sync.WaitGroup
 	for g := range 8 {
@@ -396,7 +482,7 @@ func TestRingConcurrentAcquire(t *testing.T) {
 func BenchmarkOwner(b *testing.B) {
 	keys := testKeys(1 << 14)
 	for _, n := range []int{3, 10, 50} {
-		r := NewRing(RingConfig{}, ringNodes(n)...)
+		r := New(Config{}, testNodes(n)...)
 		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
 			i := 0
 			for b.Loop() {
@@ -419,7 +505,7 @@ func BenchmarkOwner(b *testing.B) {
 
 func BenchmarkAcquire(b *testing.B) {
 	keys := testKeys(1 << 14)
-	r := NewRing(RingConfig{}, ringNodes(10)...)
+	r := New(Config{}, testNodes(10)...)
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {
@@ -431,8 +517,8 @@ func BenchmarkAcquire(b *testing.B) {
 }
 
 func BenchmarkRebuild(b *testing.B) {
-	r := NewRing(RingConfig{}, ringNodes(10)...)
-	nodes := ringNodes(11)
+	r := New(Config{}, testNodes(10)...)
+	nodes := testNodes(11)
 	for b.Loop() {
 		_ = r.Rebuild(nodes...)
 	}

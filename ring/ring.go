@@ -1,4 +1,11 @@
-package cluster
+// Package ring assigns keys to nodes by consistent hashing with bounded loads. It knows nothing
+// of how the nodes find each other: package cluster builds a Ring over the live members of a
+// gossip cluster, and anything else that has a list of named nodes can build one too.
+//
+//	r := ring.New(ring.Config{}, ring.Node{Name: "edge-a"}, ring.Node{Name: "edge-b", Weight: 2})
+//	node, release := r.Acquire("/v/0123/720p/seg_00001.m4s")
+//	defer release() // the load counts against node until then
+package ring
 
 import (
 	"cmp"
@@ -7,10 +14,11 @@ import (
 	"sync/atomic"
 )
 
-// Defaults of RingConfig (and of the same fields of Config).
+// Defaults of Config.
 const (
 	DefaultVirtualNodes = 160
 	DefaultEpsilon      = 0.25
+	DefaultMinLoad      = 16
 )
 
 // maxWeightFactor caps how many times the average number of virtual nodes one node gets on the
@@ -18,8 +26,8 @@ const (
 // bound still follows its true weight.
 const maxWeightFactor = 16
 
-// RingConfig configures a Ring. The zero value is usable.
-type RingConfig struct {
+// Config configures a Ring. The zero value is usable.
+type Config struct {
 	// VirtualNodes is the number of points a node of average weight gets on the ring; a node of
 	// weight w gets about VirtualNodes·w/mean(w), at least 1 and at most 16·VirtualNodes. More
 	// points spread the keys more evenly (the spread of a node's share shrinks as
@@ -32,10 +40,21 @@ type RingConfig struct {
 	// choice under load. Zero, negative or NaN means DefaultEpsilon (0.25); +Inf turns the bound
 	// off (plain consistent hashing whatever the loads).
 	Epsilon float64
+	// MinLoad is a floor under every bound: a node whose load is below MinLoad takes its keys
+	// whatever the loads of the others. Without it, small loads spill all the time: with three
+	// equal nodes and one key in flight, the bound of the next key is ceil(1.25·2/3) = 1, so a
+	// node that holds one load already passes a second key on. When the load is fills in
+	// flight, a key passed on is fetched from the origin by a node that the other nodes do not
+	// send it to, an extra origin fetch per moved key, to even out loads that cost nothing at
+	// that size. The default, DefaultMinLoad (16), is far below what one node sustains (a fill
+	// is one upstream connection and one object buffer) and above what a node has in flight in
+	// ordinary traffic, so the bound takes over only in a burst, where it matters. Zero means
+	// DefaultMinLoad; negative means no floor (the bound alone, as in the paper).
+	MinLoad int
 }
 
-// RingNode is one node put on a Ring.
-type RingNode struct {
+// Node is one node put on a Ring.
+type Node struct {
 	// Name identifies the node; the names of a ring's nodes are unique (later duplicates are
 	// dropped). The points of a node on the ring depend only on its name and its weight.
 	Name string
@@ -49,11 +68,12 @@ type RingNode struct {
 //
 // Each node is hashed to many points (virtual nodes) on a 64-bit circle, and a key to one point.
 // Walking clockwise from the key's point, the key belongs to the first node whose current load is
-// below its bound ceil((1+ε)·(L+1)·w/W) (see RingConfig.Epsilon). With no load anywhere that is
+// below its bound max(MinLoad, ceil((1+ε)·(L+1)·w/W)) (see Config). With no load anywhere that is
 // the node of the first point: plain consistent hashing, where adding or removing one node of N
 // moves only the keys that it gains or loses, about 1/N of them. Under load, a node at its bound
 // passes its keys on to the next nodes clockwise, so that no node holds more than (1+ε) times
-// its share of the load, however skewed the popularity of the keys.
+// its share of the load (or MinLoad, whichever is more), however skewed the popularity of the
+// keys.
 //
 // # Hashing
 //
@@ -69,7 +89,9 @@ type RingNode struct {
 //
 // A ring keeps one load counter per node. Acquire increments the counter of the node it picks
 // and returns the function that decrements it: the load is whatever the caller counts with
-// it, such as the fills in flight or the objects cached. Owner and Owners only read the loads.
+// it, such as the fills in flight or the objects cached. AcquireNode counts a load that the
+// caller did not choose where to put, such as work that another process sent to a node.
+// Owner and Owners only read the loads.
 // A ring with no load at all (nobody calls Acquire) is plain consistent hashing, and Owner is
 // then the same on every process. Loads are local to the process: two processes with different
 // loads may pick different owners for a key under pressure.
@@ -78,47 +100,52 @@ type RingNode struct {
 // counters of the nodes the two share. All methods are safe for concurrent use, and Owner does
 // not allocate.
 type Ring struct {
-	cfg    RingConfig
-	nodes  []ringNode // sorted by name
-	hashes []uint64   // the points, sorted
-	owners []int32    // owners[i] is the index in nodes of the node at hashes[i]
+	cfg    Config
+	floor  int64    // MinLoad, 0 for none
+	nodes  []node   // sorted by name
+	hashes []uint64 // the points, sorted
+	owners []int32  // owners[i] is the index in nodes of the node at hashes[i]
 }
 
-type ringNode struct {
+type node struct {
 	name   string
 	weight float64
 	share  float64 // (1+ε)·weight/Σweight
 	load   *atomic.Int64
 }
 
-// below reports whether a node at load is below its bound ceil(share·(total+1)) when the ring
-// holds total. For a whole load, load < ceil(x) if and only if load < x, so no ceil is needed;
-// x is lowered by a relative 1e-9 so that float error cannot raise a bound that is a whole
-// number in exact arithmetic (1.1·300·0.1 = 33.000000000000004) by one.
-func (n *ringNode) below(load, total int64) bool {
-	x := n.share * float64(total+1)
-	return float64(load) < x-x*1e-9
+// below reports whether a node at load is below its bound max(floor, ceil(share·(total+1)))
+// when the ring holds total. For a whole load, load < ceil(x) if and only if load < x, so no
+// ceil is needed; x is lowered by a relative 1e-9 so that float error cannot raise a bound that
+// is a whole number in exact arithmetic (1.1·300·0.1 = 33.000000000000004) by one. With ε = +Inf,
+// x is +Inf and every node is below.
+func (r *Ring) below(n *node, load, total int64) bool {
+	x := n.share * float64(total+1) * (1 - 1e-9)
+	return load < r.floor || float64(load) < x
 }
 
-// NewRing returns a ring over nodes.
-func NewRing(cfg RingConfig, nodes ...RingNode) *Ring {
+// New returns a ring over nodes.
+func New(cfg Config, nodes ...Node) *Ring {
 	if cfg.VirtualNodes <= 0 {
 		cfg.VirtualNodes = DefaultVirtualNodes
 	}
 	if !(cfg.Epsilon > 0) {
 		cfg.Epsilon = DefaultEpsilon
 	}
+	if cfg.MinLoad == 0 {
+		cfg.MinLoad = DefaultMinLoad
+	}
 	return build(cfg, nodes, nil)
 }
 
 // Rebuild returns a ring with r's configuration over nodes. A node that r holds too keeps its
 // load counter: the releases of what was acquired from r count in the new ring.
-func (r *Ring) Rebuild(nodes ...RingNode) *Ring {
+func (r *Ring) Rebuild(nodes ...Node) *Ring {
 	return build(r.cfg, nodes, r)
 }
 
-func build(cfg RingConfig, in []RingNode, prev *Ring) *Ring {
-	r := &Ring{cfg: cfg}
+func build(cfg Config, in []Node, prev *Ring) *Ring {
+	r := &Ring{cfg: cfg, floor: int64(max(cfg.MinLoad, 0))}
 	seen := make(map[string]bool, len(in))
 	for _, n := range in {
 		if seen[n.Name] {
@@ -129,12 +156,12 @@ func build(cfg RingConfig, in []RingNode, prev *Ring) *Ring {
 		if !(w > 0) || math.IsInf(w, 1) {
 			w = 1
 		}
-		r.nodes = append(r.nodes, ringNode{name: n.Name, weight: w})
+		r.nodes = append(r.nodes, node{name: n.Name, weight: w})
 	}
 	if len(r.nodes) == 0 {
 		return r
 	}
-	slices.SortFunc(r.nodes, func(a, b ringNode) int { return cmp.Compare(a.name, b.name) })
+	slices.SortFunc(r.nodes, func(a, b node) int { return cmp.Compare(a.name, b.name) })
 
 	var sum float64
 	for _, n := range r.nodes {
@@ -178,7 +205,7 @@ func build(cfg RingConfig, in []RingNode, prev *Ring) *Ring {
 
 // index returns the index in r.nodes of the node called name.
 func (r *Ring) index(name string) (int, bool) {
-	return slices.BinarySearchFunc(r.nodes, name, func(n ringNode, name string) int {
+	return slices.BinarySearchFunc(r.nodes, name, func(n node, name string) int {
 		return cmp.Compare(n.name, name)
 	})
 }
@@ -256,7 +283,7 @@ func (r *Ring) Owners(key string, n int) []string {
 // the new one: it then takes nothing until it is below again.) The returned release takes the
 // one back; calling it again does nothing. Hold the load for as long as it is meant to count,
 // for example while a fill is in flight. It returns "" and a no-op for a ring without nodes.
-func (r *Ring) Acquire(key string) (node string, release func()) {
+func (r *Ring) Acquire(key string) (name string, release func()) {
 	i, release := r.acquire(key)
 	if i < 0 {
 		return "", release
@@ -273,7 +300,7 @@ func (r *Ring) acquire(key string) (int, func()) {
 	for tried := 0; tried < len(r.hashes); {
 		n := &r.nodes[r.owners[p]]
 		load := n.load.Load()
-		if n.below(load, total) {
+		if r.below(n, load, total) {
 			if n.load.CompareAndSwap(load, load+1) {
 				return int(r.owners[p]), (&lease{load: n.load}).release
 			}
@@ -285,11 +312,24 @@ func (r *Ring) acquire(key string) (int, func()) {
 			p = 0
 		}
 	}
-	// Unreachable: the bounds add up to (1+ε)·(L+1) > L, so some node is below its own. Should
-	// rounding ever say otherwise, the first choice takes the key.
+	// Unreachable: the bounds add up to at least (1+ε)·(L+1) > L, so some node is below its
+	// own. Should rounding ever say otherwise, the first choice takes the key.
 	i := int(r.owners[r.start(key)])
 	r.nodes[i].load.Add(1)
 	return i, (&lease{load: r.nodes[i].load}).release
+}
+
+// AcquireNode adds one to the load of the node called name, whatever its bound, and returns
+// the release that takes it back, as Acquire does. It is for load that comes to a node without
+// this ring choosing it, such as work other processes sent to it: it counts in the bounds of
+// what Acquire places next. It returns a no-op for a node the ring does not hold.
+func (r *Ring) AcquireNode(name string) (release func()) {
+	i, ok := r.index(name)
+	if !ok {
+		return func() {}
+	}
+	r.nodes[i].load.Add(1)
+	return (&lease{load: r.nodes[i].load}).release
 }
 
 type lease struct {
@@ -315,7 +355,7 @@ func (r *Ring) owner(key string) int {
 	}
 	for range len(r.hashes) {
 		n := &r.nodes[r.owners[p]]
-		if n.below(n.load.Load(), total) {
+		if r.below(n, n.load.Load(), total) {
 			return int(r.owners[p])
 		}
 		if p++; p == len(r.hashes) {
