@@ -19,9 +19,10 @@
 // Ownership is consistent hashing with bounded loads (package ring): each fill counts against
 // the node that runs it for as long as it runs, a streamed one until its body is whole, and a
 // node past (1+ε) times the average load (and past the ring's MinLoad, 16 fills by default)
-// passes new keys to the next node clockwise. Each node counts what it sends to the others and
-// what it fetches from the origin itself, for its own requests and the others'. Fills carry
-// "Via: 1.1 {node}", so that the origin sees which node fills.
+// passes new keys to the next node clockwise. Each node balances the fills it routes: it counts
+// what it sends to the others, and what it fetches from the origin itself for its own requests;
+// a fill it runs for another node counts in that node's ring. Fills carry "Via: 1.1 {node}", so
+// that the origin sees which node fills.
 //
 // Segments, init segments and posters are immutable and never expire. Playlists are refreshed
 // once their Cache-Control max-age has passed, and served stale when the refresh fails; any

@@ -6,8 +6,9 @@ import "github.com/reelay/reelay/cluster"
 // flight, which node to try when that one does not answer, and who the members are.
 // *cluster.Cluster is one.
 //
-// The loads a Picker counts are this node's view: the fills it sent to each member and, against
-// itself, the fetches from the origin it runs, its own and other nodes'.
+// The loads a Picker counts are this node's view of the fills it routes: those it sent to each
+// member and, against itself, the fetches from the origin it runs for its own requests. The
+// fetches it runs for other nodes count in theirs.
 type Picker interface {
 	// Self returns this node.
 	Self() cluster.Member
