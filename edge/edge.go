@@ -78,7 +78,7 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultAddr            = ":8080"
+	DefaultAddr            = "127.0.0.1:8081"
 	DefaultMemBytes        = 512 << 20
 	DefaultDiskBytes       = 10 << 30
 	DefaultFetchTimeout    = 10 * time.Second
@@ -107,7 +107,7 @@ var ErrClosed = errors.New("edge: closed")
 // Config configures an Edge.
 type Config struct {
 	// Addr is the address New listens on for HTTP, unless Listener is set. Default
-	// DefaultAddr (":8080").
+	// DefaultAddr ("127.0.0.1:8081").
 	Addr string
 	// Listener, if set, is the listener to serve on instead of one on Addr. The Edge closes
 	// it. Default nil.

@@ -31,7 +31,7 @@ func setupEdge(fs *flag.FlagSet) runner {
 	c := &edgeConfig{}
 	c.common.register(fs)
 	e, cl := &c.edge, &c.cluster
-	fs.StringVar(&e.Addr, "addr", "127.0.0.1:8081", "HTTP listener players and peer edges fetch from")
+	fs.StringVar(&e.Addr, "addr", edge.DefaultAddr, "HTTP listener players and peer edges fetch from")
 	fs.StringVar(&e.Origin, "origin", "", "base URL of the origin, e.g. http://origin:8082 (required)")
 	fs.StringVar(&e.Name, "name", "", "node name in the cluster, in Cache-Status and in Via; empty is hostname-port")
 	sizeVar(fs, &e.MemBytes, "mem", edge.DefaultMemBytes, "memory cache size")

@@ -48,7 +48,7 @@ func setupUp(fs *flag.FlagSet) runner {
 	fs.StringVar(&c.dbDSN, "db", "", "metadata database: a postgres:// URL, or empty for SQLite at DATA/reelay.db")
 	fs.StringVar(&c.store, "store", "", "object store URL (file:///path or s3://bucket/prefix?endpoint=host:port), or empty for DATA/objects")
 	fs.StringVar(&c.apiAddr, "api-addr", api.DefaultAddr, "API listener: feed/social, uploads and video status")
-	fs.StringVar(&c.edgeAddr, "edge-addr", "127.0.0.1:8081", "edge cache listener; with --edges N, N consecutive ports from this one")
+	fs.StringVar(&c.edgeAddr, "edge-addr", edge.DefaultAddr, "edge cache listener; with --edges N, N consecutive ports from this one")
 	fs.StringVar(&c.originAddr, "origin-addr", origin.DefaultAddr, "origin listener: HLS from the object store")
 	fs.StringVar(&c.gossipAddr, "gossip-addr", "127.0.0.1:7946", "edge cluster gossip address; with --edges N, N consecutive ports from this one")
 	fs.StringVar(&c.adminToken, "admin-token", "", "operator token for admin endpoints (at least 16 characters); empty disables them")
