@@ -1,8 +1,8 @@
 // Command handover measures what a creator waits for once an upload's bytes are all sent: how
-// long the last PATCH takes to be answered, how long until the video is playable, and until it
-// is ready. It compares reelay binaries side by side (for example the one before a change and
-// the one after), alternating them round by round, each as `reelay up` on a fresh data
-// directory, and prints a Markdown table of medians.
+// long the last PATCH (of the upload's last MiB) takes to be answered, how long until the
+// video is playable, and until it is ready. It compares reelay binaries side by side (for
+// example the one before a change and the one after), alternating them round by round, each
+// as `reelay up` on a fresh data directory, and prints a Markdown table of medians.
 //
 //	go build -o bin/reelay ./cmd/reelay && go run ./bench/handover -reelay old/reelay,bin/reelay
 //
@@ -95,7 +95,7 @@ func main() {
 			col(func(r result) time.Duration { return r.stored }), col(func(r result) time.Duration { return r.playable }),
 			col(func(r result) time.Duration { return r.ready }))
 	}
-	fmt.Printf("\nMedians of %d rounds. The last three columns count from the moment the last PATCH was answered.\n", *runs)
+	fmt.Printf("\nMedians of %d rounds. The last PATCH sends the upload's last MiB; the last three columns count from the moment it was answered.\n", *runs)
 }
 
 // result is one upload: how long its last PATCH took, and the times from its answer until the
@@ -124,22 +124,13 @@ func measure(binary, data, clip string, handOverOnly bool, storeURL string, stor
 	loc := create(api, token, int64(len(b)))
 	id := loc[strings.LastIndexByte(loc, '/')+1:]
 
-	req, _ := http.NewRequest(http.MethodPatch, loc, bytes.NewReader(b))
-	req.Header.Set("Tus-Resumable", "1.0.0")
-	req.Header.Set("Content-Type", "application/offset+octet-stream")
-	req.Header.Set("Upload-Offset", "0")
-	req.Header.Set("Authorization", "Bearer "+token)
+	// All but the last MiB first, then the last MiB: the time of that last PATCH is what the
+	// creator waits for once the bytes are sent, not how long sending them takes.
+	last := max(int64(len(b))-1<<20, 0)
+	patch(loc, token, b[:last], 0)
 	start := time.Now()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		log.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	patch(loc, token, b[last:], last)
 	answered := time.Now()
-	if resp.StatusCode != http.StatusNoContent {
-		log.Fatalf("PATCH: %s", resp.Status)
-	}
 	r := result{patch: answered.Sub(start)}
 
 	deadline := answered.Add(10 * time.Minute)
@@ -170,6 +161,24 @@ func measure(binary, data, clip string, handOverOnly bool, storeURL string, stor
 	}
 	log.Fatalf("video %s: not done after 10 minutes", id)
 	return r
+}
+
+// patch sends body as the PATCH of upload loc at offset, and fails unless it is answered 204.
+func patch(loc, token string, body []byte, offset int64) {
+	req, _ := http.NewRequest(http.MethodPatch, loc, bytes.NewReader(body))
+	req.Header.Set("Tus-Resumable", "1.0.0")
+	req.Header.Set("Content-Type", "application/offset+octet-stream")
+	req.Header.Set("Upload-Offset", strconv.FormatInt(offset, 10))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		log.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		log.Fatalf("PATCH at %d: %s", offset, resp.Status)
+	}
 }
 
 func videoStatus(api, token, id string) (playable bool, status string) {
