@@ -278,6 +278,11 @@ type recorder struct {
 	err         error
 	handOverErr error
 	hashes      []string // SHA-256 of the staged file at each hand-over
+	// stall, when set, makes HandOver wait for its context to end, then fail with its error.
+	stall bool
+	// stalled receives the id of each upload whose hand-over stalls, and unstalled each one
+	// whose stalled hand-over gave up.
+	stalled, unstalled chan string
 }
 
 var _ Pipeline = (*recorder)(nil)
@@ -290,6 +295,15 @@ func (c *recorder) Accept(ctx context.Context, u Upload) error {
 }
 
 func (c *recorder) HandOver(ctx context.Context, u Upload) error {
+	c.mu.Lock()
+	stall := c.stall
+	c.mu.Unlock()
+	if stall {
+		c.stalled <- u.ID
+		<-ctx.Done()
+		c.unstalled <- u.ID
+		return ctx.Err()
+	}
 	sum := "unreadable"
 	if f, err := os.Open(u.Path); err == nil {
 		h := sha256.New()
@@ -309,6 +323,16 @@ func (c *recorder) HandOver(ctx context.Context, u Upload) error {
 func (c *recorder) setErr(err error) {
 	c.mu.Lock()
 	c.err = err
+	c.mu.Unlock()
+}
+
+// setStall makes HandOver stall until its context ends (see recorder.stall), or not.
+func (c *recorder) setStall(stall bool) {
+	c.mu.Lock()
+	c.stall = stall
+	if c.stalled == nil {
+		c.stalled, c.unstalled = make(chan string, 16), make(chan string, 16)
+	}
 	c.mu.Unlock()
 }
 

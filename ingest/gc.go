@@ -24,7 +24,9 @@ const gcBatch = 500
 // failed or never ended (a crash), and forgets uploads older than Config.Retention.
 func (h *Handler) Run(ctx context.Context) error {
 	defer func() {
+		h.bgMu.Lock()
 		h.stopBG()
+		h.bgMu.Unlock()
 		h.handovers.Wait()
 	}()
 	h.sweep(ctx)
@@ -128,12 +130,17 @@ func (h *Handler) finish(ctx context.Context, u upload) error {
 	if h.pipeline == nil {
 		return h.completed(context.WithoutCancel(ctx), u)
 	}
+	h.bgMu.Lock()
+	defer h.bgMu.Unlock()
+	if h.bg.Err() != nil {
+		return nil // stopping: the next Run hands it over
+	}
 	h.handovers.Add(1)
 	go func() {
 		defer h.handovers.Done()
 		unlock, err := h.locks.lock(h.bg, u.ID) // once the request that finished it lets go
 		if err != nil {
-			return // stopping: Run's next start hands it over
+			return // stopping: the next Run hands it over
 		}
 		defer unlock()
 		if u, err := h.uploads.get(h.bg, u.ID); err == nil && u.State == stateFinished {

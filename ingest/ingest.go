@@ -122,6 +122,8 @@ type Handler struct {
 	bufs     sync.Pool // *[]byte of copyBufferSize
 
 	// The hand-overs running in the background, which Run stops and waits for when it ends.
+	// bgMu orders the start of one (handovers.Add) before Run's wait, or after its stop.
+	bgMu      sync.Mutex
 	bg        context.Context
 	stopBG    context.CancelFunc
 	handovers sync.WaitGroup

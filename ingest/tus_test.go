@@ -675,6 +675,56 @@ func TestRunRecovers(t *testing.T) {
 	})
 }
 
+// TestRunStopsHandOvers stops Run while a hand-over is under way: Run returns once the
+// hand-over has given up, the upload is left finished with its bytes, and the next Run hands
+// it over.
+func TestRunStopsHandOvers(t *testing.T) {
+	e := newEnv(t, "sqlite:"+t.TempDir()+"/reelay.db", Config{})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- e.h.Run(ctx) }()
+	e.completed.setStall(true)
+	loc := e.create(e.alice, 3)
+	if r := e.do("PATCH", loc, e.alice, "abc", "Upload-Offset", "0"); r.status != http.StatusNoContent {
+		t.Fatalf("PATCH: %d %s", r.status, r.body)
+	}
+	if id := <-e.completed.stalled; id != idOf(loc) {
+		t.Fatalf("stalled hand-over of %s, want %s", id, idOf(loc))
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run still running 10s after its context ended, with a hand-over under way")
+	}
+	select {
+	case <-e.completed.unstalled:
+	default:
+		t.Fatal("Run returned before the hand-over under way had stopped")
+	}
+	if got := e.record(loc).State; got != stateFinished {
+		t.Fatalf("state after a stopped hand-over: %s", got)
+	}
+	if _, err := os.Stat(e.staged(loc)); err != nil {
+		t.Fatalf("the staged file after a stopped hand-over: %v", err)
+	}
+
+	e.close()
+	e.completed.setStall(false)
+	e.open()
+	ctx, cancel = context.WithCancel(t.Context())
+	go func() { done <- e.h.Run(ctx) }()
+	e.waitState(Path+idOf(loc), stateComplete)
+	cancel()
+	<-done
+	if got := e.handedOver(loc); got != bytesSHA256([]byte("abc")) {
+		t.Errorf("handed over %q, want the bytes of abc", got)
+	}
+}
+
 func TestNewValidates(t *testing.T) {
 	e := newEnv(t, "sqlite:"+t.TempDir()+"/reelay.db", Config{})
 	for name, cfg := range map[string]Config{
