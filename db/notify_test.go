@@ -1,7 +1,6 @@
 package db
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -107,24 +105,6 @@ func waitListeners(t *testing.T, d *DB, what string, ok func(pids []int64) bool)
 	}
 }
 
-// syncBuffer is a log destination that goroutines may share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestEnqueuedWakesWaiter(t *testing.T) {
 	forEachDB(t, func(t *testing.T, d *DB) {
 		settle(t, d)
@@ -170,7 +150,7 @@ func TestEnqueuedAcrossHandles(t *testing.T) {
 // wakes its waiters (they may have missed notifications) and delivers later ones.
 func TestEnqueuedListenerReconnects(t *testing.T) {
 	dsn := testenv.Postgres(t)
-	var logs syncBuffer
+	var logs testenv.Buffer
 	producer := openTest(t, dsn)
 	worker, err := Open(t.Context(), dsn, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {

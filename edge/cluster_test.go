@@ -125,6 +125,17 @@ func (l *downListener) Close() error {
 	return err
 }
 
+// ownedKey returns the path of object name of a new video whose key owner, as from sees the
+// ring, is the node owner.
+func ownedKey(from, owner *testNode, name string) (video, key string) {
+	for key == "" || from.cluster.Owner(key).Name != owner.name {
+		var prefix string
+		video, prefix = newVideo()
+		key = prefix + name
+	}
+	return video, key
+}
+
 func alive(c *cluster.Cluster) int {
 	n := 0
 	for _, m := range c.Members() {

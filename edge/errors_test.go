@@ -95,9 +95,7 @@ func TestErrorMappingThroughPeer(t *testing.T) {
 	held := newHeldOrigin(t)
 	nodes := startClusterWith(t, 2, Config{Origin: held.URL, FetchTimeout: 300 * time.Millisecond})
 	var key string
-	for key == "" || nodes[0].cluster.Owner(key).Name != nodes[1].name {
-		key = segmentPaths(1)[0]
-	}
+	_, key = ownedKey(nodes[0], nodes[1], "360p/seg_00001.m4s")
 	resp, body := do(t, "GET", nodes[0].url+key)
 	checkError(t, resp, body, 504, "gateway_timeout")
 	if s := nodes[0].Stats(); s.PeerErrors != 1 || s.OriginFetches != 1 {

@@ -219,10 +219,7 @@ func TestLoadHeldWhileStreaming(t *testing.T) {
 	o := newTestOrigin(t)
 	nodes := startCluster(t, 2, o.URL)
 	var key string
-	for key == "" || nodes[0].cluster.Owner(key).Name != nodes[1].name {
-		_, prefix := newVideo()
-		key = prefix + "big/seg_00001.m4s"
-	}
+	_, key = ownedKey(nodes[0], nodes[1], "big/seg_00001.m4s")
 	gate := o.hold()
 	var once sync.Once
 	release := func() { once.Do(func() { close(gate) }) }

@@ -94,10 +94,7 @@ func TestStreamsThroughTheOwner(t *testing.T) {
 	nodes := startCluster(t, 2, o.URL)
 	// A key the second node owns, for the first node to fill through it.
 	var key string
-	for key == "" || nodes[0].cluster.Owner(key).Name != nodes[1].name {
-		_, prefix := newVideo()
-		key = prefix + "big/seg_00001.m4s"
-	}
+	_, key = ownedKey(nodes[0], nodes[1], "big/seg_00001.m4s")
 	checkStreams(t, o, key, nodes[0].url, nodes[1].url)
 	if s := nodes[0].Stats(); s.PeerFills == 0 {
 		t.Errorf("the fill did not go through the owner: %+v", s)

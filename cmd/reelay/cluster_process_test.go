@@ -590,7 +590,7 @@ type reelayProc struct {
 	name   string
 	url    string // the listener it printed
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *testenv.Buffer
 	done   chan struct{} // closed once the process is reaped
 }
 
@@ -602,7 +602,7 @@ func startProc(t, life *testing.T, name string, args ...string) *reelayProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &reelayProc{name: name, stderr: &syncBuffer{}, done: make(chan struct{})}
+	p := &reelayProc{name: name, stderr: &testenv.Buffer{}, done: make(chan struct{})}
 	pr, pw := io.Pipe()
 	p.cmd = exec.Command(exe, args...)
 	p.cmd.Env = append(os.Environ(), runMainEnv+"=1")

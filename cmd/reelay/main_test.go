@@ -126,19 +126,6 @@ func TestUnreachableDependenciesFailClearly(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for one writer and one reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // startUp runs `reelay up` in-process and returns the listener URLs it prints.
 func startUp(t *testing.T, args ...string) (urls map[string]string, stop func() int) {
 	t.Helper()
@@ -151,7 +138,7 @@ func startCmd(t *testing.T, command, last string, args ...string) (urls map[stri
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	stderr := &syncBuffer{}
+	stderr := &testenv.Buffer{}
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, append([]string{command}, args...), &env{stdout: pw, stderr: stderr, getenv: envOf(nil)})
