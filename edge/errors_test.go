@@ -94,8 +94,7 @@ func checkError(t *testing.T, resp *http.Response, body string, status int, code
 func TestErrorMappingThroughPeer(t *testing.T) {
 	held := newHeldOrigin(t)
 	nodes := startClusterWith(t, 2, Config{Origin: held.URL, FetchTimeout: 300 * time.Millisecond})
-	var key string
-	_, key = ownedKey(nodes[0], nodes[1], "360p/seg_00001.m4s")
+	_, key := ownedKey(nodes[0], nodes[1], "360p/seg_00001.m4s")
 	resp, body := do(t, "GET", nodes[0].url+key)
 	checkError(t, resp, body, 504, "gateway_timeout")
 	if s := nodes[0].Stats(); s.PeerErrors != 1 || s.OriginFetches != 1 {

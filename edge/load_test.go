@@ -218,8 +218,7 @@ func (nd *testNode) statsLoads(t *testing.T) map[string]int64 {
 func TestLoadHeldWhileStreaming(t *testing.T) {
 	o := newTestOrigin(t)
 	nodes := startCluster(t, 2, o.URL)
-	var key string
-	_, key = ownedKey(nodes[0], nodes[1], "big/seg_00001.m4s")
+	_, key := ownedKey(nodes[0], nodes[1], "big/seg_00001.m4s")
 	gate := o.hold()
 	var once sync.Once
 	release := func() { once.Do(func() { close(gate) }) }

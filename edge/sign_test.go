@@ -165,8 +165,7 @@ func TestPrivateVideos(t *testing.T) {
 func TestPrivateVideosThroughTheOwner(t *testing.T) {
 	o := newTestOrigin(t)
 	nodes := startClusterWith(t, 2, Config{Origin: o.URL, SigningKey: testKey})
-	var id, key string
-	id, key = ownedKey(nodes[0], nodes[1], "360p/seg_00001.m4s")
+	id, key := ownedKey(nodes[0], nodes[1], "360p/seg_00001.m4s")
 	o.private.Store(id, true)
 	resp, body := do(t, "GET", nodes[0].url+key+"?"+signedQuery(id, time.Now().Add(time.Hour)))
 	if resp.StatusCode != 200 || body != string(objectBody(key)) || !strings.Contains(resp.Header.Get("Cache-Status"), "detail=peer") {

@@ -93,8 +93,7 @@ func TestStreamsThroughTheOwner(t *testing.T) {
 	o := newTestOrigin(t)
 	nodes := startCluster(t, 2, o.URL)
 	// A key the second node owns, for the first node to fill through it.
-	var key string
-	_, key = ownedKey(nodes[0], nodes[1], "big/seg_00001.m4s")
+	_, key := ownedKey(nodes[0], nodes[1], "big/seg_00001.m4s")
 	checkStreams(t, o, key, nodes[0].url, nodes[1].url)
 	if s := nodes[0].Stats(); s.PeerFills == 0 {
 		t.Errorf("the fill did not go through the owner: %+v", s)
