@@ -237,6 +237,42 @@ func TestClusterFetchesOncePerKey(t *testing.T) {
 	}
 }
 
+// TestOwnerAsksOthersWhenOriginDown stores objects only on a node that does not own them, as
+// bounded loads make a node do when the owner is busy, then takes the origin down: the owner,
+// asked for them, fails to fill them from the origin and takes the other node's stored copy,
+// fresh or stale. What no node stores is still 502.
+func TestOwnerAsksOthersWhenOriginDown(t *testing.T) {
+	o := newTestOrigin(t)
+	nodes := startCluster(t, 2, o.URL)
+	other, owner := nodes[0], nodes[1]
+	_, segment := ownedKey(other, owner, "360p/seg_00001.m4s")
+	_, playlist := ownedKey(other, owner, "360p/index.m3u8") // max-age=0: stale at once
+	_, nowhere := ownedKey(other, owner, "360p/seg_00002.m4s")
+	for _, key := range []string{segment, playlist} {
+		// As a peer's fill, the other node fills from the origin itself, and keeps it.
+		if resp, _ := do(t, "GET", other.url+key, PeerHeader, "1"); resp.StatusCode != 200 {
+			t.Fatalf("storing %s on %s: %d", key, other.name, resp.StatusCode)
+		}
+	}
+	o.down.Store(true)
+	for _, key := range []string{segment, playlist} {
+		resp, body := do(t, "GET", owner.url+key)
+		if cs := resp.Header.Get("Cache-Status"); resp.StatusCode != 200 || body != string(objectBody(key)) || !strings.Contains(cs, "detail=peer") {
+			t.Errorf("GET %s from its owner with the origin down: %d, %d bytes, Cache-Status %q; want the other node's copy",
+				key, resp.StatusCode, len(body), cs)
+		}
+	}
+	if resp, body := do(t, "GET", owner.url+nowhere); resp.StatusCode != http.StatusBadGateway {
+		t.Errorf("GET of an object no node stores with the origin down: %d %s, want 502", resp.StatusCode, body)
+	}
+	// Asked for a stored copy it does not have, a node says so, and does not fetch it.
+	before := other.Stats().OriginFetches
+	if resp, body := do(t, "GET", other.url+nowhere, PeerHeader, peerStored); resp.StatusCode != http.StatusGatewayTimeout ||
+		!strings.Contains(body, "not_stored") || other.Stats().OriginFetches != before {
+		t.Errorf("a stored copy that is not there: %d %s, origin fetches %d -> %d", resp.StatusCode, body, before, other.Stats().OriginFetches)
+	}
+}
+
 func TestClusterPurgeFansOut(t *testing.T) {
 	o := newTestOrigin(t)
 	nodes := startCluster(t, 3, o.URL)

@@ -26,7 +26,9 @@
 //
 // Segments, init segments and posters are immutable and never expire. Playlists are refreshed
 // once their Cache-Control max-age has passed, and served stale when the refresh fails; any
-// cached object is served when the origin is down.
+// cached object is served when the origin is down. A node that owns a key but does not store it
+// (bounded loads may have sent it to the next node) asks the other nodes for their stored copy,
+// fresh or stale, when the origin fails: what the cluster stores, it serves.
 //
 // Responses carry Age and an RFC 9211 Cache-Status naming the node: "edge-a; hit",
 // "edge-a; hit; detail=stale", "edge-a; fwd=uri-miss; fwd-status=200; stored" (filled from the

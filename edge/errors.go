@@ -19,6 +19,9 @@ var (
 	errBadSignature = apierr.New(http.StatusForbidden, "bad_signature", "the URL signature is wrong or expired")
 	// errSignatureRequired answers an unsigned request for a private video's object.
 	errSignatureRequired = apierr.New(http.StatusForbidden, "signature_required", "this video is private: its URLs must be signed")
+	// errNotStored answers a peer's request for a stored copy (peerStored) that this node does
+	// not have.
+	errNotStored = apierr.New(http.StatusGatewayTimeout, "not_stored", "this node does not store the object")
 )
 
 // The answers to a failed fill, as a reverse proxy gives them (Caddy, nginx, HAProxy): 504 when
@@ -76,10 +79,15 @@ func methodNotAllowed(ctx *fasthttp.RequestCtx, allow string) error {
 	return apierr.New(http.StatusMethodNotAllowed, "method_not_allowed", "allowed: "+allow)
 }
 
-// writeError answers ctx with err in apierr's JSON shape, never to be cached.
+// writeError answers ctx with err in apierr's JSON shape, never to be cached. Server errors are
+// logged, but for a stored copy this node does not have: a peer asks for it without expecting it.
 func (e *Edge) writeError(ctx *fasthttp.RequestCtx, err error) {
 	ctx.Response.Header.Set("Cache-Control", "no-store")
-	apierr.WriteCtx(ctx, e.log, err)
+	log := e.log
+	if errors.Is(err, errNotStored) {
+		log = nil
+	}
+	apierr.WriteCtx(ctx, log, err)
 }
 
 // writeJSON answers an operator's request with v as JSON, never to be cached.

@@ -143,7 +143,15 @@ func (e *Edge) fetchRouted(obj layout.Object) (fill, error) {
 		}
 		owner, lease := e.picker.Acquire(obj.Path)
 		if owner.Name == "" || owner.Name == e.self || owner.Meta.HTTPAddr == "" {
-			return e.fetchOrigin(obj, lease)
+			f, err := e.fetchOrigin(obj, lease)
+			if err != nil || f.status >= 500 {
+				// The origin fails. Under load this node may have passed the key to the next
+				// node clockwise, which keeps it: any stored copy beats an error.
+				if g, ok := e.fetchStored(obj); ok {
+					return g, nil
+				}
+			}
+			return f, err
 		}
 		if f, ok := e.fetchPeer(obj, owner, lease); ok {
 			return f, nil
@@ -167,6 +175,40 @@ func (e *Edge) fetchRouted(obj layout.Object) (fill, error) {
 	f := v.(fill)
 	f.collapsed = f.collapsed || shared
 	return f, nil
+}
+
+// fetchStored asks the other nodes that the ring gives obj's key to, in turn, for the copy
+// they store (peerStored), and returns the first one's.
+func (e *Edge) fetchStored(obj layout.Object) (fill, bool) {
+	for _, m := range e.picker.Owners(obj.Path, 3) {
+		if m.Name == e.self || m.Meta.HTTPAddr == "" {
+			continue
+		}
+		f, err := e.fetchObject(obj, "http://"+m.Meta.HTTPAddr+obj.Path, peerStored, howPeer, func() {})
+		if err == nil && f.status == 200 {
+			e.stats.peerFills.Add(1)
+			return f, true
+		}
+	}
+	return fill{}, false
+}
+
+// stored answers a peer that asks for the copy of obj that this node stores, fresh or stale,
+// or arriving, without fetching it: the request of a node whose origin fails (fetchStored). It
+// answers 504 not_stored when there is none, as an HTTP cache answers only-if-cached (RFC 9111).
+func (e *Edge) stored(obj layout.Object) (fill, error) {
+	if ent, ok := e.cached(obj.Path); ok {
+		e.stats.hits.Add(1)
+		if !e.fresh(obj, ent) {
+			e.stats.stale.Add(1)
+			return fill{status: 200, entry: ent, how: howStale}, nil
+		}
+		return fill{status: 200, entry: ent, how: howHit}, nil
+	}
+	if fl := e.filling(obj.Path); fl != nil {
+		return fill{status: 200, entry: fl.meta, stream: fl, how: fl.how, collapsed: true}, nil
+	}
+	return fill{}, errNotStored
 }
 
 // fetchPeer fills obj from member m, holding lease until the fill ends, and reports whether m

@@ -6,10 +6,13 @@ import (
 	"time"
 )
 
-// Values of PeerHeader: a fill for a player's request, or one for a prefetch.
+// Values of PeerHeader: a fill for a player's request, one for a prefetch, or a request for a
+// stored copy only (see Edge.stored), which the node that owns a key makes of the others when
+// the origin fails.
 const (
 	peerFill     = "1"
 	peerPrefetch = "prefetch"
+	peerStored   = "stored"
 )
 
 // prefetchWindow is how long a prefetched object has to be requested to count as used; after

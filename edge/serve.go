@@ -39,26 +39,12 @@ func (e *Edge) serveObject(ctx *fasthttp.RequestCtx, p string) error {
 		return err
 	}
 	peerValue := string(ctx.Request.Header.Peek(PeerHeader))
-	peer := peerValue != ""
-	if peer {
+	if peerValue != "" {
 		e.stats.peerRequests.Add(1)
 	}
-	f, err := e.get(obj, peer)
-	if peerValue == peerPrefetch {
-		e.prefetches.filled(obj.Path, f)
-	} else if err == nil && f.how == howHit {
-		e.prefetches.hit(obj.Path)
-	}
-	if (err != nil || f.how != howHit && f.how != howNegative) && clientGone(ctx.Conn()) {
-		// The client went away while upstream was asked: write nothing, not even an error.
-		e.stats.clientGone.Add(1)
-		e.log.Debug("edge: the client went away during the fill", "key", obj.Path, "err", err)
-		ctx.HijackSetNoResponse(true)
-		ctx.Hijack(func(net.Conn) {})
-		return nil
-	}
-	if err != nil {
-		return fillError(err)
+	f, err := e.find(ctx, obj, peerValue)
+	if err != nil || f.status == 0 {
+		return err // status 0: the client went away, and nothing is to be written
 	}
 	h.Set("Cache-Status", e.cacheStatus(f))
 	if f.status == http.StatusOK && f.entry.Private {
@@ -80,6 +66,34 @@ func (e *Edge) serveObject(ctx *fasthttp.RequestCtx, p string) error {
 	}
 	e.writeEntry(ctx, f)
 	return nil
+}
+
+// find finds or fills obj for a request whose PeerHeader is peerValue ("" from a player): a
+// peer asking for a stored copy gets one or errNotStored, anyone else what get finds or fills.
+// A zero fill without an error means that the client went away during the fill: nothing is
+// to be written.
+func (e *Edge) find(ctx *fasthttp.RequestCtx, obj layout.Object, peerValue string) (fill, error) {
+	if peerValue == peerStored {
+		return e.stored(obj)
+	}
+	f, err := e.get(obj, peerValue != "")
+	if peerValue == peerPrefetch {
+		e.prefetches.filled(obj.Path, f)
+	} else if err == nil && f.how == howHit {
+		e.prefetches.hit(obj.Path)
+	}
+	if (err != nil || f.how != howHit && f.how != howNegative) && clientGone(ctx.Conn()) {
+		// The client went away while upstream was asked: write nothing, not even an error.
+		e.stats.clientGone.Add(1)
+		e.log.Debug("edge: the client went away during the fill", "key", obj.Path, "err", err)
+		ctx.HijackSetNoResponse(true)
+		ctx.Hijack(func(net.Conn) {})
+		return fill{}, nil
+	}
+	if err != nil {
+		return fill{}, fillError(err)
+	}
+	return f, nil
 }
 
 // forPlayer adapts the answer for a private object to the player that asked with a signature,
