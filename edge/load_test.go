@@ -108,7 +108,6 @@ func nonZero(m map[string]int) map[string]int {
 // The burst goes through one node because loads are each node's own view (see Picker): the
 // entry node counts every fill of the burst, as the origin does.
 func TestBoundedLoadsSpreadABurst(t *testing.T) {
-	const burst = 90
 	for _, tc := range []struct {
 		name    string
 		epsilon float64
@@ -117,88 +116,116 @@ func TestBoundedLoadsSpreadABurst(t *testing.T) {
 		{"unbounded", math.Inf(1)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			o := newHeldOrigin(t)
-			nodes := startClusterOf(t, 3, Config{Origin: o.URL, FetchTimeout: 30 * time.Second}, cluster.Config{Epsilon: tc.epsilon})
-			entry, owner := nodes[0], nodes[1]
-			var keys []string
-			for len(keys) < burst {
-				if p := segmentPaths(1)[0]; entry.cluster.Owner(p).Name == owner.name {
-					keys = append(keys, p)
+			// The bound holds for the fills the ring places. A fill whose node fails goes to the
+			// next node for its key whatever its load, and a member suspected during the burst
+			// leaves a ring of two: on a machine loaded enough to disturb a run, run it again.
+			for attempt := 1; ; attempt++ {
+				over, disturbed := spreadABurst(t, tc.epsilon)
+				switch {
+				case len(over) == 0:
+					return
+				case disturbed == "":
+					t.Errorf("past the bound: %v", over)
+					return
+				case attempt == 3:
+					t.Errorf("past the bound: %v, in 3 runs all disturbed, the last by %s", over, disturbed)
+					return
 				}
+				t.Logf("run %d disturbed by %s: %v past the bound; running it again", attempt, disturbed, over)
 			}
-
-			results := make(chan error, burst)
-			for _, p := range keys {
-				go func() {
-					resp, err := testClient.Get(entry.url + p)
-					if err != nil {
-						results <- err
-						return
-					}
-					defer resp.Body.Close()
-					b, err := io.ReadAll(resp.Body)
-					if err == nil && (resp.StatusCode != 200 || string(b) != string(objectBody(p))) {
-						err = fmt.Errorf("GET %s: %d, %d bytes", p, resp.StatusCode, len(b))
-					}
-					results <- err
-				}()
-			}
-			var inFlight map[string]int
-			waitFor(t, 20*time.Second, "the whole burst to reach the origin", func() bool {
-				var total int
-				inFlight, total = o.snapshot()
-				return total == burst
-			})
-			bound := max(ring.DefaultMinLoad, int(math.Ceil((1+ring.DefaultEpsilon)*burst/3)))
-			t.Logf("fills in flight by node: %v; bound %d of %d", inFlight, bound, burst)
-			var over []string
-			for node, n := range inFlight {
-				if n > bound {
-					over = append(over, fmt.Sprintf("%s holds %d", node, n))
-				}
-			}
-			if tc.epsilon == 0 {
-				if len(over) > 0 {
-					t.Errorf("past the bound of %d fills: %v", bound, over)
-				}
-				// The entry node's ring counted every fill where the origin sees it.
-				loads := entry.statsLoads(t)
-				for node, n := range inFlight {
-					if loads[node] != int64(n) {
-						t.Errorf("%s's loads %v, the origin sees %v in flight", entry.name, loads, inFlight)
-						break
-					}
-				}
-			} else if inFlight[owner.name] != burst {
-				t.Errorf("without the bound %s holds %d of %d: the test cannot tell", owner.name, inFlight[owner.name], burst)
-			}
-
-			o.releaseAll()
-			for range burst {
-				if err := <-results; err != nil {
-					t.Error(err)
-				}
-			}
-			o.mu.Lock()
-			var perKey []int
-			for _, p := range keys {
-				perKey = append(perKey, o.fetches[p])
-			}
-			t.Logf("fills by node: %v; origin fetches per key: min %d, max %d", o.fills, slices.Min(perKey), slices.Max(perKey))
-			o.mu.Unlock()
-			if slices.Max(perKey) != 1 || slices.Min(perKey) != 1 {
-				t.Errorf("origin fetches per key from %d to %d, want 1", slices.Min(perKey), slices.Max(perKey))
-			}
-			waitFor(t, 10*time.Second, "every load released", func() bool {
-				for _, n := range entry.statsLoads(t) {
-					if n != 0 {
-						return false
-					}
-				}
-				return true
-			})
 		})
 	}
+}
+
+// spreadABurst runs the burst of TestBoundedLoadsSpreadABurst on a new cluster with epsilon, and
+// returns the nodes past the bound of 3 nodes (with epsilon +Inf, whether the owner did not
+// take the whole burst), and what disturbed the run, if anything did: failed peer fills, or a
+// member that the entry node no longer saw alive.
+func spreadABurst(t *testing.T, epsilon float64) (over []string, disturbed string) {
+	const burst = 90
+	o := newHeldOrigin(t)
+	nodes := startClusterOf(t, 3, Config{Origin: o.URL, FetchTimeout: 30 * time.Second}, cluster.Config{Epsilon: epsilon})
+	entry, owner := nodes[0], nodes[1]
+	var keys []string
+	for len(keys) < burst {
+		if p := segmentPaths(1)[0]; entry.cluster.Owner(p).Name == owner.name {
+			keys = append(keys, p)
+		}
+	}
+
+	results := make(chan error, burst)
+	for _, p := range keys {
+		go func() {
+			resp, err := testClient.Get(entry.url + p)
+			if err != nil {
+				results <- err
+				return
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			if err == nil && (resp.StatusCode != 200 || string(b) != string(objectBody(p))) {
+				err = fmt.Errorf("GET %s: %d, %d bytes", p, resp.StatusCode, len(b))
+			}
+			results <- err
+		}()
+	}
+	var inFlight map[string]int
+	waitFor(t, 20*time.Second, "the whole burst to reach the origin", func() bool {
+		var total int
+		inFlight, total = o.snapshot()
+		return total == burst
+	})
+	switch st := entry.Stats(); {
+	case st.PeerErrors > 0:
+		disturbed = fmt.Sprintf("%d failed peer fills", st.PeerErrors)
+	case alive(entry.cluster) != 3:
+		disturbed = fmt.Sprintf("members %+v", st.Members)
+	}
+	bound := max(ring.DefaultMinLoad, int(math.Ceil((1+ring.DefaultEpsilon)*burst/3)))
+	t.Logf("fills in flight by node: %v; bound %d of %d", inFlight, bound, burst)
+	for node, n := range inFlight {
+		if epsilon == 0 && n > bound {
+			over = append(over, fmt.Sprintf("%s holds %d of %d, bound %d", node, n, burst, bound))
+		}
+	}
+	if epsilon == 0 && disturbed == "" {
+		// The entry node's ring counted every fill where the origin sees it.
+		loads := entry.statsLoads(t)
+		for node, n := range inFlight {
+			if loads[node] != int64(n) {
+				t.Errorf("%s's loads %v, the origin sees %v in flight", entry.name, loads, inFlight)
+				break
+			}
+		}
+	} else if epsilon != 0 && inFlight[owner.name] != burst {
+		over = append(over, fmt.Sprintf("without the bound %s holds %d of %d: the test cannot tell", owner.name, inFlight[owner.name], burst))
+	}
+
+	o.releaseAll()
+	for range burst {
+		if err := <-results; err != nil {
+			t.Error(err)
+		}
+	}
+	o.mu.Lock()
+	var perKey []int
+	for _, p := range keys {
+		perKey = append(perKey, o.fetches[p])
+	}
+	t.Logf("fills by node: %v; origin fetches per key: min %d, max %d", o.fills, slices.Min(perKey), slices.Max(perKey))
+	o.mu.Unlock()
+	if slices.Max(perKey) != 1 || slices.Min(perKey) != 1 {
+		t.Errorf("origin fetches per key from %d to %d, want 1", slices.Min(perKey), slices.Max(perKey))
+	}
+	waitFor(t, 10*time.Second, "every load released", func() bool {
+		for _, n := range entry.statsLoads(t) {
+			if n != 0 {
+				return false
+			}
+		}
+		return true
+	})
+	return over, disturbed
 }
 
 // statsLoads returns the loads that the node's GET /_edge/stats reports.
