@@ -61,8 +61,12 @@ func (c *feedConfig) run(ctx context.Context, e *env) error {
 	}
 	defer d.Close()
 	m := newMetrics()
+	sign := c.signing.signer()
+	if sign == nil {
+		log.Warn("no --signing-key: private videos get unsigned playback URLs, which edges refuse")
+	}
 	feedSvc, err := feed.New(feed.Config{
-		PlaybackURL: c.playbackURL, SignPlayback: c.signing.signer(), Registerer: m.Registry(), Logger: log,
+		PlaybackURL: c.playbackURL, SignPlayback: sign, Registerer: m.Registry(), Logger: log,
 	}, d, ingest.NewUploads(d))
 	if err != nil {
 		return err

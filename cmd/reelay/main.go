@@ -48,10 +48,10 @@ type env struct {
 func commands() []command {
 	return []command{
 		{name: "up", summary: "run every tier in one process on embedded defaults (a local directory and SQLite)", setup: setupUp},
-		{name: "feed", summary: "run the feed/social API (accounts) against a database", setup: setupFeed},
+		{name: "feed", summary: "run the feed/social API (accounts, video status and playback URLs) against a database", setup: setupFeed},
 		{name: "origin", summary: "serve HLS at /v/{id}/... from the object store", setup: setupOrigin},
 		{name: "edge", summary: "run a node of the gossip-clustered edge cache", setup: setupEdge},
-		{name: "ingest", summary: "run the tus upload API and the video status API (transcoding runs in reelay transcode --worker)", setup: setupIngest},
+		{name: "ingest", summary: "run the tus upload API, which hands finished uploads to the pipeline (transcoding runs in reelay transcode --worker)", setup: setupIngest},
 		{name: "transcode", summary: "package a video file into a local HLS ladder (DIR/master.m3u8), or run transcode jobs with --worker", setup: setupTranscode},
 		{name: "upload", summary: "upload a video over tus and wait until it is playable", setup: setupUpload, arg: "file"},
 		{name: "version", summary: "print the version"},
