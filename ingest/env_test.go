@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -245,6 +246,17 @@ func (e *env) record(url string) upload {
 func (e *env) waitState(url, state string) {
 	e.t.Helper()
 	waitFor(e.t, "upload "+idOf(url)+" "+state, func() bool { return e.record(url).State == state })
+}
+
+// waitStagedGone waits until the staged file of the upload at url is gone: its state changes
+// first (the tombstone, or complete), and the bytes go just after, so that a crash in between
+// leaves bytes that a restart sweeps, never a record whose bytes are missing.
+func (e *env) waitStagedGone(url string) {
+	e.t.Helper()
+	waitFor(e.t, "the staged file of "+idOf(url)+" to go", func() bool {
+		_, err := os.Stat(e.staged(url))
+		return errors.Is(err, os.ErrNotExist)
+	})
 }
 
 func (e *env) staged(url string) string { return filepath.Join(e.cfg.Dir, idOf(url)) }

@@ -126,11 +126,7 @@ func TestUpload(t *testing.T) {
 			t.Errorf("staged file at hand-over: sha256 %s, want %s", hashes[0], want)
 		}
 		e.waitState(loc, stateComplete)
-
-		// The hand-over removed the staged bytes; the upload still answers.
-		if _, err := os.Stat(e.staged(loc)); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("after the hand-over: stat = %v", err)
-		}
+		e.waitStagedGone(loc) // the hand-over removes the staged bytes; the upload still answers
 		if got := e.offset(loc, e.alice); got != "11" {
 			t.Errorf("HEAD after the hand-over: offset %s", got)
 		}
@@ -418,9 +414,7 @@ func TestExpiration(t *testing.T) {
 		// Run expires the unfinished upload on its own: the record turns into a tombstone and
 		// the bytes go.
 		waitFor(t, "the upload to expire", func() bool { return e.record(loc).State == stateExpired })
-		if _, err := os.Stat(e.staged(loc)); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("staged file of an expired upload: %v", err)
-		}
+		e.waitStagedGone(loc)
 		for _, m := range []string{"HEAD", "PATCH"} {
 			if r := e.do(m, loc, e.alice, []byte("d"), "Upload-Offset", "3"); r.status != http.StatusGone || (m != "HEAD" && r.errCode() != "upload_expired") {
 				t.Errorf("%s of an expired upload: %d %s", m, r.status, r.body)
