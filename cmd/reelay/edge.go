@@ -111,13 +111,3 @@ func (c *edgeConfig) run(ctx context.Context, env *env) error {
 	fmt.Fprintf(env.stdout, "edge %s\n", e.URL())
 	return e.Run(ctx)
 }
-
-// nextPort returns addr with its port raised by i; port 0 stays 0 (any free port).
-func nextPort(addr string, i int) string {
-	host, port, _ := net.SplitHostPort(addr)
-	p, _ := strconv.Atoi(port)
-	if p == 0 {
-		return addr
-	}
-	return net.JoinHostPort(host, strconv.Itoa(p+i))
-}

@@ -7,9 +7,12 @@ import (
 	"encoding/json"
 	"flag"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -243,4 +246,75 @@ func TestUpEdgeCluster(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestUpPlan places the edge nodes of `reelay up` on the README's defaults and on clashes.
+func TestUpPlan(t *testing.T) {
+	defaults := func(edges int, args ...string) *upConfig {
+		t.Helper()
+		fs := flag.NewFlagSet("up", flag.ContinueOnError)
+		c := setupUp(fs).(*upConfig)
+		if err := loadConfig(fs, append([]string{"--edges", strconv.Itoa(edges)}, args...), envOf(nil)); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	p, err := defaults(3).plan()
+	wantEdges := []string{"127.0.0.1:8081", "127.0.0.1:8083", "127.0.0.1:8084"} // 8082 is the origin's
+	wantGossip := []string{"127.0.0.1:7946", "127.0.0.1:7947", "127.0.0.1:7948"}
+	if err != nil || !slices.Equal(p.edges, wantEdges) || !slices.Equal(p.gossip, wantGossip) {
+		t.Errorf("plan of --edges 3 = %+v, %v; want edges %v, gossip %v", p, err, wantEdges, wantGossip)
+	}
+	if p, err := defaults(2, "--edge-addr", "127.0.0.1:0").plan(); err != nil || !slices.Equal(p.edges, []string{"127.0.0.1:0", "127.0.0.1:0"}) {
+		t.Errorf("plan with port 0 = %+v, %v", p, err)
+	}
+	for _, clash := range [][]string{
+		{"--origin-addr", "127.0.0.1:8080"}, // the API's
+		{"--edge-addr", "127.0.0.1:8082"},   // the origin's
+		{"--gossip-addr", "127.0.0.1:8080"}, // the API's
+	} {
+		c := defaults(1, clash...)
+		if err := c.validate(); err == nil || !strings.Contains(err.Error(), "would both listen on") {
+			t.Errorf("%v: validate = %v, want a clash named", clash, err)
+		}
+	}
+}
+
+// TestUpEdgesAvoidOtherListeners runs the README's `reelay up --edges 3` on the same layout of
+// ports as its defaults (API, edge, origin on three consecutive ports), shifted to free ones:
+// the second edge skips the origin's port instead of failing on it.
+func TestUpEdgesAvoidOtherListeners(t *testing.T) {
+	base := freePortRun(t, 5)
+	gossip := freePortRun(t, 3)
+	port := func(p int) string { return "127.0.0.1:" + strconv.Itoa(p) }
+	urls, _ := startUp(t, "--data", t.TempDir(), "--edges", "3", "--api-addr", port(base), "--edge-addr", port(base+1),
+		"--origin-addr", port(base+2), "--gossip-addr", port(gossip))
+	for name, want := range map[string]int{"api": base, "edge-1": base + 1, "origin": base + 2, "edge-2": base + 3, "edge-3": base + 4} {
+		if urls[name] != "http://"+port(want) {
+			t.Errorf("%s listens at %q, want %s", name, urls[name], port(want))
+		}
+	}
+}
+
+// freePortRun returns the first of n consecutive loopback ports that are free now.
+func freePortRun(t *testing.T, n int) int {
+	t.Helper()
+	for range 50 {
+		first := testenv.FreePort(t)
+		if first+n > 65535 {
+			continue
+		}
+		free := true
+		for p := first; p < first+n && free; p++ {
+			ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+			if free = err == nil; free {
+				ln.Close()
+			}
+		}
+		if free {
+			return first
+		}
+	}
+	t.Fatalf("no run of %d free ports", n)
+	return 0
 }

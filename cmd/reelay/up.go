@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -48,9 +49,9 @@ func setupUp(fs *flag.FlagSet) runner {
 	fs.StringVar(&c.dbDSN, "db", "", "metadata database: a postgres:// URL, or empty for SQLite at DATA/reelay.db")
 	fs.StringVar(&c.store, "store", "", "object store URL (file:///path or s3://bucket/prefix?endpoint=host:port), or empty for DATA/objects")
 	fs.StringVar(&c.apiAddr, "api-addr", api.DefaultAddr, "API listener: feed/social, uploads and video status")
-	fs.StringVar(&c.edgeAddr, "edge-addr", edge.DefaultAddr, "edge cache listener; with --edges N, N consecutive ports from this one")
+	fs.StringVar(&c.edgeAddr, "edge-addr", edge.DefaultAddr, "edge cache listener; with --edges N, N consecutive ports from this one, skipping the other listeners' ports")
 	fs.StringVar(&c.originAddr, "origin-addr", origin.DefaultAddr, "origin listener: HLS from the object store")
-	fs.StringVar(&c.gossipAddr, "gossip-addr", "127.0.0.1:7946", "edge cluster gossip address; with --edges N, N consecutive ports from this one")
+	fs.StringVar(&c.gossipAddr, "gossip-addr", "127.0.0.1:7946", "edge cluster gossip address; with --edges N, N consecutive ports from this one, skipping the other listeners' ports")
 	fs.StringVar(&c.adminToken, "admin-token", "", "operator token for admin endpoints (at least 16 characters); empty disables them")
 	fs.StringVar(&c.playbackURL, "playback-url", "", "base URL players fetch /v/{id}/master.m3u8 from; empty is the first edge's URL (the origin's with --edges 0)")
 	sizeVar(fs, &c.maxUpload, "max-upload", ingest.DefaultMaxSize, "largest upload accepted")
@@ -76,6 +77,9 @@ func (c *upConfig) validate() error {
 	}
 	if c.edges < 0 || c.edges > 16 {
 		return usagef("invalid --edges %d: want 0 to 16", c.edges)
+	}
+	if _, err := c.plan(); err != nil {
+		return err
 	}
 	if c.edgeMem <= 0 || c.edgeDisk <= 0 {
 		return usagef("edge cache sizes must be positive")
@@ -127,7 +131,8 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	// Edge nodes on consecutive ports, the first the others' seed.
+	plan, _ := c.plan() // checked by validate
+	// Edge nodes on the planned ports, the first the others' seed.
 	var edges []*edge.Edge
 	defer func() {
 		for _, n := range edges {
@@ -136,12 +141,12 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	}()
 	signingKey, _ := signedurl.ParseKey(c.signing.key) // validated with the flags
 	for i := range c.edges {
-		cl := cluster.Config{BindAddr: nextPort(c.gossipAddr, i), Tuning: cluster.TuningLocal}
+		cl := cluster.Config{BindAddr: plan.gossip[i], Tuning: cluster.TuningLocal}
 		if i > 0 {
 			cl.Seeds = []string{edges[0].Self().Addr}
 		}
 		n, err := edge.New(edge.Config{
-			Addr: nextPort(c.edgeAddr, i), Origin: org.URL(), Name: fmt.Sprintf("edge-%d", i+1), Cluster: &cl,
+			Addr: plan.edges[i], Origin: org.URL(), Name: fmt.Sprintf("edge-%d", i+1), Cluster: &cl,
 			MemBytes: c.edgeMem, DiskDir: filepath.Join(c.data, fmt.Sprintf("edge-%d", i+1)), DiskBytes: c.edgeDisk,
 			AdminToken: c.adminToken, SigningKey: signingKey, Registerer: prometheus.NewRegistry(), Logger: log,
 		})
@@ -204,4 +209,68 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	err = runAll(ctx, tiers...)
 	log.Info("stopped")
 	return err
+}
+
+// upPlan is where the listeners of `reelay up` go.
+type upPlan struct {
+	edges, gossip []string // each edge node's HTTP and gossip address
+}
+
+// plan places the edge nodes: their HTTP listeners on consecutive ports from --edge-addr and
+// their gossip on consecutive ports from --gossip-addr, each skipping the ports that another
+// listener of the process has (the second edge would otherwise land on the origin's 8082). It
+// fails, naming both, when two listeners given by flags share an address. Port 0 (any free
+// port) never clashes.
+func (c *upConfig) plan() (upPlan, error) {
+	var p upPlan
+	taken := map[string]string{} // address -> the listener that has it
+	claim := func(name, addr string) error {
+		if _, port, _ := net.SplitHostPort(addr); port == "0" {
+			return nil
+		}
+		if other, ok := taken[addr]; ok {
+			return usagef("%s and %s would both listen on %s: give one of them another address", other, name, addr)
+		}
+		taken[addr] = name
+		return nil
+	}
+	for _, l := range []struct{ name, addr string }{{"--api-addr", c.apiAddr}, {"--origin-addr", c.originAddr}, {"--edge-addr", c.edgeAddr}, {"--gossip-addr", c.gossipAddr}} {
+		if l.name == "--edge-addr" && c.edges == 0 || l.name == "--gossip-addr" && c.edges == 0 {
+			continue
+		}
+		if err := claim(l.name, l.addr); err != nil {
+			return upPlan{}, err
+		}
+	}
+	next := func(first string, n int, name string) ([]string, error) {
+		addrs := []string{first}
+		host, port, _ := net.SplitHostPort(first)
+		base, _ := strconv.Atoi(port)
+		for at := base + 1; len(addrs) < n; at++ {
+			if base == 0 {
+				addrs = append(addrs, first)
+				continue
+			}
+			if at > 65535 {
+				return nil, usagef("no free port left after %s for %d %s listeners", first, n, name)
+			}
+			addr := net.JoinHostPort(host, strconv.Itoa(at))
+			if _, ok := taken[addr]; !ok {
+				taken[addr] = fmt.Sprintf("edge %s %d", name, len(addrs)+1)
+				addrs = append(addrs, addr)
+			}
+		}
+		return addrs, nil
+	}
+	if c.edges == 0 {
+		return p, nil
+	}
+	var err error
+	if p.edges, err = next(c.edgeAddr, c.edges, "HTTP"); err != nil {
+		return upPlan{}, err
+	}
+	if p.gossip, err = next(c.gossipAddr, c.edges, "gossip"); err != nil {
+		return upPlan{}, err
+	}
+	return p, nil
 }
