@@ -3,7 +3,8 @@
 // fmp4), a media playlist and an I-frame playlist per rendition, a poster, and finally the
 // multivariant playlist (gohlslib playlist).
 //
-// Objects under Config.Prefix, named as internal/layout says:
+// Objects under Config.Prefix, named as internal/layout says (every one but master.m3u8 under
+// Config.Generation's directory when it is set, e.g. ab3de7fg/720p/init.mp4):
 //
 //	master.m3u8                 multivariant playlist, written last by Close (and earlier, with
 //	                            Config.Progressive, as soon as every rendition has a segment)
@@ -17,7 +18,9 @@
 // A presentation becomes visible only when master.m3u8 exists, and Close writes it after every
 // other object, so a reader never sees half a video (a progressive publication shows a growing
 // one, whose playlists list only what is written). Packaging the same video again under the
-// same prefix overwrites the objects of the same names.
+// same prefix overwrites the objects of the same names; under a new generation it writes new
+// names instead, and its master.m3u8 replaces the previous one, so that no name that a cache
+// keeps for a year ever changes its bytes.
 //
 // # Progressive publication
 //
@@ -115,6 +118,11 @@ type Config struct {
 	// Prefix is put before every key, e.g. "videos/abc123/". It must end with "/", or be empty to
 	// write at the top of the store. Default "".
 	Prefix string
+	// Generation, when set, puts every object but master.m3u8 under Prefix+Generation+"/", and
+	// master.m3u8 (under Prefix) names them there (see internal/layout): each packaging of a
+	// video writes names of its own, so that a name always means the same bytes. It must be a
+	// layout.NewGeneration name. Default "": every object directly under Prefix.
+	Generation string
 	// SegmentDuration is the target length of media segments; segments are cut on its multiples
 	// (see the package comment). Default DefaultSegmentDuration (2s).
 	SegmentDuration time.Duration
@@ -174,6 +182,9 @@ func New(cfg Config) (*Packager, error) {
 			return nil, fmt.Errorf("%w: prefix %q: %w", ErrInvalidConfig, cfg.Prefix, err)
 		}
 	}
+	if cfg.Generation != "" && !layout.ValidGeneration(cfg.Generation) {
+		return nil, fmt.Errorf("%w: generation %q", ErrInvalidConfig, cfg.Generation)
+	}
 	if cfg.SegmentDuration < 0 || (cfg.SegmentDuration > 0 && cfg.SegmentDuration < 100*time.Millisecond) {
 		return nil, fmt.Errorf("%w: segment duration %v (want 0 for the default, or at least 100ms)",
 			ErrInvalidConfig, cfg.SegmentDuration)
@@ -217,7 +228,15 @@ func (p *Packager) add(r *Rendition) error {
 }
 
 // key returns the store key of name under the prefix.
-func (p *Packager) key(name string) string { return p.cfg.Prefix + name }
+func (p *Packager) key(name string) string {
+	return p.cfg.Prefix + layout.InGeneration(p.cfg.Generation, name)
+}
+
+// masterKey is the key of master.m3u8, which is outside the generation.
+func (p *Packager) masterKey() string { return p.cfg.Prefix + layout.Master }
+
+// uri is the URI, relative to master.m3u8, of object name of this packaging.
+func (p *Packager) uri(name string) string { return layout.InGeneration(p.cfg.Generation, name) }
 
 // put writes one object.
 func (p *Packager) put(ctx context.Context, key string, b []byte, contentType, cacheControl string) error {
@@ -356,7 +375,7 @@ func (p *Packager) Close(ctx context.Context) (Result, error) {
 	defer p.liveMu.Unlock()
 	p.liveEnded = true
 
-	res := Result{MasterKey: p.key(layout.Master), PosterKey: p.posterKey}
+	res := Result{MasterKey: p.masterKey(), PosterKey: p.posterKey}
 	var variants []variant
 	for i, r := range p.renditions {
 		s := summaries[i]
@@ -376,7 +395,7 @@ func (p *Packager) Close(ctx context.Context) (Result, error) {
 		res.Renditions = append(res.Renditions, rr)
 	}
 
-	master, err := buildMultivariant(orderVariants(variants, p.cfg.StartBandwidth), audio)
+	master, err := buildMultivariant(orderVariants(variants, p.cfg.StartBandwidth), audio, p.uri)
 	if err != nil {
 		return Result{}, err
 	}
@@ -389,9 +408,10 @@ func (p *Packager) Close(ctx context.Context) (Result, error) {
 }
 
 // Abort withdraws a presentation that Close has not completed: it deletes master.m3u8 if a
-// progressive publication has written it, so that the video is no longer visible (its other
-// objects stay, unreachable, until they are overwritten or deleted). The packager is closed
-// afterwards: Close returns ErrClosed. After a successful Close, Abort does nothing.
+// progressive publication has written it, so that the video is no longer visible, then, with a
+// Config.Generation, every object of the generation (without one, the other objects stay,
+// unreachable, until they are overwritten or deleted). The packager is closed afterwards: Close
+// returns ErrClosed. After a successful Close, Abort does nothing.
 func (p *Packager) Abort(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -407,15 +427,42 @@ func (p *Packager) Abort(ctx context.Context) error {
 	p.liveMu.Lock()
 	defer p.liveMu.Unlock()
 	p.liveEnded = true
-	if !p.live {
+	if p.live {
+		if err := p.cfg.Store.Delete(ctx, p.masterKey()); err != nil {
+			return fmt.Errorf("packager: withdrawing %s: %w", p.masterKey(), err)
+		}
+		p.live = false
+		p.log.Info("withdrawn")
+	}
+	if p.cfg.Generation == "" {
 		return nil
 	}
-	if err := p.cfg.Store.Delete(ctx, p.key(layout.Master)); err != nil {
-		return fmt.Errorf("packager: withdrawing %s: %w", p.key(layout.Master), err)
+	// Then everything else this packaging wrote, which no master names any more.
+	n, err := DeleteGeneration(ctx, p.cfg.Store, p.cfg.Prefix, p.cfg.Generation)
+	if err != nil {
+		return fmt.Errorf("packager: withdrawing generation %s: %w", p.cfg.Generation, err)
 	}
-	p.live = false
-	p.log.Info("withdrawn")
+	p.log.Info("generation deleted", "generation", p.cfg.Generation, "objects", n)
 	return nil
+}
+
+// DeleteGeneration deletes every object of generation gen under prefix (see
+// Config.Generation), and returns how many it deleted.
+func DeleteGeneration(ctx context.Context, store storage.Store, prefix, gen string) (int, error) {
+	dir := prefix + layout.InGeneration(gen, "")
+	var keys []string
+	if err := store.List(ctx, dir, func(info storage.Info) error {
+		keys = append(keys, info.Key)
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	for i, key := range keys {
+		if err := store.Delete(ctx, key); err != nil {
+			return i, err
+		}
+	}
+	return len(keys), nil
 }
 
 // progress runs the EVENT phase of a progressive publication after r has written a segment; s
@@ -467,11 +514,11 @@ func (p *Packager) progress(ctx context.Context, r *Rendition, s summary) error 
 	if len(variants) == 0 {
 		return nil
 	}
-	master, err := buildMultivariant(orderVariants(variants, p.cfg.StartBandwidth), audio)
+	master, err := buildMultivariant(orderVariants(variants, p.cfg.StartBandwidth), audio, p.uri)
 	if err != nil {
 		return err
 	}
-	if err := p.put(ctx, p.key(layout.Master), master, httpsem.ContentTypePlaylist, httpsem.CacheLivePlaylist); err != nil {
+	if err := p.put(ctx, p.masterKey(), master, httpsem.ContentTypePlaylist, httpsem.CacheLivePlaylist); err != nil {
 		return err
 	}
 	p.live = true

@@ -256,13 +256,14 @@ func orderVariants(vs []variant, start int) []variant {
 
 // buildMultivariant builds master.m3u8: the audio rendition group if there is audio, one
 // EXT-X-STREAM-INF per video variant in the order given, then one EXT-X-I-FRAME-STREAM-INF each.
-func buildMultivariant(vs []variant, audio *summary) ([]byte, error) {
+// uri makes the URI of a rendition's playlist from its name under the presentation.
+func buildMultivariant(vs []variant, audio *summary, uri func(name string) string) ([]byte, error) {
 	m := playlist.Multivariant{Version: hlsVersion, IndependentSegments: true}
 	var group string
 	if audio != nil {
 		group = AudioGroupID
 		channels := strconv.Itoa(audio.result.Channels)
-		uri := layout.InRendition(audio.result.Name, layout.MediaPlaylist)
+		audioURI := uri(layout.InRendition(audio.result.Name, layout.MediaPlaylist))
 		m.Renditions = append(m.Renditions, &playlist.MultivariantRendition{
 			Type:       playlist.MultivariantRenditionTypeAudio,
 			GroupID:    group,
@@ -270,7 +271,7 @@ func buildMultivariant(vs []variant, audio *summary) ([]byte, error) {
 			Default:    true,
 			Autoselect: true,
 			Channels:   &channels,
-			URI:        &uri,
+			URI:        &audioURI,
 		})
 	}
 	for _, v := range vs {
@@ -282,7 +283,7 @@ func buildMultivariant(vs []variant, audio *summary) ([]byte, error) {
 			Bandwidth:        v.bandwidth,
 			AverageBandwidth: &v.average,
 			Codecs:           codecs,
-			URI:              layout.InRendition(v.s.result.Name, layout.MediaPlaylist),
+			URI:              uri(layout.InRendition(v.s.result.Name, layout.MediaPlaylist)),
 			Resolution:       fmt.Sprintf("%dx%d", v.s.result.Width, v.s.result.Height),
 			Audio:            group,
 		}
@@ -302,7 +303,7 @@ func buildMultivariant(vs []variant, audio *summary) ([]byte, error) {
 	for _, v := range vs {
 		fmt.Fprintf(&sb, "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=%d,AVERAGE-BANDWIDTH=%d,CODECS=\"%s\",RESOLUTION=%dx%d,URI=\"%s\"\n",
 			v.s.iframePeak, v.s.iframeAverage, v.s.result.Codecs, v.s.result.Width, v.s.result.Height,
-			layout.InRendition(v.s.result.Name, layout.IFramePlaylist))
+			uri(layout.InRendition(v.s.result.Name, layout.IFramePlaylist)))
 	}
 	return []byte(sb.String()), nil
 }

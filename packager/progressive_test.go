@@ -299,3 +299,72 @@ func writeInOrder(t testing.TB, rs []*Rendition, samples [][]Sample, scales []fl
 		next[pick]++
 	}
 }
+
+// TestGenerations packages one video three times under generations of their own: an aborted
+// attempt leaves nothing behind, and each finished one writes only new names, which
+// master.m3u8 then points to, so that no name ever changes its bytes.
+func TestGenerations(t *testing.T) {
+	ctx := context.Background()
+	c := makeClip(t, clipOptions{width: 180, height: 320, seconds: 5, gop: 60})
+	store := newVisibilityStore(t)
+	if _, err := New(Config{Store: store, Generation: "Not-A-Gen"}); !errors.Is(err, ErrInvalidConfig) {
+		t.Errorf("New with an invalid generation: %v", err)
+	}
+	list := func() map[string]string {
+		objs := map[string]string{}
+		store.Store.List(ctx, testPrefix, func(i storage.Info) error {
+			objs[strings.TrimPrefix(i.Key, testPrefix)] = i.ETag
+			return nil
+		})
+		return objs
+	}
+
+	aborted := layout.NewGeneration()
+	p, err := New(Config{Store: store, Prefix: testPrefix, Generation: aborted, Progressive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := p.AddVideo("180p", c.video, 300_000)
+	writeAll(t, map[*Rendition][]Sample{v: c.videoPkts[:100]})
+	if _, ok := list()[aborted+"/180p/seg_00001.m4s"]; !ok {
+		t.Fatalf("no first segment under the generation: %v", list())
+	}
+	if err := p.Abort(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if objs := list(); len(objs) != 0 {
+		t.Errorf("left after Abort: %v", objs)
+	}
+
+	var before map[string]string
+	for i := range 2 {
+		gen := layout.NewGeneration()
+		p, err := New(Config{Store: store, Prefix: testPrefix, Generation: gen, Progressive: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _ := p.AddVideo("180p", c.video, 300_000)
+		writeAll(t, map[*Rendition][]Sample{v: c.videoPkts})
+		res, err := p.Close(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.MasterKey != testPrefix+layout.Master || res.Renditions[0].PlaylistKey != testPrefix+gen+"/180p/index.m3u8" {
+			t.Errorf("keys %q, %q", res.MasterKey, res.Renditions[0].PlaylistKey)
+		}
+		mv := mustMultivariant(t, get(t, store, testPrefix+layout.Master))
+		if mv.Variants[0].URI != gen+"/180p/index.m3u8" {
+			t.Errorf("master names %q, want generation %s", mv.Variants[0].URI, gen)
+		}
+		objs := list()
+		for name, etag := range objs {
+			if name != layout.Master && !strings.HasPrefix(name, gen+"/") {
+				if before[name] != etag {
+					t.Errorf("packaging %d changed %s of an earlier generation", i, name)
+				}
+			}
+		}
+		before = objs
+	}
+	store.report()
+}

@@ -6,19 +6,29 @@
 //
 // In the object store:
 //
-//	sources/{video}                      the uploaded source (SourceKey)
-//	videos/{video}/master.m3u8           the multivariant playlist, written last (Master)
-//	videos/{video}/poster.jpg            the poster (Poster)
-//	videos/{video}/private               marks a private video (PrivateMarker); never served
-//	videos/{video}/{rendition}/init.mp4          fMP4 init segment (Init)
-//	videos/{video}/{rendition}/seg_00001.m4s ... media segments (SegmentName)
-//	videos/{video}/{rendition}/index.m3u8        media playlist (MediaPlaylist)
-//	videos/{video}/{rendition}/iframes.m3u8      I-frame playlist (IFramePlaylist)
+//	sources/{video}                          the uploaded source (SourceKey)
+//	videos/{video}/master.m3u8               the multivariant playlist, written last (Master)
+//	videos/{video}/private                   marks a private video (PrivateMarker); never served
+//	videos/{video}/{gen}/poster.jpg          the poster (Poster)
+//	videos/{video}/{gen}/{rendition}/init.mp4          fMP4 init segment (Init)
+//	videos/{video}/{gen}/{rendition}/seg_00001.m4s ... media segments (SegmentName)
+//	videos/{video}/{gen}/{rendition}/index.m3u8        media playlist (MediaPlaylist)
+//	videos/{video}/{gen}/{rendition}/iframes.m3u8      I-frame playlist (IFramePlaylist)
+//
+// {gen} is the generation of the presentation: every packaging of a video (every attempt of
+// its transcode) writes under a generation of its own (NewGeneration), and master.m3u8 names
+// the current one. A name therefore always means the same bytes, which is what lets edges and
+// players keep segments forever: a retried transcode, which does not make the same bytes
+// (libx264 is not bit-exact from run to run), writes new names. A presentation packaged
+// without a generation (`reelay transcode`'s plain trees, and videos published before
+// generations) has its poster and renditions directly under videos/{video}/.
 //
 // On the wire, /v/{video}/{name} names the object videos/{video}/{name} (Path, Parse).
 package layout
 
 import (
+	"crypto/rand"
+	"encoding/base32"
 	"fmt"
 	"path"
 	"strings"
@@ -64,6 +74,40 @@ func SegmentName(n int) string { return fmt.Sprintf("seg_%05d.m4s", n) }
 // InRendition is the name of file in rendition's directory: "720p/index.m3u8".
 func InRendition(rendition, file string) string { return rendition + "/" + file }
 
+// generationLen is the length of a generation's name.
+const generationLen = 8
+
+var generationEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// NewGeneration returns a fresh random generation name: 8 characters of a-z and 2-7.
+func NewGeneration() string {
+	b := make([]byte, 5)
+	rand.Read(b) // never returns an error (crypto/rand, Go 1.24+)
+	return generationEncoding.EncodeToString(b)
+}
+
+// ValidGeneration reports whether s is a generation name as NewGeneration makes them.
+func ValidGeneration(s string) bool {
+	if len(s) != generationLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || '2' <= c && c <= '7') {
+			return false
+		}
+	}
+	return true
+}
+
+// InGeneration is the name of name in generation gen's directory ("gen/name"), or name itself
+// for a presentation without generations (gen "").
+func InGeneration(gen, name string) string {
+	if gen == "" {
+		return name
+	}
+	return gen + "/" + name
+}
+
 // Kind is what an object of a video is, as told by its name.
 type Kind int
 
@@ -82,10 +126,12 @@ func (k Kind) Mutable() bool { return k == KindMaster || k == KindPlaylist }
 
 // Object is a path that names one of a video's objects.
 type Object struct {
-	Path  string // the whole path, /v/{video}/{name}
-	Video string // a valid video id
-	Name  string // the object's name under the video, e.g. "720p/seg_00001.m4s"
-	Kind  Kind
+	Path       string // the whole path, /v/{video}/{name}
+	Video      string // a valid video id
+	Name       string // the object's name under the video, e.g. "ab3de7fg/720p/seg_00001.m4s"
+	Generation string // the generation the object belongs to, "" for master.m3u8 and a presentation without generations
+	Rendition  string // the rendition the object belongs to, "" for master.m3u8 and the poster
+	Kind       Kind
 }
 
 // Key is the object's key in the store.
@@ -107,13 +153,19 @@ func Parse(p string) (Object, bool) {
 		return Object{}, false
 	}
 	obj := Object{Path: p, Video: video, Name: name}
+	if name == Master {
+		obj.Kind = KindMaster
+		return obj, true
+	}
+	// Under a generation, or (a presentation without generations) directly under the video.
+	if gen, rest, ok := strings.Cut(name, "/"); ok && ValidGeneration(gen) && (rest == Poster || strings.Contains(rest, "/")) {
+		obj.Generation, name = gen, rest
+	}
 	rendition, file, nested := strings.Cut(name, "/")
 	switch {
-	case !nested && name == Master:
-		obj.Kind = KindMaster
 	case !nested && name == Poster:
 		obj.Kind = KindPoster
-	case !nested || !ValidRendition(rendition):
+	case !nested || strings.Contains(file, "/") || !ValidRendition(rendition):
 		return Object{}, false
 	case file == MediaPlaylist || file == IFramePlaylist:
 		obj.Kind = KindPlaylist
@@ -123,6 +175,9 @@ func Parse(p string) (Object, bool) {
 		obj.Kind = KindSegment
 	default:
 		return Object{}, false
+	}
+	if nested {
+		obj.Rendition = rendition
 	}
 	return obj, true
 }

@@ -31,6 +31,15 @@ var cases = []struct {
 	{"/x/" + id + "/master.m3u8", 0, false},
 	{"/v/" + id, 0, false},
 	{"/v/" + id + "/private", 0, false},
+	{"/v/" + id + "/ab3de7fg/poster.jpg", KindPoster, true},
+	{"/v/" + id + "/ab3de7fg/720p/index.m3u8", KindPlaylist, true},
+	{"/v/" + id + "/ab3de7fg/audio/init.mp4", KindInit, true},
+	{"/v/" + id + "/ab3de7fg/360p/seg_00001.m4s", KindSegment, true},
+	{"/v/" + id + "/ab3de7fg/master.m3u8", 0, false},
+	{"/v/" + id + "/ab3de7fg/720p/x/seg_00001.m4s", 0, false},
+	{"/v/" + id + "/ab3de7f1/720p/index.m3u8", 0, false},
+	{"/v/" + id + "/ab3de7fgh/720p/index.m3u8", 0, false},
+	{"/v/" + id + "/ab3de7fg/private/index.m3u8", 0, false},
 	{"/v/" + id + "/private/index.m3u8", 0, false},
 	{"/v/" + id + "/master.m3u8/index.m3u8", 0, false},
 }
@@ -67,6 +76,35 @@ func TestNamesRoundTrip(t *testing.T) {
 	}
 }
 
+// TestGenerations checks generation names and the objects parsed under them.
+func TestGenerations(t *testing.T) {
+	seen := map[string]bool{}
+	for range 100 {
+		g := NewGeneration()
+		if !ValidGeneration(g) || seen[g] {
+			t.Fatalf("NewGeneration = %q (valid %v, seen before %v)", g, ValidGeneration(g), seen[g])
+		}
+		seen[g] = true
+	}
+	for _, bad := range []string{"", "abcdefg", "abcdefghi", "ABCDEFGH", "abcdefg1", "abc/efgh"} {
+		if ValidGeneration(bad) {
+			t.Errorf("ValidGeneration(%q) = true", bad)
+		}
+	}
+	const gen = "ab3de7fg"
+	for name, want := range map[string]Object{
+		InGeneration(gen, InRendition("720p", SegmentName(3))): {Generation: gen, Rendition: "720p", Kind: KindSegment},
+		InGeneration(gen, Poster):                              {Generation: gen, Kind: KindPoster},
+		InGeneration("", InRendition("720p", Init)):           {Rendition: "720p", Kind: KindInit},
+		Master: {Kind: KindMaster},
+	} {
+		obj, ok := Parse(Path(id, name))
+		if !ok || obj.Generation != want.Generation || obj.Rendition != want.Rendition || obj.Kind != want.Kind || obj.Name != name {
+			t.Errorf("Parse(Path(%q)) = %+v, %v; want %+v", name, obj, ok, want)
+		}
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	for _, tc := range cases {
 		f.Add(tc.path)
@@ -81,7 +119,8 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("Parse(%q) accepted element %q", p, el)
 			}
 		}
-		if strings.Count(obj.Name, "/") > 1 || strings.ContainsAny(p, "%\\?#") {
+		if strings.Count(obj.Name, "/") > 2 || strings.ContainsAny(p, "%\\?#") ||
+			obj.Generation != "" && !ValidGeneration(obj.Generation) || obj.Rendition != "" && !ValidRendition(obj.Rendition) {
 			t.Fatalf("Parse(%q) = %+v", p, obj)
 		}
 	})
