@@ -34,6 +34,12 @@ type Job struct {
 	LastError   string    // reason given to the latest Fail
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	// Orphaned is set by Claim on a job whose last attempt ended without an outcome: its
+	// worker died (killed, out of memory) with no attempts left. The claimer must not run it
+	// again; it gets the job only to clean up after the dead attempts (what they published, the
+	// state they left) and then to Fail it, which fails it for good, or to Complete it if the
+	// work turns out done.
+	Orphaned bool
 }
 
 // EnqueueOptions tunes Enqueue. The zero value is ready to use.
@@ -119,8 +125,10 @@ const dueJobs = `FROM jobs WHERE kind = $1 AND ((state = 'queued' AND run_at <= 
 
 // Claim gives worker the oldest due job of this kind for lease: a queued job whose RunAt has
 // passed, or a running job whose lease has expired (its worker died). It counts an attempt and
-// sets a fresh Lease token. A running job with an expired lease and no attempts left becomes
-// failed ("lease expired") instead. Claim returns ErrNoJob when nothing is due.
+// sets a fresh Lease token. A running job with an expired lease and no attempts left is given
+// with Orphaned set and no attempt counted, for the claimer to clean up after and fail (see
+// Job.Orphaned); nothing else fails it, so that the cleanup is never skipped. Claim returns
+// ErrNoJob when nothing is due.
 func (d *DB) Claim(ctx context.Context, kind, worker string, lease time.Duration) (Job, error) {
 	if lease < time.Millisecond {
 		return Job{}, fmt.Errorf("db: claim %s job: lease %v is shorter than 1ms", kind, lease)
@@ -139,44 +147,39 @@ func (d *DB) Claim(ctx context.Context, kind, worker string, lease time.Duration
 	if d.dialect == DialectPostgres {
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
-	for {
-		var j Job
-		var dead int64 // id of an expired job without attempts left
-		err := d.Tx(ctx, func(tx *sql.Tx) error {
-			now := Millis(d.now())
-			var id int64
-			var state string
-			var attempts, maxAttempts int
-			err := tx.QueryRowContext(ctx, `SELECT id, state, attempts, max_attempts `+dueJobs+`
-				ORDER BY run_at, id LIMIT 1`+lock, kind, now).Scan(&id, &state, &attempts, &maxAttempts)
-			if errors.Is(err, sql.ErrNoRows) {
-				return ErrNoJob
-			}
-			if err != nil {
-				return err
-			}
-			if state == JobRunning && attempts >= maxAttempts {
-				dead = id
-				_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'failed', last_error = 'lease expired', updated_at = $2
-					WHERE id = $1`, id, now)
-				return err
-			}
-			j, err = scanJob(tx.QueryRowContext(ctx, `UPDATE jobs SET state = 'running', attempts = attempts + 1,
-				worker = $2, lease = $3, lease_until = $4, updated_at = $5 WHERE id = $1 RETURNING `+jobCols,
-				id, worker, rand.Text(), now+lease.Milliseconds(), now))
-			return err
-		})
-		switch {
-		case errors.Is(err, ErrNoJob):
-			return Job{}, ErrNoJob
-		case err != nil:
-			return Job{}, fmt.Errorf("db: claim %s job: %w", kind, err)
-		case dead != 0:
-			d.log.Warn("db: job failed: lease expired with no attempts left", "job", dead, "kind", kind)
-			continue
+	var j Job
+	err = d.Tx(ctx, func(tx *sql.Tx) error {
+		now := Millis(d.now())
+		var id int64
+		var state string
+		var attempts, maxAttempts int
+		err := tx.QueryRowContext(ctx, `SELECT id, state, attempts, max_attempts `+dueJobs+`
+			ORDER BY run_at, id LIMIT 1`+lock, kind, now).Scan(&id, &state, &attempts, &maxAttempts)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNoJob
 		}
-		return j, nil
+		if err != nil {
+			return err
+		}
+		count := 1 // an attempt, unless the job is orphaned
+		if state == JobRunning && attempts >= maxAttempts {
+			count = 0
+		}
+		j, err = scanJob(tx.QueryRowContext(ctx, `UPDATE jobs SET state = 'running', attempts = attempts + $6,
+			worker = $2, lease = $3, lease_until = $4, updated_at = $5 WHERE id = $1 RETURNING `+jobCols,
+			id, worker, rand.Text(), now+lease.Milliseconds(), now, count))
+		j.Orphaned = count == 0
+		return err
+	})
+	switch {
+	case errors.Is(err, ErrNoJob):
+		return Job{}, ErrNoJob
+	case err != nil:
+		return Job{}, fmt.Errorf("db: claim %s job: %w", kind, err)
+	case j.Orphaned:
+		d.log.Warn("db: job orphaned: its last attempt's lease expired", "job", j.ID, "kind", kind, "worker", worker)
 	}
+	return j, nil
 }
 
 // Heartbeat extends the lease of a claimed job to lease from now. It returns ErrLeaseLost when
@@ -244,16 +247,4 @@ func (d *DB) JobByID(ctx context.Context, id int64) (Job, error) {
 		return Job{}, fmt.Errorf("db: job %d: %w", id, err)
 	}
 	return j, nil
-}
-
-// RecoverExpired fails every running job, of any kind, whose lease has expired with no
-// attempts left, and returns how many it failed. Expired jobs with attempts left need nothing:
-// Claim hands them to the next worker.
-func (d *DB) RecoverExpired(ctx context.Context) (int64, error) {
-	res, err := d.Exec(ctx, `UPDATE jobs SET state = 'failed', last_error = 'lease expired', updated_at = $1
-		WHERE state = 'running' AND lease_until <= $1 AND attempts >= max_attempts`, Millis(d.now()))
-	if err != nil {
-		return 0, fmt.Errorf("db: recover expired jobs: %w", err)
-	}
-	return res.RowsAffected()
 }

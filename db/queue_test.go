@@ -218,35 +218,31 @@ func TestQueueExpiredLease(t *testing.T) {
 			t.Fatalf("rescue claim = %+v", b)
 		}
 
-		// The rescuer dies too: no attempts are left, so the job fails instead of running again.
+		// The rescuer dies too: no attempts are left, so the next claim gets the job orphaned,
+		// to clean up after it and fail it, without counting an attempt.
 		c.Add(time.Minute)
-		wantNoJob(t, d, "k")
-		wantState(t, d, j.ID, JobFailed, "lease expired")
+		o := mustClaim(t, d, "k", "cleaner", time.Minute)
+		if o.ID != j.ID || !o.Orphaned || o.Attempts != 2 || o.Lease == b.Lease || o.State != JobRunning {
+			t.Fatalf("claim after the last attempt died = %+v, want it orphaned", o)
+		}
+		if b.Orphaned {
+			t.Errorf("a claim with attempts left is orphaned: %+v", b)
+		}
 		if err := d.Complete(ctx, b); !errors.Is(err, ErrLeaseLost) {
-			t.Errorf("Complete of a job failed for its expired lease: err = %v, want ErrLeaseLost", err)
+			t.Errorf("Complete by the dead attempt: err = %v, want ErrLeaseLost", err)
 		}
-	})
-}
-
-func TestQueueRecoverExpired(t *testing.T) {
-	forEachDB(t, func(t *testing.T, d *DB) {
-		ctx, c := t.Context(), fakeClock(d)
-		last := mustEnqueue(t, d, "k", "", EnqueueOptions{MaxAttempts: 1})
-		retry := mustEnqueue(t, d, "other", "", EnqueueOptions{MaxAttempts: 2})
-		mustClaim(t, d, "k", "w", time.Minute)
-		mustClaim(t, d, "other", "w", time.Minute)
-		if n, err := d.RecoverExpired(ctx); n != 0 || err != nil {
-			t.Errorf("RecoverExpired with live leases = %d, %v", n, err)
-		}
+		// The cleaner dies as well: the job is orphaned again, still with 2 attempts.
 		c.Add(time.Minute)
-		if n, err := d.RecoverExpired(ctx); n != 1 || err != nil {
-			t.Errorf("RecoverExpired = %d, %v; want 1", n, err)
+		o2 := mustClaim(t, d, "k", "cleaner2", time.Minute)
+		if !o2.Orphaned || o2.Attempts != 2 {
+			t.Fatalf("claim after the cleaner died = %+v", o2)
 		}
-		wantState(t, d, last.ID, JobFailed, "lease expired")
-		wantState(t, d, retry.ID, JobRunning, "")
-		if got := mustClaim(t, d, "other", "w2", time.Minute); got.ID != retry.ID || got.Attempts != 2 {
-			t.Errorf("claim of the expired job = %+v", got)
+		if err := d.Fail(ctx, o2, "lease expired on the last attempt"); err != nil {
+			t.Fatal(err)
 		}
+		wantState(t, d, j.ID, JobFailed, "lease expired on the last attempt")
+		c.Add(time.Hour)
+		wantNoJob(t, d, "k")
 	})
 }
 

@@ -152,7 +152,7 @@ func (p *prefetch) video(video, rendition string, segments int) PrefetchVideo {
 	var media layout.Object
 	for _, uri := range variantURIs(master) {
 		obj, ok := resolve(prefix, uri)
-		if ok && obj.Kind == layout.KindPlaylist && (rendition == prefetchAutoRendition || strings.HasPrefix(obj.Name, rendition+"/")) {
+		if ok && obj.Kind == layout.KindPlaylist && (rendition == prefetchAutoRendition || obj.Rendition == rendition) {
 			media = obj
 			break
 		}
@@ -160,7 +160,7 @@ func (p *prefetch) video(video, rendition string, segments int) PrefetchVideo {
 	if media.Path == "" {
 		return fail(fmt.Errorf("no variant %q in the master playlist", rendition))
 	}
-	out.Rendition, _, _ = strings.Cut(media.Name, "/")
+	out.Rendition = media.Rendition
 	playlist, err := p.ensure(media.Path, true, &out)
 	if err != nil {
 		return fail(err)

@@ -38,6 +38,7 @@ type Entry struct {
 	DurationMS    int64
 	Width, Height int
 	Renditions    []video.Rendition
+	Generation    string // of the published presentation (internal/layout); "" before it is ready
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 	PublishedAt   time.Time // zero until ready
@@ -53,11 +54,11 @@ func (c *Catalog) Video(ctx context.Context, id string) (Entry, error) {
 	err := c.d.SQL().QueryRowContext(ctx, `SELECT videos.id, videos.user_id, users.handle, videos.status,
 		videos.progress, videos.error_code, videos.error, videos.caption, videos.visibility, videos.filename,
 		videos.source_size, videos.duration_ms, videos.width, videos.height, videos.renditions, videos.created_at,
-		videos.updated_at, videos.published_at, videos.playable_at
+		videos.updated_at, videos.published_at, videos.playable_at, videos.generation
 		FROM videos JOIN users ON users.id = videos.user_id WHERE videos.id = $1`, id).Scan(
 		&e.ID, &e.UserID, &e.Creator, &e.Status, &e.Progress, &e.ErrorCode, &e.Error, &e.Caption, &e.Visibility,
 		&e.Filename, &e.SourceSize, &e.DurationMS, &e.Width, &e.Height, &renditions, &created, &updated,
-		&published, &playable)
+		&published, &playable, &e.Generation)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Entry{}, fmt.Errorf("feed: video %s: %w", id, db.ErrNotFound)
 	}

@@ -93,7 +93,7 @@ func (s *Service) getVideo(w http.ResponseWriter, r *http.Request) error {
 		}
 		out.PlaybackURL = s.playbackBase + layout.Path(id, layout.Master) + q
 		if ready { // the poster is written at the end
-			out.PosterURL = s.playbackBase + layout.Path(id, layout.Poster) + q
+			out.PosterURL = s.playbackBase + layout.Path(id, layout.InGeneration(e.Generation, layout.Poster)) + q
 		}
 	}
 	apierr.WriteJSON(w, http.StatusOK, out)

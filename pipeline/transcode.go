@@ -19,6 +19,10 @@ type Output struct {
 	// Prefix is put before every key: layout.VideoPrefix(id) for a video of the catalogue, ""
 	// for a tree of its own. Default "".
 	Prefix string
+	// Generation puts the presentation under a generation of its own (packager.Config.Generation):
+	// layout.NewGeneration() for each attempt at a video of the catalogue, so that a retry never
+	// changes the bytes of a name an earlier attempt published. Default "": directly under Prefix.
+	Generation string
 	// Progressive publishes the presentation as soon as every rendition has its first segment,
 	// and calls OnPlayable then (see packager.Config.Progressive). Default false: master.m3u8
 	// is written at the end.
@@ -45,7 +49,7 @@ type Result struct {
 // another worker has the job then, and may have published the video itself.
 func Transcode(ctx context.Context, tc *transcoder.Transcoder, in transcoder.Input, out Output, progress func(pct float64)) (res Result, err error) {
 	pkg, err := packager.New(packager.Config{
-		Store: out.Store, Prefix: out.Prefix, SegmentDuration: tc.Config().SegmentDuration,
+		Store: out.Store, Prefix: out.Prefix, Generation: out.Generation, SegmentDuration: tc.Config().SegmentDuration,
 		Progressive: out.Progressive, OnPlayable: out.OnPlayable, Logger: out.Logger,
 	})
 	if err != nil {

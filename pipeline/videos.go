@@ -104,6 +104,7 @@ func (s *videos) setPlayable(ctx context.Context, id string, playable bool) erro
 
 // published is what the pipeline learned of a video it published.
 type published struct {
+	Generation    string
 	Duration      time.Duration
 	Width, Height int
 	Renditions    []video.Rendition
@@ -119,15 +120,17 @@ func (s *videos) setReady(ctx context.Context, id string, p published) error {
 	now := db.Millis(s.now())
 	res, err := s.d.Exec(ctx, `UPDATE videos SET status = $7, progress = 100, error_code = '', error = '',
 		duration_ms = $2, width = $3, height = $4, renditions = $5, updated_at = $6,
-		published_at = COALESCE(published_at, $6) WHERE id = $1 AND status IN ($7, $8)`,
-		id, p.Duration.Milliseconds(), p.Width, p.Height, string(renditions), now, video.Ready, video.Processing)
+		published_at = COALESCE(published_at, $6), generation = $9 WHERE id = $1 AND status IN ($7, $8)`,
+		id, p.Duration.Milliseconds(), p.Width, p.Height, string(renditions), now, video.Ready, video.Processing,
+		p.Generation)
 	return s.checkUpdate(ctx, res, err, id, "ready")
 }
 
-// setFailed marks a processing video failed with a reason: code for machines, reason for people.
+// setFailed marks a processing video failed, and no longer playable, with a reason: code for
+// machines, reason for people.
 func (s *videos) setFailed(ctx context.Context, id, code, reason string) error {
-	res, err := s.d.Exec(ctx, `UPDATE videos SET status = $5, error_code = $2, error = $3, updated_at = $4
-		WHERE id = $1 AND status = $6`, id, code, reason, db.Millis(s.now()), video.Failed, video.Processing)
+	res, err := s.d.Exec(ctx, `UPDATE videos SET status = $5, error_code = $2, error = $3, updated_at = $4,
+		playable_at = NULL WHERE id = $1 AND status = $6`, id, code, reason, db.Millis(s.now()), video.Failed, video.Processing)
 	return s.checkUpdate(ctx, res, err, id, "failed")
 }
 

@@ -72,6 +72,10 @@ func (w *worker) runJob(ctx context.Context, job db.Job) {
 	jctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go w.heartbeat(jctx, cancel, job)
+	if job.Orphaned {
+		w.bury(jctx, log, job, p.Video)
+		return
+	}
 
 	err := w.makeVideo(jctx, log, p.Video, start)
 	if cause := context.Cause(jctx); errors.Is(cause, db.ErrLeaseLost) {
@@ -94,9 +98,7 @@ func (w *worker) runJob(ctx context.Context, job db.Job) {
 		// The source cannot make a video; trying again cannot help.
 		m.jobs.WithLabelValues("rejected").Inc()
 		log.Info("video rejected", "reason", rej.Reason, "detail", rej.Detail)
-		if ferr := w.p.videos.setFailed(ctx, p.Video, string(rej.Reason), rej.Detail); ferr != nil {
-			log.Error("marking the video failed", "err", ferr)
-		}
+		w.fail(ctx, log, p.Video, string(rej.Reason), rej.Detail)
 		err = d.Complete(ctx, job)
 	case job.Attempts < job.MaxAttempts:
 		m.jobs.WithLabelValues("retry").Inc()
@@ -105,14 +107,82 @@ func (w *worker) runJob(ctx context.Context, job db.Job) {
 	default:
 		m.jobs.WithLabelValues("failed").Inc()
 		log.Error("transcode failed; giving up", "err", err)
-		if ferr := w.p.videos.setFailed(ctx, p.Video, "transcode_failed", "the video could not be processed"); ferr != nil {
-			log.Error("marking the video failed", "err", ferr)
-		}
+		w.fail(ctx, log, p.Video, "transcode_failed", "the video could not be processed")
 		err = d.Fail(ctx, job, err.Error())
 	}
 	if err != nil {
 		log.Error("recording the job's outcome", "err", err)
 	}
+}
+
+// bury ends an orphaned job (db.Job.Orphaned): its last attempt died without an outcome,
+// leaving the video processing and perhaps playable from a half-made presentation. Unless that
+// attempt finished the video, bury withdraws everything published and fails the video, then
+// the job. Each step can run again: if this worker dies too, the next claim buries it again.
+func (w *worker) bury(ctx context.Context, log *slog.Logger, job db.Job, id string) {
+	d := w.p.db
+	w.p.m.jobs.WithLabelValues("orphaned").Inc()
+	st, err := w.p.videos.state(ctx, id)
+	switch {
+	case err == nil && st.Status == video.Ready:
+		err = d.Complete(ctx, job) // it died between marking the video ready and the job done
+	case err == nil || errors.Is(err, db.ErrNotFound):
+		log.Error("transcode stopped without an outcome on every attempt (worker killed or out of memory); giving up")
+		if err = w.fail(ctx, log, id, "transcode_failed", "processing stopped on every attempt"); err == nil {
+			err = d.Fail(ctx, job, "lease expired on the last attempt")
+		}
+	}
+	if err != nil && ctx.Err() == nil {
+		log.Error("ending an orphaned job; it will be claimed again", "err", err)
+	}
+}
+
+// fail withdraws everything published of video id, then marks it failed. A video already
+// failed (or gone) stays as it is.
+func (w *worker) fail(ctx context.Context, log *slog.Logger, id, code, reason string) error {
+	if n, err := w.prune(ctx, id, ""); err != nil {
+		log.Error("withdrawing the video", "err", err)
+		return fmt.Errorf("withdrawing the video: %w", err)
+	} else if n > 0 {
+		log.Info("withdrawn", "objects", n)
+	}
+	err := w.p.videos.setFailed(ctx, id, code, reason)
+	if err != nil && !errors.Is(err, db.ErrConflict) && !errors.Is(err, db.ErrNotFound) {
+		log.Error("marking the video failed", "err", err)
+		return err
+	}
+	return nil
+}
+
+// prune deletes the objects of video id but its private marker and, unless keep is "",
+// master.m3u8 and generation keep's objects: with keep "" it withdraws the whole presentation
+// (master.m3u8 first, so that it never names a missing object); with the current generation
+// it deletes what earlier attempts left behind. It returns how many objects it deleted.
+func (w *worker) prune(ctx context.Context, id, keep string) (int, error) {
+	store, prefix := w.p.store, layout.VideoPrefix(id)
+	if keep == "" {
+		if err := store.Delete(ctx, prefix+layout.Master); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return 0, err
+		}
+	}
+	var keys []string
+	err := store.List(ctx, prefix, func(info storage.Info) error {
+		name := strings.TrimPrefix(info.Key, prefix)
+		gen, _, _ := strings.Cut(name, "/")
+		if name != layout.PrivateMarker && name != layout.Master && (keep == "" || gen != keep) {
+			keys = append(keys, info.Key)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for i, key := range keys {
+		if err := store.Delete(ctx, key); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return i, err
+		}
+	}
+	return len(keys), nil
 }
 
 // heartbeat extends job's lease every Lease/3 until ctx is done, and cancels the job with
@@ -163,8 +233,10 @@ func (w *worker) makeVideo(ctx context.Context, log *slog.Logger, id string, sta
 	defer done()
 
 	last := -1
+	gen := layout.NewGeneration()
+	log = log.With("generation", gen)
 	res, err := Transcode(ctx, w.p.tc, transcoder.Input{Path: src}, Output{
-		Store: store, Prefix: layout.VideoPrefix(id), Progressive: true, Logger: log,
+		Store: store, Prefix: layout.VideoPrefix(id), Generation: gen, Progressive: true, Logger: log,
 		OnPlayable: func() {
 			w.p.m.playable.Observe(time.Since(start).Seconds())
 			log.Info("video playable", "after", time.Since(start).Round(time.Millisecond))
@@ -192,11 +264,21 @@ func (w *worker) makeVideo(ctx context.Context, log *slog.Logger, id string, sta
 		}
 		return err
 	}
-	pub := published{Duration: res.Package.Duration, Renditions: renditions(res.Package)}
+	pub := published{Generation: gen, Duration: res.Package.Duration, Renditions: renditions(res.Package, gen)}
 	if len(res.Transcode.Renditions) > 0 {
 		pub.Width, pub.Height = res.Transcode.Renditions[0].Width, res.Transcode.Renditions[0].Height
 	}
-	return vs.setReady(ctx, id, pub)
+	if err := vs.setReady(ctx, id, pub); err != nil {
+		return err
+	}
+	// What earlier attempts, killed before they could withdraw it, left behind: nothing names
+	// it any more.
+	if n, err := w.prune(ctx, id, gen); err != nil {
+		log.Warn("deleting what earlier attempts left", "err", err)
+	} else if n > 0 {
+		log.Info("deleted what earlier attempts left", "objects", n)
+	}
+	return nil
 }
 
 // localStore is a store whose objects are files on this machine, which a worker reads in
@@ -238,8 +320,8 @@ func (w *worker) source(ctx context.Context, id string) (path string, done func(
 	return f.Name(), done, nil
 }
 
-// renditions describes the published renditions for the catalogue.
-func renditions(out packager.Result) []video.Rendition {
+// renditions describes the published renditions of generation gen for the catalogue.
+func renditions(out packager.Result, gen string) []video.Rendition {
 	rs := make([]video.Rendition, 0, len(out.Renditions))
 	for _, r := range out.Renditions {
 		bw := r.Bandwidth
@@ -248,7 +330,7 @@ func renditions(out packager.Result) []video.Rendition {
 		}
 		rs = append(rs, video.Rendition{
 			Name: r.Name, Kind: r.Kind.String(), Width: r.Width, Height: r.Height, FrameRate: r.FrameRate,
-			Bandwidth: bw, Codecs: r.Codecs, Playlist: layout.InRendition(r.Name, layout.MediaPlaylist),
+			Bandwidth: bw, Codecs: r.Codecs, Playlist: layout.InGeneration(gen, layout.InRendition(r.Name, layout.MediaPlaylist)),
 		})
 	}
 	return rs

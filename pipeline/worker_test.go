@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -190,14 +191,15 @@ func TestAcceptHandOverTranscode(t *testing.T) {
 	cancel()
 	<-done
 	if v.Status != video.Ready || v.Progress != 100 || v.DurationMS != 5000 || v.Width != 360 || v.Height != 640 ||
-		len(v.Renditions) != 2 || v.Renditions[0].Playlist != "360p/index.m3u8" {
+		len(v.Renditions) != 2 || !layout.ValidGeneration(v.Generation) ||
+		v.Renditions[0].Playlist != v.Generation+"/360p/index.m3u8" {
 		t.Fatalf("video: %+v", v)
 	}
 	// Published progressively: playable (its first segment out) no later than ready.
 	if v.PlayableAt.IsZero() || v.PlayableAt.After(v.PublishedAt) {
 		t.Errorf("playable at %v, published at %v", v.PlayableAt, v.PublishedAt)
 	}
-	for _, name := range []string{layout.Master, "360p/init.mp4", layout.Poster} {
+	for _, name := range []string{layout.Master, v.Generation + "/360p/init.mp4", v.Generation + "/" + layout.Poster} {
 		if _, err := e.store.Stat(ctx, layout.VideoPrefix(u.ID)+name); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
@@ -325,6 +327,12 @@ func TestWorkerKilledMidJob(t *testing.T) {
 		t.Fatalf("video after the kill: %+v", v)
 	}
 
+	// What a worker killed for real (SIGKILL) leaves: a generation no master.m3u8 names.
+	leftover := layout.VideoPrefix(u.ID) + "zzzzzzzz/360p/seg_00001.m4s"
+	if _, err := e.store.Put(t.Context(), leftover, strings.NewReader("x"), 1, storage.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
 	rescuer, _ := e.pipeline(t, 1, "rescuer", lease)
 	ctx, cancel := context.WithCancel(t.Context())
 	done = run(rescuer, ctx)
@@ -350,6 +358,114 @@ func TestWorkerKilledMidJob(t *testing.T) {
 	}
 	if _, err := e.store.Stat(t.Context(), master); err != nil {
 		t.Fatalf("master.m3u8 after the rescue: %v", err)
+	}
+	// Only the rescuer's generation is left.
+	e.store.List(t.Context(), layout.VideoPrefix(u.ID), func(info storage.Info) error {
+		if name := strings.TrimPrefix(info.Key, layout.VideoPrefix(u.ID)); name != layout.Master && !strings.HasPrefix(name, v.Generation+"/") {
+			t.Errorf("%s left after the rescue (generation %s)", name, v.Generation)
+		}
+		return nil
+	})
+}
+
+// TestLastAttemptKilled has every attempt of a job die without an outcome (as when the worker
+// is killed or runs out of memory), the last one after publishing the video progressively: the
+// next worker fails the video, withdraws every object of it but the private marker, and fails
+// the job. A job whose last attempt died after marking the video ready is completed instead.
+func TestLastAttemptKilled(t *testing.T) {
+	e := newEnv(t, nil)
+	acceptor, _ := e.pipeline(t, 0, "", time.Second)
+	ctx := t.Context()
+	clip := makeClip(t, "1")
+	stage := func() ingest.Upload {
+		u := e.stage(t, clip)
+		u.Visibility = video.Private
+		if err := acceptor.Accept(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		if err := acceptor.HandOver(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	// die claims the job of video id for every attempt, each lease expiring unused; after the
+	// last claim it calls last, as that attempt's work before it died. The last lease lasts
+	// long enough for the next die not to take this job.
+	die := func(id string, last func()) {
+		for i := range DefaultMaxAttempts {
+			lease := time.Millisecond
+			if i == DefaultMaxAttempts-1 {
+				lease = 5 * time.Second
+			}
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+				j, err := e.d.Claim(ctx, JobKind, "ghost", lease)
+				if err == nil {
+					if j.Orphaned || j.Attempts != i+1 || j.Key != id {
+						t.Fatalf("ghost claim %d: %+v", i, j)
+					}
+					break
+				}
+				if !errors.Is(err, db.ErrNoJob) || time.Now().After(deadline) {
+					t.Fatalf("ghost claim %d: %v", i, err)
+				}
+			}
+		}
+		last()
+	}
+
+	halfDone := stage()
+	prefix := layout.VideoPrefix(halfDone.ID)
+	die(halfDone.ID, func() {
+		for _, name := range []string{layout.PrivateMarker, "abcdefgh/360p/init.mp4", "abcdefgh/360p/seg_00001.m4s", "abcdefgh/360p/index.m3u8", layout.Master} {
+			if _, err := e.store.Put(ctx, prefix+name, strings.NewReader("x"), 1, storage.PutOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := acceptor.videos.setPlayable(ctx, halfDone.ID, true); err != nil {
+			t.Fatal(err)
+		}
+	})
+	finished := stage()
+	die(finished.ID, func() {
+		if err := acceptor.videos.setReady(ctx, finished.ID, published{Duration: time.Second}); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	w, _ := e.pipeline(t, 1, "next", time.Second)
+	rctx, cancel := context.WithCancel(ctx)
+	done := run(w, rctx)
+	defer func() { cancel(); <-done }()
+	v := e.waitVideo(t, halfDone.ID, func(v feed.Entry) bool { return v.Status != video.Processing })
+	if v.Status != video.Failed || v.ErrorCode != "transcode_failed" || !v.PlayableAt.IsZero() {
+		t.Errorf("video whose every attempt died: %+v", v)
+	}
+	e.store.List(ctx, prefix, func(info storage.Info) error {
+		if info.Key != prefix+layout.PrivateMarker {
+			t.Errorf("%s left after the video failed", info.Key)
+		}
+		return nil
+	})
+	if _, err := e.store.Stat(ctx, prefix+layout.PrivateMarker); err != nil {
+		t.Errorf("the private marker: %v", err)
+	}
+	for id, want := range map[string]string{halfDone.ID: db.JobFailed, finished.ID: db.JobDone} {
+		var state, lastErr string
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+			err := e.d.SQL().QueryRowContext(ctx, `SELECT state, last_error FROM jobs WHERE job_key = $1`, id).Scan(&state, &lastErr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if state != db.JobRunning || time.Now().After(deadline) {
+				break
+			}
+		}
+		if state != want {
+			t.Errorf("job of %s: %s (%q), want %s", id, state, lastErr, want)
+		}
+	}
+	if v, _ := e.catalog.Video(ctx, finished.ID); v.Status != video.Ready {
+		t.Errorf("video finished by its last attempt: %+v", v)
 	}
 }
 

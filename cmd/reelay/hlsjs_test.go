@@ -286,14 +286,18 @@ func TestUpPlaysProgressivelyInChromium(t *testing.T) {
 		t.Fatalf("playable video %s: %+v", id, v)
 	}
 	base := v.PlaybackURL[:strings.LastIndex(v.PlaybackURL, "/")+1]
+	playlists := mediaPlaylists(t, v.PlaybackURL)
+	if len(playlists) != 4 { // 720p, 540p, 360p and audio
+		t.Fatalf("master.m3u8 names %q", playlists)
+	}
 	for grown := false; !grown; {
 		if ctx.Err() != nil {
 			t.Fatal("the video's playlists never listed 12 s")
 		}
 		time.Sleep(100 * time.Millisecond)
 		grown = true
-		for _, r := range []string{"720p", "540p", "360p", "audio"} {
-			resp, err := http.Get(base + r + "/index.m3u8")
+		for _, uri := range playlists {
+			resp, err := http.Get(base + uri)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -307,6 +311,30 @@ func TestUpPlaysProgressivelyInChromium(t *testing.T) {
 	var r eventResult
 	b.play(t, ctx, page.URL+"/?src="+url.QueryEscape(v.PlaybackURL), &r)
 	r.check(t, "the growing video through the edge")
+}
+
+// mediaPlaylists returns the URIs of the media playlists that the master playlist at url
+// names: its variants' and its audio renditions'.
+func mediaPlaylists(t *testing.T, url string) []string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var uris []string
+	for _, line := range strings.Split(string(body), "\n") {
+		switch {
+		case strings.HasPrefix(line, "#EXT-X-MEDIA:"):
+			if _, uri, ok := strings.Cut(line, `URI="`); ok {
+				uris = append(uris, uri[:strings.IndexByte(uri, '"')])
+			}
+		case line != "" && !strings.HasPrefix(line, "#"):
+			uris = append(uris, line)
+		}
+	}
+	return uris
 }
 
 // startUpWithCreator runs reelay up on loopback ports and creates a creator; it returns the
