@@ -95,7 +95,7 @@ func TestGenerations(t *testing.T) {
 	for name, want := range map[string]Object{
 		InGeneration(gen, InRendition("720p", SegmentName(3))): {Generation: gen, Rendition: "720p", Kind: KindSegment},
 		InGeneration(gen, Poster):                              {Generation: gen, Kind: KindPoster},
-		InGeneration("", InRendition("720p", Init)):           {Rendition: "720p", Kind: KindInit},
+		InGeneration("", InRendition("720p", Init)):            {Rendition: "720p", Kind: KindInit},
 		Master: {Kind: KindMaster},
 	} {
 		obj, ok := Parse(Path(id, name))
