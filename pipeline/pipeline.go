@@ -64,8 +64,9 @@ type Config struct {
 	// DefaultPoll (1s).
 	Poll time.Duration
 	// ScratchDir holds the copy of a source that a worker fetched from a remote store while it
-	// transcodes it; sources in a local store (storage.FS) are read in place. It is created if
-	// missing. Default os.TempDir().
+	// transcodes it; sources in a local store (storage.FS) are read in place. Run keeps them in
+	// a directory of its own in it, and removes at start the ones of processes that died (see
+	// openScratch). It is created if missing. Default os.TempDir().
 	ScratchDir string
 	// MaxAttempts bounds how often a video's transcode is tried. Default DefaultMaxAttempts (3).
 	MaxAttempts int
@@ -83,6 +84,8 @@ type Pipeline struct {
 	tc     *transcoder.Transcoder
 	videos *videos
 	log    *slog.Logger
+	// scratch is this process's directory under Config.ScratchDir, set by Run.
+	scratch string
 	m      metrics
 }
 
@@ -137,6 +140,19 @@ func New(cfg Config, d *db.DB, store storage.Store, tc *transcoder.Transcoder) (
 // ctx ends is abandoned: its lease expires and a worker (this one, restarted, or another) runs
 // it again.
 func (p *Pipeline) Run(ctx context.Context) error {
+	if p.cfg.Workers == 0 {
+		return nil
+	}
+	sc, err := openScratch(p.cfg.ScratchDir, p.log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := sc.close(); err != nil {
+			p.log.Warn("removing the scratch directory", "dir", sc.dir, "err", err)
+		}
+	}()
+	p.scratch = sc.dir
 	var g errgroup.Group
 	for i := range p.cfg.Workers {
 		w := &worker{p: p, name: p.cfg.Name + "-" + strconv.Itoa(i+1)}

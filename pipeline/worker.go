@@ -288,7 +288,8 @@ type localStore interface {
 }
 
 // source returns the path of a local file that holds video id's source, and what to call once
-// done with it: the store's own file when the store is local, else a copy in Config.ScratchDir.
+// done with it: the store's own file when the store is local, else a copy in the process's
+// scratch directory.
 func (w *worker) source(ctx context.Context, id string) (path string, done func(), err error) {
 	key := layout.SourceKey(id)
 	if ls, ok := w.p.store.(localStore); ok {
@@ -303,7 +304,7 @@ func (w *worker) source(ctx context.Context, id string) (path string, done func(
 		return "", nil, fmt.Errorf("fetching the source: %w", err)
 	}
 	defer body.Close()
-	f, err := os.CreateTemp(w.p.cfg.ScratchDir, "reelay-source-*")
+	f, err := os.CreateTemp(w.p.scratch, "source-"+id+"-*")
 	if err != nil {
 		return "", nil, err
 	}

@@ -10,11 +10,13 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/reelay/reelay/internal/layout"
 	"github.com/reelay/reelay/internal/testenv"
 )
 
@@ -286,7 +288,13 @@ func TestUpPlaysProgressivelyInChromium(t *testing.T) {
 		t.Fatalf("playable video %s: %+v", id, v)
 	}
 	base := v.PlaybackURL[:strings.LastIndex(v.PlaybackURL, "/")+1]
-	playlists := mediaPlaylists(t, v.PlaybackURL)
+	_, master := get(t, v.PlaybackURL)
+	var playlists []string
+	for _, uri := range playlistURIs(master) {
+		if path.Base(uri) == layout.MediaPlaylist {
+			playlists = append(playlists, uri)
+		}
+	}
 	if len(playlists) != 4 { // 720p, 540p, 360p and audio
 		t.Fatalf("master.m3u8 names %q", playlists)
 	}
@@ -311,30 +319,6 @@ func TestUpPlaysProgressivelyInChromium(t *testing.T) {
 	var r eventResult
 	b.play(t, ctx, page.URL+"/?src="+url.QueryEscape(v.PlaybackURL), &r)
 	r.check(t, "the growing video through the edge")
-}
-
-// mediaPlaylists returns the URIs of the media playlists that the master playlist at url
-// names: its variants' and its audio renditions'.
-func mediaPlaylists(t *testing.T, url string) []string {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	var uris []string
-	for _, line := range strings.Split(string(body), "\n") {
-		switch {
-		case strings.HasPrefix(line, "#EXT-X-MEDIA:"):
-			if _, uri, ok := strings.Cut(line, `URI="`); ok {
-				uris = append(uris, uri[:strings.IndexByte(uri, '"')])
-			}
-		case line != "" && !strings.HasPrefix(line, "#"):
-			uris = append(uris, line)
-		}
-	}
-	return uris
 }
 
 // startUpWithCreator runs reelay up on loopback ports and creates a creator; it returns the
