@@ -86,7 +86,7 @@ type Pipeline struct {
 	log    *slog.Logger
 	// scratch is this process's directory under Config.ScratchDir, set by Run.
 	scratch string
-	m      metrics
+	m       metrics
 }
 
 var _ ingest.Pipeline = (*Pipeline)(nil)
