@@ -53,7 +53,7 @@
 // object of the video until exp), and answers 403 signature_required otherwise, without a
 // database lookup. A signed playlist is answered with the signature added to each of its URIs, so that
 // players follow it down to the segments, and private objects are sent "Cache-Control:
-// private". Fills between nodes prove themselves with PeerAuthHeader instead. A signature on a
+// private". Fills between nodes prove themselves with signedurl.PeerAuthHeader instead. A signature on a
 // public object is checked as well: a wrong or expired one is 403 bad_signature.
 package edge
 

@@ -93,7 +93,9 @@ func (o *testOrigin) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if _, ok := o.private.Load(obj.Video); ok {
+		// As reelay's origin answers an edge's fill of a private video.
 		h.Set(httpsem.AccessHeader, httpsem.AccessPrivate)
+		h.Set("Cache-Control", httpsem.PrivateCacheControl(h.Get("Cache-Control")))
 	}
 	if len(body) < bigBody {
 		w.Write(body)

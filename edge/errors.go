@@ -10,15 +10,15 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/reelay/reelay/internal/apierr"
+	"github.com/reelay/reelay/internal/signedurl"
 )
 
 // Errors the handlers return; writeError maps them to responses.
 var (
-	errNotFound     = apierr.New(http.StatusNotFound, "not_found", "no such object")
-	errForbidden    = apierr.New(http.StatusForbidden, "forbidden", "missing or wrong admin token")
-	errBadSignature = apierr.New(http.StatusForbidden, "bad_signature", "the URL signature is wrong or expired")
-	// errSignatureRequired answers an unsigned request for a private video's object.
-	errSignatureRequired = apierr.New(http.StatusForbidden, "signature_required", "this video is private: its URLs must be signed")
+	errNotFound          = apierr.New(http.StatusNotFound, "not_found", "no such object")
+	errForbidden         = apierr.New(http.StatusForbidden, "forbidden", "missing or wrong admin token")
+	errBadSignature      = signedurl.ErrSignatureRefused
+	errSignatureRequired = signedurl.ErrSignatureRequired
 	// errNotStored answers a peer's request for a stored copy (peerStored) that this node does
 	// not have.
 	errNotStored = apierr.New(http.StatusGatewayTimeout, "not_stored", "this node does not store the object")

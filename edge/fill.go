@@ -13,6 +13,7 @@ import (
 	"github.com/reelay/reelay/edge/cache"
 	"github.com/reelay/reelay/internal/httpsem"
 	"github.com/reelay/reelay/internal/layout"
+	"github.com/reelay/reelay/internal/signedurl"
 )
 
 // how tells where an answer came from, for Cache-Status and the counters.
@@ -276,7 +277,7 @@ func (e *Edge) acquireSelf() func() {
 // keep stores a 200 in the caches and remembers a 404.
 func (e *Edge) keep(key string, f fill) {
 	switch {
-	case f.status == 200 && httpsem.Storable(f.entry.CacheControl):
+	case f.status == 200 && httpsem.Storable(f.entry.CacheControl, f.entry.Private):
 		e.mem.Set(key, f.entry)
 		if e.disk != nil {
 			if err := e.disk.Set(key, f.entry); err != nil {
@@ -391,9 +392,11 @@ func (e *Edge) do(url, peer string) (*fasthttp.Request, *fasthttp.Response, erro
 	req.Header.Set("Via", e.via)
 	if peer != "" {
 		req.Header.Set(PeerHeader, peer)
-		if e.cfg.SigningKey != nil {
-			req.Header.Set(PeerAuthHeader, peerToken(e.cfg.SigningKey, string(req.URI().Path())))
-		}
+	}
+	if e.cfg.SigningKey != nil {
+		// To the owner and to the origin alike: either answers a private object only to a
+		// signed request or a proven peer.
+		req.Header.Set(signedurl.PeerAuthHeader, signedurl.PeerToken(e.cfg.SigningKey, string(req.URI().Path())))
 	}
 	if err := e.client.DoTimeout(req, resp, e.cfg.FetchTimeout); err != nil {
 		return req, resp, fmt.Errorf("edge: fetch %s: %w", url, err)

@@ -6,11 +6,11 @@ import (
 	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/reelay/reelay/internal/httpsem"
 	"github.com/reelay/reelay/internal/layout"
+	"github.com/reelay/reelay/internal/signedurl"
 
 	"github.com/valyala/fasthttp"
 
@@ -100,19 +100,13 @@ func (e *Edge) find(ctx *fasthttp.RequestCtx, obj layout.Object, peerValue strin
 // query: shared caches may not keep it, and a playlist's URIs carry the signature on. A signed
 // playlist is that player's alone, so it has no validators to revalidate it by.
 func forPlayer(f fill, obj layout.Object, query string) fill {
-	var cc []string
-	for _, d := range strings.Split(f.entry.CacheControl, ",") {
-		if d = strings.TrimSpace(d); d != "" && !strings.EqualFold(d, "public") {
-			cc = append(cc, d)
-		}
-	}
+	f.entry.CacheControl = httpsem.PrivateCacheControl(f.entry.CacheControl)
 	if obj.Kind.Mutable() {
 		// Playlists are never streamed (see fetchObject): the body is whole.
-		f.entry.Body = signPlaylist(f.entry.Body, query)
+		f.entry.Body = signedurl.SignPlaylist(f.entry.Body, query)
 		f.entry.ETag, f.entry.LastModified = "", ""
-		cc = []string{"no-store"}
+		f.entry.CacheControl = httpsem.CacheSignedPlaylist
 	}
-	f.entry.CacheControl = strings.Join(append([]string{"private"}, cc...), ", ")
 	return f
 }
 
@@ -134,7 +128,7 @@ func (e *Edge) cacheStatus(f fill) string {
 		s += "; fwd=uri-miss"
 	}
 	s += "; fwd-status=" + strconv.Itoa(f.status)
-	if f.status == http.StatusOK && httpsem.Storable(f.entry.CacheControl) {
+	if f.status == http.StatusOK && httpsem.Storable(f.entry.CacheControl, f.entry.Private) {
 		s += "; stored"
 	}
 	if f.collapsed {

@@ -13,10 +13,16 @@
 // objects of a video without one are 404 as well. The answer "published" is remembered for
 // Config.PublishedTTL, so that a player's segment requests cost one store round trip each.
 //
-// A video with the object layout.PrivateMarker under its prefix is private: every response
-// for its objects carries "X-Reelay-Access: private" (httpsem.AccessHeader), which edges keep with the
-// cached object and enforce by serving it only on a signed URL. The origin itself checks no
-// signatures: it is the edges' upstream, not a player-facing tier, for private videos.
+// A video with the object layout.PrivateMarker under its prefix is private. The origin serves
+// its objects only to an edge's fill that proves itself (signedurl.PeerAuthHeader) and to a
+// player on a URL signed with Config.SigningKey (internal/signedurl), exactly as the edges do,
+// and answers 403 signature_required otherwise (always, without a signing key). Such responses
+// carry "X-Reelay-Access: private" (httpsem.AccessHeader), which edges keep with the cached
+// object to enforce the signature themselves, and a Cache-Control that says "private" where the
+// stored one says "public" (httpsem.PrivateCacheControl), so that no other shared cache keeps
+// them. A signed playlist is answered with the signature added to each of its URIs, so that
+// players follow it down to the segments, with "private, no-store" and no validators. A
+// signature on a public object is checked as well: a wrong or expired one is 403 bad_signature.
 //
 // # Caching
 //
@@ -55,6 +61,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -63,6 +70,7 @@ import (
 	"github.com/reelay/reelay/internal/httpsem"
 	"github.com/reelay/reelay/internal/layout"
 	"github.com/reelay/reelay/internal/server"
+	"github.com/reelay/reelay/internal/signedurl"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
@@ -109,6 +117,9 @@ type Config struct {
 	PublishedTTL time.Duration
 	// AllowOrigin is sent as Access-Control-Allow-Origin. Default DefaultAllowOrigin ("*").
 	AllowOrigin string
+	// SigningKey is the HMAC-SHA256 key of signed URLs (internal/signedurl), the edges' own.
+	// Default nil: private videos are served to nobody, not even the edges.
+	SigningKey []byte
 	// Addr is the address Run serves the origin on, with /metrics, /healthz and /readyz.
 	// Default "": New binds no listener and Run only waits for its context to end (an
 	// embedder serves Handler itself).
@@ -211,7 +222,8 @@ var errChanged = errors.New("origin: object changed while being served")
 // request is a GET or HEAD of a valid object path.
 type request struct {
 	obj     layout.Object
-	private bool // the video is private
+	private bool   // the video is private
+	query   string // a player's signature, "exp=...&sig=...", to carry on in a private playlist
 	key     string
 	head    bool
 	rng     string // the Range header of a GET; always "" for HEAD
@@ -255,9 +267,14 @@ func (o *Origin) serve(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	query, err := o.authorize(r, obj, private)
+	if err != nil {
+		return err
+	}
 	q := request{
 		obj:     obj,
 		private: private,
+		query:   query,
 		key:     obj.Key(),
 		head:    r.Method == http.MethodHead,
 		conds:   httpsem.ConditionsFrom(r.Header),
@@ -318,9 +335,71 @@ func (o *Origin) access(ctx context.Context, obj layout.Object) (private bool, e
 	}
 }
 
+// authorize checks a request's signature as the edges do: a signature, when there is one
+// and a key to check it, must be right (403 bad_signature); a private video's objects need a
+// signature or an edge's proof (403 signature_required). For a player's signed request for a
+// private video's object it returns the signature's query, "exp=...&sig=...".
+func (o *Origin) authorize(r *http.Request, obj layout.Object, private bool) (query string, err error) {
+	key := o.cfg.SigningKey
+	args := r.URL.Query()
+	signed := args.Has("exp") || args.Has("sig")
+	if signed && key != nil && signedurl.Verify(key, obj.Video, args.Get("exp"), args.Get("sig"), time.Now()) != nil {
+		return "", signedurl.ErrSignatureRefused
+	}
+	switch {
+	case !private:
+		return "", nil
+	case key == nil:
+		return "", signedurl.ErrSignatureRequired
+	case signedurl.VerifyPeer(key, obj.Path, r.Header.Get(signedurl.PeerAuthHeader)):
+		return "", nil
+	case !signed:
+		return "", signedurl.ErrSignatureRequired
+	}
+	return "exp=" + url.QueryEscape(args.Get("exp")) + "&sig=" + url.QueryEscape(args.Get("sig")), nil
+}
+
+// serveSignedPlaylist answers a player's signed GET or HEAD of a private video's playlist: its
+// URIs carry the signature on, so the answer is this player's alone: no validators, no
+// ranges, nothing kept by any cache.
+func (o *Origin) serveSignedPlaylist(ctx context.Context, w http.ResponseWriter, q request) error {
+	body, info, err := o.get(ctx, q.key)
+	if err != nil {
+		return storeError(err)
+	}
+	b, err := io.ReadAll(io.LimitReader(body, maxPlaylistBytes+1))
+	body.Close()
+	switch {
+	case err != nil:
+		return fmt.Errorf("origin: reading %s: %w", q.key, err)
+	case len(b) > maxPlaylistBytes:
+		return fmt.Errorf("origin: %s is larger than a playlist may be (%d bytes)", q.key, maxPlaylistBytes)
+	}
+	o.seen(q)
+	b = signedurl.SignPlaylist(b, q.query)
+	h := w.Header()
+	h.Set("Cache-Control", httpsem.CacheSignedPlaylist)
+	h.Set(httpsem.AccessHeader, httpsem.AccessPrivate)
+	h.Set("Content-Type", contentType(q.obj.Kind, info.ContentType))
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	if !q.head {
+		w.Write(b)
+	}
+	return nil
+}
+
+// maxPlaylistBytes bounds the playlists that serveSignedPlaylist reads whole: a day of 2 s
+// segments is well under 4 MiB.
+const maxPlaylistBytes = 4 << 20
+
 // serveObject answers a GET or HEAD of q.key. It returns errChanged (wrapped) when the object
 // was replaced between its Stat and its Get, before anything was written.
 func (o *Origin) serveObject(ctx context.Context, w http.ResponseWriter, q request) error {
+	if q.query != "" && q.obj.Kind.Mutable() {
+		return o.serveSignedPlaylist(ctx, w, q)
+	}
 	h := w.Header()
 	if !q.head && q.rng == "" && q.conds == (httpsem.Conditions{}) {
 		// A plain GET needs only the body and its Info: one round trip.
@@ -344,7 +423,7 @@ func (o *Origin) serveObject(ctx context.Context, w http.ResponseWriter, q reque
 	o.seen(q)
 	switch q.conds.Evaluate(info.ETag, info.ModTime) {
 	case http.StatusNotModified:
-		o.setValidators(h, q.obj, info)
+		o.setValidators(h, q.obj, q.private, info)
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	case http.StatusPreconditionFailed:
@@ -406,19 +485,23 @@ func (o *Origin) seen(q request) {
 }
 
 // setValidators sets the headers that a 304 repeats: ETag, Last-Modified and Cache-Control.
-func (o *Origin) setValidators(h http.Header, obj layout.Object, info storage.Info) {
+func (o *Origin) setValidators(h http.Header, obj layout.Object, private bool, info storage.Info) {
 	if info.ETag != "" {
 		h.Set("ETag", info.ETag)
 	}
 	if !info.ModTime.IsZero() {
 		h.Set("Last-Modified", info.ModTime.UTC().Format(http.TimeFormat))
 	}
-	h.Set("Cache-Control", cmp.Or(info.CacheControl, httpsem.CacheControl(obj.Kind, o.cachePlaylist)))
+	cc := cmp.Or(info.CacheControl, httpsem.CacheControl(obj.Kind, o.cachePlaylist))
+	if private {
+		cc = httpsem.PrivateCacheControl(cc)
+	}
+	h.Set("Cache-Control", cc)
 }
 
 // setHeaders sets the headers of a 200 or 206 (but Content-Length and Content-Range).
 func (o *Origin) setHeaders(h http.Header, q request, info storage.Info) {
-	o.setValidators(h, q.obj, info)
+	o.setValidators(h, q.obj, q.private, info)
 	if q.private {
 		h.Set(httpsem.AccessHeader, httpsem.AccessPrivate)
 	}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/reelay/reelay/internal/httpsem"
 	"github.com/reelay/reelay/internal/layout"
+	"github.com/reelay/reelay/internal/signedurl"
 	"github.com/reelay/reelay/internal/testenv"
 	"github.com/reelay/reelay/internal/videoid"
 	"github.com/reelay/reelay/storage"
@@ -182,6 +184,9 @@ func do(t *testing.T, method, url string, headers ...string) (*http.Response, []
 		t.Fatal(err)
 	}
 	for _, h := range headers {
+		if h == "" {
+			continue
+		}
 		name, value, _ := strings.Cut(h, ":")
 		req.Header.Set(name, strings.TrimSpace(value))
 	}
@@ -758,25 +763,85 @@ func TestMinIO(t *testing.T) {
 	wantError(t, resp, body, 404, "not_found")
 }
 
-func TestPrivateVideoIsMarked(t *testing.T) {
-	f := newFixture(t, Config{})
+// TestPrivateVideos checks who gets a private video's objects: an edge that proves its fill
+// and a player on a signed URL, each marked private and never "public"; nobody else, and
+// nobody at all without a signing key. A wrong signature on a public video is refused too.
+func TestPrivateVideos(t *testing.T) {
+	key := []byte("0123456789abcdef0123456789abcdef")
+	f := newFixture(t, Config{SigningKey: key})
 	priv := videoid.New()
 	if _, err := f.store.Put(context.Background(), layout.VideosPrefix+priv+"/"+layout.PrivateMarker, strings.NewReader(""), 0, storage.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	putVideo(t, f.store.Store, layout.VideosPrefix, priv, true)
+	objects := putVideo(t, f.store.Store, layout.VideosPrefix, priv, true)
+	future := time.Now().Add(time.Hour)
+	signed := "?" + signedurl.Query(key, priv, future)
+	peer := func(name string) string {
+		return signedurl.PeerAuthHeader + ": " + signedurl.PeerToken(key, layout.Path(priv, name))
+	}
 	for _, name := range []string{"720p/seg_00001.m4s", "master.m3u8", "720p/index.m3u8", "poster.jpg"} {
 		for _, method := range []string{"GET", "HEAD"} {
-			resp, _ := do(t, method, f.url(priv, name))
-			if resp.StatusCode != 200 || resp.Header.Get(httpsem.AccessHeader) != httpsem.AccessPrivate {
-				t.Errorf("%s %s of the private video: %d, %s %q", method, name, resp.StatusCode, httpsem.AccessHeader, resp.Header.Get(httpsem.AccessHeader))
+			for who, tc := range map[string]struct {
+				url, header string
+			}{
+				"unsigned":     {f.url(priv, name), ""},
+				"forged sig":   {f.url(priv, name) + "?exp=1&sig=garbage", ""},
+				"expired":      {f.url(priv, name) + "?" + signedurl.Query(key, priv, time.Now().Add(-time.Second)), ""},
+				"other video":  {f.url(priv, name) + "?" + signedurl.Query(key, f.pub, future), ""},
+				"forged peer":  {f.url(priv, name), signedurl.PeerAuthHeader + ": " + signedurl.PeerToken(key, layout.Path(f.pub, name))},
+				"wrong key":    {f.url(priv, name), signedurl.PeerAuthHeader + ": " + signedurl.PeerToken([]byte("another key of 32 bytes, at least"), layout.Path(priv, name))},
+				"signed (bad)": {f.url(f.pub, name) + "?exp=1&sig=garbage", ""},
+			} {
+				resp, body := do(t, method, tc.url, tc.header)
+				if resp.StatusCode != 403 || (method == "GET" && !strings.Contains(string(body), "signature")) ||
+					resp.Header.Get("Cache-Control") != "no-store" {
+					t.Errorf("%s %s, %s: %d %s, Cache-Control %q", method, name, who, resp.StatusCode, body, resp.Header.Get("Cache-Control"))
+				}
 			}
-			resp, _ = do(t, method, f.url(f.pub, name))
-			if resp.StatusCode != 200 || resp.Header.Get(httpsem.AccessHeader) != "" {
-				t.Errorf("%s %s of the public video: %d, %s %q", method, name, resp.StatusCode, httpsem.AccessHeader, resp.Header.Get(httpsem.AccessHeader))
+			// An edge's fill gets the object as stored, marked private.
+			resp, body := do(t, method, f.url(priv, name), peer(name))
+			cc := resp.Header.Get("Cache-Control")
+			if resp.StatusCode != 200 || resp.Header.Get(httpsem.AccessHeader) != httpsem.AccessPrivate ||
+				!strings.HasPrefix(cc, "private") || strings.Contains(cc, "public") ||
+				method == "GET" && !bytes.Equal(body, objects[name]) {
+				t.Errorf("%s %s by an edge: %d, %s %q, Cache-Control %q", method, name, resp.StatusCode,
+					httpsem.AccessHeader, resp.Header.Get(httpsem.AccessHeader), cc)
+			}
+			// A player's signed request too; playlists come with the signature on their URIs.
+			resp, body = do(t, method, f.url(priv, name)+signed)
+			cc = resp.Header.Get("Cache-Control")
+			if resp.StatusCode != 200 || resp.Header.Get(httpsem.AccessHeader) != httpsem.AccessPrivate ||
+				!strings.HasPrefix(cc, "private") || strings.Contains(cc, "public") {
+				t.Errorf("%s %s signed: %d, Cache-Control %q", method, name, resp.StatusCode, cc)
+			}
+			if strings.HasSuffix(name, ".m3u8") {
+				want := signedurl.SignPlaylist(objects[name], signed[1:])
+				if cc != httpsem.CacheSignedPlaylist || resp.Header.Get("ETag") != "" ||
+					resp.Header.Get("Content-Length") != strconv.Itoa(len(want)) || method == "GET" && !bytes.Equal(body, want) {
+					t.Errorf("%s %s signed: Cache-Control %q, ETag %q, body\n%s", method, name, cc, resp.Header.Get("ETag"), body)
+				}
+			}
+			// The public video is public, signed or not.
+			for _, q := range []string{"", "?" + signedurl.Query(key, f.pub, future)} {
+				resp, _ = do(t, method, f.url(f.pub, name)+q)
+				if resp.StatusCode != 200 || resp.Header.Get(httpsem.AccessHeader) != "" || strings.Contains(resp.Header.Get("Cache-Control"), "private") {
+					t.Errorf("%s %s%s of the public video: %d, %s %q", method, name, q, resp.StatusCode, httpsem.AccessHeader, resp.Header.Get(httpsem.AccessHeader))
+				}
 			}
 		}
 	}
+	// A range of a private segment is private too.
+	resp, _ := do(t, "GET", f.url(priv, "720p/seg_00001.m4s")+signed, "Range: bytes=0-9")
+	if resp.StatusCode != 206 || resp.Header.Get("Cache-Control") != "private, max-age=31536000, immutable" {
+		t.Errorf("signed range: %d, Cache-Control %q", resp.StatusCode, resp.Header.Get("Cache-Control"))
+	}
+	// Without a signing key, nobody gets a private video.
+	bare := newFixtureOn(t, f.store.Store, Config{})
+	for _, h := range []string{"", peer("master.m3u8")} {
+		resp, body := do(t, "GET", bare.url(priv, "master.m3u8")+signed, h)
+		wantError(t, resp, body, 403, "signature_required")
+	}
+
 	// The marker itself is no object of the video.
 	resp, body := do(t, "GET", f.url(priv, layout.PrivateMarker))
 	wantError(t, resp, body, 404, "not_found")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/reelay/reelay/internal/signedurl"
 	"github.com/reelay/reelay/origin"
 )
 
@@ -15,6 +16,7 @@ type originConfig struct {
 	addr        string
 	store       string
 	playlistAge time.Duration
+	signingKey  string // hex
 }
 
 func setupOrigin(fs *flag.FlagSet) runner {
@@ -23,6 +25,7 @@ func setupOrigin(fs *flag.FlagSet) runner {
 	fs.StringVar(&c.addr, "addr", origin.DefaultAddr, "origin listener")
 	fs.StringVar(&c.store, "store", "", "object store URL: file:///path or s3://bucket/prefix?endpoint=host:port (required)")
 	fs.DurationVar(&c.playlistAge, "playlist-max-age", origin.DefaultPlaylistMaxAge, "Cache-Control max-age of playlists stored without one")
+	fs.StringVar(&c.signingKey, "signing-key", "", "hex HMAC key of signed playback URLs, the edges' own: private videos go only to signed URLs and to edges; empty serves private videos to nobody")
 	return c
 }
 
@@ -36,6 +39,9 @@ func (c *originConfig) validate() error {
 	if c.playlistAge < 0 {
 		return usagef("invalid --playlist-max-age: it must not be negative")
 	}
+	if !validSigningKey(c.signingKey) {
+		return usagef("invalid --signing-key: want at least %d bytes in hex", signedurl.MinKeyBytes)
+	}
 	return checkAddr("addr", c.addr)
 }
 
@@ -46,8 +52,12 @@ func (c *originConfig) run(ctx context.Context, e *env) error {
 		return err
 	}
 	m := newMetrics()
+	key, _ := signedurl.ParseKey(c.signingKey) // validated above
+	if key == nil {
+		log.Warn("no --signing-key: private videos are served to nobody, edges included")
+	}
 	org, err := origin.New(origin.Config{
-		Store: store, Addr: c.addr, PlaylistMaxAge: c.playlistAge, Metrics: m, Registerer: m.Registry(), Logger: log,
+		Store: store, Addr: c.addr, PlaylistMaxAge: c.playlistAge, SigningKey: key, Metrics: m, Registerer: m.Registry(), Logger: log,
 	})
 	if err != nil {
 		return err

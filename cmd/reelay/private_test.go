@@ -15,25 +15,35 @@ import (
 	"github.com/reelay/reelay/internal/testenv"
 )
 
-// TestUpPrivateVideo uploads a private video through reelay up: its creator gets signed
-// playback URLs that FFmpeg plays through the edge, and the edge refuses the same URLs
-// unsigned, or signed for another video.
+// TestUpPrivateVideo uploads a private video through reelay up, with an edge and without
+// (players then reach the origin): its creator gets signed playback URLs that FFmpeg plays, and
+// the tier that serves them refuses the same URLs unsigned, signed for another video, or with a
+// forged signature, and never calls the private objects public.
 func TestUpPrivateVideo(t *testing.T) {
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		testenv.Require(t, "ffmpeg is not installed: %v", err)
 	}
+	for _, edges := range []string{"1", "0"} {
+		t.Run("edges="+edges, func(t *testing.T) { testUpPrivateVideo(t, edges) })
+	}
+}
+
+func testUpPrivateVideo(t *testing.T, edges string) {
 	data := t.TempDir()
-	urls, _ := startUp(t, "--data", data, "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",
+	urls, _ := startUp(t, "--data", data, "--edges", edges, "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",
 		"--edge-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0")
-	api := urls["api"]
+	api, player := urls["api"], urls["edge"]
+	if edges == "0" {
+		player = urls["origin"]
+	}
 	token := createCreator(t, api)
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	playback := uploadClip(t, ctx, api, token, "private", makeTestClip(t, "360x640", "2"))
-	if !strings.HasPrefix(playback, urls["edge"]+"/v/") || !strings.Contains(playback, "/master.m3u8?exp=") || !strings.Contains(playback, "&sig=") {
-		t.Fatalf("playback URL %q is not a signed edge URL", playback)
+	if !strings.HasPrefix(playback, player+"/v/") || !strings.Contains(playback, "/master.m3u8?exp=") || !strings.Contains(playback, "&sig=") {
+		t.Fatalf("playback URL %q is not a signed URL of %s", playback, player)
 	}
-	id := strings.Split(strings.TrimPrefix(playback, urls["edge"]+"/v/"), "/")[0]
+	id := strings.Split(strings.TrimPrefix(playback, player+"/v/"), "/")[0]
 
 	// The status API gives the creator the same, and nobody else anything.
 	body := getJSON(t, api+"/v1/videos/"+id, token)
@@ -58,7 +68,9 @@ func TestUpPrivateVideo(t *testing.T) {
 		"unsigned master":  unsigned,
 		"unsigned segment": strings.TrimSuffix(poster, "poster.jpg") + "360p/init.mp4", // in the poster's generation
 		"unsigned poster":  poster,
-		"another video":    urls["edge"] + "/v/" + strings.Repeat("a", len(id)) + "/master.m3u8" + query,
+		"another video":    player + "/v/" + strings.Repeat("a", len(id)) + "/master.m3u8" + query,
+		"forged signature": unsigned + "?exp=1&sig=garbage",
+		"other expiry":     unsigned + "?exp=1&" + query[strings.Index(query, "sig="):],
 	} {
 		resp, err := http.Get(url)
 		if err != nil {
@@ -68,6 +80,15 @@ func TestUpPrivateVideo(t *testing.T) {
 		if resp.StatusCode != 403 {
 			t.Errorf("%s: %d, want 403", name, resp.StatusCode)
 		}
+	}
+	// Signed, a segment is the player's, not any shared cache's.
+	resp, err := http.Get(strings.TrimSuffix(poster, "poster.jpg") + "360p/init.mp4" + query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if cc := resp.Header.Get("Cache-Control"); resp.StatusCode != 200 || !strings.HasPrefix(cc, "private") || strings.Contains(cc, "public") {
+		t.Errorf("signed segment: %d, Cache-Control %q", resp.StatusCode, cc)
 	}
 }
 

@@ -127,7 +127,8 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	m := newMetrics()
 	reg := m.Registry()
 
-	org, err := origin.New(origin.Config{Store: store, Addr: c.originAddr, Metrics: m, Registerer: reg, Logger: log})
+	signingKey, _ := signedurl.ParseKey(c.signing.key) // validated with the flags
+	org, err := origin.New(origin.Config{Store: store, Addr: c.originAddr, SigningKey: signingKey, Metrics: m, Registerer: reg, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -139,7 +140,6 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 			n.Close() // for those that never ran
 		}
 	}()
-	signingKey, _ := signedurl.ParseKey(c.signing.key) // validated with the flags
 	for i := range c.edges {
 		cl := cluster.Config{BindAddr: plan.gossip[i], Tuning: cluster.TuningLocal}
 		if i > 0 {

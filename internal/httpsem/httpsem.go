@@ -113,14 +113,37 @@ func MaxAge(cc string) time.Duration {
 	return time.Second
 }
 
-// Storable reports whether a shared cache may keep a response with Cache-Control cc: not when
-// it says no-store or private.
-func Storable(cc string) bool {
+// Storable reports whether an edge may keep a response with Cache-Control cc: not when it says
+// no-store, nor when it says private, unless it is an object of a private video (privateVideo:
+// marked with AccessHeader). Those are "private" so that no other shared cache (a CDN, a
+// proxy) keeps them; edges keep them and serve them only on signed URLs.
+func Storable(cc string, privateVideo bool) bool {
 	for d := range strings.SplitSeq(cc, ",") {
 		switch strings.ToLower(strings.TrimSpace(d)) {
-		case "no-store", "private":
+		case "no-store":
 			return false
+		case "private":
+			if !privateVideo {
+				return false
+			}
 		}
 	}
 	return true
+}
+
+// CacheSignedPlaylist is the Cache-Control of a private video's playlist answered on a signed
+// URL: its URIs carry the player's signature (signedurl.SignPlaylist), so no cache may keep it.
+const CacheSignedPlaylist = "private, no-store"
+
+// PrivateCacheControl turns cc, the Cache-Control stored with an object, into that of an
+// object of a private video: "private" in place of any "public", its other directives kept
+// ("private, max-age=31536000, immutable").
+func PrivateCacheControl(cc string) string {
+	out := "private"
+	for d := range strings.SplitSeq(cc, ",") {
+		if d = strings.TrimSpace(d); d != "" && !strings.EqualFold(d, "public") && !strings.EqualFold(d, "private") {
+			out += ", " + d
+		}
+	}
+	return out
 }

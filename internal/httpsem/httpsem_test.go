@@ -39,14 +39,27 @@ func TestCacheControl(t *testing.T) {
 		if got := MaxAge(tc.cc); got != tc.maxAge {
 			t.Errorf("MaxAge(%q) = %v, want %v", tc.cc, got, tc.maxAge)
 		}
-		if got := Storable(tc.cc); got != tc.storable {
-			t.Errorf("Storable(%q) = %v, want %v", tc.cc, got, tc.storable)
+		if got := Storable(tc.cc, false); got != tc.storable {
+			t.Errorf("Storable(%q, false) = %v, want %v", tc.cc, got, tc.storable)
 		}
+		// A private video's objects are "private" for other caches, but edges keep them.
+		noStore := strings.Contains(strings.ToLower(tc.cc), "no-store")
+		if got := Storable(tc.cc, true); got != !noStore {
+			t.Errorf("Storable(%q, true) = %v, want %v", tc.cc, got, !noStore)
+		}
+		if pcc := PrivateCacheControl(tc.cc); !strings.HasPrefix(pcc, "private") || strings.Contains(strings.ToLower(pcc), "public") ||
+			MaxAge(pcc) != tc.maxAge || Storable(pcc, false) {
+			t.Errorf("PrivateCacheControl(%q) = %q", tc.cc, pcc)
+		}
+	}
+	if got := PrivateCacheControl(CacheImmutable); got != "private, max-age=31536000, immutable" {
+		t.Errorf("PrivateCacheControl(%q) = %q", CacheImmutable, got)
 	}
 }
 
 // FuzzCacheControl reads arbitrary upstream Cache-Control values: MaxAge never panics or goes
-// negative, and anything that says no-store or private is never storable.
+// negative, anything that says no-store (or private, but for a private video's objects) is
+// never storable, and a private video's Cache-Control never says public.
 func FuzzCacheControl(f *testing.F) {
 	for _, tc := range cacheControlCases {
 		f.Add(tc.cc)
@@ -56,8 +69,14 @@ func FuzzCacheControl(f *testing.F) {
 			t.Fatalf("MaxAge(%q) = %v", cc, d)
 		}
 		for d := range strings.SplitSeq(cc, ",") {
-			if d = strings.ToLower(strings.TrimSpace(d)); (d == "no-store" || d == "private") && Storable(cc) {
+			d = strings.ToLower(strings.TrimSpace(d))
+			if (d == "no-store" || d == "private") && Storable(cc, false) || d == "no-store" && Storable(cc, true) {
 				t.Fatalf("Storable(%q) = true", cc)
+			}
+		}
+		for d := range strings.SplitSeq(PrivateCacheControl(cc), ",") {
+			if strings.EqualFold(strings.TrimSpace(d), "public") {
+				t.Fatalf("PrivateCacheControl(%q) = %q", cc, PrivateCacheControl(cc))
 			}
 		}
 	})

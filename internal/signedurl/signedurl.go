@@ -1,6 +1,7 @@
 // Package signedurl is the contract of the signed playback URLs of private videos: the feed
-// signs them for a video's creator (Query), the edges verify them (Verify) without asking the
-// database. A signature covers every object of one video until its expiry:
+// signs them for a video's creator (Query), the edges and the origin verify them (Verify)
+// without asking the database, and sign the playlists they answer on to their URIs
+// (SignPlaylist); edges prove their own fills with PeerToken. A signature covers every object of one video until its expiry:
 //
 //	/v/{video}/{name}?exp={unix seconds}&sig={base64url, unpadded, of HMAC-SHA256(key, "/v/{video}|{exp}")}
 package signedurl
@@ -12,8 +13,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/reelay/reelay/internal/apierr"
 )
 
 // MinKeyBytes is the shortest signing key accepted.
@@ -30,6 +34,15 @@ var (
 	ErrExpired = errors.New("signedurl: signed URL expired")
 	// ErrBadKey: a signing key is not hex, or shorter than MinKeyBytes.
 	ErrBadKey = fmt.Errorf("signedurl: a signing key is at least %d bytes in hex", MinKeyBytes)
+)
+
+// The answers of the tiers that check signatures (the edges, the origin) to the requests they
+// refuse.
+var (
+	// ErrSignatureRefused answers a request whose signature is wrong or expired.
+	ErrSignatureRefused = apierr.New(http.StatusForbidden, "bad_signature", "the URL signature is wrong or expired")
+	// ErrSignatureRequired answers an unsigned request for a private video's object.
+	ErrSignatureRequired = apierr.New(http.StatusForbidden, "signature_required", "this video is private: its URLs must be signed")
 )
 
 // ParseKey decodes a signing key given in hex, as operators configure it: "" is no key (nil).
@@ -75,4 +88,22 @@ func Verify(key []byte, video, exp, sig string, now time.Time) error {
 		return ErrExpired
 	}
 	return nil
+}
+
+// PeerAuthHeader carries an edge node's proof, to the node or the origin it fills from, that
+// the fill is a peer's: base64url of HMAC-SHA256(signing key, "peer|{path}"). It lets the
+// upstream answer a private object without the player's signature, which the fill does not
+// carry.
+const PeerAuthHeader = "X-Reelay-Peer-Auth"
+
+// PeerToken is the PeerAuthHeader value of a fill of path.
+func PeerToken(key []byte, path string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("peer|" + path))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// VerifyPeer reports whether token is the PeerAuthHeader value of a fill of path.
+func VerifyPeer(key []byte, path, token string) bool {
+	return token != "" && hmac.Equal([]byte(token), []byte(PeerToken(key, path)))
 }
