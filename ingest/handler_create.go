@@ -2,10 +2,13 @@ package ingest
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
+	"strconv"
+	"time"
 
 	"github.com/reelay/reelay/db"
 	"github.com/reelay/reelay/internal/apierr"
@@ -55,6 +58,10 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, p auth.Principa
 		Metadata:       r.Header.Get("Upload-Metadata"),
 		ExpiresAt:      h.now().Add(h.cfg.TTL),
 	})
+	var qe *quotaError
+	if errors.As(err, &qe) && qe.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(qe.retryAfter.Seconds())+1))
+	}
 	if err != nil {
 		return err
 	}
@@ -95,13 +102,19 @@ func (h *Handler) newUpload(ctx context.Context, u upload) (upload, error) {
 	for range 3 { // a clash of 128-bit random ids is not expected, ever
 		u.ID = videoid.New()
 		var created upload
-		if created, err = h.uploads.create(ctx, u); err == nil {
+		if created, err = h.uploads.create(ctx, u, h.quota(ctx, u)); err == nil {
 			u = created
 			break
 		}
 		if !errors.Is(err, db.ErrDuplicate) {
 			return upload{}, err
 		}
+	}
+	var qe *quotaError
+	if errors.As(err, &qe) {
+		h.m.quotaRefused.Inc()
+		h.log.Info("upload refused: quota", "user", u.UserID, "code", qe.err.Code)
+		return upload{}, qe
 	}
 	if err != nil {
 		return upload{}, err
@@ -113,6 +126,17 @@ func (h *Handler) newUpload(ctx context.Context, u upload) (upload, error) {
 		return upload{}, err
 	}
 	return u, nil
+}
+
+// quota returns the check of Config.Quota for the creation of u.
+func (h *Handler) quota(ctx context.Context, u upload) func(*sql.Tx, time.Time) error {
+	length := u.Length
+	if u.LengthDeferred {
+		length = h.cfg.MaxSize
+	}
+	return func(tx *sql.Tx, now time.Time) error {
+		return checkQuota(ctx, tx, h.cfg.Quota, u.UserID, length, h.cfg.MaxSize, now)
+	}
 }
 
 // createStaged creates upload id's empty staged file and makes its name durable.

@@ -66,6 +66,9 @@ type Config struct {
 	// HandOverTimeout bounds one call of Pipeline.HandOver, which copies the whole upload when
 	// the pipeline's store is remote. Default 1h.
 	HandOverTimeout time.Duration
+	// Quota bounds what one creator may have in flight: unfinished uploads, their bytes, and
+	// uploads per day. Default: see Quota.
+	Quota Quota
 	// TrustedProxies are the peers whose X-Forwarded-Proto, X-Forwarded-Host and Forwarded
 	// (RFC 7239) headers are believed when building an upload's URL. They must overwrite
 	// those headers, not pass on the client's. Default: none, the headers are ignored.
@@ -168,6 +171,11 @@ func New(cfg Config, d *db.DB, p Pipeline) (*Handler, error) {
 	if cfg.MaxSize == 0 {
 		cfg.MaxSize = DefaultMaxSize
 	}
+	quota, err := cfg.Quota.withDefaults(cfg.MaxSize)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Quota = quota
 	setDefault(&cfg.TTL, DefaultTTL)
 	setDefault(&cfg.GCInterval, DefaultGCInterval)
 	setDefault(&cfg.Retention, DefaultRetention)
@@ -235,7 +243,7 @@ func (h *Handler) removeStaged(id string) error {
 
 type metrics struct {
 	created, finished, terminated, expired, rejected prometheus.Counter
-	handOverFailures, bytes                          prometheus.Counter
+	handOverFailures, bytes, quotaRefused            prometheus.Counter
 }
 
 func newMetrics() metrics {
@@ -250,9 +258,10 @@ func newMetrics() metrics {
 		rejected:         counter("uploads_rejected_total", "Finished uploads that the pipeline refused."),
 		handOverFailures: counter("handover_failures_total", "Hand-overs of accepted uploads to the pipeline that failed, to be tried again."),
 		bytes:            counter("received_bytes_total", "Upload bytes received and stored."),
+		quotaRefused:     counter("quota_refused_total", "Uploads refused because their creator was over a quota."),
 	}
 }
 
 func (m metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.created, m.finished, m.terminated, m.expired, m.rejected, m.handOverFailures, m.bytes}
+	return []prometheus.Collector{m.created, m.finished, m.terminated, m.expired, m.rejected, m.handOverFailures, m.bytes, m.quotaRefused}
 }

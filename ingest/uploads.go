@@ -73,8 +73,9 @@ func scanUpload(row db.RowScanner) (upload, error) {
 
 // create stores a new upload from u's ID, UserID, Length or LengthDeferred, Metadata and
 // ExpiresAt, at offset 0. Its state is receiving, or finished at once when its length is 0.
-// It returns ErrDuplicate when the id is taken.
-func (s *Uploads) create(ctx context.Context, u upload) (upload, error) {
+// It returns ErrDuplicate when the id is taken, and quota's error when quota, called first in
+// the same transaction with the user's creations serialized, refuses the upload.
+func (s *Uploads) create(ctx context.Context, u upload, quota func(tx *sql.Tx, now time.Time) error) (upload, error) {
 	if u.ID == "" || u.Length < 0 {
 		return upload{}, fmt.Errorf("ingest: create upload %q: invalid id or length %d", u.ID, u.Length)
 	}
@@ -87,7 +88,20 @@ func (s *Uploads) create(ctx context.Context, u upload) (upload, error) {
 	}
 	var created upload
 	err := s.d.Tx(ctx, func(tx *sql.Tx) (err error) {
-		now := db.Millis(s.now())
+		t := s.now()
+		if quota != nil {
+			// SQLite runs one write transaction at a time; PostgreSQL needs the user's row
+			// locked, or two creations could both pass the quota.
+			if s.d.Dialect() == db.DialectPostgres {
+				if _, err := tx.ExecContext(ctx, `SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, u.UserID); err != nil {
+					return err
+				}
+			}
+			if err := quota(tx, t); err != nil {
+				return err
+			}
+		}
+		now := db.Millis(t)
 		created, err = scanUpload(tx.QueryRowContext(ctx, `INSERT INTO uploads
 			(id, user_id, upload_length, metadata, state, created_at, updated_at, expires_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $6, $7) RETURNING `+uploadCols,

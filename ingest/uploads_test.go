@@ -19,7 +19,7 @@ func TestUploads(t *testing.T) {
 			t.Fatal(err)
 		}
 		expires := c.Now().Add(time.Hour)
-		u, err := s.create(ctx, upload{ID: "up1", UserID: owner.ID, Length: 10, Metadata: "filename YS5tcDQ=", ExpiresAt: expires})
+		u, err := s.create(ctx, upload{ID: "up1", UserID: owner.ID, Length: 10, Metadata: "filename YS5tcDQ=", ExpiresAt: expires}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -31,10 +31,10 @@ func TestUploads(t *testing.T) {
 		if got, err := s.get(ctx, "up1"); err != nil || got != want {
 			t.Fatalf("UploadByID = %+v, %v; want %+v", got, err, want)
 		}
-		if _, err := s.create(ctx, upload{ID: "up1", UserID: owner.ID, Length: 1, ExpiresAt: expires}); !errors.Is(err, db.ErrDuplicate) {
+		if _, err := s.create(ctx, upload{ID: "up1", UserID: owner.ID, Length: 1, ExpiresAt: expires}, nil); !errors.Is(err, db.ErrDuplicate) {
 			t.Errorf("same id twice: err = %v, want db.ErrDuplicate", err)
 		}
-		if _, err := s.create(ctx, upload{ID: "orphan", UserID: owner.ID + 1000, Length: 1, ExpiresAt: expires}); err == nil {
+		if _, err := s.create(ctx, upload{ID: "orphan", UserID: owner.ID + 1000, Length: 1, ExpiresAt: expires}, nil); err == nil {
 			t.Error("upload of a missing user was stored: foreign key not enforced")
 		}
 		if _, err := s.get(ctx, "missing"); !errors.Is(err, db.ErrNotFound) {
@@ -86,7 +86,7 @@ func TestUploads(t *testing.T) {
 		}
 
 		// An empty upload is finished at once.
-		if u, err := s.create(ctx, upload{ID: "empty", UserID: owner.ID, ExpiresAt: expires}); err != nil || u.State != stateFinished {
+		if u, err := s.create(ctx, upload{ID: "empty", UserID: owner.ID, ExpiresAt: expires}, nil); err != nil || u.State != stateFinished {
 			t.Errorf("empty upload = %+v, %v; want finished", u, err)
 		}
 	})
@@ -100,7 +100,7 @@ func TestUploadDeferredLength(t *testing.T) {
 			t.Fatal(err)
 		}
 		exp := c.Now().Add(time.Hour)
-		u, err := s.create(ctx, upload{ID: "def", UserID: owner.ID, LengthDeferred: true, ExpiresAt: exp})
+		u, err := s.create(ctx, upload{ID: "def", UserID: owner.ID, LengthDeferred: true, ExpiresAt: exp}, nil)
 		if err != nil || !u.LengthDeferred || u.Length != 0 || u.State != stateReceiving {
 			t.Fatalf("CreateUpload(deferred) = %+v, %v", u, err)
 		}
@@ -121,7 +121,7 @@ func TestUploadDeferredLength(t *testing.T) {
 		}
 
 		// Declaring a length equal to the offset finishes the upload.
-		if _, err := s.create(ctx, upload{ID: "def2", UserID: owner.ID, LengthDeferred: true, ExpiresAt: exp}); err != nil {
+		if _, err := s.create(ctx, upload{ID: "def2", UserID: owner.ID, LengthDeferred: true, ExpiresAt: exp}, nil); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.advance(ctx, "def2", 0, 7, exp); err != nil {
@@ -143,7 +143,7 @@ func TestUploadGarbage(t *testing.T) {
 		start := c.Now()
 		create := func(id string, expires time.Duration) {
 			t.Helper()
-			if _, err := s.create(ctx, upload{ID: id, UserID: owner.ID, Length: 5, ExpiresAt: start.Add(expires)}); err != nil {
+			if _, err := s.create(ctx, upload{ID: id, UserID: owner.ID, Length: 5, ExpiresAt: start.Add(expires)}, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
