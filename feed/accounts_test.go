@@ -98,6 +98,7 @@ func TestAccounts(t *testing.T) {
 			{`{"handle":"bob","password":"short"}`, 400, "invalid_password"},
 			{`{"handle":"bob","password":"correct horse","admin":true}`, 400, "invalid_json"},
 			{`{"handle":"bob"`, 400, "invalid_json"},
+			{`{"handle":"bob","password":"correct horse","handle":"ann_1"}`, 400, "invalid_json"},
 		} {
 			if r := api.do("POST", "/v1/users", "", tc.body); r.status != tc.status || r.errCode() != tc.code {
 				t.Errorf("register %s: %d %q, want %d %q", tc.body, r.status, r.errCode(), tc.status, tc.code)
