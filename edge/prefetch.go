@@ -3,10 +3,8 @@ package edge
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"path"
 	"strings"
@@ -91,17 +89,8 @@ func (e *Edge) servePrefetch(ctx *fasthttp.RequestCtx) error {
 // parsePrefetch decodes and checks a prefetch request body, filling in the defaults.
 func parsePrefetch(body []byte) (PrefetchRequest, error) {
 	var req PrefetchRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(&req)
-	if err == nil {
-		// Nothing may follow the object: dec.More would take a stray "]" or "}" for its end.
-		if _, terr := dec.Token(); terr != io.EOF {
-			err = errors.New("data after the object")
-		}
-	}
-	if err != nil {
-		return PrefetchRequest{}, apierr.New(http.StatusBadRequest, "invalid_json", "the body must be one JSON object of videos, rendition and segments")
+	if err := apierr.UnmarshalJSON(body, &req); err != nil {
+		return PrefetchRequest{}, err
 	}
 	if len(req.Videos) == 0 || len(req.Videos) > prefetchMaxVideos {
 		return req, apierr.Errorf(http.StatusBadRequest, "invalid_request", "videos must list 1 to %d ids", prefetchMaxVideos)

@@ -220,6 +220,8 @@ var prefetchCases = []struct {
 	{"two objects", `{"videos":["aaaaaaaaaaaaaaaaaaaaaaaaaa"]}{}`, PrefetchRequest{}, "invalid_json"},
 	{"trailing bracket", `{"videos":["aaaaaaaaaaaaaaaaaaaaaaaaaa"]}]`, PrefetchRequest{}, "invalid_json"},
 	{"segments a string", `{"videos":["aaaaaaaaaaaaaaaaaaaaaaaaaa"],"segments":"3"}`, PrefetchRequest{}, "invalid_json"},
+	{"duplicate key", `{"videos":["aaaaaaaaaaaaaaaaaaaaaaaaaa"],"segments":1,"segments":50}`, PrefetchRequest{}, "invalid_json"},
+	{"duplicate key in another case", `{"videos":["aaaaaaaaaaaaaaaaaaaaaaaaaa"],"Videos":["bbbbbbbbbbbbbbbbbbbbbbbbba"]}`, PrefetchRequest{}, "invalid_json"},
 	{"no videos", `{"videos":[]}`, PrefetchRequest{}, "invalid_request"},
 	{"bad id", `{"videos":["nope"]}`, PrefetchRequest{}, "invalid_request"},
 	{"bad rendition", `{"videos":["aaaaaaaaaaaaaaaaaaaaaaaaaa"],"rendition":"../x"}`, PrefetchRequest{}, "invalid_request"},

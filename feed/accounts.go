@@ -2,7 +2,6 @@ package feed
 
 import (
 	"errors"
-	"net"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -62,11 +61,11 @@ func (s *Service) createUser(w http.ResponseWriter, r *http.Request) error {
 	if err := validatePassword(c.Password); err != nil {
 		return err
 	}
-	if err := s.limit(w, s.register, clientIP(r)); err != nil {
-		return err
+	if ok, wait := s.register.Allow(ratelimit.Addr(r.RemoteAddr)); !ok {
+		return tooManyAttempts(w, wait)
 	}
 	var hash string
-	if err := s.hash(r.Context(), func() { hash, err = auth.HashPassword(c.Password) }); err != nil {
+	if err := s.hash(w, r, func() { hash, err = auth.HashPassword(c.Password) }); err != nil {
 		return err
 	}
 	if err != nil {
@@ -87,47 +86,128 @@ func (s *Service) createUser(w http.ResponseWriter, r *http.Request) error {
 
 var errBadCredentials = apierr.New(http.StatusUnauthorized, "invalid_credentials", "the handle or the password is wrong")
 
+// loginRequest is the body of POST /v1/sessions.
+type loginRequest struct {
+	Handle   string `json:"handle"`
+	Password string `json:"password"`
+	// DeviceToken is the device_token that an earlier login returned to this device, if any:
+	// it makes the device a known one, whose logins are throttled apart (loginThrottle).
+	DeviceToken string `json:"device_token"`
+}
+
+// createSession logs a user in: a bearer token, and a device token for the next logins.
 func (s *Service) createSession(w http.ResponseWriter, r *http.Request) error {
-	var c credentials
+	var c loginRequest
 	if err := apierr.DecodeJSON(r, &c, 0); err != nil {
 		return err
 	}
-	handle, herr := NormalizeHandle(c.Handle)
-	if err := s.limit(w, s.login, "ip:"+clientIP(r)); err != nil {
-		return err
+	handle, err := NormalizeHandle(c.Handle)
+	if err != nil {
+		handle = "" // no such user, and not a key of the throttle
 	}
-	if herr == nil {
-		if err := s.limit(w, s.login, "handle:"+handle); err != nil {
+	now := time.Now()
+
+	// A known device is found out before the throttle, which it is spared; any other login
+	// is throttled before anything is looked up.
+	var u User
+	looked := false
+	if p, authed := auth.FromContext(r.Context()); handle != "" && (c.DeviceToken != "" || (authed && !p.Admin)) {
+		if u, err = s.userByHandle(r, handle); err != nil {
+			return err
+		}
+		looked = true
+	}
+	knownKey, device, deviceKnown := s.knownDevice(r, u, c.DeviceToken, now)
+	var attempt *loginAttempt
+	var wait time.Duration
+	if knownKey != "" {
+		attempt, wait = s.throttle.fromKnownDevice(knownKey)
+	} else {
+		attempt, wait = s.throttle.fromUnknownDevice(handle, r.RemoteAddr)
+	}
+	if wait > 0 {
+		s.logins.WithLabelValues("limited").Inc()
+		return tooManyAttempts(w, wait)
+	}
+	if !looked && handle != "" {
+		if u, err = s.userByHandle(r, handle); err != nil {
+			attempt.cancel()
 			return err
 		}
 	}
-	u, err := s.accounts.UserByHandle(r.Context(), handle)
-	if err != nil && !errors.Is(err, db.ErrNotFound) {
-		return err
-	}
+
+	// An unknown handle is checked against a dummy hash, so that it takes as long as a wrong
+	// password and is answered alike.
 	stored := u.PasswordHash
-	if herr != nil || err != nil {
+	if u.ID == 0 {
 		stored = s.dummyHash
 	}
 	var ok bool
-	if err := s.hash(r.Context(), func() { ok, err = auth.CheckPassword(stored, c.Password) }); err != nil {
+	if err := s.hash(w, r, func() { ok, err = auth.CheckPassword(stored, c.Password) }); err != nil {
+		attempt.cancel()
+		if errors.Is(err, errBusy) {
+			s.logins.WithLabelValues("busy").Inc()
+		}
 		return err
 	}
 	if err != nil {
+		attempt.cancel()
 		return err
 	}
-	if !ok || herr != nil || u.ID == 0 {
+	if !ok || u.ID == 0 {
 		s.logins.WithLabelValues("invalid").Inc()
-		return errBadCredentials
+		return errBadCredentials // the attempt stays counted as a failure
 	}
+	attempt.succeeded()
+
 	token, hash := auth.NewToken()
-	expires := time.Now().Add(s.cfg.TokenTTL).UTC().Truncate(time.Millisecond)
+	expires := now.Add(s.cfg.TokenTTL).UTC().Truncate(time.Millisecond)
 	if err := s.accounts.CreateToken(r.Context(), hash, u.ID, expires); err != nil {
 		return err
 	}
+	if !deviceKnown {
+		device = auth.NewDeviceID()
+	}
 	s.logins.WithLabelValues("ok").Inc()
-	apierr.WriteJSON(w, http.StatusCreated, map[string]any{"token": token, "expires_at": expires, "user": toJSON(u)})
+	apierr.WriteJSON(w, http.StatusCreated, map[string]any{
+		"token": token, "expires_at": expires, "user": toJSON(u),
+		"device_token": auth.NewDeviceToken(deviceKey(u), device, now),
+	})
 	return nil
+}
+
+// knownDevice tells whether a login for u comes from a device that u's account knows: one
+// that presents a valid device token of the account, or a valid bearer token of it. It
+// returns the device's key in the login throttle ("" for an unknown device), and the device's
+// id when it presented a device token.
+func (s *Service) knownDevice(r *http.Request, u User, deviceToken string, now time.Time) (key string, id auth.DeviceID, byToken bool) {
+	if u.ID == 0 {
+		return "", id, false
+	}
+	user := strconv.FormatInt(u.ID, 10)
+	if id, ok := auth.CheckDeviceToken(deviceKey(u), deviceToken, now, s.cfg.DeviceTTL); ok {
+		return "device:" + user + ":" + id.String(), id, true
+	}
+	if p, ok := auth.FromContext(r.Context()); ok && !p.Admin && p.UserID == u.ID {
+		return "session:" + user, id, false
+	}
+	return "", id, false
+}
+
+// userByHandle returns the user with this handle, or a zero User when there is none.
+func (s *Service) userByHandle(r *http.Request, handle string) (User, error) {
+	u, err := s.accounts.UserByHandle(r.Context(), handle)
+	if errors.Is(err, db.ErrNotFound) {
+		return User{}, nil
+	}
+	return u, err
+}
+
+// deviceKey is the key that signs the device tokens of u: derived from u's id and password
+// hash, a secret that every API node already shares through the database, so that a new
+// password retires every device token of the account.
+func deviceKey(u User) []byte {
+	return []byte("reelay device token\x00" + strconv.FormatInt(u.ID, 10) + "\x00" + u.PasswordHash)
 }
 
 func (s *Service) deleteSession(w http.ResponseWriter, r *http.Request) error {
@@ -151,24 +231,4 @@ func (s *Service) me(w http.ResponseWriter, r *http.Request) error {
 	}
 	apierr.WriteJSON(w, http.StatusOK, toJSON(u))
 	return nil
-}
-
-// limit takes a token for key from l, or answers 429 with Retry-After.
-func (s *Service) limit(w http.ResponseWriter, l *ratelimit.Limiter, key string) error {
-	ok, wait := l.Allow(key)
-	if ok {
-		return nil
-	}
-	s.logins.WithLabelValues("limited").Inc()
-	w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-	return apierr.New(http.StatusTooManyRequests, "rate_limited", "too many attempts; try again later")
-}
-
-// clientIP is the address the request came from. Proxy headers are not trusted here.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

@@ -1,7 +1,8 @@
 // Package feed is reelay's feed/social service on the API listener. It holds the accounts
-// (registration, sessions as bearer tokens, the current user) and the video resource (where a
-// video is on its way from upload to playback, and its playback URLs). Profiles, follows,
-// likes, comments and the For You and Following feeds build on it.
+// (registration, sessions as bearer tokens, the current user, and a throttle of logins that
+// slows password guessing without locking owners out: see loginThrottle) and the video
+// resource (where a video is on its way from upload to playback, and its playback URLs).
+// Profiles, follows, likes, comments and the For You and Following feeds build on it.
 package feed
 
 import (
@@ -12,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,16 +28,37 @@ import (
 type Config struct {
 	// TokenTTL is how long a session token is valid. Default 30 days.
 	TokenTTL time.Duration
-	// LoginBurst is how many login attempts a client address, and separately a handle, may
-	// make at once before being slowed to one per LoginInterval. Default 5.
+	// LoginBurst is how many failed logins a handle may have from devices that the account
+	// does not know, and each device that it knows may have, before the next attempt waits
+	// LoginDelay, a wait that doubles with each further failure up to LoginMaxDelay. Failures
+	// are forgotten after 4×LoginMaxDelay without an attempt, and a successful login clears
+	// them. Logins from a known device (one that presents the device token of an earlier
+	// login, or a valid bearer token of the same account) count only against that device:
+	// guesses at a handle from elsewhere never keep its owner out. Default 5.
 	LoginBurst int
-	// LoginInterval is the refill interval of the login limiter. Default 12s (5 a minute).
-	LoginInterval time.Duration
-	// RegisterBurst is how many accounts one client address may create at once before being
-	// slowed to one per RegisterInterval. Default 20.
+	// LoginAddrBurst is the same as LoginBurst for each client network (an IPv4 address, an
+	// IPv6 /64), counting the failed logins from unknown devices to any handle. Default 20:
+	// many people can share one address behind a NAT.
+	LoginAddrBurst int
+	// LoginDelay is the first wait of a handle, device or network past its burst. Default 1s.
+	LoginDelay time.Duration
+	// LoginMaxDelay bounds the wait. Default 15m.
+	LoginMaxDelay time.Duration
+	// DeviceTTL is how long the device token that a login returns is valid; each login that
+	// presents one gets it renewed. Default 365 days.
+	DeviceTTL time.Duration
+	// RegisterBurst is how many accounts one client network (an IPv4 address, an IPv6 /64)
+	// may create at once before being slowed to one per RegisterInterval. Default 20.
 	RegisterBurst int
 	// RegisterInterval is the refill interval of the registration limiter. Default 3s.
 	RegisterInterval time.Duration
+	// HashSlots is how many argon2id password hashes (19 MiB of memory and tens of
+	// milliseconds of a core each) are computed at once. Default 4.
+	HashSlots int
+	// HashQueue is how many registrations and logins may wait for a hashing slot. Past that,
+	// they are answered at once 429 "busy" with Retry-After: 1 rather than queued behind a
+	// flood. Default 16.
+	HashQueue int
 	// PlaybackURL is the base URL of the HLS tier players use (an edge, or the origin):
 	// a video plays at PlaybackURL + "/v/{id}/master.m3u8". Required.
 	PlaybackURL string
@@ -57,14 +80,16 @@ type Service struct {
 	uploads      Uploads // nil: ids that are not videos are not found
 	playbackBase string  // cfg.PlaybackURL without a trailing slash
 	log          *slog.Logger
-	login        *ratelimit.Limiter
+	throttle     *loginThrottle
 	register     *ratelimit.Limiter
 	// dummyHash is checked against when a handle does not exist, so that an unknown handle
 	// takes as long as a wrong password and the timing tells nothing.
 	dummyHash string
-	// hashing bounds concurrent argon2id computations (19 MiB each).
-	hashing chan struct{}
-	logins  *prometheus.CounterVec
+	// hashing holds Config.HashSlots tokens, one per argon2id computation under way;
+	// hashWaiting counts the calls waiting for one, at most Config.HashQueue.
+	hashing     chan struct{}
+	hashWaiting atomic.Int64
+	logins      *prometheus.CounterVec
 }
 
 // New returns a Service over d. uploads tells the video resource about videos that are still
@@ -79,18 +104,15 @@ func New(cfg Config, d *db.DB, uploads Uploads) (*Service, error) {
 	if cfg.TokenTTL <= 0 {
 		cfg.TokenTTL = 30 * 24 * time.Hour
 	}
-	if cfg.LoginBurst <= 0 {
-		cfg.LoginBurst = 5
-	}
-	if cfg.LoginInterval <= 0 {
-		cfg.LoginInterval = 12 * time.Second
-	}
-	if cfg.RegisterBurst <= 0 {
-		cfg.RegisterBurst = 20
-	}
-	if cfg.RegisterInterval <= 0 {
-		cfg.RegisterInterval = 3 * time.Second
-	}
+	setDefault(&cfg.LoginBurst, 5)
+	setDefault(&cfg.LoginAddrBurst, 20)
+	setDefault(&cfg.LoginDelay, time.Second)
+	setDefault(&cfg.LoginMaxDelay, 15*time.Minute)
+	setDefault(&cfg.DeviceTTL, 365*24*time.Hour)
+	setDefault(&cfg.RegisterBurst, 20)
+	setDefault(&cfg.RegisterInterval, 3*time.Second)
+	setDefault(&cfg.HashSlots, 4)
+	setDefault(&cfg.HashQueue, 16)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -101,12 +123,12 @@ func New(cfg Config, d *db.DB, uploads Uploads) (*Service, error) {
 		uploads:      uploads,
 		playbackBase: strings.TrimSuffix(cfg.PlaybackURL, "/"),
 		log:          cfg.Logger.With("tier", "feed"),
-		login:        ratelimit.New(cfg.LoginBurst, cfg.LoginInterval, nil),
+		throttle:     newLoginThrottle(cfg),
 		register:     ratelimit.New(cfg.RegisterBurst, cfg.RegisterInterval, nil),
-		hashing:      make(chan struct{}, 4),
+		hashing:      make(chan struct{}, cfg.HashSlots),
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "reelay_feed_logins_total",
-			Help: "Login attempts, by result (ok, invalid, limited).",
+			Help: "Login attempts, by result (ok, invalid, limited: throttled, busy: no hashing slot).",
 		}, []string{"result"}),
 	}
 	var err error
@@ -114,8 +136,14 @@ func New(cfg Config, d *db.DB, uploads Uploads) (*Service, error) {
 		return nil, err
 	}
 	if cfg.Registerer != nil {
-		if err := cfg.Registerer.Register(s.logins); err != nil {
-			return nil, fmt.Errorf("feed: metrics: %w", err)
+		waiting := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "reelay_feed_password_hash_waiting",
+			Help: "Registrations and logins waiting for a password hashing slot (at most the queue's bound).",
+		}, func() float64 { return float64(s.hashWaiting.Load()) })
+		for _, c := range []prometheus.Collector{s.logins, waiting} {
+			if err := cfg.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("feed: metrics: %w", err)
+			}
 		}
 	}
 	return s, nil
@@ -125,7 +153,7 @@ func New(cfg Config, d *db.DB, uploads Uploads) (*Service, error) {
 // in front of it.
 //
 //	POST   /v1/users             register
-//	POST   /v1/sessions          log in: a bearer token
+//	POST   /v1/sessions          log in: a bearer token, and a device token for the next logins
 //	DELETE /v1/sessions/current  log out
 //	GET    /v1/me                the current user
 //	GET    /v1/videos/{id}       a video's status, metadata and playback URLs
@@ -161,14 +189,44 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
-// hash runs f while holding one of the bounded argon2id slots.
-func (s *Service) hash(ctx context.Context, f func()) error {
+// errBusy answers a registration or a login that found every hashing slot taken and the
+// queue for them full.
+var errBusy = apierr.New(http.StatusTooManyRequests, "busy", "too many logins at once; try again in a second")
+
+// hash runs f, which hashes or checks a password, while holding one of the Config.HashSlots
+// slots. When none is free it waits for one, unless Config.HashQueue calls are waiting
+// already: then it sets Retry-After on w and returns errBusy at once, so that a flood of
+// logins gets quick refusals instead of making everyone, the legitimate users among them,
+// wait behind it.
+func (s *Service) hash(w http.ResponseWriter, r *http.Request, f func()) error {
 	select {
 	case s.hashing <- struct{}{}:
-		defer func() { <-s.hashing }()
-		f()
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	default:
+		for { // take a place in the queue, if one is left
+			n := s.hashWaiting.Load()
+			if n >= int64(s.cfg.HashQueue) {
+				w.Header().Set("Retry-After", "1")
+				return errBusy
+			}
+			if s.hashWaiting.CompareAndSwap(n, n+1) {
+				break
+			}
+		}
+		select {
+		case s.hashing <- struct{}{}:
+			s.hashWaiting.Add(-1)
+		case <-r.Context().Done():
+			s.hashWaiting.Add(-1)
+			return r.Context().Err()
+		}
+	}
+	defer func() { <-s.hashing }()
+	f()
+	return nil
+}
+
+func setDefault[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
 	}
 }

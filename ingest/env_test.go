@@ -197,7 +197,8 @@ func (e *env) send(method, path, token string, body any, headers ...string) (res
 	return response{status: resp.StatusCode, header: resp.Header, body: b}, nil
 }
 
-// create makes an upload of length bytes (-1: deferred) for token and returns its URL.
+// create makes an upload of length bytes (-1: deferred) for token and returns its URL: its
+// Location resolved against the server's.
 func (e *env) create(token string, length int64, headers ...string) string {
 	e.t.Helper()
 	l := []string{"Upload-Length", itoa(length)}
@@ -208,7 +209,7 @@ func (e *env) create(token string, length int64, headers ...string) string {
 	if r.status != http.StatusCreated || r.get("Location") == "" {
 		e.t.Fatalf("create: %d %s", r.status, r.body)
 	}
-	return r.get("Location")
+	return e.url(r.get("Location"))
 }
 
 // patch sends chunk at offset and expects 204 with the new offset.

@@ -272,24 +272,41 @@ func TestParseForwarded(t *testing.T) {
 }
 
 // FuzzUploadURL checks that no proxy header makes a Location that leaves this server's path
-// or carries anything but a scheme, a host and the upload's path.
+// or carries anything but a scheme, a host and the upload's path; that the Host header never
+// counts; and that a configured public URL always wins.
 func FuzzUploadURL(f *testing.F) {
 	for _, tc := range forwardedTests {
-		f.Add(tc.in, "https", "cdn.example")
+		f.Add(tc.in, "https", "cdn.example", "reelay.example", true)
 	}
-	f.Add("", "javascript", "evil.example/x?y#z")
-	f.Add("host=a@b", "http", "user:pw@host")
-	h := &Handler{cfg: Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}}
+	f.Add("", "javascript", "evil.example/x?y#z", "evil.example", true)
+	f.Add("host=a@b", "http", "user:pw@host", "user:pw@host", false)
+	f.Add("", "", "", "evil.example/x?y", true)
+	trusting := &Handler{cfg: Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}}
+	public := &Handler{cfg: Config{PublicURL: "https://api.example/reelay", TrustedProxies: trusting.cfg.TrustedProxies}}
 	id := videoid.New()
-	f.Fuzz(func(t *testing.T, forwarded, proto, host string) {
+	f.Fuzz(func(t *testing.T, forwarded, proto, host, hostHeader string, fromProxy bool) {
 		r := httptest.NewRequest("POST", Path, nil)
-		r.RemoteAddr = "192.0.2.1:1234"
+		r.RemoteAddr = "198.51.100.1:1234"
+		if fromProxy {
+			r.RemoteAddr = "192.0.2.1:1234"
+		}
 		r.Header.Set("Forwarded", forwarded)
 		r.Header.Set("X-Forwarded-Proto", proto)
 		r.Header.Set("X-Forwarded-Host", host)
-		loc := h.uploadURL(r, id)
+		r.Host = "reelay.example"
+		loc := trusting.uploadURL(r, id)
+		r.Host = hostHeader
+		if again := trusting.uploadURL(r, id); again != loc {
+			t.Fatalf("the Host header %q changed the Location from %q to %q", hostHeader, loc, again)
+		}
+		if got := public.uploadURL(r, id); got != "https://api.example/reelay"+Path+id {
+			t.Fatalf("uploadURL with a public URL = %q", got)
+		}
+		if loc == Path+id {
+			return // relative
+		}
 		u, err := url.Parse(loc)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil || u.Path != Path+id ||
+		if err != nil || !fromProxy || (u.Scheme != "http" && u.Scheme != "https") || u.User != nil || u.Path != Path+id ||
 			u.RawQuery != "" || u.Fragment != "" || u.Host == "" || strings.ContainsAny(loc, " \r\n\"\\") {
 			t.Fatalf("uploadURL with Forwarded %q, X-Forwarded-Proto %q, X-Forwarded-Host %q = %q", forwarded, proto, host, loc)
 		}

@@ -69,9 +69,16 @@ type Config struct {
 	// Quota bounds what one creator may have in flight: unfinished uploads, their bytes, and
 	// uploads per day. Default: see Quota.
 	Quota Quota
+	// PublicURL is the base URL clients reach the API at, such as "https://api.example.com"
+	// (a path prefix is kept: "https://example.com/reelay"): an upload's Location is
+	// PublicURL + Path + id. Default "": the host that a trusted proxy forwards (see
+	// TrustedProxies), else a relative Location (Path + id), which clients resolve against the
+	// URL they created the upload at. The request's Host header is never used.
+	PublicURL string
 	// TrustedProxies are the peers whose X-Forwarded-Proto, X-Forwarded-Host and Forwarded
-	// (RFC 7239) headers are believed when building an upload's URL. They must overwrite
-	// those headers, not pass on the client's. Default: none, the headers are ignored.
+	// (RFC 7239) headers are believed when building an upload's URL without a PublicURL. They
+	// must overwrite those headers, not pass on the client's. Default: none, the headers are
+	// ignored.
 	TrustedProxies []netip.Prefix
 	// Registerer receives the handler's metrics. Default nil: not registered.
 	Registerer prometheus.Registerer
@@ -168,6 +175,11 @@ func New(cfg Config, d *db.DB, p Pipeline) (*Handler, error) {
 			return nil, errors.New("ingest: Config.TrustedProxies holds an invalid prefix")
 		}
 	}
+	publicURL, err := parsePublicURL(cfg.PublicURL)
+	if err != nil {
+		return nil, err
+	}
+	cfg.PublicURL = publicURL
 	if cfg.MaxSize == 0 {
 		cfg.MaxSize = DefaultMaxSize
 	}

@@ -1,33 +1,59 @@
 package ingest
 
 import (
+	"fmt"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 )
 
-// uploadURL is the absolute URL of upload id as the client reached this server: its scheme
-// and host come from the request, or from the proxy headers when the immediate peer is one
-// of Config.TrustedProxies (RFC 7239 Forwarded first, then X-Forwarded-Proto/-Host).
+// uploadURL is the URL of upload id, for its Location. It is never built from the Host
+// header, which is whatever the client sent:
+//   - with Config.PublicURL set, PublicURL + Path + id;
+//   - else, when the immediate peer is one of Config.TrustedProxies and forwards the host the
+//     client asked for (RFC 7239 Forwarded first, then X-Forwarded-Host), an absolute URL with
+//     that host and the forwarded scheme (else the scheme of the connection);
+//   - else Path + id alone: a relative reference, which tus 1.0 allows and clients resolve
+//     against the URL they sent the POST to (RFC 9110, section 10.2.2), so it names this
+//     server under whatever name the client reached it by.
 func (h *Handler) uploadURL(r *http.Request, id string) string {
-	scheme, host := "http", r.Host
+	if h.cfg.PublicURL != "" { // without its trailing slashes (New)
+		return h.cfg.PublicURL + Path + id
+	}
+	if !h.trustedPeer(r.RemoteAddr) {
+		return Path + id
+	}
+	proto, host, ok := parseForwarded(r.Header.Values("Forwarded"))
+	if !ok {
+		proto = firstValue(r.Header.Get("X-Forwarded-Proto"))
+		host = firstValue(r.Header.Get("X-Forwarded-Host"))
+	}
+	if !validHost(host) {
+		return Path + id
+	}
+	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	if h.trustedPeer(r.RemoteAddr) {
-		proto, fhost, ok := parseForwarded(r.Header.Values("Forwarded"))
-		if !ok {
-			proto = firstValue(r.Header.Get("X-Forwarded-Proto"))
-			fhost = firstValue(r.Header.Get("X-Forwarded-Host"))
-		}
-		if p := strings.ToLower(proto); p == "http" || p == "https" {
-			scheme = p
-		}
-		if validHost(fhost) {
-			host = fhost
-		}
+	if p := strings.ToLower(proto); p == "http" || p == "https" {
+		scheme = p
 	}
 	return scheme + "://" + host + Path + id
+}
+
+// parsePublicURL checks Config.PublicURL, an http(s) base URL with a host and perhaps a path
+// prefix but no user, query or fragment, and returns it without its trailing slashes.
+func parsePublicURL(raw string) (string, error) {
+	if raw == "" {
+		return "", nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || !validHost(u.Host) ||
+		u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.Opaque != "" {
+		return "", fmt.Errorf("ingest: Config.PublicURL %q is not an http(s) base URL", raw)
+	}
+	return strings.TrimRight(u.Scheme+"://"+u.Host+u.EscapedPath(), "/"), nil
 }
 
 // trustedPeer reports whether remoteAddr ("ip:port") is in Config.TrustedProxies.

@@ -75,8 +75,8 @@ func TestUpload(t *testing.T) {
 			t.Fatalf("POST: %d %s", r.status, r.body)
 		}
 		loc := r.get("Location")
-		if id := idOf(loc); loc != e.srv.URL+Path+id || !videoid.Valid(id) {
-			t.Fatalf("Location = %q, want %s%s<id>", loc, e.srv.URL, Path)
+		if id := idOf(loc); loc != Path+id || !videoid.Valid(id) {
+			t.Fatalf("Location = %q, want %s<id>", loc, Path)
 		}
 		if r.get("Tus-Resumable") != "1.0.0" {
 			t.Errorf("POST: Tus-Resumable = %q", r.get("Tus-Resumable"))
@@ -394,8 +394,8 @@ func TestTermination(t *testing.T) {
 				t.Errorf("metric %s = %v, want %v", name, got, want)
 			}
 		}
-		if mfs, err := reg.Gather(); err != nil || len(mfs) != 7 {
-			t.Errorf("registered metrics: %d, %v; want 7", len(mfs), err)
+		if mfs, err := reg.Gather(); err != nil || len(mfs) != 8 {
+			t.Errorf("registered metrics: %d, %v; want 8", len(mfs), err)
 		}
 	})
 }
@@ -447,28 +447,43 @@ func TestExpiredOnAccess(t *testing.T) {
 	}
 }
 
+// TestLocation checks where an upload's Location points: at the configured public URL, else
+// at the host that a trusted proxy forwards, else at the path alone, which the client resolves
+// against its request; never at the request's Host header.
 func TestLocation(t *testing.T) {
-	e := newEnv(t, "sqlite:"+t.TempDir()+"/reelay.db", Config{})
+	// One creator makes an upload per case: more than the default quota allows at once.
+	e := newEnv(t, "sqlite:"+t.TempDir()+"/reelay.db", Config{Quota: Quota{Unfinished: -1}})
 	loopback := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	forwarded := []string{"X-Forwarded-Proto", "https", "X-Forwarded-Host", "cdn.example"}
 	for _, tc := range []struct {
-		name    string
-		trusted []netip.Prefix
-		headers []string
-		want    string // "" for the server's own URL
+		name      string
+		publicURL string
+		trusted   []netip.Prefix
+		headers   []string
+		want      string // the Location's base: "" for none, a relative Location
 	}{
-		{"untrusted X-Forwarded", nil, []string{"X-Forwarded-Proto", "https", "X-Forwarded-Host", "cdn.example"}, ""},
-		{"untrusted Forwarded", nil, []string{"Forwarded", "proto=https;host=cdn.example"}, ""},
-		{"other proxy", []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, []string{"X-Forwarded-Proto", "https", "X-Forwarded-Host", "cdn.example"}, ""},
-		{"trusted X-Forwarded", loopback, []string{"X-Forwarded-Proto", "https", "X-Forwarded-Host", "cdn.example"}, "https://cdn.example"},
-		{"first of a list", loopback, []string{"X-Forwarded-Proto", "https, http", "X-Forwarded-Host", "a.example, b.example"}, "https://a.example"},
-		{"trusted Forwarded", loopback, []string{"Forwarded", `for=192.0.2.1;proto=https;host="media.example:8443", for=10.0.0.1`,
+		{"no proxy, no public URL", "", nil, nil, ""},
+		{"Host header", "", nil, []string{"Host", "evil.example"}, ""},
+		{"Host header from a trusted proxy", "", loopback, []string{"Host", "evil.example"}, ""},
+		{"untrusted X-Forwarded", "", nil, forwarded, ""},
+		{"untrusted Forwarded", "", nil, []string{"Forwarded", "proto=https;host=cdn.example"}, ""},
+		{"other proxy", "", []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, forwarded, ""},
+		{"trusted X-Forwarded", "", loopback, forwarded, "https://cdn.example"},
+		{"first of a list", "", loopback, []string{"X-Forwarded-Proto", "https, http", "X-Forwarded-Host", "a.example, b.example"}, "https://a.example"},
+		{"trusted Forwarded", "", loopback, []string{"Forwarded", `for=192.0.2.1;proto=https;host="media.example:8443", for=10.0.0.1`,
 			"X-Forwarded-Host", "ignored.example"}, "https://media.example:8443"},
-		{"proto only", loopback, []string{"X-Forwarded-Proto", "HTTPS"}, "https://"},
-		{"bad values", loopback, []string{"X-Forwarded-Proto", "javascript", "X-Forwarded-Host", "evil.example/path?"}, ""},
-		{"malformed Forwarded", loopback, []string{"Forwarded", `host="unterminated`, "X-Forwarded-Host", "fallback.example"}, "http://fallback.example"},
+		{"host without proto", "", loopback, []string{"X-Forwarded-Host", "cdn.example"}, "http://cdn.example"},
+		{"proto only", "", loopback, []string{"X-Forwarded-Proto", "HTTPS", "Host", "evil.example"}, ""},
+		{"bad values", "", loopback, []string{"X-Forwarded-Proto", "javascript", "X-Forwarded-Host", "evil.example/path?"}, ""},
+		{"malformed Forwarded", "", loopback, []string{"Forwarded", `host="unterminated`, "X-Forwarded-Host", "fallback.example"}, "http://fallback.example"},
+		{"public URL", "https://api.example", nil, []string{"Host", "evil.example"}, "https://api.example"},
+		{"public URL over a trusted proxy", "https://api.example/", loopback, forwarded, "https://api.example"},
+		{"public URL with a prefix", "https://example.com/reelay/", nil, nil, "https://example.com/reelay"},
+		{"public URL with a port", "http://[2001:db8::1]:8080", nil, nil, "http://[2001:db8::1]:8080"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := e.cfg
+			cfg.PublicURL = tc.publicURL
 			cfg.TrustedProxies = tc.trusted
 			cfg.Dir = t.TempDir()
 			h, err := New(cfg, e.d, e.completed)
@@ -476,17 +491,38 @@ func TestLocation(t *testing.T) {
 				t.Fatal(err)
 			}
 			srv := newServer(t, e, h)
-			r := e.do("POST", srv.URL+Path, e.alice, nil, append([]string{"Upload-Length", "1"}, tc.headers...)...)
-			loc := r.get("Location")
-			want := tc.want
-			switch want {
-			case "":
-				want = srv.URL
-			case "https://":
-				want = "https://" + strings.TrimPrefix(srv.URL, "http://")
+			req, err := http.NewRequest("POST", srv.URL+Path, nil)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if r.status != http.StatusCreated || loc != want+Path+idOf(loc) {
-				t.Errorf("Location = %q (%d), want %s%s<id>", loc, r.status, want, Path)
+			req.Header.Set("Tus-Resumable", "1.0.0")
+			req.Header.Set("Authorization", "Bearer "+e.alice)
+			req.Header.Set("Upload-Length", "1")
+			for i := 0; i+1 < len(tc.headers); i += 2 {
+				if tc.headers[i] == "Host" {
+					req.Host = tc.headers[i+1]
+				} else {
+					req.Header.Set(tc.headers[i], tc.headers[i+1])
+				}
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			loc := resp.Header.Get("Location")
+			if resp.StatusCode != http.StatusCreated || loc != tc.want+Path+idOf(loc) || !videoid.Valid(idOf(loc)) {
+				t.Fatalf("Location = %q (%d), want %s%s<id>", loc, resp.StatusCode, tc.want, Path)
+			}
+			// The upload is where the Location says, resolved against the request's URL.
+			if tc.want == "" {
+				abs, err := req.URL.Parse(loc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := e.offset(abs.String(), e.alice); got != "0" {
+					t.Errorf("HEAD %s: Upload-Offset %q", abs, got)
+				}
 			}
 		})
 	}
@@ -722,10 +758,14 @@ func TestRunStopsHandOvers(t *testing.T) {
 func TestNewValidates(t *testing.T) {
 	e := newEnv(t, "sqlite:"+t.TempDir()+"/reelay.db", Config{})
 	for name, cfg := range map[string]Config{
-		"no dir":        {},
-		"negative size": {Dir: t.TempDir(), MaxSize: -1},
-		"bad prefix":    {Dir: t.TempDir(), TrustedProxies: []netip.Prefix{{}}},
-		"file as dir":   {Dir: e.staged(e.create(e.alice, 1))},
+		"no dir":                       {},
+		"negative size":                {Dir: t.TempDir(), MaxSize: -1},
+		"bad prefix":                   {Dir: t.TempDir(), TrustedProxies: []netip.Prefix{{}}},
+		"relative public URL":          {Dir: t.TempDir(), PublicURL: "/v1"},
+		"public URL with a query":      {Dir: t.TempDir(), PublicURL: "https://api.example?x=1"},
+		"public URL with a user":       {Dir: t.TempDir(), PublicURL: "https://u:p@api.example"},
+		"public URL of another scheme": {Dir: t.TempDir(), PublicURL: "ftp://api.example"},
+		"file as dir":                  {Dir: e.staged(e.create(e.alice, 1))},
 	} {
 		if _, err := New(cfg, e.d, nil); err == nil {
 			t.Errorf("%s: New succeeded", name)

@@ -211,7 +211,11 @@ func create(api, token string, size int64) string {
 	if resp.StatusCode != http.StatusCreated {
 		log.Fatalf("creating the upload: %s", resp.Status)
 	}
-	return resp.Header.Get("Location")
+	loc, err := req.URL.Parse(resp.Header.Get("Location")) // relative without --public-url
+	if err != nil {
+		log.Fatalf("creating the upload: Location: %v", err)
+	}
+	return loc.String()
 }
 
 // makeClip writes a 1080x1920 30 fps clip with AAC audio, as a phone would upload.

@@ -136,7 +136,7 @@ func redact(dsn string) string {
 	return dsn
 }
 
-// checkURL validates an optional http(s) base URL flag.
+// checkURL validates an optional http(s) base URL flag: a host, perhaps a path, nothing else.
 func checkURL(flagName, raw string) error {
 	if raw == "" {
 		return nil
@@ -144,6 +144,9 @@ func checkURL(flagName, raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return usagef("invalid --%s %q: want an http:// or https:// URL", flagName, raw)
+	}
+	if u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return usagef("invalid --%s %q: want a base URL without user, query or fragment", flagName, raw)
 	}
 	return nil
 }

@@ -24,8 +24,13 @@ type ingestConfig struct {
 	uploadDir      string
 	adminToken     string
 	maxUpload      int64
+	publicURL      string
 	trustedProxies prefixList
 }
+
+// publicURLUsage is the help of --public-url, which reelay up and reelay ingest share.
+const publicURLUsage = "base URL clients reach the API at (e.g. https://api.example.com), for the Location of each upload; " +
+	"empty: the host a trusted proxy forwards, else a relative Location"
 
 func setupIngest(fs *flag.FlagSet) runner {
 	c := &ingestConfig{}
@@ -36,7 +41,8 @@ func setupIngest(fs *flag.FlagSet) runner {
 	fs.StringVar(&c.uploadDir, "upload-dir", "./uploads", "directory staging uploads until they are complete; route a client's requests for one upload to the same ingest node")
 	fs.StringVar(&c.adminToken, "admin-token", "", "operator token for admin endpoints (at least 16 characters); empty disables them")
 	sizeVar(fs, &c.maxUpload, "max-upload", ingest.DefaultMaxSize, "largest upload accepted")
-	fs.Var(&c.trustedProxies, "trusted-proxies", "comma-separated addresses or prefixes of reverse proxies whose X-Forwarded-* headers are believed")
+	fs.StringVar(&c.publicURL, "public-url", "", publicURLUsage)
+	fs.Var(&c.trustedProxies, "trusted-proxies", "comma-separated addresses or prefixes of reverse proxies whose X-Forwarded-* headers are believed when there is no --public-url")
 	return c
 }
 
@@ -55,6 +61,9 @@ func (c *ingestConfig) validate() error {
 		return usagef("invalid --max-upload: it must be positive")
 	}
 	if err := checkAddr("addr", c.addr); err != nil {
+		return err
+	}
+	if err := checkURL("public-url", c.publicURL); err != nil {
 		return err
 	}
 	return checkAdminToken(c.adminToken)
@@ -78,7 +87,8 @@ func (c *ingestConfig) run(ctx context.Context, e *env) error {
 		return err
 	}
 	uploads, err := ingest.New(ingest.Config{
-		Dir: c.uploadDir, MaxSize: c.maxUpload, TrustedProxies: c.trustedProxies, Registerer: m.Registry(), Logger: log,
+		Dir: c.uploadDir, MaxSize: c.maxUpload, PublicURL: c.publicURL, TrustedProxies: c.trustedProxies,
+		Registerer: m.Registry(), Logger: log,
 	}, d, pipe)
 	if err != nil {
 		return err

@@ -77,6 +77,8 @@ func TestBadConfigExits2(t *testing.T) {
 		{"short admin token", []string{"--admin-token", "short"}, nil, "admin-token"},
 		{"signing key not hex", []string{"--signing-key", "xyz"}, nil, "invalid --signing-key"},
 		{"short signing key", []string{"--signing-key", "abcd"}, nil, "invalid --signing-key"},
+		{"public URL not a URL", []string{"--public-url", "api.example"}, nil, "invalid --public-url"},
+		{"public URL with a query", []string{"--public-url", "https://api.example/?x=1"}, nil, "invalid --public-url"},
 		{"signed URLs too short-lived", []string{"--signed-url-ttl", "1s"}, nil, "invalid --signed-url-ttl"},
 		{"unknown flag", []string{"--bogus"}, nil, "flag provided but not defined: -bogus"},
 		{"stray argument", []string{"extra"}, nil, `unexpected argument "extra"`},
@@ -317,4 +319,37 @@ func freePortRun(t *testing.T, n int) int {
 	}
 	t.Fatalf("no run of %d free ports", n)
 	return 0
+}
+
+// TestUpPublicURL checks that reelay up gives uploads a Location under --public-url, and a
+// relative one without it, never one built from the Host header.
+func TestUpPublicURL(t *testing.T) {
+	for _, public := range []string{"https://videos.example/reelay", ""} {
+		t.Run("public URL "+public, func(t *testing.T) {
+			args := []string{"--data", t.TempDir(), "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",
+				"--edge-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0"}
+			if public != "" {
+				args = append(args, "--public-url", public)
+			}
+			urls, _ := startUp(t, args...)
+			token := createCreator(t, urls["api"])
+			req, err := http.NewRequest("POST", urls["api"]+"/v1/uploads/", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Host = "evil.example"
+			req.Header.Set("Authorization", "Bearer "+token)
+			req.Header.Set("Tus-Resumable", "1.0.0")
+			req.Header.Set("Upload-Length", "1")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			loc := resp.Header.Get("Location")
+			if id := loc[strings.LastIndexByte(loc, '/')+1:]; resp.StatusCode != 201 || id == "" || loc != public+"/v1/uploads/"+id {
+				t.Fatalf("POST /v1/uploads/: %d, Location %q, want %s/v1/uploads/<id>", resp.StatusCode, loc, public)
+			}
+		})
+	}
 }

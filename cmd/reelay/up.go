@@ -34,6 +34,7 @@ type upConfig struct {
 	gossipAddr  string
 	adminToken  string
 	playbackURL string
+	publicURL   string
 	maxUpload   int64
 	workers     int
 	edges       int
@@ -54,6 +55,7 @@ func setupUp(fs *flag.FlagSet) runner {
 	fs.StringVar(&c.gossipAddr, "gossip-addr", "127.0.0.1:7946", "edge cluster gossip address; with --edges N, N consecutive ports from this one, skipping the other listeners' ports")
 	fs.StringVar(&c.adminToken, "admin-token", "", "operator token for admin endpoints (at least 16 characters); empty disables them")
 	fs.StringVar(&c.playbackURL, "playback-url", "", "base URL players fetch /v/{id}/master.m3u8 from; empty is the first edge's URL (the origin's with --edges 0)")
+	fs.StringVar(&c.publicURL, "public-url", "", publicURLUsage)
 	sizeVar(fs, &c.maxUpload, "max-upload", ingest.DefaultMaxSize, "largest upload accepted")
 	fs.IntVar(&c.workers, "workers", 1, "transcode workers in this process")
 	fs.IntVar(&c.edges, "edges", 1, "edge nodes in this process, joined into one cluster")
@@ -91,6 +93,9 @@ func (c *upConfig) validate() error {
 		return usagef("invalid --max-upload: it must be positive")
 	}
 	if err := checkURL("playback-url", c.playbackURL); err != nil {
+		return err
+	}
+	if err := checkURL("public-url", c.publicURL); err != nil {
 		return err
 	}
 	if err := c.signing.validate(); err != nil {
@@ -176,7 +181,7 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 		return err
 	}
 	uploads, err := ingest.New(ingest.Config{
-		Dir: filepath.Join(c.data, "uploads"), MaxSize: c.maxUpload, Registerer: reg, Logger: log,
+		Dir: filepath.Join(c.data, "uploads"), MaxSize: c.maxUpload, PublicURL: c.publicURL, Registerer: reg, Logger: log,
 	}, d, pipe)
 	if err != nil {
 		return err

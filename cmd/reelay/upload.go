@@ -71,9 +71,6 @@ func (c *uploadConfig) validate() error {
 	if err := checkURL("api", c.api); err != nil {
 		return err
 	}
-	if u, _ := url.Parse(c.api); u.RawQuery != "" || u.Fragment != "" {
-		return usagef("invalid --api %q: want a base URL without query or fragment", c.api)
-	}
 	if _, ok := video.ParseVisibility(c.visibility); !ok || c.visibility == "" {
 		return usagef("invalid --visibility %q: want public, unlisted or private", c.visibility)
 	}

@@ -400,7 +400,7 @@ func TestUploadBadInputExits2(t *testing.T) {
 		{"no token", []string{"--file", file, "--api", api}, "a token is required: --token or REELAY_TOKEN"},
 		{"no api", []string{"--file", file, "--token", "t"}, "--api is required"},
 		{"bad api", []string{"--file", file, "--token", "t", "--api", "ftp://x"}, `invalid --api "ftp://x"`},
-		{"api with a query", []string{"--file", file, "--token", "t", "--api", "http://x/?a=b"}, "without query"},
+		{"api with a query", []string{"--file", file, "--token", "t", "--api", "http://x/?a=b"}, "without user, query"},
 		{"bad visibility", []string{"--file", file, "--token", "t", "--api", api, "--visibility", "friends"}, `invalid --visibility "friends"`},
 		{"tiny chunks", []string{"--file", file, "--token", "t", "--api", api, "--chunk-size", "1KiB"}, "invalid --chunk-size"},
 		{"negative timeout", []string{"--file", file, "--token", "t", "--api", api, "--timeout", "-1s"}, "invalid --timeout"},

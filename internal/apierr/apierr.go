@@ -4,6 +4,7 @@
 package apierr
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"unicode"
 )
 
 // Error is an error with the HTTP status and machine-readable code it is reported with.
@@ -102,7 +104,7 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 const DefaultMaxBody = 64 << 10
 
 // DecodeJSON reads r's body as exactly one JSON value into v. It refuses a non-JSON content
-// type (415), a body over maxBytes (413), unknown fields, malformed JSON and trailing data (400).
+// type (415), a body over maxBytes (413), and what UnmarshalJSON refuses (400).
 func DecodeJSON(r *http.Request, v any, maxBytes int64) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
@@ -113,27 +115,89 @@ func DecodeJSON(r *http.Request, v any, maxBytes int64) error {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxBody
 	}
-	return decode(io.LimitReader(r.Body, maxBytes+1), v, maxBytes)
-}
-
-func decode(body io.Reader, v any, maxBytes int64) error {
-	lr := &countingReader{r: body}
-	dec := json.NewDecoder(lr)
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if lr.n > maxBytes {
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxBytes+1))
+	var tooLarge *http.MaxBytesError
+	if int64(len(b)) > maxBytes || errors.As(err, &tooLarge) {
 		return Errorf(http.StatusRequestEntityTooLarge, "body_too_large", "the body is larger than %d bytes", maxBytes)
 	}
 	if err != nil {
+		return &Error{Status: http.StatusBadRequest, Code: "invalid_body", Message: "the body could not be read", Err: err}
+	}
+	return UnmarshalJSON(b, v)
+}
+
+// UnmarshalJSON decodes b, which must hold exactly one JSON value, into v. It refuses with
+// 400 invalid_json: malformed JSON, a value of the wrong type, a key that v has no field for,
+// anything after the value, and a key that appears twice in one object, at any depth. Keys
+// are compared as encoding/json matches them to struct fields, without regard to case, so
+// {"handle":"a","Handle":"b"} is refused too: otherwise the last would silently win, and
+// whatever looked at the body before (a proxy, a log) might have seen the first.
+func UnmarshalJSON(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
 		return badJSON(err)
 	}
-	if dec.More() {
-		return New(http.StatusBadRequest, "invalid_json", "the body must hold exactly one JSON value")
-	}
+	// Nothing may follow the value; dec.More alone would take a stray "]" or "}" for an end.
 	if _, err := dec.Token(); err != io.EOF {
 		return New(http.StatusBadRequest, "invalid_json", "the body must hold exactly one JSON value")
 	}
+	if key, ok := duplicateKey(b); ok {
+		if len(key) > 64 {
+			key = key[:64] + "..."
+		}
+		return Errorf(http.StatusBadRequest, "invalid_json", "duplicate key %q", key)
+	}
 	return nil
+}
+
+// duplicateKey returns the first key of b, well-formed JSON, that repeats a key of the same
+// object (compared by foldKey).
+func duplicateKey(b []byte) (string, bool) {
+	type level struct {
+		keys    map[string]struct{} // nil in an array
+		wantKey bool                // in an object, where the next token is a key or its end
+	}
+	var stack []level
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber() // no number is converted, so none can fail to convert
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false // io.EOF: the end of the value, which Decode has checked
+		}
+		if n := len(stack); n > 0 && stack[n-1].wantKey {
+			if key, ok := tok.(string); ok {
+				f := foldKey(key)
+				if _, dup := stack[n-1].keys[f]; dup {
+					return key, true
+				}
+				stack[n-1].keys[f] = struct{}{}
+				stack[n-1].wantKey = false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, level{keys: map[string]struct{}{}, wantKey: true})
+			continue // a value is under way in the enclosing object
+		case json.Delim('['):
+			stack = append(stack, level{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		// A value has ended: in an object, a key comes next.
+		if n := len(stack); n > 0 && stack[n-1].keys != nil {
+			stack[n-1].wantKey = true
+		}
+	}
+}
+
+// foldKey is key as encoding/json compares it with a field's name: every rune mapped to the
+// upper case of its lower case.
+func foldKey(key string) string {
+	return strings.Map(func(r rune) rune { return unicode.ToUpper(unicode.ToLower(r)) }, key)
 }
 
 func badJSON(err error) error {
@@ -151,15 +215,4 @@ func badJSON(err error) error {
 	default:
 		return New(http.StatusBadRequest, "invalid_json", "malformed JSON")
 	}
-}
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }

@@ -1,6 +1,7 @@
 // Package auth holds reelay's credentials: argon2id password hashes, random bearer tokens
-// stored only as hashes, and the HTTP middleware that resolves "Authorization: Bearer" to a
-// user or to the operator's admin token.
+// stored only as hashes, signed device tokens that mark the devices an account has logged in
+// from, and the HTTP middleware that resolves "Authorization: Bearer" to a user or to the
+// operator's admin token.
 package auth
 
 import (

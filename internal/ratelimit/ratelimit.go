@@ -1,5 +1,7 @@
-// Package ratelimit is a keyed token-bucket limiter for things like login attempts: each key
-// (a client address, a handle) has its own bucket, and idle buckets are forgotten.
+// Package ratelimit holds keyed limiters for things like logins and registrations: a token
+// bucket (Limiter), which spaces out events, and a backoff (Backoff), which slows down
+// failures more and more; and the key of a client address (Addr), by which one network is one
+// client. Each key (an address, a handle) has its own state, and idle keys are forgotten.
 package ratelimit
 
 import (
