@@ -24,8 +24,38 @@ type ingestConfig struct {
 	uploadDir      string
 	adminToken     string
 	maxUpload      int64
+	quota          uploadQuota
 	publicURL      string
 	trustedProxies prefixList
+}
+
+// uploadQuota is the per-creator quota of uploads (ingest.Quota), which reelay up and
+// reelay ingest share.
+type uploadQuota struct {
+	unfinished, perDay int
+	bytes              int64
+}
+
+func (q *uploadQuota) register(fs *flag.FlagSet) {
+	fs.IntVar(&q.unfinished, "upload-quota-unfinished", ingest.DefaultQuotaUnfinished, "unfinished uploads a creator may have at once; -1 for no limit")
+	sizeVar(fs, &q.bytes, "upload-quota-bytes", 0, "declared bytes of a creator's unfinished uploads, together; 0 is 4 × --max-upload")
+	fs.IntVar(&q.perDay, "upload-quota-daily", ingest.DefaultQuotaPerDay, "uploads a creator may create in 24 hours; -1 for no limit")
+}
+
+func (q *uploadQuota) validate(maxUpload int64) error {
+	switch {
+	case q.unfinished == 0 || q.unfinished < -1:
+		return usagef("invalid --upload-quota-unfinished %d: want at least 1, or -1 for no limit", q.unfinished)
+	case q.perDay == 0 || q.perDay < -1:
+		return usagef("invalid --upload-quota-daily %d: want at least 1, or -1 for no limit", q.perDay)
+	case q.bytes != 0 && q.bytes < maxUpload:
+		return usagef("invalid --upload-quota-bytes: it is below --max-upload, so that no upload of the largest size could start")
+	}
+	return nil
+}
+
+func (q *uploadQuota) config() ingest.Quota {
+	return ingest.Quota{Unfinished: q.unfinished, Bytes: q.bytes, PerDay: q.perDay}
 }
 
 // publicURLUsage is the help of --public-url, which reelay up and reelay ingest share.
@@ -41,6 +71,7 @@ func setupIngest(fs *flag.FlagSet) runner {
 	fs.StringVar(&c.uploadDir, "upload-dir", "./uploads", "directory staging uploads until they are complete; route a client's requests for one upload to the same ingest node")
 	fs.StringVar(&c.adminToken, "admin-token", "", "operator token for admin endpoints (at least 16 characters); empty disables them")
 	sizeVar(fs, &c.maxUpload, "max-upload", ingest.DefaultMaxSize, "largest upload accepted")
+	c.quota.register(fs)
 	fs.StringVar(&c.publicURL, "public-url", "", publicURLUsage)
 	fs.Var(&c.trustedProxies, "trusted-proxies", "comma-separated addresses or prefixes of reverse proxies whose X-Forwarded-* headers are believed when there is no --public-url")
 	return c
@@ -61,6 +92,9 @@ func (c *ingestConfig) validate() error {
 		return usagef("invalid --max-upload: it must be positive")
 	}
 	if err := checkAddr("addr", c.addr); err != nil {
+		return err
+	}
+	if err := c.quota.validate(c.maxUpload); err != nil {
 		return err
 	}
 	if err := checkURL("public-url", c.publicURL); err != nil {
@@ -87,7 +121,7 @@ func (c *ingestConfig) run(ctx context.Context, e *env) error {
 		return err
 	}
 	uploads, err := ingest.New(ingest.Config{
-		Dir: c.uploadDir, MaxSize: c.maxUpload, PublicURL: c.publicURL, TrustedProxies: c.trustedProxies,
+		Dir: c.uploadDir, MaxSize: c.maxUpload, Quota: c.quota.config(), PublicURL: c.publicURL, TrustedProxies: c.trustedProxies,
 		Registerer: m.Registry(), Logger: log,
 	}, d, pipe)
 	if err != nil {

@@ -80,6 +80,9 @@ func TestBadConfigExits2(t *testing.T) {
 		{"public URL not a URL", []string{"--public-url", "api.example"}, nil, "invalid --public-url"},
 		{"public URL with a query", []string{"--public-url", "https://api.example/?x=1"}, nil, "invalid --public-url"},
 		{"signed URLs too short-lived", []string{"--signed-url-ttl", "1s"}, nil, "invalid --signed-url-ttl"},
+		{"no unfinished upload allowed", []string{"--upload-quota-unfinished", "0"}, nil, "invalid --upload-quota-unfinished"},
+		{"daily quota below -1", []string{"--upload-quota-daily", "-2"}, nil, "invalid --upload-quota-daily"},
+		{"byte quota below the largest upload", []string{"--upload-quota-bytes", "1GiB", "--max-upload", "2GiB"}, nil, "invalid --upload-quota-bytes"},
 		{"unknown flag", []string{"--bogus"}, nil, "flag provided but not defined: -bogus"},
 		{"stray argument", []string{"extra"}, nil, `unexpected argument "extra"`},
 	}

@@ -36,6 +36,7 @@ type upConfig struct {
 	playbackURL string
 	publicURL   string
 	maxUpload   int64
+	quota       uploadQuota
 	workers     int
 	edges       int
 	edgeMem     int64
@@ -57,6 +58,7 @@ func setupUp(fs *flag.FlagSet) runner {
 	fs.StringVar(&c.playbackURL, "playback-url", "", "base URL players fetch /v/{id}/master.m3u8 from; empty is the first edge's URL (the origin's with --edges 0)")
 	fs.StringVar(&c.publicURL, "public-url", "", publicURLUsage)
 	sizeVar(fs, &c.maxUpload, "max-upload", ingest.DefaultMaxSize, "largest upload accepted")
+	c.quota.register(fs)
 	fs.IntVar(&c.workers, "workers", 1, "transcode workers in this process")
 	fs.IntVar(&c.edges, "edges", 1, "edge nodes in this process, joined into one cluster")
 	sizeVar(fs, &c.edgeMem, "edge-mem", 256<<20, "memory cache size of each edge node")
@@ -93,6 +95,9 @@ func (c *upConfig) validate() error {
 		return usagef("invalid --max-upload: it must be positive")
 	}
 	if err := checkURL("playback-url", c.playbackURL); err != nil {
+		return err
+	}
+	if err := c.quota.validate(c.maxUpload); err != nil {
 		return err
 	}
 	if err := checkURL("public-url", c.publicURL); err != nil {
@@ -181,7 +186,7 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 		return err
 	}
 	uploads, err := ingest.New(ingest.Config{
-		Dir: filepath.Join(c.data, "uploads"), MaxSize: c.maxUpload, PublicURL: c.publicURL, Registerer: reg, Logger: log,
+		Dir: filepath.Join(c.data, "uploads"), MaxSize: c.maxUpload, Quota: c.quota.config(), PublicURL: c.publicURL, Registerer: reg, Logger: log,
 	}, d, pipe)
 	if err != nil {
 		return err
