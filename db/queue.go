@@ -29,6 +29,7 @@ type Job struct {
 	MaxAttempts int
 	RunAt       time.Time // not claimed before this
 	LeaseUntil  time.Time // while running: the worker's claim lasts until then
+	Group       string    // jobs of one group share the workers fairly with other groups (EnqueueOptions.Group)
 	Worker      string    // worker of the latest claim
 	Lease       string    // random token of the latest claim; Heartbeat, Complete and Fail check it
 	LastError   string    // reason given to the latest Fail
@@ -51,16 +52,21 @@ type EnqueueOptions struct {
 	// Key makes Enqueue idempotent: while a job of the same kind with this key exists,
 	// whatever its state, Enqueue returns it instead of adding another. Default: none.
 	Key string
+	// Group puts the job in a group, e.g. the user it works for: Claim serves first the group
+	// with the fewest jobs running, then the one served least recently, so that one group's
+	// backlog does not hold the others' jobs (see Claim). Default "": the group of jobs without
+	// one.
+	Group string
 }
 
 const jobCols = `id, kind, COALESCE(job_key, ''), payload, state, attempts, max_attempts, run_at, lease_until,
-	worker, lease, last_error, created_at, updated_at`
+	job_group, worker, lease, last_error, created_at, updated_at`
 
 func scanJob(row *sql.Row) (Job, error) {
 	var j Job
 	var runAt, leaseUntil, created, updated int64
 	err := row.Scan(&j.ID, &j.Kind, &j.Key, &j.Payload, &j.State, &j.Attempts, &j.MaxAttempts, &runAt, &leaseUntil,
-		&j.Worker, &j.Lease, &j.LastError, &created, &updated)
+		&j.Group, &j.Worker, &j.Lease, &j.LastError, &created, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Job{}, ErrNotFound
 	}
@@ -97,10 +103,10 @@ func (d *DB) Enqueue(ctx context.Context, kind string, payload []byte, opts Enqu
 	claimable := false // a new job is due now: wake its waiters once it is committed
 	err := d.Tx(ctx, func(tx *sql.Tx) (err error) {
 		j, err = scanJob(tx.QueryRowContext(ctx, `INSERT INTO jobs
-			(kind, job_key, payload, state, max_attempts, run_at, created_at, updated_at)
-			VALUES ($1, $2, $3, 'queued', $4, $5, $6, $6)
+			(kind, job_key, payload, state, max_attempts, run_at, job_group, created_at, updated_at)
+			VALUES ($1, $2, $3, 'queued', $4, $5, $7, $6, $6)
 			ON CONFLICT (kind, job_key) DO NOTHING RETURNING `+jobCols,
-			kind, key, payload, opts.MaxAttempts, runAt, now))
+			kind, key, payload, opts.MaxAttempts, runAt, now, opts.Group))
 		if err == nil && runAt <= now {
 			claimable = true
 			return d.announce(ctx, tx, kind)
@@ -123,8 +129,20 @@ func (d *DB) Enqueue(ctx context.Context, kind string, payload []byte, opts Enqu
 // dueJobs selects the claimable jobs of kind $1 at time $2.
 const dueJobs = `FROM jobs WHERE kind = $1 AND ((state = 'queued' AND run_at <= $2) OR (state = 'running' AND lease_until <= $2))`
 
-// Claim gives worker the oldest due job of this kind for lease: a queued job whose RunAt has
-// passed, or a running job whose lease has expired (its worker died). It counts an attempt and
+// fairestGroup selects the group that Claim serves among those with jobs of kind $1 due at
+// time $2: the fewest jobs running (on a live lease), then the oldest latest claim, then the
+// oldest due job.
+const fairestGroup = `SELECT job_group ` + dueJobs + ` GROUP BY job_group ORDER BY
+	(SELECT COUNT(*) FROM jobs r WHERE r.kind = $1 AND r.job_group = jobs.job_group AND r.state = 'running' AND r.lease_until > $2),
+	(SELECT COALESCE(MAX(c.claimed_at), 0) FROM jobs c WHERE c.kind = $1 AND c.job_group = jobs.job_group),
+	MIN(run_at)
+	LIMIT 1`
+
+// Claim gives worker a due job of this kind for lease: a queued job whose RunAt has passed, or
+// a running job whose lease has expired (its worker died). Among the groups with a due job
+// (EnqueueOptions.Group) it serves the one with the fewest jobs running, then the one whose
+// latest claim is oldest, then the one with the oldest due job; within the group, the oldest
+// job. A group with a backlog thus gets its turn, not the whole queue. It counts an attempt and
 // sets a fresh Lease token. A running job with an expired lease and no attempts left is given
 // with Orphaned set and no attempt counted, for the claimer to clean up after and fail (see
 // Job.Orphaned); nothing else fails it, so that the cleanup is never skipped. Claim returns
@@ -153,8 +171,21 @@ func (d *DB) Claim(ctx context.Context, kind, worker string, lease time.Duration
 		var id int64
 		var state string
 		var attempts, maxAttempts int
-		err := tx.QueryRowContext(ctx, `SELECT id, state, attempts, max_attempts `+dueJobs+`
-			ORDER BY run_at, id LIMIT 1`+lock, kind, now).Scan(&id, &state, &attempts, &maxAttempts)
+		var group string
+		err := tx.QueryRowContext(ctx, fairestGroup, kind, now).Scan(&group)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNoJob
+		}
+		if err != nil {
+			return err
+		}
+		err = tx.QueryRowContext(ctx, `SELECT id, state, attempts, max_attempts `+dueJobs+` AND job_group = $3
+			ORDER BY run_at, id LIMIT 1`+lock, kind, now, group).Scan(&id, &state, &attempts, &maxAttempts)
+		if errors.Is(err, sql.ErrNoRows) {
+			// PostgreSQL: another claimer holds the group's due jobs (SKIP LOCKED); take any.
+			err = tx.QueryRowContext(ctx, `SELECT id, state, attempts, max_attempts `+dueJobs+`
+				ORDER BY run_at, id LIMIT 1`+lock, kind, now).Scan(&id, &state, &attempts, &maxAttempts)
+		}
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNoJob
 		}
@@ -166,7 +197,7 @@ func (d *DB) Claim(ctx context.Context, kind, worker string, lease time.Duration
 			count = 0
 		}
 		j, err = scanJob(tx.QueryRowContext(ctx, `UPDATE jobs SET state = 'running', attempts = attempts + $6,
-			worker = $2, lease = $3, lease_until = $4, updated_at = $5 WHERE id = $1 RETURNING `+jobCols,
+			worker = $2, lease = $3, lease_until = $4, updated_at = $5, claimed_at = $5 WHERE id = $1 RETURNING `+jobCols,
 			id, worker, rand.Text(), now+lease.Milliseconds(), now, count))
 		j.Orphaned = count == 0
 		return err

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -368,4 +370,53 @@ func attempts(hs []*hold) []int {
 		a = append(a, h.attempt)
 	}
 	return a
+}
+
+// TestQueueFairGroups queues a backlog of one group before a few jobs of others: one worker
+// takes the groups in turn instead of the backlog first, and two workers never run two jobs
+// of the backlog while another group waits.
+func TestQueueFairGroups(t *testing.T) {
+	forEachDB(t, func(t *testing.T, d *DB) {
+		ctx, c := t.Context(), fakeClock(d)
+		for i := range 5 {
+			mustEnqueue(t, d, "k", "a"+strconv.Itoa(i+1), EnqueueOptions{Group: "alice"})
+			c.Add(time.Millisecond)
+		}
+		for i := range 2 {
+			mustEnqueue(t, d, "k", "b"+strconv.Itoa(i+1), EnqueueOptions{Group: "bob"})
+			c.Add(time.Millisecond)
+		}
+		mustEnqueue(t, d, "k", "none", EnqueueOptions{})
+		c.Add(time.Millisecond)
+
+		var order []string
+		for range 8 {
+			j := mustClaim(t, d, "k", "w", time.Minute)
+			order = append(order, string(j.Payload))
+			if err := d.Complete(ctx, j); err != nil {
+				t.Fatal(err)
+			}
+			c.Add(time.Millisecond)
+		}
+		// Each group in turn, least recently served first, the oldest due job breaking ties.
+		if got, want := strings.Join(order, " "), "a1 b1 none a2 b2 a3 a4 a5"; got != want {
+			t.Errorf("one worker took %s, want %s", got, want)
+		}
+		wantNoJob(t, d, "k")
+
+		// Two workers: while alice has a job running, bob's comes before her next one.
+		for i := range 3 {
+			mustEnqueue(t, d, "k", "a"+strconv.Itoa(i+6), EnqueueOptions{Group: "alice"})
+			c.Add(time.Millisecond)
+		}
+		mustEnqueue(t, d, "k", "b3", EnqueueOptions{Group: "bob"})
+		c.Add(time.Millisecond)
+		first := mustClaim(t, d, "k", "w1", time.Minute)
+		c.Add(time.Millisecond)
+		second := mustClaim(t, d, "k", "w2", time.Minute)
+		if string(first.Payload) != "b3" || string(second.Payload) != "a6" || first.Group != "bob" {
+			// bob was served longer ago than alice (a5 was the last claim).
+			t.Errorf("two workers took %s (%s) and %s", first.Payload, first.Group, second.Payload)
+		}
+	})
 }

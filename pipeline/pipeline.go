@@ -44,6 +44,9 @@ const (
 	DefaultLease       = 30 * time.Second
 	DefaultPoll        = time.Second
 	DefaultMaxAttempts = 3
+
+	DefaultTimeLimitBase      = 5 * time.Minute
+	DefaultTimeLimitPerSecond = 20 * time.Second
 )
 
 // Config configures a Pipeline. The zero value takes uploads in and runs no worker.
@@ -70,6 +73,13 @@ type Config struct {
 	ScratchDir string
 	// MaxAttempts bounds how often a video's transcode is tried. Default DefaultMaxAttempts (3).
 	MaxAttempts int
+	// TimeLimitBase and TimeLimitPerSecond bound one attempt at a video: TimeLimitBase plus
+	// TimeLimitPerSecond for each second of the video, as probed when it was accepted. A video
+	// that takes longer fails with time_limit, without another attempt, so that one hostile
+	// or pathological file cannot hold a worker for long. Defaults DefaultTimeLimitBase (5m)
+	// and DefaultTimeLimitPerSecond (20s): a one-minute video gets 25 minutes.
+	TimeLimitBase      time.Duration
+	TimeLimitPerSecond time.Duration
 	// Registerer receives the pipeline's metrics. Default nil: not registered.
 	Registerer prometheus.Registerer
 	// Logger receives the pipeline's logs. Default nil: discarded.
@@ -108,11 +118,15 @@ func New(cfg Config, d *db.DB, store storage.Store, tc *transcoder.Transcoder) (
 	cfg.Poll = cmp.Or(cfg.Poll, DefaultPoll)
 	cfg.ScratchDir = cmp.Or(cfg.ScratchDir, os.TempDir())
 	cfg.MaxAttempts = cmp.Or(cfg.MaxAttempts, DefaultMaxAttempts)
+	cfg.TimeLimitBase = cmp.Or(cfg.TimeLimitBase, DefaultTimeLimitBase)
+	cfg.TimeLimitPerSecond = cmp.Or(cfg.TimeLimitPerSecond, DefaultTimeLimitPerSecond)
 	switch {
 	case cfg.Lease < 3*time.Millisecond:
 		return nil, fmt.Errorf("pipeline: Config.Lease %v is too short", cfg.Lease)
 	case cfg.Poll < 0 || cfg.MaxAttempts < 0:
 		return nil, errors.New("pipeline: negative Config.Poll or Config.MaxAttempts")
+	case cfg.TimeLimitBase < 0 || cfg.TimeLimitPerSecond < 0:
+		return nil, errors.New("pipeline: negative Config.TimeLimitBase or Config.TimeLimitPerSecond")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -177,6 +191,7 @@ func (p *Pipeline) Accept(ctx context.Context, u ingest.Upload) error {
 	}
 	if err := p.videos.create(ctx, newVideo{
 		ID: u.ID, UserID: u.Owner, Caption: u.Caption, Visibility: u.Visibility, Filename: u.Filename, SourceSize: u.Size,
+		Duration: info.Duration,
 	}); err != nil {
 		return err
 	}
@@ -208,7 +223,10 @@ func (p *Pipeline) HandOver(ctx context.Context, u ingest.Upload) error {
 		return fmt.Errorf("keeping the source: %w", err)
 	}
 	payload, _ := json.Marshal(jobPayload{Video: u.ID})
-	job, err := p.db.Enqueue(ctx, JobKind, payload, db.EnqueueOptions{Key: u.ID, MaxAttempts: p.cfg.MaxAttempts})
+	// One creator's backlog takes its turn with the others' videos (db.DB.Claim).
+	job, err := p.db.Enqueue(ctx, JobKind, payload, db.EnqueueOptions{
+		Key: u.ID, MaxAttempts: p.cfg.MaxAttempts, Group: "user:" + strconv.FormatInt(u.Owner, 10),
+	})
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,7 @@ type newVideo struct {
 	Visibility video.Visibility
 	Filename   string
 	SourceSize int64
+	Duration   time.Duration // as probed; the transcode records the exact one
 }
 
 // create inserts v as processing, with the hashtags of its caption. Creating a video whose id
@@ -35,9 +36,9 @@ func (s *videos) create(ctx context.Context, v newVideo) error {
 	now := db.Millis(s.now())
 	err := s.d.Tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO videos (id, user_id, status, caption, visibility, filename,
-			source_size, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+			source_size, duration_ms, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $9, $8, $8)
 			ON CONFLICT (id) DO NOTHING`,
-			v.ID, v.UserID, video.Processing, v.Caption, v.Visibility, v.Filename, v.SourceSize, now)
+			v.ID, v.UserID, video.Processing, v.Caption, v.Visibility, v.Filename, v.SourceSize, now, v.Duration.Milliseconds())
 		if err != nil {
 			return err
 		}
@@ -62,13 +63,16 @@ func (s *videos) create(ctx context.Context, v newVideo) error {
 type state struct {
 	Status     video.Status
 	Visibility video.Visibility
+	Duration   time.Duration // as probed when the video was accepted, until it is ready
 }
 
-// state returns video id's status and visibility, or db.ErrNotFound.
+// state returns video id's status, visibility and duration, or db.ErrNotFound.
 func (s *videos) state(ctx context.Context, id string) (state, error) {
 	var st state
-	err := s.d.SQL().QueryRowContext(ctx, `SELECT status, visibility FROM videos WHERE id = $1`, id).
-		Scan(&st.Status, &st.Visibility)
+	var ms int64
+	err := s.d.SQL().QueryRowContext(ctx, `SELECT status, visibility, duration_ms FROM videos WHERE id = $1`, id).
+		Scan(&st.Status, &st.Visibility, &ms)
+	st.Duration = time.Duration(ms) * time.Millisecond
 	if errors.Is(err, sql.ErrNoRows) {
 		err = db.ErrNotFound
 	}

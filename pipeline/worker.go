@@ -89,6 +89,12 @@ func (w *worker) runJob(ctx context.Context, job db.Job) {
 	}
 	var rej *transcoder.RejectError
 	switch {
+	case errors.Is(err, errTimeLimit):
+		// Another attempt would take as long.
+		m.jobs.WithLabelValues("time_limit").Inc()
+		log.Warn("transcode over its time limit", "err", err)
+		w.fail(ctx, log, p.Video, "time_limit", "processing the video took longer than its length allows")
+		err = d.Complete(ctx, job)
 	case err == nil:
 		err = d.Complete(ctx, job)
 		m.jobs.WithLabelValues("ready").Inc()
@@ -208,6 +214,10 @@ func (w *worker) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, 
 	}
 }
 
+// errTimeLimit ends an attempt that took longer than its video's time limit
+// (Config.TimeLimitBase, Config.TimeLimitPerSecond).
+var errTimeLimit = errors.New("pipeline: time limit reached")
+
 // makeVideo publishes video id from its source (Transcode), playable after its first segments,
 // and marks it ready. A failure withdraws the early publication, unless the lease was lost.
 func (w *worker) makeVideo(ctx context.Context, log *slog.Logger, id string, start time.Time) error {
@@ -231,6 +241,9 @@ func (w *worker) makeVideo(ctx context.Context, log *slog.Logger, id string, sta
 		return err
 	}
 	defer done()
+	limit := w.p.cfg.TimeLimitBase + time.Duration(st.Duration.Seconds()*float64(w.p.cfg.TimeLimitPerSecond))
+	ctx, cancel := context.WithTimeoutCause(ctx, limit, errTimeLimit)
+	defer cancel()
 
 	last := -1
 	gen := layout.NewGeneration()
@@ -254,6 +267,9 @@ func (w *worker) makeVideo(ctx context.Context, log *slog.Logger, id string, sta
 		}
 	})
 	if err != nil {
+		if errors.Is(context.Cause(ctx), errTimeLimit) {
+			err = fmt.Errorf("%w (%v for a video of %v): %w", errTimeLimit, limit, st.Duration.Round(time.Millisecond), err)
+		}
 		if !errors.Is(context.Cause(ctx), db.ErrLeaseLost) {
 			// Transcode withdrew the presentation; the video is not playable until a run succeeds.
 			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)

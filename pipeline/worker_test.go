@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -181,8 +182,10 @@ func TestAcceptHandOverTranscode(t *testing.T) {
 		t.Fatalf("handing over again: %v", err)
 	}
 	var jobs int
-	if err := e.d.SQL().QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE job_key = $1`, u.ID).Scan(&jobs); err != nil || jobs != 1 {
-		t.Fatalf("%d jobs for the video, %v; want 1", jobs, err)
+	var group string
+	if err := e.d.SQL().QueryRowContext(ctx, `SELECT COUNT(*), MIN(job_group) FROM jobs WHERE job_key = $1`, u.ID).Scan(&jobs, &group); err != nil ||
+		jobs != 1 || group != "user:"+strconv.FormatInt(e.owner, 10) {
+		t.Fatalf("%d jobs for the video (group %q), %v; want 1, of its creator's group", jobs, group, err)
 	}
 
 	rctx, cancel := context.WithCancel(ctx)
@@ -514,4 +517,37 @@ func TestWorkerWakesOnEnqueue(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTimeLimit gives a video less time than its transcode takes: it fails with time_limit
+// after one attempt, with nothing of it published.
+func TestTimeLimit(t *testing.T) {
+	e := newEnv(t, nil)
+	p, _ := e.pipelineOn(t, e.d, Config{Workers: 1, Poll: 20 * time.Millisecond,
+		TimeLimitBase: 50 * time.Millisecond, TimeLimitPerSecond: time.Millisecond})
+	u := e.stage(t, makeClip(t, "5"))
+	if err := p.Accept(t.Context(), u); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.HandOver(t.Context(), u); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := e.catalog.Video(t.Context(), u.ID); v.DurationMS != 5000 {
+		t.Errorf("the accepted video's duration: %d ms, want the probed 5000", v.DurationMS)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := run(p, ctx)
+	defer func() { cancel(); <-done }()
+	v := e.waitVideo(t, u.ID, func(v feed.Entry) bool { return v.Status != video.Processing })
+	if v.Status != video.Failed || v.ErrorCode != "time_limit" {
+		t.Fatalf("video: %+v", v)
+	}
+	var attempts int
+	if err := e.d.SQL().QueryRowContext(t.Context(), `SELECT attempts FROM jobs WHERE job_key = $1`, u.ID).Scan(&attempts); err != nil || attempts != 1 {
+		t.Errorf("attempts %d, %v; want 1", attempts, err)
+	}
+	e.store.List(t.Context(), layout.VideoPrefix(u.ID), func(info storage.Info) error {
+		t.Errorf("%s left", info.Key)
+		return nil
+	})
 }

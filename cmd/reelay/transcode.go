@@ -37,6 +37,7 @@ type transcodeConfig struct {
 	addr    string
 	name    string
 	lease   time.Duration
+	limit   timeLimit
 	scratch string
 }
 
@@ -61,6 +62,7 @@ func setupTranscode(fs *flag.FlagSet) runner {
 	fs.StringVar(&c.addr, "addr", defaultWorkerAddr, "with --worker: listener for /metrics, /healthz and /readyz")
 	fs.StringVar(&c.name, "name", "", "with --worker: the worker's name in the queue (NAME-1, NAME-2, ...); empty is hostname-pid")
 	fs.DurationVar(&c.lease, "lease", pipeline.DefaultLease, "with --worker: a job's lease; a dead worker's job moves on after it")
+	c.limit.register(fs, "with --worker: ")
 	fs.StringVar(&c.scratch, "scratch", "", "with --worker: directory for the source being transcoded; empty is the system's temporary directory")
 	return c
 }
@@ -78,6 +80,9 @@ func (c *transcodeConfig) validate() error {
 		}
 		if c.lease < 3*time.Second {
 			return usagef("invalid --lease %v: want at least 3s", c.lease)
+		}
+		if err := c.limit.validate(); err != nil {
+			return err
 		}
 		if c.workers < 1 || c.workers > 64 {
 			return usagef("invalid --workers %d: want 1 to 64", c.workers)
@@ -162,7 +167,8 @@ func (c *transcodeConfig) runWorker(ctx context.Context, e *env, log *slog.Logge
 	defer d.Close()
 	m := newMetrics()
 	pipe, err := pipeline.New(pipeline.Config{
-		Workers: c.workers, Name: c.name, Lease: c.lease, ScratchDir: c.scratch, Registerer: m.Registry(), Logger: log,
+		Workers: c.workers, Name: c.name, Lease: c.lease, ScratchDir: c.scratch,
+		TimeLimitBase: c.limit.base, TimeLimitPerSecond: c.limit.perSecond, Registerer: m.Registry(), Logger: log,
 	}, d, store, tc)
 	if err != nil {
 		return err
@@ -173,4 +179,20 @@ func (c *transcodeConfig) runWorker(ctx context.Context, e *env, log *slog.Logge
 	}
 	fmt.Fprintf(e.stdout, "transcode %s\n", srv.URL())
 	return runAll(ctx, srv.Serve, pipe.Run)
+}
+
+// timeLimit is the time limit of a transcode attempt (pipeline.Config.TimeLimitBase and
+// TimeLimitPerSecond), which reelay up and reelay transcode --worker share.
+type timeLimit struct{ base, perSecond time.Duration }
+
+func (l *timeLimit) register(fs *flag.FlagSet, prefix string) {
+	fs.DurationVar(&l.base, "time-limit", pipeline.DefaultTimeLimitBase, prefix+"time an attempt at a video may take, plus --time-limit-per-second for each second of it; longer fails it with time_limit")
+	fs.DurationVar(&l.perSecond, "time-limit-per-second", pipeline.DefaultTimeLimitPerSecond, prefix+"time an attempt at a video may take per second of it, on top of --time-limit")
+}
+
+func (l *timeLimit) validate() error {
+	if l.base < time.Second || l.perSecond < 0 {
+		return usagef("invalid --time-limit %v or --time-limit-per-second %v: want at least 1s and not negative", l.base, l.perSecond)
+	}
+	return nil
 }

@@ -37,6 +37,7 @@ type upConfig struct {
 	publicURL   string
 	maxUpload   int64
 	quota       uploadQuota
+	limit       timeLimit
 	workers     int
 	edges       int
 	edgeMem     int64
@@ -60,6 +61,7 @@ func setupUp(fs *flag.FlagSet) runner {
 	sizeVar(fs, &c.maxUpload, "max-upload", ingest.DefaultMaxSize, "largest upload accepted")
 	c.quota.register(fs)
 	fs.IntVar(&c.workers, "workers", 1, "transcode workers in this process")
+	c.limit.register(fs, "")
 	fs.IntVar(&c.edges, "edges", 1, "edge nodes in this process, joined into one cluster")
 	sizeVar(fs, &c.edgeMem, "edge-mem", 256<<20, "memory cache size of each edge node")
 	sizeVar(fs, &c.edgeDisk, "edge-disk-size", 2<<30, "disk cache size of each edge node, under DATA/edge-N")
@@ -98,6 +100,9 @@ func (c *upConfig) validate() error {
 		return err
 	}
 	if err := c.quota.validate(c.maxUpload); err != nil {
+		return err
+	}
+	if err := c.limit.validate(); err != nil {
 		return err
 	}
 	if err := checkURL("public-url", c.publicURL); err != nil {
@@ -180,7 +185,7 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	}
 	pipe, err := pipeline.New(pipeline.Config{
 		Workers: c.workers, Name: "up-" + strconv.Itoa(os.Getpid()), ScratchDir: filepath.Join(c.data, "scratch"),
-		Registerer: reg, Logger: log,
+		TimeLimitBase: c.limit.base, TimeLimitPerSecond: c.limit.perSecond, Registerer: reg, Logger: log,
 	}, d, store, tc)
 	if err != nil {
 		return err
