@@ -81,6 +81,7 @@ type job struct {
 	vFrames          int   // decoded video frames
 	vPackets         int64 // video packets read
 	decodeErrors     int
+	maxPixels        int64 // the video decoder's limit (FFmpeg's max_pixels)
 	frees            []func()
 }
 
@@ -123,7 +124,8 @@ func (j *job) setup() error {
 	targets := selectRungs(cfg.Ladder, j.info.Width, j.info.Height)
 
 	var err error
-	if j.vdec, err = openDecoder(j.d.fc, j.vst, cfg.Threads); err != nil {
+	j.maxPixels = j.t.maxPixels(j.info.CodedWidth, j.info.CodedHeight)
+	if j.vdec, err = openDecoder(j.d.fc, j.vst, cfg.Threads, j.maxPixels); err != nil {
 		return err
 	}
 	j.frees = append(j.frees, j.vdec.Free)
@@ -132,7 +134,7 @@ func (j *job) setup() error {
 	}
 	var audio *audioParams
 	if j.ast != nil {
-		if j.adec, err = openDecoder(j.d.fc, j.ast, 1); err != nil {
+		if j.adec, err = openDecoder(j.d.fc, j.ast, 1, 0); err != nil {
 			// A broken audio stream should not lose the video.
 			j.t.log.Warn("ignoring audio stream", "error", err)
 			j.ast, j.adec = nil, nil
