@@ -79,6 +79,8 @@ var clipSpecs = map[string][]string{
 	// Parts of the clips that change size midway (see joined), 1 s each, in MPEG-TS as broadcast
 	// and cameras write it. Without audio: joined with their audio, parts leave gaps of a few
 	// milliseconds between them, which the timeline checks would take for the transcoder's.
+	"part_960x540.ts":    {"-f", "lavfi", "-i", "testsrc2=s=960x540:r=30:d=1", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"},
+	"part_480x360.ts":    {"-f", "lavfi", "-i", "testsrc2=s=480x360:r=30:d=1", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"},
 	"part_320x240.ts":    {"-f", "lavfi", "-i", "testsrc2=s=320x240:r=30:d=1", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"},
 	"part_1280x720.ts":   {"-f", "lavfi", "-i", "testsrc2=s=1280x720:r=30:d=1", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"},
 	"part_320x240.webm":  {"-f", "lavfi", "-i", "testsrc2=s=320x240:r=30:d=1", "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k"},
@@ -103,6 +105,8 @@ func derivedClip(name string) func(t testing.TB, path string) {
 		return truncate("small.mp4")
 	case "truncated_faststart.mp4":
 		return truncate("small_faststart.mp4")
+	case "joined.ts": // 960x540, then 480x360 (4:3), then 960x540 again
+		return joined("part_960x540.ts", "part_480x360.ts", "part_960x540.ts")
 	case "grows.ts": // 320x240, then 1280x720
 		return joined("part_320x240.ts", "part_1280x720.ts")
 	case "grows.webm": // the same in VP9

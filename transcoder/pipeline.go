@@ -207,8 +207,8 @@ func (j *job) checkPicture(f *astiav.Frame, sar astiav.Rational, at time.Duratio
 		w, h, at.Round(time.Millisecond), j.t.cfg.MaxWidth, j.t.cfg.MaxHeight, j.info.Width, j.info.Height)
 }
 
-// pushVideo feeds a decoded picture to the graph and drains the graph. A picture beyond the
-// limits is refused.
+// pushVideo feeds a decoded picture to the graph and drains the graph. A picture of another
+// size than the header's is refused beyond the limits, and otherwise fitted to the graph.
 func (j *job) pushVideo(f *astiav.Frame) error {
 	pts := f.Pts()
 	if pts == astiav.NoPtsValue {
@@ -226,7 +226,8 @@ func (j *job) pushVideo(f *astiav.Frame) error {
 	f.SetPictureType(astiav.PictureTypeNone)
 
 	at := j.streamTime(pts - j.vOrigin)
-	if err := j.checkPicture(f, j.d.fc.GuessSampleAspectRatio(j.vst, f), at); err != nil {
+	sar := j.d.fc.GuessSampleAspectRatio(j.vst, f)
+	if err := j.checkPicture(f, sar, at); err != nil {
 		return err
 	}
 	if at > j.t.cfg.MaxDuration+time.Second {
@@ -235,13 +236,17 @@ func (j *job) pushVideo(f *astiav.Frame) error {
 	if j.info.Duration > 0 {
 		j.report(100 * at.Seconds() / j.info.Duration.Seconds())
 	}
+	pic, err := j.fitter.fit(f, sar)
+	if err != nil {
+		return err
+	}
 	if j.lastFrame != nil {
 		j.lastFrame.Free()
 	}
-	if j.lastFrame = f.Clone(); j.lastFrame == nil {
+	if j.lastFrame = pic.Clone(); j.lastFrame == nil {
 		return errors.New("transcoder: referencing frame failed")
 	}
-	if err := j.graph.vsrc.BuffersrcAddFrame(f, astiav.NewBuffersrcFlags()); err != nil {
+	if err := j.graph.vsrc.BuffersrcAddFrame(pic, astiav.NewBuffersrcFlags()); err != nil {
 		return fmt.Errorf("transcoder: feeding video to the filter graph: %w", err)
 	}
 	return j.drain(false)

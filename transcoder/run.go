@@ -48,7 +48,7 @@ func (t *Transcoder) Run(ctx context.Context, in Input, sink Sink, progress func
 	}
 	res := j.result()
 	t.log.Info("transcoded", "input", info.String(), "rate", res.FrameRate.String(), "renditions", len(res.Renditions),
-		"audio", res.Audio, "duration", res.Duration, "elapsed", time.Since(start).Round(time.Millisecond))
+		"audio", res.Audio, "duration", res.Duration, "resized", j.fitter.count, "elapsed", time.Since(start).Round(time.Millisecond))
 	return res, nil
 }
 
@@ -66,6 +66,7 @@ type job struct {
 	rate       Rate
 	vdec, adec *astiav.CodecContext
 	graph      *graph
+	fitter     *fitter // conforms pictures of another size than the header's to the graph
 	outs       []*videoOut
 	audio      *audioOut
 	poster     *posterPicker
@@ -156,17 +157,19 @@ func (j *job) setup() error {
 	}
 	j.lastVPts = astiav.NoPtsValue
 
+	video := videoParams{
+		width: j.vdec.Width(), height: j.vdec.Height(), pixFmt: j.vdec.PixelFormat(),
+		sar: j.d.fc.GuessSampleAspectRatio(j.vst, nil), timeBase: j.vst.TimeBase(),
+	}
 	if j.graph, err = newGraph(graphSpec{
-		video: videoParams{
-			width: j.vdec.Width(), height: j.vdec.Height(), pixFmt: j.vdec.PixelFormat(),
-			sar: j.d.fc.GuessSampleAspectRatio(j.vst, nil), timeBase: j.vst.TimeBase(),
-		},
-		rotation: j.info.Rotation, rate: j.rate, targets: targets, audio: audio,
+		video: video, rotation: j.info.Rotation, rate: j.rate, targets: targets, audio: audio,
 		threads: cfg.Threads, scaleFlag: "bicubic",
 	}); err != nil {
 		return err
 	}
 	j.frees = append(j.frees, j.graph.free)
+	j.fitter = newFitter(video, cfg.Threads)
+	j.frees = append(j.frees, j.fitter.free)
 
 	segFrames := int(math.Ceil(cfg.SegmentDuration.Seconds() * j.rate.Float64()))
 	bestPoster := math.MaxInt
