@@ -20,11 +20,13 @@ var nanosecond = astiav.NewRational(1, int(time.Second))
 // video rendition per fitting rung and the audio rendition (when the input has audio), writes
 // every encoded sample, and finally the poster. progress, when not nil, is called from Run's
 // goroutine with a percentage that only grows and ends at 100. Run stops between frames when ctx
-// is done and returns ctx's error. Run does not close the sink.
+// is done and returns ctx's error. Run does not close the sink. Once it has freed what it used,
+// Run returns the C heap's free memory to the system (see releaseFreedMemory).
 func (t *Transcoder) Run(ctx context.Context, in Input, sink Sink, progress func(pct float64)) (Result, error) {
 	if sink == nil {
 		return Result{}, errors.New("transcoder: nil sink")
 	}
+	defer releaseFreedMemory() // after the deferred frees below
 	d, err := openInput(ctx, in)
 	if err != nil {
 		return Result{}, err
