@@ -154,8 +154,8 @@ const decoderPadding = 256
 
 // maxPixels is the largest picture, in stored pixels, that the video decoder may allocate
 // (FFmpeg's max_pixels): the limits' area with room for the decoders' padding, or the stream's
-// own stored size when larger (a picture stretched by its aspect ratio is displayed narrower
-// than it is stored). A stream that grows past it midway is refused before the decoder
+// own stored size when larger (a picture whose pixels are narrower than square is displayed
+// narrower than it is stored). A stream that grows past it midway is refused before the decoder
 // allocates a single picture of that size; Run then finds the size the decoder refused in its
 // context (see (*job).decoderRefused).
 func (t *Transcoder) maxPixels(codedWidth, codedHeight int) int64 {
