@@ -11,8 +11,10 @@ import (
 // videoTimeScale is the time scale of video sample timestamps.
 const videoTimeScale = 90000
 
-// openDecoder opens a decoder for st. Failures are the input's fault: *RejectError undecodable.
-func openDecoder(fc *astiav.FormatContext, st *astiav.Stream, threads int) (*astiav.CodecContext, error) {
+// openDecoder opens a decoder for st. A video decoder refuses pictures of more than maxPixels
+// stored pixels (0: FFmpeg's default, no limit to speak of) before it allocates them. Failures
+// are the input's fault: *RejectError undecodable.
+func openDecoder(fc *astiav.FormatContext, st *astiav.Stream, threads int, maxPixels int64) (*astiav.CodecContext, error) {
 	cp := st.CodecParameters()
 	codec := astiav.FindDecoder(cp.CodecID())
 	if codec == nil {
@@ -37,6 +39,12 @@ func openDecoder(fc *astiav.FormatContext, st *astiav.Stream, threads int) (*ast
 	if err := opts.Set("pkt_timebase", st.TimeBase().String(), 0); err != nil {
 		cc.Free()
 		return nil, fmt.Errorf("transcoder: decoder options: %w", err)
+	}
+	if maxPixels > 0 {
+		if err := opts.Set("max_pixels", strconv.FormatInt(maxPixels, 10), 0); err != nil {
+			cc.Free()
+			return nil, fmt.Errorf("transcoder: decoder options: %w", err)
+		}
 	}
 	if err := cc.Open(codec, opts); err != nil {
 		cc.Free()

@@ -3,6 +3,7 @@ package transcoder
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -75,6 +76,15 @@ var clipSpecs = map[string][]string{
 		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "16k", "-shortest"},
 	"fuzz_tiny.mkv": {"-f", "lavfi", "-i", "testsrc2=s=32x32:r=10:d=0.3", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"},
 	"fuzz_tiny.ts":  {"-f", "lavfi", "-i", "testsrc2=s=32x32:r=10:d=0.3", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"},
+	// Parts of the clips that change size midway (see joined), 1 s each, in MPEG-TS as broadcast
+	// and cameras write it. Without audio: joined with their audio, parts leave gaps of a few
+	// milliseconds between them, which the timeline checks would take for the transcoder's.
+	"part_960x540.ts":    {"-f", "lavfi", "-i", "testsrc2=s=960x540:r=30:d=1", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"},
+	"part_480x360.ts":    {"-f", "lavfi", "-i", "testsrc2=s=480x360:r=30:d=1", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"},
+	"part_320x240.ts":    {"-f", "lavfi", "-i", "testsrc2=s=320x240:r=30:d=1", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"},
+	"part_1280x720.ts":   {"-f", "lavfi", "-i", "testsrc2=s=1280x720:r=30:d=1", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"},
+	"part_320x240.webm":  {"-f", "lavfi", "-i", "testsrc2=s=320x240:r=30:d=1", "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k"},
+	"part_1280x720.webm": {"-f", "lavfi", "-i", "testsrc2=s=1280x720:r=30:d=1", "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k"},
 	// 60 s, tiny, 15 fps.
 	"long.mp4": {"-f", "lavfi", "-i", "testsrc2=s=144x256:r=15:d=60", "-f", "lavfi", "-i", "sine=d=60",
 		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"},
@@ -95,6 +105,12 @@ func derivedClip(name string) func(t testing.TB, path string) {
 		return truncate("small.mp4")
 	case "truncated_faststart.mp4":
 		return truncate("small_faststart.mp4")
+	case "joined.ts": // 960x540, then 480x360 (4:3), then 960x540 again
+		return joined("part_960x540.ts", "part_480x360.ts", "part_960x540.ts")
+	case "grows.ts": // 320x240, then 1280x720
+		return joined("part_320x240.ts", "part_1280x720.ts")
+	case "grows.webm": // the same in VP9
+		return joined("part_320x240.webm", "part_1280x720.webm")
 	case "text.mp4":
 		return func(t testing.TB, path string) {
 			writeFile(t, path, []byte(strings.Repeat("this is not a video, just some text\n", 100)))
@@ -132,6 +148,23 @@ func clipLocked(t testing.TB, name string) string {
 func remux(src string, args ...string) func(testing.TB, string) {
 	return func(t testing.TB, path string) {
 		ffmpeg(t, append(append([]string{"-i", clipLocked(t, src), "-c", "copy"}, args...), path)...)
+	}
+}
+
+// joined returns how to join clips end to end, as one stream whose pictures change size where
+// a part of another size starts while its header gives the first part's size: FFmpeg's concat
+// demuxer with the streams copied, the way joined clips are made, into the container of the
+// first part.
+func joined(parts ...string) func(testing.TB, string) {
+	return func(t testing.TB, path string) {
+		var list strings.Builder
+		for _, p := range parts {
+			fmt.Fprintf(&list, "file '%s'\n", clipLocked(t, p))
+		}
+		listPath := path + ".txt"
+		writeFile(t, listPath, []byte(list.String()))
+		defer os.Remove(listPath)
+		ffmpeg(t, "-f", "concat", "-safe", "0", "-i", listPath, "-map", "0", "-c", "copy", path)
 	}
 }
 

@@ -144,6 +144,9 @@ func (j *job) closeVideo() error {
 // decoder refuses is skipped, as FFmpeg does: a few corrupt packets should not fail a video.
 func (j *job) decode(dec *astiav.CodecContext, pkt *astiav.Packet, push func(*astiav.Frame) error) error {
 	if err := dec.SendPacket(pkt); err != nil && !errors.Is(err, astiav.ErrEof) {
+		if rej := j.decoderRefused(dec); rej != nil {
+			return rej
+		}
 		j.decodeErrors++
 		j.t.log.Debug("decoding packet", "error", err)
 	}
@@ -153,6 +156,9 @@ func (j *job) decode(dec *astiav.CodecContext, pkt *astiav.Packet, push func(*as
 			return nil
 		}
 		if err != nil {
+			if rej := j.decoderRefused(dec); rej != nil {
+				return rej
+			}
 			j.decodeErrors++
 			j.t.log.Debug("decoding frame", "error", err)
 			return nil
@@ -165,7 +171,44 @@ func (j *job) decode(dec *astiav.CodecContext, pkt *astiav.Packet, push func(*as
 	}
 }
 
-// pushVideo feeds a decoded picture to the graph and drains the graph.
+// decoderRefused explains a failure of the video decoder by the picture size, when it refused
+// a picture past maxPixels: the input is refused as too large, where its pictures would
+// otherwise be dropped as corrupt one after the other, and the video silently cut short.
+// FFmpeg's decoders show the refusal in their context in one of two ways. Most (H.264, HEVC)
+// take the new size from the bitstream into their context before they ask for the picture's
+// memory, which max_pixels denies: the size is there, beyond the limits. Those that check the
+// size as they set it (ff_set_dimensions: VP9, AV1) leave 0x0 instead, which no valid size is.
+func (j *job) decoderRefused(dec *astiav.CodecContext) *RejectError {
+	if dec != j.vdec {
+		return nil
+	}
+	sw, sh := dec.Width(), dec.Height()
+	if sw <= 0 || sh <= 0 {
+		return reject(ReasonTooLarge, "the stream changes to pictures the decoder refuses, larger than %d pixels or invalid (its header says %dx%d)",
+			j.maxPixels, j.info.Width, j.info.Height)
+	}
+	w, h := displaySize(sw, sh, dec.SampleAspectRatio(), j.info.Rotation)
+	if !j.t.tooLarge(w, h) && int64(sw)*int64(sh) <= j.maxPixels {
+		return nil
+	}
+	return reject(ReasonTooLarge, "the stream changes to %dx%d pictures, beyond %dx%d (its header says %dx%d)",
+		w, h, j.t.cfg.MaxWidth, j.t.cfg.MaxHeight, j.info.Width, j.info.Height)
+}
+
+// checkPicture refuses a decoded picture beyond the limits, as check refuses a header beyond
+// them: a stream may change size midway. sar is the aspect ratio the picture is displayed with:
+// the stream's, else the picture's.
+func (j *job) checkPicture(f *astiav.Frame, sar astiav.Rational, at time.Duration) error {
+	w, h := displaySize(f.Width(), f.Height(), sar, j.info.Rotation)
+	if !j.t.tooLarge(w, h) {
+		return nil
+	}
+	return reject(ReasonTooLarge, "a picture of %dx%d at %v exceeds %dx%d (the header says %dx%d)",
+		w, h, at.Round(time.Millisecond), j.t.cfg.MaxWidth, j.t.cfg.MaxHeight, j.info.Width, j.info.Height)
+}
+
+// pushVideo feeds a decoded picture to the graph and drains the graph. A picture of another
+// size than the header's is refused beyond the limits, and otherwise fitted to the graph.
 func (j *job) pushVideo(f *astiav.Frame) error {
 	pts := f.Pts()
 	if pts == astiav.NoPtsValue {
@@ -183,19 +226,27 @@ func (j *job) pushVideo(f *astiav.Frame) error {
 	f.SetPictureType(astiav.PictureTypeNone)
 
 	at := j.streamTime(pts - j.vOrigin)
+	sar := j.d.fc.GuessSampleAspectRatio(j.vst, f)
+	if err := j.checkPicture(f, sar, at); err != nil {
+		return err
+	}
 	if at > j.t.cfg.MaxDuration+time.Second {
 		return reject(ReasonTooLong, "video runs past %v although its header says %v", j.t.cfg.MaxDuration, j.info.Duration)
 	}
 	if j.info.Duration > 0 {
 		j.report(100 * at.Seconds() / j.info.Duration.Seconds())
 	}
+	pic, err := j.fitter.fit(f, sar)
+	if err != nil {
+		return err
+	}
 	if j.lastFrame != nil {
 		j.lastFrame.Free()
 	}
-	if j.lastFrame = f.Clone(); j.lastFrame == nil {
+	if j.lastFrame = pic.Clone(); j.lastFrame == nil {
 		return errors.New("transcoder: referencing frame failed")
 	}
-	if err := j.graph.vsrc.BuffersrcAddFrame(f, astiav.NewBuffersrcFlags()); err != nil {
+	if err := j.graph.vsrc.BuffersrcAddFrame(pic, astiav.NewBuffersrcFlags()); err != nil {
 		return fmt.Errorf("transcoder: feeding video to the filter graph: %w", err)
 	}
 	return j.drain(false)

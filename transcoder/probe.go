@@ -98,14 +98,7 @@ func describe(d *demuxer) (Info, *astiav.Stream, *astiav.Stream, error) {
 		info.FrameRate = Rate{fr.Num(), fr.Den()}
 	}
 	info.Rotation = streamRotation(vst)
-	w, h := info.CodedWidth, info.CodedHeight
-	if sar := d.fc.GuessSampleAspectRatio(vst, nil); sar.Num() > 0 && sar.Den() > 0 && sar.Num() != sar.Den() {
-		w = max(int(math.Round(float64(w)*float64(sar.Num())/float64(sar.Den()))), 1)
-	}
-	if info.Rotation == 90 || info.Rotation == 270 {
-		w, h = h, w
-	}
-	info.Width, info.Height = w, h
+	info.Width, info.Height = displaySize(info.CodedWidth, info.CodedHeight, d.fc.GuessSampleAspectRatio(vst, nil), info.Rotation)
 
 	if dur := vst.Duration(); dur > 0 && vst.TimeBase().Num() > 0 {
 		info.Duration = time.Duration(astiav.RescaleQ(dur, vst.TimeBase(), astiav.NewRational(1, int(time.Second))))
@@ -124,6 +117,18 @@ func describe(d *demuxer) (Info, *astiav.Stream, *astiav.Stream, error) {
 	return info, vst, ast, nil
 }
 
+// displaySize returns the size at which a stored picture of w×h pixels is displayed: stretched
+// by its sample aspect ratio sar (when known and not square), then turned by rotation degrees.
+func displaySize(w, h int, sar astiav.Rational, rotation int) (int, int) {
+	if sar.Num() > 0 && sar.Den() > 0 && sar.Num() != sar.Den() {
+		w = max(int(math.Round(float64(w)*float64(sar.Num())/float64(sar.Den()))), 1)
+	}
+	if rotation == 90 || rotation == 270 {
+		w, h = h, w
+	}
+	return w, h
+}
+
 // check applies the configured limits to a described input.
 func (t *Transcoder) check(info Info) error {
 	switch {
@@ -131,10 +136,31 @@ func (t *Transcoder) check(info Info) error {
 		return reject(ReasonZeroDuration, "the video has no duration")
 	case info.Duration > t.cfg.MaxDuration:
 		return reject(ReasonTooLong, "duration %v exceeds %v", info.Duration.Round(time.Millisecond), t.cfg.MaxDuration)
-	case info.Width > t.cfg.MaxWidth || info.Height > t.cfg.MaxHeight:
+	case t.tooLarge(info.Width, info.Height):
 		return reject(ReasonTooLarge, "%dx%d exceeds %dx%d", info.Width, info.Height, t.cfg.MaxWidth, t.cfg.MaxHeight)
 	}
 	return nil
+}
+
+// tooLarge reports whether a display size exceeds the configured limits.
+func (t *Transcoder) tooLarge(w, h int) bool {
+	return w > t.cfg.MaxWidth || h > t.cfg.MaxHeight
+}
+
+// decoderPadding is the margin, per side, that maxPixels allows for the padding decoders
+// align their pictures to: they check the padded size (e.g. 1088 lines for 1080), and a
+// picture exactly at the limits must decode.
+const decoderPadding = 256
+
+// maxPixels is the largest picture, in stored pixels, that the video decoder may allocate
+// (FFmpeg's max_pixels): the limits' area with room for the decoders' padding, or the stream's
+// own stored size when larger (a picture whose pixels are narrower than square is displayed
+// narrower than it is stored). A stream that grows past it midway is refused before the decoder
+// allocates a single picture of that size; Run then finds the size the decoder refused in its
+// context (see (*job).decoderRefused).
+func (t *Transcoder) maxPixels(codedWidth, codedHeight int) int64 {
+	area := func(w, h int) int64 { return int64(w+decoderPadding) * int64(h+decoderPadding) }
+	return min(max(area(t.cfg.MaxWidth, t.cfg.MaxHeight), area(codedWidth, codedHeight)), math.MaxInt32)
 }
 
 // pickVideo returns the first video stream that is not a still picture (cover art is stored as

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/asticode/go-astiav"
 )
 
 func TestProbe(t *testing.T) {
@@ -194,6 +197,36 @@ func TestNormalizeRotation(t *testing.T) {
 		if got := normalizeRotation(tc.in); got != tc.want {
 			t.Errorf("normalizeRotation(%v) = %d, want %d", tc.in, got, tc.want)
 		}
+	}
+}
+
+// TestDisplaySize: the size the limits apply to, of a header and of every decoded picture.
+func TestDisplaySize(t *testing.T) {
+	for _, tc := range []struct {
+		w, h     int
+		sar      astiav.Rational
+		rotation int
+		want     string
+	}{
+		{1920, 1080, astiav.NewRational(0, 1), 0, "1920x1080"}, // unknown aspect: square
+		{1920, 1080, astiav.NewRational(1, 1), 90, "1080x1920"},
+		{1920, 1080, astiav.NewRational(1, 1), 180, "1920x1080"},
+		{1280, 720, astiav.NewRational(1, 1), 270, "720x1280"},
+		{720, 576, astiav.NewRational(64, 45), 0, "1024x576"},
+		{720, 576, astiav.NewRational(64, 45), 90, "576x1024"},
+		{1440, 1080, astiav.NewRational(4, 3), 0, "1920x1080"},
+	} {
+		if w, h := displaySize(tc.w, tc.h, tc.sar, tc.rotation); fmt.Sprintf("%dx%d", w, h) != tc.want {
+			t.Errorf("displaySize(%dx%d, sar %s, %d°) = %dx%d, want %s", tc.w, tc.h, tc.sar, tc.rotation, w, h, tc.want)
+		}
+	}
+	// A 1280x720 picture turned upright fits 800x1400; the same picture unturned does not.
+	tr, err := New(Config{MaxWidth: 800, MaxHeight: 1400})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.tooLarge(displaySize(1280, 720, astiav.NewRational(1, 1), 90)) || !tr.tooLarge(displaySize(1280, 720, astiav.NewRational(1, 1), 0)) {
+		t.Error("tooLarge does not follow the rotation")
 	}
 }
 

@@ -20,11 +20,13 @@ var nanosecond = astiav.NewRational(1, int(time.Second))
 // video rendition per fitting rung and the audio rendition (when the input has audio), writes
 // every encoded sample, and finally the poster. progress, when not nil, is called from Run's
 // goroutine with a percentage that only grows and ends at 100. Run stops between frames when ctx
-// is done and returns ctx's error. Run does not close the sink.
+// is done and returns ctx's error. Run does not close the sink. Once it has freed what it used,
+// Run returns the C heap's free memory to the system (see releaseFreedMemory).
 func (t *Transcoder) Run(ctx context.Context, in Input, sink Sink, progress func(pct float64)) (Result, error) {
 	if sink == nil {
 		return Result{}, errors.New("transcoder: nil sink")
 	}
+	defer releaseFreedMemory() // after the deferred frees below
 	d, err := openInput(ctx, in)
 	if err != nil {
 		return Result{}, err
@@ -48,7 +50,7 @@ func (t *Transcoder) Run(ctx context.Context, in Input, sink Sink, progress func
 	}
 	res := j.result()
 	t.log.Info("transcoded", "input", info.String(), "rate", res.FrameRate.String(), "renditions", len(res.Renditions),
-		"audio", res.Audio, "duration", res.Duration, "elapsed", time.Since(start).Round(time.Millisecond))
+		"audio", res.Audio, "duration", res.Duration, "resized", j.fitter.count, "elapsed", time.Since(start).Round(time.Millisecond))
 	return res, nil
 }
 
@@ -66,6 +68,7 @@ type job struct {
 	rate       Rate
 	vdec, adec *astiav.CodecContext
 	graph      *graph
+	fitter     *fitter // conforms pictures of another size than the header's to the graph
 	outs       []*videoOut
 	audio      *audioOut
 	poster     *posterPicker
@@ -81,6 +84,7 @@ type job struct {
 	vFrames          int   // decoded video frames
 	vPackets         int64 // video packets read
 	decodeErrors     int
+	maxPixels        int64 // the video decoder's limit (FFmpeg's max_pixels)
 	frees            []func()
 }
 
@@ -123,7 +127,8 @@ func (j *job) setup() error {
 	targets := selectRungs(cfg.Ladder, j.info.Width, j.info.Height)
 
 	var err error
-	if j.vdec, err = openDecoder(j.d.fc, j.vst, cfg.Threads); err != nil {
+	j.maxPixels = j.t.maxPixels(j.info.CodedWidth, j.info.CodedHeight)
+	if j.vdec, err = openDecoder(j.d.fc, j.vst, cfg.Threads, j.maxPixels); err != nil {
 		return err
 	}
 	j.frees = append(j.frees, j.vdec.Free)
@@ -132,7 +137,7 @@ func (j *job) setup() error {
 	}
 	var audio *audioParams
 	if j.ast != nil {
-		if j.adec, err = openDecoder(j.d.fc, j.ast, 1); err != nil {
+		if j.adec, err = openDecoder(j.d.fc, j.ast, 1, 0); err != nil {
 			// A broken audio stream should not lose the video.
 			j.t.log.Warn("ignoring audio stream", "error", err)
 			j.ast, j.adec = nil, nil
@@ -154,17 +159,19 @@ func (j *job) setup() error {
 	}
 	j.lastVPts = astiav.NoPtsValue
 
+	video := videoParams{
+		width: j.vdec.Width(), height: j.vdec.Height(), pixFmt: j.vdec.PixelFormat(),
+		sar: j.d.fc.GuessSampleAspectRatio(j.vst, nil), timeBase: j.vst.TimeBase(),
+	}
 	if j.graph, err = newGraph(graphSpec{
-		video: videoParams{
-			width: j.vdec.Width(), height: j.vdec.Height(), pixFmt: j.vdec.PixelFormat(),
-			sar: j.d.fc.GuessSampleAspectRatio(j.vst, nil), timeBase: j.vst.TimeBase(),
-		},
-		rotation: j.info.Rotation, rate: j.rate, targets: targets, audio: audio,
+		video: video, rotation: j.info.Rotation, rate: j.rate, targets: targets, audio: audio,
 		threads: cfg.Threads, scaleFlag: "bicubic",
 	}); err != nil {
 		return err
 	}
 	j.frees = append(j.frees, j.graph.free)
+	j.fitter = newFitter(video, cfg.Threads)
+	j.frees = append(j.frees, j.fitter.free)
 
 	segFrames := int(math.Ceil(cfg.SegmentDuration.Seconds() * j.rate.Float64()))
 	bestPoster := math.MaxInt

@@ -508,6 +508,69 @@ func lumaOfFrame(t *testing.T, path, at string) float64 {
 	return sum / float64(len(gray))
 }
 
+// frameSizes returns the sizes of a clip's decoded pictures per ffprobe, in order, each once
+// per run of pictures of that size.
+func frameSizes(t *testing.T, path string) []string {
+	t.Helper()
+	var probe struct {
+		Frames []struct {
+			Width  int `json:"width"`
+			Height int `json:"height"`
+		} `json:"frames"`
+	}
+	out := ffprobe(t, "-select_streams", "v:0", "-show_entries", "frame=width,height", "-of", "json", path)
+	if err := json.Unmarshal(out, &probe); err != nil {
+		t.Fatalf("ffprobe: %v\n%s", err, out)
+	}
+	var sizes []string
+	for _, f := range probe.Frames {
+		if s := fmt.Sprintf("%dx%d", f.Width, f.Height); len(sizes) == 0 || sizes[len(sizes)-1] != s {
+			sizes = append(sizes, s)
+		}
+	}
+	return sizes
+}
+
+// TestRunSizeChangeTooLarge: a stream whose header gives a size within the limits and whose
+// pictures then grow past them is refused as too large, a final *RejectError, whichever way the
+// growth shows: the decoder refusing the pictures (max_pixels; an H.264 decoder keeps the size
+// it refused, a VP9 decoder 0x0) or the decoded picture beyond the limits. The limits are small
+// so that the clip stays small: 320x240 then 1280x720 against 640.
+func TestRunSizeChangeTooLarge(t *testing.T) {
+	for _, tc := range []struct {
+		name                string
+		clip                string
+		maxWidth, maxHeight int
+		detail              string
+	}{
+		{"H.264 refused by the decoder", "grows.ts", 640, 640, "the stream changes to 1280x720 pictures, beyond 640x640"},
+		{"VP9 refused by the decoder", "grows.webm", 640, 640, "the stream changes to pictures the decoder refuses"},
+		// 640x1600 lets the decoder allocate 1280x720 pictures: the decoded picture is refused.
+		{"H.264 picture", "grows.ts", 640, 1600, "a picture of 1280x720 at 1s exceeds 640x1600"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := clip(t, tc.clip)
+			if got, want := frameSizes(t, path), []string{"320x240", "1280x720"}; !slices.Equal(got, want) {
+				t.Fatalf("%s has pictures of %v, want %v", tc.clip, got, want)
+			}
+			tr, err := New(Config{Preset: "ultrafast", MaxWidth: tc.maxWidth, MaxHeight: tc.maxHeight})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The header passes: only the pictures tell.
+			if info, err := tr.Probe(context.Background(), Input{Path: path}); err != nil || info.Width != 320 || info.Height != 240 {
+				t.Fatalf("Probe = %v, %v; want 320x240 accepted", info, err)
+			}
+			_, err = tr.Run(context.Background(), Input{Path: path}, &fakeSink{}, nil)
+			var rej *RejectError
+			if !errors.As(err, &rej) || rej.Reason != ReasonTooLarge || !strings.Contains(rej.Detail, tc.detail) {
+				t.Fatalf("Run error = %v, want too_large with %q", err, tc.detail)
+			}
+			t.Logf("%v", err)
+		})
+	}
+}
+
 // BenchmarkRun measures a full transcode of the 4 s 1080x1920 clip: four rungs and audio.
 func BenchmarkRun(b *testing.B) {
 	path := clip(b, "portrait.mp4")

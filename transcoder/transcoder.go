@@ -29,8 +29,12 @@ type Config struct {
 	Preset string
 	// MaxDuration refuses longer inputs (too_long). Default: 10m.
 	MaxDuration time.Duration
-	// MaxWidth and MaxHeight refuse inputs whose display size exceeds them (too_large).
-	// Default: 4096 each, so that 4K in either orientation is accepted.
+	// MaxWidth and MaxHeight refuse inputs whose display size exceeds them (too_large): the size
+	// in the header, and that of every decoded picture, since a stream may change size midway.
+	// The video decoder is not let allocate a picture much larger than their area (see
+	// maxPixels), so a stream that grows huge is refused before it takes the memory. Pictures
+	// within the limits but of another size than the header's are scaled to it, their aspect
+	// kept (see fitter). Default: 4096 each, so that 4K in either orientation is accepted.
 	MaxWidth, MaxHeight int
 	// MaxFrameRate caps the output frame rate; faster sources are decimated. Default: 60.
 	MaxFrameRate int
