@@ -62,6 +62,7 @@ import (
 
 	"github.com/reelay/reelay/internal/httpsem"
 	"github.com/reelay/reelay/internal/layout"
+	"github.com/reelay/reelay/internal/listener"
 	"github.com/reelay/reelay/internal/server"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -116,6 +117,10 @@ type Config struct {
 	// Metrics is the listener's request metrics and what its /metrics serves. Default: a
 	// registry of its own.
 	Metrics *server.Metrics
+	// Limits caps the listener's connections and bounds how long a client may keep it
+	// waiting. Its clients are mostly edges, each filling over many connections from one
+	// address: MaxConnsPerClient must leave room for them. Default: listener.Limits' defaults.
+	Limits listener.Limits
 	// Registerer receives the origin's metrics (reelay_origin_*). Nil registers them nowhere.
 	Registerer prometheus.Registerer
 	// Logger receives the origin's logs, with "tier"="origin". Nil discards them.
@@ -170,7 +175,7 @@ func New(cfg Config) (*Origin, error) {
 	}
 	if cfg.Addr != "" {
 		o.srv, err = server.New(server.Config{Name: "origin", Addr: cfg.Addr, Handler: o.Handler(), Ready: o.Ready,
-			Metrics: cfg.Metrics, Logger: cfg.Logger})
+			Limits: cfg.Limits, Metrics: cfg.Metrics, Logger: cfg.Logger})
 		if err != nil {
 			return nil, err
 		}
