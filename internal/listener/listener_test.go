@@ -415,3 +415,20 @@ func TestStalledClientIsCut(t *testing.T) {
 		t.Fatal("writes to a client that does not read never failed")
 	}
 }
+
+func TestMetricsShareARegistry(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	a, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatalf("the second NewMetrics on one registry: %v", err)
+	}
+	a.refuse("api", ReasonClient)
+	b.refuse("edge", ReasonClient)
+	if got := metric(t, reg, "reelay_listener_refused_connections_total", "listener", "edge"); got != 1 {
+		t.Errorf("the second Metrics' count: %v, want 1", got)
+	}
+}

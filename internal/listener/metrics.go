@@ -1,6 +1,10 @@
 package listener
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Metrics counts the connections of the listeners that share it, by listener name.
 type Metrics struct {
@@ -9,7 +13,8 @@ type Metrics struct {
 	acceptErrors *prometheus.CounterVec
 }
 
-// NewMetrics registers the listener metrics on reg.
+// NewMetrics registers the listener metrics on reg. Registered there already (by another
+// server of the process that shares the registry), they are shared.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		open: prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -25,12 +30,29 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Accept errors ridden out with a backoff (out of file descriptors, aborted connections), by listener.",
 		}, []string{"listener"}),
 	}
-	for _, c := range []prometheus.Collector{m.open, m.refused, m.acceptErrors} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	var err error
+	if m.open, err = register(reg, m.open); err != nil {
+		return nil, err
+	}
+	if m.refused, err = register(reg, m.refused); err != nil {
+		return nil, err
+	}
+	if m.acceptErrors, err = register(reg, m.acceptErrors); err != nil {
+		return nil, err
 	}
 	return m, nil
+}
+
+// register registers c on reg, or returns the collector registered there already in its place.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	err := reg.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing, nil
+		}
+	}
+	return c, err
 }
 
 func (m *Metrics) opened(name string) {
