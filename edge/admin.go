@@ -18,6 +18,7 @@ import (
 
 	"github.com/reelay/reelay/cluster"
 	"github.com/reelay/reelay/internal/layout"
+	"github.com/reelay/reelay/internal/listener"
 	"github.com/reelay/reelay/internal/videoid"
 )
 
@@ -118,8 +119,9 @@ func (e *Edge) serveStats(ctx *fasthttp.RequestCtx) error {
 	return nil
 }
 
-// register adds the edge's metrics to reg, read from its counters when scraped.
-func (e *Edge) register(reg prometheus.Registerer) error {
+// register adds the edge's metrics to reg, read from its counters when scraped, and those of
+// its listener, which it returns.
+func (e *Edge) register(reg prometheus.Registerer) (*listener.Metrics, error) {
 	counter := func(name, help string, v *atomic.Int64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "reelay", Subsystem: "edge", Name: name, Help: help},
 			func() float64 { return float64(v.Load()) })
@@ -147,10 +149,10 @@ func (e *Edge) register(reg prometheus.Registerer) error {
 	}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return listener.NewMetrics(reg)
 }
 
 // metricsHandler serves g in Prometheus' text format. It is written for fasthttp rather than

@@ -76,6 +76,7 @@ import (
 	"github.com/reelay/reelay/cluster"
 	"github.com/reelay/reelay/edge/cache"
 	"github.com/reelay/reelay/internal/layout"
+	"github.com/reelay/reelay/internal/listener"
 )
 
 // Defaults of Config.
@@ -88,6 +89,7 @@ const (
 	DefaultMaxObjectBytes  = 256 << 20
 	DefaultShutdownTimeout = 15 * time.Second
 	DefaultName            = "reelay"
+	DefaultMaxHeaderBytes  = 32 << 10
 )
 
 // PeerHeader marks a fill request from another edge node: the node receiving it fills from
@@ -154,6 +156,18 @@ type Config struct {
 	// in progress before it leaves the cluster (which takes up to 5 seconds more). Default
 	// DefaultShutdownTimeout (15 s).
 	ShutdownTimeout time.Duration
+	// Limits caps the HTTP listener's connections, in all and per client address, and bounds
+	// how long a client may keep it waiting: HeaderTimeout bounds a request's header (a new
+	// connection's first one included), BodyTimeout its whole body, WriteTimeout each write
+	// of a response, IdleTimeout a kept-alive connection's wait for its next request. The
+	// other nodes' fills come from their addresses, over up to 1024 connections each:
+	// MaxConnsPerClient must leave room for them. Default: listener.Limits' defaults.
+	Limits listener.Limits
+	// MaxHeaderBytes is the largest request header read, request line included, as long as
+	// browsers' with many cookies and long signed URLs. A larger one is answered 431. The
+	// server reads each connection through a buffer this large. Default
+	// DefaultMaxHeaderBytes (32 KiB).
+	MaxHeaderBytes int
 	// Logger receives the edge's logs, with "tier"="edge". Default: discarded.
 	Logger *slog.Logger
 	// Registerer receives the edge's metrics; /metrics serves it when it is also a
@@ -203,6 +217,8 @@ func New(cfg Config) (_ *Edge, err error) {
 	cfg.PrefetchBudget = cmp.Or(cfg.PrefetchBudget, DefaultPrefetchBudget)
 	cfg.MaxObjectBytes = cmp.Or(cfg.MaxObjectBytes, DefaultMaxObjectBytes)
 	cfg.ShutdownTimeout = cmp.Or(cfg.ShutdownTimeout, DefaultShutdownTimeout)
+	cfg.MaxHeaderBytes = cmp.Or(cfg.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	cfg.Limits = cfg.Limits.WithDefaults()
 	if cfg.DiskDir != "" {
 		cfg.DiskBytes = cmp.Or(cfg.DiskBytes, DefaultDiskBytes)
 	} else {
@@ -219,8 +235,8 @@ func New(cfg Config) (_ *Edge, err error) {
 		return nil, fmt.Errorf("%w: MemBytes %d", ErrInvalidConfig, cfg.MemBytes)
 	case cfg.DiskBytes < 0:
 		return nil, fmt.Errorf("%w: DiskBytes %d", ErrInvalidConfig, cfg.DiskBytes)
-	case cfg.FetchTimeout < 0 || cfg.PrefetchBudget < 0 || cfg.MaxObjectBytes < 0 || cfg.ShutdownTimeout < 0:
-		return nil, fmt.Errorf("%w: negative FetchTimeout, PrefetchBudget, MaxObjectBytes or ShutdownTimeout", ErrInvalidConfig)
+	case cfg.FetchTimeout < 0 || cfg.PrefetchBudget < 0 || cfg.MaxObjectBytes < 0 || cfg.ShutdownTimeout < 0 || cfg.MaxHeaderBytes < 0:
+		return nil, fmt.Errorf("%w: negative FetchTimeout, PrefetchBudget, MaxObjectBytes, ShutdownTimeout or MaxHeaderBytes", ErrInvalidConfig)
 	case cfg.Name != "" && !isToken(cfg.Name):
 		return nil, fmt.Errorf("%w: Name %q is not an HTTP token (letters, digits and !#$%%&'*+-.^_`|~)", ErrInvalidConfig, cfg.Name)
 	}
@@ -268,9 +284,11 @@ func New(cfg Config) (_ *Edge, err error) {
 		reg = prometheus.NewRegistry()
 	}
 	// Registered last: nothing after it can fail, so that no failed New leaves metrics behind.
-	if err = e.register(reg); err != nil {
+	lm, err := e.register(reg)
+	if err != nil {
 		return nil, fmt.Errorf("edge: register metrics: %w", err)
 	}
+	e.ln = connListener{listener.New(e.ln, listener.Config{Name: "edge", Limits: cfg.Limits, Metrics: lm, Logger: e.log})}
 	if g, ok := reg.(prometheus.Gatherer); ok {
 		e.metrics = metricsHandler(g, e.log)
 	}
@@ -285,12 +303,19 @@ func New(cfg Config) (_ *Edge, err error) {
 		// fetchObject.
 		MaxResponseBodySize: streamMin,
 	}
+	// The listener bounds each write (Limits.WriteTimeout): fasthttp's WriteTimeout would
+	// bound a whole response, which a segment streaming to a slow player may outlast.
 	e.server = &fasthttp.Server{
-		Handler:              e.Handler(),
-		Name:                 "reelay-edge",
-		ReadTimeout:          30 * time.Second,
-		IdleTimeout:          2 * time.Minute,
+		Handler:     e.Handler(),
+		Name:        "reelay-edge",
+		ReadTimeout: cfg.Limits.HeaderTimeout,
+		HeaderReceived: func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+			return fasthttp.RequestConfig{ReadTimeout: cfg.Limits.BodyTimeout}
+		},
+		IdleTimeout:          cfg.Limits.IdleTimeout,
+		ReadBufferSize:       cfg.MaxHeaderBytes,
 		NoDefaultContentType: true,
+		ErrorHandler:         e.requestError,
 		Logger:               slog.NewLogLogger(e.log.Handler(), slog.LevelWarn),
 		ConnState:            e.trackConn,
 	}
