@@ -288,7 +288,7 @@ func New(cfg Config) (_ *Edge, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("edge: register metrics: %w", err)
 	}
-	e.ln = connListener{listener.New(e.ln, listener.Config{Name: "edge", Limits: cfg.Limits, Metrics: lm, Logger: e.log})}
+	e.ln = connListener{listener.New(e.ln, listener.Config{Name: "edge", Limits: cfg.Limits, Metrics: lm, Logger: e.log.With("listener", "edge")})}
 	if g, ok := reg.(prometheus.Gatherer); ok {
 		e.metrics = metricsHandler(g, e.log)
 	}

@@ -98,7 +98,8 @@ type Config struct {
 	// Default nil: not counted.
 	Metrics *Metrics
 	// Logger receives the accept errors ridden out and the refusals, at most one of each
-	// kind every LogInterval. Default: discarded.
+	// kind every LogInterval, without the listener's Name: give it the attributes that tell
+	// which listener it is. Default: discarded.
 	Logger *slog.Logger
 }
 
@@ -179,7 +180,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 			delay = min(max(2*delay, minBackoff), maxBackoff)
 			l.metrics.acceptError(l.name)
 			if l.due(logAcceptError) {
-				l.log.Warn("accept failed; retrying", "listener", l.name, "err", err, "backoff", delay)
+				l.log.Warn("accept failed; retrying", "err", err, "backoff", delay)
 			}
 			t := time.NewTimer(delay)
 			select {
@@ -200,7 +201,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 				kind = logClientCap
 			}
 			if l.due(kind) {
-				l.log.Warn("connection refused: too many open", "listener", l.name, "cap", reason, "client", key, "max_conns", l.limits.MaxConns, "max_conns_per_client", l.limits.MaxConnsPerClient)
+				l.log.Warn("connection refused: too many open", "cap", reason, "client", key, "max_conns", l.limits.MaxConns, "max_conns_per_client", l.limits.MaxConnsPerClient)
 			}
 			continue
 		}
