@@ -22,6 +22,7 @@ import (
 // tests start the test binary again as reelay.
 func TestMain(m *testing.M) {
 	if os.Getenv(runMainEnv) == "1" {
+		childNoFile()
 		main()
 		return
 	}

@@ -155,6 +155,8 @@ func (c *transcodeConfig) run(ctx context.Context, e *env) error {
 
 // runWorker runs transcode jobs until ctx is done, with a listener for metrics and health.
 func (c *transcodeConfig) runWorker(ctx context.Context, e *env, log *slog.Logger, tc *transcoder.Transcoder) error {
+	_, logFiles := openFiles()
+	logFiles(log)
 	store, d, err := openBackends(ctx, c.store, c.dbDSN, log)
 	if err != nil {
 		return err

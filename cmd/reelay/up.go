@@ -24,6 +24,7 @@ import (
 // upConfig is `reelay up`: every tier in one process on embedded defaults.
 type upConfig struct {
 	common
+	listening
 	data        string
 	dbDSN       string
 	store       string
@@ -44,6 +45,7 @@ type upConfig struct {
 func setupUp(fs *flag.FlagSet) runner {
 	c := &upConfig{}
 	c.common.register(fs)
+	c.listening.register(fs)
 	fs.StringVar(&c.data, "data", "./data", "directory holding the embedded object store, SQLite database and staged uploads")
 	fs.StringVar(&c.dbDSN, "db", "", "metadata database: a postgres:// URL, or empty for SQLite at DATA/reelay.db")
 	fs.StringVar(&c.store, "store", "", "object store URL (file:///path or s3://bucket/prefix?endpoint=host:port), or empty for DATA/objects")
@@ -64,6 +66,9 @@ func setupUp(fs *flag.FlagSet) runner {
 
 func (c *upConfig) validate() error {
 	if err := c.common.validate(); err != nil {
+		return err
+	}
+	if err := c.listening.validate(); err != nil {
 		return err
 	}
 	if c.data == "" {
@@ -98,6 +103,7 @@ func (c *upConfig) validate() error {
 func (c *upConfig) run(ctx context.Context, e *env) error {
 	log := c.logger(e.stderr)
 	transcodingProcess(log, false)
+	limits, logLimits := c.serving(2 + c.edges) // the API, the origin and the edges
 	if err := os.MkdirAll(c.data, 0o755); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -123,7 +129,7 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	m := newMetrics()
 	reg := m.Registry()
 
-	org, err := origin.New(origin.Config{Store: store, Addr: c.originAddr, Metrics: m, Registerer: reg, Logger: log})
+	org, err := origin.New(origin.Config{Store: store, Addr: c.originAddr, Limits: limits, Metrics: m, Registerer: reg, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -144,6 +150,7 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 			Addr: nextPort(c.edgeAddr, i), Origin: org.URL(), Name: fmt.Sprintf("edge-%d", i+1), Cluster: &cl,
 			MemBytes: c.edgeMem, DiskDir: filepath.Join(c.data, fmt.Sprintf("edge-%d", i+1)), DiskBytes: c.edgeDisk,
 			AdminToken: c.adminToken, SigningKey: signingKey, Registerer: prometheus.NewRegistry(), Logger: log,
+			Limits: limits,
 		})
 		if err != nil {
 			return err
@@ -185,11 +192,13 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	apiSrv, err := api.New(api.Config{
 		Addr: c.apiAddr, Tokens: feedSvc.Tokens(), AdminToken: c.adminToken, Feed: feedSvc.Handler(),
 		Uploads: uploads.Handler(), Ready: readiness(store.Ping, d.Ping), Metrics: m, Logger: log,
+		Limits: limits,
 	})
 	if err != nil {
 		return err
 	}
 
+	logLimits(log)
 	tiers := []func(context.Context) error{apiSrv.Run, feedSvc.Run, uploads.Run, pipe.Run, org.Run}
 	fmt.Fprintf(e.stdout, "api %s\n", apiSrv.URL())
 	for i, n := range edges {
