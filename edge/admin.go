@@ -181,9 +181,12 @@ func metricsHandler(g prometheus.Gatherer, log *slog.Logger) fasthttp.RequestHan
 }
 
 // authorized reports whether the request carries the admin bearer token.
-func (e *Edge) authorized(ctx *fasthttp.RequestCtx) bool {
+func (e *Edge) authorized(ctx *fasthttp.RequestCtx) bool { return e.bearer(ctx, e.cfg.AdminToken) }
+
+// bearer reports whether the request carries the bearer token want, which is not empty.
+func (e *Edge) bearer(ctx *fasthttp.RequestCtx, want string) bool {
 	tok, ok := strings.CutPrefix(string(ctx.Request.Header.Peek("Authorization")), "Bearer ")
-	return ok && e.cfg.AdminToken != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(e.cfg.AdminToken)) == 1
+	return ok && want != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(want)) == 1
 }
 
 // PurgeResult is what DELETE /_edge/v/{video} answers.

@@ -145,7 +145,7 @@ func TestAcceptErrorsDoNotStopTheEdge(t *testing.T) {
 // TestEdgeConnectionCaps opens more connections from one client address than it may hold:
 // past the cap they are closed at once and counted, and another client is served.
 func TestEdgeConnectionCaps(t *testing.T) {
-	e := startEdge(t, Config{Origin: newTestOrigin(t).URL, Limits: listener.Limits{MaxConnsPerClient: 3}})
+	e := startEdge(t, Config{Origin: newTestOrigin(t).URL, MetricsToken: testMetricsToken, Limits: listener.Limits{MaxConnsPerClient: 3}})
 	var conns []*bufio.Reader
 	var cs []net.Conn
 	for range 10 {
@@ -162,7 +162,7 @@ func TestEdgeConnectionCaps(t *testing.T) {
 	if served != 3 {
 		t.Errorf("%d of 10 connections from one client served, want its cap, 3", served)
 	}
-	_, metrics := do(t, "GET", e.url+"/metrics")
+	_, metrics := do(t, "GET", e.url+"/metrics", "Authorization", "Bearer "+testMetricsToken)
 	if want := `reelay_listener_refused_connections_total{listener="edge",reason="client"} 7`; !strings.Contains(metrics, want) {
 		t.Errorf("/metrics lacks %q:\n%s", want, metrics)
 	}

@@ -39,7 +39,8 @@
 // the origin directly instead of through the owner.
 //
 // Operators get GET /_edge/stats, DELETE /_edge/v/{video} (purge, fanned out to the cluster),
-// POST /_edge/prefetch, /healthz and /metrics.
+// POST /_edge/prefetch, /healthz and /metrics. Purge and prefetch need Config.AdminToken,
+// /metrics and /_edge/stats Config.MetricsToken; /healthz and /readyz are open.
 //
 // A segment (any immutable object of 64 KiB or more) streams: the first request, those that
 // collapsed into it and those that come while it arrives are answered from the bytes that have
@@ -139,6 +140,11 @@ type Config struct {
 	// AdminToken is the bearer token of the operator endpoints that change state (purge,
 	// prefetch). Default: empty, those endpoints answer 403.
 	AdminToken string
+	// MetricsToken is the bearer token of the operator endpoints that tell (GET /metrics,
+	// GET /_edge/stats: request counts, cache fill, the members' names and internal
+	// addresses), which Prometheus sends with its scrape config's authorization credentials.
+	// Default: empty, those endpoints answer 403.
+	MetricsToken string
 	// SigningKey is the HMAC-SHA256 key of signed URLs (internal/signedurl). Default nil:
 	// signatures are not checked.
 	SigningKey []byte
@@ -405,11 +411,17 @@ func (e *Edge) route(ctx *fasthttp.RequestCtx) error {
 	case p == "/readyz":
 		return e.readyz(ctx)
 	case p == "/metrics" && e.metrics != nil:
+		if !e.bearer(ctx, e.cfg.MetricsToken) {
+			return errForbiddenMetrics
+		}
 		e.metrics(ctx)
 		return nil
 	case p == "/_edge/stats":
 		if method != fasthttp.MethodGet && method != fasthttp.MethodHead {
 			return methodNotAllowed(ctx, "GET, HEAD")
+		}
+		if !e.bearer(ctx, e.cfg.MetricsToken) {
+			return errForbiddenMetrics
 		}
 		return e.serveStats(ctx)
 	case strings.HasPrefix(p, "/_edge/v/"):

@@ -14,9 +14,12 @@ import (
 
 // Errors the handlers return; writeError maps them to responses.
 var (
-	errNotFound     = apierr.New(http.StatusNotFound, "not_found", "no such object")
-	errForbidden    = apierr.New(http.StatusForbidden, "forbidden", "missing or wrong admin token")
-	errBadSignature = apierr.New(http.StatusForbidden, "bad_signature", "the URL signature is wrong or expired")
+	errNotFound  = apierr.New(http.StatusNotFound, "not_found", "no such object")
+	errForbidden = apierr.New(http.StatusForbidden, "forbidden", "missing or wrong admin token")
+	// errForbiddenMetrics answers a request for /metrics or /_edge/stats without the metrics
+	// token.
+	errForbiddenMetrics = apierr.New(http.StatusForbidden, "forbidden", "missing or wrong metrics token")
+	errBadSignature     = apierr.New(http.StatusForbidden, "bad_signature", "the URL signature is wrong or expired")
 	// errSignatureRequired answers an unsigned request for a private video's object.
 	errSignatureRequired = apierr.New(http.StatusForbidden, "signature_required", "this video is private: its URLs must be signed")
 	// errNotStored answers a peer's request for a stored copy (peerStored) that this node does

@@ -117,6 +117,9 @@ type Config struct {
 	// Metrics is the listener's request metrics and what its /metrics serves. Default: a
 	// registry of its own.
 	Metrics *server.Metrics
+	// MetricsToken is the bearer token the listener's /metrics asks for (see
+	// server.Config.MetricsToken). Default "": /metrics answers 403.
+	MetricsToken string
 	// Limits caps the listener's connections and bounds how long a client may keep it
 	// waiting. Its clients are mostly edges, each filling over many connections from one
 	// address: MaxConnsPerClient must leave room for them. Default: listener.Limits' defaults.
@@ -175,7 +178,7 @@ func New(cfg Config) (*Origin, error) {
 	}
 	if cfg.Addr != "" {
 		o.srv, err = server.New(server.Config{Name: "origin", Addr: cfg.Addr, Handler: o.Handler(), Ready: o.Ready,
-			Limits: cfg.Limits, Metrics: cfg.Metrics, Logger: cfg.Logger})
+			MetricsToken: cfg.MetricsToken, Limits: cfg.Limits, Metrics: cfg.Metrics, Logger: cfg.Logger})
 		if err != nil {
 			return nil, err
 		}

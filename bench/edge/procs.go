@@ -99,12 +99,25 @@ func startReelay(bin, originURL, join string, prefix []string) (*proc, string, e
 	gossip := fmt.Sprintf("127.0.0.1:%d", gossipPort)
 	argv := append(append([]string{}, prefix...), bin, "edge",
 		"--addr", fmt.Sprintf("127.0.0.1:%d", httpPort), "--gossip-addr", gossip,
-		"--origin", originURL, "--mem", "512MiB", "--tuning", "local", "--log-level", "warn")
+		"--origin", originURL, "--mem", "512MiB", "--tuning", "local", "--log-level", "warn", "--metrics-token", metricsToken)
 	if join != "" {
 		argv = append(argv, "--join", join)
 	}
 	p, err := startProc("reelay", fmt.Sprintf("http://127.0.0.1:%d", httpPort), argv)
 	return p, gossip, err
+}
+
+// metricsToken opens the nodes' /_edge/stats.
+const metricsToken = "bench-metrics-token"
+
+// stats asks the node at url for its /_edge/stats.
+func stats(url string) (*http.Response, error) {
+	req, err := http.NewRequest("GET", url+"/_edge/stats", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+metricsToken)
+	return http.DefaultClient.Do(req)
 }
 
 // waitMembers polls each node's /_edge/stats until it sees n alive members, for 20 s.
@@ -125,7 +138,7 @@ func waitMembers(nodes []*proc, n int) error {
 }
 
 func alive(url string) int {
-	resp, err := http.Get(url + "/_edge/stats")
+	resp, err := stats(url)
 	if err != nil {
 		return 0
 	}
@@ -149,7 +162,7 @@ func alive(url string) int {
 func originFetches(nodes []*proc) int64 {
 	var sum int64
 	for _, p := range nodes {
-		resp, err := http.Get(p.url + "/_edge/stats")
+		resp, err := stats(p.url)
 		if err != nil {
 			continue
 		}

@@ -100,7 +100,7 @@ func (c *edgeConfig) run(ctx context.Context, env *env) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cfg, cl := c.edge, c.cluster
 	limits, logLimits := c.serving(1)
-	cfg.Limits = limits
+	cfg.Limits, cfg.MetricsToken = limits, c.metricsTokenOr(cfg.AdminToken)
 	for _, s := range strings.Split(c.join, ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			cl.Seeds = append(cl.Seeds, s)

@@ -79,7 +79,7 @@ func (c *feedConfig) run(ctx context.Context, e *env) error {
 	}
 	apiSrv, err := api.New(api.Config{
 		Addr: c.addr, Tokens: feedSvc.Tokens(), AdminToken: c.adminToken, Feed: feedSvc.Handler(),
-		Ready: d.Ping, Metrics: m, Logger: log, Limits: limits,
+		Ready: d.Ping, Metrics: m, Logger: log, Limits: limits, MetricsToken: c.metricsTokenOr(c.adminToken),
 	})
 	if err != nil {
 		return err

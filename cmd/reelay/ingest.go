@@ -91,7 +91,7 @@ func (c *ingestConfig) run(ctx context.Context, e *env) error {
 	}
 	apiSrv, err := api.New(api.Config{
 		Addr: c.addr, Tokens: feed.NewAccounts(d), AdminToken: c.adminToken, Uploads: uploads.Handler(),
-		Ready: readiness(store.Ping, d.Ping), Metrics: m, Logger: log, Limits: limits,
+		Ready: readiness(store.Ping, d.Ping), Metrics: m, Logger: log, Limits: limits, MetricsToken: c.metricsTokenOr(c.adminToken),
 	})
 	if err != nil {
 		return err

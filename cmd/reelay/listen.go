@@ -1,18 +1,21 @@
 package main
 
 import (
+	"cmp"
 	"flag"
 	"log/slog"
 	"time"
 
+	"github.com/reelay/reelay/api"
 	"github.com/reelay/reelay/internal/listener"
 )
 
 // listening holds the flags of a long-running command's listeners: how many connections each
-// holds, and how long a client may keep it waiting.
+// holds, how long a client may keep it waiting, and who may read its metrics.
 type listening struct {
 	maxConns, maxConnsPerClient int
 	header, body, write, idle   time.Duration
+	metricsToken                string
 }
 
 func (l *listening) register(fs *flag.FlagSet) {
@@ -22,6 +25,7 @@ func (l *listening) register(fs *flag.FlagSet) {
 	fs.DurationVar(&l.body, "body-timeout", listener.DefaultBodyTimeout, "bound on each wait for more of a request's body (on the edge, on the whole body); tus uploads bound theirs themselves")
 	fs.DurationVar(&l.write, "write-timeout", listener.DefaultWriteTimeout, "bound on each wait for a client to take more of a response")
 	fs.DurationVar(&l.idle, "idle-timeout", listener.DefaultIdleTimeout, "how long a kept-alive connection may wait for its next request")
+	fs.StringVar(&l.metricsToken, "metrics-token", "", "bearer token of /metrics (and the edge's /_edge/stats), for Prometheus' authorization credentials (at least 16 characters); empty is --admin-token's, and with neither they answer 403")
 }
 
 func (l *listening) validate() error {
@@ -30,8 +34,20 @@ func (l *listening) validate() error {
 			return usagef("invalid --%s %v: it must be positive", name, d)
 		}
 	}
+	return checkMetricsToken(l.metricsToken)
+}
+
+// checkMetricsToken refuses a metrics token too short to resist guessing.
+func checkMetricsToken(tok string) error {
+	if tok != "" && len(tok) < api.MinAdminToken {
+		return usagef("invalid --metrics-token: it must be at least %d characters", api.MinAdminToken)
+	}
 	return nil
 }
+
+// metricsTokenOr returns the --metrics-token, or admin if it is empty: the admin token opens
+// what the metrics token would.
+func (l *listening) metricsTokenOr(admin string) string { return cmp.Or(l.metricsToken, admin) }
 
 // limits returns the Limits of each of the process's n listeners, once the open files limit
 // has been raised to files (0 if unknown): caps left to their default fit n listeners in

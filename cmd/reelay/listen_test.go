@@ -36,6 +36,9 @@ func childNoFile() {
 	}
 }
 
+// floodMetricsToken opens the flooded processes' /metrics.
+const floodMetricsToken = "metrics-0123456789"
+
 // floodFiles is the open files limit of the flooded processes: the flood opens more
 // connections than that, but a few hundred at most.
 const floodFiles = 256
@@ -52,7 +55,7 @@ func startUpProc(t *testing.T, files int, args ...string) (*reelayProc, map[stri
 	p := &reelayProc{name: "reelay up", stderr: &testenv.Buffer{}, done: make(chan struct{})}
 	pr, pw := io.Pipe()
 	args = append([]string{"up", "--data", t.TempDir(), "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",
-		"--edge-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0"}, args...)
+		"--edge-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0", "--metrics-token", floodMetricsToken}, args...)
 	p.cmd = exec.Command(exe, args...)
 	p.cmd.Env = append(os.Environ(), runMainEnv+"=1", noFileEnv+"="+strconv.Itoa(files))
 	p.cmd.Stdout, p.cmd.Stderr = pw, p.stderr
@@ -182,6 +185,33 @@ func served(t *testing.T, method, url, body string, want int) {
 	}
 }
 
+// counted polls url's /metrics, for at most a minute, until the counter named (with its
+// labels, as /metrics writes them) is above zero.
+func counted(t *testing.T, url, counter string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		req, _ := http.NewRequest("GET", url+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+floodMetricsToken)
+		var b []byte
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			b, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, counter+" "); ok {
+				if n, _ := strconv.ParseFloat(v, 64); n > 0 {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s/metrics has no %s above 0 after a minute", url, counter)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // waitLog waits until the process has logged want, for at most a minute.
 func waitLog(t *testing.T, p *reelayProc, want string) {
 	t.Helper()
@@ -212,6 +242,7 @@ func TestConnectionFlood(t *testing.T) {
 		served(t, "GET", urls["edge"]+"/healthz", "", 200)
 		served(t, "GET", urls["api"]+"/healthz", "", 200)
 		served(t, "POST", urls["api"]+"/v1/users", `{"handle":"ann","password":"correct horse"}`, 201)
+		counted(t, urls["edge"], `reelay_listener_refused_connections_total{listener="edge",reason="client"}`)
 		p.alive(t, "during the flood")
 		f.close()
 		served(t, "GET", urls["edge"]+"/healthz", "", 200)
@@ -231,6 +262,7 @@ func TestConnectionFlood(t *testing.T) {
 		waitLog(t, p, "too many open files")
 		served(t, "GET", urls["edge"]+"/healthz", "", 200)
 		served(t, "GET", urls["api"]+"/healthz", "", 200)
+		counted(t, urls["edge"], `reelay_listener_accept_errors_total{listener="edge"}`)
 		p.alive(t, "during the flood")
 		f.close()
 		served(t, "POST", urls["api"]+"/v1/users", `{"handle":"ann","password":"correct horse"}`, 201)
@@ -251,6 +283,7 @@ func TestSlowBodyFlood(t *testing.T) {
 	f.open(t, urls["api"], 300, 75, head) // from 4 addresses
 	served(t, "POST", urls["api"]+"/v1/users", `{"handle":"ann","password":"correct horse"}`, 201)
 	served(t, "GET", urls["edge"]+"/healthz", "", 200)
+	counted(t, urls["api"], `reelay_listener_refused_connections_total{listener="api",reason="client"}`)
 	p.alive(t, "during the flood")
 
 	// Every flood connection is closed by the server: at once past its client's cap, or

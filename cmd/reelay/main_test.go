@@ -184,14 +184,24 @@ func TestUpServesHealthOnEveryListener(t *testing.T) {
 				t.Fatalf("listeners %v, want api, edge and origin", urls)
 			}
 			for name, url := range urls {
-				for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
-					resp, err := http.Get(url + path)
+				// /metrics answers the admin token, which stands for the metrics token.
+				for _, c := range []struct {
+					path, token string
+					want        int
+				}{
+					{"/healthz", "", 200}, {"/readyz", "", 200}, {"/metrics", "0123456789abcdef", 200}, {"/metrics", "", 403},
+				} {
+					req, _ := http.NewRequest("GET", url+c.path, nil)
+					if c.token != "" {
+						req.Header.Set("Authorization", "Bearer "+c.token)
+					}
+					resp, err := http.DefaultClient.Do(req)
 					if err != nil {
 						t.Fatal(err)
 					}
 					resp.Body.Close()
-					if resp.StatusCode != 200 {
-						t.Errorf("%s %s: %d", name, path, resp.StatusCode)
+					if resp.StatusCode != c.want {
+						t.Errorf("%s %s with token %q: %d, want %d", name, c.path, c.token, resp.StatusCode, c.want)
 					}
 				}
 			}
@@ -212,8 +222,9 @@ func TestUpServesHealthOnEveryListener(t *testing.T) {
 }
 
 func TestUpEdgeCluster(t *testing.T) {
+	const metricsToken = "metrics-0123456789"
 	urls, _ := startUp(t, "--data", t.TempDir(), "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",
-		"--edge-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0", "--edges", "3")
+		"--edge-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0", "--edges", "3", "--metrics-token", metricsToken)
 	for _, name := range []string{"edge-1", "edge-2", "edge-3"} {
 		if urls[name] == "" {
 			t.Fatalf("listeners %v lack %s", urls, name)
@@ -224,7 +235,9 @@ func TestUpEdgeCluster(t *testing.T) {
 		var stats struct {
 			Members []struct{ Name, State string }
 		}
-		resp, err := http.Get(urls["edge-3"] + "/_edge/stats")
+		req, _ := http.NewRequest("GET", urls["edge-3"]+"/_edge/stats", nil)
+		req.Header.Set("Authorization", "Bearer "+metricsToken)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -53,7 +53,8 @@ func (c *originConfig) run(ctx context.Context, e *env) error {
 	}
 	m := newMetrics()
 	org, err := origin.New(origin.Config{
-		Store: store, Addr: c.addr, PlaylistMaxAge: c.playlistAge, Limits: limits, Metrics: m, Registerer: m.Registry(), Logger: log,
+		Store: store, Addr: c.addr, PlaylistMaxAge: c.playlistAge, Limits: limits, Metrics: m, MetricsToken: c.metricsToken,
+		Registerer: m.Registry(), Logger: log,
 	})
 	if err != nil {
 		return err

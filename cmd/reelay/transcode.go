@@ -30,14 +30,15 @@ type transcodeConfig struct {
 	hugePages   bool
 	rungs       []transcoder.Rung
 
-	worker  bool
-	workers int
-	dbDSN   string
-	store   string
-	addr    string
-	name    string
-	lease   time.Duration
-	scratch string
+	worker       bool
+	workers      int
+	dbDSN        string
+	store        string
+	addr         string
+	metricsToken string
+	name         string
+	lease        time.Duration
+	scratch      string
 }
 
 // defaultWorkerAddr is where a transcode worker serves /metrics, /healthz and /readyz.
@@ -59,6 +60,7 @@ func setupTranscode(fs *flag.FlagSet) runner {
 	fs.StringVar(&c.store, "store", "", "with --worker: object store URL holding sources and videos (required)")
 	fs.IntVar(&c.workers, "workers", 1, "with --worker: how many jobs this process transcodes at once")
 	fs.StringVar(&c.addr, "addr", defaultWorkerAddr, "with --worker: listener for /metrics, /healthz and /readyz")
+	fs.StringVar(&c.metricsToken, "metrics-token", "", "with --worker: bearer token of /metrics, for Prometheus' authorization credentials (at least 16 characters); empty makes /metrics answer 403")
 	fs.StringVar(&c.name, "name", "", "with --worker: the worker's name in the queue (NAME-1, NAME-2, ...); empty is hostname-pid")
 	fs.DurationVar(&c.lease, "lease", pipeline.DefaultLease, "with --worker: a job's lease; a dead worker's job moves on after it")
 	fs.StringVar(&c.scratch, "scratch", "", "with --worker: directory for the source being transcoded; empty is the system's temporary directory")
@@ -83,6 +85,9 @@ func (c *transcodeConfig) validate() error {
 			return usagef("invalid --workers %d: want 1 to 64", c.workers)
 		}
 		if err := checkAddr("addr", c.addr); err != nil {
+			return err
+		}
+		if err := checkMetricsToken(c.metricsToken); err != nil {
 			return err
 		}
 	} else if c.in == "" || c.out == "" {
@@ -169,7 +174,9 @@ func (c *transcodeConfig) runWorker(ctx context.Context, e *env, log *slog.Logge
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(server.Config{Name: "transcode", Addr: c.addr, Ready: readiness(store.Ping, d.Ping), Metrics: m, Logger: log})
+	srv, err := server.New(server.Config{
+		Name: "transcode", Addr: c.addr, Ready: readiness(store.Ping, d.Ping), Metrics: m, MetricsToken: c.metricsToken, Logger: log,
+	})
 	if err != nil {
 		return err
 	}

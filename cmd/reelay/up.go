@@ -129,7 +129,10 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	m := newMetrics()
 	reg := m.Registry()
 
-	org, err := origin.New(origin.Config{Store: store, Addr: c.originAddr, Limits: limits, Metrics: m, Registerer: reg, Logger: log})
+	metricsToken := c.metricsTokenOr(c.adminToken)
+	org, err := origin.New(origin.Config{
+		Store: store, Addr: c.originAddr, Limits: limits, Metrics: m, MetricsToken: metricsToken, Registerer: reg, Logger: log,
+	})
 	if err != nil {
 		return err
 	}
@@ -150,7 +153,7 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 			Addr: nextPort(c.edgeAddr, i), Origin: org.URL(), Name: fmt.Sprintf("edge-%d", i+1), Cluster: &cl,
 			MemBytes: c.edgeMem, DiskDir: filepath.Join(c.data, fmt.Sprintf("edge-%d", i+1)), DiskBytes: c.edgeDisk,
 			AdminToken: c.adminToken, SigningKey: signingKey, Registerer: prometheus.NewRegistry(), Logger: log,
-			Limits: limits,
+			Limits: limits, MetricsToken: metricsToken,
 		})
 		if err != nil {
 			return err
@@ -192,7 +195,7 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	apiSrv, err := api.New(api.Config{
 		Addr: c.apiAddr, Tokens: feedSvc.Tokens(), AdminToken: c.adminToken, Feed: feedSvc.Handler(),
 		Uploads: uploads.Handler(), Ready: readiness(store.Ping, d.Ping), Metrics: m, Logger: log,
-		Limits: limits,
+		Limits: limits, MetricsToken: metricsToken,
 	})
 	if err != nil {
 		return err

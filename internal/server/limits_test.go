@@ -152,7 +152,7 @@ func TestHandlerTakesOverReadDeadline(t *testing.T) {
 // is another client.
 func TestConnectionCaps(t *testing.T) {
 	s, _, _, _ := start(t, Config{
-		Name:   "api",
+		Name: "api", MetricsToken: metricsToken,
 		Limits: listener.Limits{MaxConnsPerClient: 5, HeaderTimeout: time.Minute},
 	})
 	type conn struct {
@@ -166,7 +166,7 @@ func TestConnectionCaps(t *testing.T) {
 	}
 	const want = `reelay_listener_refused_connections_total{listener="api",reason="client"} 15`
 	deadline := time.Now().Add(30 * time.Second)
-	for m := ""; !strings.Contains(m, want); _, m = get(t, s.URL()+"/metrics") {
+	for m := ""; !strings.Contains(m, want); m = getMetrics(t, s.URL(), metricsToken) {
 		if time.Now().After(deadline) {
 			t.Fatalf("/metrics lacks %q:\n%s", want, m)
 		}

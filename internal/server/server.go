@@ -5,17 +5,20 @@
 // The listener faces the public: its connections are capped, in all and per client, and
 // accept errors that pass (out of file descriptors) are ridden out (internal/listener); a
 // request's header, each wait for more of its body and each write of its response are bounded
-// in time (see listener.Limits and bodyDeadline).
+// in time (see listener.Limits and bodyDeadline). /metrics answers only the bearer token
+// Config.MetricsToken; /healthz and /readyz answer everyone.
 package server
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,6 +42,11 @@ type Config struct {
 	// Metrics is where request metrics are registered and what /metrics serves. Nil uses a
 	// fresh registry.
 	Metrics *Metrics
+	// MetricsToken is the bearer token that /metrics asks for, so that what it tells (request
+	// counts, the process's memory, the tiers' internals) stays with the operator: Prometheus
+	// sends it with its scrape config's authorization credentials. Default "": /metrics
+	// answers 403 to everyone.
+	MetricsToken string
 	// Limits caps the listener's connections and bounds how long a client may keep it
 	// waiting. Default: the zero Limits, each of whose fields has its default (see
 	// listener.Limits).
@@ -123,7 +131,7 @@ func (s *Server) Serve(ctx context.Context) error {
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Metrics.reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", s.metricsAuth(promhttp.HandlerFor(s.cfg.Metrics.reg, promhttp.HandlerOpts{})))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		apierr.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -147,6 +155,18 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	apierr.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// metricsAuth lets through only the requests that carry Config.MetricsToken.
+func (s *Server) metricsAuth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || s.cfg.MetricsToken == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.MetricsToken)) != 1 {
+			apierr.Write(w, r, nil, apierr.New(http.StatusForbidden, "forbidden", "/metrics needs the metrics token"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // instrument counts and times requests, logs them at debug level, turns a panic into a 500
