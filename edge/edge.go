@@ -166,8 +166,9 @@ type Config struct {
 	// how long a client may keep it waiting: HeaderTimeout bounds a request's header (a new
 	// connection's first one included), BodyTimeout its whole body, WriteTimeout each write
 	// of a response, IdleTimeout a kept-alive connection's wait for its next request. The
-	// other nodes' fills come from their addresses, over up to 1024 connections each:
-	// MaxConnsPerClient must leave room for them. Default: listener.Limits' defaults.
+	// other nodes fill over up to 1024 connections each, from their addresses: past
+	// MaxConnsPerClient their fills are refused, and go to the next node or the origin.
+	// Default: listener.Limits' defaults.
 	Limits listener.Limits
 	// MaxHeaderBytes is the largest request header read, request line included, as long as
 	// browsers' with many cookies and long signed URLs. A larger one is answered 431. The

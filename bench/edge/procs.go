@@ -22,6 +22,7 @@ type proc struct {
 
 func startProc(name, url string, argv []string) (*proc, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), "REELAY_METRICS_TOKEN="+metricsToken) // as an environment variable, which older reelays ignore
 	cmd.Stdout = os.Stderr
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -99,7 +100,7 @@ func startReelay(bin, originURL, join string, prefix []string) (*proc, string, e
 	gossip := fmt.Sprintf("127.0.0.1:%d", gossipPort)
 	argv := append(append([]string{}, prefix...), bin, "edge",
 		"--addr", fmt.Sprintf("127.0.0.1:%d", httpPort), "--gossip-addr", gossip,
-		"--origin", originURL, "--mem", "512MiB", "--tuning", "local", "--log-level", "warn", "--metrics-token", metricsToken)
+		"--origin", originURL, "--mem", "512MiB", "--tuning", "local", "--log-level", "warn")
 	if join != "" {
 		argv = append(argv, "--join", join)
 	}
