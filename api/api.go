@@ -14,6 +14,7 @@ import (
 
 	"github.com/reelay/reelay/ingest"
 	"github.com/reelay/reelay/internal/auth"
+	"github.com/reelay/reelay/internal/listener"
 	"github.com/reelay/reelay/internal/server"
 )
 
@@ -43,6 +44,14 @@ type Config struct {
 	// Metrics is where request metrics are registered and what /metrics serves. Default: a
 	// registry of its own.
 	Metrics *server.Metrics
+	// MetricsToken is the bearer token /metrics asks for (see server.Config.MetricsToken).
+	// Default "": /metrics answers 403.
+	MetricsToken string
+	// Limits caps the listener's connections and bounds how long a client may keep it
+	// waiting. Each tus PATCH sets its own read deadline for its body (see
+	// ingest.Config.ChunkIdleTimeout), which BodyTimeout leaves to it. Default:
+	// listener.Limits' defaults.
+	Limits listener.Limits
 	// Logger receives request and lifecycle logs. Default: discarded.
 	Logger *slog.Logger
 }
@@ -79,6 +88,7 @@ func New(cfg Config) (*API, error) {
 	var err error
 	a.srv, err = server.New(server.Config{
 		Name: "api", Addr: cfg.Addr, Handler: a.handler, Ready: cfg.Ready, Metrics: cfg.Metrics, Logger: cfg.Logger,
+		MetricsToken: cfg.MetricsToken, Limits: cfg.Limits,
 	})
 	if err != nil {
 		return nil, err

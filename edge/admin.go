@@ -18,6 +18,7 @@ import (
 
 	"github.com/reelay/reelay/cluster"
 	"github.com/reelay/reelay/internal/layout"
+	"github.com/reelay/reelay/internal/listener"
 	"github.com/reelay/reelay/internal/videoid"
 )
 
@@ -118,8 +119,9 @@ func (e *Edge) serveStats(ctx *fasthttp.RequestCtx) error {
 	return nil
 }
 
-// register adds the edge's metrics to reg, read from its counters when scraped.
-func (e *Edge) register(reg prometheus.Registerer) error {
+// register adds the edge's metrics to reg, read from its counters when scraped, and those of
+// its listener, which it returns.
+func (e *Edge) register(reg prometheus.Registerer) (*listener.Metrics, error) {
 	counter := func(name, help string, v *atomic.Int64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "reelay", Subsystem: "edge", Name: name, Help: help},
 			func() float64 { return float64(v.Load()) })
@@ -147,10 +149,10 @@ func (e *Edge) register(reg prometheus.Registerer) error {
 	}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return listener.NewMetrics(reg)
 }
 
 // metricsHandler serves g in Prometheus' text format. It is written for fasthttp rather than
@@ -179,9 +181,12 @@ func metricsHandler(g prometheus.Gatherer, log *slog.Logger) fasthttp.RequestHan
 }
 
 // authorized reports whether the request carries the admin bearer token.
-func (e *Edge) authorized(ctx *fasthttp.RequestCtx) bool {
+func (e *Edge) authorized(ctx *fasthttp.RequestCtx) bool { return e.bearer(ctx, e.cfg.AdminToken) }
+
+// bearer reports whether the request carries the bearer token want, which is not empty.
+func (e *Edge) bearer(ctx *fasthttp.RequestCtx, want string) bool {
 	tok, ok := strings.CutPrefix(string(ctx.Request.Header.Peek("Authorization")), "Bearer ")
-	return ok && e.cfg.AdminToken != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(e.cfg.AdminToken)) == 1
+	return ok && want != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(want)) == 1
 }
 
 // PurgeResult is what DELETE /_edge/v/{video} answers.

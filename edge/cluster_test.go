@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -53,6 +54,7 @@ func startClusterOf(t *testing.T, n int, cfg Config, cc cluster.Config) []*testN
 		c.Tuning = cluster.TuningLocal
 		ncfg := cfg
 		ncfg.Listener, ncfg.Cluster = dl, &c
+		ncfg.MetricsToken = cmp.Or(ncfg.MetricsToken, testMetricsToken)
 		e := startEdge(t, ncfg)
 		if i == 0 {
 			waitFor(t, 5*time.Second, "the first node's own address", func() bool { return e.Self().Addr != "" })

@@ -39,7 +39,8 @@
 // the origin directly instead of through the owner.
 //
 // Operators get GET /_edge/stats, DELETE /_edge/v/{video} (purge, fanned out to the cluster),
-// POST /_edge/prefetch, /healthz and /metrics.
+// POST /_edge/prefetch, /healthz and /metrics. Purge and prefetch need Config.AdminToken,
+// /metrics and /_edge/stats Config.MetricsToken; /healthz and /readyz are open.
 //
 // A segment (any immutable object of 64 KiB or more) streams: the first request, those that
 // collapsed into it and those that come while it arrives are answered from the bytes that have
@@ -76,6 +77,7 @@ import (
 	"github.com/reelay/reelay/cluster"
 	"github.com/reelay/reelay/edge/cache"
 	"github.com/reelay/reelay/internal/layout"
+	"github.com/reelay/reelay/internal/listener"
 )
 
 // Defaults of Config.
@@ -88,6 +90,7 @@ const (
 	DefaultMaxObjectBytes  = 256 << 20
 	DefaultShutdownTimeout = 15 * time.Second
 	DefaultName            = "reelay"
+	DefaultMaxHeaderBytes  = 32 << 10
 )
 
 // PeerHeader marks a fill request from another edge node: the node receiving it fills from
@@ -137,6 +140,11 @@ type Config struct {
 	// AdminToken is the bearer token of the operator endpoints that change state (purge,
 	// prefetch). Default: empty, those endpoints answer 403.
 	AdminToken string
+	// MetricsToken is the bearer token of the operator endpoints that tell (GET /metrics,
+	// GET /_edge/stats: request counts, cache fill, the members' names and internal
+	// addresses), which Prometheus sends with its scrape config's authorization credentials.
+	// Default: empty, those endpoints answer 403.
+	MetricsToken string
 	// SigningKey is the HMAC-SHA256 key of signed URLs (internal/signedurl). Default nil:
 	// signatures are not checked.
 	SigningKey []byte
@@ -154,6 +162,19 @@ type Config struct {
 	// in progress before it leaves the cluster (which takes up to 5 seconds more). Default
 	// DefaultShutdownTimeout (15 s).
 	ShutdownTimeout time.Duration
+	// Limits caps the HTTP listener's connections, in all and per client address, and bounds
+	// how long a client may keep it waiting: HeaderTimeout bounds a request's header (a new
+	// connection's first one included), BodyTimeout its whole body, WriteTimeout each write
+	// of a response, IdleTimeout a kept-alive connection's wait for its next request. The
+	// other nodes fill over up to 1024 connections each, from their addresses: past
+	// MaxConnsPerClient their fills are refused, and go to the next node or the origin.
+	// Default: listener.Limits' defaults.
+	Limits listener.Limits
+	// MaxHeaderBytes is the largest request header read, request line included, as long as
+	// browsers' with many cookies and long signed URLs. A larger one is answered 431. The
+	// server reads each connection through a buffer this large. Default
+	// DefaultMaxHeaderBytes (32 KiB).
+	MaxHeaderBytes int
 	// Logger receives the edge's logs, with "tier"="edge". Default: discarded.
 	Logger *slog.Logger
 	// Registerer receives the edge's metrics; /metrics serves it when it is also a
@@ -203,6 +224,8 @@ func New(cfg Config) (_ *Edge, err error) {
 	cfg.PrefetchBudget = cmp.Or(cfg.PrefetchBudget, DefaultPrefetchBudget)
 	cfg.MaxObjectBytes = cmp.Or(cfg.MaxObjectBytes, DefaultMaxObjectBytes)
 	cfg.ShutdownTimeout = cmp.Or(cfg.ShutdownTimeout, DefaultShutdownTimeout)
+	cfg.MaxHeaderBytes = cmp.Or(cfg.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	cfg.Limits = cfg.Limits.WithDefaults()
 	if cfg.DiskDir != "" {
 		cfg.DiskBytes = cmp.Or(cfg.DiskBytes, DefaultDiskBytes)
 	} else {
@@ -219,8 +242,8 @@ func New(cfg Config) (_ *Edge, err error) {
 		return nil, fmt.Errorf("%w: MemBytes %d", ErrInvalidConfig, cfg.MemBytes)
 	case cfg.DiskBytes < 0:
 		return nil, fmt.Errorf("%w: DiskBytes %d", ErrInvalidConfig, cfg.DiskBytes)
-	case cfg.FetchTimeout < 0 || cfg.PrefetchBudget < 0 || cfg.MaxObjectBytes < 0 || cfg.ShutdownTimeout < 0:
-		return nil, fmt.Errorf("%w: negative FetchTimeout, PrefetchBudget, MaxObjectBytes or ShutdownTimeout", ErrInvalidConfig)
+	case cfg.FetchTimeout < 0 || cfg.PrefetchBudget < 0 || cfg.MaxObjectBytes < 0 || cfg.ShutdownTimeout < 0 || cfg.MaxHeaderBytes < 0:
+		return nil, fmt.Errorf("%w: negative FetchTimeout, PrefetchBudget, MaxObjectBytes, ShutdownTimeout or MaxHeaderBytes", ErrInvalidConfig)
 	case cfg.Name != "" && !isToken(cfg.Name):
 		return nil, fmt.Errorf("%w: Name %q is not an HTTP token (letters, digits and !#$%%&'*+-.^_`|~)", ErrInvalidConfig, cfg.Name)
 	}
@@ -268,9 +291,11 @@ func New(cfg Config) (_ *Edge, err error) {
 		reg = prometheus.NewRegistry()
 	}
 	// Registered last: nothing after it can fail, so that no failed New leaves metrics behind.
-	if err = e.register(reg); err != nil {
+	lm, err := e.register(reg)
+	if err != nil {
 		return nil, fmt.Errorf("edge: register metrics: %w", err)
 	}
+	e.ln = connListener{listener.New(e.ln, listener.Config{Name: "edge", Limits: cfg.Limits, Metrics: lm, Logger: e.log.With("listener", "edge")})}
 	if g, ok := reg.(prometheus.Gatherer); ok {
 		e.metrics = metricsHandler(g, e.log)
 	}
@@ -285,12 +310,19 @@ func New(cfg Config) (_ *Edge, err error) {
 		// fetchObject.
 		MaxResponseBodySize: streamMin,
 	}
+	// The listener bounds each write (Limits.WriteTimeout): fasthttp's WriteTimeout would
+	// bound a whole response, which a segment streaming to a slow player may outlast.
 	e.server = &fasthttp.Server{
-		Handler:              e.Handler(),
-		Name:                 "reelay-edge",
-		ReadTimeout:          30 * time.Second,
-		IdleTimeout:          2 * time.Minute,
+		Handler:     e.Handler(),
+		Name:        "reelay-edge",
+		ReadTimeout: cfg.Limits.HeaderTimeout,
+		HeaderReceived: func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+			return fasthttp.RequestConfig{ReadTimeout: cfg.Limits.BodyTimeout}
+		},
+		IdleTimeout:          cfg.Limits.IdleTimeout,
+		ReadBufferSize:       cfg.MaxHeaderBytes,
 		NoDefaultContentType: true,
+		ErrorHandler:         e.requestError,
 		Logger:               slog.NewLogLogger(e.log.Handler(), slog.LevelWarn),
 		ConnState:            e.trackConn,
 	}
@@ -380,11 +412,17 @@ func (e *Edge) route(ctx *fasthttp.RequestCtx) error {
 	case p == "/readyz":
 		return e.readyz(ctx)
 	case p == "/metrics" && e.metrics != nil:
+		if !e.bearer(ctx, e.cfg.MetricsToken) {
+			return errForbiddenMetrics
+		}
 		e.metrics(ctx)
 		return nil
 	case p == "/_edge/stats":
 		if method != fasthttp.MethodGet && method != fasthttp.MethodHead {
 			return methodNotAllowed(ctx, "GET, HEAD")
+		}
+		if !e.bearer(ctx, e.cfg.MetricsToken) {
+			return errForbiddenMetrics
 		}
 		return e.serveStats(ctx)
 	case strings.HasPrefix(p, "/_edge/v/"):

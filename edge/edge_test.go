@@ -196,6 +196,9 @@ func startEdge(t *testing.T, cfg Config) *testEdge {
 	return &testEdge{Edge: e, url: e.URL(), stop: stop}
 }
 
+// testMetricsToken opens /metrics and /_edge/stats of the test clusters' nodes.
+const testMetricsToken = "metrics-token-0123"
+
 var testClient = &http.Client{
 	Timeout:   20 * time.Second,
 	Transport: &http.Transport{MaxIdleConnsPerHost: 256},

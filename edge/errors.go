@@ -15,8 +15,11 @@ import (
 
 // Errors the handlers return; writeError maps them to responses.
 var (
-	errNotFound          = apierr.New(http.StatusNotFound, "not_found", "no such object")
-	errForbidden         = apierr.New(http.StatusForbidden, "forbidden", "missing or wrong admin token")
+	errNotFound  = apierr.New(http.StatusNotFound, "not_found", "no such object")
+	errForbidden = apierr.New(http.StatusForbidden, "forbidden", "missing or wrong admin token")
+	// errForbiddenMetrics answers a request for /metrics or /_edge/stats without the metrics
+	// token.
+	errForbiddenMetrics  = apierr.New(http.StatusForbidden, "forbidden", "missing or wrong metrics token")
 	errBadSignature      = signedurl.ErrSignatureRefused
 	errSignatureRequired = signedurl.ErrSignatureRequired
 	// errNotStored answers a peer's request for a stored copy (peerStored) that this node does

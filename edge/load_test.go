@@ -231,7 +231,7 @@ func spreadABurst(t *testing.T, epsilon float64) (over []string, disturbed strin
 // statsLoads returns the loads that the node's GET /_edge/stats reports.
 func (nd *testNode) statsLoads(t *testing.T) map[string]int64 {
 	t.Helper()
-	_, body := do(t, "GET", nd.url+"/_edge/stats")
+	_, body := do(t, "GET", nd.url+"/_edge/stats", "Authorization", "Bearer "+testMetricsToken)
 	var s Stats
 	if err := json.Unmarshal([]byte(body), &s); err != nil {
 		t.Fatal(err)

@@ -42,9 +42,11 @@ func (e *Edge) Run(ctx context.Context) error {
 	var errs []error
 	select {
 	case err := <-errc:
+		// Accept errors that pass are ridden out (internal/listener): this one is for good.
 		if err == nil {
 			err = errors.New("the server stopped")
 		}
+		e.log.Error("edge: the listener failed: stopping", "err", err)
 		errs = append(errs, fmt.Errorf("edge: serve: %w", err))
 		errc = nil
 	case <-ctx.Done():
@@ -158,6 +160,9 @@ func (e *Edge) trackConn(c net.Conn, st fasthttp.ConnState) {
 		// fasthttp calls a new connection active before its first request has arrived.
 		if cs, ok := e.conns.Load(c); ok {
 			cs.(*connState).idle.Store(st == fasthttp.StateIdle)
+		}
+		if hc, ok := c.(*headConn); ok && st == fasthttp.StateIdle {
+			hc.expectHead()
 		}
 		if st == fasthttp.StateIdle && e.shut.Load() {
 			c.Close()

@@ -263,13 +263,22 @@ func TestDiskCacheSurvivesRestart(t *testing.T) {
 
 func TestOperatorEndpoints(t *testing.T) {
 	o := newTestOrigin(t)
-	e := startEdge(t, Config{Origin: o.URL, AdminToken: "s3cret", Name: "op"})
+	e := startEdge(t, Config{Origin: o.URL, AdminToken: "s3cret", MetricsToken: "m3trics", Name: "op"})
 	id, prefix := newVideo()
 	key := prefix + "720p/seg_00001.m4s"
 	do(t, "GET", e.url+key)
 	do(t, "GET", e.url+key)
 
-	resp, body := do(t, "GET", e.url+"/_edge/stats")
+	// What tells about the node and the cluster is the metrics token's; the admin token
+	// changes state.
+	for _, path := range []string{"/_edge/stats", "/metrics"} {
+		for _, auth := range []string{"", "Bearer wrong", "m3trics", "Bearer s3cret"} {
+			if resp, _ := do(t, "GET", e.url+path, "Authorization", auth); resp.StatusCode != 403 {
+				t.Errorf("%s with Authorization %q: %d, want 403", path, auth, resp.StatusCode)
+			}
+		}
+	}
+	resp, body := do(t, "GET", e.url+"/_edge/stats", "Authorization", "Bearer m3trics")
 	var s Stats
 	if err := json.Unmarshal([]byte(body), &s); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("stats: %d %v", resp.StatusCode, err)
@@ -278,7 +287,7 @@ func TestOperatorEndpoints(t *testing.T) {
 		t.Errorf("stats = %+v", s)
 	}
 
-	resp, body = do(t, "GET", e.url+"/metrics")
+	resp, body = do(t, "GET", e.url+"/metrics", "Authorization", "Bearer m3trics")
 	if resp.StatusCode != 200 || !strings.Contains(body, "reelay_edge_hits_total 1") {
 		t.Errorf("metrics: %d\n%s", resp.StatusCode, body)
 	}

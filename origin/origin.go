@@ -69,6 +69,7 @@ import (
 
 	"github.com/reelay/reelay/internal/httpsem"
 	"github.com/reelay/reelay/internal/layout"
+	"github.com/reelay/reelay/internal/listener"
 	"github.com/reelay/reelay/internal/server"
 	"github.com/reelay/reelay/internal/signedurl"
 
@@ -127,6 +128,13 @@ type Config struct {
 	// Metrics is the listener's request metrics and what its /metrics serves. Default: a
 	// registry of its own.
 	Metrics *server.Metrics
+	// MetricsToken is the bearer token the listener's /metrics asks for (see
+	// server.Config.MetricsToken). Default "": /metrics answers 403.
+	MetricsToken string
+	// Limits caps the listener's connections and bounds how long a client may keep it
+	// waiting. Its clients are mostly edges, each filling over many connections from one
+	// address: MaxConnsPerClient must leave room for them. Default: listener.Limits' defaults.
+	Limits listener.Limits
 	// Registerer receives the origin's metrics (reelay_origin_*). Nil registers them nowhere.
 	Registerer prometheus.Registerer
 	// Logger receives the origin's logs, with "tier"="origin". Nil discards them.
@@ -181,7 +189,7 @@ func New(cfg Config) (*Origin, error) {
 	}
 	if cfg.Addr != "" {
 		o.srv, err = server.New(server.Config{Name: "origin", Addr: cfg.Addr, Handler: o.Handler(), Ready: o.Ready,
-			Metrics: cfg.Metrics, Logger: cfg.Logger})
+			MetricsToken: cfg.MetricsToken, Limits: cfg.Limits, Metrics: cfg.Metrics, Logger: cfg.Logger})
 		if err != nil {
 			return nil, err
 		}

@@ -22,6 +22,7 @@ type proc struct {
 
 func startProc(name, url string, argv []string) (*proc, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), "REELAY_METRICS_TOKEN="+metricsToken) // as an environment variable, which older reelays ignore
 	cmd.Stdout = os.Stderr
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -107,6 +108,19 @@ func startReelay(bin, originURL, join string, prefix []string) (*proc, string, e
 	return p, gossip, err
 }
 
+// metricsToken opens the nodes' /_edge/stats.
+const metricsToken = "bench-metrics-token"
+
+// stats asks the node at url for its /_edge/stats.
+func stats(url string) (*http.Response, error) {
+	req, err := http.NewRequest("GET", url+"/_edge/stats", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+metricsToken)
+	return http.DefaultClient.Do(req)
+}
+
 // waitMembers polls each node's /_edge/stats until it sees n alive members, for 20 s.
 func waitMembers(nodes []*proc, n int) error {
 	deadline := time.Now().Add(20 * time.Second)
@@ -125,7 +139,7 @@ func waitMembers(nodes []*proc, n int) error {
 }
 
 func alive(url string) int {
-	resp, err := http.Get(url + "/_edge/stats")
+	resp, err := stats(url)
 	if err != nil {
 		return 0
 	}
@@ -149,7 +163,7 @@ func alive(url string) int {
 func originFetches(nodes []*proc) int64 {
 	var sum int64
 	for _, p := range nodes {
-		resp, err := http.Get(p.url + "/_edge/stats")
+		resp, err := stats(p.url)
 		if err != nil {
 			continue
 		}

@@ -21,6 +21,7 @@ import (
 // edgeConfig is `reelay edge`: one node of a gossip-clustered edge cache.
 type edgeConfig struct {
 	common
+	listening
 	edge       edge.Config
 	cluster    cluster.Config
 	join       string // comma-separated seeds
@@ -30,6 +31,7 @@ type edgeConfig struct {
 func setupEdge(fs *flag.FlagSet) runner {
 	c := &edgeConfig{}
 	c.common.register(fs)
+	c.listening.register(fs)
 	e, cl := &c.edge, &c.cluster
 	fs.StringVar(&e.Addr, "addr", edge.DefaultAddr, "HTTP listener players and peer edges fetch from")
 	fs.StringVar(&e.Origin, "origin", "", "base URL of the origin, e.g. http://origin:8082 (required)")
@@ -54,6 +56,9 @@ func setupEdge(fs *flag.FlagSet) runner {
 
 func (c *edgeConfig) validate() error {
 	if err := c.common.validate(); err != nil {
+		return err
+	}
+	if err := c.listening.validate(); err != nil {
 		return err
 	}
 	e, cl := &c.edge, &c.cluster
@@ -94,6 +99,8 @@ func (c *edgeConfig) run(ctx context.Context, env *env) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cfg, cl := c.edge, c.cluster
+	limits, logLimits := c.serving(1)
+	cfg.Limits, cfg.MetricsToken = limits, c.metricsTokenOr(cfg.AdminToken)
 	for _, s := range strings.Split(c.join, ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			cl.Seeds = append(cl.Seeds, s)
@@ -108,6 +115,7 @@ func (c *edgeConfig) run(ctx context.Context, env *env) error {
 	if err != nil {
 		return err
 	}
+	logLimits(log)
 	fmt.Fprintf(env.stdout, "edge %s\n", e.URL())
 	return e.Run(ctx)
 }

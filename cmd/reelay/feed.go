@@ -13,6 +13,7 @@ import (
 // feedConfig is `reelay feed`: the feed/social API alone, against a shared database.
 type feedConfig struct {
 	common
+	listening
 	addr        string
 	dbDSN       string
 	adminToken  string
@@ -23,6 +24,7 @@ type feedConfig struct {
 func setupFeed(fs *flag.FlagSet) runner {
 	c := &feedConfig{}
 	c.common.register(fs)
+	c.listening.register(fs)
 	fs.StringVar(&c.addr, "addr", api.DefaultAddr, "API listener: accounts and /v1/videos/{id}")
 	fs.StringVar(&c.dbDSN, "db", "", "metadata database: a postgres:// URL or a SQLite file path (required)")
 	fs.StringVar(&c.adminToken, "admin-token", "", "operator token for admin endpoints (at least 16 characters); empty disables them")
@@ -33,6 +35,9 @@ func setupFeed(fs *flag.FlagSet) runner {
 
 func (c *feedConfig) validate() error {
 	if err := c.common.validate(); err != nil {
+		return err
+	}
+	if err := c.listening.validate(); err != nil {
 		return err
 	}
 	switch {
@@ -55,6 +60,7 @@ func (c *feedConfig) validate() error {
 
 func (c *feedConfig) run(ctx context.Context, e *env) error {
 	log := c.logger(e.stderr)
+	limits, logLimits := c.serving(1)
 	d, err := openDB(ctx, c.dbDSN, log)
 	if err != nil {
 		return err
@@ -73,11 +79,12 @@ func (c *feedConfig) run(ctx context.Context, e *env) error {
 	}
 	apiSrv, err := api.New(api.Config{
 		Addr: c.addr, Tokens: feedSvc.Tokens(), AdminToken: c.adminToken, Feed: feedSvc.Handler(),
-		Ready: d.Ping, Metrics: m, Logger: log,
+		Ready: d.Ping, Metrics: m, Logger: log, Limits: limits, MetricsToken: c.metricsTokenOr(c.adminToken),
 	})
 	if err != nil {
 		return err
 	}
+	logLimits(log)
 	fmt.Fprintf(e.stdout, "api %s\n", apiSrv.URL())
 	return runAll(ctx, apiSrv.Run, feedSvc.Run)
 }

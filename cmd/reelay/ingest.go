@@ -18,6 +18,7 @@ import (
 // same database and store.
 type ingestConfig struct {
 	common
+	listening
 	addr           string
 	dbDSN          string
 	store          string
@@ -65,6 +66,7 @@ const publicURLUsage = "base URL clients reach the API at (e.g. https://api.exam
 func setupIngest(fs *flag.FlagSet) runner {
 	c := &ingestConfig{}
 	c.common.register(fs)
+	c.listening.register(fs)
 	fs.StringVar(&c.addr, "addr", api.DefaultAddr, "API listener: /v1/uploads/")
 	fs.StringVar(&c.dbDSN, "db", "", "metadata database: a postgres:// URL or a SQLite file path (required)")
 	fs.StringVar(&c.store, "store", "", "object store URL: file:///path or s3://bucket/prefix?endpoint=host:port (required)")
@@ -79,6 +81,9 @@ func setupIngest(fs *flag.FlagSet) runner {
 
 func (c *ingestConfig) validate() error {
 	if err := c.common.validate(); err != nil {
+		return err
+	}
+	if err := c.listening.validate(); err != nil {
 		return err
 	}
 	switch {
@@ -106,6 +111,7 @@ func (c *ingestConfig) validate() error {
 func (c *ingestConfig) run(ctx context.Context, e *env) error {
 	log := c.logger(e.stderr)
 	logFFmpegTo(log) // the probe of every finished upload
+	limits, logLimits := c.serving(1)
 	store, d, err := openBackends(ctx, c.store, c.dbDSN, log)
 	if err != nil {
 		return err
@@ -129,11 +135,12 @@ func (c *ingestConfig) run(ctx context.Context, e *env) error {
 	}
 	apiSrv, err := api.New(api.Config{
 		Addr: c.addr, Tokens: feed.NewAccounts(d), AdminToken: c.adminToken, Uploads: uploads.Handler(),
-		Ready: readiness(store.Ping, d.Ping), Metrics: m, Logger: log,
+		Ready: readiness(store.Ping, d.Ping), Metrics: m, Logger: log, Limits: limits, MetricsToken: c.metricsTokenOr(c.adminToken),
 	})
 	if err != nil {
 		return err
 	}
+	logLimits(log)
 	fmt.Fprintf(e.stdout, "api %s\n", apiSrv.URL())
 	return runAll(ctx, apiSrv.Run, uploads.Run)
 }

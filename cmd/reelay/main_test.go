@@ -25,6 +25,7 @@ import (
 // tests start the test binary again as reelay.
 func TestMain(m *testing.M) {
 	if os.Getenv(runMainEnv) == "1" {
+		childNoFile()
 		main()
 		return
 	}
@@ -191,14 +192,24 @@ func TestUpServesHealthOnEveryListener(t *testing.T) {
 				t.Fatalf("listeners %v, want api, edge and origin", urls)
 			}
 			for name, url := range urls {
-				for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
-					resp, err := http.Get(url + path)
+				// /metrics answers the admin token, which stands for the metrics token.
+				for _, c := range []struct {
+					path, token string
+					want        int
+				}{
+					{"/healthz", "", 200}, {"/readyz", "", 200}, {"/metrics", "0123456789abcdef", 200}, {"/metrics", "", 403},
+				} {
+					req, _ := http.NewRequest("GET", url+c.path, nil)
+					if c.token != "" {
+						req.Header.Set("Authorization", "Bearer "+c.token)
+					}
+					resp, err := http.DefaultClient.Do(req)
 					if err != nil {
 						t.Fatal(err)
 					}
 					resp.Body.Close()
-					if resp.StatusCode != 200 {
-						t.Errorf("%s %s: %d", name, path, resp.StatusCode)
+					if resp.StatusCode != c.want {
+						t.Errorf("%s %s with token %q: %d, want %d", name, c.path, c.token, resp.StatusCode, c.want)
 					}
 				}
 			}
@@ -219,8 +230,9 @@ func TestUpServesHealthOnEveryListener(t *testing.T) {
 }
 
 func TestUpEdgeCluster(t *testing.T) {
+	const metricsToken = "metrics-0123456789"
 	urls, _ := startUp(t, "--data", t.TempDir(), "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",
-		"--edge-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0", "--edges", "3")
+		"--edge-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0", "--edges", "3", "--metrics-token", metricsToken)
 	for _, name := range []string{"edge-1", "edge-2", "edge-3"} {
 		if urls[name] == "" {
 			t.Fatalf("listeners %v lack %s", urls, name)
@@ -231,7 +243,9 @@ func TestUpEdgeCluster(t *testing.T) {
 		var stats struct {
 			Members []struct{ Name, State string }
 		}
-		resp, err := http.Get(urls["edge-3"] + "/_edge/stats")
+		req, _ := http.NewRequest("GET", urls["edge-3"]+"/_edge/stats", nil)
+		req.Header.Set("Authorization", "Bearer "+metricsToken)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,7 @@ import (
 // originConfig is `reelay origin`: HLS over the object store.
 type originConfig struct {
 	common
+	listening
 	addr        string
 	store       string
 	playlistAge time.Duration
@@ -22,6 +23,7 @@ type originConfig struct {
 func setupOrigin(fs *flag.FlagSet) runner {
 	c := &originConfig{}
 	c.common.register(fs)
+	c.listening.register(fs)
 	fs.StringVar(&c.addr, "addr", origin.DefaultAddr, "origin listener")
 	fs.StringVar(&c.store, "store", "", "object store URL: file:///path or s3://bucket/prefix?endpoint=host:port (required)")
 	fs.DurationVar(&c.playlistAge, "playlist-max-age", origin.DefaultPlaylistMaxAge, "Cache-Control max-age of playlists stored without one")
@@ -31,6 +33,9 @@ func setupOrigin(fs *flag.FlagSet) runner {
 
 func (c *originConfig) validate() error {
 	if err := c.common.validate(); err != nil {
+		return err
+	}
+	if err := c.listening.validate(); err != nil {
 		return err
 	}
 	if c.store == "" {
@@ -47,6 +52,7 @@ func (c *originConfig) validate() error {
 
 func (c *originConfig) run(ctx context.Context, e *env) error {
 	log := c.logger(e.stderr)
+	limits, logLimits := c.serving(1)
 	store, err := openStore(ctx, c.store)
 	if err != nil {
 		return err
@@ -57,11 +63,13 @@ func (c *originConfig) run(ctx context.Context, e *env) error {
 		log.Warn("no --signing-key: private videos are served to nobody, edges included")
 	}
 	org, err := origin.New(origin.Config{
-		Store: store, Addr: c.addr, PlaylistMaxAge: c.playlistAge, SigningKey: key, Metrics: m, Registerer: m.Registry(), Logger: log,
+		Store: store, Addr: c.addr, PlaylistMaxAge: c.playlistAge, SigningKey: key, Limits: limits, Metrics: m,
+		MetricsToken: c.metricsToken, Registerer: m.Registry(), Logger: log,
 	})
 	if err != nil {
 		return err
 	}
+	logLimits(log)
 	fmt.Fprintf(e.stdout, "origin %s\n", org.URL())
 	return org.Run(ctx)
 }

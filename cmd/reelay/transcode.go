@@ -30,15 +30,16 @@ type transcodeConfig struct {
 	hugePages   bool
 	rungs       []transcoder.Rung
 
-	worker  bool
-	workers int
-	dbDSN   string
-	store   string
-	addr    string
-	name    string
-	lease   time.Duration
-	limit   timeLimit
-	scratch string
+	worker       bool
+	workers      int
+	dbDSN        string
+	store        string
+	addr         string
+	metricsToken string
+	name         string
+	lease        time.Duration
+	limit        timeLimit
+	scratch      string
 }
 
 // defaultWorkerAddr is where a transcode worker serves /metrics, /healthz and /readyz.
@@ -60,6 +61,7 @@ func setupTranscode(fs *flag.FlagSet) runner {
 	fs.StringVar(&c.store, "store", "", "with --worker: object store URL holding sources and videos (required)")
 	fs.IntVar(&c.workers, "workers", 1, "with --worker: how many jobs this process transcodes at once")
 	fs.StringVar(&c.addr, "addr", defaultWorkerAddr, "with --worker: listener for /metrics, /healthz and /readyz")
+	fs.StringVar(&c.metricsToken, "metrics-token", "", "with --worker: bearer token of /metrics, for Prometheus' authorization credentials (at least 16 characters); empty makes /metrics answer 403")
 	fs.StringVar(&c.name, "name", "", "with --worker: the worker's name in the queue (NAME-1, NAME-2, ...); empty is hostname-pid")
 	fs.DurationVar(&c.lease, "lease", pipeline.DefaultLease, "with --worker: a job's lease; a dead worker's job moves on after it")
 	c.limit.register(fs, "with --worker: ")
@@ -88,6 +90,9 @@ func (c *transcodeConfig) validate() error {
 			return usagef("invalid --workers %d: want 1 to 64", c.workers)
 		}
 		if err := checkAddr("addr", c.addr); err != nil {
+			return err
+		}
+		if err := checkMetricsToken(c.metricsToken); err != nil {
 			return err
 		}
 	} else if c.in == "" || c.out == "" {
@@ -160,6 +165,8 @@ func (c *transcodeConfig) run(ctx context.Context, e *env) error {
 
 // runWorker runs transcode jobs until ctx is done, with a listener for metrics and health.
 func (c *transcodeConfig) runWorker(ctx context.Context, e *env, log *slog.Logger, tc *transcoder.Transcoder) error {
+	_, logFiles := openFiles()
+	logFiles(log)
 	store, d, err := openBackends(ctx, c.store, c.dbDSN, log)
 	if err != nil {
 		return err
@@ -173,7 +180,9 @@ func (c *transcodeConfig) runWorker(ctx context.Context, e *env, log *slog.Logge
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(server.Config{Name: "transcode", Addr: c.addr, Ready: readiness(store.Ping, d.Ping), Metrics: m, Logger: log})
+	srv, err := server.New(server.Config{
+		Name: "transcode", Addr: c.addr, Ready: readiness(store.Ping, d.Ping), Metrics: m, MetricsToken: c.metricsToken, Logger: log,
+	})
 	if err != nil {
 		return err
 	}

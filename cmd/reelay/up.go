@@ -25,6 +25,7 @@ import (
 // upConfig is `reelay up`: every tier in one process on embedded defaults.
 type upConfig struct {
 	common
+	listening
 	data        string
 	dbDSN       string
 	store       string
@@ -48,6 +49,7 @@ type upConfig struct {
 func setupUp(fs *flag.FlagSet) runner {
 	c := &upConfig{}
 	c.common.register(fs)
+	c.listening.register(fs)
 	fs.StringVar(&c.data, "data", "./data", "directory holding the embedded object store, SQLite database and staged uploads")
 	fs.StringVar(&c.dbDSN, "db", "", "metadata database: a postgres:// URL, or empty for SQLite at DATA/reelay.db")
 	fs.StringVar(&c.store, "store", "", "object store URL (file:///path or s3://bucket/prefix?endpoint=host:port), or empty for DATA/objects")
@@ -71,6 +73,9 @@ func setupUp(fs *flag.FlagSet) runner {
 
 func (c *upConfig) validate() error {
 	if err := c.common.validate(); err != nil {
+		return err
+	}
+	if err := c.listening.validate(); err != nil {
 		return err
 	}
 	if c.data == "" {
@@ -117,6 +122,7 @@ func (c *upConfig) validate() error {
 func (c *upConfig) run(ctx context.Context, e *env) error {
 	log := c.logger(e.stderr)
 	transcodingProcess(log, false)
+	limits, logLimits := c.serving(2 + c.edges) // the API, the origin and the edges
 	if err := os.MkdirAll(c.data, 0o755); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -143,7 +149,11 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	reg := m.Registry()
 
 	signingKey, _ := signedurl.ParseKey(c.signing.key) // validated with the flags
-	org, err := origin.New(origin.Config{Store: store, Addr: c.originAddr, SigningKey: signingKey, Metrics: m, Registerer: reg, Logger: log})
+	metricsToken := c.metricsTokenOr(c.adminToken)
+	org, err := origin.New(origin.Config{
+		Store: store, Addr: c.originAddr, SigningKey: signingKey, Limits: limits, Metrics: m, MetricsToken: metricsToken,
+		Registerer: reg, Logger: log,
+	})
 	if err != nil {
 		return err
 	}
@@ -164,6 +174,7 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 			Addr: plan.edges[i], Origin: org.URL(), Name: fmt.Sprintf("edge-%d", i+1), Cluster: &cl,
 			MemBytes: c.edgeMem, DiskDir: filepath.Join(c.data, fmt.Sprintf("edge-%d", i+1)), DiskBytes: c.edgeDisk,
 			AdminToken: c.adminToken, SigningKey: signingKey, Registerer: prometheus.NewRegistry(), Logger: log,
+			Limits: limits, MetricsToken: metricsToken,
 		})
 		if err != nil {
 			return err
@@ -205,11 +216,13 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	apiSrv, err := api.New(api.Config{
 		Addr: c.apiAddr, Tokens: feedSvc.Tokens(), AdminToken: c.adminToken, Feed: feedSvc.Handler(),
 		Uploads: uploads.Handler(), Ready: readiness(store.Ping, d.Ping), Metrics: m, Logger: log,
+		Limits: limits, MetricsToken: metricsToken,
 	})
 	if err != nil {
 		return err
 	}
 
+	logLimits(log)
 	tiers := []func(context.Context) error{apiSrv.Run, feedSvc.Run, uploads.Run, pipe.Run, org.Run}
 	fmt.Fprintf(e.stdout, "api %s\n", apiSrv.URL())
 	for i, n := range edges {

@@ -3,18 +3,22 @@ package server
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/reelay/reelay/internal/listener"
 )
 
 // Metrics holds the request metrics that every listener of a process shares, and the
 // registry that their /metrics endpoints serve.
 type Metrics struct {
-	reg      *prometheus.Registry
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	inflight *prometheus.GaugeVec
+	reg       *prometheus.Registry
+	listeners *listener.Metrics
+	requests  *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	inflight  *prometheus.GaugeVec
 }
 
-// NewMetrics registers the HTTP request metrics and the Go and process collectors on reg.
+// NewMetrics registers the HTTP request and connection metrics and the Go and process
+// collectors on reg. It panics when they are registered there already.
 func NewMetrics(reg *prometheus.Registry) *Metrics {
 	m := &Metrics{
 		reg: reg,
@@ -34,6 +38,10 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 	}
 	reg.MustRegister(m.requests, m.duration, m.inflight,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var err error
+	if m.listeners, err = listener.NewMetrics(reg); err != nil {
+		panic(err) // as MustRegister: registered twice on reg
+	}
 	return m
 }
 

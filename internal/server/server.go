@@ -1,22 +1,31 @@
 // Package server runs one of reelay's net/http listeners: the tier's handler plus /metrics,
 // /healthz and /readyz, request metrics and logs, panic recovery, and a graceful stop that
 // lets in-flight requests finish.
+//
+// The listener faces the public: its connections are capped, in all and per client, and
+// accept errors that pass (out of file descriptors) are ridden out (internal/listener); a
+// request's header, each wait for more of its body and each write of its response are bounded
+// in time (see listener.Limits and bodyDeadline). /metrics answers only the bearer token
+// Config.MetricsToken; /healthz and /readyz answer everyone.
 package server
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/reelay/reelay/internal/apierr"
+	"github.com/reelay/reelay/internal/listener"
 )
 
 // Config configures a Server.
@@ -33,6 +42,15 @@ type Config struct {
 	// Metrics is where request metrics are registered and what /metrics serves. Nil uses a
 	// fresh registry.
 	Metrics *Metrics
+	// MetricsToken is the bearer token that /metrics asks for, so that what it tells (request
+	// counts, the process's memory, the tiers' internals) stays with the operator: Prometheus
+	// sends it with its scrape config's authorization credentials. Default "": /metrics
+	// answers 403 to everyone.
+	MetricsToken string
+	// Limits caps the listener's connections and bounds how long a client may keep it
+	// waiting. Default: the zero Limits, each of whose fields has its default (see
+	// listener.Limits).
+	Limits listener.Limits
 	// Logger receives request and lifecycle logs. Nil discards them.
 	Logger *slog.Logger
 	// ShutdownTimeout bounds the graceful stop. Default 15s.
@@ -42,7 +60,7 @@ type Config struct {
 // Server is one HTTP listener.
 type Server struct {
 	cfg  Config
-	ln   net.Listener
+	ln   *listener.Listener
 	http *http.Server
 }
 
@@ -63,16 +81,18 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 15 * time.Second
 	}
+	cfg.Limits = cfg.Limits.WithDefaults()
 	cfg.Logger = cfg.Logger.With("listener", cfg.Name)
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("server: %s listener: %w", cfg.Name, err)
 	}
-	s := &Server{cfg: cfg, ln: ln}
+	s := &Server{cfg: cfg}
+	s.ln = listener.New(ln, listener.Config{Name: cfg.Name, Limits: cfg.Limits, Metrics: cfg.Metrics.listeners, Logger: cfg.Logger})
 	s.http = &http.Server{
 		Handler:           s.routes(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: cfg.Limits.HeaderTimeout,
+		IdleTimeout:       cfg.Limits.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	return s, nil
@@ -85,12 +105,14 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
 
 // Serve serves until ctx is done, then stops accepting connections and waits for in-flight
-// requests, at most Config.ShutdownTimeout.
+// requests, at most Config.ShutdownTimeout. It returns early only when the listener fails
+// for good (accept errors that pass are ridden out), and logs that as an error.
 func (s *Server) Serve(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(s.ln) }()
 	select {
 	case err := <-errc:
+		s.cfg.Logger.Error("the listener failed: stopping", "err", err)
 		return fmt.Errorf("server: %s: %w", s.cfg.Name, err)
 	case <-ctx.Done():
 	}
@@ -109,7 +131,7 @@ func (s *Server) Serve(ctx context.Context) error {
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Metrics.reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", s.metricsAuth(promhttp.HandlerFor(s.cfg.Metrics.reg, promhttp.HandlerOpts{})))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		apierr.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -135,15 +157,28 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	apierr.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-// instrument counts and times requests, logs them at debug level, and turns a panic into a
-// 500 instead of a dropped connection.
+// metricsAuth lets through only the requests that carry Config.MetricsToken.
+func (s *Server) metricsAuth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || s.cfg.MetricsToken == "" || subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.MetricsToken)) != 1 {
+			apierr.Write(w, r, nil, apierr.New(http.StatusForbidden, "forbidden", "/metrics needs the metrics token"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// instrument counts and times requests, logs them at debug level, turns a panic into a 500
+// instead of a dropped connection, and bounds each wait for more of a request body.
 func (s *Server) instrument(next http.Handler) http.Handler {
 	m := s.cfg.Metrics
 	inflight := m.inflight.WithLabelValues(s.cfg.Name)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		inflight.Inc()
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		r, body := startBody(w, r, s.cfg.Limits.BodyTimeout)
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK, body: body}
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
@@ -170,6 +205,7 @@ type statusRecorder struct {
 	status int
 	bytes  int64
 	wrote  bool
+	body   *bodyDeadline // nil for a request without a body
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
@@ -188,3 +224,12 @@ func (r *statusRecorder) Write(p []byte) (int, error) {
 
 // Unwrap lets http.ResponseController reach the underlying writer (Flush, deadlines).
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// SetReadDeadline, called through http.ResponseController, is the handler taking the
+// connection's read deadline over from the server (see bodyDeadline).
+func (r *statusRecorder) SetReadDeadline(t time.Time) error {
+	if r.body != nil {
+		r.body.owned.Store(true)
+	}
+	return http.NewResponseController(r.ResponseWriter).SetReadDeadline(t)
+}

@@ -37,12 +37,32 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+const metricsToken = "metrics-0123456789"
+
+// getMetrics returns what url's /metrics answers to the bearer token tok.
+func getMetrics(t *testing.T, url, tok string) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("/metrics: %d %s", resp.StatusCode, b)
+	}
+	return string(b)
+}
+
 func TestHealthReadyMetrics(t *testing.T) {
 	var notReady error = errors.New("database down")
 	s, _, _, _ := start(t, Config{
-		Name:    "api",
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { panic("boom") }),
-		Ready:   func(context.Context) error { return notReady },
+		Name:         "api",
+		Handler:      http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { panic("boom") }),
+		Ready:        func(context.Context) error { return notReady },
+		MetricsToken: metricsToken,
 	})
 	if code, _ := get(t, s.URL()+"/healthz"); code != 200 {
 		t.Errorf("/healthz = %d", code)
@@ -57,7 +77,19 @@ func TestHealthReadyMetrics(t *testing.T) {
 	if code, body := get(t, s.URL()+"/v1/x"); code != 500 || !strings.Contains(body, `"internal"`) {
 		t.Errorf("panicking handler = %d %s, want a 500 JSON error", code, body)
 	}
-	_, metrics := get(t, s.URL()+"/metrics")
+	for _, auth := range []string{"", "Bearer wrong", metricsToken} {
+		req, _ := http.NewRequest("GET", s.URL()+"/metrics", nil)
+		req.Header.Set("Authorization", auth)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 403 {
+			t.Errorf("/metrics with Authorization %q: %d, want 403", auth, resp.StatusCode)
+		}
+	}
+	metrics := getMetrics(t, s.URL(), metricsToken)
 	for _, want := range []string{
 		`reelay_http_requests_total{code="500",listener="api",method="GET"} 1`,
 		`reelay_http_requests_total{code="503",listener="api",method="GET"} 1`,
