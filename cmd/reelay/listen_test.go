@@ -159,7 +159,13 @@ func (f *flood) close() {
 // it answers want, for at most a minute, and fails t otherwise.
 func served(t *testing.T, method, url, body string, want int) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
+	servedWithin(t, time.Minute, method, url, body, want)
+}
+
+// servedWithin is served, polling for at most d.
+func servedWithin(t *testing.T, d time.Duration, method, url, body string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	var last string
 	for {
 		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
@@ -179,7 +185,7 @@ func served(t *testing.T, method, url, body string, want int) {
 			last = err.Error()
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s %s: %s after a minute of tries, want %d", method, url, last, want)
+			t.Fatalf("%s %s: %s after %v of tries, want %d", method, url, last, d, want)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -247,6 +253,21 @@ func TestConnectionFlood(t *testing.T) {
 		f.close()
 		served(t, "GET", urls["edge"]+"/healthz", "", 200)
 		p.alive(t, "after the flood")
+	})
+
+	// A flood from many addresses, each within its client's cap, fills the listener's cap
+	// with connections that send nothing, and keeps opening more: each new one, the normal
+	// client's included, takes the place of the oldest silent one, so the normal client is
+	// served long before the header timeout (30 s here) would have cut the flood's.
+	t.Run("ManyClients", func(t *testing.T) {
+		p, urls := startUpProc(t, floodFiles, "--header-timeout", "30s")
+		waitLog(t, p, "limit="+strconv.Itoa(floodFiles))
+		var f flood
+		defer f.close()
+		f.open(t, urls["edge"], 200, 5, "")
+		servedWithin(t, 15*time.Second, "GET", urls["edge"]+"/healthz", "", 200)
+		counted(t, urls["edge"], `reelay_listener_refused_connections_total{listener="edge",reason="silent"}`)
+		p.alive(t, "during the flood")
 	})
 
 	// With the caps lifted past the limit, as an operator may set them, the flood does

@@ -1,6 +1,8 @@
 // Package listener guards the TCP listener of a server that faces the public: it caps the
 // connections open at once, in all and per client address, closing those past a cap as soon
-// as they are accepted; it rides out the accept errors that pass (out of file descriptors,
+// as they are accepted, except that at the listener's cap a new connection takes the place of
+// the oldest one that has sent nothing yet (so that a flood of idle connections from many
+// addresses cannot keep a normal client out); it rides out the accept errors that pass (out of file descriptors,
 // a connection aborted before it was accepted) with a backoff instead of failing the server;
 // and it makes every write on a connection progress within Limits.WriteTimeout.
 //
@@ -13,6 +15,7 @@
 package listener
 
 import (
+	"container/list"
 	"errors"
 	"io"
 	"log/slog"
@@ -37,8 +40,9 @@ const (
 // Limits bounds what clients may hold of a server: its connections, and how long they may
 // keep it waiting. A zero field takes its default.
 type Limits struct {
-	// MaxConns caps the connections open at once on the listener: past it, a new connection
-	// is closed as soon as it is accepted. Default DefaultMaxConns (10,000); negative for no
+	// MaxConns caps the connections open at once on the listener: past it, the oldest open
+	// connection that has sent nothing yet is closed to make room for a new one, or, when
+	// every one has, the new connection is closed as soon as it is accepted. Default DefaultMaxConns (10,000); negative for no
 	// cap.
 	MaxConns int
 	// MaxConnsPerClient caps the connections open at once from one client address: an IPv4
@@ -111,6 +115,9 @@ const LogInterval = 10 * time.Second
 const (
 	ReasonListener = "listener" // the listener's cap, Limits.MaxConns
 	ReasonClient   = "client"   // the client's cap, Limits.MaxConnsPerClient
+	// ReasonSilent counts the connections closed to make room at the listener's cap: each
+	// the oldest of those that had sent nothing.
+	ReasonSilent = "silent"
 )
 
 // Backoff bounds of Accept after an error that passes, as net/http's: from 5 ms, doubling,
@@ -135,6 +142,7 @@ type Listener struct {
 	mu      sync.Mutex
 	open    int
 	clients map[netip.Addr]int
+	silent  list.List // of *Conn: the open connections that have sent nothing yet, oldest first
 
 	lastLog [3]atomic.Int64 // unix nanoseconds of the last log of each kind
 }
@@ -192,8 +200,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 			continue
 		}
 		delay = 0
-		key := ClientKey(c.RemoteAddr())
-		if reason := l.admit(key); reason != "" {
+		conn := &Conn{Conn: c, l: l, key: ClientKey(c.RemoteAddr()), writeTimeout: l.limits.WriteTimeout}
+		key := conn.key
+		if reason := l.admit(conn); reason != "" {
 			c.Close()
 			l.metrics.refuse(l.name, reason)
 			kind := logListenerCap
@@ -206,7 +215,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 			continue
 		}
 		l.metrics.opened(l.name)
-		return &Conn{Conn: c, l: l, key: key, writeTimeout: l.limits.WriteTimeout}, nil
+		return conn, nil
 	}
 }
 
@@ -227,26 +236,54 @@ func (l *Listener) Open(key netip.Addr) (all, client int) {
 	return l.open, l.clients[key]
 }
 
-// admit counts a new connection from key, or returns why it is refused.
-func (l *Listener) admit(key netip.Addr) (reason string) {
+// admit counts a new connection, or returns why it is refused. At the listener's cap it
+// closes the oldest silent connection to make room, if there is one.
+func (l *Listener) admit(c *Conn) (reason string) {
+	key := c.key
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.limits.MaxConns > 0 && l.open >= l.limits.MaxConns {
-		return ReasonListener
-	}
 	if key.IsValid() && l.limits.MaxConnsPerClient > 0 && l.clients[key] >= l.limits.MaxConnsPerClient {
 		return ReasonClient
+	}
+	for l.limits.MaxConns > 0 && l.open >= l.limits.MaxConns {
+		oldest := l.silent.Front()
+		if oldest == nil {
+			return ReasonListener
+		}
+		victim := oldest.Value.(*Conn)
+		l.silent.Remove(oldest)
+		victim.elem = nil
+		l.mu.Unlock()
+		victim.Close() // uncounts it, taking l.mu
+		l.metrics.refuse(l.name, ReasonSilent)
+		l.mu.Lock()
 	}
 	l.open++
 	if key.IsValid() {
 		l.clients[key]++
 	}
+	c.elem = l.silent.PushBack(c)
 	return ""
 }
 
-// release uncounts a connection from key.
-func (l *Listener) release(key netip.Addr) {
+// heard takes c off the silent connections: it has sent its first bytes.
+func (l *Listener) heard(c *Conn) {
 	l.mu.Lock()
+	if c.elem != nil {
+		l.silent.Remove(c.elem)
+		c.elem = nil
+	}
+	l.mu.Unlock()
+}
+
+// release uncounts the connection c.
+func (l *Listener) release(c *Conn) {
+	key := c.key
+	l.mu.Lock()
+	if c.elem != nil {
+		l.silent.Remove(c.elem)
+		c.elem = nil
+	}
 	l.open--
 	if key.IsValid() {
 		if n := l.clients[key] - 1; n > 0 {
@@ -326,6 +363,9 @@ type Conn struct {
 	writeTimeout time.Duration
 	closeOnce    sync.Once
 
+	elem  *list.Element // in l.silent while the connection has sent nothing; guarded by l.mu
+	spoke atomic.Bool   // the connection has sent bytes
+
 	writeSet atomic.Int64 // unix nanoseconds when the write deadline was last moved; 0 to move it at the next write
 	deadline atomic.Int64 // unix nanoseconds of the write deadline set by the server; 0 for none
 }
@@ -336,8 +376,19 @@ func (c *Conn) Client() netip.Addr { return c.key }
 // Close closes the connection and uncounts it, once.
 func (c *Conn) Close() error {
 	err := c.Conn.Close()
-	c.closeOnce.Do(func() { c.l.release(c.key) })
+	c.closeOnce.Do(func() { c.l.release(c) })
 	return err
+}
+
+// Read reads from the connection. Its first bytes take it off the listener's silent
+// connections, which make room for new ones at the listener's cap.
+func (c *Conn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && !c.spoke.Load() {
+		c.spoke.Store(true)
+		c.l.heard(c)
+	}
+	return n, err
 }
 
 // Write writes p, first moving the write deadline to WriteTimeout from now when a tenth of

@@ -43,6 +43,15 @@ func serve(t *testing.T, l *Listener) *server {
 			s.conns[c.RemoteAddr().String()] = c
 			s.mu.Unlock()
 			c.Write([]byte("ok\n"))
+			go func() { // answers each line heard with "heard\n"
+				r := bufio.NewReader(c)
+				for {
+					if _, err := r.ReadString('\n'); err != nil {
+						return
+					}
+					c.Write([]byte("heard\n"))
+				}
+			}()
 		}
 	}()
 	t.Cleanup(func() {
@@ -71,8 +80,22 @@ func (s *server) closeFrom(t *testing.T, addr net.Addr) {
 }
 
 // dial connects to l from the loopback address from and reports whether the server greeted
-// the connection (admitted) or closed it (refused).
+// the connection (admitted) or closed it (refused). An admitted connection then speaks: it
+// sends a line and waits for the server to have heard it.
 func dial(t *testing.T, l *Listener, from string) (net.Conn, bool) {
+	t.Helper()
+	c, ok := dialSilent(t, l, from)
+	if ok {
+		io.WriteString(c, "hello\n")
+		if line, err := bufio.NewReader(c).ReadString('\n'); line != "heard\n" {
+			t.Fatalf("speaking from %s: %q %v", from, line, err)
+		}
+	}
+	return c, ok
+}
+
+// dialSilent is dial without the speaking: the connection sends nothing.
+func dialSilent(t *testing.T, l *Listener, from string) (net.Conn, bool) {
 	t.Helper()
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 10 * time.Second}
 	c, err := d.Dial("tcp", l.Addr().String())
@@ -173,6 +196,48 @@ func TestCaps(t *testing.T) {
 	srv.closeFrom(t, a1.LocalAddr())
 	if _, ok := dial(t, l, "127.0.0.1"); !ok {
 		t.Fatal("refused after a connection of the client closed")
+	}
+}
+
+// TestSilentMakeRoom fills a listener with connections that send nothing, from as many
+// clients: at its cap, each new connection takes the place of the oldest silent one, and
+// never of one that has spoken. Without that, a flood of idle connections from many
+// addresses kept every other client out until the header timeout.
+func TestSilentMakeRoom(t *testing.T) {
+	l, reg := listen(t, Config{Name: "test", Limits: Limits{MaxConns: 3, MaxConnsPerClient: 2}})
+	serve(t, l)
+
+	spoke, _ := dial(t, l, "127.0.0.9")
+	var silent []net.Conn
+	for _, from := range []string{"127.0.0.2", "127.0.0.3"} {
+		c, ok := dialSilent(t, l, from)
+		if !ok {
+			t.Fatalf("refused from %s while the listener had room", from)
+		}
+		silent = append(silent, c)
+	}
+	for i, from := range []string{"127.0.0.4", "127.0.0.5"} {
+		if _, ok := dial(t, l, from); !ok {
+			t.Fatalf("refused from %s at the cap, with %d silent connections open", from, 2-i)
+		}
+		silent[i].SetReadDeadline(time.Now().Add(30 * time.Second))
+		if _, err := silent[i].Read(make([]byte, 1)); err == nil {
+			t.Fatalf("the silent connection %d is still open after a new one took its place", i+1)
+		}
+	}
+	// Every connection open has spoken now: the next one is refused.
+	if _, ok := dialSilent(t, l, "127.0.0.6"); ok {
+		t.Fatal("admitted past MaxConns with no silent connection to close")
+	}
+	io.WriteString(spoke, "still here\n")
+	if line, err := bufio.NewReader(spoke).ReadString('\n'); line != "heard\n" {
+		t.Fatalf("the connection that spoke first was closed: %q %v", line, err)
+	}
+	if got := metric(t, reg, "reelay_listener_refused_connections_total", "listener", "test", "reason", ReasonSilent); got != 2 {
+		t.Errorf("silent connections closed: %v, want 2", got)
+	}
+	if all, _ := l.Open(netip.Addr{}); all != 3 {
+		t.Errorf("open: %d, want 3", all)
 	}
 }
 

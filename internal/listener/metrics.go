@@ -23,7 +23,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"listener"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "reelay_listener_refused_connections_total",
-			Help: "Connections closed as soon as accepted, by listener and by the cap they were past: listener (MaxConns) or client (MaxConnsPerClient).",
+			Help: "Connections closed by a cap, by listener and by reason: listener (past MaxConns) or client (past MaxConnsPerClient) for new ones, silent for the oldest of those that had sent nothing, closed to make room at MaxConns.",
 		}, []string{"listener", "reason"}),
 		acceptErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "reelay_listener_accept_errors_total",
