@@ -167,3 +167,50 @@ func TestEdgeConnectionCaps(t *testing.T) {
 		t.Errorf("/metrics lacks %q:\n%s", want, metrics)
 	}
 }
+
+// TestEdgeIdleMakeRoom fills the edge's cap with kept-alive connections waiting for their
+// next request, each from its own address: a new client takes the place of the one idle the
+// longest, where it was refused before.
+func TestEdgeIdleMakeRoom(t *testing.T) {
+	e := startEdge(t, Config{Origin: newTestOrigin(t).URL, Limits: listener.Limits{MaxConns: 3}})
+	const req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+	answered := func(c net.Conn, r *bufio.Reader) bool {
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			return false
+		}
+		io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode == 200
+	}
+	var idle []net.Conn
+	var idleR []*bufio.Reader
+	for _, from := range []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"} {
+		c, r := rawConn(t, e.url, from)
+		io.WriteString(c, req)
+		if !answered(c, r) {
+			t.Fatalf("%s not served while the edge had room", from)
+		}
+		idle, idleR = append(idle, c), append(idleR, r)
+	}
+	// The edge marks a connection idle just after its answer is out: until then, a new
+	// client is refused.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, r := rawConn(t, e.url, "127.0.0.5")
+		io.WriteString(c, req)
+		if answered(c, r) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a new client was refused with every place taken by idle connections")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := idleR[0].ReadByte(); err == nil {
+		t.Error("the connection idle the longest is still open")
+	}
+	io.WriteString(idle[1], req)
+	if !answered(idle[1], idleR[1]) {
+		t.Error("an idle connection that was not needed was closed")
+	}
+}

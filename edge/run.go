@@ -163,6 +163,7 @@ func (e *Edge) trackConn(c net.Conn, st fasthttp.ConnState) {
 		}
 		if hc, ok := c.(*headConn); ok && st == fasthttp.StateIdle {
 			hc.expectHead()
+			hc.Idle() // silent until its next request's bytes are read: it may make room at the cap
 		}
 		if st == fasthttp.StateIdle && e.shut.Load() {
 			c.Close()

@@ -1,8 +1,9 @@
 // Package listener guards the TCP listener of a server that faces the public: it caps the
 // connections open at once, in all and per client address, closing those past a cap as soon
 // as they are accepted, except that at the listener's cap a new connection takes the place of
-// the oldest one that has sent nothing yet (so that a flood of idle connections from many
-// addresses cannot keep a normal client out); it rides out the accept errors that pass (out of file descriptors,
+// the oldest silent one: one that has sent nothing yet, or that waits on keep-alive for its
+// next request (see Conn.Idle), so that a flood of idle connections from many addresses
+// cannot keep a normal client out; it rides out the accept errors that pass (out of file descriptors,
 // a connection aborted before it was accepted) with a backoff instead of failing the server;
 // and it makes every write on a connection progress within Limits.WriteTimeout.
 //
@@ -41,8 +42,8 @@ const (
 // keep it waiting. A zero field takes its default.
 type Limits struct {
 	// MaxConns caps the connections open at once on the listener: past it, the oldest open
-	// connection that has sent nothing yet is closed to make room for a new one, or, when
-	// every one has, the new connection is closed as soon as it is accepted. Default DefaultMaxConns (10,000); negative for no
+	// connection that is silent (that has sent nothing yet, or waits for its next request)
+	// is closed to make room for a new one, or, when none is, the new connection is closed as soon as it is accepted. Default DefaultMaxConns (10,000); negative for no
 	// cap.
 	MaxConns int
 	// MaxConnsPerClient caps the connections open at once from one client address: an IPv4
@@ -116,7 +117,7 @@ const (
 	ReasonListener = "listener" // the listener's cap, Limits.MaxConns
 	ReasonClient   = "client"   // the client's cap, Limits.MaxConnsPerClient
 	// ReasonSilent counts the connections closed to make room at the listener's cap: each
-	// the oldest of those that had sent nothing.
+	// the oldest of those that were silent.
 	ReasonSilent = "silent"
 )
 
@@ -142,7 +143,7 @@ type Listener struct {
 	mu      sync.Mutex
 	open    int
 	clients map[netip.Addr]int
-	silent  list.List // of *Conn: the open connections that have sent nothing yet, oldest first
+	silent  list.List // of *Conn: the open connections that are silent, the longest silent first
 
 	lastLog [3]atomic.Int64 // unix nanoseconds of the last log of each kind
 }
@@ -266,7 +267,8 @@ func (l *Listener) admit(c *Conn) (reason string) {
 	return ""
 }
 
-// heard takes c off the silent connections: it has sent its first bytes.
+// heard takes c off the silent connections: it has sent bytes, or the server is busy with
+// its request.
 func (l *Listener) heard(c *Conn) {
 	l.mu.Lock()
 	if c.elem != nil {
@@ -284,6 +286,7 @@ func (l *Listener) release(c *Conn) {
 		l.silent.Remove(c.elem)
 		c.elem = nil
 	}
+	c.released = true
 	l.open--
 	if key.IsValid() {
 		if n := l.clients[key] - 1; n > 0 {
@@ -363,8 +366,9 @@ type Conn struct {
 	writeTimeout time.Duration
 	closeOnce    sync.Once
 
-	elem  *list.Element // in l.silent while the connection has sent nothing; guarded by l.mu
-	spoke atomic.Bool   // the connection has sent bytes
+	elem     *list.Element // in l.silent while the connection is silent; guarded by l.mu
+	released bool          // uncounted by Close; guarded by l.mu
+	spoke    atomic.Bool   // the connection has sent bytes since it was accepted or last idle
 
 	writeSet atomic.Int64 // unix nanoseconds when the write deadline was last moved; 0 to move it at the next write
 	deadline atomic.Int64 // unix nanoseconds of the write deadline set by the server; 0 for none
@@ -380,8 +384,8 @@ func (c *Conn) Close() error {
 	return err
 }
 
-// Read reads from the connection. Its first bytes take it off the listener's silent
-// connections, which make room for new ones at the listener's cap.
+// Read reads from the connection. Its first bytes, and the first after Idle, take it off
+// the listener's silent connections, which make room for new ones at the listener's cap.
 func (c *Conn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 && !c.spoke.Load() {
@@ -389,6 +393,26 @@ func (c *Conn) Read(p []byte) (int, error) {
 		c.l.heard(c)
 	}
 	return n, err
+}
+
+// Idle tells the listener that the server has answered the connection's request and waits
+// on keep-alive for its next: the connection is silent again, and at the listener's cap the
+// one silent the longest is closed to make room for a new one. Its next bytes read, or Busy,
+// end that. HTTP clients retry a request that finds a kept-alive connection closed.
+func (c *Conn) Idle() {
+	c.spoke.Store(false)
+	c.l.mu.Lock()
+	if c.elem == nil && !c.released {
+		c.elem = c.l.silent.PushBack(c)
+	}
+	c.l.mu.Unlock()
+}
+
+// Busy tells the listener that the server is reading or serving a request of the
+// connection, whose bytes may have been read before Idle: it is not silent.
+func (c *Conn) Busy() {
+	c.spoke.Store(true)
+	c.l.heard(c)
 }
 
 // Write writes p, first moving the write deadline to WriteTimeout from now when a tenth of

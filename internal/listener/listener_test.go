@@ -66,6 +66,18 @@ func serve(t *testing.T, l *Listener) *server {
 	return s
 }
 
+// conn returns the server's end of the connection from the client at addr.
+func (s *server) conn(t *testing.T, addr net.Addr) *Conn {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.conns[addr.String()].(*Conn)
+	if !ok {
+		t.Fatalf("no connection from %s", addr)
+	}
+	return c
+}
+
 // closeFrom closes the server's end of the connection from the client at addr.
 func (s *server) closeFrom(t *testing.T, addr net.Addr) {
 	t.Helper()
@@ -205,7 +217,7 @@ func TestCaps(t *testing.T) {
 // addresses kept every other client out until the header timeout.
 func TestSilentMakeRoom(t *testing.T) {
 	l, reg := listen(t, Config{Name: "test", Limits: Limits{MaxConns: 3, MaxConnsPerClient: 2}})
-	serve(t, l)
+	srv := serve(t, l)
 
 	spoke, _ := dial(t, l, "127.0.0.9")
 	var silent []net.Conn
@@ -233,8 +245,25 @@ func TestSilentMakeRoom(t *testing.T) {
 	if line, err := bufio.NewReader(spoke).ReadString('\n'); line != "heard\n" {
 		t.Fatalf("the connection that spoke first was closed: %q %v", line, err)
 	}
-	if got := metric(t, reg, "reelay_listener_refused_connections_total", "listener", "test", "reason", ReasonSilent); got != 2 {
-		t.Errorf("silent connections closed: %v, want 2", got)
+
+	// A connection that the server calls idle (kept alive between requests) is silent again
+	// until it speaks or the server calls it busy.
+	server := srv.conn(t, spoke.LocalAddr())
+	server.Idle()
+	server.Busy()
+	if _, ok := dialSilent(t, l, "127.0.0.7"); ok {
+		t.Fatal("admitted past MaxConns by closing a busy connection")
+	}
+	server.Idle()
+	if _, ok := dial(t, l, "127.0.0.8"); !ok {
+		t.Fatal("refused at the cap with an idle connection open")
+	}
+	spoke.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := bufio.NewReader(spoke).ReadString('\n'); err == nil {
+		t.Fatal("the idle connection is still open after a new one took its place")
+	}
+	if got := metric(t, reg, "reelay_listener_refused_connections_total", "listener", "test", "reason", ReasonSilent); got != 3 {
+		t.Errorf("silent connections closed: %v, want 3", got)
 	}
 	if all, _ := l.Open(netip.Addr{}); all != 3 {
 		t.Errorf("open: %d, want 3", all)

@@ -187,3 +187,50 @@ func TestConnectionCaps(t *testing.T) {
 		t.Errorf("another client: /healthz %d", code)
 	}
 }
+
+// TestIdleMakeRoom fills the listener's cap with kept-alive connections waiting for their
+// next request, each from its own address: a new client takes the place of the one idle the
+// longest, where it was refused before. (That connections in the middle of a request are
+// never closed for it is internal/listener's TestSilentMakeRoom.)
+func TestIdleMakeRoom(t *testing.T) {
+	s, _, _, _ := start(t, Config{Name: "api", Limits: listener.Limits{MaxConns: 3, HeaderTimeout: time.Minute}})
+	const req = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+	answered := func(c net.Conn, r *bufio.Reader) bool {
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			return false
+		}
+		io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode == 200
+	}
+	var idle []net.Conn
+	var idleR []*bufio.Reader
+	for _, from := range []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"} {
+		c, r := rawRequest(t, s, from, req)
+		if !answered(c, r) {
+			t.Fatalf("%s not served while the listener had room", from)
+		}
+		idle, idleR = append(idle, c), append(idleR, r)
+	}
+	// The server marks a connection idle just after its answer is out: until then, a new
+	// client is refused.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, r := rawRequest(t, s, "127.0.0.5", req)
+		if answered(c, r) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a new client was refused with every place taken by idle connections")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, closed := closedWithin(idle[0], idleR[0], 30*time.Second); !closed {
+		t.Error("the connection idle the longest is still open")
+	}
+	io.WriteString(idle[1], req)
+	if !answered(idle[1], idleR[1]) {
+		t.Error("an idle connection that was not needed was closed")
+	}
+}

@@ -94,8 +94,24 @@ func New(cfg Config) (*Server, error) {
 		ReadHeaderTimeout: cfg.Limits.HeaderTimeout,
 		IdleTimeout:       cfg.Limits.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+		ConnState:         connState,
 	}
 	return s, nil
+}
+
+// connState tells the listener which connections wait on keep-alive for their next request:
+// at its cap, they make room for new ones.
+func connState(c net.Conn, st http.ConnState) {
+	lc, ok := c.(*listener.Conn)
+	if !ok {
+		return
+	}
+	switch st {
+	case http.StateIdle:
+		lc.Idle()
+	case http.StateActive: // net/http: a request's first bytes have been read
+		lc.Busy()
+	}
 }
 
 // Addr is the address the server listens on, with the real port when Config.Addr had port 0.
