@@ -153,25 +153,8 @@ func (f *fitter) build(s shape) (err error) {
 	if f.sink, err = f.g.NewFilterContext(buffersink, "out", nil); err != nil {
 		return fmt.Errorf("transcoder: creating fitting sink: %w", err)
 	}
-	outputs := inOuts([]string{"in"}, []*astiav.FilterContext{f.src})
-	inputs := inOuts([]string{"out"}, []*astiav.FilterContext{f.sink})
-	defer func() {
-		if outputs != nil {
-			outputs.Free()
-		}
-		if inputs != nil {
-			inputs.Free()
-		}
-	}()
-	if outputs == nil || inputs == nil {
-		return errors.New("transcoder: allocating filter in/outs failed")
-	}
-	desc := f.chain(s)
-	if err := f.g.Parse(desc, inputs, outputs); err != nil {
-		return fmt.Errorf("transcoder: parsing fitting graph %q: %w", desc, err)
-	}
-	if err := f.g.Configure(); err != nil {
-		return fmt.Errorf("transcoder: configuring fitting graph %q: %w", desc, err)
+	if err := configureGraph(f.g, "fitting graph", f.chain(s), []string{"in"}, []*astiav.FilterContext{f.src}, []string{"out"}, []*astiav.FilterContext{f.sink}); err != nil {
+		return err
 	}
 	f.from = s
 	return nil

@@ -155,16 +155,25 @@ func newGraph(s graphSpec) (_ *graph, err error) {
 		desc += ";" + audioChain()
 	}
 
-	// The graph's open outputs are our sources, its open inputs our sinks. Parse consumes the
-	// entries it links and leaves the heads pointing at what is left, so only the heads are freed.
-	outputs := inOuts([]string{"vin", "ain"}, []*astiav.FilterContext{g.vsrc, g.asrc})
 	names := make([]string, 0, len(g.vsink)+1)
 	sinks := append([]*astiav.FilterContext{}, g.vsink...)
 	for i := range g.vsink {
 		names = append(names, "v"+strconv.Itoa(i))
 	}
 	names, sinks = append(names, "aout"), append(sinks, g.asink)
-	inputs := inOuts(names, sinks)
+	if err := configureGraph(g.g, "filter graph", desc, []string{"vin", "ain"}, []*astiav.FilterContext{g.vsrc, g.asrc}, names, sinks); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// configureGraph parses desc into fg, linking its open outputs to the sources (by name) and
+// its open inputs to the sinks (nil contexts are left out), and configures it; what names it
+// in errors.
+func configureGraph(fg *astiav.FilterGraph, what, desc string, srcNames []string, srcs []*astiav.FilterContext, sinkNames []string, sinks []*astiav.FilterContext) error {
+	// The graph's open outputs are our sources, its open inputs our sinks. Parse consumes the
+	// entries it links and leaves the heads pointing at what is left, so only the heads are freed.
+	outputs, inputs := inOuts(srcNames, srcs), inOuts(sinkNames, sinks)
 	defer func() {
 		if outputs != nil {
 			outputs.Free()
@@ -174,15 +183,15 @@ func newGraph(s graphSpec) (_ *graph, err error) {
 		}
 	}()
 	if outputs == nil || inputs == nil {
-		return nil, errors.New("transcoder: allocating filter in/outs failed")
+		return errors.New("transcoder: allocating filter in/outs failed")
 	}
-	if err := g.g.Parse(desc, inputs, outputs); err != nil {
-		return nil, fmt.Errorf("transcoder: parsing filter graph %q: %w", desc, err)
+	if err := fg.Parse(desc, inputs, outputs); err != nil {
+		return fmt.Errorf("transcoder: parsing %s %q: %w", what, desc, err)
 	}
-	if err := g.g.Configure(); err != nil {
-		return nil, fmt.Errorf("transcoder: configuring filter graph %q: %w", desc, err)
+	if err := fg.Configure(); err != nil {
+		return fmt.Errorf("transcoder: configuring %s %q: %w", what, desc, err)
 	}
-	return g, nil
+	return nil
 }
 
 // inOuts links one FilterInOut per non-nil context, in order, and returns the head (nil when

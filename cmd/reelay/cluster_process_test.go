@@ -600,37 +600,7 @@ type reelayProc struct {
 // which t fails after a minute. The process is killed if the test process dies.
 func startProc(t, life *testing.T, name string, args ...string) *reelayProc {
 	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &reelayProc{name: name, stderr: &testenv.Buffer{}, done: make(chan struct{})}
-	pr, pw := io.Pipe()
-	p.cmd = exec.Command(exe, args...)
-	p.cmd.Env = append(os.Environ(), runMainEnv+"=1")
-	p.cmd.Stdout, p.cmd.Stderr = pw, p.stderr
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		p.cmd.Wait()
-		pw.Close()
-		close(p.done)
-	}()
-	life.Cleanup(func() {
-		p.kill()
-		out := p.stderr.String()
-		if strings.Contains(out, "WARNING: DATA RACE") {
-			life.Errorf("%s (pid %d) reported a data race", name, p.cmd.Process.Pid)
-		}
-		if life.Failed() {
-			if len(out) > 16<<10 {
-				out = "...\n" + out[len(out)-16<<10:]
-			}
-			life.Logf("stderr of %s (pid %d, %v):\n%s", name, p.cmd.Process.Pid, p.cmd.ProcessState, out)
-		}
-	})
+	p, pr := spawn(t, life, name, nil, args...)
 
 	lines := make(chan string, 1)
 	go func() {
@@ -656,6 +626,46 @@ func startProc(t, life *testing.T, name string, args ...string) *reelayProc {
 		t.Fatalf("reelay %s (%s) printed no listener within a minute:\n%s", args[0], name, p.stderr)
 	}
 	return p
+}
+
+// spawn starts `reelay args...` with env added to the test process's, and returns it with
+// its standard output. When life ends the process is killed, life fails if it reported a
+// data race, and its standard error is logged if life failed. The process is killed if the
+// test process dies.
+func spawn(t, life *testing.T, name string, env []string, args ...string) (*reelayProc, io.Reader) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &reelayProc{name: name, stderr: &testenv.Buffer{}, done: make(chan struct{})}
+	pr, pw := io.Pipe()
+	p.cmd = exec.Command(exe, args...)
+	p.cmd.Env = append(append(os.Environ(), runMainEnv+"=1"), env...)
+	p.cmd.Stdout, p.cmd.Stderr = pw, p.stderr
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.cmd.Wait()
+		pw.Close()
+		close(p.done)
+	}()
+	life.Cleanup(func() {
+		p.kill()
+		out := p.stderr.String()
+		if strings.Contains(out, "WARNING: DATA RACE") {
+			life.Errorf("%s (pid %d) reported a data race", name, p.cmd.Process.Pid)
+		}
+		if life.Failed() {
+			if len(out) > 16<<10 {
+				out = "...\n" + out[len(out)-16<<10:]
+			}
+			life.Logf("stderr of %s (pid %d, %v):\n%s", name, p.cmd.Process.Pid, p.cmd.ProcessState, out)
+		}
+	})
+	return p, pr
 }
 
 // kill sends SIGKILL to the process, unless it is gone, and reaps it.

@@ -8,15 +8,12 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/reelay/reelay/internal/testenv"
 )
 
 // noFileEnv, set for a child started with runMainEnv, is the open files limit (soft and hard)
@@ -48,36 +45,9 @@ const floodFiles = 256
 // killed when the test ends, or if the test process dies.
 func startUpProc(t *testing.T, files int, args ...string) (*reelayProc, map[string]string) {
 	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &reelayProc{name: "reelay up", stderr: &testenv.Buffer{}, done: make(chan struct{})}
-	pr, pw := io.Pipe()
 	args = append([]string{"up", "--data", t.TempDir(), "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",
 		"--edge-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0", "--metrics-token", floodMetricsToken}, args...)
-	p.cmd = exec.Command(exe, args...)
-	p.cmd.Env = append(os.Environ(), runMainEnv+"=1", noFileEnv+"="+strconv.Itoa(files))
-	p.cmd.Stdout, p.cmd.Stderr = pw, p.stderr
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		p.cmd.Wait()
-		pw.Close()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.kill()
-		if t.Failed() {
-			out := p.stderr.String()
-			if len(out) > 16<<10 {
-				out = "...\n" + out[len(out)-16<<10:]
-			}
-			t.Logf("stderr of reelay up (pid %d, %v):\n%s", p.cmd.Process.Pid, p.cmd.ProcessState, out)
-		}
-	})
+	p, pr := spawn(t, t, "reelay up", []string{noFileEnv + "=" + strconv.Itoa(files)}, args...)
 	lines := make(chan map[string]string, 1)
 	go func() {
 		urls := map[string]string{}
