@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -66,6 +67,16 @@ type Config struct {
 	// private video for edges to serve them (see signedurl.Query). Default nil: a private
 	// video's creator gets unsigned URLs, which edges refuse.
 	SignPlayback func(video string) string
+	// WriteBurst is how many writes (likes, follows, comments, shares, reports, edits, events)
+	// one user may make at once before being slowed to one per WriteInterval; past it they
+	// are answered 429 with Retry-After. Default 60.
+	WriteBurst int
+	// WriteInterval is the refill interval of the writes' limiter. Default 250ms: four
+	// writes a second, sustained.
+	WriteInterval time.Duration
+	// PublicURL is the API's base URL as clients reach it (https://api.example.com), which
+	// avatar URLs start with. Default "": they are paths, relative to the API.
+	PublicURL string
 	// Registerer receives the service's metrics. Nil registers nowhere.
 	Registerer prometheus.Registerer
 	// Logger receives the service's logs. Nil discards them.
@@ -75,6 +86,7 @@ type Config struct {
 // Service serves the feed/social API.
 type Service struct {
 	cfg          Config
+	db           *db.DB
 	accounts     *Accounts
 	catalog      *Catalog
 	uploads      Uploads // nil: ids that are not videos are not found
@@ -82,6 +94,7 @@ type Service struct {
 	log          *slog.Logger
 	throttle     *loginThrottle
 	register     *ratelimit.Limiter
+	writes       *ratelimit.Limiter // by user id
 	// dummyHash is checked against when a handle does not exist, so that an unknown handle
 	// takes as long as a wrong password and the timing tells nothing.
 	dummyHash string
@@ -113,11 +126,14 @@ func New(cfg Config, d *db.DB, uploads Uploads) (*Service, error) {
 	setDefault(&cfg.RegisterInterval, 3*time.Second)
 	setDefault(&cfg.HashSlots, 4)
 	setDefault(&cfg.HashQueue, 16)
+	setDefault(&cfg.WriteBurst, 60)
+	setDefault(&cfg.WriteInterval, 250*time.Millisecond)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Service{
 		cfg:          cfg,
+		db:           d,
 		accounts:     NewAccounts(d),
 		catalog:      NewCatalog(d),
 		uploads:      uploads,
@@ -125,6 +141,7 @@ func New(cfg Config, d *db.DB, uploads Uploads) (*Service, error) {
 		log:          cfg.Logger.With("tier", "feed"),
 		throttle:     newLoginThrottle(cfg),
 		register:     ratelimit.New(cfg.RegisterBurst, cfg.RegisterInterval, nil),
+		writes:       ratelimit.New(cfg.WriteBurst, cfg.WriteInterval, nil),
 		hashing:      make(chan struct{}, cfg.HashSlots),
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "reelay_feed_logins_total",
@@ -187,6 +204,18 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// limitWrite takes one of the user's writes (Config.WriteBurst): past them it sets
+// Retry-After on w and returns a 429. Admin requests are not limited.
+func (s *Service) limitWrite(w http.ResponseWriter, p auth.Principal) error {
+	if p.UserID == 0 {
+		return nil
+	}
+	if ok, wait := s.writes.Allow(strconv.FormatInt(p.UserID, 10)); !ok {
+		return tooManyAttempts(w, wait)
+	}
+	return nil
 }
 
 // errBusy answers a registration or a login that found every hashing slot taken and the

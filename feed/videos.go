@@ -9,7 +9,6 @@ import (
 	"github.com/reelay/reelay/db"
 	"github.com/reelay/reelay/internal/apierr"
 	"github.com/reelay/reelay/internal/auth"
-	"github.com/reelay/reelay/internal/layout"
 	"github.com/reelay/reelay/internal/video"
 	"github.com/reelay/reelay/internal/videoid"
 )
@@ -87,13 +86,9 @@ func (s *Service) getVideo(w http.ResponseWriter, r *http.Request) error {
 		out.Renditions = e.Renditions
 	}
 	if out.Playable {
-		var q string
-		if e.Visibility == video.Private && s.cfg.SignPlayback != nil {
-			q = "?" + s.cfg.SignPlayback(id)
-		}
-		out.PlaybackURL = s.playbackBase + layout.Path(id, layout.Master) + q
-		if ready { // the poster is written at the end
-			out.PosterURL = s.playbackBase + layout.Path(id, layout.InGeneration(e.Generation, layout.Poster)) + q
+		out.PlaybackURL, out.PosterURL = s.playbackURLs(id, e.Visibility, e.Generation)
+		if !ready { // the poster is written at the end
+			out.PosterURL = ""
 		}
 	}
 	apierr.WriteJSON(w, http.StatusOK, out)
