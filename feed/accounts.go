@@ -111,7 +111,7 @@ func (s *Service) createSession(w http.ResponseWriter, r *http.Request) error {
 	// is throttled before anything is looked up.
 	var u User
 	looked := false
-	if p, authed := auth.FromContext(r.Context()); handle != "" && (c.DeviceToken != "" || (authed && !p.Admin)) {
+	if p, authed := auth.FromContext(r.Context()); handle != "" && (c.DeviceToken != "" || (authed && p.UserID != 0)) {
 		if u, err = s.userByHandle(r, handle); err != nil {
 			return err
 		}
@@ -188,7 +188,7 @@ func (s *Service) knownDevice(r *http.Request, u User, deviceToken string, now t
 	if id, ok := auth.CheckDeviceToken(deviceKey(u), deviceToken, now, s.cfg.DeviceTTL); ok {
 		return "device:" + user + ":" + id.String(), id, true
 	}
-	if p, ok := auth.FromContext(r.Context()); ok && !p.Admin && p.UserID == u.ID {
+	if p, ok := auth.FromContext(r.Context()); ok && p.UserID != 0 && p.UserID == u.ID {
 		return "session:" + user, id, false
 	}
 	return "", id, false
@@ -221,7 +221,7 @@ func (s *Service) deleteSession(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Service) me(w http.ResponseWriter, r *http.Request) error {
 	p, _ := auth.FromContext(r.Context())
-	if p.Admin {
+	if p.UserID == 0 { // the operator's admin token
 		apierr.WriteJSON(w, http.StatusOK, map[string]any{"admin": true})
 		return nil
 	}

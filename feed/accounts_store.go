@@ -29,21 +29,23 @@ type User struct {
 	ID           int64
 	Handle       string
 	PasswordHash string
+	Admin        bool // a moderator: users.admin, set by `reelay admin grant`
 	CreatedAt    time.Time
 }
 
-const userCols = `users.id, users.handle, users.password_hash, users.created_at`
+const userCols = `users.id, users.handle, users.password_hash, users.admin, users.created_at`
 
 func scanUser(row *sql.Row) (User, error) {
 	var u User
 	var created int64
-	if err := row.Scan(&u.ID, &u.Handle, &u.PasswordHash, &created); err != nil {
+	var admin int
+	if err := row.Scan(&u.ID, &u.Handle, &u.PasswordHash, &admin, &created); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return User{}, db.ErrNotFound
 		}
 		return User{}, err
 	}
-	u.CreatedAt = db.Time(created)
+	u.CreatedAt, u.Admin = db.Time(created), admin != 0
 	return u, nil
 }
 
@@ -101,7 +103,8 @@ func (a *Accounts) CreateToken(ctx context.Context, hash []byte, userID int64, e
 	return nil
 }
 
-// UserByToken returns the principal of the token with this hash: its owner. It returns
+// UserByToken returns the principal of the token with this hash: its owner, an admin when
+// users.admin says so (a moderator, read at each request: a revocation counts at once). It returns
 // auth.ErrUnknownToken when no such token exists or it has expired.
 func (a *Accounts) UserByToken(ctx context.Context, hash []byte) (auth.Principal, error) {
 	u, err := scanUser(a.d.SQL().QueryRowContext(ctx, `SELECT `+userCols+` FROM tokens JOIN users ON users.id = tokens.user_id
@@ -112,7 +115,7 @@ func (a *Accounts) UserByToken(ctx context.Context, hash []byte) (auth.Principal
 	if err != nil {
 		return auth.Principal{}, fmt.Errorf("feed: user by token: %w", err)
 	}
-	return auth.Principal{UserID: u.ID, Handle: u.Handle}, nil
+	return auth.Principal{UserID: u.ID, Handle: u.Handle, Admin: u.Admin}, nil
 }
 
 // DeleteToken removes the token with this hash (a logout). Deleting a missing token is not

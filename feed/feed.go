@@ -74,6 +74,12 @@ type Config struct {
 	// WriteInterval is the refill interval of the writes' limiter. Default 250ms: four
 	// writes a second, sustained.
 	WriteInterval time.Duration
+	// CommentMaxRunes bounds a comment's body, in characters. Default 500.
+	CommentMaxRunes int
+	// ReportThreshold is how many users' open reports of a video hide it from everyone but
+	// its creator, until an admin resolves them (POST /v1/admin/reports/{id}/resolve).
+	// Default 3.
+	ReportThreshold int
 	// PublicURL is the API's base URL as clients reach it (https://api.example.com), which
 	// avatar URLs start with. Default "": they are paths, relative to the API.
 	PublicURL string
@@ -128,6 +134,8 @@ func New(cfg Config, d *db.DB, uploads Uploads) (*Service, error) {
 	setDefault(&cfg.HashQueue, 16)
 	setDefault(&cfg.WriteBurst, 60)
 	setDefault(&cfg.WriteInterval, 250*time.Millisecond)
+	setDefault(&cfg.CommentMaxRunes, 500)
+	setDefault(&cfg.ReportThreshold, 3)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -174,6 +182,20 @@ func New(cfg Config, d *db.DB, uploads Uploads) (*Service, error) {
 //	DELETE /v1/sessions/current  log out
 //	GET    /v1/me                the current user
 //	GET    /v1/videos/{id}       a video's status, metadata and playback URLs
+//
+// Social actions (follows.go, likes.go, comments.go, blocks.go, reports.go):
+//
+//	PUT|DELETE /v1/users/{handle}/follow     follow, unfollow: {"following","followers"}
+//	GET        /v1/users/{handle}/followers  who follows them, newest first
+//	GET        /v1/users/{handle}/following  whom they follow, newest first
+//	PUT|DELETE /v1/users/{handle}/block      block, unblock: {"blocked"}
+//	PUT|DELETE /v1/videos/{id}/like          like, unlike: {"liked","likes"}
+//	POST|GET   /v1/videos/{id}/comments      comment; a video's comments, newest first
+//	DELETE     /v1/comments/{id}             by its author, the video's owner or an admin
+//	POST       /v1/videos/{id}/shares        count a share: {"shares"}
+//	POST       /v1/videos/{id}/reports       report a video, once per user
+//	GET        /v1/admin/reports             admins: the videos with open reports
+//	POST       /v1/admin/reports/{id}/resolve  admins: keep or remove the video
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	h := func(f apierr.HandlerFunc) http.Handler { return apierr.Handler(s.log, f) }
@@ -182,6 +204,22 @@ func (s *Service) Handler() http.Handler {
 	mux.Handle("DELETE /v1/sessions/current", h(auth.Require(s.deleteSession)))
 	mux.Handle("GET /v1/me", h(auth.Require(s.me)))
 	mux.Handle("GET /v1/videos/{id}", h(s.getVideo))
+	// social actions
+	mux.Handle("PUT /v1/users/{handle}/follow", h(userOnly(s.putFollow)))
+	mux.Handle("DELETE /v1/users/{handle}/follow", h(userOnly(s.deleteFollow)))
+	mux.Handle("GET /v1/users/{handle}/followers", h(s.followers))
+	mux.Handle("GET /v1/users/{handle}/following", h(s.following))
+	mux.Handle("PUT /v1/users/{handle}/block", h(userOnly(s.putBlock)))
+	mux.Handle("DELETE /v1/users/{handle}/block", h(userOnly(s.deleteBlock)))
+	mux.Handle("PUT /v1/videos/{id}/like", h(userOnly(s.putLike)))
+	mux.Handle("DELETE /v1/videos/{id}/like", h(userOnly(s.deleteLike)))
+	mux.Handle("POST /v1/videos/{id}/comments", h(userOnly(s.createComment)))
+	mux.Handle("GET /v1/videos/{id}/comments", h(s.comments))
+	mux.Handle("DELETE /v1/comments/{id}", h(auth.Require(s.deleteComment)))
+	mux.Handle("POST /v1/videos/{id}/shares", h(userOnly(s.share)))
+	mux.Handle("POST /v1/videos/{id}/reports", h(userOnly(s.createReport)))
+	mux.Handle("GET /v1/admin/reports", h(auth.RequireAdmin(s.adminReports)))
+	mux.Handle("POST /v1/admin/reports/{id}/resolve", h(auth.RequireAdmin(s.resolveReport)))
 	return mux
 }
 

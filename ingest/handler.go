@@ -176,7 +176,7 @@ func (h *Handler) lockAndLoad(r *http.Request, p auth.Principal, id string) (u u
 // the spot. The caller holds the upload's lock.
 func (h *Handler) load(ctx context.Context, p auth.Principal, id string) (upload, error) {
 	u, err := h.uploads.get(ctx, id)
-	if errors.Is(err, db.ErrNotFound) || (err == nil && (p.Admin || u.UserID != p.UserID)) {
+	if errors.Is(err, db.ErrNotFound) || (err == nil && (p.UserID == 0 || u.UserID != p.UserID)) {
 		return upload{}, errNotFound
 	}
 	if err != nil {

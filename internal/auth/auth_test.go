@@ -58,6 +58,9 @@ func (f fakeUsers) UserByToken(_ context.Context, hash []byte) (Principal, error
 	return Principal{}, ErrUnknownToken
 }
 
+// testUsers are a user, and a user who is an admin (a moderator).
+var testUsers = fakeUsers{"user-token": {UserID: 7, Handle: "ann"}, "mod-token": {UserID: 8, Handle: "mo", Admin: true}}
+
 var authCases = []struct {
 	name, header string
 	status       int // of a Require'd handler
@@ -67,6 +70,7 @@ var authCases = []struct {
 	{"user", "Bearer user-token", 200, false},
 	{"scheme is case-insensitive", "bearer user-token", 200, false},
 	{"admin", "Bearer admin-secret-token", 200, true},
+	{"admin user", "Bearer mod-token", 200, true},
 	{"unknown token", "Bearer nope", 401, false},
 	{"basic", "Basic dXNlcjpwdw==", 401, false},
 	{"empty token", "Bearer ", 401, false},
@@ -74,12 +78,13 @@ var authCases = []struct {
 }
 
 func TestMiddleware(t *testing.T) {
-	a := NewAuthenticator(fakeUsers{"user-token": {UserID: 7, Handle: "ann"}}, "admin-secret-token", nil)
+	a := NewAuthenticator(testUsers, "admin-secret-token", nil)
 	h := a.Middleware(handlerOf(Require(func(w http.ResponseWriter, r *http.Request) error {
 		p, _ := FromContext(r.Context())
 		if p.Admin {
 			w.Header().Set("X-Admin", "1")
-		} else if p.UserID != 7 || p.Handle != "ann" {
+		}
+		if p != testUsers["user-token"] && p != testUsers["mod-token"] && p != (Principal{Admin: true}) {
 			t.Errorf("principal %+v", p)
 		}
 		return nil
@@ -103,9 +108,9 @@ func TestMiddleware(t *testing.T) {
 }
 
 func TestRequireAdmin(t *testing.T) {
-	a := NewAuthenticator(fakeUsers{"user-token": {UserID: 7, Handle: "ann"}}, "admin-secret-token", nil)
+	a := NewAuthenticator(testUsers, "admin-secret-token", nil)
 	h := a.Middleware(handlerOf(RequireAdmin(func(w http.ResponseWriter, r *http.Request) error { return nil })))
-	for header, want := range map[string]int{"": 401, "Bearer user-token": 403, "Bearer admin-secret-token": 200} {
+	for header, want := range map[string]int{"": 401, "Bearer user-token": 403, "Bearer admin-secret-token": 200, "Bearer mod-token": 200} {
 		rec := httptest.NewRecorder()
 		r := httptest.NewRequest("DELETE", "/", nil)
 		if header != "" {
@@ -122,7 +127,7 @@ func FuzzAuthorizationHeader(f *testing.F) {
 	for _, tc := range authCases {
 		f.Add(tc.header)
 	}
-	a := NewAuthenticator(fakeUsers{"user-token": {UserID: 7, Handle: "ann"}}, "admin-secret-token", nil)
+	a := NewAuthenticator(testUsers, "admin-secret-token", nil)
 	f.Fuzz(func(t *testing.T, header string) {
 		p, err := a.resolve(context.Background(), header)
 		if err != nil {
@@ -130,7 +135,7 @@ func FuzzAuthorizationHeader(f *testing.F) {
 		}
 		_, tok, _ := strings.Cut(header, " ")
 		tok = strings.TrimSpace(tok)
-		if !(p.Admin && tok == "admin-secret-token") && !(p.UserID == 7 && tok == "user-token") {
+		if !(p == Principal{Admin: true} && tok == "admin-secret-token") && !(p == testUsers[tok]) {
 			t.Fatalf("header %q resolved to %+v", header, p)
 		}
 	})

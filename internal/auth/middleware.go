@@ -16,7 +16,10 @@ import (
 type Principal struct {
 	UserID int64  // 0 for the admin token
 	Handle string // empty for the admin token
-	Admin  bool   // the operator's admin token
+	// Admin is true for the operator's admin token, and for users whom TokenUsers says are
+	// admins (moderators). A user who is an admin still has a UserID: code that means "the
+	// operator's token, nobody's account" checks UserID == 0.
+	Admin bool
 }
 
 // TokenUsers resolves a stored token hash (HashToken) to the user it belongs to, or returns
@@ -99,7 +102,6 @@ func (a *Authenticator) resolve(ctx context.Context, header string) (Principal, 
 	if err != nil {
 		return Principal{}, err
 	}
-	p.Admin = false // only the admin token is the admin
 	return p, nil
 }
 
@@ -114,11 +116,12 @@ func Require(h apierr.HandlerFunc) apierr.HandlerFunc {
 	}
 }
 
-// RequireAdmin wraps h so that it runs only for the admin token; others get 401 or 403.
+// RequireAdmin wraps h so that it runs only for an admin: the admin token or an admin user;
+// others get 401 or 403.
 func RequireAdmin(h apierr.HandlerFunc) apierr.HandlerFunc {
 	return Require(func(w http.ResponseWriter, r *http.Request) error {
 		if p, _ := FromContext(r.Context()); !p.Admin {
-			return apierr.New(http.StatusForbidden, "forbidden", "this endpoint needs the admin token")
+			return apierr.New(http.StatusForbidden, "forbidden", "this endpoint is for admins")
 		}
 		return h(w, r)
 	})
