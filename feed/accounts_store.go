@@ -135,3 +135,23 @@ func (a *Accounts) DeleteExpiredTokens(ctx context.Context) (int64, error) {
 	}
 	return res.RowsAffected()
 }
+
+// SetAdmin makes the user with this handle an admin (a moderator of reports), or no longer
+// one. It returns ErrNotFound when there is no such user.
+func (a *Accounts) SetAdmin(ctx context.Context, handle string, admin bool) error {
+	flag := 0
+	if admin {
+		flag = 1
+	}
+	res, err := a.d.Exec(ctx, `UPDATE users SET admin = $2 WHERE handle = $1`, handle, flag)
+	if err != nil {
+		return fmt.Errorf("feed: admin %q: %w", handle, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		if err == nil {
+			err = db.ErrNotFound
+		}
+		return fmt.Errorf("feed: admin %q: %w", handle, err)
+	}
+	return nil
+}
