@@ -1,12 +1,12 @@
 package feed
 
 import (
-	"encoding/json"
 	"fmt"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/reelay/reelay/internal/apierr"
 	"github.com/reelay/reelay/internal/video"
 )
 
@@ -32,7 +32,7 @@ func FuzzReportRequest(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body string) {
 		var q reportRequest
-		if err := json.Unmarshal([]byte(body), &q); err != nil || q.check() != nil {
+		if err := apierr.UnmarshalJSON([]byte(body), &q); err != nil || q.check() != nil {
 			return
 		}
 		if !strings.Contains(strings.Join(ReportReasons, ","), q.Reason) || q.Reason == "" || len([]rune(q.Note)) > maxReportNote {
