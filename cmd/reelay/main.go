@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -31,6 +32,15 @@ type command struct {
 	// arg names the flag that the command's one positional argument sets, "" for none:
 	// `reelay upload FILE` is `reelay upload --file FILE`.
 	arg string
+	// verbs are the words that may follow the command's name, before its flags and argument
+	// (`reelay admin grant HANDLE`); the runner gets the one given through setVerb.
+	verbs []string
+}
+
+// verbRunner is a runner of a command with verbs.
+type verbRunner interface {
+	runner
+	setVerb(verb string)
 }
 
 // runner validates the loaded config, then runs until ctx is done or the work ends.
@@ -54,6 +64,8 @@ func commands() []command {
 		{name: "ingest", summary: "run the tus upload API, which hands finished uploads to the pipeline (transcoding runs in reelay transcode --worker)", setup: setupIngest},
 		{name: "transcode", summary: "package a video file into a local HLS ladder (DIR/master.m3u8), or run transcode jobs with --worker", setup: setupTranscode},
 		{name: "upload", summary: "upload a video over tus and wait until it is playable", setup: setupUpload, arg: "file"},
+		{name: "admin", summary: "make an account an admin, a moderator of reports (grant), or no longer (revoke)", setup: setupAdmin,
+			arg: "handle", verbs: []string{"grant", "revoke"}},
 		{name: "version", summary: "print the version"},
 		{name: "help", summary: "show help for a command"},
 	}
@@ -94,8 +106,19 @@ func run(ctx context.Context, args []string, e *env) int {
 		fmt.Fprintf(e.stderr, "reelay %s: %s\n", name, cmd.missing)
 		return 1
 	}
+	verb := ""
+	if len(cmd.verbs) > 0 && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		if !slices.Contains(cmd.verbs, args[0]) {
+			fmt.Fprintf(e.stderr, "reelay %s: %q: want %s first\n", name, args[0], strings.Join(cmd.verbs, " or "))
+			return 2
+		}
+		verb, args = args[0], args[1:]
+	}
 	fs := flag.NewFlagSet("reelay "+name, flag.ContinueOnError)
 	r := cmd.setup(fs)
+	if vr, ok := r.(verbRunner); ok {
+		vr.setVerb(verb)
+	}
 	if err := loadConfigArg(fs, args, e.getenv, cmd.arg); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			printFlags(e.stdout, cmd, fs)
@@ -161,11 +184,14 @@ func help(stdout, stderr io.Writer, name string) int {
 }
 
 func printFlags(w io.Writer, cmd command, fs *flag.FlagSet) {
-	arg := ""
+	name, arg := cmd.name, ""
+	if len(cmd.verbs) > 0 {
+		name += " " + strings.Join(cmd.verbs, "|")
+	}
 	if cmd.arg != "" {
 		arg = " " + strings.ToUpper(cmd.arg)
 	}
-	fmt.Fprintf(w, "Usage: reelay %s [flags]%s\n\n%s.\n\n", cmd.name, arg, strings.ToUpper(cmd.summary[:1])+cmd.summary[1:])
+	fmt.Fprintf(w, "Usage: reelay %s [flags]%s\n\n%s.\n\n", name, arg, strings.ToUpper(cmd.summary[:1])+cmd.summary[1:])
 	fmt.Fprint(w, "Each flag may also be set by a REELAY_<FLAG> environment variable (api-addr is\n"+
 		"REELAY_API_ADDR) or by a key of the YAML file given to --config. Flags beat the\n"+
 		"environment, which beats the file, which beats the defaults.\n\nFlags:\n")
