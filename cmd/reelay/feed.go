@@ -19,6 +19,7 @@ type feedConfig struct {
 	adminToken  string
 	playbackURL string
 	signing     signing
+	social      social
 }
 
 func setupFeed(fs *flag.FlagSet) runner {
@@ -30,6 +31,7 @@ func setupFeed(fs *flag.FlagSet) runner {
 	fs.StringVar(&c.adminToken, "admin-token", "", "operator token for admin endpoints (at least 16 characters); empty disables them")
 	fs.StringVar(&c.playbackURL, "playback-url", "", "base URL players fetch /v/{id}/master.m3u8 from: the edge or origin (required)")
 	c.signing.register(fs, "hex HMAC key of private videos' playback URLs, the edges' --signing-key; empty leaves them unsigned, and edges refuse them")
+	c.social.register(fs)
 	return c
 }
 
@@ -52,6 +54,9 @@ func (c *feedConfig) validate() error {
 	if err := checkAddr("addr", c.addr); err != nil {
 		return err
 	}
+	if err := c.social.validate(); err != nil {
+		return err
+	}
 	if err := c.signing.validate(); err != nil {
 		return err
 	}
@@ -71,9 +76,9 @@ func (c *feedConfig) run(ctx context.Context, e *env) error {
 	if sign == nil {
 		log.Warn("no --signing-key: private videos get unsigned playback URLs, which edges refuse")
 	}
-	feedSvc, err := feed.New(feed.Config{
+	feedSvc, err := feed.New(c.social.config(feed.Config{
 		PlaybackURL: c.playbackURL, SignPlayback: sign, Registerer: m.Registry(), Logger: log,
-	}, d, ingest.NewUploads(d))
+	}), d, ingest.NewUploads(d))
 	if err != nil {
 		return err
 	}
