@@ -183,7 +183,7 @@ func TestAcceptHandOverTranscode(t *testing.T) {
 	}
 	var jobs int
 	var group string
-	if err := e.d.SQL().QueryRowContext(ctx, `SELECT COUNT(*), MIN(job_group) FROM jobs WHERE job_key = $1`, u.ID).Scan(&jobs, &group); err != nil ||
+	if err := e.d.SQL().QueryRowContext(ctx, `SELECT COUNT(*), MIN(job_group) FROM jobs WHERE kind = 'transcode' AND job_key = $1`, u.ID).Scan(&jobs, &group); err != nil ||
 		jobs != 1 || group != "user:"+strconv.FormatInt(e.owner, 10) {
 		t.Fatalf("%d jobs for the video (group %q), %v; want 1, of its creator's group", jobs, group, err)
 	}
@@ -294,7 +294,7 @@ func TestHandOverLostSource(t *testing.T) {
 		t.Fatalf("video: %+v", v)
 	}
 	var jobs int
-	e.d.SQL().QueryRowContext(t.Context(), `SELECT COUNT(*) FROM jobs WHERE job_key = $1`, u.ID).Scan(&jobs)
+	e.d.SQL().QueryRowContext(t.Context(), `SELECT COUNT(*) FROM jobs WHERE kind = 'transcode' AND job_key = $1`, u.ID).Scan(&jobs)
 	if jobs != 0 {
 		t.Errorf("%d jobs queued for a lost source", jobs)
 	}
@@ -348,7 +348,7 @@ func TestWorkerKilledMidJob(t *testing.T) {
 	var state, worker string
 	var err error
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
-		err = e.d.SQL().QueryRowContext(t.Context(), `SELECT attempts, state, worker FROM jobs WHERE job_key = $1`, u.ID).
+		err = e.d.SQL().QueryRowContext(t.Context(), `SELECT attempts, state, worker FROM jobs WHERE kind = 'transcode' AND job_key = $1`, u.ID).
 			Scan(&attempts, &state, &worker)
 		if err != nil || state != db.JobRunning || time.Now().After(deadline) {
 			break
@@ -455,7 +455,7 @@ func TestLastAttemptKilled(t *testing.T) {
 	for id, want := range map[string]string{halfDone.ID: db.JobFailed, finished.ID: db.JobDone} {
 		var state, lastErr string
 		for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
-			err := e.d.SQL().QueryRowContext(ctx, `SELECT state, last_error FROM jobs WHERE job_key = $1`, id).Scan(&state, &lastErr)
+			err := e.d.SQL().QueryRowContext(ctx, `SELECT state, last_error FROM jobs WHERE kind = 'transcode' AND job_key = $1`, id).Scan(&state, &lastErr)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -543,7 +543,7 @@ func TestTimeLimit(t *testing.T) {
 		t.Fatalf("video: %+v", v)
 	}
 	var attempts int
-	if err := e.d.SQL().QueryRowContext(t.Context(), `SELECT attempts FROM jobs WHERE job_key = $1`, u.ID).Scan(&attempts); err != nil || attempts != 1 {
+	if err := e.d.SQL().QueryRowContext(t.Context(), `SELECT attempts FROM jobs WHERE kind = 'transcode' AND job_key = $1`, u.ID).Scan(&attempts); err != nil || attempts != 1 {
 		t.Errorf("attempts %d, %v; want 1", attempts, err)
 	}
 	e.store.List(t.Context(), layout.VideoPrefix(u.ID), func(info storage.Info) error {
