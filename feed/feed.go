@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -77,6 +78,18 @@ type Config struct {
 	// PublicURL is the API's base URL as clients reach it (https://api.example.com), which
 	// avatar URLs start with. Default "": they are paths, relative to the API.
 	PublicURL string
+	// CelebrityThreshold is the follower count above which a creator's videos are not pushed
+	// into the followers' timelines when published (fan-out on write), but pulled at read time
+	// into the Following feeds of their followers. Default 10,000.
+	CelebrityThreshold int
+	// FanoutWorkers is how many fan-out jobs Run works on at once. Default 1.
+	FanoutWorkers int
+	// Ranker ranks the For You feed. Default: NewEngagementRanker, the interim ranking by
+	// time-decayed engagement.
+	Ranker Ranker
+	// Name names this process's fan-out workers in the job queue (Name-fanout-1, ...).
+	// Default "feed".
+	Name string
 	// Registerer receives the service's metrics. Nil registers nowhere.
 	Registerer prometheus.Registerer
 	// Logger receives the service's logs. Nil discards them.
@@ -128,6 +141,14 @@ func New(cfg Config, d *db.DB, uploads Uploads) (*Service, error) {
 	setDefault(&cfg.HashQueue, 16)
 	setDefault(&cfg.WriteBurst, 60)
 	setDefault(&cfg.WriteInterval, 250*time.Millisecond)
+	setDefault(&cfg.CelebrityThreshold, 10_000)
+	setDefault(&cfg.FanoutWorkers, 1)
+	if cfg.Name == "" {
+		cfg.Name = "feed"
+	}
+	if cfg.Ranker == nil {
+		cfg.Ranker = NewEngagementRanker(d)
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -174,6 +195,8 @@ func New(cfg Config, d *db.DB, uploads Uploads) (*Service, error) {
 //	DELETE /v1/sessions/current  log out
 //	GET    /v1/me                the current user
 //	GET    /v1/videos/{id}       a video's status, metadata and playback URLs
+//	GET    /v1/feed/following    the Following feed: the followed creators' videos, newest first
+//	GET    /v1/feed/foryou       the For You feed, with a token or without: Config.Ranker's page
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	h := func(f apierr.HandlerFunc) http.Handler { return apierr.Handler(s.log, f) }
@@ -182,14 +205,23 @@ func (s *Service) Handler() http.Handler {
 	mux.Handle("DELETE /v1/sessions/current", h(auth.Require(s.deleteSession)))
 	mux.Handle("GET /v1/me", h(auth.Require(s.me)))
 	mux.Handle("GET /v1/videos/{id}", h(s.getVideo))
+	// Feeds (following.go, fanout.go, foryou.go, ranking.go)
+	mux.Handle("GET /v1/feed/following", h(auth.Require(s.getFollowing)))
+	mux.Handle("GET /v1/feed/foryou", h(s.getForYou))
 	return mux
 }
 
 // Tokens resolves the bearer tokens of the API (auth.NewAuthenticator).
 func (s *Service) Tokens() auth.TokenUsers { return s.accounts }
 
-// Run removes expired tokens every hour until ctx is done.
+// Run runs the fan-out jobs (Config.FanoutWorkers at once: see fanout) and removes expired
+// tokens every hour until ctx is done, then returns nil.
 func (s *Service) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for i := range s.cfg.FanoutWorkers {
+		wg.Go(func() { s.runFanout(ctx, s.cfg.Name+"-fanout-"+strconv.Itoa(i+1)) })
+	}
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
