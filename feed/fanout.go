@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/reelay/reelay/db"
@@ -15,8 +14,6 @@ import (
 
 // The fan-out's queue settings.
 const (
-	// fanoutBatch is how many followers' timeline rows one INSERT writes.
-	fanoutBatch = 1000
 	// fanoutLease is how long a claim of a fan-out job lasts; each batch renews it.
 	fanoutLease = time.Minute
 	// fanoutPoll is how often an idle fan-out worker looks for jobs that no wake-up announces
@@ -76,7 +73,7 @@ func (s *Service) runFanoutJob(ctx context.Context, job db.Job) {
 }
 
 // fanout pushes video id into the timelines of its creator's followers, in batches of
-// fanoutBatch, and returns how many it pushed it to. It pushes only a ready public video that
+// Config.FanoutBatch, and returns how many it pushed it to. It pushes only a ready public video that
 // is not hidden, and nothing for a creator with more than Config.CelebrityThreshold followers
 // at this moment: it marks them pulled (users.feed_pulled) instead, and their followers'
 // Following feeds pull the creator's videos at read time.
@@ -114,8 +111,8 @@ func (s *Service) fanout(ctx context.Context, job db.Job, id string) (int, error
 		var last sql.NullInt64
 		var n int
 		err := s.db.SQL().QueryRowContext(ctx, `SELECT MAX(follower_id), COUNT(*) FROM (SELECT follower_id FROM follows
-			WHERE followee_id = $1 AND follower_id > $2 ORDER BY follower_id LIMIT `+strconv.Itoa(fanoutBatch)+`) b`,
-			creator, after).Scan(&last, &n)
+			WHERE followee_id = $1 AND follower_id > $2 ORDER BY follower_id LIMIT $3) b`,
+			creator, after, s.cfg.FanoutBatch).Scan(&last, &n)
 		if err != nil {
 			return total, fmt.Errorf("feed: fan-out of %s: %w", id, err)
 		}
@@ -129,7 +126,7 @@ func (s *Service) fanout(ctx context.Context, job db.Job, id string) (int, error
 		}
 		total += n
 		after = last.Int64
-		if n < fanoutBatch {
+		if n < s.cfg.FanoutBatch {
 			return total, nil
 		}
 		if err := s.db.Heartbeat(ctx, job, fanoutLease); err != nil {

@@ -84,6 +84,9 @@ type Config struct {
 	CelebrityThreshold int
 	// FanoutWorkers is how many fan-out jobs Run works on at once. Default 1.
 	FanoutWorkers int
+	// FanoutBatch is how many followers' timelines one statement of a fan-out writes to; the
+	// job renews its lease between batches. Default 1,000.
+	FanoutBatch int
 	// Ranker ranks the For You feed. Default: NewEngagementRanker, the interim ranking by
 	// time-decayed engagement.
 	Ranker Ranker
@@ -143,6 +146,7 @@ func New(cfg Config, d *db.DB, uploads Uploads) (*Service, error) {
 	setDefault(&cfg.WriteInterval, 250*time.Millisecond)
 	setDefault(&cfg.CelebrityThreshold, 10_000)
 	setDefault(&cfg.FanoutWorkers, 1)
+	setDefault(&cfg.FanoutBatch, 1000)
 	if cfg.Name == "" {
 		cfg.Name = "feed"
 	}

@@ -94,6 +94,12 @@ func (w *feedWorld) publish(owner int64, at time.Time, extra string) string {
 // waitFanout waits until the fan-out job of video id is done.
 func (w *feedWorld) waitFanout(id string) {
 	w.t.Helper()
+	w.waitFanoutKey(id)
+}
+
+// waitFanoutKey waits until the fan-out job with this key is done.
+func (w *feedWorld) waitFanoutKey(id string) {
+	w.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		var state string

@@ -68,7 +68,7 @@ func (s *Service) following(ctx context.Context, user int64, c followingCursor, 
 			SELECT t.video_id AS id, t.published_at AS published FROM timelines t
 			JOIN follows f ON f.follower_id = t.user_id AND f.followee_id = t.creator_id
 			JOIN videos v ON v.id = t.video_id
-			WHERE t.user_id = $1 AND (t.published_at < $2 OR (t.published_at = $2 AND t.video_id < $3)) AND `+visible+`
+			WHERE t.user_id = $1 AND (t.published_at, t.video_id) < ($2, $3) AND `+visible+`
 			ORDER BY t.published_at DESC, t.video_id DESC LIMIT $4) pushed
 		UNION
 		SELECT id, published FROM (
@@ -76,7 +76,7 @@ func (s *Service) following(ctx context.Context, user int64, c followingCursor, 
 			JOIN users u ON u.id = f.followee_id
 			JOIN videos v ON v.user_id = f.followee_id
 			WHERE f.follower_id = $1 AND (u.follower_count > $5 OR u.feed_pulled = 1)
-			AND (v.published_at < $2 OR (v.published_at = $2 AND v.id < $3)) AND `+visible+`
+			AND (v.published_at, v.id) < ($2, $3) AND `+visible+`
 			ORDER BY v.published_at DESC, v.id DESC LIMIT $4) pulled
 		ORDER BY published DESC, id DESC LIMIT $4`,
 		user, c.Published, c.ID, limit+1, s.cfg.CelebrityThreshold, video.Ready, video.Public)

@@ -4,6 +4,9 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/reelay/reelay/db"
+	"github.com/reelay/reelay/internal/video"
 )
 
 // TestFollowingFanout: with a threshold of 2 followers, a creator at it gets pushed, one above
@@ -148,6 +151,44 @@ func TestFollowingPagination(t *testing.T) {
 		if now := w.all("/v1/feed/following?limit=4", token); len(now) != len(snapshot)+len(fresh) ||
 			!slices.Equal(now[len(fresh):], snapshot) {
 			t.Errorf("a fresh read: %v, want the %d new videos, then %v", now, len(fresh), snapshot)
+		}
+	})
+}
+
+// TestFanoutBatches: a fan-out reaches every follower across batches, a creator at the
+// threshold (not above it) is pushed, a second run adds nothing, and a deleted video leaves
+// the timelines and the feed.
+func TestFanoutBatches(t *testing.T) {
+	forEachFeedWorld(t, Config{CelebrityThreshold: 5, FanoutBatch: 2}, func(w *feedWorld) {
+		creator, _ := w.user("creator")
+		var fans []int64
+		var tokens []string
+		for _, h := range []string{"fan1", "fan2", "fan3", "fan4", "fan5"} {
+			f, token := w.user(h)
+			w.follow(f, creator)
+			fans, tokens = append(fans, f), append(tokens, token)
+		}
+		id := w.publish(creator, time.Now(), "")
+		w.waitFanout(id)
+		if got := w.timeline(id); !slices.Equal(got, fans) {
+			t.Fatalf("timelines of %v, want %v", got, fans)
+		}
+		if _, err := w.d.Enqueue(t.Context(), video.FanoutJob, []byte(id), db.EnqueueOptions{Key: "again"}); err != nil {
+			t.Fatal(err)
+		}
+		w.waitFanoutKey("again")
+		if got := w.timeline(id); !slices.Equal(got, fans) {
+			t.Errorf("after a second fan-out: timelines of %v, want %v", got, fans)
+		}
+		if got := w.all("/v1/feed/following?limit=5", tokens[4]); !slices.Equal(got, []string{id}) {
+			t.Errorf("fan5's feed: %v", got)
+		}
+		w.exec(`DELETE FROM videos WHERE id = $1`, id)
+		if got := w.timeline(id); len(got) != 0 {
+			t.Errorf("a deleted video in the timelines of %v", got)
+		}
+		if got := w.all("/v1/feed/following?limit=5", tokens[4]); len(got) != 0 {
+			t.Errorf("fan5's feed after the deletion: %v", got)
 		}
 	})
 }
