@@ -198,6 +198,9 @@ func TestAcceptHandOverTranscode(t *testing.T) {
 		v.Renditions[0].Playlist != v.Generation+"/360p/index.m3u8" {
 		t.Fatalf("video: %+v", v)
 	}
+	if n := fanoutJobs(t, e.d, u.ID); n != 1 {
+		t.Errorf("%d fan-out jobs for the ready video, want 1", n)
+	}
 	// Published progressively: playable (its first segment out) no later than ready.
 	if v.PlayableAt.IsZero() || v.PlayableAt.After(v.PublishedAt) {
 		t.Errorf("playable at %v, published at %v", v.PlayableAt, v.PublishedAt)
@@ -470,6 +473,23 @@ func TestLastAttemptKilled(t *testing.T) {
 	if v, _ := e.catalog.Video(ctx, finished.ID); v.Status != video.Ready {
 		t.Errorf("video finished by its last attempt: %+v", v)
 	}
+	// The attempt that finished it died before queueing its fan-out: the burial queues it.
+	for id, want := range map[string]int{halfDone.ID: 0, finished.ID: 1} {
+		if n := fanoutJobs(t, e.d, id); n != want {
+			t.Errorf("%d fan-out jobs for %s, want %d", n, id, want)
+		}
+	}
+}
+
+// fanoutJobs counts the feed's fan-out jobs of video id (video.FanoutJob).
+func fanoutJobs(t *testing.T, d *db.DB, id string) int {
+	t.Helper()
+	var n int
+	if err := d.SQL().QueryRowContext(t.Context(), `SELECT COUNT(*) FROM jobs WHERE kind = $1 AND job_key = $2 AND payload = $3`,
+		video.FanoutJob, id, []byte(id)).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // TestWorkerWakesOnEnqueue queues a video while a worker idles with a poll that never comes in
