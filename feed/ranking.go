@@ -79,7 +79,7 @@ func (e *EngagementRanker) Rank(ctx context.Context, req RankRequest) ([]string,
 		AND NOT EXISTS (SELECT 1 FROM events ev WHERE $3 <> 0 AND ev.user_id = $3 AND ev.video_id = v.id
 			AND ev.type IN ('impression', 'play'))`+exclude+`
 		ORDER BY (1 + v.view_count + 3 * v.like_count + 5 * v.comment_count + 8 * v.share_count)
-			/ power((CASE WHEN $4 > v.published_at THEN $4 - v.published_at ELSE 0 END) / 3600000.0 + 2, 1.5) DESC,
+			/ power(CAST(CASE WHEN $4 > v.published_at THEN $4 - v.published_at ELSE 0 END AS DOUBLE PRECISION) / 3600000 + 2, 1.5) DESC,
 			v.id DESC
 		LIMIT $5`, args...)
 	if err != nil {

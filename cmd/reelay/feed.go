@@ -19,6 +19,7 @@ type feedConfig struct {
 	adminToken  string
 	playbackURL string
 	signing     signing
+	feeds       feeds
 }
 
 func setupFeed(fs *flag.FlagSet) runner {
@@ -30,6 +31,7 @@ func setupFeed(fs *flag.FlagSet) runner {
 	fs.StringVar(&c.adminToken, "admin-token", "", "operator token for admin endpoints (at least 16 characters); empty disables them")
 	fs.StringVar(&c.playbackURL, "playback-url", "", "base URL players fetch /v/{id}/master.m3u8 from: the edge or origin (required)")
 	c.signing.register(fs, "hex HMAC key of private videos' playback URLs, the edges' --signing-key; empty leaves them unsigned, and edges refuse them")
+	c.feeds.register(fs)
 	return c
 }
 
@@ -55,6 +57,9 @@ func (c *feedConfig) validate() error {
 	if err := c.signing.validate(); err != nil {
 		return err
 	}
+	if err := c.feeds.validate(); err != nil {
+		return err
+	}
 	return checkAdminToken(c.adminToken)
 }
 
@@ -71,9 +76,9 @@ func (c *feedConfig) run(ctx context.Context, e *env) error {
 	if sign == nil {
 		log.Warn("no --signing-key: private videos get unsigned playback URLs, which edges refuse")
 	}
-	feedSvc, err := feed.New(feed.Config{
+	feedSvc, err := feed.New(c.feeds.apply(feed.Config{
 		PlaybackURL: c.playbackURL, SignPlayback: sign, Registerer: m.Registry(), Logger: log,
-	}, d, ingest.NewUploads(d))
+	}), d, ingest.NewUploads(d))
 	if err != nil {
 		return err
 	}

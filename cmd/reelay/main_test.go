@@ -84,6 +84,8 @@ func TestBadConfigExits2(t *testing.T) {
 		{"no unfinished upload allowed", []string{"--upload-quota-unfinished", "0"}, nil, "invalid --upload-quota-unfinished"},
 		{"daily quota below -1", []string{"--upload-quota-daily", "-2"}, nil, "invalid --upload-quota-daily"},
 		{"byte quota below the largest upload", []string{"--upload-quota-bytes", "1GiB", "--max-upload", "2GiB"}, nil, "invalid --upload-quota-bytes"},
+		{"no celebrity threshold", []string{"--celebrity-threshold", "0"}, nil, "invalid --celebrity-threshold"},
+		{"no fan-out worker", []string{"--fanout-workers", "0"}, nil, "invalid --fanout-workers"},
 		{"unknown flag", []string{"--bogus"}, nil, "flag provided but not defined: -bogus"},
 		{"stray argument", []string{"extra"}, nil, `unexpected argument "extra"`},
 	}

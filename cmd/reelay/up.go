@@ -44,6 +44,7 @@ type upConfig struct {
 	edgeMem     int64
 	edgeDisk    int64
 	signing     signing
+	feeds       feeds
 }
 
 func setupUp(fs *flag.FlagSet) runner {
@@ -68,6 +69,7 @@ func setupUp(fs *flag.FlagSet) runner {
 	sizeVar(fs, &c.edgeMem, "edge-mem", 256<<20, "memory cache size of each edge node")
 	sizeVar(fs, &c.edgeDisk, "edge-disk-size", 2<<30, "disk cache size of each edge node, under DATA/edge-N")
 	c.signing.register(fs, "hex HMAC key of private videos' playback URLs; empty keeps one in DATA/signing.key")
+	c.feeds.register(fs)
 	return c
 }
 
@@ -114,6 +116,9 @@ func (c *upConfig) validate() error {
 		return err
 	}
 	if err := c.signing.validate(); err != nil {
+		return err
+	}
+	if err := c.feeds.validate(); err != nil {
 		return err
 	}
 	return checkAdminToken(c.adminToken)
@@ -207,9 +212,9 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	feedSvc, err := feed.New(feed.Config{
+	feedSvc, err := feed.New(c.feeds.apply(feed.Config{
 		PlaybackURL: playback, SignPlayback: c.signing.signer(), Registerer: reg, Logger: log,
-	}, d, ingest.NewUploads(d))
+	}), d, ingest.NewUploads(d))
 	if err != nil {
 		return err
 	}
