@@ -87,8 +87,8 @@ type Config struct {
 	// FanoutBatch is how many followers' timelines one statement of a fan-out writes to; the
 	// job renews its lease between batches. Default 1,000.
 	FanoutBatch int
-	// Ranker ranks the For You feed. Default: NewEngagementRanker, the interim ranking by
-	// time-decayed engagement.
+	// Ranker ranks the For You feed. Default: NewEngagementRanker with its default options,
+	// the interim ranking by time-decayed engagement.
 	Ranker Ranker
 	// Name names this process's fan-out workers in the job queue (Name-fanout-1, ...).
 	// Default "feed".
@@ -151,7 +151,7 @@ func New(cfg Config, d *db.DB, uploads Uploads) (*Service, error) {
 		cfg.Name = "feed"
 	}
 	if cfg.Ranker == nil {
-		cfg.Ranker = NewEngagementRanker(d)
+		cfg.Ranker = NewEngagementRanker(d, EngagementOptions{})
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

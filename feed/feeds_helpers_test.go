@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -193,10 +194,28 @@ func (w *feedWorld) all(path, token string) []string {
 	return nil
 }
 
-// forEachFeedWorld runs fn on a running service over each database.
+// forEachFeedWorld runs fn on a running service over each database, its For You ranked by an
+// EngagementRanker that scores the catalogue anew on each page.
 func forEachFeedWorld(t *testing.T, cfg Config, fn func(w *feedWorld)) {
+	forEachRankedWorld(t, cfg, EngagementOptions{Refresh: -1}, fn)
+}
+
+// forEachRankedWorld is forEachFeedWorld with an EngagementRanker of these options.
+func forEachRankedWorld(t *testing.T, cfg Config, opts EngagementOptions, fn func(w *feedWorld)) {
+	ranker := &lateRanker{}
+	cfg.Ranker = ranker
 	forEachService(t, cfg, func(t *testing.T, s *Service, api *client) {
+		ranker.r.Store(NewEngagementRanker(s.db, opts))
 		runService(t, s)
 		fn(&feedWorld{t: t, s: s, d: s.db, api: api})
 	})
+}
+
+// lateRanker is the Ranker of a Config given before its database is open.
+type lateRanker struct {
+	r atomic.Pointer[EngagementRanker]
+}
+
+func (l *lateRanker) Rank(ctx context.Context, req RankRequest) ([]string, error) {
+	return l.r.Load().Rank(ctx, req)
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reelay/reelay/internal/testenv"
 	"github.com/reelay/reelay/internal/videoid"
 )
 
@@ -57,7 +58,19 @@ func TestForYouVisitor(t *testing.T) {
 }
 
 func TestForYouUser(t *testing.T) {
-	forEachFeedWorld(t, Config{}, func(w *feedWorld) {
+	for _, tc := range []struct {
+		name string
+		opts EngagementOptions
+	}{
+		{"from the best videos", EngagementOptions{Refresh: -1}},
+		{"past the best videos", EngagementOptions{Refresh: -1, Top: 3}}, // own, blocked, seen: the rest by a full scan
+	} {
+		t.Run(tc.name, func(t *testing.T) { testForYouUser(t, tc.opts) })
+	}
+}
+
+func testForYouUser(t *testing.T, opts EngagementOptions) {
+	forEachRankedWorld(t, Config{}, opts, func(w *feedWorld) {
 		viewer, token := w.user("viewer")
 		other, _ := w.user("other")
 		blocked, _ := w.user("blocked")
@@ -91,6 +104,35 @@ func TestForYouUser(t *testing.T) {
 		}
 		if got := w.all("/v1/feed/foryou?limit=5", ""); len(got) != len(ranked)+2 {
 			t.Errorf("visitor: %d videos, want %d: the viewer's seen ones count only for the viewer", len(got), len(ranked)+2)
+		}
+	})
+}
+
+// TestEngagementRankerRefresh: the ranker serves its scores for Refresh, then scores anew.
+func TestEngagementRankerRefresh(t *testing.T) {
+	forEachFeedWorld(t, Config{}, func(w *feedWorld) {
+		creator, _ := w.user("creator")
+		old := w.publish(creator, time.Now().Add(-time.Hour), "")
+		clock := testenv.NewClock()
+		e := NewEngagementRanker(w.d, EngagementOptions{Refresh: time.Minute})
+		e.now = clock.Now
+		rank := func() []string {
+			ids, err := e.Rank(t.Context(), RankRequest{Limit: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ids
+		}
+		if got := rank(); !slices.Equal(got, []string{old}) {
+			t.Fatalf("first: %v", got)
+		}
+		hot := w.publish(creator, time.Now(), "like_count = 10")
+		if got := rank(); !slices.Equal(got, []string{old}) {
+			t.Errorf("within Refresh: %v, want the scores of before", got)
+		}
+		clock.Add(time.Minute)
+		if got := rank(); !slices.Equal(got, []string{hot, old}) {
+			t.Errorf("after Refresh: %v, want [%s %s]", got, hot, old)
 		}
 	})
 }
