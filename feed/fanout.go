@@ -57,10 +57,11 @@ func (s *Service) runFanoutJob(ctx context.Context, job db.Job) {
 		}
 		return
 	}
+	start := time.Now()
 	n, err := s.fanout(ctx, job, id)
 	if err == nil {
 		if n > 0 {
-			log.Debug("pushed a video to its followers' timelines", "followers", n)
+			log.Debug("pushed a video to its followers' timelines", "followers", n, "took", time.Since(start))
 		}
 		err = s.db.Complete(ctx, job)
 	} else if ctx.Err() == nil && !errors.Is(err, db.ErrLeaseLost) {
@@ -73,9 +74,9 @@ func (s *Service) runFanoutJob(ctx context.Context, job db.Job) {
 }
 
 // fanout pushes video id into the timelines of its creator's followers, in batches of
-// Config.FanoutBatch, and returns how many it pushed it to. It pushes only a ready public video that
-// is not hidden, and nothing for a creator with more than Config.CelebrityThreshold followers
-// at this moment: it marks them pulled (users.feed_pulled) instead, and their followers'
+// Config.FanoutBatch, and returns how many it pushed it to. It pushes only a ready public
+// video that is not hidden, and nothing for a creator with more than Config.CelebrityThreshold
+// followers at this moment: it marks them pulled (users.feed_pulled) instead, and their followers'
 // Following feeds pull the creator's videos at read time.
 func (s *Service) fanout(ctx context.Context, job db.Job, id string) (int, error) {
 	if !videoid.Valid(id) {
