@@ -200,12 +200,18 @@ func forEachFeedWorld(t *testing.T, cfg Config, fn func(w *feedWorld)) {
 	forEachRankedWorld(t, cfg, EngagementOptions{Refresh: -1}, fn)
 }
 
-// forEachRankedWorld is forEachFeedWorld with an EngagementRanker of these options.
+// forEachRankedWorld is forEachFeedWorld with an EngagementRanker of these options, unless
+// cfg has a Ranker.
 func forEachRankedWorld(t *testing.T, cfg Config, opts EngagementOptions, fn func(w *feedWorld)) {
-	ranker := &lateRanker{}
-	cfg.Ranker = ranker
+	var late *lateRanker
+	if cfg.Ranker == nil {
+		late = &lateRanker{}
+		cfg.Ranker = late
+	}
 	forEachService(t, cfg, func(t *testing.T, s *Service, api *client) {
-		ranker.r.Store(NewEngagementRanker(s.db, opts))
+		if late != nil {
+			late.r.Store(NewEngagementRanker(s.db, opts))
+		}
 		runService(t, s)
 		fn(&feedWorld{t: t, s: s, d: s.db, api: api})
 	})

@@ -1,9 +1,11 @@
 package feed
 
 import (
+	"context"
 	"encoding/base64"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -245,6 +247,50 @@ func FuzzFeedCursors(f *testing.F) {
 					}
 				}
 			}
+		}
+	})
+}
+
+// rankerFunc is a hand-written Ranker.
+type rankerFunc func(RankRequest) []string
+
+func (f rankerFunc) Rank(_ context.Context, req RankRequest) ([]string, error) { return f(req), nil }
+
+// TestForYouDistrustsRanker: whatever a Ranker returns, a page holds at most limit videos, each
+// once, none that the cursor served, and nothing the viewer may not see.
+func TestForYouDistrustsRanker(t *testing.T) {
+	var mu sync.Mutex
+	var answer []string
+	var asked []RankRequest
+	cfg := Config{Ranker: rankerFunc(func(req RankRequest) []string {
+		mu.Lock()
+		defer mu.Unlock()
+		asked = append(asked, req)
+		return answer
+	})}
+	forEachFeedWorld(t, cfg, func(w *feedWorld) {
+		viewer, token := w.user("viewer")
+		creator, _ := w.user("creator")
+		a := w.publish(creator, time.Now(), "")
+		b := w.publish(creator, time.Now(), "")
+		c := w.publish(creator, time.Now(), "")
+		private := w.publish(creator, time.Now(), "visibility = 'private'")
+		mu.Lock()
+		answer, asked = []string{a, a, "not-an-id", private, b, c}, nil
+		mu.Unlock()
+		ids, next := w.page("/v1/feed/foryou?limit=2", token)
+		if !slices.Equal(ids, []string{a}) || next == "" {
+			t.Errorf("first page: %v, %q; want [%s] (private %s left out) and a cursor", ids, next, a, private)
+		}
+		ids, _ = w.page("/v1/feed/foryou?limit=2&cursor="+next, "")
+		if !slices.Equal(ids, []string{b, c}) {
+			t.Errorf("second page: %v, want [%s %s]", ids, b, c)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(asked) != 2 || asked[0].Viewer != viewer || asked[0].Limit != 2 || len(asked[0].Exclude) != 0 ||
+			asked[1].Viewer != 0 || !slices.Equal(asked[1].Exclude, []string{a[:SeenPrefix], private[:SeenPrefix]}) {
+			t.Errorf("requests: %+v", asked)
 		}
 	})
 }
