@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -83,6 +84,21 @@ type Config struct {
 	// PublicURL is the API's base URL as clients reach it (https://api.example.com), which
 	// avatar URLs start with. Default "": they are paths, relative to the API.
 	PublicURL string
+	// CelebrityThreshold is the follower count above which a creator's videos are not pushed
+	// into the followers' timelines when published (fan-out on write), but pulled at read time
+	// into the Following feeds of their followers. Default 10,000.
+	CelebrityThreshold int
+	// FanoutWorkers is how many fan-out jobs Run works on at once. Default 1.
+	FanoutWorkers int
+	// FanoutBatch is how many followers' timelines one statement of a fan-out writes to; the
+	// job renews its lease between batches. Default 1,000.
+	FanoutBatch int
+	// Ranker ranks the For You feed. Default: NewEngagementRanker with its default options,
+	// the interim ranking by time-decayed engagement.
+	Ranker Ranker
+	// Name names this process's fan-out workers in the job queue (Name-fanout-1, ...).
+	// Default "feed".
+	Name string
 	// Registerer receives the service's metrics. Nil registers nowhere.
 	Registerer prometheus.Registerer
 	// Logger receives the service's logs. Nil discards them.
@@ -136,6 +152,15 @@ func New(cfg Config, d *db.DB, uploads Uploads) (*Service, error) {
 	setDefault(&cfg.WriteInterval, 250*time.Millisecond)
 	setDefault(&cfg.CommentMaxRunes, 500)
 	setDefault(&cfg.ReportThreshold, 3)
+	setDefault(&cfg.CelebrityThreshold, 10_000)
+	setDefault(&cfg.FanoutWorkers, 1)
+	setDefault(&cfg.FanoutBatch, 1000)
+	if cfg.Name == "" {
+		cfg.Name = "feed"
+	}
+	if cfg.Ranker == nil {
+		cfg.Ranker = NewEngagementRanker(d, EngagementOptions{})
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -196,6 +221,8 @@ func New(cfg Config, d *db.DB, uploads Uploads) (*Service, error) {
 //	POST       /v1/videos/{id}/reports       report a video, once per user
 //	GET        /v1/admin/reports             admins: the videos with open reports
 //	POST       /v1/admin/reports/{id}/resolve  admins: keep or remove the video
+//	GET    /v1/feed/following    the Following feed: the followed creators' videos, newest first
+//	GET    /v1/feed/foryou       the For You feed, with a token or without: Config.Ranker's page
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	h := func(f apierr.HandlerFunc) http.Handler { return apierr.Handler(s.log, f) }
@@ -207,8 +234,8 @@ func (s *Service) Handler() http.Handler {
 	// social actions
 	mux.Handle("PUT /v1/users/{handle}/follow", h(userOnly(s.putFollow)))
 	mux.Handle("DELETE /v1/users/{handle}/follow", h(userOnly(s.deleteFollow)))
-	mux.Handle("GET /v1/users/{handle}/followers", h(s.followers))
-	mux.Handle("GET /v1/users/{handle}/following", h(s.following))
+	mux.Handle("GET /v1/users/{handle}/followers", h(s.getFollowers))
+	mux.Handle("GET /v1/users/{handle}/following", h(s.getFollowees))
 	mux.Handle("PUT /v1/users/{handle}/block", h(userOnly(s.putBlock)))
 	mux.Handle("DELETE /v1/users/{handle}/block", h(userOnly(s.deleteBlock)))
 	mux.Handle("PUT /v1/videos/{id}/like", h(userOnly(s.putLike)))
@@ -220,14 +247,23 @@ func (s *Service) Handler() http.Handler {
 	mux.Handle("POST /v1/videos/{id}/reports", h(userOnly(s.createReport)))
 	mux.Handle("GET /v1/admin/reports", h(auth.RequireAdmin(s.adminReports)))
 	mux.Handle("POST /v1/admin/reports/{id}/resolve", h(auth.RequireAdmin(s.resolveReport)))
+	// Feeds (following.go, fanout.go, foryou.go, ranking.go)
+	mux.Handle("GET /v1/feed/following", h(auth.Require(s.getFollowing)))
+	mux.Handle("GET /v1/feed/foryou", h(s.getForYou))
 	return mux
 }
 
 // Tokens resolves the bearer tokens of the API (auth.NewAuthenticator).
 func (s *Service) Tokens() auth.TokenUsers { return s.accounts }
 
-// Run removes expired tokens every hour until ctx is done.
+// Run runs the fan-out jobs (Config.FanoutWorkers at once: see fanout) and removes expired
+// tokens every hour until ctx is done, then returns nil.
 func (s *Service) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for i := range s.cfg.FanoutWorkers {
+		wg.Go(func() { s.runFanout(ctx, s.cfg.Name+"-fanout-"+strconv.Itoa(i+1)) })
+	}
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {

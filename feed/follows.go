@@ -118,12 +118,12 @@ type followCursor struct {
 	User int64 `json:"u"`
 }
 
-// followers answers GET /v1/users/{handle}/followers, following GET .../following: newest
+// getFollowers answers GET /v1/users/{handle}/followers, getFollowees GET .../following: newest
 // follow first, cursor-paginated. Users whom the viewer blocked are left out.
-func (s *Service) followers(w http.ResponseWriter, r *http.Request) error {
+func (s *Service) getFollowers(w http.ResponseWriter, r *http.Request) error {
 	return s.follows(w, r, true)
 }
-func (s *Service) following(w http.ResponseWriter, r *http.Request) error {
+func (s *Service) getFollowees(w http.ResponseWriter, r *http.Request) error {
 	return s.follows(w, r, false)
 }
 

@@ -130,6 +130,18 @@ func (s *videos) setReady(ctx context.Context, id string, p published) error {
 	return s.checkUpdate(ctx, res, err, id, "ready")
 }
 
+// queueFanout queues the feed's fan-out of video id (video.FanoutJob), which pushes it into its
+// creator's followers' timelines. It runs right after setReady, not in its transaction (Enqueue
+// has its own), and is idempotent: one job per video, whatever the number of calls, so an
+// attempt that finds the video ready calls it again in case the one that made it died in
+// between.
+func (s *videos) queueFanout(ctx context.Context, id string) error {
+	if _, err := s.d.Enqueue(ctx, video.FanoutJob, []byte(id), db.EnqueueOptions{Key: id}); err != nil {
+		return fmt.Errorf("pipeline: video %s fan-out: %w", id, err)
+	}
+	return nil
+}
+
 // setFailed marks a processing video failed, and no longer playable, with a reason: code for
 // machines, reason for people.
 func (s *videos) setFailed(ctx context.Context, id, code, reason string) error {

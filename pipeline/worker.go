@@ -131,7 +131,10 @@ func (w *worker) bury(ctx context.Context, log *slog.Logger, job db.Job, id stri
 	st, err := w.p.videos.state(ctx, id)
 	switch {
 	case err == nil && st.Status == video.Ready:
-		err = d.Complete(ctx, job) // it died between marking the video ready and the job done
+		// It died between marking the video ready and the job done.
+		if err = w.p.videos.queueFanout(ctx, id); err == nil {
+			err = d.Complete(ctx, job)
+		}
 	case err == nil || errors.Is(err, db.ErrNotFound):
 		log.Error("transcode stopped without an outcome on every attempt (worker killed or out of memory); giving up")
 		if err = w.fail(ctx, log, id, "transcode_failed", "processing stopped on every attempt"); err == nil {
@@ -226,8 +229,11 @@ func (w *worker) makeVideo(ctx context.Context, log *slog.Logger, id string, sta
 	if err != nil {
 		return err
 	}
-	if st.Status == video.Ready || st.Status == video.Failed {
-		return nil // finished by an earlier run that died before completing its job
+	switch st.Status {
+	case video.Ready: // finished by an earlier run that died before completing its job
+		return vs.queueFanout(ctx, id)
+	case video.Failed:
+		return nil
 	}
 	store := w.p.store
 	if st.Visibility == video.Private {
@@ -286,6 +292,9 @@ func (w *worker) makeVideo(ctx context.Context, log *slog.Logger, id string, sta
 	}
 	if err := vs.setReady(ctx, id, pub); err != nil {
 		return err
+	}
+	if err := vs.queueFanout(ctx, id); err != nil {
+		return err // the next attempt finds the video ready and queues it again
 	}
 	// What earlier attempts, killed before they could withdraw it, left behind: nothing names
 	// it any more.

@@ -183,7 +183,7 @@ func TestAcceptHandOverTranscode(t *testing.T) {
 	}
 	var jobs int
 	var group string
-	if err := e.d.SQL().QueryRowContext(ctx, `SELECT COUNT(*), MIN(job_group) FROM jobs WHERE job_key = $1`, u.ID).Scan(&jobs, &group); err != nil ||
+	if err := e.d.SQL().QueryRowContext(ctx, `SELECT COUNT(*), MIN(job_group) FROM jobs WHERE kind = 'transcode' AND job_key = $1`, u.ID).Scan(&jobs, &group); err != nil ||
 		jobs != 1 || group != "user:"+strconv.FormatInt(e.owner, 10) {
 		t.Fatalf("%d jobs for the video (group %q), %v; want 1, of its creator's group", jobs, group, err)
 	}
@@ -197,6 +197,9 @@ func TestAcceptHandOverTranscode(t *testing.T) {
 		len(v.Renditions) != 2 || !layout.ValidGeneration(v.Generation) ||
 		v.Renditions[0].Playlist != v.Generation+"/360p/index.m3u8" {
 		t.Fatalf("video: %+v", v)
+	}
+	if n := fanoutJobs(t, e.d, u.ID); n != 1 {
+		t.Errorf("%d fan-out jobs for the ready video, want 1", n)
 	}
 	// Published progressively: playable (its first segment out) no later than ready.
 	if v.PlayableAt.IsZero() || v.PlayableAt.After(v.PublishedAt) {
@@ -294,7 +297,7 @@ func TestHandOverLostSource(t *testing.T) {
 		t.Fatalf("video: %+v", v)
 	}
 	var jobs int
-	e.d.SQL().QueryRowContext(t.Context(), `SELECT COUNT(*) FROM jobs WHERE job_key = $1`, u.ID).Scan(&jobs)
+	e.d.SQL().QueryRowContext(t.Context(), `SELECT COUNT(*) FROM jobs WHERE kind = 'transcode' AND job_key = $1`, u.ID).Scan(&jobs)
 	if jobs != 0 {
 		t.Errorf("%d jobs queued for a lost source", jobs)
 	}
@@ -348,7 +351,7 @@ func TestWorkerKilledMidJob(t *testing.T) {
 	var state, worker string
 	var err error
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
-		err = e.d.SQL().QueryRowContext(t.Context(), `SELECT attempts, state, worker FROM jobs WHERE job_key = $1`, u.ID).
+		err = e.d.SQL().QueryRowContext(t.Context(), `SELECT attempts, state, worker FROM jobs WHERE kind = 'transcode' AND job_key = $1`, u.ID).
 			Scan(&attempts, &state, &worker)
 		if err != nil || state != db.JobRunning || time.Now().After(deadline) {
 			break
@@ -455,7 +458,7 @@ func TestLastAttemptKilled(t *testing.T) {
 	for id, want := range map[string]string{halfDone.ID: db.JobFailed, finished.ID: db.JobDone} {
 		var state, lastErr string
 		for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
-			err := e.d.SQL().QueryRowContext(ctx, `SELECT state, last_error FROM jobs WHERE job_key = $1`, id).Scan(&state, &lastErr)
+			err := e.d.SQL().QueryRowContext(ctx, `SELECT state, last_error FROM jobs WHERE kind = 'transcode' AND job_key = $1`, id).Scan(&state, &lastErr)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -470,6 +473,23 @@ func TestLastAttemptKilled(t *testing.T) {
 	if v, _ := e.catalog.Video(ctx, finished.ID); v.Status != video.Ready {
 		t.Errorf("video finished by its last attempt: %+v", v)
 	}
+	// The attempt that finished it died before queueing its fan-out: the burial queues it.
+	for id, want := range map[string]int{halfDone.ID: 0, finished.ID: 1} {
+		if n := fanoutJobs(t, e.d, id); n != want {
+			t.Errorf("%d fan-out jobs for %s, want %d", n, id, want)
+		}
+	}
+}
+
+// fanoutJobs counts the feed's fan-out jobs of video id (video.FanoutJob).
+func fanoutJobs(t *testing.T, d *db.DB, id string) int {
+	t.Helper()
+	var n int
+	if err := d.SQL().QueryRowContext(t.Context(), `SELECT COUNT(*) FROM jobs WHERE kind = $1 AND job_key = $2 AND payload = $3`,
+		video.FanoutJob, id, []byte(id)).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // TestWorkerWakesOnEnqueue queues a video while a worker idles with a poll that never comes in
@@ -543,7 +563,7 @@ func TestTimeLimit(t *testing.T) {
 		t.Fatalf("video: %+v", v)
 	}
 	var attempts int
-	if err := e.d.SQL().QueryRowContext(t.Context(), `SELECT attempts FROM jobs WHERE job_key = $1`, u.ID).Scan(&attempts); err != nil || attempts != 1 {
+	if err := e.d.SQL().QueryRowContext(t.Context(), `SELECT attempts FROM jobs WHERE kind = 'transcode' AND job_key = $1`, u.ID).Scan(&attempts); err != nil || attempts != 1 {
 		t.Errorf("attempts %d, %v; want 1", attempts, err)
 	}
 	e.store.List(t.Context(), layout.VideoPrefix(u.ID), func(info storage.Info) error {

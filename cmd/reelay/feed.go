@@ -20,6 +20,7 @@ type feedConfig struct {
 	playbackURL string
 	signing     signing
 	social      social
+	feeds       feeds
 }
 
 func setupFeed(fs *flag.FlagSet) runner {
@@ -32,6 +33,7 @@ func setupFeed(fs *flag.FlagSet) runner {
 	fs.StringVar(&c.playbackURL, "playback-url", "", "base URL players fetch /v/{id}/master.m3u8 from: the edge or origin (required)")
 	c.signing.register(fs, "hex HMAC key of private videos' playback URLs, the edges' --signing-key; empty leaves them unsigned, and edges refuse them")
 	c.social.register(fs)
+	c.feeds.register(fs)
 	return c
 }
 
@@ -60,6 +62,9 @@ func (c *feedConfig) validate() error {
 	if err := c.signing.validate(); err != nil {
 		return err
 	}
+	if err := c.feeds.validate(); err != nil {
+		return err
+	}
 	return checkAdminToken(c.adminToken)
 }
 
@@ -76,9 +81,9 @@ func (c *feedConfig) run(ctx context.Context, e *env) error {
 	if sign == nil {
 		log.Warn("no --signing-key: private videos get unsigned playback URLs, which edges refuse")
 	}
-	feedSvc, err := feed.New(c.social.config(feed.Config{
+	feedSvc, err := feed.New(c.feeds.apply(c.social.config(feed.Config{
 		PlaybackURL: c.playbackURL, SignPlayback: sign, Registerer: m.Registry(), Logger: log,
-	}), d, ingest.NewUploads(d))
+	})), d, ingest.NewUploads(d))
 	if err != nil {
 		return err
 	}

@@ -86,6 +86,8 @@ func TestBadConfigExits2(t *testing.T) {
 		{"byte quota below the largest upload", []string{"--upload-quota-bytes", "1GiB", "--max-upload", "2GiB"}, nil, "invalid --upload-quota-bytes"},
 		{"no report hides", []string{"--report-threshold", "0"}, nil, "invalid --report-threshold"},
 		{"comments of no length", []string{"--comment-max", "0"}, nil, "invalid --comment-max"},
+		{"no celebrity threshold", []string{"--celebrity-threshold", "0"}, nil, "invalid --celebrity-threshold"},
+		{"no fan-out worker", []string{"--fanout-workers", "0"}, nil, "invalid --fanout-workers"},
 		{"unknown flag", []string{"--bogus"}, nil, "flag provided but not defined: -bogus"},
 		{"stray argument", []string{"extra"}, nil, `unexpected argument "extra"`},
 	}

@@ -45,6 +45,7 @@ type upConfig struct {
 	edgeDisk    int64
 	signing     signing
 	social      social
+	feeds       feeds
 }
 
 func setupUp(fs *flag.FlagSet) runner {
@@ -70,6 +71,7 @@ func setupUp(fs *flag.FlagSet) runner {
 	sizeVar(fs, &c.edgeDisk, "edge-disk-size", 2<<30, "disk cache size of each edge node, under DATA/edge-N")
 	c.signing.register(fs, "hex HMAC key of private videos' playback URLs; empty keeps one in DATA/signing.key")
 	c.social.register(fs)
+	c.feeds.register(fs)
 	return c
 }
 
@@ -119,6 +121,9 @@ func (c *upConfig) validate() error {
 		return err
 	}
 	if err := c.signing.validate(); err != nil {
+		return err
+	}
+	if err := c.feeds.validate(); err != nil {
 		return err
 	}
 	return checkAdminToken(c.adminToken)
@@ -212,9 +217,9 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	feedSvc, err := feed.New(c.social.config(feed.Config{
+	feedSvc, err := feed.New(c.feeds.apply(c.social.config(feed.Config{
 		PlaybackURL: playback, SignPlayback: c.signing.signer(), Registerer: reg, Logger: log,
-	}), d, ingest.NewUploads(d))
+	})), d, ingest.NewUploads(d))
 	if err != nil {
 		return err
 	}

@@ -70,3 +70,8 @@ type Rendition struct {
 	Codecs    string  `json:"codecs"`
 	Playlist  string  `json:"playlist"` // relative to the video's master.m3u8
 }
+
+// FanoutJob is the kind of the queue's jobs that push a video that became ready into its
+// creator's followers' Following timelines. The pipeline queues one per video, keyed and
+// carrying the video's id as payload; the feed's workers run them.
+const FanoutJob = "feed.fanout"
