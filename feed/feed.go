@@ -174,14 +174,16 @@ func New(cfg Config, d *db.DB, uploads Uploads) (*Service, error) {
 //	DELETE /v1/sessions/current  log out
 //	GET    /v1/me                the current user
 //	GET    /v1/videos/{id}       a video's status, metadata and playback URLs
+//	GET    /v1/openapi.json      the API's OpenAPI document (openapi.json), which describes them all
 func (s *Service) Handler() http.Handler {
-	mux := http.NewServeMux()
+	mux := newRoutes() // a ServeMux; TestOpenAPIRoutes holds its routes against openapi.json
 	h := func(f apierr.HandlerFunc) http.Handler { return apierr.Handler(s.log, f) }
 	mux.Handle("POST /v1/users", h(s.createUser))
 	mux.Handle("POST /v1/sessions", h(s.createSession))
 	mux.Handle("DELETE /v1/sessions/current", h(auth.Require(s.deleteSession)))
 	mux.Handle("GET /v1/me", h(auth.Require(s.me)))
 	mux.Handle("GET /v1/videos/{id}", h(s.getVideo))
+	mux.Handle("GET /v1/openapi.json", h(serveOpenAPI()))
 	return mux
 }
 
