@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -25,8 +26,20 @@ type Validator struct {
 	router routers.Router
 }
 
+// imageTypes are the image media types that request and response bodies may have: their bodies
+// are checked as strings of bytes.
+var imageTypes = []string{"image/jpeg", "image/png", "image/webp"}
+
+// registerDecoders teaches openapi3filter, once, the bodies it does not know.
+var registerDecoders = sync.OnceFunc(func() {
+	for _, t := range imageTypes {
+		openapi3filter.RegisterBodyDecoder(t, openapi3filter.FileBodyDecoder)
+	}
+})
+
 // New loads and validates the OpenAPI document doc (JSON or YAML, without external references).
 func New(doc []byte) (*Validator, error) {
+	registerDecoders()
 	loader := openapi3.NewLoader()
 	t, err := loader.LoadFromData(doc)
 	if err != nil {
