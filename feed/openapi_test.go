@@ -87,33 +87,34 @@ func TestOpenAPIRoutes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Service{}
-	mux, ok := s.Handler().(*routes)
-	if !ok {
-		t.Fatal("Handler does not return its *routes: the test cannot see them")
-	}
 	ops := v.Operations()
-	served := map[string]bool{}
-	for _, p := range mux.patterns {
-		method, path, ok := strings.Cut(p, " ")
-		if !ok || strings.Contains(method, "/") {
-			t.Errorf("route %q has no method: each route is one method's", p)
-			continue
+	forEachService(t, Config{}, func(t *testing.T, s *Service, _ *client) {
+		mux, ok := s.Handler().(*routes)
+		if !ok {
+			t.Fatal("Handler does not return its *routes: the test cannot see them")
 		}
-		op := method + " " + strings.ReplaceAll(path, "...}", "}")
-		served[op] = true
-		if !slices.Contains(ops, op) {
-			t.Errorf("route %q is not in openapi.json", p)
+		served := map[string]bool{}
+		for _, p := range mux.patterns {
+			method, path, ok := strings.Cut(p, " ")
+			if !ok || strings.Contains(method, "/") {
+				t.Errorf("route %q has no method: each route is one method's", p)
+				continue
+			}
+			op := method + " " + strings.ReplaceAll(path, "...}", "}")
+			served[op] = true
+			if !slices.Contains(ops, op) {
+				t.Errorf("route %q is not in openapi.json", p)
+			}
 		}
-	}
-	if len(served) < 6 {
-		t.Errorf("only %d routes seen: %v", len(served), mux.patterns)
-	}
-	for _, op := range ops {
-		if !served[op] {
-			t.Logf("described, not served (yet): %s", op)
+		if len(served) < 6 {
+			t.Errorf("only %d routes seen: %v", len(served), mux.patterns)
 		}
-	}
+		for _, op := range ops {
+			if !served[op] {
+				t.Logf("described, not served (yet): %s", op)
+			}
+		}
+	})
 }
 
 func TestOpenAPIServed(t *testing.T) {

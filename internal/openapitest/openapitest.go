@@ -99,11 +99,29 @@ func (v *Validator) Check(req *http.Request, reqBody []byte, status int, header 
 	out.SetBodyBytes(body)
 	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
 		errs = append(errs, fmt.Errorf("the response (%d %s) does not agree with the document: %w", status, abbrev(body), err))
+	} else if r := described(route.Operation, status); r != nil && len(r.Content) == 0 && len(bytes.TrimSpace(body)) > 0 {
+		// openapi3filter lets any body through where the document describes none.
+		errs = append(errs, fmt.Errorf("the response (%d %s) has a body, which the document does not describe", status, abbrev(body)))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, errors.Join(errs...))
 	}
 	return nil
+}
+
+// described returns the response that op describes for status, or nil.
+func described(op *openapi3.Operation, status int) *openapi3.Response {
+	if op == nil || op.Responses == nil {
+		return nil
+	}
+	r := op.Responses.Status(status)
+	if r == nil {
+		r = op.Responses.Default()
+	}
+	if r == nil {
+		return nil
+	}
+	return r.Value
 }
 
 type readCloser struct{ *bytes.Reader }

@@ -44,7 +44,8 @@ func TestCheck(t *testing.T) {
 		{"a field undescribed", "/x/a", "image/png", 200, `{"other": 1}`, false},
 		{"a status undescribed", "/x/a", "image/png", 201, `{}`, false},
 		{"a path parameter refused, and the request accepted", "/x/A", "image/png", 200, `{}`, false},
-		{"a path parameter refused, and the request too", "/x/A", "image/png", 404, `{}`, true},
+		{"a path parameter refused, and the request too", "/x/A", "image/png", 404, "", true},
+		{"a body undescribed", "/x/A", "image/png", 404, `{"error": {}}`, false},
 		{"a media type undescribed, and the request accepted", "/x/a", "image/gif", 200, `{}`, false},
 		{"a path undescribed", "/y", "image/png", 200, `{}`, false},
 	} {
