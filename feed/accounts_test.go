@@ -82,7 +82,8 @@ func (c *client) do(method, path, token, body string) response {
 	return r
 }
 
-// send is do for other goroutines than the test's: it returns its errors.
+// send is do for other goroutines than the test's: it returns its errors. Every exchange is
+// held against the OpenAPI document (checkOpenAPI).
 func (c *client) send(method, path, token, body string) (response, error) {
 	req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
 	if err != nil {
@@ -104,6 +105,7 @@ func (c *client) send(method, path, token, body string) (response, error) {
 	if err != nil {
 		return response{}, err
 	}
+	checkOpenAPI(c.t, req, body, resp, b)
 	r := response{status: resp.StatusCode, header: resp.Header}
 	if len(b) > 0 {
 		if err := json.Unmarshal(b, &r.body); err != nil {

@@ -221,10 +221,15 @@ func New(cfg Config, d *db.DB, uploads Uploads) (*Service, error) {
 //	POST       /v1/videos/{id}/reports       report a video, once per user
 //	GET        /v1/admin/reports             admins: the videos with open reports
 //	POST       /v1/admin/reports/{id}/resolve  admins: keep or remove the video
+//
+// Feeds (following.go, fanout.go, foryou.go, ranking.go):
+//
 //	GET    /v1/feed/following    the Following feed: the followed creators' videos, newest first
 //	GET    /v1/feed/foryou       the For You feed, with a token or without: Config.Ranker's page
+//
+//	GET    /v1/openapi.json      the API's OpenAPI document (openapi.json), which describes them all
 func (s *Service) Handler() http.Handler {
-	mux := http.NewServeMux()
+	mux := newRoutes() // a ServeMux; TestOpenAPIRoutes holds its routes against openapi.json
 	h := func(f apierr.HandlerFunc) http.Handler { return apierr.Handler(s.log, f) }
 	mux.Handle("POST /v1/users", h(s.createUser))
 	mux.Handle("POST /v1/sessions", h(s.createSession))
@@ -250,6 +255,7 @@ func (s *Service) Handler() http.Handler {
 	// Feeds (following.go, fanout.go, foryou.go, ranking.go)
 	mux.Handle("GET /v1/feed/following", h(auth.Require(s.getFollowing)))
 	mux.Handle("GET /v1/feed/foryou", h(s.getForYou))
+	mux.Handle("GET /v1/openapi.json", h(serveOpenAPI()))
 	return mux
 }
 

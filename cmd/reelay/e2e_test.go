@@ -134,6 +134,8 @@ func getJSON(t *testing.T, url, token string) []byte {
 	return doJSON(t, req, 200)
 }
 
+// doJSON does req, a request of the JSON API, and returns the body of its answer, which must
+// have the status want; the exchange must agree with the OpenAPI document (checkOpenAPI).
 func doJSON(t *testing.T, req *http.Request, want int) []byte {
 	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
@@ -142,6 +144,7 @@ func doJSON(t *testing.T, req *http.Request, want int) []byte {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	checkOpenAPI(t, req, resp, b)
 	if resp.StatusCode != want {
 		t.Fatalf("%s %s: %d %s, want %d", req.Method, req.URL, resp.StatusCode, b, want)
 	}
