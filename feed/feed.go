@@ -74,6 +74,15 @@ type Config struct {
 	// WriteInterval is the refill interval of the writes' limiter. Default 250ms: four
 	// writes a second, sustained.
 	WriteInterval time.Duration
+	// EventsPoll is how often the events' subscribers look for events that other processes
+	// stored; this process's own wake them at once. Default 1s.
+	EventsPoll time.Duration
+	// EventsGrace is how long a subscriber waits for a gap in the events' ids to fill before
+	// it passes it (see Events): an insert that commits later than that after taking its ids
+	// is not seen by subscribers that passed it. Default 10s.
+	EventsGrace time.Duration
+	// EventsBatch is how many events a subscriber gets at most at once. Default 500.
+	EventsBatch int
 	// PublicURL is the API's base URL as clients reach it (https://api.example.com), which
 	// avatar URLs start with. Default "": they are paths, relative to the API.
 	PublicURL string
@@ -95,6 +104,7 @@ type Service struct {
 	throttle     *loginThrottle
 	register     *ratelimit.Limiter
 	writes       *ratelimit.Limiter // by user id
+	events       *Events
 	// dummyHash is checked against when a handle does not exist, so that an unknown handle
 	// takes as long as a wrong password and the timing tells nothing.
 	dummyHash string
@@ -128,6 +138,9 @@ func New(cfg Config, d *db.DB, uploads Uploads) (*Service, error) {
 	setDefault(&cfg.HashQueue, 16)
 	setDefault(&cfg.WriteBurst, 60)
 	setDefault(&cfg.WriteInterval, 250*time.Millisecond)
+	setDefault(&cfg.EventsPoll, time.Second)
+	setDefault(&cfg.EventsGrace, 10*time.Second)
+	setDefault(&cfg.EventsBatch, 500)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -148,6 +161,8 @@ func New(cfg Config, d *db.DB, uploads Uploads) (*Service, error) {
 			Help: "Login attempts, by result (ok, invalid, limited: throttled, busy: no hashing slot).",
 		}, []string{"result"}),
 	}
+	s.events = &Events{d: d, log: s.log, now: time.Now, grace: cfg.EventsGrace, poll: cfg.EventsPoll, batch: cfg.EventsBatch}
+	s.events.SubscribeTx("view_counts", countViews)
 	var err error
 	if s.dummyHash, err = auth.HashPassword("reelay timing equaliser"); err != nil {
 		return nil, err
@@ -174,6 +189,7 @@ func New(cfg Config, d *db.DB, uploads Uploads) (*Service, error) {
 //	DELETE /v1/sessions/current  log out
 //	GET    /v1/me                the current user
 //	GET    /v1/videos/{id}       a video's status, metadata and playback URLs
+//	POST   /v1/events            a batch of what a player saw and did (events.go)
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	h := func(f apierr.HandlerFunc) http.Handler { return apierr.Handler(s.log, f) }
@@ -182,14 +198,29 @@ func (s *Service) Handler() http.Handler {
 	mux.Handle("DELETE /v1/sessions/current", h(auth.Require(s.deleteSession)))
 	mux.Handle("GET /v1/me", h(auth.Require(s.me)))
 	mux.Handle("GET /v1/videos/{id}", h(s.getVideo))
+	// events and search
+	mux.Handle("POST /v1/events", h(s.postEvents))
 	return mux
 }
 
 // Tokens resolves the bearer tokens of the API (auth.NewAuthenticator).
 func (s *Service) Tokens() auth.TokenUsers { return s.accounts }
 
-// Run removes expired tokens every hour until ctx is done.
+// Events is the log of the players' events: Subscribe to it (before Run) to be handed each
+// of them once.
+func (s *Service) Events() *Events { return s.events }
+
+// Run serves the events' subscribers, and removes expired tokens every hour, until ctx is
+// done.
 func (s *Service) Run(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- s.events.Run(ctx) }()
+	s.sweepTokens(ctx)
+	return <-done
+}
+
+// sweepTokens removes expired tokens every hour until ctx is done.
+func (s *Service) sweepTokens(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
@@ -200,7 +231,7 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-t.C:
 		}
 	}
