@@ -190,6 +190,7 @@ func New(cfg Config, d *db.DB, uploads Uploads) (*Service, error) {
 //	GET    /v1/me                the current user
 //	GET    /v1/videos/{id}       a video's status, metadata and playback URLs
 //	POST   /v1/events            a batch of what a player saw and did (events.go)
+//	GET    /v1/search?q=         videos by caption, hashtag and creator's handle (search.go)
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	h := func(f apierr.HandlerFunc) http.Handler { return apierr.Handler(s.log, f) }
@@ -200,6 +201,7 @@ func (s *Service) Handler() http.Handler {
 	mux.Handle("GET /v1/videos/{id}", h(s.getVideo))
 	// events and search
 	mux.Handle("POST /v1/events", h(s.postEvents))
+	mux.Handle("GET /v1/search", h(s.search))
 	return mux
 }
 
