@@ -41,6 +41,7 @@ type runner interface {
 
 // env is what a command may touch of the process.
 type env struct {
+	stdin          io.Reader // nil: empty
 	stdout, stderr io.Writer
 	getenv         func(string) string
 }
@@ -54,6 +55,8 @@ func commands() []command {
 		{name: "ingest", summary: "run the tus upload API, which hands finished uploads to the pipeline (transcoding runs in reelay transcode --worker)", setup: setupIngest},
 		{name: "transcode", summary: "package a video file into a local HLS ladder (DIR/master.m3u8), or run transcode jobs with --worker", setup: setupTranscode},
 		{name: "upload", summary: "upload a video over tus and wait until it is playable", setup: setupUpload, arg: "file"},
+		{name: "login", summary: "log in to a reelay API and store the token for reelay upload", setup: setupLogin},
+		{name: "logout", summary: "end the stored session and forget its token", setup: setupLogout},
 		{name: "version", summary: "print the version"},
 		{name: "help", summary: "show help for a command"},
 	}
@@ -61,7 +64,7 @@ func commands() []command {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv})
+	code := run(ctx, os.Args[1:], &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv})
 	stop()
 	os.Exit(code)
 }
