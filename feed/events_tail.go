@@ -203,11 +203,13 @@ func (e *Events) deliver(ctx context.Context, s *subscription) (read int, gap bo
 		return nil
 	}
 	if s.tx != nil {
+		// The checkpoint moves first: on PostgreSQL its row lock makes another process
+		// handing on the same events wait, then find the checkpoint moved, and roll back.
 		err = e.d.Tx(ctx, func(tx *sql.Tx) error {
-			if err := s.tx(ctx, tx, events); err != nil {
+			if err := checkpoint(ctx, tx.ExecContext); err != nil {
 				return err
 			}
-			return checkpoint(ctx, tx.ExecContext)
+			return s.tx(ctx, tx, events)
 		})
 	} else if err = s.fn(ctx, events); err == nil {
 		err = checkpoint(ctx, e.d.Exec)

@@ -193,6 +193,23 @@ func TestViewCounts(t *testing.T) {
 		if got, gotOther := views(v), views(other); got != 7 || gotOther != 1 {
 			t.Fatalf("views after a restart %d and %d, want 7 and 1", got, gotOther)
 		}
+
+		// A second process on the same database: each play still counts once.
+		s2, err := New(Config{PlaybackURL: "http://edge.test", EventsPoll: 20 * time.Millisecond}, s.db, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runService(t, s2)
+		play := Event{UserID: 1, Video: v, Type: EventPlay, At: time.Now()}
+		for i := range 20 {
+			if err := []*Service{s, s2}[i%2].events.Append(t.Context(), []Event{play, play}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		eventually(t, "caught up", caughtUp)
+		if got := views(v); got != 47 {
+			t.Fatalf("views with two processes %d, want 47", got)
+		}
 	})
 }
 

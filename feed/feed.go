@@ -2,7 +2,9 @@
 // (registration, sessions as bearer tokens, the current user, and a throttle of logins that
 // slows password guessing without locking owners out: see loginThrottle) and the video
 // resource (where a video is on its way from upload to playback, and its playback URLs).
-// Profiles, follows, likes, comments and the For You and Following feeds build on it.
+// It takes the players' events (POST /v1/events) into a log that subscribers tail (Events;
+// the view counts are one), and searches the videos (GET /v1/search). Profiles, follows,
+// likes, comments and the For You and Following feeds build on it.
 package feed
 
 import (
