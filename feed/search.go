@@ -28,6 +28,7 @@ var errBadQuery = apierr.New(http.StatusBadRequest, "invalid_query", fmt.Sprintf
 // is an offset, bounded by maxSearchOffset, rather than a key.
 type searchCursor struct {
 	Q      string `json:"q"`
+	Type   string `json:"t"`
 	Offset int    `json:"o"`
 }
 
@@ -70,47 +71,105 @@ func matchQuery(dialect string, terms []string) string {
 	return strings.Join(parts, " ")
 }
 
-// search answers GET /v1/search?q=&cursor=&limit=: the ready, public videos that are not
-// hidden whose caption, hashtags or creator's handle hold every word of q (the last one as a
-// prefix), the most relevant first (bm25 on SQLite, ts_rank on PostgreSQL; a caption or
-// hashtag match weighs more than a handle), up to maxSearchOffset deep. Unlisted and
-// private videos never appear, to anyone; nor do the videos of creators the viewer blocked.
+// search answers GET /v1/search?q=&type=&cursor=&limit=.
+//
+// type=videos (the default): the ready, public videos that are not hidden whose caption,
+// hashtags or creator's handle hold every word of q (the last one as a prefix), the most
+// relevant first (bm25 on SQLite, ts_rank on PostgreSQL; a caption or hashtag match weighs
+// more than a handle), as feed items. Unlisted and private videos never appear, to anyone;
+// nor do the videos of creators the viewer blocked.
+//
+// type=users: the users whose handle or display name holds every word of q, as creators
+// are shown (handle, display name, avatar), leaving out those the viewer blocked.
+//
+// Either goes maxSearchOffset results deep.
 func (s *Service) search(w http.ResponseWriter, r *http.Request) error {
 	p, _ := auth.FromContext(r.Context())
 	q := r.URL.Query().Get("q")
 	if n := utf8.RuneCountInString(q); n < 1 || n > MaxSearchQuery || !utf8.ValidString(q) {
 		return errBadQuery
 	}
-	cur := searchCursor{Q: q}
+	kind := r.URL.Query().Get("type")
+	switch kind {
+	case "":
+		kind = "videos"
+	case "videos", "users":
+	default:
+		return apierr.New(http.StatusBadRequest, "invalid_type", "type must be videos or users")
+	}
+	cur := searchCursor{Q: q, Type: kind}
 	limit, err := pageParams(r, &cur)
 	if err != nil {
 		return err
 	}
-	if cur.Q != q || cur.Offset < 0 || cur.Offset >= maxSearchOffset {
+	if cur.Q != q || cur.Type != kind || cur.Offset < 0 || cur.Offset >= maxSearchOffset {
 		return errBadCursor
 	}
-	out := List[Item]{Items: []Item{}}
 	terms := searchTerms(q)
-	if len(terms) == 0 {
-		apierr.WriteJSON(w, http.StatusOK, out)
+	limit = min(limit, maxSearchOffset-cur.Offset)
+	var next string
+	page := func(n int) int { // how many of n results to show, and sets next
+		if n <= limit {
+			return n
+		}
+		if cur.Offset+limit < maxSearchOffset {
+			next = encodeCursor(searchCursor{Q: q, Type: kind, Offset: cur.Offset + limit})
+		}
+		return limit
+	}
+	if kind == "users" {
+		var users []Creator
+		if len(terms) > 0 {
+			if users, err = s.searchUsers(r.Context(), p.UserID, terms, cur.Offset, limit+1); err != nil {
+				return err
+			}
+		}
+		users = append([]Creator{}, users[:page(len(users))]...)
+		apierr.WriteJSON(w, http.StatusOK, List[Creator]{Items: users, NextCursor: next})
 		return nil
 	}
-	limit = min(limit, maxSearchOffset-cur.Offset)
-	ids, err := s.searchVideos(r.Context(), p.UserID, terms, cur.Offset, limit+1)
+	var ids []string
+	if len(terms) > 0 {
+		if ids, err = s.searchVideos(r.Context(), p.UserID, terms, cur.Offset, limit+1); err != nil {
+			return err
+		}
+	}
+	items, err := s.items(r.Context(), p, ids[:page(len(ids))])
 	if err != nil {
 		return err
 	}
-	if len(ids) > limit {
-		ids = ids[:limit]
-		if cur.Offset+limit < maxSearchOffset {
-			out.NextCursor = encodeCursor(searchCursor{Q: q, Offset: cur.Offset + limit})
-		}
-	}
-	if out.Items, err = s.items(r.Context(), p, ids); err != nil {
-		return err
-	}
-	apierr.WriteJSON(w, http.StatusOK, out)
+	apierr.WriteJSON(w, http.StatusOK, List[Item]{Items: items, NextCursor: next})
 	return nil
+}
+
+// searchUsers returns up to limit users matching terms, ranked, from offset.
+func (s *Service) searchUsers(ctx context.Context, viewer int64, terms []string, offset, limit int) ([]Creator, error) {
+	const visible = ` AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = $2 AND b.blocked_id = u.id)`
+	query := `SELECT u.handle, u.display_name, u.avatar FROM user_search JOIN users u ON u.id = user_search.rowid
+		WHERE user_search MATCH $1` + visible + `
+		ORDER BY bm25(user_search, 2.0, 1.0), u.follower_count DESC, u.id LIMIT $3 OFFSET $4`
+	if s.db.Dialect() == db.DialectPostgres {
+		query = `SELECT u.handle, u.display_name, u.avatar FROM to_tsquery('simple', $1) q, users u
+			WHERE to_tsvector('simple', u.handle || ' ' || u.display_name) @@ q` + visible + `
+			ORDER BY ts_rank(to_tsvector('simple', u.handle || ' ' || u.display_name), q) DESC, u.follower_count DESC, u.id
+			LIMIT $3 OFFSET $4`
+	}
+	rows, err := s.db.SQL().QueryContext(ctx, query, matchQuery(s.db.Dialect(), terms), viewer, limit, offset)
+	if err != nil {
+		return nil, fmt.Errorf("feed: search users: %w", err)
+	}
+	defer rows.Close()
+	var out []Creator
+	for rows.Next() {
+		var c Creator
+		var avatar string
+		if err := rows.Scan(&c.Handle, &c.DisplayName, &avatar); err != nil {
+			return nil, fmt.Errorf("feed: search users: %w", err)
+		}
+		c.AvatarURL = s.avatarURL(avatar)
+		out = append(out, c)
+	}
+	return out, rows.Err()
 }
 
 // searchVideos returns the ids of up to limit videos matching terms, ranked, from offset.

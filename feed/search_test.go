@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -122,13 +123,60 @@ func TestSearch(t *testing.T) {
 			{"q=" + strings.Repeat("x", MaxSearchQuery+1), "invalid_query"},
 			{"q=%ff", "invalid_query"},
 			{"q=dog&cursor=xyz", "bad_cursor"},
-			{"q=dog&cursor=" + encodeCursor(searchCursor{Q: "cat", Offset: 20}), "bad_cursor"},
-			{"q=dog&cursor=" + encodeCursor(searchCursor{Q: "dog", Offset: -1}), "bad_cursor"},
-			{"q=dog&cursor=" + encodeCursor(searchCursor{Q: "dog", Offset: maxSearchOffset}), "bad_cursor"},
+			{"q=dog&cursor=" + encodeCursor(searchCursor{Q: "cat", Type: "videos", Offset: 20}), "bad_cursor"},
+			{"q=dog&cursor=" + encodeCursor(searchCursor{Q: "dog", Type: "users", Offset: 20}), "bad_cursor"},
+			{"q=dog&type=users&cursor=" + encodeCursor(searchCursor{Q: "dog", Type: "videos", Offset: 20}), "bad_cursor"},
+			{"q=dog&cursor=" + encodeCursor(searchCursor{Q: "dog", Type: "videos", Offset: -1}), "bad_cursor"},
+			{"q=dog&cursor=" + encodeCursor(searchCursor{Q: "dog", Type: "videos", Offset: maxSearchOffset}), "bad_cursor"},
+			{"q=dog&type=comments", "invalid_type"},
 			{"q=dog&limit=0", "bad_limit"},
 		} {
 			if r := api.do("GET", "/v1/search?"+tc.query, "", ""); r.status != 400 || r.errCode() != tc.code {
 				t.Errorf("%s: %d %v, want 400 %s", tc.query, r.status, r.body, tc.code)
+			}
+		}
+	})
+}
+
+func TestSearchUsers(t *testing.T) {
+	forEachService(t, Config{}, func(t *testing.T, s *Service, api *client) {
+		ann, annToken := newUser(t, s, "ann_smith")
+		newUser(t, s, "annabel")
+		bob, _ := newUser(t, s, "bob")
+		newUser(t, s, "carol")
+		exec := func(q string, args ...any) {
+			t.Helper()
+			if _, err := s.db.Exec(t.Context(), q, args...); err != nil {
+				t.Fatal(err)
+			}
+		}
+		exec(`UPDATE users SET display_name = 'Annie Smith' WHERE id = $1`, bob)
+		find := func(token, q string) []string {
+			t.Helper()
+			r := api.do("GET", "/v1/search?type=users&q="+url.QueryEscape(q), token, "")
+			if r.status != 200 {
+				t.Fatalf("search users %q: %d %v", q, r.status, r.body)
+			}
+			handles := []string{}
+			for _, it := range r.body["items"].([]any) {
+				handles = append(handles, it.(map[string]any)["handle"].(string))
+			}
+			slices.Sort(handles)
+			return handles
+		}
+		for q, want := range map[string]string{
+			"ann": "[ann_smith annabel bob]", "smith": "[ann_smith bob]", "annie": "[bob]", "ann_smith": "[ann_smith]",
+			"@carol": "[carol]", "dave": "[]", `"*`: "[]",
+		} {
+			if got := fmt.Sprint(find("", q)); got != want {
+				t.Errorf("%q: %s, want %s", q, got, want)
+			}
+		}
+		exec(`INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES ($1, $2, 1)`, ann, bob)
+		exec(`UPDATE users SET handle = 'carla' WHERE handle = 'carol'`)
+		for q, want := range map[string]string{"smith": "[ann_smith]", "carol": "[]", "carla": "[carla]"} {
+			if got := fmt.Sprint(find(annToken, q)); got != want {
+				t.Errorf("after a block and a new handle, %q: %s, want %s", q, got, want)
 			}
 		}
 	})

@@ -63,3 +63,20 @@ CREATE TRIGGER video_search_handle AFTER UPDATE OF handle ON users BEGIN
         SELECT d.doc, v.caption, COALESCE((SELECT group_concat(tag, ' ') FROM video_hashtags h WHERE h.video_id = v.id), ''), new.handle
         FROM search_docs d JOIN videos v ON v.id = d.video_id WHERE v.user_id = new.id;
 END;
+
+-- Users by handle and display name; a user's document is its id's rowid.
+CREATE VIRTUAL TABLE user_search USING fts5 (handle, display_name);
+INSERT INTO user_search (rowid, handle, display_name) SELECT id, handle, display_name FROM users;
+
+CREATE TRIGGER user_search_insert AFTER INSERT ON users BEGIN
+    INSERT INTO user_search (rowid, handle, display_name) VALUES (new.id, new.handle, new.display_name);
+END;
+
+CREATE TRIGGER user_search_update AFTER UPDATE OF handle, display_name ON users BEGIN
+    DELETE FROM user_search WHERE rowid = old.id;
+    INSERT INTO user_search (rowid, handle, display_name) VALUES (new.id, new.handle, new.display_name);
+END;
+
+CREATE TRIGGER user_search_delete AFTER DELETE ON users BEGIN
+    DELETE FROM user_search WHERE rowid = old.id;
+END;
