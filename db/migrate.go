@@ -14,6 +14,9 @@ import (
 
 // migrationFS holds the schema versions, migrations/NNNN_name.sql, applied in order. In them
 // {{ID}} stands for an auto-increment primary key and {{BYTES}} for a byte string column.
+// Where the dialects need different SQL (full-text search, triggers), a version is written
+// twice instead, NNNN_name.sqlite.sql and NNNN_name.postgres.sql, each applied only on its
+// dialect and recorded under the same version and name.
 //
 //go:embed migrations/*.sql
 var migrationFS embed.FS
@@ -28,33 +31,66 @@ type migration struct {
 }
 
 // migrations returns the embedded migrations for dialect, ordered by version.
-func migrations(dialect string) ([]migration, error) {
+func migrations(dialect string) ([]migration, error) { return migrationsIn(migrationFS, dialect) }
+
+// migrationsIn returns the migrations under fsys's migrations/ for dialect, ordered by
+// version. A version is one plain file or one file per dialect, never both, never a variant
+// for one dialect alone: either would leave the dialects' schemas apart.
+func migrationsIn(fsys fs.FS, dialect string) ([]migration, error) {
 	dialectSQL := map[string]*strings.Replacer{
 		DialectSQLite:   strings.NewReplacer("{{ID}}", "INTEGER PRIMARY KEY AUTOINCREMENT", "{{BYTES}}", "BLOB"),
 		DialectPostgres: strings.NewReplacer("{{ID}}", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "{{BYTES}}", "BYTEA"),
 	}[dialect]
-	files, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if dialectSQL == nil {
+		return nil, fmt.Errorf("db: unknown dialect %q", dialect)
+	}
+	files, err := fs.Glob(fsys, "migrations/*.sql")
 	if err != nil {
 		return nil, err
 	}
-	var list []migration
-	seen := map[int64]string{}
+	type version struct {
+		name     string          // without the dialect
+		files    map[string]bool // by dialect, "" for a plain file
+		migrated *migration      // for dialect
+	}
+	versions := map[int64]*version{}
 	for _, f := range files {
 		name := strings.TrimSuffix(path.Base(f), ".sql")
+		variant := ""
+		for _, d := range []string{DialectSQLite, DialectPostgres} {
+			if n, ok := strings.CutSuffix(name, "."+d); ok {
+				name, variant = n, d
+			}
+		}
 		num, _, _ := strings.Cut(name, "_")
 		v, err := strconv.ParseInt(num, 10, 64)
-		if err != nil || v <= 0 {
-			return nil, fmt.Errorf("db: migration %s: name must start with a positive version number", f)
+		if err != nil || v <= 0 || strings.Contains(name, ".") {
+			return nil, fmt.Errorf("db: migration %s: name must be NNNN_name.sql or NNNN_name.{sqlite,postgres}.sql, NNNN a positive version", f)
 		}
-		if prev, ok := seen[v]; ok {
-			return nil, fmt.Errorf("db: migrations %s and %s share version %d", prev, name, v)
+		ver := versions[v]
+		if ver == nil {
+			ver = &version{name: name, files: map[string]bool{}}
+			versions[v] = ver
 		}
-		seen[v] = name
-		b, err := migrationFS.ReadFile(f)
+		if ver.name != name || ver.files[variant] || (variant == "" && len(ver.files) > 0) || ver.files[""] {
+			return nil, fmt.Errorf("db: migrations %s and %s share version %d", ver.name, path.Base(f), v)
+		}
+		ver.files[variant] = true
+		if variant != "" && variant != dialect {
+			continue
+		}
+		b, err := fs.ReadFile(fsys, f)
 		if err != nil {
 			return nil, err
 		}
-		list = append(list, migration{version: v, name: name, sql: dialectSQL.Replace(string(b))})
+		ver.migrated = &migration{version: v, name: name, sql: dialectSQL.Replace(string(b))}
+	}
+	var list []migration
+	for v, ver := range versions {
+		if !ver.files[""] && (!ver.files[DialectSQLite] || !ver.files[DialectPostgres]) {
+			return nil, fmt.Errorf("db: migration %s (version %d) has a variant for one dialect only", ver.name, v)
+		}
+		list = append(list, *ver.migrated)
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].version < list[j].version })
 	return list, nil

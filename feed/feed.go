@@ -2,7 +2,9 @@
 // (registration, sessions as bearer tokens, the current user, and a throttle of logins that
 // slows password guessing without locking owners out: see loginThrottle) and the video
 // resource (where a video is on its way from upload to playback, and its playback URLs).
-// Profiles, follows, likes, comments and the For You and Following feeds build on it.
+// It takes the players' events (POST /v1/events) into a log that subscribers tail (Events;
+// the view counts are one), and searches the videos (GET /v1/search). Profiles, follows,
+// likes, comments and the For You and Following feeds build on it.
 package feed
 
 import (
@@ -81,6 +83,15 @@ type Config struct {
 	// its creator, until an admin resolves them (POST /v1/admin/reports/{id}/resolve).
 	// Default 3.
 	ReportThreshold int
+	// EventsPoll is how often the events' subscribers look for events that other processes
+	// stored; this process's own wake them at once. Default 1s.
+	EventsPoll time.Duration
+	// EventsGrace is how long a subscriber waits for a gap in the events' ids to fill before
+	// it passes it (see Events): an insert that commits later than that after taking its ids
+	// is not seen by subscribers that passed it. Default 10s.
+	EventsGrace time.Duration
+	// EventsBatch is how many events a subscriber gets at most at once. Default 500.
+	EventsBatch int
 	// PublicURL is the API's base URL as clients reach it (https://api.example.com), which
 	// avatar URLs start with. Default "": they are paths, relative to the API.
 	PublicURL string
@@ -117,6 +128,7 @@ type Service struct {
 	throttle     *loginThrottle
 	register     *ratelimit.Limiter
 	writes       *ratelimit.Limiter // by user id
+	events       *Events
 	// dummyHash is checked against when a handle does not exist, so that an unknown handle
 	// takes as long as a wrong password and the timing tells nothing.
 	dummyHash string
@@ -161,6 +173,9 @@ func New(cfg Config, d *db.DB, uploads Uploads) (*Service, error) {
 	if cfg.Ranker == nil {
 		cfg.Ranker = NewEngagementRanker(d, EngagementOptions{})
 	}
+	setDefault(&cfg.EventsPoll, time.Second)
+	setDefault(&cfg.EventsGrace, 10*time.Second)
+	setDefault(&cfg.EventsBatch, 500)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -181,6 +196,8 @@ func New(cfg Config, d *db.DB, uploads Uploads) (*Service, error) {
 			Help: "Login attempts, by result (ok, invalid, limited: throttled, busy: no hashing slot).",
 		}, []string{"result"}),
 	}
+	s.events = &Events{d: d, log: s.log, now: time.Now, grace: cfg.EventsGrace, poll: cfg.EventsPoll, batch: cfg.EventsBatch}
+	s.events.SubscribeTx("view_counts", countViews)
 	var err error
 	if s.dummyHash, err = auth.HashPassword("reelay timing equaliser"); err != nil {
 		return nil, err
@@ -227,6 +244,11 @@ func New(cfg Config, d *db.DB, uploads Uploads) (*Service, error) {
 //	GET    /v1/feed/following    the Following feed: the followed creators' videos, newest first
 //	GET    /v1/feed/foryou       the For You feed, with a token or without: Config.Ranker's page
 //
+// Events and search (events.go, events_tail.go, search.go):
+//
+//	POST   /v1/events            a batch of what a player saw and did (events.go)
+//	GET    /v1/search?q=         videos by caption, hashtag and creator's handle (search.go)
+//
 //	GET    /v1/openapi.json      the API's OpenAPI document (openapi.json), which describes them all
 func (s *Service) Handler() http.Handler {
 	mux := newRoutes() // a ServeMux; TestOpenAPIRoutes holds its routes against openapi.json
@@ -255,6 +277,9 @@ func (s *Service) Handler() http.Handler {
 	// Feeds (following.go, fanout.go, foryou.go, ranking.go)
 	mux.Handle("GET /v1/feed/following", h(auth.Require(s.getFollowing)))
 	mux.Handle("GET /v1/feed/foryou", h(s.getForYou))
+	// events and search
+	mux.Handle("POST /v1/events", h(s.postEvents))
+	mux.Handle("GET /v1/search", h(s.search))
 	mux.Handle("GET /v1/openapi.json", h(serveOpenAPI()))
 	return mux
 }
@@ -262,14 +287,26 @@ func (s *Service) Handler() http.Handler {
 // Tokens resolves the bearer tokens of the API (auth.NewAuthenticator).
 func (s *Service) Tokens() auth.TokenUsers { return s.accounts }
 
-// Run runs the fan-out jobs (Config.FanoutWorkers at once: see fanout) and removes expired
-// tokens every hour until ctx is done, then returns nil.
+// Events is the log of the players' events: Subscribe to it (before Run) to be handed each
+// of them once.
+func (s *Service) Events() *Events { return s.events }
+
+// Run runs the fan-out jobs (Config.FanoutWorkers at once: see fanout), serves the events'
+// subscribers, and removes expired tokens every hour, until ctx is done.
 func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for i := range s.cfg.FanoutWorkers {
 		wg.Go(func() { s.runFanout(ctx, s.cfg.Name+"-fanout-"+strconv.Itoa(i+1)) })
 	}
+	done := make(chan error, 1)
+	go func() { done <- s.events.Run(ctx) }()
+	s.sweepTokens(ctx)
+	return <-done
+}
+
+// sweepTokens removes expired tokens every hour until ctx is done.
+func (s *Service) sweepTokens(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
@@ -280,7 +317,7 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-t.C:
 		}
 	}

@@ -24,19 +24,6 @@ type feedWorld struct {
 	api *client
 }
 
-// runService runs s.Run until the test ends: the fan-out jobs through the real queue.
-func runService(t *testing.T, s *Service) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-}
-
 // user creates a user and a token of theirs.
 func (w *feedWorld) user(handle string) (int64, string) {
 	w.t.Helper()

@@ -51,6 +51,7 @@ type runner interface {
 
 // env is what a command may touch of the process.
 type env struct {
+	stdin          io.Reader // nil: empty
 	stdout, stderr io.Writer
 	getenv         func(string) string
 }
@@ -66,6 +67,8 @@ func commands() []command {
 		{name: "upload", summary: "upload a video over tus and wait until it is playable", setup: setupUpload, arg: "file"},
 		{name: "admin", summary: "make an account an admin, a moderator of reports (grant), or no longer (revoke)", setup: setupAdmin,
 			arg: "handle", verbs: []string{"grant", "revoke"}},
+		{name: "login", summary: "log in to a reelay API and store the token for reelay upload", setup: setupLogin},
+		{name: "logout", summary: "end the stored session and forget its token", setup: setupLogout},
 		{name: "version", summary: "print the version"},
 		{name: "help", summary: "show help for a command"},
 	}
@@ -73,7 +76,7 @@ func commands() []command {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv})
+	code := run(ctx, os.Args[1:], &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv})
 	stop()
 	os.Exit(code)
 }

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"mime"
 	"net/http"
 	"net/url"
@@ -44,8 +45,8 @@ func setupUpload(fs *flag.FlagSet) runner {
 	c := &uploadConfig{}
 	c.common.register(fs)
 	fs.StringVar(&c.file, "file", "", "the video file to upload (required)")
-	fs.StringVar(&c.api, "api", "", "base URL of the reelay API, e.g. http://127.0.0.1:8080 (required)")
-	fs.StringVar(&c.token, "token", "", "bearer token of the uploading user; better given as REELAY_TOKEN (required)")
+	fs.StringVar(&c.api, "api", "", "base URL of the reelay API, e.g. http://127.0.0.1:8080 (required with --token; else the one of reelay login)")
+	fs.StringVar(&c.token, "token", "", "bearer token of the uploading user; better given as REELAY_TOKEN; without either, the token that reelay login stored")
 	fs.StringVar(&c.caption, "caption", "", "caption of the video; its #hashtags become the video's")
 	fs.StringVar(&c.visibility, "visibility", string(video.Public), "who may watch the video: public, unlisted or private")
 	fs.BoolVar(&c.noWait, "no-wait", false, "print the video id once uploaded instead of waiting until it is playable")
@@ -63,13 +64,13 @@ func (c *uploadConfig) validate() error {
 	switch {
 	case c.file == "":
 		return usagef("which file? reelay upload FILE (or --file FILE)")
-	case c.api == "":
+	case c.api == "" && c.token != "":
 		return usagef("--api is required: the base URL of the reelay API, e.g. http://127.0.0.1:8080")
-	case c.token == "":
-		return usagef("a token is required: --token or REELAY_TOKEN")
 	}
-	if err := checkURL("api", c.api); err != nil {
-		return err
+	if c.api != "" {
+		if err := checkURL("api", c.api); err != nil {
+			return err
+		}
 	}
 	if _, ok := video.ParseVisibility(c.visibility); !ok || c.visibility == "" {
 		return usagef("invalid --visibility %q: want public, unlisted or private", c.visibility)
@@ -87,6 +88,11 @@ func (c *uploadConfig) validate() error {
 }
 
 func (c *uploadConfig) run(ctx context.Context, e *env) error {
+	if c.token == "" {
+		if err := c.useLogin(e); err != nil {
+			return err
+		}
+	}
 	f, key, err := openUpload(c.file)
 	if err != nil {
 		return err
@@ -123,6 +129,24 @@ func (c *uploadConfig) run(ctx context.Context, e *env) error {
 		return nil
 	}
 	return c.wait(ctx, e, client.HTTP, id)
+}
+
+// useLogin takes the token, and the API unless --api names one, that reelay login stored.
+func (c *uploadConfig) useLogin(e *env) error {
+	path := credentialsPath(e.getenv)
+	cred, err := readCredentials(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return usagef("a token is required: --token or REELAY_TOKEN, or log in first with reelay login")
+	}
+	if err != nil {
+		return usagef("%v", err)
+	}
+	if c.api != "" && c.apiBase() != cred.API {
+		return usagef("reelay login stored a token of %s, not of --api %s: log in there, or give --token", cred.API, c.apiBase())
+	}
+	c.api, c.token = cred.API, cred.Token
+	fmt.Fprintf(e.stderr, "reelay upload: as %s, logged in to %s with reelay login\n", cred.Handle, cred.API)
+	return nil
 }
 
 // apiBase is --api without a trailing slash.
