@@ -202,8 +202,8 @@ func TestOpenAPICheck(t *testing.T) {
 		{"a page without its cursor", "GET", "/v1/feed/foryou", "", 200, `{"items":[]}`, false},
 		{"a limit out of bounds accepted", "GET", "/v1/feed/foryou?limit=500", "", 200, `{"items":[],"next_cursor":""}`, false},
 		{"a limit out of bounds refused", "GET", "/v1/feed/foryou?limit=500", "", 400, `{"error":{"code":"bad_limit","message":"no"}}`, true},
-		{"an event batch", "POST", "/v1/events", `{"events":[{"video":"` + id + `","type":"play","watch_ms":10,"position":0,"at":"2026-01-02T03:04:05Z"}]}`, 204, "", true},
-		{"an event of an unknown type accepted", "POST", "/v1/events", `{"events":[{"video":"` + id + `","type":"stare"}]}`, 204, "", false},
+		{"an event batch", "POST", "/v1/events", `{"events":[{"video":"` + id + `","type":"play","watch_ms":10,"position":0,"at":"2026-01-02T03:04:05Z"}]}`, 202, `{"accepted":1}`, true},
+		{"an event of an unknown type accepted", "POST", "/v1/events", `{"events":[{"video":"` + id + `","type":"stare"}]}`, 202, `{"accepted":1}`, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req := httptest.NewRequest(tc.method, "http://api.test"+tc.path, nil)
