@@ -23,6 +23,7 @@ import (
 	"github.com/reelay/reelay/internal/apierr"
 	"github.com/reelay/reelay/internal/auth"
 	"github.com/reelay/reelay/internal/ratelimit"
+	"github.com/reelay/reelay/storage"
 )
 
 // Config configures the service. The zero value is usable.
@@ -77,6 +78,20 @@ type Config struct {
 	// PublicURL is the API's base URL as clients reach it (https://api.example.com), which
 	// avatar URLs start with. Default "": they are paths, relative to the API.
 	PublicURL string
+	// Store is the object store: avatars are kept in it, and a deleted video's objects are
+	// removed from it. Default nil: avatar uploads are answered 503 not_configured, and
+	// deleting a video leaves its objects (see deleteVideo).
+	Store storage.Store
+	// Purge drops every cached object of video from the edges (all of them: the edge purge
+	// fans out to its cluster). It is called when a video is deleted or its visibility changes.
+	// Default nil: there are no edges to purge.
+	Purge func(ctx context.Context, video string) error
+	// AvatarMaxBytes bounds an uploaded avatar image; larger ones are answered 413.
+	// Default 5 MiB.
+	AvatarMaxBytes int64
+	// AvatarMaxPixels bounds each side of an uploaded avatar image, read from its header before
+	// anything is decoded; larger ones are answered 422 image_too_large. Default 4096.
+	AvatarMaxPixels int
 	// Registerer receives the service's metrics. Nil registers nowhere.
 	Registerer prometheus.Registerer
 	// Logger receives the service's logs. Nil discards them.
@@ -128,6 +143,8 @@ func New(cfg Config, d *db.DB, uploads Uploads) (*Service, error) {
 	setDefault(&cfg.HashQueue, 16)
 	setDefault(&cfg.WriteBurst, 60)
 	setDefault(&cfg.WriteInterval, 250*time.Millisecond)
+	setDefault(&cfg.AvatarMaxBytes, 5<<20)
+	setDefault(&cfg.AvatarMaxPixels, 4096)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -173,7 +190,18 @@ func New(cfg Config, d *db.DB, uploads Uploads) (*Service, error) {
 //	POST   /v1/sessions          log in: a bearer token, and a device token for the next logins
 //	DELETE /v1/sessions/current  log out
 //	GET    /v1/me                the current user
-//	GET    /v1/videos/{id}       a video's status, metadata and playback URLs
+//	GET    /v1/videos/{id}       a video's status, metadata, playback URLs, counts and creator
+//
+// Profiles and the owner's videos:
+//
+//	GET    /v1/users/{handle}         a profile
+//	PATCH  /v1/me                     edit your display name and bio
+//	PUT    /v1/me/avatar              upload your avatar (a JPEG, PNG or WebP image)
+//	DELETE /v1/me/avatar              remove it
+//	GET    /v1/avatars/{file}         an avatar (AvatarPath)
+//	GET    /v1/users/{handle}/videos  a creator's videos, newest first
+//	PATCH  /v1/videos/{id}            edit a video's caption and visibility (owner, admin)
+//	DELETE /v1/videos/{id}            delete a video (owner, admin)
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	h := func(f apierr.HandlerFunc) http.Handler { return apierr.Handler(s.log, f) }
@@ -182,6 +210,15 @@ func (s *Service) Handler() http.Handler {
 	mux.Handle("DELETE /v1/sessions/current", h(auth.Require(s.deleteSession)))
 	mux.Handle("GET /v1/me", h(auth.Require(s.me)))
 	mux.Handle("GET /v1/videos/{id}", h(s.getVideo))
+	// profiles and the owner's videos
+	mux.Handle("GET /v1/users/{handle}", h(s.getProfile))
+	mux.Handle("PATCH /v1/me", h(auth.Require(s.patchMe)))
+	mux.Handle("PUT /v1/me/avatar", h(auth.Require(s.putAvatar)))
+	mux.Handle("DELETE /v1/me/avatar", h(auth.Require(s.deleteAvatar)))
+	mux.Handle("GET "+AvatarPath+"{file}", h(s.getAvatar))
+	mux.Handle("GET /v1/users/{handle}/videos", h(s.userVideos))
+	mux.Handle("PATCH /v1/videos/{id}", h(auth.Require(s.patchVideo)))
+	mux.Handle("DELETE /v1/videos/{id}", h(auth.Require(s.deleteVideo)))
 	return mux
 }
 
@@ -254,7 +291,7 @@ func (s *Service) hash(w http.ResponseWriter, r *http.Request, f func()) error {
 	return nil
 }
 
-func setDefault[T int | time.Duration](v *T, def T) {
+func setDefault[T int | int64 | time.Duration](v *T, def T) {
 	if *v <= 0 {
 		*v = def
 	}
