@@ -3,6 +3,7 @@ package feed
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"sync"
@@ -96,4 +97,12 @@ func (c *client) raw(method, path, token, contentType string, body []byte, heade
 		c.t.Fatal(err)
 	}
 	return resp, b
+}
+
+// jsonBody decodes b into v, unless b is empty.
+func jsonBody(b []byte, v any) error {
+	if len(b) == 0 {
+		return nil
+	}
+	return json.Unmarshal(b, v)
 }
