@@ -169,7 +169,9 @@ func (s *Service) editVideo(ctx context.Context, id string, caption *string, vis
 // (and so from every feed and list: its likes, comments, timelines and reports go with it),
 // from the store, and from the edges.
 //
-// A video still processing is deleted too. Its row goes first; the store then gets the
+// The upload the video came from is forgotten first (uploadForgetter), so that neither the
+// status API nor ingest's retries bring it back as one. A video still processing is deleted
+// too. Its row goes first; the store then gets the
 // video's private marker, so that whatever its transcode still writes is never served to
 // anyone (no one can get a signed URL for a video without a row), and every other object is
 // deleted. The pipeline's worker, finding its video gone when it records progress or the
@@ -184,6 +186,11 @@ func (s *Service) deleteVideo(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	ctx := r.Context()
+	if f, ok := s.uploads.(uploadForgetter); ok {
+		if err := f.Forget(ctx, e.ID); err != nil {
+			return err
+		}
+	}
 	if _, err := s.db.Exec(ctx, `DELETE FROM videos WHERE id = $1`, e.ID); err != nil {
 		return fmt.Errorf("feed: deleting video %s: %w", e.ID, err)
 	}
@@ -203,6 +210,12 @@ func (s *Service) deleteVideo(w http.ResponseWriter, r *http.Request) error {
 	s.purge(ctx, e.ID)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
+}
+
+// uploadForgetter is Uploads that can forget the upload a deleted video came from, so that
+// the status API does not answer for it as an upload; *ingest.Uploads is one.
+type uploadForgetter interface {
+	Forget(ctx context.Context, id string) error
 }
 
 // purge drops video id from the edges (Config.Purge). A failure is logged, not answered: the
