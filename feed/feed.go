@@ -1,8 +1,10 @@
 // Package feed is reelay's feed/social service on the API listener. It holds the accounts
 // (registration, sessions as bearer tokens, the current user, and a throttle of logins that
 // slows password guessing without locking owners out: see loginThrottle) and the video
-// resource (where a video is on its way from upload to playback, and its playback URLs).
-// Profiles, follows, likes, comments and the For You and Following feeds build on it.
+// resource (where a video is on its way from upload to playback, and its playback URLs), the
+// profiles with their avatars (kept in the object store), and the creator's edits, deletions
+// and lists of their videos. Follows, likes, comments and the For You and Following feeds
+// build on it.
 package feed
 
 import (

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"image"
+	pngenc "image/png"
 	"io"
 	"net/http"
 	"os"
@@ -26,6 +29,22 @@ func TestUpDeleteVideo(t *testing.T) {
 		"--edge-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0")
 	api, edge := urls["api"], urls["edge"]
 	token := createCreator(t, api)
+
+	// The feed has the store: avatars are kept in it and served.
+	var png bytes.Buffer
+	if err := pngenc.Encode(&png, image.NewGray(image.Rect(0, 0, 40, 30))); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("PUT", api+"/v1/me/avatar", &png)
+	req.Header.Set("Content-Type", "image/png")
+	req.Header.Set("Authorization", "Bearer "+token)
+	avatar := jsonField(doJSON(t, req, 200), "avatar_url")
+	if resp, err := http.Get(api + avatar); err != nil || resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "image/jpeg" {
+		t.Fatalf("GET %s: %v %v", avatar, resp, err)
+	} else {
+		resp.Body.Close()
+	}
+
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
 	playback := uploadClip(t, ctx, api, token, "public", makeTestClip(t, "360x640", "2"))
@@ -68,7 +87,7 @@ func TestUpDeleteVideo(t *testing.T) {
 			t.Errorf("GET %s: %d after the deletion, want 404", url, code)
 		}
 	}
-	req, _ := http.NewRequest("GET", api+"/v1/videos/"+id, nil)
+	req, _ = http.NewRequest("GET", api+"/v1/videos/"+id, nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	doJSON(t, req, 404)
 	filepath.WalkDir(data, func(path string, d os.DirEntry, err error) error {
