@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/reelay/reelay/internal/video"
+	"github.com/reelay/reelay/internal/videoid"
 	"github.com/reelay/reelay/storage"
 )
 
@@ -198,12 +200,27 @@ func TestAvatars(t *testing.T) {
 	})
 }
 
-func TestAvatarWithoutStore(t *testing.T) {
-	forEachDB(t, Config{}, func(t *testing.T, api *client) {
-		token, _ := api.signUp("ann")
+// TestWithoutStore: without an object store, avatars and visibility changes to or from
+// private, which need one, are answered 503; the rest works.
+func TestWithoutStore(t *testing.T) {
+	forEachService(t, Config{}, func(t *testing.T, s *Service, api *client) {
+		token, ann := api.signUp("ann")
 		resp, b := api.raw("PUT", "/v1/me/avatar", token, "image/png", pngImage(t, 8, 8), nil)
 		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(b), "not_configured") {
 			t.Errorf("PUT avatar without a store: %d %s", resp.StatusCode, b)
+		}
+		id := videoid.New()
+		putVideo(t, s.db, id, ann, video.Ready, video.Public, "published_at = 1")
+		for _, tc := range []struct {
+			body   string
+			status int
+		}{{`{"visibility":"private"}`, 503}, {`{"visibility":"unlisted"}`, 200}, {`{"caption":"x"}`, 200}} {
+			if r := api.do("PATCH", "/v1/videos/"+id, token, tc.body); r.status != tc.status {
+				t.Errorf("PATCH %s without a store: %d %v, want %d", tc.body, r.status, r.body, tc.status)
+			}
+		}
+		if r := api.do("DELETE", "/v1/videos/"+id, token, ""); r.status != 204 {
+			t.Errorf("DELETE without a store: %d %v", r.status, r.body)
 		}
 	})
 }

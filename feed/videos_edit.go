@@ -100,10 +100,10 @@ func (s *Service) patchVideo(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if vis == e.Visibility {
-		vis = ""
-	}
-	if vis != "" && (vis == video.Private || e.Visibility == video.Private) && s.cfg.Store == nil {
+	// A visibility given is applied whole (mark, row, purge) even when it is the video's
+	// already, so that repeating a request that failed midway completes it.
+	store := s.cfg.Store
+	if vis != "" && (vis == video.Private || e.Visibility == video.Private) && store == nil {
 		return errNoStoreToGuard
 	}
 	if err := s.limitWrite(w, p); err != nil {
@@ -112,16 +112,19 @@ func (s *Service) patchVideo(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	marker := layout.VideoPrefix(e.ID) + layout.PrivateMarker
 	if vis == video.Private {
-		if _, err := s.cfg.Store.Put(ctx, marker, strings.NewReader(""), 0, storage.PutOptions{}); err != nil {
+		if _, err := store.Put(ctx, marker, strings.NewReader(""), 0, storage.PutOptions{}); err != nil {
 			return fmt.Errorf("feed: marking video %s private: %w", e.ID, err)
 		}
 	}
 	if err := s.editVideo(ctx, e.ID, edit.Caption, vis); err != nil {
+		if vis == video.Private && e.Visibility != video.Private {
+			store.Delete(context.WithoutCancel(ctx), marker) // still public: unsigned URLs must play
+		}
 		return err
 	}
 	if vis != "" {
-		if vis != video.Private {
-			if err := s.cfg.Store.Delete(ctx, marker); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		if vis != video.Private && store != nil {
+			if err := store.Delete(ctx, marker); err != nil && !errors.Is(err, storage.ErrNotFound) {
 				return fmt.Errorf("feed: unmarking video %s private: %w", e.ID, err)
 			}
 		}
@@ -191,17 +194,24 @@ func (s *Service) deleteVideo(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
+	store := s.cfg.Store
+	processing := e.Status == video.Processing
+	marker := layout.VideoPrefix(e.ID) + layout.PrivateMarker
+	if processing && store != nil {
+		// Before the row goes, so that the worker, which cleans up once it finds the row
+		// gone, finds the marker there to delete too.
+		if _, err := store.Put(ctx, marker, strings.NewReader(""), 0, storage.PutOptions{}); err != nil {
+			return fmt.Errorf("feed: marking video %s private before deleting it: %w", e.ID, err)
+		}
+	}
 	if _, err := s.db.Exec(ctx, `DELETE FROM videos WHERE id = $1`, e.ID); err != nil {
+		if processing && store != nil && e.Visibility != video.Private {
+			store.Delete(context.WithoutCancel(ctx), marker) // still there, and public
+		}
 		return fmt.Errorf("feed: deleting video %s: %w", e.ID, err)
 	}
 	s.log.Info("video deleted", "video", e.ID, "by", p.UserID, "admin", p.Admin)
-	if store := s.cfg.Store; store != nil {
-		processing := e.Status == video.Processing
-		if processing {
-			if _, err := store.Put(ctx, layout.VideoPrefix(e.ID)+layout.PrivateMarker, strings.NewReader(""), 0, storage.PutOptions{}); err != nil {
-				s.log.Error("marking a deleted video private", "video", e.ID, "err", err)
-			}
-		}
+	if store != nil {
 		if n, err := videostore.Delete(ctx, store, e.ID, processing); err != nil {
 			// Nothing names them any more; an operator can remove videos/{id}/ and sources/{id}.
 			s.log.Error("deleting a deleted video's objects; some are left in the store", "video", e.ID, "deleted", n, "err", err)
