@@ -18,6 +18,15 @@ type userVideosCursor struct {
 	ID        string `json:"i"`
 }
 
+// check refuses a cursor that names no video: one with an id that is not a video id, or a
+// time without an id (the zero cursor is the first page).
+func (c userVideosCursor) check() error {
+	if c.ID != "" && !videoid.Valid(c.ID) || c.ID == "" && c.Published != 0 {
+		return errBadCursor
+	}
+	return nil
+}
+
 // userVideos answers GET /v1/users/{handle}/videos: the creator's ready videos, newest first
 // (by published_at, then id). Others see the public ones not hidden by reports; the creator
 // and the admin every one, unlisted and private too. A viewer who blocked the creator sees
@@ -32,8 +41,8 @@ func (s *Service) userVideos(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if cur.ID != "" && !videoid.Valid(cur.ID) || cur.ID == "" && cur.Published != 0 {
-		return errBadCursor
+	if err := cur.check(); err != nil {
+		return err
 	}
 	ctx := r.Context()
 	viewer, _ := auth.FromContext(ctx)
