@@ -28,6 +28,8 @@ import (
 
 // An avatar is stored as a square JPEG of AvatarSize pixels a side.
 const (
+	// avatarDecodes is how many uploaded avatars are decoded at once.
+	avatarDecodes = 2
 	AvatarSize    = 256
 	avatarQuality = 85
 	// avatarCacheControl: an avatar's name is its content, so caches keep it for good.
@@ -132,11 +134,22 @@ func (s *Service) putAvatar(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return &apierr.Error{Status: http.StatusBadRequest, Code: "invalid_body", Message: "the body could not be read", Err: err}
 	}
+	// A picture at the limit takes about 100 MiB to decode and scale: a few at a time.
+	select {
+	case s.avatarSlots <- struct{}{}:
+	case <-r.Context().Done():
+		return r.Context().Err()
+	}
 	img, err := decodeAvatar(b, ct, s.cfg.AvatarMaxPixels)
-	if err != nil {
+	var thumb []byte
+	if err == nil {
+		thumb, err = thumbnail(img)
+	}
+	<-s.avatarSlots
+	var ae *apierr.Error
+	if errors.As(err, &ae) {
 		return err
 	}
-	thumb, err := thumbnail(img)
 	if err != nil {
 		return fmt.Errorf("feed: avatar: %w", err)
 	}

@@ -119,6 +119,8 @@ type Service struct {
 	// hashWaiting counts the calls waiting for one, at most Config.HashQueue.
 	hashing     chan struct{}
 	hashWaiting atomic.Int64
+	// avatarSlots holds avatarDecodes tokens, one per avatar being decoded.
+	avatarSlots chan struct{}
 	logins      *prometheus.CounterVec
 }
 
@@ -162,6 +164,7 @@ func New(cfg Config, d *db.DB, uploads Uploads) (*Service, error) {
 		register:     ratelimit.New(cfg.RegisterBurst, cfg.RegisterInterval, nil),
 		writes:       ratelimit.New(cfg.WriteBurst, cfg.WriteInterval, nil),
 		hashing:      make(chan struct{}, cfg.HashSlots),
+		avatarSlots:  make(chan struct{}, avatarDecodes),
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "reelay_feed_logins_total",
 			Help: "Login attempts, by result (ok, invalid, limited: throttled, busy: no hashing slot).",
