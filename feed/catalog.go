@@ -26,6 +26,8 @@ type Entry struct {
 	ID            string
 	UserID        int64
 	Creator       string // the creator's handle
+	CreatorName   string // the creator's display name
+	CreatorAvatar string // the store key of the creator's avatar, "" for none
 	Status        video.Status
 	Progress      int    // 0-100 while processing
 	ErrorCode     string // for a failed video: machine-readable reason
@@ -43,6 +45,8 @@ type Entry struct {
 	UpdatedAt     time.Time
 	PublishedAt   time.Time // zero until ready
 	PlayableAt    time.Time // when a processing video became playable; zero when it is not
+	Counts        Counts
+	Hidden        bool // hidden from feeds by reports
 }
 
 // Video returns video id with its creator's handle and its hashtags, or db.ErrNotFound.
@@ -51,14 +55,17 @@ func (c *Catalog) Video(ctx context.Context, id string) (Entry, error) {
 	var created, updated int64
 	var published, playable sql.NullInt64
 	var renditions string
-	err := c.d.SQL().QueryRowContext(ctx, `SELECT videos.id, videos.user_id, users.handle, videos.status,
+	var hidden int
+	err := c.d.SQL().QueryRowContext(ctx, `SELECT videos.id, videos.user_id, users.handle, users.display_name, users.avatar, videos.status,
 		videos.progress, videos.error_code, videos.error, videos.caption, videos.visibility, videos.filename,
 		videos.source_size, videos.duration_ms, videos.width, videos.height, videos.renditions, videos.created_at,
-		videos.updated_at, videos.published_at, videos.playable_at, videos.generation
+		videos.updated_at, videos.published_at, videos.playable_at, videos.generation, videos.view_count,
+		videos.like_count, videos.comment_count, videos.share_count, videos.hidden
 		FROM videos JOIN users ON users.id = videos.user_id WHERE videos.id = $1`, id).Scan(
-		&e.ID, &e.UserID, &e.Creator, &e.Status, &e.Progress, &e.ErrorCode, &e.Error, &e.Caption, &e.Visibility,
+		&e.ID, &e.UserID, &e.Creator, &e.CreatorName, &e.CreatorAvatar, &e.Status, &e.Progress, &e.ErrorCode, &e.Error, &e.Caption, &e.Visibility,
 		&e.Filename, &e.SourceSize, &e.DurationMS, &e.Width, &e.Height, &renditions, &created, &updated,
-		&published, &playable, &e.Generation)
+		&published, &playable, &e.Generation, &e.Counts.Views, &e.Counts.Likes, &e.Counts.Comments, &e.Counts.Shares,
+		&hidden)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Entry{}, fmt.Errorf("feed: video %s: %w", id, db.ErrNotFound)
 	}
@@ -66,6 +73,7 @@ func (c *Catalog) Video(ctx context.Context, id string) (Entry, error) {
 		return Entry{}, fmt.Errorf("feed: video %s: %w", id, err)
 	}
 	e.CreatedAt, e.UpdatedAt = db.Time(created), db.Time(updated)
+	e.Hidden = hidden != 0
 	e.PublishedAt, e.PlayableAt = db.Time(published.Int64), db.Time(playable.Int64)
 	if err := json.Unmarshal([]byte(renditions), &e.Renditions); err != nil {
 		return Entry{}, fmt.Errorf("feed: video %s: renditions: %w", id, err)

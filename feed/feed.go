@@ -1,10 +1,12 @@
 // Package feed is reelay's feed/social service on the API listener. It holds the accounts
 // (registration, sessions as bearer tokens, the current user, and a throttle of logins that
 // slows password guessing without locking owners out: see loginThrottle) and the video
-// resource (where a video is on its way from upload to playback, and its playback URLs).
-// It takes the players' events (POST /v1/events) into a log that subscribers tail (Events;
-// the view counts are one), and searches the videos (GET /v1/search). Profiles, follows,
-// likes, comments and the For You and Following feeds build on it.
+// resource (where a video is on its way from upload to playback, and its playback URLs), the
+// profiles with their avatars (kept in the object store), the creator's edits, deletions and
+// lists of their videos, the social actions (follows, likes, comments, shares, blocks,
+// reports), the Following feed (fanned out on publish) and For You (Config.Ranker), the
+// players' events (POST /v1/events) in a log that subscribers tail (Events; the view counts
+// are one), and search (GET /v1/search).
 package feed
 
 import (
@@ -26,6 +28,7 @@ import (
 	"github.com/reelay/reelay/internal/apierr"
 	"github.com/reelay/reelay/internal/auth"
 	"github.com/reelay/reelay/internal/ratelimit"
+	"github.com/reelay/reelay/storage"
 )
 
 // Config configures the service. The zero value is usable.
@@ -110,6 +113,20 @@ type Config struct {
 	// Name names this process's fan-out workers in the job queue (Name-fanout-1, ...).
 	// Default "feed".
 	Name string
+	// Store is the object store: avatars are kept in it, and a deleted video's objects are
+	// removed from it. Default nil: avatar uploads are answered 503 not_configured, and
+	// deleting a video leaves its objects (see deleteVideo).
+	Store storage.Store
+	// Purge drops every cached object of video from the edges (all of them: the edge purge
+	// fans out to its cluster). It is called when a video is deleted or its visibility changes.
+	// Default nil: there are no edges to purge.
+	Purge func(ctx context.Context, video string) error
+	// AvatarMaxBytes bounds an uploaded avatar image; larger ones are answered 413.
+	// Default 5 MiB.
+	AvatarMaxBytes int64
+	// AvatarMaxPixels bounds each side of an uploaded avatar image, read from its header before
+	// anything is decoded; larger ones are answered 422 image_too_large. Default 4096.
+	AvatarMaxPixels int
 	// Registerer receives the service's metrics. Nil registers nowhere.
 	Registerer prometheus.Registerer
 	// Logger receives the service's logs. Nil discards them.
@@ -136,6 +153,8 @@ type Service struct {
 	// hashWaiting counts the calls waiting for one, at most Config.HashQueue.
 	hashing     chan struct{}
 	hashWaiting atomic.Int64
+	// avatarSlots holds avatarDecodes tokens, one per avatar being decoded.
+	avatarSlots chan struct{}
 	logins      *prometheus.CounterVec
 }
 
@@ -176,6 +195,8 @@ func New(cfg Config, d *db.DB, uploads Uploads) (*Service, error) {
 	setDefault(&cfg.EventsPoll, time.Second)
 	setDefault(&cfg.EventsGrace, 10*time.Second)
 	setDefault(&cfg.EventsBatch, 500)
+	setDefault(&cfg.AvatarMaxBytes, 5<<20)
+	setDefault(&cfg.AvatarMaxPixels, 4096)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -191,6 +212,7 @@ func New(cfg Config, d *db.DB, uploads Uploads) (*Service, error) {
 		register:     ratelimit.New(cfg.RegisterBurst, cfg.RegisterInterval, nil),
 		writes:       ratelimit.New(cfg.WriteBurst, cfg.WriteInterval, nil),
 		hashing:      make(chan struct{}, cfg.HashSlots),
+		avatarSlots:  make(chan struct{}, avatarDecodes),
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "reelay_feed_logins_total",
 			Help: "Login attempts, by result (ok, invalid, limited: throttled, busy: no hashing slot).",
@@ -223,7 +245,18 @@ func New(cfg Config, d *db.DB, uploads Uploads) (*Service, error) {
 //	POST   /v1/sessions          log in: a bearer token, and a device token for the next logins
 //	DELETE /v1/sessions/current  log out
 //	GET    /v1/me                the current user
-//	GET    /v1/videos/{id}       a video's status, metadata and playback URLs
+//	GET    /v1/videos/{id}       a video's status, metadata, playback URLs, counts and creator
+//
+// Profiles and the owner's videos:
+//
+//	GET    /v1/users/{handle}         a profile
+//	PATCH  /v1/me                     edit your display name and bio
+//	PUT    /v1/me/avatar              upload your avatar (a JPEG, PNG or WebP image)
+//	DELETE /v1/me/avatar              remove it
+//	GET    /v1/avatars/{file}         an avatar (AvatarPath)
+//	GET    /v1/users/{handle}/videos  a creator's videos, newest first
+//	PATCH  /v1/videos/{id}            edit a video's caption and visibility (owner, admin)
+//	DELETE /v1/videos/{id}            delete a video (owner, admin)
 //
 // Social actions (follows.go, likes.go, comments.go, blocks.go, reports.go):
 //
@@ -258,6 +291,15 @@ func (s *Service) Handler() http.Handler {
 	mux.Handle("DELETE /v1/sessions/current", h(auth.Require(s.deleteSession)))
 	mux.Handle("GET /v1/me", h(auth.Require(s.me)))
 	mux.Handle("GET /v1/videos/{id}", h(s.getVideo))
+	// profiles and the owner's videos
+	mux.Handle("GET /v1/users/{handle}", h(s.getProfile))
+	mux.Handle("PATCH /v1/me", h(auth.Require(s.patchMe)))
+	mux.Handle("PUT /v1/me/avatar", h(auth.Require(s.putAvatar)))
+	mux.Handle("DELETE /v1/me/avatar", h(auth.Require(s.deleteAvatar)))
+	mux.Handle("GET "+AvatarPath+"{file}", h(s.getAvatar))
+	mux.Handle("GET /v1/users/{handle}/videos", h(s.userVideos))
+	mux.Handle("PATCH /v1/videos/{id}", h(auth.Require(s.patchVideo)))
+	mux.Handle("DELETE /v1/videos/{id}", h(auth.Require(s.deleteVideo)))
 	// social actions
 	mux.Handle("PUT /v1/users/{handle}/follow", h(userOnly(s.putFollow)))
 	mux.Handle("DELETE /v1/users/{handle}/follow", h(userOnly(s.deleteFollow)))
@@ -371,7 +413,7 @@ func (s *Service) hash(w http.ResponseWriter, r *http.Request, f func()) error {
 	return nil
 }
 
-func setDefault[T int | time.Duration](v *T, def T) {
+func setDefault[T int | int64 | time.Duration](v *T, def T) {
 	if *v <= 0 {
 		*v = def
 	}

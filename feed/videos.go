@@ -3,6 +3,7 @@ package feed
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -23,8 +24,8 @@ type Uploads interface {
 // playback, and what it is.
 type Video struct {
 	ID       string       `json:"id"`
-	Creator  string       `json:"creator"` // the creator's handle
-	Status   video.Status `json:"status"`  // uploading, processing, ready or failed
+	Creator  Creator      `json:"creator"`
+	Status   video.Status `json:"status"` // uploading, processing, ready or failed
 	Progress int          `json:"progress"`
 	// Playable is true once playback_url plays: for a ready video, and for a processing one
 	// whose first segments are published (it plays as an EVENT presentation that grows).
@@ -40,6 +41,9 @@ type Video struct {
 	PlaybackURL string            `json:"playback_url"`
 	PosterURL   string            `json:"poster_url"`
 	CreatedAt   time.Time         `json:"created_at"`
+	Counts      Counts            `json:"counts"`
+	Liked       bool              `json:"liked"`     // by the viewer; false without a token
+	Following   bool              `json:"following"` // the viewer follows the creator; false without a token
 }
 
 // ErrorJSON is why a video failed.
@@ -65,17 +69,42 @@ func (s *Service) getVideo(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	mine := p.Admin || (p.UserID != 0 && p.UserID == e.UserID)
-	if !mine && (e.Status != video.Ready || e.Visibility == video.Private) {
+	if !canSee(p, e) {
 		return errNoVideo
 	}
+	return s.writeVideo(w, r, p, e)
+}
+
+// canSee reports whether p may see video e: anyone a ready public or unlisted video; its
+// creator and the admin any.
+func canSee(p auth.Principal, e Entry) bool {
+	return owns(p, e) || (e.Status == video.Ready && e.Visibility != video.Private)
+}
+
+// owns reports whether p may edit and delete video e: its creator and the admin.
+func owns(p auth.Principal, e Entry) bool {
+	return p.Admin || (p.UserID != 0 && p.UserID == e.UserID)
+}
+
+// writeVideo answers with e as p sees it.
+func (s *Service) writeVideo(w http.ResponseWriter, r *http.Request, p auth.Principal, e Entry) error {
+	id := e.ID
 	out := Video{
-		ID: e.ID, Creator: e.Creator, Status: e.Status, Progress: e.Progress, Caption: e.Caption,
+		ID: e.ID, Creator: Creator{e.Creator, e.CreatorName, s.avatarURL(e.CreatorAvatar)}, Counts: e.Counts, Status: e.Status, Progress: e.Progress, Caption: e.Caption,
 		Hashtags: e.Hashtags, Visibility: e.Visibility, DurationMS: e.DurationMS, Width: e.Width, Height: e.Height,
 		Renditions: []video.Rendition{}, CreatedAt: e.CreatedAt.UTC(),
 	}
 	if out.Hashtags == nil {
 		out.Hashtags = []string{}
+	}
+	if p.UserID != 0 {
+		err := s.db.SQL().QueryRowContext(r.Context(), `SELECT
+			EXISTS (SELECT 1 FROM likes WHERE video_id = $1 AND user_id = $2),
+			EXISTS (SELECT 1 FROM follows WHERE follower_id = $2 AND followee_id = $3)`, id, p.UserID, e.UserID).
+			Scan(&out.Liked, &out.Following)
+		if err != nil {
+			return fmt.Errorf("feed: video %s for %d: %w", id, p.UserID, err)
+		}
 	}
 	if e.Status == video.Failed {
 		out.Error = &ErrorJSON{Code: e.ErrorCode, Message: e.Error}
@@ -111,12 +140,12 @@ func (s *Service) uploading(w http.ResponseWriter, r *http.Request, id string, p
 	if u.Gone != "" {
 		return apierr.New(http.StatusGone, "gone", "the upload was "+u.Gone)
 	}
-	creator, err := s.accounts.UserByID(r.Context(), u.Owner)
+	creator, err := s.creator(r.Context(), u.Owner)
 	if err != nil {
 		return err
 	}
 	out := Video{
-		ID: id, Creator: creator.Handle, Status: u.Status, Progress: u.Progress, Hashtags: []string{},
+		ID: id, Creator: creator, Status: u.Status, Progress: u.Progress, Hashtags: []string{},
 		Renditions: []video.Rendition{}, CreatedAt: u.CreatedAt.UTC(),
 	}
 	if u.Status == video.Failed {
@@ -124,4 +153,17 @@ func (s *Service) uploading(w http.ResponseWriter, r *http.Request, id string, p
 	}
 	apierr.WriteJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// creator returns user as the creator of a video.
+func (s *Service) creator(ctx context.Context, user int64) (Creator, error) {
+	var c Creator
+	var avatar string
+	err := s.db.SQL().QueryRowContext(ctx, `SELECT handle, display_name, avatar FROM users WHERE id = $1`, user).
+		Scan(&c.Handle, &c.DisplayName, &avatar)
+	if err != nil {
+		return Creator{}, fmt.Errorf("feed: creator %d: %w", user, err)
+	}
+	c.AvatarURL = s.avatarURL(avatar)
+	return c, nil
 }

@@ -87,7 +87,7 @@ func TestVideoResource(t *testing.T) {
 			status          int
 			want            map[string]any // fields of the answer
 		}{
-			{"ready, anyone", ready, "", 200, map[string]any{"status": "ready", "creator": "ann", "playable": true,
+			{"ready, anyone", ready, "", 200, map[string]any{"status": "ready", "playable": true,
 				"playback_url": "https://edge.test/v/" + ready + "/master.m3u8", "poster_url": "https://edge.test/v/" + ready + "/poster.jpg",
 				"duration_ms": 5000.0, "caption": "hi #tag"}},
 			{"private, its creator", private, annToken, 200, map[string]any{"status": "ready",
@@ -101,7 +101,7 @@ func TestVideoResource(t *testing.T) {
 			{"playable while processing", playable, annToken, 200, map[string]any{"status": "processing", "playable": true,
 				"playback_url": "https://edge.test/v/" + playable + "/master.m3u8", "poster_url": ""}},
 			{"failed", failed, annToken, 200, map[string]any{"status": "failed"}},
-			{"uploading, its creator", uploading, annToken, 200, map[string]any{"status": "uploading", "progress": 40.0, "creator": "ann"}},
+			{"uploading, its creator", uploading, annToken, 200, map[string]any{"status": "uploading", "progress": 40.0}},
 			{"uploading, another user", uploading, bobToken, 404, nil},
 			{"uploading, anonymous", uploading, "", 404, nil},
 			{"refused", refused, annToken, 200, map[string]any{"status": "failed"}},
@@ -118,6 +118,12 @@ func TestVideoResource(t *testing.T) {
 				if r.body[k] != v {
 					t.Errorf("%s: %s = %v, want %v", tc.name, k, r.body[k], v)
 				}
+			}
+		}
+		for _, id := range []string{ready, uploading} {
+			r := api.do("GET", "/v1/videos/"+id, annToken, "")
+			if c, _ := r.body["creator"].(map[string]any); c["handle"] != "ann" || c["avatar_url"] != "" {
+				t.Errorf("creator of %s: %v", id, r.body["creator"])
 			}
 		}
 		r := api.do("GET", "/v1/videos/"+ready, "", "")

@@ -242,6 +242,19 @@ func (s *Uploads) purge(ctx context.Context, before time.Time) ([]string, error)
 	return ids, nil
 }
 
+// Forget deletes the record of upload id once its video is deleted (feed's DELETE
+// /v1/videos/{id}), so that the status API no longer tells of it and Run does not accept it
+// again. Only an upload that became a video (finished or complete) is forgotten; forgetting
+// one that is not there is not an error. A finished upload's staged bytes, if any are left
+// (its hand-over had not succeeded yet), stay in the staging directory.
+func (s *Uploads) Forget(ctx context.Context, id string) error {
+	_, err := s.d.Exec(ctx, `DELETE FROM uploads WHERE id = $1 AND state IN ($2, $3)`, id, stateFinished, stateComplete)
+	if err != nil {
+		return fmt.Errorf("ingest: forget upload %s: %w", id, err)
+	}
+	return nil
+}
+
 // UploadProgress tells the status API where upload id stands while it is not a video: how much
 // has arrived, whether it is being handed over, why it was refused, or that it is gone. It
 // returns db.ErrNotFound when there is no such upload.

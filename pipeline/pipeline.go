@@ -286,7 +286,7 @@ func newMetrics() metrics {
 	return metrics{
 		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "reelay_transcode_jobs_total",
-			Help: "Transcode jobs finished by this process's workers, by result (ready, rejected, retry, failed, lost).",
+			Help: "Transcode jobs finished by this process's workers, by result (ready, rejected, retry, failed, lost, time_limit, orphaned, deleted: the video was deleted meanwhile).",
 		}, []string{"result"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "reelay_transcode_job_seconds",

@@ -15,6 +15,7 @@ import (
 	"github.com/reelay/reelay/internal/layout"
 	"github.com/reelay/reelay/internal/video"
 	"github.com/reelay/reelay/internal/videoid"
+	"github.com/reelay/reelay/internal/videostore"
 	"github.com/reelay/reelay/packager"
 	"github.com/reelay/reelay/storage"
 	"github.com/reelay/reelay/transcoder"
@@ -89,6 +90,14 @@ func (w *worker) runJob(ctx context.Context, job db.Job) {
 	}
 	var rej *transcoder.RejectError
 	switch {
+	case errors.Is(err, db.ErrNotFound):
+		// The video was deleted (DELETE /v1/videos/{id}) before or while it was made.
+		m.jobs.WithLabelValues("deleted").Inc()
+		if err = w.deleted(ctx, log, p.Video); err == nil {
+			err = d.Complete(ctx, job)
+		} else {
+			err = d.Fail(ctx, job, err.Error()) // the next attempt deletes them
+		}
 	case errors.Is(err, errTimeLimit):
 		// Another attempt would take as long.
 		m.jobs.WithLabelValues("time_limit").Inc()
@@ -135,7 +144,11 @@ func (w *worker) bury(ctx context.Context, log *slog.Logger, job db.Job, id stri
 		if err = w.p.videos.queueFanout(ctx, id); err == nil {
 			err = d.Complete(ctx, job)
 		}
-	case err == nil || errors.Is(err, db.ErrNotFound):
+	case errors.Is(err, db.ErrNotFound):
+		if err = w.deleted(ctx, log, id); err == nil {
+			err = d.Complete(ctx, job)
+		}
+	case err == nil:
 		log.Error("transcode stopped without an outcome on every attempt (worker killed or out of memory); giving up")
 		if err = w.fail(ctx, log, id, "transcode_failed", "processing stopped on every attempt"); err == nil {
 			err = d.Fail(ctx, job, "lease expired on the last attempt")
@@ -160,6 +173,19 @@ func (w *worker) fail(ctx context.Context, log *slog.Logger, id, code, reason st
 		log.Error("marking the video failed", "err", err)
 		return err
 	}
+	return nil
+}
+
+// deleted deletes every object of video id, whose row is gone: the video was deleted while
+// it was made, and what the run wrote after the deletion is left to it to remove (the feed,
+// which deletes the row, marks the video private so that none of it is ever served).
+func (w *worker) deleted(ctx context.Context, log *slog.Logger, id string) error {
+	n, err := videostore.Delete(ctx, w.p.store, id, false)
+	if err != nil {
+		log.Error("deleting the objects of a deleted video", "err", err)
+		return err
+	}
+	log.Info("the video was deleted; its objects are removed", "objects", n)
 	return nil
 }
 

@@ -571,3 +571,52 @@ func TestTimeLimit(t *testing.T) {
 		return nil
 	})
 }
+
+// TestVideoDeletedWhileProcessing deletes a video's row (as DELETE /v1/videos/{id} does) once
+// it is playable, in the middle of its transcode: the worker does not bring it back, deletes
+// every object the run wrote, its source and private marker too, and ends the job as done.
+func TestVideoDeletedWhileProcessing(t *testing.T) {
+	e := newEnv(t, nil)
+	p, _ := e.pipeline(t, 1, "w", 10*time.Second)
+	u := e.stage(t, makeClip(t, "6"))
+	ctx := t.Context()
+	if err := p.Accept(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.HandOver(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := run(p, rctx)
+	defer func() { cancel(); <-done }()
+	e.waitVideo(t, u.ID, func(v feed.Entry) bool { return !v.PlayableAt.IsZero() || v.Status != video.Processing })
+	if _, err := e.d.Exec(ctx, `DELETE FROM videos WHERE id = $1`, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.Put(ctx, layout.VideoPrefix(u.ID)+layout.PrivateMarker, strings.NewReader(""), 0, storage.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		var state string
+		if err := e.d.SQL().QueryRowContext(ctx, `SELECT state FROM jobs WHERE job_key = $1`, u.ID).Scan(&state); err != nil {
+			t.Fatal(err)
+		}
+		if state == "done" {
+			break
+		}
+		if state == "failed" || time.Now().After(deadline) {
+			t.Fatalf("job %s", state)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
+	if _, err := e.catalog.Video(ctx, u.ID); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("the deleted video came back: %v", err)
+	}
+	for _, prefix := range []string{layout.VideoPrefix(u.ID), layout.SourceKey(u.ID)} {
+		e.store.List(ctx, prefix, func(i storage.Info) error {
+			t.Errorf("%s is left in the store", i.Key)
+			return nil
+		})
+	}
+}

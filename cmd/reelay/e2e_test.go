@@ -63,12 +63,13 @@ func TestUpEndToEnd(t *testing.T) {
 	id := filepath.Base(strings.TrimSpace(string(out)))
 
 	var v struct {
-		Status, PlaybackURL, PosterURL, Creator string
-		Progress                                int
-		Error                                   *struct{ Code, Message string }
-		Hashtags                                []string
-		DurationMS                              int64 `json:"duration_ms"`
-		Width, Height                           int
+		Status, PlaybackURL, PosterURL string
+		Creator                        struct{ Handle string }
+		Progress                       int
+		Error                          *struct{ Code, Message string }
+		Hashtags                       []string
+		DurationMS                     int64 `json:"duration_ms"`
+		Width, Height                  int
 	}
 	deadline := time.Now().Add(2 * time.Minute)
 	for v.Status != "ready" {
@@ -84,7 +85,7 @@ func TestUpEndToEnd(t *testing.T) {
 		v.PlaybackURL = jsonField(body, "playback_url")
 		v.PosterURL = jsonField(body, "poster_url")
 	}
-	if v.Creator != "creator" || len(v.Hashtags) != 1 || v.Hashtags[0] != "clip" || v.DurationMS < 2900 || v.Width != 360 || v.Height != 640 {
+	if v.Creator.Handle != "creator" || len(v.Hashtags) != 1 || v.Hashtags[0] != "clip" || v.DurationMS < 2900 || v.Width != 360 || v.Height != 640 {
 		t.Errorf("ready video: %+v", v)
 	}
 	if !strings.HasPrefix(v.PlaybackURL, urls["edge"]+"/v/"+id+"/") {

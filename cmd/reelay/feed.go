@@ -8,6 +8,7 @@ import (
 	"github.com/reelay/reelay/api"
 	"github.com/reelay/reelay/feed"
 	"github.com/reelay/reelay/ingest"
+	"github.com/reelay/reelay/storage"
 )
 
 // feedConfig is `reelay feed`: the feed/social API alone, against a shared database.
@@ -18,6 +19,8 @@ type feedConfig struct {
 	dbDSN       string
 	adminToken  string
 	playbackURL string
+	store       string
+	purge       purgeURLs
 	signing     signing
 	social      social
 	feeds       feeds
@@ -31,6 +34,8 @@ func setupFeed(fs *flag.FlagSet) runner {
 	fs.StringVar(&c.dbDSN, "db", "", "metadata database: a postgres:// URL or a SQLite file path (required)")
 	fs.StringVar(&c.adminToken, "admin-token", "", "operator token for admin endpoints (at least 16 characters); empty disables them")
 	fs.StringVar(&c.playbackURL, "playback-url", "", "base URL players fetch /v/{id}/master.m3u8 from: the edge or origin (required)")
+	fs.StringVar(&c.store, "store", "", "object store URL (file:///path or s3://bucket/prefix?endpoint=host:port) of the pipeline's videos, for avatars and for deleting videos' objects; empty: avatar uploads are refused and deleted videos' objects stay")
+	fs.Var(&c.purge, "purge-url", "base URLs of edges, comma separated, one per edge cluster, that a deleted video or one made private is purged from (DELETE /_edge/v/{id} with --admin-token); empty purges nothing")
 	c.signing.register(fs, "hex HMAC key of private videos' playback URLs, the edges' --signing-key; empty leaves them unsigned, and edges refuse them")
 	c.social.register(fs)
 	c.feeds.register(fs)
@@ -65,7 +70,10 @@ func (c *feedConfig) validate() error {
 	if err := c.feeds.validate(); err != nil {
 		return err
 	}
-	return checkAdminToken(c.adminToken)
+	if err := checkAdminToken(c.adminToken); err != nil {
+		return err
+	}
+	return c.purge.validate(c.adminToken)
 }
 
 func (c *feedConfig) run(ctx context.Context, e *env) error {
@@ -81,8 +89,17 @@ func (c *feedConfig) run(ctx context.Context, e *env) error {
 	if sign == nil {
 		log.Warn("no --signing-key: private videos get unsigned playback URLs, which edges refuse")
 	}
+	var store storage.Store
+	if c.store != "" {
+		if store, err = openStore(ctx, c.store); err != nil {
+			return err
+		}
+	} else {
+		log.Warn("no --store: avatar uploads are refused, and deleted videos' objects stay in the store")
+	}
 	feedSvc, err := feed.New(c.feeds.apply(c.social.config(feed.Config{
-		PlaybackURL: c.playbackURL, SignPlayback: sign, Registerer: m.Registry(), Logger: log,
+		PlaybackURL: c.playbackURL, SignPlayback: sign, Store: store, Purge: c.purge.purger(c.adminToken),
+		Registerer: m.Registry(), Logger: log,
 	})), d, ingest.NewUploads(d))
 	if err != nil {
 		return err

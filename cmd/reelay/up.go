@@ -218,7 +218,8 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 		return err
 	}
 	feedSvc, err := feed.New(c.feeds.apply(c.social.config(feed.Config{
-		PlaybackURL: playback, SignPlayback: c.signing.signer(), Registerer: reg, Logger: log,
+		PlaybackURL: playback, SignPlayback: c.signing.signer(), Store: store, Purge: purgeAll(edges),
+		Registerer: reg, Logger: log,
 	})), d, ingest.NewUploads(d))
 	if err != nil {
 		return err
@@ -311,4 +312,19 @@ func (c *upConfig) plan() (upPlan, error) {
 		return upPlan{}, err
 	}
 	return p, nil
+}
+
+// purgeAll is the feed's Config.Purge in one process: every edge node of the cluster is here,
+// so each drops the video itself, without a request or the admin token that
+// DELETE /_edge/v/{id} needs. Nil without edges: there is nothing to purge.
+func purgeAll(edges []*edge.Edge) func(context.Context, string) error {
+	if len(edges) == 0 {
+		return nil
+	}
+	return func(_ context.Context, id string) error {
+		for _, n := range edges {
+			n.Purge(id)
+		}
+		return nil
+	}
 }

@@ -62,7 +62,7 @@ func (f *fakeVideos) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	n := f.polls[id]
 	f.polls[id]++
 	f.mu.Unlock()
-	v := map[string]any{"id": id, "creator": "alice", "status": "processing", "progress": n * 30, "error": nil,
+	v := map[string]any{"id": id, "creator": map[string]any{"handle": "alice", "display_name": "", "avatar_url": ""}, "status": "processing", "progress": n * 30, "error": nil,
 		"renditions": []any{}, "playback_url": "", "poster_url": "", "created_at": time.Now().UTC()}
 	switch {
 	case n < 3:

@@ -14,6 +14,7 @@
 //	videos/{video}/{gen}/{rendition}/seg_00001.m4s ... media segments (SegmentName)
 //	videos/{video}/{gen}/{rendition}/index.m3u8        media playlist (MediaPlaylist)
 //	videos/{video}/{gen}/{rendition}/iframes.m3u8      I-frame playlist (IFramePlaylist)
+//	avatars/{hex}.jpg                        a user's avatar, named by its content (AvatarKey)
 //
 // {gen} is the generation of the presentation: every packaging of a video (every attempt of
 // its transcode) writes under a generation of its own (NewGeneration), and master.m3u8 names
@@ -29,6 +30,7 @@ package layout
 import (
 	"crypto/rand"
 	"encoding/base32"
+	"encoding/hex"
 	"fmt"
 	"path"
 	"strings"
@@ -44,6 +46,8 @@ const (
 	SourcesPrefix = "sources/"
 	// PathPrefix starts the request path of every object of a video.
 	PathPrefix = "/v/"
+	// AvatarsPrefix holds the users' avatars, named by their content.
+	AvatarsPrefix = "avatars/"
 )
 
 // Object names under a video's directory, and under each rendition's.
@@ -64,6 +68,32 @@ func VideoPrefix(id string) string { return VideosPrefix + id + "/" }
 
 // SourceKey is the store key of video id's uploaded source: "sources/{id}".
 func SourceKey(id string) string { return SourcesPrefix + id }
+
+// avatarHexLen is how many hex digits of its SHA-256 name an avatar: 128 bits.
+const avatarHexLen = 32
+
+// AvatarFile is the file name of the avatar whose bytes have SHA-256 sum: "{hex}.jpg", the
+// first 32 hex digits of the sum. The same image always has the same name, and a new image a
+// new one, so that caches may keep an avatar forever.
+func AvatarFile(sum [32]byte) string { return hex.EncodeToString(sum[:avatarHexLen/2]) + ".jpg" }
+
+// AvatarKey is the store key of the avatar file name: "avatars/{file}".
+func AvatarKey(file string) string { return AvatarsPrefix + file }
+
+// ValidAvatarFile reports whether file is a name AvatarFile makes: 32 lowercase hex digits
+// and ".jpg".
+func ValidAvatarFile(file string) bool {
+	h, ok := strings.CutSuffix(file, ".jpg")
+	if !ok || len(h) != avatarHexLen {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // Path is the request path of object name of video id: "/v/{id}/{name}".
 func Path(id, name string) string { return PathPrefix + id + "/" + name }

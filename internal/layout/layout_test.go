@@ -125,3 +125,29 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestAvatarFile(t *testing.T) {
+	var sum [32]byte
+	sum[0], sum[31] = 0xab, 0xff
+	f := AvatarFile(sum)
+	if f != "ab000000000000000000000000000000.jpg" || !ValidAvatarFile(f) || AvatarKey(f) != "avatars/"+f {
+		t.Fatalf("AvatarFile = %q, key %q", f, AvatarKey(f))
+	}
+	for _, bad := range []string{"", ".jpg", "AB000000000000000000000000000000.jpg", "ab00000000000000000000000000000.jpg",
+		"ab000000000000000000000000000000.png", "../00000000000000000000000000000.jpg", "ab000000000000000000000000000000.jpg/x"} {
+		if ValidAvatarFile(bad) {
+			t.Errorf("ValidAvatarFile(%q) = true", bad)
+		}
+	}
+}
+
+func FuzzValidAvatarFile(f *testing.F) {
+	for _, s := range []string{"ab000000000000000000000000000000.jpg", "x.jpg", "../a.jpg"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if ValidAvatarFile(s) && (strings.ContainsAny(s, "/\\%.") && strings.Count(s, ".") != 1 || strings.Contains(s, "/")) {
+			t.Fatalf("ValidAvatarFile(%q) = true", s)
+		}
+	})
+}
