@@ -173,7 +173,7 @@ func TestOpenAPICheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := videoid.New()
-	video := `{"id":"` + id + `","creator":"ann","status":"ready","progress":100,"playable":true,"error":null,
+	video := `{"id":"` + id + `","creator":{"handle":"ann","display_name":"","avatar_url":""},"counts":{"views":0,"likes":0,"comments":0,"shares":0},"liked":false,"following":false,"status":"ready","progress":100,"playable":true,"error":null,
 		"caption":"","hashtags":[],"visibility":"public","duration_ms":1,"width":2,"height":3,"renditions":[],
 		"playback_url":"","poster_url":"","created_at":"2026-01-02T03:04:05.678Z"}`
 	user := `{"id":1,"handle":"ann","created_at":"2026-01-02T03:04:05Z"}`
@@ -185,7 +185,8 @@ func TestOpenAPICheck(t *testing.T) {
 	}{
 		{"a video", "GET", "/v1/videos/" + id, "", 200, video, true},
 		{"a failed video", "GET", "/v1/videos/" + id, "", 200, strings.Replace(video, `"error":null`, `"error":{"code":"x","message":"y"}`, 1), true},
-		{"a video, creator as object", "GET", "/v1/videos/" + id, "", 200, strings.Replace(video, `"creator":"ann"`, `"creator":{"handle":"ann","display_name":"","avatar_url":""}`, 1), true},
+		{"a video, creator as a bare handle", "GET", "/v1/videos/" + id, "", 200, strings.Replace(video, `"creator":{"handle":"ann","display_name":"","avatar_url":""}`, `"creator":"ann"`, 1), false},
+		{"a video without its counts", "GET", "/v1/videos/" + id, "", 200, strings.Replace(video, `"counts":{"views":0,"likes":0,"comments":0,"shares":0},`, "", 1), false},
 		{"a video without its status", "GET", "/v1/videos/" + id, "", 200, strings.Replace(video, `"status":"ready",`, "", 1), false},
 		{"a video with a field undescribed", "GET", "/v1/videos/" + id, "", 200, strings.Replace(video, `"caption"`, `"secret":1,"caption"`, 1), false},
 		{"a video of an unknown status", "GET", "/v1/videos/" + id, "", 200, strings.Replace(video, `"ready"`, `"bogus"`, 1), false},
