@@ -50,6 +50,8 @@ func TestBlocks(t *testing.T) {
 		want(t, "bob follows ann", api.do("PUT", "/v1/users/ann/follow", bobT, ""), 403, "blocked")
 		want(t, "ann likes bob's video", api.do("PUT", "/v1/videos/"+ofBob+"/like", annT, ""), 404, "not_found")
 		want(t, "ann reads comments of bob's video", api.do("GET", "/v1/videos/"+ofBob+"/comments", annT, ""), 404, "not_found")
+		want(t, "ann gets bob's video", api.do("GET", "/v1/videos/"+ofBob, annT, ""), 404, "not_found")
+		want(t, "bob gets his own video", api.do("GET", "/v1/videos/"+ofBob, bobT, ""), 200, "")
 		want(t, "bob likes his own video", api.do("PUT", "/v1/videos/"+ofBob+"/like", bobT, ""), 200, "")
 
 		for _, tc := range []struct {

@@ -88,6 +88,8 @@ func TestReports(t *testing.T) {
 		want(t, "seen below the threshold", api.do("GET", "/v1/videos/"+v+"/comments", reporters[5], ""), 200, "")
 		want(t, "the third report", api.do("POST", path, reporters[2], `{"reason":"nudity"}`), 201, "")
 		want(t, "hidden at the threshold", api.do("GET", "/v1/videos/"+v+"/comments", reporters[5], ""), 404, "not_found")
+		want(t, "its resource hidden too", api.do("GET", "/v1/videos/"+v, reporters[5], ""), 404, "not_found")
+		want(t, "its resource to its owner", api.do("GET", "/v1/videos/"+v, annT, ""), 200, "")
 		want(t, "liked when hidden", api.do("PUT", "/v1/videos/"+v+"/like", reporters[5], ""), 404, "not_found")
 		want(t, "its owner sees it", api.do("GET", "/v1/videos/"+v+"/comments", annT, ""), 200, "")
 		want(t, "an admin sees it", api.do("GET", "/v1/videos/"+v+"/comments", modT, ""), 200, "")

@@ -72,13 +72,20 @@ func (s *Service) getVideo(w http.ResponseWriter, r *http.Request) error {
 	if !canSee(p, e) {
 		return errNoVideo
 	}
+	if !owns(p, e) {
+		if blocked, err := s.blocked(r.Context(), p.UserID, e.UserID); err != nil {
+			return err
+		} else if blocked { // the viewer blocked its creator: no more of their videos
+			return errNoVideo
+		}
+	}
 	return s.writeVideo(w, r, p, e)
 }
 
-// canSee reports whether p may see video e: anyone a ready public or unlisted video; its
-// creator and the admin any.
+// canSee reports whether p may see video e: anyone a ready public or unlisted video that
+// reports have not hidden; its creator and the admin any.
 func canSee(p auth.Principal, e Entry) bool {
-	return owns(p, e) || (e.Status == video.Ready && e.Visibility != video.Private)
+	return owns(p, e) || (e.Status == video.Ready && e.Visibility != video.Private && !e.Hidden)
 }
 
 // owns reports whether p may edit and delete video e: its creator and the admin.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -129,6 +130,14 @@ func (s *Service) patchVideo(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 		s.purge(ctx, e.ID)
+	}
+	if vis == video.Public && e.Visibility != video.Public && e.Status == video.Ready {
+		// Its fan-out on publish pushed nothing (it was not public then): push it now. The key
+		// is new each time; pushing a video twice changes nothing.
+		key := e.ID + "@" + strconv.FormatInt(time.Now().UnixNano(), 36)
+		if _, err := s.db.Enqueue(ctx, video.FanoutJob, []byte(e.ID), db.EnqueueOptions{Key: key}); err != nil {
+			return fmt.Errorf("feed: fan-out of video %s made public: %w", e.ID, err)
+		}
 	}
 	if e, err = s.catalog.Video(ctx, e.ID); err != nil {
 		return err

@@ -5,7 +5,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/reelay/reelay/db"
 	"github.com/reelay/reelay/internal/layout"
 	"github.com/reelay/reelay/internal/video"
 	"github.com/reelay/reelay/internal/videoid"
@@ -354,4 +356,62 @@ func TestUserVideos(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestMadePublicFansOut makes a private video public after its fan-out on publish pushed
+// nothing: the edit queues another, which pushes it into the followers' Following feeds.
+func TestMadePublicFansOut(t *testing.T) {
+	forEachWithStore(t, Config{}, func(t *testing.T, s *Service, api *client, _ storage.Store, _ *purges) {
+		annToken, ann := api.signUp("ann")
+		bobToken, _ := api.signUp("bob")
+		if r := api.do("PUT", "/v1/users/ann/follow", bobToken, ""); r.status != 200 {
+			t.Fatalf("follow: %d %v", r.status, r.body)
+		}
+		id := videoid.New()
+		putVideo(t, s.db, id, ann, video.Ready, video.Private, "published_at = 1")
+		runService(t, s)
+		if _, err := s.db.Enqueue(t.Context(), video.FanoutJob, []byte(id), db.EnqueueOptions{Key: id}); err != nil {
+			t.Fatal(err)
+		}
+		feedIDs := func() string {
+			r := api.do("GET", "/v1/feed/following", bobToken, "")
+			var ids []string
+			for _, it := range r.body["items"].([]any) {
+				ids = append(ids, it.(map[string]any)["id"].(string))
+			}
+			return strings.Join(ids, ",")
+		}
+		// The publish's fan-out is done once its job is: nothing pushed.
+		waitJobsDone(t, s.db)
+		if got := feedIDs(); got != "" {
+			t.Fatalf("bob's feed with ann's private video: %q", got)
+		}
+		if r := api.do("PATCH", "/v1/videos/"+id, annToken, `{"visibility":"public"}`); r.status != 200 {
+			t.Fatalf("make public: %d %v", r.status, r.body)
+		}
+		for deadline := time.Now().Add(time.Minute); feedIDs() != id; {
+			if time.Now().After(deadline) {
+				t.Fatalf("bob's feed a minute after ann made her video public: %q", feedIDs())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}
+
+// waitJobsDone waits until no job of the queue is queued or running, for at most a minute.
+func waitJobsDone(t *testing.T, d *db.DB) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; {
+		var n int
+		if err := d.SQL().QueryRowContext(t.Context(), `SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running')`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d jobs not done after a minute", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
