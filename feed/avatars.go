@@ -109,7 +109,7 @@ func avatarFile(user int64, b []byte) string {
 func (s *Service) putAvatar(w http.ResponseWriter, r *http.Request) error {
 	p, _ := auth.FromContext(r.Context())
 	if p.UserID == 0 {
-		return errNotAUser
+		return errNotUser
 	}
 	if s.cfg.Store == nil {
 		return errStoreless
@@ -173,7 +173,7 @@ func (s *Service) putAvatar(w http.ResponseWriter, r *http.Request) error {
 func (s *Service) deleteAvatar(w http.ResponseWriter, r *http.Request) error {
 	p, _ := auth.FromContext(r.Context())
 	if p.UserID == 0 {
-		return errNotAUser
+		return errNotUser
 	}
 	if s.cfg.Store == nil {
 		return errStoreless

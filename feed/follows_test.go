@@ -28,7 +28,7 @@ func TestFollows(t *testing.T) {
 			{"unknown", "PUT", "/v1/users/nobody/follow", annT, 404, "not_found", false, 0},
 			{"not a handle", "PUT", "/v1/users/..x/follow", annT, 404, "not_found", false, 0},
 			{"no token", "PUT", "/v1/users/bob/follow", "", 401, "unauthenticated", false, 0},
-			{"the operator's token", "PUT", "/v1/users/bob/follow", "admin-token-for-tests", 403, "forbidden", false, 0},
+			{"the operator's token", "PUT", "/v1/users/bob/follow", "admin-token-for-tests", 403, "not_a_user", false, 0},
 		} {
 			r := api.do(tc.method, tc.path, tc.token, "")
 			want(t, tc.name, r, tc.status, tc.code)

@@ -40,7 +40,6 @@ const (
 )
 
 var (
-	errNotAUser   = apierr.New(http.StatusForbidden, "not_a_user", "the admin token has no profile")
 	errNoProfile  = errors.New("feed: no such user")
 	errBadDisplay = apierr.Errorf(http.StatusBadRequest, "invalid_display_name",
 		"a display name is at most %d characters, without control characters", maxDisplayNameRunes)
@@ -127,7 +126,7 @@ func validText(s string, max int, multiline bool) bool {
 func (s *Service) patchMe(w http.ResponseWriter, r *http.Request) error {
 	p, _ := auth.FromContext(r.Context())
 	if p.UserID == 0 {
-		return errNotAUser
+		return errNotUser
 	}
 	var e profileEdit
 	if err := apierr.DecodeJSON(r, &e, 0); err != nil {

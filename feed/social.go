@@ -20,7 +20,7 @@ import (
 var (
 	errNoUser  = apierr.New(http.StatusNotFound, "not_found", "no such user")
 	errBlocked = apierr.New(http.StatusForbidden, "blocked", "one of you has blocked the other")
-	errNotUser = apierr.New(http.StatusForbidden, "forbidden", "this needs a user's token, not the operator's")
+	errNotUser = apierr.New(http.StatusForbidden, "not_a_user", "this needs a user's token, not the operator's")
 )
 
 // Values of videos.hidden.
