@@ -69,9 +69,16 @@ func readCredentials(path string) (credentials, error) {
 }
 
 // writeCredentials stores c at path, readable by the user alone (the file 0600, its
-// directory 0700), atomically: a crash leaves the old file or the new one, never half of one.
+// directory 0700), atomically (see writeJSONFile).
 func writeCredentials(path string, c credentials) error {
-	b, err := json.MarshalIndent(c, "", "  ")
+	return writeJSONFile(path, c)
+}
+
+// writeJSONFile writes v as indented JSON to path, readable by the user alone (the file 0600,
+// its directory 0700, made if need be), atomically: a crash leaves the old file or the new
+// one, never half of one.
+func writeJSONFile(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -79,15 +86,11 @@ func writeCredentials(path string, c credentials) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, ".credentials-*.json") // mode 0600
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*") // mode 0600
 	if err != nil {
 		return err
 	}
 	defer os.Remove(f.Name()) // once renamed, there is nothing left to remove
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
 	if _, err := f.Write(append(b, '\n')); err != nil {
 		f.Close()
 		return err
