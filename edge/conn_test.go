@@ -206,11 +206,17 @@ func TestEdgeIdleMakeRoom(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if _, err := idleR[0].ReadByte(); err == nil {
-		t.Error("the connection idle the longest is still open")
+	// One idle connection made room, the one marked idle first (which is usually, not
+	// always, the first served: each is marked just after its answer is out); the others
+	// still serve.
+	closed := 0
+	for i, c := range idle {
+		io.WriteString(c, req)
+		if !answered(c, idleR[i]) {
+			closed++
+		}
 	}
-	io.WriteString(idle[1], req)
-	if !answered(idle[1], idleR[1]) {
-		t.Error("an idle connection that was not needed was closed")
+	if closed != 1 {
+		t.Errorf("%d of the 3 idle connections closed to make room for one, want 1", closed)
 	}
 }
