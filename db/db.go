@@ -124,6 +124,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	return d, nil
 }
 
+// pgMaxConns bounds the connections to PostgreSQL of one process.
+const pgMaxConns = 50
+
 func (d *DB) openPostgres(ctx context.Context, dsn string) error {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
@@ -131,8 +134,11 @@ func (d *DB) openPostgres(ctx context.Context, dsn string) error {
 	}
 	d.sql = stdlib.OpenDB(*cfg)
 	d.notify.pgConfig = cfg
-	d.sql.SetMaxOpenConns(50)
-	d.sql.SetMaxIdleConns(10)
+	// As many idle connections kept as open ones: under load, a connection closed when it
+	// goes back to the pool is a backend that PostgreSQL forks again for the next query (and a
+	// statement cache lost), which cost the feed's reads most of their time (bench/feed).
+	d.sql.SetMaxOpenConns(pgMaxConns)
+	d.sql.SetMaxIdleConns(pgMaxConns)
 	d.sql.SetConnMaxIdleTime(5 * time.Minute)
 
 	pctx, cancel := context.WithTimeout(ctx, pingTimeout)

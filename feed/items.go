@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -66,7 +67,8 @@ func (s *Service) items(ctx context.Context, viewer auth.Principal, ids []string
 		v.comment_count, v.share_count, v.published_at,
 		EXISTS (SELECT 1 FROM likes l WHERE l.video_id = v.id AND l.user_id = $1),
 		EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = $1 AND f.followee_id = v.user_id),
-		EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = $1 AND b.blocked_id = v.user_id)
+		EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = $1 AND b.blocked_id = v.user_id),
+		COALESCE((SELECT `+s.tagList()+` FROM video_hashtags h WHERE h.video_id = v.id), '')
 		FROM videos v JOIN users u ON u.id = v.user_id WHERE v.id IN (`+placeholders(2, len(ids))+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("feed: items: %w", err)
@@ -81,9 +83,10 @@ func (s *Service) items(ctx context.Context, viewer auth.Principal, ids []string
 		var avatar, generation string
 		var published sql.NullInt64
 		var blocked bool
+		var tags string
 		if err := rows.Scan(&it.ID, &owner, &it.Creator.Handle, &it.Creator.DisplayName, &avatar, &it.Caption,
 			&it.Visibility, &status, &hidden, &it.DurationMS, &it.Width, &it.Height, &generation, &it.Counts.Views,
-			&it.Counts.Likes, &it.Counts.Comments, &it.Counts.Shares, &published, &it.Liked, &it.Following, &blocked); err != nil {
+			&it.Counts.Likes, &it.Counts.Comments, &it.Counts.Shares, &published, &it.Liked, &it.Following, &blocked, &tags); err != nil {
 			return nil, fmt.Errorf("feed: items: %w", err)
 		}
 		mine := viewer.Admin || (viewer.UserID != 0 && viewer.UserID == owner)
@@ -93,14 +96,12 @@ func (s *Service) items(ctx context.Context, viewer auth.Principal, ids []string
 		it.Creator.AvatarURL = s.avatarURL(avatar)
 		it.PublishedAt = db.Time(published.Int64).UTC()
 		it.PlaybackURL, it.PosterURL = s.playbackURLs(it.ID, it.Visibility, generation)
-		it.Hashtags = []string{}
+		it.Hashtags = strings.Fields(tags) // hashtags have no spaces (internal/video)
+		slices.Sort(it.Hashtags)
 		byID[it.ID] = &it
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("feed: items: %w", err)
-	}
-	if err := s.hashtags(ctx, args[1:], byID); err != nil {
-		return nil, err
 	}
 	out := make([]Item, 0, len(byID))
 	for _, id := range ids {
@@ -112,27 +113,12 @@ func (s *Service) items(ctx context.Context, viewer auth.Principal, ids []string
 	return out, nil
 }
 
-// hashtags fills in the hashtags of the items, whose ids are ids.
-func (s *Service) hashtags(ctx context.Context, ids []any, items map[string]*Item) error {
-	if len(items) == 0 {
-		return nil
+// tagList is the SQL aggregate of a video's hashtags (h.tag), separated by spaces.
+func (s *Service) tagList() string {
+	if s.db.Dialect() == db.DialectPostgres {
+		return "string_agg(h.tag, ' ')"
 	}
-	rows, err := s.db.SQL().QueryContext(ctx, `SELECT video_id, tag FROM video_hashtags
-		WHERE video_id IN (`+placeholders(1, len(ids))+`) ORDER BY video_id, tag`, ids...)
-	if err != nil {
-		return fmt.Errorf("feed: hashtags: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id, tag string
-		if err := rows.Scan(&id, &tag); err != nil {
-			return fmt.Errorf("feed: hashtags: %w", err)
-		}
-		if it, ok := items[id]; ok {
-			it.Hashtags = append(it.Hashtags, tag)
-		}
-	}
-	return rows.Err()
+	return "group_concat(h.tag, ' ')"
 }
 
 // playbackURLs returns where a ready video plays and its poster, signed for a private one.
