@@ -126,3 +126,18 @@ func TestVideoShowsCountsAndCreator(t *testing.T) {
 		}
 	})
 }
+
+// TestAvatarURL checks where avatar URLs point: the API's public URL when it is set, else a
+// path relative to the API.
+func TestAvatarURL(t *testing.T) {
+	for _, tc := range []struct{ public, key, want string }{
+		{"", "", ""},
+		{"", "avatars/0123.jpg", "/v1/avatars/0123.jpg"},
+		{"https://api.example.com", "avatars/0123.jpg", "https://api.example.com/v1/avatars/0123.jpg"},
+	} {
+		s := &Service{cfg: Config{PublicURL: tc.public}}
+		if got := s.avatarURL(tc.key); got != tc.want {
+			t.Errorf("avatarURL(%q) with PublicURL %q: %q, want %q", tc.key, tc.public, got, tc.want)
+		}
+	}
+}

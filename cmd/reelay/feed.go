@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
 
 	"github.com/reelay/reelay/api"
 	"github.com/reelay/reelay/feed"
@@ -19,6 +20,7 @@ type feedConfig struct {
 	dbDSN       string
 	adminToken  string
 	playbackURL string
+	publicURL   string
 	store       string
 	purge       purgeURLs
 	signing     signing
@@ -34,6 +36,7 @@ func setupFeed(fs *flag.FlagSet) runner {
 	fs.StringVar(&c.dbDSN, "db", "", "metadata database: a postgres:// URL or a SQLite file path (required)")
 	fs.StringVar(&c.adminToken, "admin-token", "", "operator token for admin endpoints (at least 16 characters); empty disables them")
 	fs.StringVar(&c.playbackURL, "playback-url", "", "base URL players fetch /v/{id}/master.m3u8 from: the edge or origin (required)")
+	fs.StringVar(&c.publicURL, "public-url", "", "base URL clients reach the API at (e.g. https://api.example.com), which avatar URLs start with; empty: they are paths")
 	fs.StringVar(&c.store, "store", "", "object store URL (file:///path or s3://bucket/prefix?endpoint=host:port) of the pipeline's videos, for avatars and for deleting videos' objects; empty: avatar uploads are refused and deleted videos' objects stay")
 	fs.Var(&c.purge, "purge-url", "base URLs of edges, comma separated, one per edge cluster, that a deleted video or one made private is purged from (DELETE /_edge/v/{id} with --admin-token); empty purges nothing")
 	c.signing.register(fs, "hex HMAC key of private videos' playback URLs, the edges' --signing-key; empty leaves them unsigned, and edges refuse them")
@@ -56,6 +59,9 @@ func (c *feedConfig) validate() error {
 		return usagef("--playback-url is required")
 	}
 	if err := checkURL("playback-url", c.playbackURL); err != nil {
+		return err
+	}
+	if err := checkURL("public-url", c.publicURL); err != nil {
 		return err
 	}
 	if err := checkAddr("addr", c.addr); err != nil {
@@ -98,7 +104,7 @@ func (c *feedConfig) run(ctx context.Context, e *env) error {
 		log.Warn("no --store: avatar uploads are refused, and deleted videos' objects stay in the store")
 	}
 	feedSvc, err := feed.New(c.feeds.apply(c.social.config(feed.Config{
-		PlaybackURL: c.playbackURL, SignPlayback: sign, Store: store, Purge: c.purge.purger(c.adminToken),
+		PlaybackURL: c.playbackURL, PublicURL: strings.TrimSuffix(c.publicURL, "/"), SignPlayback: sign, Store: store, Purge: c.purge.purger(c.adminToken),
 		Registerer: m.Registry(), Logger: log,
 	})), d, ingest.NewUploads(d))
 	if err != nil {

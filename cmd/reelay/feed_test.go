@@ -19,6 +19,7 @@ func TestFeedBadConfigExits2(t *testing.T) {
 		{"one of the purge URLs not a URL", []string{"--purge-url", "http://a:1,ftp://b", "--admin-token", "0123456789abcdef"}, "invalid --purge-url"},
 		{"purge URL with a query", []string{"--purge-url", "http://a:1/?x=1", "--admin-token", "0123456789abcdef"}, "invalid --purge-url"},
 		{"purge URL without the admin token", []string{"--purge-url", "http://a:1"}, "--purge-url needs --admin-token"},
+		{"public URL not a URL", []string{"--public-url", "api.example.com"}, "invalid --public-url"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr bytes.Buffer

@@ -60,8 +60,8 @@ func (q *uploadQuota) config() ingest.Quota {
 }
 
 // publicURLUsage is the help of --public-url, which reelay up and reelay ingest share.
-const publicURLUsage = "base URL clients reach the API at (e.g. https://api.example.com), for the Location of each upload; " +
-	"empty: the host a trusted proxy forwards, else a relative Location"
+const publicURLUsage = "base URL clients reach the API at (e.g. https://api.example.com), for the Location of each upload " +
+	"and the avatars' URLs; empty: the host a trusted proxy forwards, else a relative Location, and avatar URLs are paths"
 
 func setupIngest(fs *flag.FlagSet) runner {
 	c := &ingestConfig{}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -218,7 +219,7 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 		return err
 	}
 	feedSvc, err := feed.New(c.feeds.apply(c.social.config(feed.Config{
-		PlaybackURL: playback, SignPlayback: c.signing.signer(), Store: store, Purge: purgeAll(edges),
+		PlaybackURL: playback, PublicURL: strings.TrimSuffix(c.publicURL, "/"), SignPlayback: c.signing.signer(), Store: store, Purge: purgeAll(edges),
 		Registerer: reg, Logger: log,
 	})), d, ingest.NewUploads(d))
 	if err != nil {
