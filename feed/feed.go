@@ -293,9 +293,9 @@ func (s *Service) Handler() http.Handler {
 	mux.Handle("GET /v1/videos/{id}", h(s.getVideo))
 	// profiles and the owner's videos
 	mux.Handle("GET /v1/users/{handle}", h(s.getProfile))
-	mux.Handle("PATCH /v1/me", h(auth.Require(s.patchMe)))
-	mux.Handle("PUT /v1/me/avatar", h(auth.Require(s.putAvatar)))
-	mux.Handle("DELETE /v1/me/avatar", h(auth.Require(s.deleteAvatar)))
+	mux.Handle("PATCH /v1/me", h(userOnly(s.patchMe)))
+	mux.Handle("PUT /v1/me/avatar", h(userOnly(s.putAvatar)))
+	mux.Handle("DELETE /v1/me/avatar", h(userOnly(s.deleteAvatar)))
 	mux.Handle("GET "+AvatarPath+"{file}", h(s.getAvatar))
 	mux.Handle("GET /v1/users/{handle}/videos", h(s.userVideos))
 	mux.Handle("PATCH /v1/videos/{id}", h(auth.Require(s.patchVideo)))

@@ -124,10 +124,7 @@ func validText(s string, max int, multiline bool) bool {
 
 // patchMe answers PATCH /v1/me with the edited profile.
 func (s *Service) patchMe(w http.ResponseWriter, r *http.Request) error {
-	p, _ := auth.FromContext(r.Context())
-	if p.UserID == 0 {
-		return errNotUser
-	}
+	p, _ := auth.FromContext(r.Context()) // a user's: see userOnly
 	var e profileEdit
 	if err := apierr.DecodeJSON(r, &e, 0); err != nil {
 		return err
