@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/reelay/reelay/db"
-	"github.com/reelay/reelay/internal/auth"
 	"github.com/reelay/reelay/internal/video"
 	"github.com/reelay/reelay/internal/videoid"
 )
@@ -27,15 +26,7 @@ type feedWorld struct {
 // user creates a user and a token of theirs.
 func (w *feedWorld) user(handle string) (int64, string) {
 	w.t.Helper()
-	u, err := w.s.accounts.CreateUser(w.t.Context(), handle, "h")
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	token, hash := auth.NewToken()
-	if err := w.s.accounts.CreateToken(w.t.Context(), hash, u.ID, time.Time{}); err != nil {
-		w.t.Fatal(err)
-	}
-	return u.ID, token
+	return newUser(w.t, w.s, handle)
 }
 
 // exec runs a write of the test's own.

@@ -2,9 +2,7 @@ package feed
 
 import (
 	"testing"
-	"time"
 
-	"github.com/reelay/reelay/internal/auth"
 	"github.com/reelay/reelay/internal/testenv"
 	"github.com/reelay/reelay/internal/video"
 	"github.com/reelay/reelay/internal/videoid"
@@ -31,15 +29,7 @@ func newWorld(t *testing.T, s *Service, api *client) *world {
 // user makes a user and returns their id and a bearer token.
 func (w *world) user(handle string) (int64, string) {
 	w.t.Helper()
-	u, err := w.s.accounts.CreateUser(w.t.Context(), handle, "h")
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	token, hash := auth.NewToken()
-	if err := w.s.accounts.CreateToken(w.t.Context(), hash, u.ID, time.Time{}); err != nil {
-		w.t.Fatal(err)
-	}
-	return u.ID, token
+	return newUser(w.t, w.s, handle)
 }
 
 // video stores a ready video of owner with visibility vis, and returns its id.
