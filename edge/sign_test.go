@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -88,16 +89,27 @@ func TestPrivateVideos(t *testing.T) {
 		}
 	}
 
+	// Each refusal for its own reason: the signature cases go without the peer header, so that
+	// the signature check is the one that refuses them.
 	seg := e.url + prefix + "360p/seg_00001.m4s"
 	past := time.Now().Add(-time.Minute)
-	for name, url := range map[string]string{
-		"expired":     seg + "?" + signedQuery(id, past),
-		"other video": seg + "?" + signedQuery(videoid.New(), future),
-		"forged peer": seg,
+	// A signed URL whose expiry was moved on, its signature kept.
+	tamper, _ := url.ParseQuery(signedQuery(id, future))
+	tamper.Set("exp", strconv.FormatInt(future.Add(time.Hour).Unix(), 10))
+	tampered := tamper.Encode()
+	for _, tc := range []struct {
+		name, url string
+		header    []string
+		code      string
+	}{
+		{"expired", seg + "?" + signedQuery(id, past), nil, "bad_signature"},
+		{"other video", seg + "?" + signedQuery(videoid.New(), future), nil, "bad_signature"},
+		{"tampered", seg + "?" + tampered, nil, "bad_signature"},
+		{"forged peer", seg, []string{PeerHeader, "fill"}, "signature_required"},
 	} {
-		resp, body := do(t, "GET", url, PeerHeader, "fill")
-		if resp.StatusCode != 403 {
-			t.Errorf("%s: %d %s", name, resp.StatusCode, body)
+		resp, body := do(t, "GET", tc.url, tc.header...)
+		if resp.StatusCode != 403 || !strings.Contains(body, `"code":"`+tc.code+`"`) {
+			t.Errorf("%s: %d %s, want 403 %s", tc.name, resp.StatusCode, body, tc.code)
 		}
 	}
 	// A public video needs no signature.
