@@ -140,6 +140,11 @@ func TestStatusCodes(t *testing.T) {
 		loc := e.create(e.alice, 10)
 		id := idOf(loc)
 		sha1Of := func(s string) string { h := sha1.Sum([]byte(s)); return base64.StdEncoding.EncodeToString(h[:]) }
+		// An upload with 3 of its 10 bytes, for a client whose offset is behind the server's.
+		begun := e.create(e.alice, 10)
+		if r := e.patch(begun, e.alice, 0, []byte("abc")); r.status != http.StatusNoContent {
+			t.Fatalf("first chunk: %d %s", r.status, r.body)
+		}
 		for _, tc := range []struct {
 			name    string
 			method  string
@@ -186,6 +191,7 @@ func TestStatusCodes(t *testing.T) {
 			{"bad offset", "PATCH", "", e.alice, "x", []string{"Upload-Offset", "zero"}, 400, "invalid_header"},
 			{"negative offset", "PATCH", "", e.alice, "x", []string{"Upload-Offset", "-1"}, 400, "invalid_header"},
 			{"offset ahead", "PATCH", "", e.alice, "x", []string{"Upload-Offset", "3"}, 409, "offset_mismatch"},
+			{"offset behind", "PATCH", begun, e.alice, "x", []string{"Upload-Offset", "1"}, 409, "offset_mismatch"},
 			{"chunk past length", "PATCH", "", e.alice, "12345678901", []string{"Upload-Offset", "0"}, 413, "upload_too_large"},
 			{"chunked body past length", "PATCH", "", e.alice, io.MultiReader(strings.NewReader("123456"), strings.NewReader("78901")), []string{"Upload-Offset", "0"}, 413, "upload_too_large"},
 			{"length changed", "PATCH", "", e.alice, "x", []string{"Upload-Offset", "0", "Upload-Length", "11"}, 400, "invalid_header"},
@@ -220,6 +226,9 @@ func TestStatusCodes(t *testing.T) {
 		}
 		if got := e.offset(loc, e.alice); got != "0" {
 			t.Errorf("after the bad requests, offset = %s, want 0", got)
+		}
+		if got := e.offset(begun, e.alice); got != "3" {
+			t.Errorf("after a PATCH behind its offset, the begun upload's offset = %s, want 3", got)
 		}
 		if fi, err := os.Stat(e.staged(loc)); err != nil || fi.Size() != 0 {
 			t.Errorf("after the bad requests, staged file: %v, %v", fi, err)
