@@ -261,3 +261,38 @@ func jsonRequest(url, body string) (*http.Request, error) {
 	}
 	return req, err
 }
+
+// TestCoalescedMisses sends concurrent requests for one object that no cache holds to a
+// single edge, while the origin holds the object's second half: they share one fill, and the
+// origin is asked once.
+func TestCoalescedMisses(t *testing.T) {
+	o := newTestOrigin(t)
+	gate := o.hold()
+	e := startEdge(t, Config{Origin: o.URL})
+	_, prefix := newVideo()
+	key := prefix + "big/seg_00001.m4s"
+	const n = 8
+	bodies := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { _, bodies[i] = do(t, "GET", e.url+key) })
+	}
+	// Release the origin once every request has reached the edge and found the object missing.
+	for deadline := time.Now().Add(time.Minute); e.Stats().Misses < n; {
+		if time.Now().After(deadline) {
+			close(gate)
+			t.Fatalf("%d of %d requests in after a minute", e.Stats().Misses, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(gate)
+	wg.Wait()
+	for i, b := range bodies {
+		if b != string(objectBody(key)) {
+			t.Errorf("request %d: %d bytes, want the object's %d", i+1, len(b), len(objectBody(key)))
+		}
+	}
+	if got := o.count(key); got != 1 {
+		t.Errorf("origin asked %d times for %s, want once", got, key)
+	}
+}
