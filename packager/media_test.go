@@ -16,6 +16,7 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
 
+	"github.com/reelay/reelay/internal/testenv"
 	"github.com/reelay/reelay/storage"
 )
 
@@ -26,10 +27,7 @@ func needFFmpeg(t testing.TB) {
 	t.Helper()
 	for _, bin := range []string{"ffmpeg", "ffprobe"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			if os.Getenv("REELAY_TEST_SERVICES") == "require" {
-				t.Fatalf("%s not found: %v", bin, err)
-			}
-			t.Skipf("%s not found: %v", bin, err)
+			testenv.Require(t, "%s not found: %v", bin, err)
 		}
 	}
 }

@@ -39,7 +39,7 @@ type env struct {
 func newEnv(t *testing.T, store storage.Store) *env {
 	t.Helper()
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("ffmpeg is not installed")
+		testenv.Require(t, "ffmpeg is not installed")
 	}
 	d, err := db.Open(t.Context(), filepath.Join(t.TempDir(), "reelay.db"), db.Options{})
 	if err != nil {

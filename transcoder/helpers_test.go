@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/asticode/go-astiav"
+	"github.com/reelay/reelay/internal/testenv"
 	"github.com/reelay/reelay/packager"
 )
 
@@ -199,7 +200,7 @@ func ffprobe(t testing.TB, args ...string) []byte {
 func command(t testing.TB, name string, args ...string) []byte {
 	t.Helper()
 	if _, err := exec.LookPath(name); err != nil {
-		t.Skipf("%s not installed: %v", name, err)
+		testenv.Require(t, "%s not installed: %v", name, err)
 	}
 	var stderr bytes.Buffer
 	cmd := exec.Command(name, args...)
