@@ -319,7 +319,11 @@ func (w *worker) makeVideo(ctx context.Context, log *slog.Logger, id string, sta
 	if err := vs.setReady(ctx, id, pub); err != nil {
 		return err
 	}
-	if err := vs.queueFanout(ctx, id); err != nil {
+	// Queued even when the worker is stopping: a stop between the two would leave a ready video
+	// without its fan-out until the job's next attempt.
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := vs.queueFanout(qctx, id); err != nil {
 		return err // the next attempt finds the video ready and queues it again
 	}
 	// What earlier attempts, killed before they could withdraw it, left behind: nothing names
