@@ -26,7 +26,11 @@ func postPrefetch(t *testing.T, url, body string) (int, PrefetchResult, string) 
 	if err := json.NewDecoder(resp.Body).Decode(&raw); err != nil {
 		t.Fatal(err)
 	}
-	_ = json.Unmarshal(raw, &res)
+	if resp.StatusCode == 200 {
+		if err := json.Unmarshal(raw, &res); err != nil {
+			t.Fatalf("prefetch answered 200 with %s: %v", raw, err)
+		}
+	}
 	return resp.StatusCode, res, string(raw)
 }
 
@@ -40,6 +44,9 @@ func TestPrefetchLandsOnOwners(t *testing.T) {
 		t.Fatalf("prefetch: %d %s", status, raw)
 	}
 	want := map[string]string{a: pa, b: pb}
+	if len(res.Videos) != len(want) {
+		t.Fatalf("prefetch answered for %d videos, want %d: %s", len(res.Videos), len(want), raw)
+	}
 	for _, v := range res.Videos {
 		if v.Error != "" || v.Rendition != "360p" || v.Fetched != 5 {
 			t.Errorf("video %s: %+v, want 360p and 5 objects", v.Video, v)
@@ -81,7 +88,7 @@ func TestPrefetchLandsOnOwners(t *testing.T) {
 
 	// A named rendition.
 	status, res, raw = postPrefetch(t, nodes[1].url, `{"videos":["`+a+`"],"rendition":"720p","segments":0}`)
-	if status != 200 || res.Videos[0].Rendition != "720p" || res.Videos[0].Error != "" || o.count(pa+"720p/init.mp4") != 1 {
+	if status != 200 || len(res.Videos) != 1 || res.Videos[0].Rendition != "720p" || res.Videos[0].Error != "" || o.count(pa+"720p/init.mp4") != 1 {
 		t.Errorf("720p prefetch: %d %s", status, raw)
 	}
 }
@@ -91,7 +98,7 @@ func TestPrefetchBudget(t *testing.T) {
 	e := startEdge(t, Config{Origin: o.URL, AdminToken: "tok", PrefetchBudget: 1500})
 	a, _ := newVideo()
 	status, res, raw := postPrefetch(t, e.url, `{"videos":["`+a+`"],"segments":10}`)
-	if status != 200 || !res.BudgetExhausted || !strings.Contains(res.Videos[0].Error, "budget") {
+	if status != 200 || !res.BudgetExhausted || len(res.Videos) != 1 || !strings.Contains(res.Videos[0].Error, "budget") {
 		t.Fatalf("%d %s: want the budget exhausted", status, raw)
 	}
 	// Two playlists (400 bytes), then objects of 1000 bytes: one completes within the budget
