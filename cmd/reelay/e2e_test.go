@@ -110,7 +110,8 @@ func TestUpEndToEnd(t *testing.T) {
 	if resp != nil {
 		resp.Body.Close()
 	}
-	// Someone else does not see the creator's upload before it is public... and everyone sees it after.
+	// Everyone sees a ready public video, without a token. (That others do not see it before it
+	// is ready is feed's TestVideoResource.)
 	if body := getJSON(t, api+"/v1/videos/"+id, ""); jsonField(body, "status") != "ready" {
 		t.Errorf("anonymous view of a ready public video: %s", body)
 	}
