@@ -456,6 +456,30 @@ func TestExpiredOnAccess(t *testing.T) {
 	}
 }
 
+// TestPatchMovesExpiry checks, on the handler's clock, that each PATCH moves an upload's
+// expiry to one TTL after it: alive past the expiry it had at creation, gone one TTL after
+// its last PATCH.
+func TestPatchMovesExpiry(t *testing.T) {
+	forEachDB(t, Config{TTL: time.Hour}, func(t *testing.T, e *env) {
+		start := time.Now()
+		at := func(d time.Duration) { e.h.now = func() time.Time { return start.Add(d) } }
+		at(0)
+		loc := e.create(e.alice, 10)
+		at(50 * time.Minute)
+		if r := e.patch(loc, e.alice, 0, []byte("abc")); r.status != http.StatusNoContent {
+			t.Fatalf("PATCH 50 minutes in: %d %s", r.status, r.body)
+		}
+		at(70 * time.Minute) // past the creation's expiry, within the PATCH's
+		if r := e.do("HEAD", loc, e.alice, nil); r.status != http.StatusOK || r.get("Upload-Offset") != "3" {
+			t.Errorf("HEAD 20 minutes after the creation's expiry: %d, offset %q; want 200, 3", r.status, r.get("Upload-Offset"))
+		}
+		at(111 * time.Minute) // one TTL and a minute after the PATCH
+		if r := e.do("HEAD", loc, e.alice, nil); r.status != http.StatusGone {
+			t.Errorf("HEAD one TTL after the last PATCH: %d, want 410", r.status)
+		}
+	})
+}
+
 // TestLocation checks where an upload's Location points: at the configured public URL, else
 // at the host that a trusted proxy forwards, else at the path alone, which the client resolves
 // against its request; never at the request's Host header.
