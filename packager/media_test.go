@@ -26,9 +26,7 @@ import (
 func needFFmpeg(t testing.TB) {
 	t.Helper()
 	for _, bin := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			testenv.Require(t, "%s not found: %v", bin, err)
-		}
+		testenv.RequireCommand(t, bin)
 	}
 }
 

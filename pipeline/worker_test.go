@@ -38,9 +38,7 @@ type env struct {
 // newEnv returns an env over a directory store, or over store when it is not nil.
 func newEnv(t *testing.T, store storage.Store) *env {
 	t.Helper()
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		testenv.Require(t, "ffmpeg is not installed")
-	}
+	testenv.RequireCommand(t, "ffmpeg")
 	d, err := db.Open(t.Context(), filepath.Join(t.TempDir(), "reelay.db"), db.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -199,9 +199,7 @@ func ffprobe(t testing.TB, args ...string) []byte {
 
 func command(t testing.TB, name string, args ...string) []byte {
 	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		testenv.Require(t, "%s not installed: %v", name, err)
-	}
+	testenv.RequireCommand(t, name)
 	var stderr bytes.Buffer
 	cmd := exec.Command(name, args...)
 	cmd.Stderr = &stderr

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,9 +20,7 @@ import (
 // the edge then answers 404 for its playlist and its poster (cached for a year before the
 // purge), and the store holds nothing of it.
 func TestUpDeleteVideo(t *testing.T) {
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		testenv.Require(t, "ffmpeg is not installed: %v", err)
-	}
+	testenv.RequireCommand(t, "ffmpeg")
 	data := t.TempDir()
 	urls, _ := startUp(t, "--data", data, "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",
 		"--edge-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0")

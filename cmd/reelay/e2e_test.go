@@ -29,9 +29,7 @@ func TestUpEndToEnd(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "node_modules", "tus-js-client")); err != nil {
 		testenv.Require(t, "tus-js-client is not installed (npm ci): %v", err)
 	}
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		testenv.Require(t, "ffmpeg is not installed: %v", err)
-	}
+	testenv.RequireCommand(t, "ffmpeg")
 	data := t.TempDir()
 	urls, _ := startUp(t, "--data", data, "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",
 		"--edge-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0")

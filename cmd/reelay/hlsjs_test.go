@@ -116,9 +116,7 @@ func newBrowser(t *testing.T) *browser {
 			testenv.Require(t, "%s is not installed (npm ci): %v", p, err)
 		}
 	}
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		testenv.Require(t, "ffmpeg is not installed: %v", err)
-	}
+	testenv.RequireCommand(t, "ffmpeg")
 	return b
 }
 

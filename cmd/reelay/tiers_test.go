@@ -16,9 +16,7 @@ import (
 // a clip to ingest, follows it on feed's video resource; the worker publishes it to S3; a
 // player plays it from the origin.
 func TestTiersOnPostgresAndS3(t *testing.T) {
-	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		testenv.Require(t, "ffmpeg is not installed: %v", err)
-	}
+	testenv.RequireCommand(t, "ffmpeg")
 	dsn := testenv.Postgres(t)
 	minio := testenv.MinIO(t)
 	t.Setenv("REELAY_S3_ACCESS_KEY", minio.AccessKey)
