@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -150,6 +151,26 @@ func New(cfg Config, d *db.DB, store storage.Store, tc *transcoder.Transcoder) (
 	return p, nil
 }
 
+// openScratch opens this process's scratch directory. While the process or the system is out
+// of file descriptors (a flood of connections on a listener of the same process), it waits and
+// tries again, every second, rather than stopping the process: nil, nil when ctx ends first.
+func (p *Pipeline) openScratch(ctx context.Context) (*scratch, error) {
+	for logged := false; ; logged = true {
+		sc, err := openScratch(p.cfg.ScratchDir, p.log)
+		if err == nil || !(errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)) {
+			return sc, err
+		}
+		if !logged {
+			p.log.Warn("out of file descriptors for the scratch directory; retrying every second", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil
+		case <-time.After(time.Second):
+		}
+	}
+}
+
 // Run runs Config.Workers workers until ctx is done, then returns nil. A job in progress when
 // ctx ends is abandoned: its lease expires and a worker (this one, restarted, or another) runs
 // it again.
@@ -157,9 +178,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if p.cfg.Workers == 0 {
 		return nil
 	}
-	sc, err := openScratch(p.cfg.ScratchDir, p.log)
+	sc, err := p.openScratch(ctx)
 	if err != nil {
 		return err
+	}
+	if sc == nil {
+		return nil // ctx ended while the process was out of file descriptors
 	}
 	defer func() {
 		if err := sc.close(); err != nil {
