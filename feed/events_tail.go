@@ -58,12 +58,17 @@ type Events struct {
 	subs []*subscription
 }
 
-// subscription is one subscriber: exactly one of tx and fn is set.
+// subscription is one subscriber: exactly one of tx and fn is set. A watcher (start set)
+// keeps its position in last rather than in event_subscribers.
 type subscription struct {
-	name string
-	tx   func(ctx context.Context, tx *sql.Tx, events []Event) error
-	fn   func(ctx context.Context, events []Event) error
-	wake chan struct{} // buffered 1: an append happened since the last read
+	name  string
+	tx    func(ctx context.Context, tx *sql.Tx, events []Event) error
+	fn    func(ctx context.Context, events []Event) error
+	start func(ctx context.Context) (int64, error)
+	wake  chan struct{} // buffered 1: an append happened since the last read
+
+	started bool  // a watcher's start has returned its position
+	last    int64 // a watcher's position: the last id it handled
 }
 
 // Subscribe has fn called with every event, in id order and in batches, from the first
@@ -82,6 +87,45 @@ func (e *Events) Subscribe(name string, fn func(ctx context.Context, events []Ev
 // not, together, and every event takes effect exactly once, across restarts and processes.
 func (e *Events) SubscribeTx(name string, fn func(ctx context.Context, tx *sql.Tx, events []Event) error) {
 	e.add(&subscription{name: name, tx: fn})
+}
+
+// Watch is Subscribe for a subscriber whose state is in this process's memory and rebuilt
+// from the events when it starts, such as a recommender's: each process needs every event,
+// so its position is kept in memory, not checkpointed and shared. Its first read starts after
+// the id that start returns (0 for every event; see After). fn is called as Subscribe calls
+// it, and a batch it fails is handed over again. Watch before Run.
+func (e *Events) Watch(name string, start func(ctx context.Context) (int64, error), fn func(ctx context.Context, events []Event) error) {
+	e.add(&subscription{name: name, fn: fn, start: start})
+}
+
+// After returns an id such that a watcher starting there gets about the events stored from
+// t on: the id of the last event stored before t, found by bisecting the ids (they grow with
+// the time of storing, but for the commits of concurrent inserts, a moment apart). It is 0 when
+// every event was stored from t on.
+func (e *Events) After(ctx context.Context, t time.Time) (int64, error) {
+	var lo, hi sql.NullInt64
+	if err := e.d.SQL().QueryRowContext(ctx, `SELECT min(id), max(id) FROM events`).Scan(&lo, &hi); err != nil {
+		return 0, fmt.Errorf("feed: events after %v: %w", t, err)
+	}
+	// Invariant: the events up to lo-1 were stored before t; those from hi+1 on, from t on.
+	a, b, cut := lo.Int64, hi.Int64, db.Millis(t)
+	for a <= b && lo.Valid {
+		mid := a + (b-a)/2
+		var id, created int64
+		err := e.d.SQL().QueryRowContext(ctx, `SELECT id, created_at FROM events WHERE id >= $1 ORDER BY id LIMIT 1`, mid).Scan(&id, &created)
+		if err != nil {
+			return 0, fmt.Errorf("feed: events after %v: %w", t, err)
+		}
+		if created < cut {
+			a = id + 1
+		} else {
+			b = mid - 1
+		}
+	}
+	if !lo.Valid || a <= lo.Int64 {
+		return 0, nil
+	}
+	return a - 1, nil
 }
 
 func (e *Events) add(s *subscription) {
@@ -164,12 +208,7 @@ func (e *Events) tail(ctx context.Context, s *subscription) {
 // deliver hands s the next batch of events after its checkpoint and moves the checkpoint.
 // It returns how many events it read, and whether it stopped at a gap too young to pass.
 func (e *Events) deliver(ctx context.Context, s *subscription) (read int, gap bool, err error) {
-	var last int64
-	err = e.d.SQL().QueryRowContext(ctx, `SELECT last_id FROM event_subscribers WHERE name = $1`, s.name).Scan(&last)
-	if errors.Is(err, sql.ErrNoRows) { // a new subscriber starts at the first event
-		_, err = e.d.Exec(ctx, `INSERT INTO event_subscribers (name, last_id, updated_at) VALUES ($1, 0, $2)
-			ON CONFLICT (name) DO NOTHING`, s.name, db.Millis(e.now()))
-	}
+	last, err := e.position(ctx, s)
 	if err != nil {
 		return 0, false, fmt.Errorf("feed: subscriber %s: %w", s.name, err)
 	}
@@ -202,6 +241,12 @@ func (e *Events) deliver(ctx context.Context, s *subscription) (read int, gap bo
 		}
 		return nil
 	}
+	if s.start != nil {
+		if err = s.fn(ctx, events); err == nil {
+			s.last = to
+		}
+		return read, gap, err
+	}
 	if s.tx != nil {
 		// The checkpoint moves first: on PostgreSQL its row lock makes another process
 		// handing on the same events wait, then find the checkpoint moved, and roll back.
@@ -215,6 +260,27 @@ func (e *Events) deliver(ctx context.Context, s *subscription) (read int, gap bo
 		err = checkpoint(ctx, e.d.Exec)
 	}
 	return read, gap, err
+}
+
+// position returns the id of the last event s handled.
+func (e *Events) position(ctx context.Context, s *subscription) (int64, error) {
+	if s.start != nil {
+		if !s.started {
+			last, err := s.start(ctx)
+			if err != nil {
+				return 0, err
+			}
+			s.last, s.started = last, true
+		}
+		return s.last, nil
+	}
+	var last int64
+	err := e.d.SQL().QueryRowContext(ctx, `SELECT last_id FROM event_subscribers WHERE name = $1`, s.name).Scan(&last)
+	if errors.Is(err, sql.ErrNoRows) { // a new subscriber starts at the first event
+		_, err = e.d.Exec(ctx, `INSERT INTO event_subscribers (name, last_id, updated_at) VALUES ($1, 0, $2)
+			ON CONFLICT (name) DO NOTHING`, s.name, db.Millis(e.now()))
+	}
+	return last, err
 }
 
 // read returns up to e.batch events after id last, in id order.

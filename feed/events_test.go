@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -363,6 +364,84 @@ func FuzzParseEvents(f *testing.F) {
 				e.At.Before(now.Add(-MaxEventAge)) || e.UserID != user || (user == 0) != (e.Visitor != "") {
 				t.Fatalf("accepted %+v", e)
 			}
+		}
+	})
+}
+
+// TestEventsWatch: a watcher starts where its start says (After: the events stored from a
+// time on), gets each later event once and in order, and keeps no checkpoint: a second
+// watcher of the same name, as another process would run, gets them all again.
+func TestEventsWatch(t *testing.T) {
+	forEachService(t, Config{EventsPoll: 20 * time.Millisecond, EventsBatch: 7}, func(t *testing.T, s *Service, _ *client) {
+		clock := time.Now()
+		s.events.now = func() time.Time { return clock }
+		appendAt := func(n int) (ids []string) {
+			for range n {
+				id := videoid.New()
+				if err := s.events.Append(t.Context(), []Event{{UserID: 1, Video: id, Type: EventPlay, At: clock}}); err != nil {
+					t.Fatal(err)
+				}
+				ids = append(ids, id)
+			}
+			return ids
+		}
+		early := appendAt(10)
+		clock = clock.Add(time.Minute)
+		cut := clock
+		late := appendAt(12)
+
+		from, err := s.events.After(t.Context(), cut)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if none, err := s.events.After(t.Context(), cut.Add(-time.Hour)); err != nil || none != 0 {
+			t.Errorf("After before every event = %d, %v; want 0", none, err)
+		}
+		all, err := s.events.After(t.Context(), clock.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		var got, again []string
+		var lastID int64
+		s.Events().Watch("w", func(context.Context) (int64, error) { return from, nil }, func(_ context.Context, events []Event) error {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, ev := range events {
+				if ev.ID <= lastID {
+					t.Errorf("event %d after %d", ev.ID, lastID)
+				}
+				lastID = ev.ID
+				got = append(got, ev.Video)
+			}
+			return nil
+		})
+		s.Events().Watch("w", func(context.Context) (int64, error) { return 0, nil }, func(_ context.Context, events []Event) error {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, ev := range events {
+				again = append(again, ev.Video)
+			}
+			return nil
+		})
+		runService(t, s)
+		more := appendAt(3)
+		want := append(slices.Clone(late), more...)
+		eventually(t, "every event watched", func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(got) >= len(want) && len(again) >= len(early)+len(want)
+		})
+		mu.Lock()
+		defer mu.Unlock()
+		if !slices.Equal(got, want) {
+			t.Errorf("watched from After(cut): %d events %v, want the %d stored from then on", len(got), got, len(want))
+		}
+		if !slices.Equal(again, append(slices.Clone(early), want...)) {
+			t.Errorf("the second watcher of the name got %d events, want all %d", len(again), len(early)+len(want))
+		}
+		if all == 0 || all < from+int64(len(late)) {
+			t.Errorf("After past every event = %d, want the last id (at least %d)", all, from+int64(len(late)))
 		}
 	})
 }
