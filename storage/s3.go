@@ -18,7 +18,7 @@ import (
 type S3Config struct {
 	// Endpoint is the service's host or host:port. Default "s3.amazonaws.com".
 	Endpoint string
-	// Bucket holds the objects; it must exist. Required.
+	// Bucket holds the objects; it must exist (InitS3 creates it). Required.
 	Bucket string
 	// Prefix is prepended to every key, so that several stores can share a bucket; a "/" is
 	// added if it does not end with one. Default "": keys are object names.
@@ -27,7 +27,9 @@ type S3Config struct {
 	AccessKey, SecretKey string
 	// Region is the bucket's region. Default "": asked of the service (one extra request).
 	Region string
-	// Secure uses HTTPS. Default false: plain HTTP, as for a MinIO on a private network.
+	// Secure speaks TLS (https) to the endpoint. The zero value speaks plain HTTP, as to a
+	// MinIO on a private network; a store URL (Open) speaks TLS unless its endpoint says
+	// http:// or it has secure=false.
 	Secure bool
 	// PartSize is the part size of multipart uploads, used for objects larger than it and for
 	// objects of unknown size (which buffer one part in memory). At least 5 MiB. Default 16 MiB.
@@ -55,14 +57,61 @@ type S3 struct {
 var _ Store = (*S3)(nil)
 
 // NewS3 returns a store for cfg after checking that the endpoint answers and the bucket exists.
+// Its errors say which setting of the store URL (Open) to fix.
 func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
+	cfg, client, probe, err := s3Clients(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s3CheckTimeout)
+	defer cancel()
+	ok, err := probe.BucketExists(ctx, cfg.Bucket)
+	switch {
+	case err != nil:
+		return nil, s3CheckError(cfg, err)
+	case !ok:
+		return nil, fmt.Errorf("storage: s3 bucket %q does not exist at %s; create it with `reelay store init --store URL` "+
+			"(or check the bucket, the host of the s3:// URL)", cfg.Bucket, cfg.Endpoint)
+	}
+	return &S3{cfg: cfg, client: client, core: minio.Core{Client: client}}, nil
+}
+
+// InitS3 creates cfg's bucket, in cfg.Region if set, unless it exists. It reports whether it
+// created it.
+func InitS3(ctx context.Context, cfg S3Config) (created bool, err error) {
+	cfg, _, probe, err := s3Clients(cfg)
+	if err != nil {
+		return false, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s3CheckTimeout)
+	defer cancel()
+	ok, err := probe.BucketExists(ctx, cfg.Bucket)
+	if err != nil {
+		return false, s3CheckError(cfg, err)
+	}
+	if ok {
+		return false, nil
+	}
+	if err := probe.MakeBucket(ctx, cfg.Bucket, minio.MakeBucketOptions{Region: cfg.Region}); err != nil {
+		code := minio.ToErrorResponse(err).Code
+		if code == "BucketAlreadyOwnedByYou" { // made meanwhile by another init
+			return false, nil
+		}
+		return false, fmt.Errorf("storage: s3 creating bucket %q at %s: %w", cfg.Bucket, cfg.Endpoint, s3CheckError(cfg, err))
+	}
+	return true, nil
+}
+
+// s3Clients checks cfg, fills in its defaults and returns a client for the store and a probe
+// that tries each request once: minio-go's retries would turn a dead endpoint into a long wait.
+func s3Clients(cfg S3Config) (S3Config, *minio.Client, *minio.Client, error) {
 	cfg.Endpoint = cmp.Or(cfg.Endpoint, "s3.amazonaws.com")
 	cfg.PartSize = cmp.Or(cfg.PartSize, DefaultPartSize)
 	if err := s3utils.CheckValidBucketNameStrict(cfg.Bucket); err != nil {
-		return nil, fmt.Errorf("storage: s3 bucket %q: %w", cfg.Bucket, err)
+		return cfg, nil, nil, fmt.Errorf("storage: s3 bucket %q: %w", cfg.Bucket, err)
 	}
 	if cfg.PartSize < 5<<20 {
-		return nil, fmt.Errorf("storage: s3 part size %d is below the S3 minimum of 5 MiB", cfg.PartSize)
+		return cfg, nil, nil, fmt.Errorf("storage: s3 part size %d is below the S3 minimum of 5 MiB", cfg.PartSize)
 	}
 	if cfg.Prefix != "" && !strings.HasSuffix(cfg.Prefix, "/") {
 		cfg.Prefix += "/"
@@ -74,26 +123,39 @@ func NewS3(ctx context.Context, cfg S3Config) (*S3, error) {
 	}
 	client, err := minio.New(cfg.Endpoint, &opts)
 	if err != nil {
-		return nil, fmt.Errorf("storage: s3 endpoint %s: %w", cfg.Endpoint, err)
+		return cfg, nil, nil, fmt.Errorf("storage: s3 endpoint %s: %w (endpoint= in the store URL)", cfg.Endpoint, err)
 	}
-	// The check gets one try: minio-go's retries would turn a dead endpoint into a long wait.
 	opts.MaxRetries = 1
 	probe, err := minio.New(cfg.Endpoint, &opts)
 	if err != nil {
-		return nil, fmt.Errorf("storage: s3 endpoint %s: %w", cfg.Endpoint, err)
+		return cfg, nil, nil, fmt.Errorf("storage: s3 endpoint %s: %w (endpoint= in the store URL)", cfg.Endpoint, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, s3CheckTimeout)
-	defer cancel()
-	ok, err := probe.BucketExists(ctx, cfg.Bucket)
-	switch {
-	case err != nil && minio.ToErrorResponse(err).Code == "": // no answer at all
-		return nil, fmt.Errorf("storage: s3 endpoint %s unreachable: %w", cfg.Endpoint, err)
-	case err != nil:
-		return nil, fmt.Errorf("storage: s3 endpoint %s, bucket %q: %w", cfg.Endpoint, cfg.Bucket, err)
-	case !ok:
-		return nil, fmt.Errorf("storage: s3 bucket %q does not exist at %s", cfg.Bucket, cfg.Endpoint)
+	return cfg, client, probe, nil
+}
+
+// s3CheckError explains an error of NewS3's or InitS3's first request, naming the setting of
+// the store URL, or the variable, that would fix it.
+func s3CheckError(cfg S3Config, err error) error {
+	scheme := map[bool]string{true: "https", false: "http"}[cfg.Secure]
+	msg := err.Error()
+	var hint string
+	switch code := minio.ToErrorResponse(err).Code; {
+	case strings.Contains(msg, "HTTP response to HTTPS client"):
+		hint = "the endpoint speaks plain HTTP, not TLS: write endpoint=http://" + cfg.Endpoint + " in the store URL"
+	case strings.Contains(msg, "first record does not look like a TLS handshake") ||
+		strings.Contains(msg, "malformed HTTP response"):
+		hint = "the endpoint speaks TLS: write endpoint=https://" + cfg.Endpoint + " in the store URL"
+	case code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch" || code == "AccessDenied":
+		hint = "check the credentials: REELAY_S3_ACCESS_KEY and REELAY_S3_SECRET_KEY (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+	case code == "AuthorizationHeaderMalformed" || code == "InvalidRegion":
+		hint = "check the bucket's region: region= in the store URL"
+	case code == "": // no S3 answer at all
+		return fmt.Errorf("storage: s3 endpoint %s unreachable over %s: %w; is endpoint= in the store URL right?", cfg.Endpoint, scheme, err)
 	}
-	return &S3{cfg: cfg, client: client, core: minio.Core{Client: client}}, nil
+	if hint == "" {
+		return fmt.Errorf("storage: s3 endpoint %s, bucket %q: %w", cfg.Endpoint, cfg.Bucket, err)
+	}
+	return fmt.Errorf("storage: s3 endpoint %s (%s), bucket %q: %w; %s", cfg.Endpoint, scheme, cfg.Bucket, err, hint)
 }
 
 // fail maps minio errors to the package's sentinels.

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"net"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/reelay/reelay/internal/testenv"
 )
@@ -45,14 +48,53 @@ func TestNewS3Bucket(t *testing.T) {
 	ctx := context.Background()
 	cfg := S3Config{Endpoint: srv.Endpoint, Bucket: "no-such-bucket", AccessKey: srv.AccessKey, SecretKey: srv.SecretKey, Region: "us-east-1"}
 	_, err := NewS3(ctx, cfg)
-	if want := `storage: s3 bucket "no-such-bucket" does not exist`; err == nil || !strings.HasPrefix(err.Error(), want) {
-		t.Errorf("missing bucket: error %v, want %q", err, want)
+	if want := `storage: s3 bucket "no-such-bucket" does not exist`; err == nil || !strings.HasPrefix(err.Error(), want) ||
+		!strings.Contains(err.Error(), "reelay store init") {
+		t.Errorf("missing bucket: error %v, want %q and how to create it", err, want)
 	}
 
 	cfg.Bucket = srv.Bucket(t)
 	cfg.SecretKey = "wrong-secret"
-	if _, err := NewS3(ctx, cfg); err == nil {
-		t.Error("NewS3 with a wrong secret key succeeded")
+	if _, err := NewS3(ctx, cfg); err == nil || !strings.Contains(err.Error(), "REELAY_S3_SECRET_KEY") {
+		t.Errorf("NewS3 with a wrong secret key: error %v, want one naming the credentials' variables", err)
+	}
+
+	cfg.SecretKey = srv.SecretKey
+	cfg.Secure = true // MinIO here speaks plain HTTP
+	if _, err := NewS3(ctx, cfg); err == nil || !strings.Contains(err.Error(), "endpoint=http://"+srv.Endpoint) {
+		t.Errorf("NewS3 over TLS to a plain HTTP endpoint: error %v, want one saying endpoint=http://", err)
+	}
+}
+
+// TestInit: Init creates a missing bucket or directory (Open makes a missing directory too),
+// once, and Open then works; a second Init finds it there.
+func TestInit(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "objects")
+	srv := testenv.MinIO(t)
+	t.Setenv("REELAY_S3_ACCESS_KEY", srv.AccessKey)
+	t.Setenv("REELAY_S3_SECRET_KEY", srv.SecretKey)
+	s3URL := "s3://new-bucket-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "?endpoint=http://" + srv.Endpoint + "&region=us-east-1"
+	for _, raw := range []string{dir, s3URL} {
+		if raw == s3URL {
+			if _, err := Open(ctx, raw); err == nil {
+				t.Errorf("Open(%q) before Init succeeded", raw)
+			}
+		}
+		for i, want := range []bool{true, false} {
+			created, err := Init(ctx, raw)
+			if err != nil || created != want {
+				t.Errorf("Init(%q) #%d = %v, %v; want %v", raw, i+1, created, err, want)
+			}
+		}
+		s, err := Open(ctx, raw)
+		if err != nil {
+			t.Fatalf("Open(%q) after Init: %v", raw, err)
+		}
+		put(t, s, "k", []byte("v"), PutOptions{})
+	}
+	if _, err := Init(ctx, "s3://videos?endpoint=ftp://x"); err == nil {
+		t.Error("Init of a bad URL succeeded")
 	}
 }
 

@@ -8,7 +8,12 @@
 // Open builds a store from a URL:
 //
 //	file:///var/lib/reelay/objects                    a local directory (a plain path works too)
-//	s3://bucket/optional/prefix?endpoint=host:9000&secure=false&region=us-east-1
+//	s3://bucket/optional/prefix?endpoint=http://host:9000&region=us-east-1
+//
+// An S3 endpoint is host[:port], by default s3.amazonaws.com, spoken to over TLS (https) unless
+// it says http:// (a MinIO on a private network). secure=false is the older way to say plain
+// HTTP; it may not contradict the endpoint's scheme. The bucket must exist: Init creates it
+// (reelay store init).
 //
 // S3 credentials come from REELAY_S3_ACCESS_KEY and REELAY_S3_SECRET_KEY, or else from
 // AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
@@ -19,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -163,6 +169,23 @@ func Open(ctx context.Context, rawURL string) (Store, error) {
 	return NewFS(sp.root)
 }
 
+// Init makes the store that rawURL names ready for Open: it creates the S3 bucket or the
+// directory if missing. It reports whether it created one.
+func Init(ctx context.Context, rawURL string) (created bool, err error) {
+	sp, err := parseURL(rawURL, os.Getenv)
+	if err != nil {
+		return false, err
+	}
+	if sp.s3 != nil {
+		return InitS3(ctx, *sp.s3)
+	}
+	_, missing := os.Stat(sp.root)
+	if _, err := NewFS(sp.root); err != nil { // makes the directories
+		return false, err
+	}
+	return errors.Is(missing, fs.ErrNotExist), nil
+}
+
 // spec is a parsed store URL: a directory (root) or an S3 bucket (s3 non-nil).
 type spec struct {
 	root string
@@ -209,6 +232,8 @@ func parseURL(raw string, getenv func(string) string) (spec, error) {
 			return bad("bucket %q: %v", u.Host, err)
 		}
 		cfg := S3Config{Bucket: u.Host, Endpoint: "s3.amazonaws.com", Secure: true}
+		var endpointScheme string // "", http or https
+		var secure *bool          // secure=, if given
 		if p := strings.Trim(u.Path, "/"); p != "" {
 			if err := ValidateKey(p); err != nil {
 				return bad("prefix: %v", err)
@@ -222,21 +247,36 @@ func parseURL(raw string, getenv func(string) string) (spec, error) {
 			v := vals[0]
 			switch name {
 			case "endpoint":
-				if v == "" || strings.ContainsAny(v, "/?#@ ") {
-					return bad("endpoint must be host or host:port, got %q", v)
+				scheme, host, ok := strings.Cut(v, "://")
+				if !ok {
+					scheme, host = "", v
 				}
-				cfg.Endpoint = v
+				if host == "" || strings.ContainsAny(host, "/?#@ ") || (ok && scheme != "http" && scheme != "https") {
+					return bad("endpoint must be host[:port], http://host[:port] or https://host[:port], got %q", v)
+				}
+				cfg.Endpoint = host
+				if ok {
+					endpointScheme = scheme
+				}
 			case "secure":
 				b, err := strconv.ParseBool(v)
 				if err != nil {
 					return bad("secure must be true or false, got %q", v)
 				}
-				cfg.Secure = b
+				secure = &b
 			case "region":
 				cfg.Region = v
 			default:
 				return bad("unknown parameter %q (known: endpoint, secure, region)", name)
 			}
+		}
+		switch {
+		case secure != nil && endpointScheme != "" && *secure != (endpointScheme == "https"):
+			return bad("secure=%t contradicts the endpoint's scheme %s://; drop secure", *secure, endpointScheme)
+		case secure != nil:
+			cfg.Secure = *secure
+		case endpointScheme != "":
+			cfg.Secure = endpointScheme == "https"
 		}
 		cfg.AccessKey, cfg.SecretKey = getenv("REELAY_S3_ACCESS_KEY"), getenv("REELAY_S3_SECRET_KEY")
 		if cfg.AccessKey == "" {

@@ -69,7 +69,7 @@ func setupIngest(fs *flag.FlagSet) runner {
 	c.listening.register(fs)
 	fs.StringVar(&c.addr, "addr", api.DefaultAddr, "API listener: /v1/uploads/")
 	fs.StringVar(&c.dbDSN, "db", "", "metadata database: a postgres:// URL or a SQLite file path (required)")
-	fs.StringVar(&c.store, "store", "", "object store URL: file:///path or s3://bucket/prefix?endpoint=host:port (required)")
+	fs.StringVar(&c.store, "store", "", "object store URL: "+storeURLHelp+" (required)")
 	fs.StringVar(&c.uploadDir, "upload-dir", "./uploads", "directory staging uploads until they are complete; route a client's requests for one upload to the same ingest node")
 	fs.StringVar(&c.adminToken, "admin-token", "", "operator token for admin endpoints (at least 16 characters); empty disables them")
 	sizeVar(fs, &c.maxUpload, "max-upload", ingest.DefaultMaxSize, "largest upload accepted")

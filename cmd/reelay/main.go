@@ -67,6 +67,8 @@ func commands() []command {
 		{name: "upload", summary: "upload a video over tus and wait until it is playable", setup: setupUpload, arg: "file"},
 		{name: "admin", summary: "make an account an admin, a moderator of reports (grant), or no longer (revoke)", setup: setupAdmin,
 			arg: "handle", verbs: []string{"grant", "revoke"}},
+		{name: "store", summary: "make the object store ready: create its S3 bucket or directory if missing (init)", setup: setupStore,
+			verbs: []string{"init"}},
 		{name: "login", summary: "log in to a reelay API and store the token for reelay upload", setup: setupLogin},
 		{name: "logout", summary: "end the stored session and forget its token", setup: setupLogout},
 		{name: "version", summary: "print the version"},

@@ -25,7 +25,7 @@ func setupOrigin(fs *flag.FlagSet) runner {
 	c.common.register(fs)
 	c.listening.register(fs)
 	fs.StringVar(&c.addr, "addr", origin.DefaultAddr, "origin listener")
-	fs.StringVar(&c.store, "store", "", "object store URL: file:///path or s3://bucket/prefix?endpoint=host:port (required)")
+	fs.StringVar(&c.store, "store", "", "object store URL: "+storeURLHelp+" (required)")
 	fs.DurationVar(&c.playlistAge, "playlist-max-age", origin.DefaultPlaylistMaxAge, "Cache-Control max-age of playlists stored without one")
 	fs.StringVar(&c.signingKey, "signing-key", "", "hex HMAC key of signed playback URLs, the edges' own: private videos go only to signed URLs and to edges; empty serves private videos to nobody")
 	return c

@@ -58,7 +58,7 @@ func setupTranscode(fs *flag.FlagSet) runner {
 	fs.BoolVar(&c.hugePages, "huge-pages", false, "keep transparent huge pages for libx264's buffers (off by default: on fragmented memory they cost more than they save)")
 	fs.BoolVar(&c.worker, "worker", false, "run transcode jobs from the queue instead of --in/--out")
 	fs.StringVar(&c.dbDSN, "db", "", "with --worker: metadata database holding the queue, a postgres:// URL or a SQLite file (required)")
-	fs.StringVar(&c.store, "store", "", "with --worker: object store URL holding sources and videos (required)")
+	fs.StringVar(&c.store, "store", "", "with --worker: object store URL holding sources and videos: "+storeURLHelp+" (required)")
 	fs.IntVar(&c.workers, "workers", 1, "with --worker: how many jobs this process transcodes at once")
 	fs.StringVar(&c.addr, "addr", defaultWorkerAddr, "with --worker: listener for /metrics, /healthz and /readyz")
 	fs.StringVar(&c.metricsToken, "metrics-token", "", "with --worker: bearer token of /metrics, for Prometheus' authorization credentials (at least 16 characters); empty makes /metrics answer 403")

@@ -55,7 +55,7 @@ func setupUp(fs *flag.FlagSet) runner {
 	c.listening.register(fs)
 	fs.StringVar(&c.data, "data", "./data", "directory holding the embedded object store, SQLite database and staged uploads")
 	fs.StringVar(&c.dbDSN, "db", "", "metadata database: a postgres:// URL, or empty for SQLite at DATA/reelay.db")
-	fs.StringVar(&c.store, "store", "", "object store URL (file:///path or s3://bucket/prefix?endpoint=host:port), or empty for DATA/objects")
+	fs.StringVar(&c.store, "store", "", "object store URL ("+storeURLHelp+"), or empty for DATA/objects")
 	fs.StringVar(&c.apiAddr, "api-addr", api.DefaultAddr, "API listener: feed/social, uploads and video status")
 	fs.StringVar(&c.edgeAddr, "edge-addr", edge.DefaultAddr, "edge cache listener; with --edges N, N consecutive ports from this one, skipping the other listeners' ports")
 	fs.StringVar(&c.originAddr, "origin-addr", origin.DefaultAddr, "origin listener: HLS from the object store")
