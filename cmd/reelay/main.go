@@ -197,12 +197,23 @@ func printFlags(w io.Writer, cmd command, fs *flag.FlagSet) {
 		arg = " " + strings.ToUpper(cmd.arg)
 	}
 	fmt.Fprintf(w, "Usage: reelay %s [flags]%s\n\n%s.\n\n", name, arg, strings.ToUpper(cmd.summary[:1])+cmd.summary[1:])
-	fmt.Fprint(w, "Each flag may also be set by a REELAY_<FLAG> environment variable (api-addr is\n"+
-		"REELAY_API_ADDR) or by a key of the YAML file given to --config. Flags beat the\n"+
-		"environment, which beats the file, which beats the defaults.\n\nFlags:\n")
 	var names []string
 	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
 	sort.Strings(names)
+	// The example names one of the command's own flags.
+	example := ""
+	for _, n := range append([]string{"api-addr", "addr", "store", "db"}, names...) {
+		if fs.Lookup(n) != nil {
+			example = n
+			break
+		}
+	}
+	if example == "" {
+		return
+	}
+	fmt.Fprintf(w, "Each flag may also be set by a REELAY_<FLAG> environment variable (%s is\n"+
+		"%s) or by a key of the YAML file given to --config. Flags beat the\n"+
+		"environment, which beats the file, which beats the defaults.\n\nFlags:\n", example, envName(example))
 	for _, n := range names {
 		f := fs.Lookup(n)
 		def := f.DefValue

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -121,6 +122,39 @@ func TestHelpListsEveryFlagWithDefault(t *testing.T) {
 	if !strings.Contains(out.String(), "(default 127.0.0.1:8080)") || !strings.Contains(out.String(), "REELAY_API_ADDR") {
 		t.Errorf("help:\n%s", out.String())
 	}
+}
+
+// TestHelpExampleIsAFlag: the environment variable each command's help gives as an example is
+// that of one of the command's flags.
+func TestHelpExampleIsAFlag(t *testing.T) {
+	re := regexp.MustCompile(`environment variable \(([a-z-]+) is\s+(REELAY_[A-Z_]+)\)`)
+	for _, cmd := range commands() {
+		if cmd.setup == nil {
+			continue
+		}
+		fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
+		cmd.setup(fs)
+		if countFlags(fs) == 0 {
+			continue // nothing to set
+		}
+		var out bytes.Buffer
+		if code := run(context.Background(), []string{"help", cmd.name}, &env{stdout: &out, stderr: io.Discard, getenv: envOf(nil)}); code != 0 {
+			t.Fatalf("help %s: exit %d", cmd.name, code)
+		}
+		m := re.FindStringSubmatch(out.String())
+		if m == nil {
+			t.Errorf("help %s gives no example variable:\n%s", cmd.name, out.String())
+			continue
+		}
+		if !strings.Contains(out.String(), "  --"+m[1]+"\n") || m[2] != envName(m[1]) {
+			t.Errorf("help %s: the example %s (%s) is not one of its flags", cmd.name, m[2], m[1])
+		}
+	}
+}
+
+func countFlags(fs *flag.FlagSet) (n int) {
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	return n
 }
 
 func TestUnreachableDependenciesFailClearly(t *testing.T) {
