@@ -82,9 +82,11 @@ func (s *videos) state(ctx context.Context, id string) (state, error) {
 	return st, nil
 }
 
-// setProgress records the progress of a processing video.
+// setProgress records the progress of a processing video. It never goes back: when a job is
+// retried, or taken over from a dead worker, the new attempt starts from 0 and the progress
+// the status API shows pauses until the attempt passes it.
 func (s *videos) setProgress(ctx context.Context, id string, progress int) error {
-	_, err := s.d.Exec(ctx, `UPDATE videos SET progress = $2, updated_at = $3 WHERE id = $1 AND status = $4`,
+	_, err := s.d.Exec(ctx, `UPDATE videos SET progress = $2, updated_at = $3 WHERE id = $1 AND status = $4 AND progress < $2`,
 		id, min(max(progress, 0), 100), db.Millis(s.now()), video.Processing)
 	if err != nil {
 		return fmt.Errorf("pipeline: video %s progress: %w", id, err)

@@ -63,6 +63,15 @@ func TestVideos(t *testing.T) {
 		if v := get("vid1"); v.Progress != 42 || !v.PlayableAt.IsZero() {
 			t.Fatalf("progress %d, playable at %v", v.Progress, v.PlayableAt)
 		}
+		// A retried attempt starts again from 0: the progress shown waits for it to pass 42.
+		for _, pct := range []int{0, 15, 42, 50} {
+			if err := vs.setProgress(ctx, "vid1", pct); err != nil {
+				t.Fatal(err)
+			}
+			if want := max(pct, 42); get("vid1").Progress != want {
+				t.Fatalf("progress after %d%% = %d, want %d", pct, get("vid1").Progress, want)
+			}
+		}
 		// Playable: the first time is kept; withdrawn, it is cleared.
 		for _, playable := range []bool{true, false, true, true} {
 			before := get("vid1")
