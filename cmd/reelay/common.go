@@ -16,6 +16,7 @@ import (
 
 	"github.com/reelay/reelay/api"
 	"github.com/reelay/reelay/db"
+	"github.com/reelay/reelay/internal/logging"
 	"github.com/reelay/reelay/internal/server"
 	"github.com/reelay/reelay/storage"
 )
@@ -49,9 +50,9 @@ func (c *common) logger(w io.Writer) *slog.Logger {
 	_ = level.UnmarshalText([]byte(c.logLevel))
 	opts := &slog.HandlerOptions{Level: level}
 	if c.logFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(logging.KeyOnce(slog.NewJSONHandler(w, opts)))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(logging.KeyOnce(slog.NewTextHandler(w, opts)))
 }
 
 // checkAddr validates a listen address flag.
