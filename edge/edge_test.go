@@ -272,10 +272,14 @@ func TestCoalescedMisses(t *testing.T) {
 	_, prefix := newVideo()
 	key := prefix + "big/seg_00001.m4s"
 	const n = 8
-	bodies := make([]string, n)
+	bodies, xcache := make([]string, n), make([]string, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { _, bodies[i] = do(t, "GET", e.url+key) })
+		wg.Go(func() {
+			var resp *http.Response
+			resp, bodies[i] = do(t, "GET", e.url+key)
+			xcache[i] = resp.Header.Get("Cache-Status")
+		})
 	}
 	// Release the origin once every request has reached the edge and found the object missing.
 	for deadline := time.Now().Add(time.Minute); e.Stats().Misses < n; {
@@ -294,5 +298,16 @@ func TestCoalescedMisses(t *testing.T) {
 	}
 	if got := o.count(key); got != 1 {
 		t.Errorf("origin asked %d times for %s, want once", got, key)
+	}
+	// One request caused the fetch; the others shared it, and are counted and marked so in
+	// their Cache-Status.
+	collapsed := 0
+	for _, x := range xcache {
+		if strings.HasSuffix(x, "; collapsed") {
+			collapsed++
+		}
+	}
+	if c := e.Stats().Coalesced; c != n-1 || collapsed != n-1 {
+		t.Errorf("coalesced %d, Cache-Status collapsed on %d (%q); want %d each", c, collapsed, xcache, n-1)
 	}
 }

@@ -138,7 +138,9 @@ func (e *Edge) fetch(obj layout.Object, peer bool) (fill, error) {
 // Fetches from the origin are coalesced apart from these (see fetchOrigin), so that a node
 // answering a peer never waits on a fetch of its own that went to that peer.
 func (e *Edge) fetchRouted(obj layout.Object) (fill, error) {
+	ran := false // this caller's function ran: Do's shared is true for it too when others joined
 	v, err, shared := e.flight.Do("p"+obj.Path, func() (any, error) {
+		ran = true
 		if f, ok := e.ready(obj); ok {
 			return f, nil
 		}
@@ -174,7 +176,7 @@ func (e *Edge) fetchRouted(obj layout.Object) (fill, error) {
 		return fill{}, err
 	}
 	f := v.(fill)
-	f.collapsed = f.collapsed || shared
+	f.collapsed = f.collapsed || shared && !ran
 	return f, nil
 }
 
@@ -231,7 +233,9 @@ func (e *Edge) fetchPeer(obj layout.Object, m cluster.Member, lease func()) (fil
 // released at once.
 func (e *Edge) fetchOrigin(obj layout.Object, lease func()) (fill, error) {
 	held := false // the lease went to the fetch; Do runs the function on this goroutine
+	ran := false  // this caller's function ran: Do's shared is true for it too when others joined
 	v, err, shared := e.flight.Do("o"+obj.Path, func() (any, error) {
+		ran = true
 		// A fetch that finished, or began, between the caller's lookup and this one answers.
 		if f, ok := e.ready(obj); ok {
 			return f, nil
@@ -250,7 +254,7 @@ func (e *Edge) fetchOrigin(obj layout.Object, lease func()) (fill, error) {
 		return fill{}, err
 	}
 	f := v.(fill)
-	f.collapsed = f.collapsed || shared
+	f.collapsed = f.collapsed || shared && !ran
 	return f, nil
 }
 
