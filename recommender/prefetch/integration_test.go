@@ -38,9 +38,9 @@ const adminToken = "admin-token-for-tests"
 // TestNextSegmentHitOnTheEdgeAsked is the next swipe as a player makes it: the feed serves a
 // For You page, the player plays its first video and says so (a play event), then swipes to
 // the second and fetches it from the edge of its playback URL as hls.js does: master
-// playlist, the first variant's media playlist, init segment, first segment. With prefetch on,
-// that first segment is a hit on the edge asked, one of a cluster of two whatever node owns
-// it; with prefetch off, it is a miss.
+// playlist, then the first variant's and the audio rendition's media playlists, init segments
+// and first segments. With prefetch on, those first segments are hits on the edge asked, one
+// of a cluster of two, whichever node owns them; with prefetch off, they are misses.
 func TestNextSegmentHitOnTheEdgeAsked(t *testing.T) {
 	testenv.RequireCommand(t, "ffmpeg")
 	store, videos := ladders(t, 3)
@@ -60,14 +60,25 @@ func TestNextSegmentHitOnTheEdgeAsked(t *testing.T) {
 					// the first plays.
 					w.waitSent(3)
 				}
-				status := w.swipeTo(items[1].PlaybackURL)
+				statuses := w.swipeTo(items[1].PlaybackURL)
+				if len(statuses) != 2 {
+					t.Fatalf("the next video has %d renditions to start, want a video and an audio one", len(statuses))
+				}
 				st := w.asked.Stats()
-				if on {
-					if !strings.HasPrefix(status, "edge-a; hit") || st.PrefetchUsed == 0 {
-						t.Errorf("next video's first segment: Cache-Status %q, %d prefetched objects used; want a hit on edge-a", status, st.PrefetchUsed)
+				for i, status := range statuses {
+					what := []string{"video", "audio"}[i]
+					if on && !strings.HasPrefix(status, "edge-a; hit") {
+						t.Errorf("next video's first %s segment: Cache-Status %q; want a hit on edge-a", what, status)
 					}
-				} else if !strings.HasPrefix(status, "edge-a; fwd=uri-miss") || st.Prefetched != 0 {
-					t.Errorf("without prefetch: Cache-Status %q, %d objects prefetched; want a miss and none", status, st.Prefetched)
+					if !on && !strings.HasPrefix(status, "edge-a; fwd=uri-miss") {
+						t.Errorf("without prefetch, next video's first %s segment: Cache-Status %q; want a miss on edge-a", what, status)
+					}
+				}
+				if on && st.PrefetchUsed < 6 { // playlists, inits and first segments of both
+					t.Errorf("%d prefetched objects used on edge-a, want at least 6", st.PrefetchUsed)
+				}
+				if !on && st.Prefetched != 0 {
+					t.Errorf("without prefetch, %d objects prefetched", st.Prefetched)
 				}
 			})
 		})
@@ -276,9 +287,10 @@ func (w *world) waitSent(n float64) {
 	})
 }
 
-// swipeTo fetches a video from its master playlist down to its first segment, as hls.js
-// starts it on the first variant, and returns the first segment's Cache-Status.
-func (w *world) swipeTo(master string) string {
+// swipeTo fetches a video as hls.js starts it on the first variant: the master playlist, the
+// variant's media playlist and its audio rendition's, then of each its init segment and first
+// segment. It returns the first segments' Cache-Status, video then audio.
+func (w *world) swipeTo(master string) []string {
 	w.t.Helper()
 	get := func(url string) (*http.Response, []byte) {
 		resp, body := w.do("GET", url, "")
@@ -288,24 +300,35 @@ func (w *world) swipeTo(master string) string {
 		return resp, body
 	}
 	_, m := get(master)
-	media := resolve(master, firstURI(m, "#EXT-X-STREAM-INF"))
-	_, p := get(media)
-	var init, seg string
-	sc := bufio.NewScanner(bytes.NewReader(p))
-	for sc.Scan() {
-		line := sc.Text()
-		if rest, ok := strings.CutPrefix(line, `#EXT-X-MAP:URI="`); ok && init == "" {
-			init, _, _ = strings.Cut(rest, `"`)
-		} else if line != "" && !strings.HasPrefix(line, "#") && seg == "" {
-			seg = line
+	playlists := []string{resolve(master, firstURI(m, "#EXT-X-STREAM-INF"))}
+	for line := range strings.SplitSeq(string(m), "\n") {
+		if strings.HasPrefix(line, "#EXT-X-MEDIA:TYPE=AUDIO") {
+			_, uri, _ := strings.Cut(line, `URI="`)
+			uri, _, _ = strings.Cut(uri, `"`)
+			playlists = append(playlists, resolve(master, uri))
 		}
 	}
-	if init == "" || seg == "" {
-		w.t.Fatalf("media playlist without an init or a segment:\n%s", p)
+	var statuses []string
+	for _, media := range playlists {
+		_, p := get(media)
+		var init, seg string
+		sc := bufio.NewScanner(bytes.NewReader(p))
+		for sc.Scan() {
+			line := sc.Text()
+			if rest, ok := strings.CutPrefix(line, `#EXT-X-MAP:URI="`); ok && init == "" {
+				init, _, _ = strings.Cut(rest, `"`)
+			} else if line != "" && !strings.HasPrefix(line, "#") && seg == "" {
+				seg = line
+			}
+		}
+		if init == "" || seg == "" {
+			w.t.Fatalf("media playlist without an init or a segment:\n%s", p)
+		}
+		get(resolve(media, init))
+		resp, _ := get(resolve(media, seg))
+		statuses = append(statuses, resp.Header.Get("Cache-Status"))
 	}
-	get(resolve(media, init))
-	resp, _ := get(resolve(media, seg))
-	return resp.Header.Get("Cache-Status")
+	return statuses
 }
 
 // firstURI returns the URI on the line after the first tag line starting with tag.
