@@ -39,6 +39,13 @@ type PrefetchRequest struct {
 	// Segments is how many media segments to warm from the start of each video, at most 50.
 	// Default 3; 0 warms the playlists and init segment only, when given as 0 explicitly.
 	Segments *int `json:"segments,omitempty"`
+	// Local keeps the objects on the node that takes the request as well as on their owners,
+	// as a player's request to it would: the node fills each object through its owner (which
+	// keeps it too) and stores it, so that a player that then asks this node is answered a
+	// hit. It is for the feed's hints, sent to the node that the viewer's player asks. Default
+	// false: each object is warmed on its owner only, and a player asking another node gets it
+	// by a fill from the owner (a miss on that node, a hit on the owner).
+	Local bool `json:"local,omitempty"`
 }
 
 // PrefetchResult is the answer of POST /_edge/prefetch.
@@ -59,8 +66,9 @@ type PrefetchVideo struct {
 }
 
 // servePrefetch warms the caches with the start of some videos: for each, the master
-// playlist, one rendition's media playlist, its init segment and first segments, each filled
-// on the node that owns it. It needs the admin token.
+// playlist, one video rendition's media playlist, its init segment and first segments, and
+// the same of the audio renditions (EXT-X-MEDIA) that play with it, each filled on the node
+// that owns it. It needs the admin token.
 func (e *Edge) servePrefetch(ctx *fasthttp.RequestCtx) error {
 	if !e.authorized(ctx) {
 		return errForbidden
@@ -73,7 +81,7 @@ func (e *Edge) servePrefetch(ctx *fasthttp.RequestCtx) error {
 	if err != nil {
 		return err
 	}
-	p := &prefetch{e: e, sem: make(chan struct{}, prefetchConcurrency), budget: e.cfg.PrefetchBudget}
+	p := &prefetch{e: e, sem: make(chan struct{}, prefetchConcurrency), budget: e.cfg.PrefetchBudget, local: req.Local}
 	res := PrefetchResult{Videos: make([]PrefetchVideo, len(req.Videos))}
 	var wg sync.WaitGroup
 	for i, video := range req.Videos {
@@ -121,6 +129,7 @@ type prefetch struct {
 	e      *Edge
 	sem    chan struct{} // bounds the fetches in flight
 	budget int64
+	local  bool // PrefetchRequest.Local: keep the objects here too
 	bytes  atomic.Int64
 }
 
@@ -150,19 +159,29 @@ func (p *prefetch) video(video, rendition string, segments int) PrefetchVideo {
 		return fail(fmt.Errorf("no variant %q in the master playlist", rendition))
 	}
 	out.Rendition = media.Rendition
-	playlist, err := p.ensure(media.Path, true, &out)
-	if err != nil {
-		return fail(err)
+	// The video rendition, then the audio renditions that play with it: a player needs the
+	// start of both.
+	playlists := []layout.Object{media}
+	for _, uri := range audioURIs(master) {
+		if obj, ok := resolve(prefix, uri); ok && obj.Kind == layout.KindPlaylist {
+			playlists = append(playlists, obj)
+		}
 	}
-	init, segs := mediaURIs(playlist)
-	dir := path.Dir(media.Path) + "/"
 	var keys []string
-	if obj, ok := resolve(dir, init); ok && obj.Kind == layout.KindInit {
-		keys = append(keys, obj.Path)
-	}
-	for _, uri := range segs[:min(segments, len(segs))] {
-		if obj, ok := resolve(dir, uri); ok && obj.Kind == layout.KindSegment {
+	for _, pl := range playlists {
+		playlist, err := p.ensure(pl.Path, true, &out)
+		if err != nil {
+			return fail(err)
+		}
+		init, segs := mediaURIs(playlist)
+		dir := path.Dir(pl.Path) + "/"
+		if obj, ok := resolve(dir, init); ok && obj.Kind == layout.KindInit {
 			keys = append(keys, obj.Path)
+		}
+		for _, uri := range segs[:min(segments, len(segs))] {
+			if obj, ok := resolve(dir, uri); ok && obj.Kind == layout.KindSegment {
+				keys = append(keys, obj.Path)
+			}
 		}
 	}
 	var (
@@ -191,7 +210,9 @@ func (p *prefetch) video(video, rendition string, segments int) PrefetchVideo {
 }
 
 // ensure makes key cached on its owner, unless this node holds it already, and returns its
-// body when needBody is set. It counts the object in out.
+// body when needBody is set; with p.local it makes it cached on this node too, filled through
+// the owner as a player's request is, and notes it here for the used and wasted counts. It
+// counts the object in out.
 func (p *prefetch) ensure(key string, needBody bool, out *PrefetchVideo) ([]byte, error) {
 	e := p.e
 	obj, _ := layout.Parse(key)
@@ -205,8 +226,14 @@ func (p *prefetch) ensure(key string, needBody bool, out *PrefetchVideo) ([]byte
 	if p.bytes.Load() >= p.budget {
 		return nil, errBudget
 	}
-	f, ok := p.viaOwner(key)
-	var err error
+	var (
+		f   fill
+		ok  bool
+		err error
+	)
+	if !p.local {
+		f, ok = p.viaOwner(key)
+	}
 	if !ok {
 		f, err = e.get(obj, false)
 		e.prefetches.filled(key, f)
@@ -278,6 +305,26 @@ func variantURIs(master []byte) []string {
 		case next:
 			uris = append(uris, line)
 			next = false
+		}
+	}
+	return uris
+}
+
+// audioURIs returns the URIs of a master playlist's audio renditions (EXT-X-MEDIA of
+// TYPE=AUDIO with a URI), in order.
+func audioURIs(master []byte) []string {
+	var uris []string
+	sc := bufio.NewScanner(bytes.NewReader(master))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		attrs, ok := strings.CutPrefix(line, "#EXT-X-MEDIA:")
+		if !ok || !strings.Contains(attrs, "TYPE=AUDIO") {
+			continue
+		}
+		if _, rest, ok := strings.Cut(attrs, `URI="`); ok {
+			if uri, _, ok := strings.Cut(rest, `"`); ok && uri != "" {
+				uris = append(uris, uri)
+			}
 		}
 	}
 	return uris

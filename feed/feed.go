@@ -110,6 +110,11 @@ type Config struct {
 	// Ranker ranks the For You feed. Default: NewEngagementRanker with its default options,
 	// the interim ranking by time-decayed engagement.
 	Ranker Ranker
+	// ForYouServed, when set, is told each For You page served to a logged-in viewer: their
+	// user id and the page's video ids, in order. The next-swipe prefetch
+	// (recommender/prefetch) predicts from it what the viewer will watch next. It is called
+	// on the request's goroutine and must return at once. Default nil.
+	ForYouServed func(viewer int64, videos []string)
 	// Name names this process's fan-out workers in the job queue (Name-fanout-1, ...).
 	// Default "feed".
 	Name string

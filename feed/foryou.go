@@ -60,5 +60,6 @@ func (s *Service) getForYou(w http.ResponseWriter, r *http.Request) error {
 		next = encodeCursor(forYouCursor{Seen: joinSeen(seen, ids)})
 	}
 	apierr.WriteJSON(w, http.StatusOK, List[Item]{Items: items, NextCursor: next})
+	s.servedForYou(p.UserID, items)
 	return nil
 }

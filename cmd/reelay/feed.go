@@ -23,6 +23,7 @@ type feedConfig struct {
 	publicURL   string
 	store       string
 	purge       purgeURLs
+	prefetch    prefetching
 	signing     signing
 	social      social
 	feeds       feeds
@@ -39,6 +40,7 @@ func setupFeed(fs *flag.FlagSet) runner {
 	fs.StringVar(&c.publicURL, "public-url", "", "base URL clients reach the API at (e.g. https://api.example.com), which avatar URLs start with; empty: they are paths")
 	fs.StringVar(&c.store, "store", "", "object store URL ("+storeURLHelp+") of the pipeline's videos, for avatars and for deleting videos' objects; empty: avatar uploads are refused and deleted videos' objects stay")
 	fs.Var(&c.purge, "purge-url", "base URLs of edges, comma separated, one per edge cluster, that a deleted video or one made private is purged from (DELETE /_edge/v/{id} with --admin-token); empty purges nothing")
+	c.prefetch.register(fs, true)
 	c.signing.register(fs, "hex HMAC key of private videos' playback URLs, the edges' --signing-key; empty leaves them unsigned, and edges refuse them")
 	c.social.register(fs)
 	c.feeds.register(fs)
@@ -79,6 +81,9 @@ func (c *feedConfig) validate() error {
 	if err := checkAdminToken(c.adminToken); err != nil {
 		return err
 	}
+	if err := c.prefetch.validate(c.adminToken); err != nil {
+		return err
+	}
 	return c.purge.validate(c.adminToken)
 }
 
@@ -103,12 +108,25 @@ func (c *feedConfig) run(ctx context.Context, e *env) error {
 	} else {
 		log.Warn("no --store: avatar uploads are refused, and deleted videos' objects stay in the store")
 	}
-	feedSvc, err := feed.New(c.feeds.apply(c.social.config(feed.Config{
-		PlaybackURL: c.playbackURL, PublicURL: strings.TrimSuffix(c.publicURL, "/"), SignPlayback: sign, Store: store, Purge: c.purge.purger(c.adminToken),
-		Registerer: m.Registry(), Logger: log,
-	})), d, ingest.NewUploads(d))
+	pf, err := c.prefetch.prefetcher(c.prefetch.edges, c.adminToken, m.Registry(), log)
 	if err != nil {
 		return err
+	}
+	cfg := c.feeds.apply(c.social.config(feed.Config{
+		PlaybackURL: c.playbackURL, PublicURL: strings.TrimSuffix(c.publicURL, "/"), SignPlayback: sign, Store: store, Purge: c.purge.purger(c.adminToken),
+		Registerer: m.Registry(), Logger: log,
+	}))
+	runs := []func(context.Context) error{}
+	if pf != nil {
+		cfg.ForYouServed = pf.Served
+		runs = append(runs, pf.Run)
+	}
+	feedSvc, err := feed.New(cfg, d, ingest.NewUploads(d))
+	if err != nil {
+		return err
+	}
+	if pf != nil {
+		pf.Watch(feedSvc.Events())
 	}
 	apiSrv, err := api.New(api.Config{
 		Addr: c.addr, Tokens: feedSvc.Tokens(), AdminToken: c.adminToken, Feed: feedSvc.Handler(),
@@ -119,5 +137,5 @@ func (c *feedConfig) run(ctx context.Context, e *env) error {
 	}
 	logLimits(log)
 	fmt.Fprintf(e.stdout, "api %s\n", apiSrv.URL())
-	return runAll(ctx, apiSrv.Run, feedSvc.Run)
+	return runAll(ctx, append(runs, apiSrv.Run, feedSvc.Run)...)
 }
