@@ -33,6 +33,7 @@ import (
 	"github.com/reelay/reelay/ingest"
 	"github.com/reelay/reelay/internal/apierr"
 	"github.com/reelay/reelay/internal/layout"
+	"github.com/reelay/reelay/internal/video"
 	"github.com/reelay/reelay/storage"
 	"github.com/reelay/reelay/transcoder"
 )
@@ -142,7 +143,8 @@ func New(cfg Config, d *db.DB, store storage.Store, tc *transcoder.Transcoder) (
 		m:      newMetrics(),
 	}
 	if cfg.Registerer != nil {
-		for _, c := range p.m.collectors() {
+		queue := newQueueMetrics(d, p.log, JobKind, video.FanoutJob)
+		for _, c := range append(p.m.collectors(), queue) {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("pipeline: metrics: %w", err)
 			}
