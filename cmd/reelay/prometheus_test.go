@@ -25,14 +25,20 @@ const promDir = "../../deploy/prometheus"
 
 // TestPrometheusScrapesUp runs Debian's Prometheus on deploy/prometheus as the README says to
 // use it (a copy of the directory, the metrics token in its file, the nodes in targets/),
-// against `reelay up` with two edges, and checks through Prometheus' HTTP API that every
-// target is up, that every alert rule loaded and evaluates without an error, that the
-// metrics the rules need are there, and that a healthy system raises no alert.
+// against `reelay up` with two edges and a `reelay transcode --worker` on its queue, and checks
+// through Prometheus' HTTP API that every target is up, that every alert rule loaded and
+// evaluates without an error, that the metrics the rules need are there, and that a healthy
+// system raises no alert.
 func TestPrometheusScrapesUp(t *testing.T) {
 	testenv.RequireCommand(t, "prometheus")
 	const token = "metrics-0123456789"
-	urls, _ := startUp(t, "--data", t.TempDir(), "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",
+	data := t.TempDir()
+	urls, _ := startUp(t, "--data", data, "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",
 		"--edge-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0", "--edges", "2", "--metrics-token", token)
+	// And a worker of its queue on its own, for the reelay-transcode job.
+	worker, _ := startCmd(t, "transcode", "transcode", "--worker", "--addr", "127.0.0.1:0", "--metrics-token", token,
+		"--db", filepath.Join(data, "reelay.db"), "--store", filepath.Join(data, "objects"), "--scratch", t.TempDir())
+	urls["transcode"] = worker["transcode"]
 
 	dir := filepath.Join(t.TempDir(), "prometheus")
 	if err := os.CopyFS(dir, os.DirFS(promDir)); err != nil {
@@ -68,14 +74,15 @@ func TestPrometheusScrapesUp(t *testing.T) {
 		"targets/api.yml":       host("api"),
 		"targets/origin.yml":    host("origin"),
 		"targets/edge.yml":      host("edge-1", "edge-2"),
-		"targets/transcode.yml": "[]\n", // reelay up's workers report on its API listener
+		"targets/transcode.yml": host("transcode"),
 	} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
 	want := map[string]bool{} // job/instance of every target
-	for job, names := range map[string][]string{"reelay-api": {"api"}, "reelay-origin": {"origin"}, "reelay-edge": {"edge-1", "edge-2"}} {
+	for job, names := range map[string][]string{"reelay-api": {"api"}, "reelay-origin": {"origin"}, "reelay-edge": {"edge-1", "edge-2"},
+		"reelay-transcode": {"transcode"}} {
 		for _, n := range names {
 			want[job+"/"+strings.TrimPrefix(urls[n], "http://")] = true
 		}
@@ -134,6 +141,7 @@ func TestPrometheusScrapesUp(t *testing.T) {
 		{`max(reelay_edge_members{state="alive"})`, "2"},
 		{`max(reelay_edge_members{state="dead"})`, "0"},
 		{`count(reelay_edge_requests_total)`, "2"},
+		{`count(reelay_jobs_queued{kind="transcode"})`, "3"}, // reelay up's (on its API and origin listeners) and the worker's
 		{`max(reelay_jobs_queued{kind="transcode"})`, "0"},
 		{`max(reelay_jobs_oldest_age_seconds{kind="transcode"})`, "0"},
 		{`count(reelay_origin_requests_total{class="5xx"}) > 0`, ""}, // any value
