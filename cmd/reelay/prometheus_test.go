@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -158,6 +159,25 @@ func TestPrometheusScrapesUp(t *testing.T) {
 		})
 	}
 
+	// Every metric that the rules name exists in the running system, so that a name mistyped
+	// in a rule (and in its unit tests alike) cannot pass, except those with no series until
+	// something happens.
+	lazy := map[string]string{ // name: when its first series comes
+		"reelay_transcode_jobs_total":          "by result, at the end of the first job",
+		"reelay_origin_store_duration_seconds": "by operation, at the origin's first read of the store",
+	}
+	var names []string
+	getProm(t, prom, "/api/v1/label/__name__/values", &names)
+	for _, name := range ruleMetrics(t, filepath.Join(promDir, "rules")) {
+		if _, ok := lazy[name]; ok {
+			continue
+		}
+		base := strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_count")
+		if !slices.Contains(names, name) && !slices.Contains(names, base+"_count") {
+			t.Errorf("the rules name %s, which reelay does not export", name)
+		}
+	}
+
 	// A healthy system: no alert firing, nor even pending.
 	var active struct {
 		Alerts []struct {
@@ -203,6 +223,28 @@ func alertNames(t *testing.T, dir string) []string {
 	slices.Sort(names)
 	return names
 }
+
+// ruleMetrics returns the names of reelay's metrics that the rule files of dir mention, in
+// their expressions and their annotations, sorted.
+func ruleMetrics(t *testing.T, dir string) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, metricName.FindAllString(string(b), -1)...)
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+var metricName = regexp.MustCompile(`\breelay_[a-z0-9_]+`)
 
 // startPrometheus runs Debian's prometheus on config, with its storage in a temporary
 // directory and its API on a free loopback port, until the test ends, and returns its URL
