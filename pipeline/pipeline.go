@@ -82,7 +82,8 @@ type Config struct {
 	// and DefaultTimeLimitPerSecond (20s): a one-minute video gets 25 minutes.
 	TimeLimitBase      time.Duration
 	TimeLimitPerSecond time.Duration
-	// Registerer receives the pipeline's metrics. Default nil: not registered.
+	// Registerer receives the pipeline's metrics, the job queue's backlog among them (read from
+	// the database when scraped: see queueMetrics). Default nil: not registered.
 	Registerer prometheus.Registerer
 	// Logger receives the pipeline's logs. Default nil: discarded.
 	Logger *slog.Logger
