@@ -19,19 +19,35 @@ type Backlog struct {
 	Oldest time.Time
 }
 
-// Backlog returns the due jobs of kind. It reads with the predicate and the index that Claim
-// uses, so it costs what an idle worker's poll costs.
+// Backlog returns the due jobs of kind. It reads the queue's index on (kind, state, run_at)
+// in two ranges, the queued jobs due and the running ones, so that its cost grows with the jobs
+// that wait or run, not with the jobs done: it runs on every scrape.
 func (d *DB) Backlog(ctx context.Context, kind string) (Backlog, error) {
-	var due, oldest int64
-	err := d.sql.QueryRowContext(ctx, `SELECT COUNT(*),
-		COALESCE(MIN(CASE WHEN state = 'queued' THEN run_at ELSE lease_until END), 0) `+dueJobs,
-		kind, Millis(d.now())).Scan(&due, &oldest)
+	rows, err := d.sql.QueryContext(ctx, `
+		SELECT COUNT(*), COALESCE(MIN(run_at), 0) FROM jobs WHERE kind = $1 AND state = 'queued' AND run_at <= $2
+		UNION ALL
+		SELECT COUNT(*), COALESCE(MIN(lease_until), 0) FROM jobs WHERE kind = $1 AND state = 'running' AND lease_until <= $2`,
+		kind, Millis(d.now()))
 	if err != nil {
 		return Backlog{}, fmt.Errorf("db: backlog of %s jobs: %w", kind, err)
 	}
-	b := Backlog{Due: int(due)}
-	if due > 0 {
-		b.Oldest = Time(oldest)
+	defer rows.Close()
+	var b Backlog
+	for rows.Next() {
+		var due, oldest int64
+		if err := rows.Scan(&due, &oldest); err != nil {
+			return Backlog{}, fmt.Errorf("db: backlog of %s jobs: %w", kind, err)
+		}
+		if due == 0 {
+			continue
+		}
+		if t := Time(oldest); b.Due == 0 || t.Before(b.Oldest) {
+			b.Oldest = t
+		}
+		b.Due += int(due)
+	}
+	if err := rows.Err(); err != nil {
+		return Backlog{}, fmt.Errorf("db: backlog of %s jobs: %w", kind, err)
 	}
 	return b, nil
 }
