@@ -137,7 +137,7 @@ func TestPrometheusScrapesUp(t *testing.T) {
 		return slices.Equal(ok, alerts)
 	})
 
-	// The series the rules read are there, with what a healthy reelay up has.
+	// The gauges that the edges and the queue add for the rules, as a healthy reelay up has them.
 	for _, c := range []struct{ query, want string }{
 		{`max(reelay_edge_members{state="alive"})`, "2"},
 		{`max(reelay_edge_members{state="dead"})`, "0"},
@@ -145,9 +145,6 @@ func TestPrometheusScrapesUp(t *testing.T) {
 		{`count(reelay_jobs_queued{kind="transcode"})`, "3"}, // reelay up's (on its API and origin listeners) and the worker's
 		{`max(reelay_jobs_queued{kind="transcode"})`, "0"},
 		{`max(reelay_jobs_oldest_age_seconds{kind="transcode"})`, "0"},
-		{`count(reelay_origin_requests_total{class="5xx"}) > 0`, ""}, // any value
-		{`count(reelay_transcode_time_to_playable_seconds_count) > 0`, ""},
-		{`count(reelay_ingest_uploads_finished_total) > 0`, ""},
 	} {
 		var res struct {
 			Result []struct {
@@ -155,7 +152,7 @@ func TestPrometheusScrapesUp(t *testing.T) {
 			} `json:"result"`
 		}
 		pollProm(t, prom, c.query, "/api/v1/query?query="+url.QueryEscape(c.query), &res, func() bool {
-			return len(res.Result) == 1 && (c.want == "" || res.Result[0].Value[1] == c.want)
+			return len(res.Result) == 1 && res.Result[0].Value[1] == c.want
 		})
 	}
 
