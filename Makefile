@@ -13,12 +13,13 @@ MINIO_BIN := $(CACHE)/minio-$(MINIO_VERSION)/minio
 BUILD_PKGS := gcc pkg-config libavcodec-dev libavformat-dev libavfilter-dev libswscale-dev \
 	libswresample-dev libavutil-dev libavdevice-dev
 # Tests: the FFmpeg CLI (ffprobe checks), PostgreSQL 15 (started by the tests themselves),
-# and Chromium (hls.js playback, driven by playwright-core; Node 20 comes with the machine).
-TEST_PKGS := $(BUILD_PKGS) ffmpeg postgresql chromium
+# Chromium (hls.js playback, driven by playwright-core; Node 20 comes with the machine), and
+# Prometheus (promtool, and the server that cmd/reelay's test scrapes `reelay up` with).
+TEST_PKGS := $(BUILD_PKGS) ffmpeg postgresql chromium prometheus
 
 ARGS ?=
 
-.PHONY: up test build deps test-deps vet clean
+.PHONY: up test build deps test-deps vet prometheus-check clean
 
 up: build
 	./bin/reelay up $(ARGS)
@@ -49,9 +50,20 @@ vet:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
 	$(GO) vet ./...
 
+# deploy/prometheus, as an operator copies it: the configuration (in a copy, with a placeholder
+# for the token file it names), the alert rules and their unit tests. A second or two.
+PROM := deploy/prometheus
+prometheus-check:
+	@scripts/ensure-packages prometheus
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && cp -r $(PROM)/. "$$tmp" && \
+		echo placeholder >"$$tmp/reelay-metrics.token" && \
+		promtool check config "$$tmp/prometheus.yml" && \
+		promtool check rules $(PROM)/rules/*.yml && \
+		promtool test rules $(PROM)/tests/*.yml
+
 # Every test, against real servers: each test binary starts the MinIO and PostgreSQL it
 # needs on free loopback ports and stops them when it exits, pass or fail.
-test: test-deps vet
+test: test-deps vet prometheus-check
 	REELAY_TEST_SERVICES=require REELAY_MINIO_BIN=$(MINIO_BIN) \
 		$(GO) test -race -count=1 -timeout 30m ./...
 

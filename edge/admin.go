@@ -154,6 +154,9 @@ func (e *Edge) register(reg prometheus.Registerer) (*listener.Metrics, error) {
 	if e.disk != nil {
 		cs = append(cs, gauge("disk_bytes", "Bytes held by the disk cache.", func() float64 { return float64(e.disk.Bytes()) }))
 	}
+	if e.picker != nil {
+		cs = append(cs, newMembersMetrics(e.picker))
+	}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, err

@@ -33,6 +33,7 @@ import (
 	"github.com/reelay/reelay/ingest"
 	"github.com/reelay/reelay/internal/apierr"
 	"github.com/reelay/reelay/internal/layout"
+	"github.com/reelay/reelay/internal/video"
 	"github.com/reelay/reelay/storage"
 	"github.com/reelay/reelay/transcoder"
 )
@@ -81,7 +82,8 @@ type Config struct {
 	// and DefaultTimeLimitPerSecond (20s): a one-minute video gets 25 minutes.
 	TimeLimitBase      time.Duration
 	TimeLimitPerSecond time.Duration
-	// Registerer receives the pipeline's metrics. Default nil: not registered.
+	// Registerer receives the pipeline's metrics, the job queue's backlog among them (read from
+	// the database when scraped: see queueMetrics). Default nil: not registered.
 	Registerer prometheus.Registerer
 	// Logger receives the pipeline's logs. Default nil: discarded.
 	Logger *slog.Logger
@@ -142,7 +144,8 @@ func New(cfg Config, d *db.DB, store storage.Store, tc *transcoder.Transcoder) (
 		m:      newMetrics(),
 	}
 	if cfg.Registerer != nil {
-		for _, c := range p.m.collectors() {
+		queue := newQueueMetrics(d, p.log, JobKind, video.FanoutJob)
+		for _, c := range append(p.m.collectors(), queue) {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("pipeline: metrics: %w", err)
 			}
