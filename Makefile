@@ -18,7 +18,7 @@ TEST_PKGS := $(BUILD_PKGS) ffmpeg postgresql chromium
 
 ARGS ?=
 
-.PHONY: up test build deps test-deps vet clean
+.PHONY: up test build deps test-deps vet clean mutants
 
 up: build
 	./bin/reelay up $(ARGS)
@@ -54,6 +54,13 @@ vet:
 test: test-deps vet
 	REELAY_TEST_SERVICES=require REELAY_MINIO_BIN=$(MINIO_BIN) \
 		$(GO) test -race -count=1 -timeout 30m ./...
+
+# Mutation checks (ARCHITECTURE.md): each mutant of scripts/mutants/mutants.txt must make its
+# tests fail. Not part of `make test`; MUTANTS_FLAGS='-only tus' runs some of them.
+MUTANTS_FLAGS ?=
+mutants: test-deps
+	REELAY_TEST_SERVICES=require REELAY_MINIO_BIN=$(MINIO_BIN) \
+		$(GO) run ./scripts/mutants $(MUTANTS_FLAGS)
 
 clean:
 	rm -rf bin

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -32,12 +33,14 @@ import (
 )
 
 func main() {
-	os.Exit(mainErr(os.Args[1:]))
+	os.Exit(mainErr(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// mainErr runs the command with args and returns its exit status.
-func mainErr(args []string) int {
+// mainErr runs the command with args, printing the results on stdout and the progress and
+// errors on stderr, and returns its exit status.
+func mainErr(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("mutants", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	list := fs.String("list", "", "the mutation list (default scripts/mutants/mutants.txt in the repository)")
 	only := fs.String("only", "", "run only the mutants whose name matches this regexp")
 	timeout := fs.Duration("timeout", 5*time.Minute, "how long one go test may run, unless a mutant says")
@@ -49,7 +52,7 @@ func mainErr(args []string) int {
 		return 2
 	}
 	fail := func(err error) int {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(stderr, err)
 		return 2
 	}
 	if fs.NArg() > 0 {
@@ -100,11 +103,11 @@ func mainErr(args []string) int {
 		stale := 0
 		for _, m := range mutants {
 			if err := checkStale(*root, m); err != nil {
-				fmt.Fprintf(os.Stderr, "%s (line %d): %v\n", m.Name, m.Line, err)
+				fmt.Fprintf(stderr, "%s (line %d): %v\n", m.Name, m.Line, err)
 				stale++
 			}
 		}
-		fmt.Printf("%d mutants, %d stale\n", len(mutants), stale)
+		fmt.Fprintf(stdout, "%d mutants, %d stale\n", len(mutants), stale)
 		if stale > 0 {
 			return 1
 		}
@@ -113,21 +116,21 @@ func mainErr(args []string) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	r := &runner{root: *root, goBin: goBin, env: os.Environ(), timeout: *timeout, parallel: *parallel, progress: os.Stderr}
+	r := &runner{root: *root, goBin: goBin, env: os.Environ(), timeout: *timeout, parallel: *parallel, progress: stderr}
 	start := time.Now()
 	results, err := r.run(ctx, mutants)
 	if err != nil {
 		return fail(err)
 	}
 	if *asJSON {
-		err = writeJSON(os.Stdout, results)
+		err = writeJSON(stdout, results)
 	} else {
-		err = writeTable(os.Stdout, results)
+		err = writeTable(stdout, results)
 	}
 	if err != nil {
 		return fail(err)
 	}
-	fmt.Fprintf(os.Stderr, "mutants: %s in all\n", time.Since(start).Round(time.Second))
+	fmt.Fprintf(stderr, "mutants: %s in all\n", time.Since(start).Round(time.Second))
 	if !summarize(results).ok() {
 		return 1
 	}

@@ -97,8 +97,9 @@ func (r *runner) run(ctx context.Context, mutants []Mutant) ([]Result, error) {
 	r.each(ctx, scratches, len(base), func(s *scratch, i int) {
 		b := base[i]
 		out := r.goTest(ctx, s.dir, []string{b.pkg}, b.run, r.timeout)
-		fmt.Fprintf(r.progress, "%-9s baseline %s (%s)\n", out.verdict(), b.pkg, out.elapsed.Round(time.Second))
-		if out.verdict() != Survived {
+		passed := out.verdict() == Survived
+		fmt.Fprintf(r.progress, "%-9s baseline %s (%s)\n", map[bool]string{true: "ok", false: "FAIL"}[passed], b.pkg, out.elapsed.Round(time.Second))
+		if !passed {
 			mu.Lock()
 			baseErr = errors.Join(baseErr, fmt.Errorf("%w: go test -run '%s' %s: %s\n%s", errBaseline, b.run, b.pkg, out.verdict(), tail(out.output, 40)))
 			mu.Unlock()
