@@ -48,6 +48,15 @@ type runner struct {
 	timeout  time.Duration // per go test, unless a mutant sets its own
 	parallel int           // scratch copies, each running one go test at a time
 	progress io.Writer     // a line per finished run
+
+	progressMu sync.Mutex // the workers' lines, one at a time
+}
+
+// logf writes a progress line.
+func (r *runner) logf(format string, args ...any) {
+	r.progressMu.Lock()
+	defer r.progressMu.Unlock()
+	fmt.Fprintf(r.progress, format+"\n", args...)
 }
 
 // errBaseline: the unmutated tests fail, so a mutant that they fail on proves nothing.
@@ -66,7 +75,7 @@ func (r *runner) run(ctx context.Context, mutants []Mutant) ([]Result, error) {
 			if !errors.Is(err, errStale) {
 				results[i].Status = Failed
 			}
-			fmt.Fprintf(r.progress, "%-9s %s: %s\n", results[i].Status, m.Name, err)
+			r.logf("%-9s %s: %s", results[i].Status, m.Name, err)
 			continue
 		}
 		live = append(live, i)
@@ -98,7 +107,7 @@ func (r *runner) run(ctx context.Context, mutants []Mutant) ([]Result, error) {
 		b := base[i]
 		out := r.goTest(ctx, s.dir, []string{b.pkg}, b.run, r.timeout)
 		passed := out.verdict() == Survived
-		fmt.Fprintf(r.progress, "%-9s baseline %s (%s)\n", map[bool]string{true: "ok", false: "FAIL"}[passed], b.pkg, out.elapsed.Round(time.Second))
+		r.logf("%-9s baseline %s (%s)", map[bool]string{true: "ok", false: "FAIL"}[passed], b.pkg, out.elapsed.Round(time.Second))
 		if !passed {
 			mu.Lock()
 			baseErr = errors.Join(baseErr, fmt.Errorf("%w: go test -run '%s' %s: %s\n%s", errBaseline, b.run, b.pkg, out.verdict(), tail(out.output, 40)))
@@ -115,7 +124,7 @@ func (r *runner) run(ctx context.Context, mutants []Mutant) ([]Result, error) {
 	r.each(ctx, scratches, len(live), func(s *scratch, i int) {
 		res := &results[live[i]]
 		r.runMutant(ctx, s, res)
-		fmt.Fprintf(r.progress, "%-9s %s (%s)\n", res.Status, res.Name, res.Elapsed.Round(time.Second))
+		r.logf("%-9s %s (%s)", res.Status, res.Name, res.Elapsed.Round(time.Second))
 	})
 	return results, ctx.Err()
 }
