@@ -25,11 +25,8 @@ const (
 	Timeout    Status = "timeout"     // the tests ran past the timeout: killed, by a hang
 	Survived   Status = "survived"    // every test passed: the behaviour is untested
 	Stale      Status = "stale"       // From is not in the file exactly once: the list must follow the code
-	Failed     Status = "error"       // the runner could not tell (no test matched -run, a file error)
+	RunError   Status = "error"       // the runner could not tell (no test matched -run, a file error)
 )
-
-// caught reports whether s counts as the mutant killed.
-func (s Status) caught() bool { return s == Killed || s == BuildError || s == Timeout }
 
 // Result is one mutant's outcome.
 type Result struct {
@@ -37,7 +34,8 @@ type Result struct {
 	Status   Status        `json:"status"`
 	KilledBy []string      `json:"killed_by,omitempty"` // the top-level tests that failed
 	Detail   string        `json:"detail,omitempty"`    // why stale or an error; the output's end otherwise
-	Elapsed  time.Duration `json:"elapsed"`
+	Elapsed  time.Duration `json:"-"`
+	Seconds  float64       `json:"seconds"` // Elapsed
 }
 
 // runner runs mutants' tests in scratch copies of the repository at root.
@@ -73,7 +71,7 @@ func (r *runner) run(ctx context.Context, mutants []Mutant) ([]Result, error) {
 		if err := checkStale(r.root, m); err != nil {
 			results[i].Status, results[i].Detail = Stale, err.Error()
 			if !errors.Is(err, errStale) {
-				results[i].Status = Failed
+				results[i].Status = RunError
 			}
 			r.logf("%-9s %s: %s", results[i].Status, m.Name, err)
 			continue
@@ -151,7 +149,7 @@ func (r *runner) each(ctx context.Context, scratches []*scratch, n int, fn func(
 func (r *runner) runMutant(ctx context.Context, s *scratch, res *Result) {
 	restore, err := s.apply(res.Mutant)
 	if err != nil {
-		res.Status, res.Detail = Failed, err.Error()
+		res.Status, res.Detail = RunError, err.Error()
 		if errors.Is(err, errStale) {
 			res.Status = Stale
 		}
@@ -160,10 +158,10 @@ func (r *runner) runMutant(ctx context.Context, s *scratch, res *Result) {
 	timeout := cmp.Or(res.Timeout, r.timeout)
 	out := r.goTest(ctx, s.dir, res.Pkgs, res.Run, timeout)
 	if err := restore(); err != nil {
-		res.Status, res.Detail = Failed, err.Error()
+		res.Status, res.Detail = RunError, err.Error()
 		return
 	}
-	res.Elapsed = out.elapsed
+	res.Elapsed, res.Seconds = out.elapsed, out.elapsed.Seconds()
 	res.Status = out.verdict()
 	switch res.Status {
 	case Killed:
@@ -173,13 +171,13 @@ func (r *runner) runMutant(ctx context.Context, s *scratch, res *Result) {
 		}
 	case Survived:
 		if out.noTests() {
-			res.Status, res.Detail = Failed, fmt.Sprintf("-run %q matches no test in %s", res.Run, strings.Join(res.Pkgs, " "))
+			res.Status, res.Detail = RunError, fmt.Sprintf("-run %q matches no test in %s", res.Run, strings.Join(res.Pkgs, " "))
 		}
 	case BuildError:
 		res.Detail = tail(out.output, 3)
 	case Timeout:
 		res.Detail = fmt.Sprintf("still running after %v", timeout)
-	case Failed:
+	case RunError:
 		res.Detail = out.err.Error()
 	}
 }
@@ -240,7 +238,7 @@ func (g goResult) verdict() Status {
 	case g.err == nil:
 		return Survived
 	case !errors.As(g.err, &exit):
-		return Failed
+		return RunError
 	case buildFailedRE.MatchString(g.output):
 		return BuildError
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -150,7 +151,7 @@ func TestRunner(t *testing.T) {
 		{Timeout, nil, "after 3s"},
 		{Stale, nil, "is not in calc/calc.go"},
 		{Stale, nil, "6 times"},
-		{Failed, nil, "matches no test"},
+		{RunError, nil, "matches no test"},
 		{Killed, []string{"TestAbs"}, ""}, // Abs(-2) == 1: ./calc fails, ./other passes
 	}
 	for i, w := range want {
@@ -178,6 +179,18 @@ func TestRunner(t *testing.T) {
 		if !strings.Contains(table.String(), line) {
 			t.Errorf("the table lacks %q:\n%s", line, table.String())
 		}
+	}
+	var doc bytes.Buffer
+	if err := writeJSON(&doc, results); err != nil {
+		t.Fatal(err)
+	}
+	var back struct {
+		Results []Result
+		Summary Summary
+	}
+	if err := json.Unmarshal(doc.Bytes(), &back); err != nil || back.Summary != s || len(back.Results) != len(results) ||
+		back.Results[0].Status != Killed || back.Results[0].Seconds <= 0 {
+		t.Errorf("-json: %v\n%s", err, doc.String())
 	}
 }
 
