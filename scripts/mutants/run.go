@@ -108,7 +108,8 @@ func (r *runner) run(ctx context.Context, mutants []Mutant) ([]Result, error) {
 		r.logf("%-9s baseline %s (%s)", map[bool]string{true: "ok", false: "FAIL"}[passed], b.pkg, out.elapsed.Round(time.Second))
 		if !passed {
 			mu.Lock()
-			baseErr = errors.Join(baseErr, fmt.Errorf("%w: go test -run '%s' %s: %s\n%s", errBaseline, b.run, b.pkg, out.verdict(), tail(out.output, 40)))
+			why := map[Status]string{Killed: "a test failed", BuildError: "it does not build", Timeout: "it timed out"}[out.verdict()]
+			baseErr = errors.Join(baseErr, fmt.Errorf("%w: go test -run '%s' %s: %s\n%s", errBaseline, b.run, b.pkg, cmp.Or(why, "it could not run"), tail(out.output, 40)))
 			mu.Unlock()
 		}
 	})
