@@ -19,7 +19,7 @@ TEST_PKGS := $(BUILD_PKGS) ffmpeg postgresql chromium prometheus
 
 ARGS ?=
 
-.PHONY: up test build deps test-deps vet prometheus-check clean
+.PHONY: up test build deps test-deps vet prometheus-check clean mutants
 
 up: build
 	./bin/reelay up $(ARGS)
@@ -66,6 +66,13 @@ prometheus-check:
 test: test-deps vet prometheus-check
 	REELAY_TEST_SERVICES=require REELAY_MINIO_BIN=$(MINIO_BIN) \
 		$(GO) test -race -count=1 -timeout 30m ./...
+
+# Mutation checks (ARCHITECTURE.md): each mutant of scripts/mutants/mutants.txt must make its
+# tests fail. Not part of `make test`; MUTANTS_FLAGS='-only tus' runs some of them.
+MUTANTS_FLAGS ?=
+mutants: test-deps
+	REELAY_TEST_SERVICES=require REELAY_MINIO_BIN=$(MINIO_BIN) \
+		$(GO) run ./scripts/mutants $(MUTANTS_FLAGS)
 
 clean:
 	rm -rf bin
