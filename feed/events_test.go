@@ -408,6 +408,13 @@ func TestEventsWatch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		var lastEarly int64
+		if err := s.db.SQL().QueryRowContext(t.Context(), `SELECT max(id) FROM events WHERE video_id = $1`, early[len(early)-1]).Scan(&lastEarly); err != nil {
+			t.Fatal(err)
+		}
+		if from != lastEarly {
+			t.Fatalf("After(cut) = %d, want %d: the id of the last event stored before it", from, lastEarly)
+		}
 		if none, err := s.events.After(t.Context(), cut.Add(-time.Hour)); err != nil || none != 0 {
 			t.Errorf("After before every event = %d, %v; want 0", none, err)
 		}
