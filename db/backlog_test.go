@@ -1,6 +1,7 @@
 package db
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -58,6 +59,26 @@ func TestBacklog(t *testing.T) {
 //
 //	go test -run '^$' -bench Backlog ./db
 func BenchmarkBacklog(b *testing.B) {
+	benchQueue(b, 100_000, 1_000, func(b *testing.B, d *DB) {
+		bl, err := d.Backlog(b.Context(), "transcode")
+		if err != nil || bl.Due != 1_000 {
+			b.Fatalf("Backlog = %+v, %v; want %d due", bl, err, 1_000)
+		}
+	})
+}
+
+// BenchmarkClaimIdle is an idle worker's poll beside a long history of done jobs.
+func BenchmarkClaimIdle(b *testing.B) {
+	benchQueue(b, 100_000, 0, func(b *testing.B, d *DB) {
+		if _, err := d.Claim(b.Context(), "transcode", "w", time.Minute); !errors.Is(err, ErrNoJob) {
+			b.Fatalf("Claim = %v, want ErrNoJob", err)
+		}
+	})
+}
+
+// benchQueue runs op in a loop on each database, whose transcode queue holds done jobs and
+// then waiting ones, all due.
+func benchQueue(b *testing.B, done, waiting int, op func(*testing.B, *DB)) {
 	for _, dialect := range []string{"sqlite", "postgres"} {
 		b.Run(dialect, func(b *testing.B) {
 			dsn := "sqlite:" + filepath.Join(b.TempDir(), "reelay.db")
@@ -69,12 +90,12 @@ func BenchmarkBacklog(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.Cleanup(func() { d.Close() })
-			const done, waiting, batch = 100_000, 1_000, 500
+			const batch = 500
 			now := Millis(time.Now())
 			for i := 0; i < done+waiting; i += batch {
 				var rows []string
 				var args []any
-				for j := i; j < i+batch; j++ {
+				for j := i; j < min(i+batch, done+waiting); j++ {
 					state := JobDone
 					if j >= done {
 						state = JobQueued
@@ -89,10 +110,7 @@ func BenchmarkBacklog(b *testing.B) {
 				}
 			}
 			for b.Loop() {
-				bl, err := d.Backlog(b.Context(), "transcode")
-				if err != nil || bl.Due != waiting {
-					b.Fatalf("Backlog = %+v, %v; want %d due", bl, err, waiting)
-				}
+				op(b, d)
 			}
 		})
 	}

@@ -151,9 +151,12 @@ func (d *DB) Claim(ctx context.Context, kind, worker string, lease time.Duration
 	if lease < time.Millisecond {
 		return Job{}, fmt.Errorf("db: claim %s job: lease %v is shorter than 1ms", kind, lease)
 	}
-	// Idle workers poll often: answer them with a plain read, without a write transaction.
+	// Idle workers poll often: answer them with a plain read, without a write transaction, as
+	// two ranges of the (kind, state, run_at) index: with dueJobs' OR, SQLite scans every job
+	// of the kind, done ones included (46 ms beside 100,000: BenchmarkClaimIdle).
 	var due int
-	err := d.sql.QueryRowContext(ctx, `SELECT 1 `+dueJobs+` LIMIT 1`, kind, Millis(d.now())).Scan(&due)
+	err := d.sql.QueryRowContext(ctx, `SELECT 1 FROM jobs WHERE kind = $1 AND state = 'queued' AND run_at <= $2
+		UNION ALL SELECT 1 FROM jobs WHERE kind = $1 AND state = 'running' AND lease_until <= $2 LIMIT 1`, kind, Millis(d.now())).Scan(&due)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Job{}, ErrNoJob
 	}
