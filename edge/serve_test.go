@@ -1,16 +1,20 @@
 package edge
 
 import (
+	"bufio"
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -363,13 +367,53 @@ func TestRunStopsAtOnce(t *testing.T) {
 	}
 }
 
+// keepAlive opens a connection to addr, makes one request on it and reads the answer whole,
+// so that the connection is left idle, kept alive for the next request. It returns the
+// connection's reader, whose reads fail 10 s on.
+func keepAlive(t *testing.T, addr string) *bufio.Reader {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(c)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil || resp.Close || resp.StatusCode != http.StatusOK {
+		t.Fatalf("the keep-alive connection's request: %d, close %v, %v", resp.StatusCode, resp.Close, err)
+	}
+	resp.Body.Close()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	return r
+}
+
+// closedByServer reads from r: nil when the server has closed the connection (io.EOF, or its
+// reset), else what the read got instead, data or an error (the deadline's).
+func closedByServer(r io.Reader) error {
+	n, err := r.Read(make([]byte, 1))
+	switch {
+	case errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET):
+		return nil
+	case n > 0:
+		return errors.New("the server sent data")
+	}
+	return err
+}
+
 // TestShutdownClosesWaitingConnections stops an edge that holds a connection which never sent
-// a request, one kept alive after its request, and one whose request is in progress: Run
-// closes the first two at once and returns when the third is answered.
+// a request, one kept alive after its request, and one whose request is in progress (its
+// object held halfway by the origin): Run closes the first two at once, while the third is
+// still in progress, and returns once the third is answered.
 func TestShutdownClosesWaitingConnections(t *testing.T) {
 	o := newTestOrigin(t)
-	o.delay = 300 * time.Millisecond
-	e := newUnservedEdge(t, Config{Origin: o.URL, ShutdownTimeout: 5 * time.Second})
+	gate := o.hold()
+	e := newUnservedEdge(t, Config{Origin: o.URL, ShutdownTimeout: 10 * time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -381,45 +425,50 @@ func TestShutdownClosesWaitingConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer silent.Close()
-	client := &http.Client{Transport: &http.Transport{}}
-	defer client.CloseIdleConnections()
-	resp, err := client.Get(url + "/healthz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close() // the connection stays open, idle
+	silent.SetReadDeadline(time.Now().Add(10 * time.Second))
+	idle := keepAlive(t, e.Addr().String())
 
 	_, prefix := newVideo()
-	slow := make(chan int, 1)
+	key := prefix + "big/seg_00001.m4s"
+	headers, slow := make(chan struct{}), make(chan error, 1)
 	go func() {
-		resp, err := (&http.Client{Transport: &http.Transport{}}).Get(url + prefix + "360p/seg_00001.m4s")
+		resp, err := (&http.Client{Transport: &http.Transport{}}).Get(url + key)
+		close(headers)
 		if err != nil {
-			slow <- 0
+			slow <- err
 			return
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		slow <- resp.StatusCode
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err == nil && (resp.StatusCode != 200 || !bytes.Equal(body, objectBody(key))) {
+			err = fmt.Errorf("status %d, %d bytes", resp.StatusCode, len(body))
+		}
+		slow <- err
 	}()
-	waitFor(t, 5*time.Second, "the slow request to reach the origin", func() bool { return o.total() > 0 })
+	<-headers // the edge streams the first half; the origin holds the rest
 
-	start := time.Now()
 	cancel()
+	for name, c := range map[string]io.Reader{"silent": silent, "kept-alive": idle} {
+		if err := closedByServer(c); err != nil {
+			t.Errorf("the %s connection once the stop began: %v, want it closed", name, err)
+		}
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Run returned (%v) before the request in progress was answered", err)
+	default:
+	}
+	close(gate)
+	if err := <-slow; err != nil {
+		t.Errorf("the request in progress during the stop: %v", err)
+	}
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("Run after %v: %v", time.Since(start), err)
+			t.Fatalf("Run: %v", err)
 		}
 	case <-time.After(20 * time.Second):
-		t.Fatal("Run still running 20 s after its context ended")
-	}
-	if status := <-slow; status != 200 {
-		t.Errorf("the request in progress during the stop: status %d", status)
-	}
-	silent.SetReadDeadline(time.Now().Add(time.Second))
-	if _, err := silent.Read(make([]byte, 1)); err != io.EOF {
-		t.Errorf("the silent connection: %v, want it closed", err)
+		t.Fatal("Run still running 20 s after the last request was answered")
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -409,8 +410,17 @@ func TestTermination(t *testing.T) {
 	})
 }
 
+// TestExpiration checks, on the handler's clock, that Run expires an unfinished upload once
+// its TTL has passed, and only then: the record turns into a tombstone, the staged bytes go,
+// the expired metric counts it and requests for it answer 410. A finished upload stays.
 func TestExpiration(t *testing.T) {
-	forEachDB(t, Config{TTL: time.Second, GCInterval: 20 * time.Millisecond}, func(t *testing.T, e *env) {
+	forEachDB(t, Config{TTL: time.Hour, GCInterval: 20 * time.Millisecond}, func(t *testing.T, e *env) {
+		// The clock is set before Run starts and moved by the test while Run reads it.
+		var clock atomic.Pointer[time.Time]
+		start := time.Now()
+		at := func(d time.Duration) { now := start.Add(d); clock.Store(&now) }
+		at(0)
+		e.h.now = func() time.Time { return *clock.Load() }
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan error, 1)
 		go func() { done <- e.h.Run(ctx) }()
@@ -420,17 +430,26 @@ func TestExpiration(t *testing.T) {
 		finished := e.create(e.alice, 2)
 		e.patch(finished, e.alice, 0, []byte("ok"))
 
-		// Run expires the unfinished upload on its own: the record turns into a tombstone and
-		// the bytes go.
+		// A round of Run's work a minute before the TTL leaves the upload alone.
+		at(time.Hour - time.Minute)
+		e.h.collect(ctx)
+		if got := e.record(loc).State; got != stateReceiving {
+			t.Errorf("state a minute before the TTL: %s, want %s", got, stateReceiving)
+		}
+		if _, err := os.Stat(e.staged(loc)); err != nil {
+			t.Errorf("staged file a minute before the TTL: %v", err)
+		}
+
+		// Past it, Run expires the upload on its own: the record turns into a tombstone, the
+		// bytes go and the metric counts it, each in its time.
+		at(time.Hour + time.Minute)
 		waitFor(t, "the upload to expire", func() bool { return e.record(loc).State == stateExpired })
 		e.waitStagedGone(loc)
+		waitFor(t, "the expired metric to count it", func() bool { return counterValue(e.h.m.expired) >= 1 })
 		for _, m := range []string{"HEAD", "PATCH"} {
 			if r := e.do(m, loc, e.alice, []byte("d"), "Upload-Offset", "3"); r.status != http.StatusGone || (m != "HEAD" && r.errCode() != "upload_expired") {
 				t.Errorf("%s of an expired upload: %d %s", m, r.status, r.body)
 			}
-		}
-		if got := counterValue(e.h.m.expired); got != 1 {
-			t.Errorf("expired metric = %v, want 1", got)
 		}
 		// Finished uploads do not expire.
 		if got := e.offset(finished, e.alice); got != "2" {
@@ -439,6 +458,9 @@ func TestExpiration(t *testing.T) {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Run: %v", err)
+		}
+		if got := counterValue(e.h.m.expired); got != 1 {
+			t.Errorf("expired metric = %v, want 1", got)
 		}
 	})
 }

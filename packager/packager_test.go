@@ -315,6 +315,15 @@ func TestLadderWithAudio(t *testing.T) {
 	if !ok || !mv.IndependentSegments || len(mv.Variants) != 2 || len(mv.Renditions) != 1 {
 		t.Fatalf("unexpected multivariant playlist:\n%s", raw)
 	}
+	// Every advertised bit rate is the one recomputed from the segments; the clip's audio and
+	// video both have a peak above their average, so that a peak measured as an average shows.
+	rates := checkBandwidth(t, store, testPrefix, mv, raw)
+	t.Logf("measured: %v", rates)
+	for _, uri := range []string{"360p/index.m3u8", "180p/index.m3u8", "audio/index.m3u8"} {
+		if m := rates[uri]; m.peak-m.average < 100 {
+			t.Errorf("%s: %v; the clip is too even to tell the peak from the average", uri, m)
+		}
+	}
 	// Both rungs are under the default start bandwidth, so the higher is listed first.
 	if mv.Variants[0].URI != "360p/index.m3u8" || mv.Variants[1].URI != "180p/index.m3u8" {
 		t.Errorf("variant order %s, %s", mv.Variants[0].URI, mv.Variants[1].URI)

@@ -18,6 +18,15 @@ func TestBitrates(t *testing.T) {
 		{"one heavy segment", []span{{250_000, sec(2)}, {500_000, sec(2)}, {250_000, sec(2)}}, 2, 2_000_000, 1_333_334},
 		// A short last segment counts only together with its neighbour: (250000+50000)*8/2.1.
 		{"short tail", []span{{250_000, sec(2)}, {250_000, sec(2)}, {50_000, sec(0.1)}}, 2, 1_142_858, 1_073_171},
+		// The window's ends are included (target 2 s: runs of 1 s to 3 s). A heavy 1 s segment
+		// is measured alone: 250000*8/1.
+		{"run of half the target", []span{{250_000, sec(2)}, {250_000, sec(2)}, {250_000, sec(1)}}, 2, 2_000_000, 1_200_000},
+		// Just under 1 s, it is measured only with its neighbour: 500000*8/2.999999999.
+		{"run under half the target", []span{{250_000, sec(2)}, {250_000, sec(2)}, {250_000, sec(1) - 1}}, 2, 1_333_334, 1_200_001},
+		// A heavy 0.5 s tail counts only with its neighbour, a run of exactly 3 s: 350000*8/3.
+		{"run of 1.5 times the target", []span{{25_000, sec(2.5)}, {250_000, sec(2.5)}, {100_000, sec(0.5)}}, 2, 933_334, 545_455},
+		// One nanosecond more and that run is too long: the 2.5 s segment alone, 250000*8/2.5.
+		{"run over 1.5 times the target", []span{{25_000, sec(2.5)}, {250_000, sec(2.5) + 1}, {100_000, sec(0.5)}}, 2, 800_000, 545_455},
 		// Too short for any run: the peak falls back to the average.
 		{"tiny video", []span{{10_000, sec(0.3)}}, 1, 266_667, 266_667},
 		{"nothing", nil, 1, 0, 0},

@@ -87,6 +87,9 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Logger receives the pipeline's logs. Default nil: discarded.
 	Logger *slog.Logger
+	// AfterSample is Output.AfterSample of the workers' transcodes: a test hook that holds
+	// them (see SampleHook). Default nil.
+	AfterSample SampleHook
 }
 
 // Pipeline takes finished uploads in and makes videos of them.

@@ -32,6 +32,9 @@ type Output struct {
 	OnPlayable func()
 	// Logger receives the packager's logs. Default: discarded.
 	Logger *slog.Logger
+	// AfterSample is called after each sample written to the packager (see SampleHook): a test
+	// hook. Default nil.
+	AfterSample SampleHook
 }
 
 // Result is what Transcode published.
@@ -67,7 +70,11 @@ func Transcode(ctx context.Context, tc *transcoder.Transcoder, in transcoder.Inp
 			out.Logger.Error("withdrawing the unfinished presentation", "prefix", out.Prefix, "err", aerr)
 		}
 	}()
-	if res.Transcode, err = tc.Run(ctx, in, transcoder.PackagerSink(pkg), progress); err != nil {
+	sink := transcoder.PackagerSink(pkg)
+	if out.AfterSample != nil {
+		sink = hookedSink{Sink: sink, hook: out.AfterSample}
+	}
+	if res.Transcode, err = tc.Run(ctx, in, sink, progress); err != nil {
 		return res, err
 	}
 	res.Package, err = pkg.Close(ctx)

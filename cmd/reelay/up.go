@@ -217,6 +217,7 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	pipe, err := pipeline.New(pipeline.Config{
 		Workers: c.workers, Name: "up-" + strconv.Itoa(os.Getpid()), ScratchDir: filepath.Join(c.data, "scratch"),
 		TimeLimitBase: c.limit.base, TimeLimitPerSecond: c.limit.perSecond, Registerer: reg, Logger: log,
+		AfterSample: e.afterSample,
 	}, d, store, tc)
 	if err != nil {
 		return err

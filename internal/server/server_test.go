@@ -1,11 +1,14 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -101,6 +104,48 @@ func TestHealthReadyMetrics(t *testing.T) {
 	}
 }
 
+// keepAlive opens a connection to addr, makes one request on it and reads the answer whole,
+// so that the connection is left idle, kept alive for the next request. It returns the
+// connection's reader.
+func keepAlive(t *testing.T, addr string) *bufio.Reader {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(c)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil || resp.Close || resp.StatusCode != http.StatusOK {
+		t.Fatalf("the keep-alive connection's request: %d, close %v, %v", resp.StatusCode, resp.Close, err)
+	}
+	resp.Body.Close()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second)) // for closed
+	return r
+}
+
+// closed reads from a connection that keepAlive left idle: the server closing it, the read
+// ends with io.EOF (or its reset); within the read deadline, or it returns the error.
+func closed(r *bufio.Reader) error {
+	_, err := r.ReadByte()
+	if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+		return nil
+	}
+	if err == nil {
+		return errors.New("the server sent data")
+	}
+	return err
+}
+
+// TestGracefulStopFinishesInFlight begins the graceful stop while a request is in flight and
+// a kept-alive connection waits idle: the idle one is closed at once, and Serve returns once
+// the request in flight is answered.
 func TestGracefulStopFinishesInFlight(t *testing.T) {
 	entered, release := make(chan struct{}), make(chan struct{})
 	s, cancel, done, serveErr := start(t, Config{
@@ -111,6 +156,7 @@ func TestGracefulStopFinishesInFlight(t *testing.T) {
 			io.WriteString(w, "finished")
 		}),
 	})
+	idle := keepAlive(t, s.Addr().String())
 	type result struct {
 		body string
 		err  error
@@ -128,10 +174,13 @@ func TestGracefulStopFinishesInFlight(t *testing.T) {
 	}()
 	<-entered
 	cancel() // begin the graceful stop while the request is in flight
+	if err := closed(idle); err != nil {
+		t.Fatalf("the idle keep-alive connection once the stop began: %v, want it closed", err)
+	}
 	select {
 	case <-done:
 		t.Fatalf("Serve returned %v before the in-flight request finished", *serveErr)
-	case <-time.After(50 * time.Millisecond):
+	default:
 	}
 	close(release)
 	if r := <-res; r.err != nil || r.body != "finished" {
