@@ -104,14 +104,18 @@ const (
 // Bounds of the candidate lists and indexes, which keep a page's cost independent of the
 // catalogue's size.
 const (
-	popularTop      = 300    // the popular-and-good list
-	freshTop        = 100    // the new videos considered for a page
-	perCreator      = 10     // videos of one creator considered
-	perTag          = 20     // videos of one hashtag considered
+	popularTop      = 1000   // the popular-and-good list
+	popularAsked    = 60     // popular videos a page considers, of those the user may see
+	freshTop        = 1000   // the new videos listed, the fewest impressions first
+	listPerCreator  = 3      // videos of one creator a page considers from the fresh and popular lists
+	freshAsked      = 30     // new videos a page considers, of those the user may see
+	perCreator      = 6      // videos of one creator considered
+	perTag          = 15     // videos of one hashtag considered
 	tagIndexCap     = 500    // videos kept in a hashtag's index, the newest
 	maxFollows      = 50     // followed creators considered
 	recentWatched   = 20     // watched videos remembered per user
-	neighboursAsked = 20     // co-visited videos considered per watched video
+	covisitFrom     = 10     // the recently watched videos whose co-visits a page considers
+	neighboursAsked = 12     // co-visited videos considered per watched video
 	topInterests    = 5      // creators and hashtags of a user's interests considered
 	maxInterests    = 100    // creators and hashtags remembered per user
 	sessionLen      = 10     // videos of a session that a new one is co-visited with

@@ -91,7 +91,7 @@ func (m *Model) observe(ev *feed.Event) {
 	t := ev.At
 	m.listsDirty = true
 	if it == nil { // too many unknown videos: only the user's seen set learns
-		if u != nil && (ev.Type == feed.EventImpression || ev.Type == feed.EventPlay || ev.Type == feed.EventNotInterested) {
+		if u != nil {
 			m.see(u, ev.Video)
 		}
 		return
@@ -103,17 +103,14 @@ func (m *Model) observe(ev *feed.Event) {
 		v = &view{it: it} // a visitor without an id: each event on its own
 	}
 	ratio := watchRatio(ev.WatchMS, it.DurationMS)
+	if u != nil {
+		m.see(u, it.ID) // whatever the event, they saw it
+	}
 	switch ev.Type {
 	case feed.EventImpression:
 		it.impressions++
-		if u != nil {
-			m.see(u, it.ID)
-		}
 	case feed.EventPlay:
 		it.addPopularity(1, t, m.opts.PopularityHalfLife)
-		if u != nil {
-			m.see(u, it.ID)
-		}
 	case feed.EventProgress:
 		v.watchMS = max(v.watchMS, ev.WatchMS)
 		if ratio >= positiveRatio {
@@ -153,7 +150,6 @@ func (m *Model) observe(ev *feed.Event) {
 	case feed.EventNotInterested:
 		m.end(v, watchRatio(v.watchMS, it.DurationMS), false, true)
 		if u != nil {
-			m.see(u, it.ID)
 			m.interest(u, it, interestNotInterested, t)
 			if it.Creator != 0 && !slices.Contains(u.blocked, it.Creator) {
 				u.blocked = append(u.blocked, it.Creator)
