@@ -121,6 +121,7 @@ const (
 	sessionLen      = 10     // videos of a session that a new one is co-visited with
 	maxPending      = 10_000 // videos known from events only
 	listsEvery      = time.Second
+	listsAge        = time.Minute
 	diversityWindow = 10 // at most maxPerWindow videos of a creator in any diversityWindow
 	maxPerWindow    = 2
 )
