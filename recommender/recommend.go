@@ -140,8 +140,8 @@ type filter struct {
 	follows  map[int64]bool
 	blocked  map[int64]bool // blocked, or not interested
 	exclude  map[string]bool
-	seen     map[string]struct{}
-	lastSeen []*item // the videos last served, by Query.Exclude's order, for the diversity rules
+	seen     map[uint64]struct{} // by idHash
+	lastSeen []*item             // the videos last served, by Query.Exclude's order, for the diversity rules
 }
 
 func (m *Model) filter(q Query, u *user) *filter {
@@ -180,7 +180,7 @@ func (f *filter) ok(it *item) bool {
 	if !it.pickable || f.blocked[it.Creator] || f.user != 0 && it.Creator == f.user {
 		return false
 	}
-	if _, seen := f.seen[it.ID]; seen {
+	if _, seen := f.seen[idHash(it.ID)]; seen {
 		return false
 	}
 	return !f.exclude[it.ID] && !(len(it.ID) >= prefixLen && f.exclude[it.ID[:prefixLen]])
