@@ -89,9 +89,13 @@ func BenchmarkForYou(b *testing.B) {
 			rebuild := time.Since(start)
 			b.ResetTimer()
 			load(srv.URL+"/v1/feed/foryou?limit=10", tokens, *benchRate, time.Second) // warm-up
+			cpu := cpuTime()
 			r := load(srv.URL+"/v1/feed/foryou?limit=10", tokens, *benchRate, time.Duration(*benchSeconds)*time.Second)
-			b.Logf("%s: %d videos, rebuild of %d events %v; For You %d requests at %d/s: p50 %v, p99 %v, max %v, %d errors %s",
-				dialect, rank.Model().Len(), *benchEvents, rebuild.Round(time.Millisecond), r.n, *benchRate, r.p50, r.p99, r.max, r.errors, r.firstErr)
+			cpu = cpuTime() - cpu
+			b.Logf("%s: %d videos, rebuild of %d events %v; For You %d requests at %d/s: p50 %v, p99 %v, max %v, %d errors %s; CPU %v a request (server and client)",
+				dialect, rank.Model().Len(), *benchEvents, rebuild.Round(time.Millisecond), r.n, *benchRate, r.p50, r.p99, r.max, r.errors, r.firstErr,
+				cpu/time.Duration(r.n))
+			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(r.n), "cpu-ms/request")
 			b.ReportMetric(float64(rebuild.Milliseconds()), "rebuild-ms")
 			b.ReportMetric(float64(r.p50.Microseconds())/1000, "foryou-p50-ms")
 			b.ReportMetric(float64(r.p99.Microseconds())/1000, "foryou-p99-ms")
