@@ -209,7 +209,13 @@ func (m *Model) Remove(id string) {
 		m.pickable--
 	}
 	delete(m.videos, id)
-	it.pickable = false // lists and neighbours still pointing at it skip it
+	it.pickable = false            // lists still pointing at it skip it
+	for n := range it.neighbours { // co-visits are kept both ways
+		if _, ok := n.neighbours[it]; ok {
+			delete(n.neighbours, it)
+			n.heavy = heaviest(n.neighbours, neighboursAsked)
+		}
+	}
 	m.listsDirty = true
 }
 

@@ -202,6 +202,28 @@ func TestRecommendDiversity(t *testing.T) {
 	}
 }
 
+// TestRecommendFewCreators: when the candidates cannot keep the rules of diversity (one
+// creator, or two), the page is full all the same, spaced out as far as they allow.
+func TestRecommendFewCreators(t *testing.T) {
+	for _, creators := range []int64{1, 2} {
+		w := newWorld(t, Options{})
+		for c := range creators {
+			for range 12 {
+				w.video(c+1, 48*time.Hour)
+			}
+		}
+		page := ids(w.page(Query{Limit: 12}))
+		if len(page) != 12 {
+			t.Errorf("%d creators: a page of %d, want 12", creators, len(page))
+		}
+		for i := 1; i < len(page) && creators > 1; i++ {
+			if w.byID[page[i]].Creator == w.byID[page[i-1]].Creator {
+				t.Errorf("%d creators: the same creator at %d and %d: %v", creators, i-1, i, page)
+			}
+		}
+	}
+}
+
 // TestRecommendFilters: never what was seen or excluded, a blocked creator's, the user's own,
 // or a video that is not pickable.
 func TestRecommendFilters(t *testing.T) {
@@ -227,9 +249,8 @@ func TestRecommendFilters(t *testing.T) {
 			t.Errorf("%s: a blocked creator's picked", id)
 		}
 	}
-	// Less the 4 above, the own and the blocked (the seen one was own), and the last of
-	// creator 12, who would follow itself.
-	if want := len(all) - 4 - 2 - 2 + 1 - 1; len(got) != want {
+	// Less the 4 above, the own and the blocked (the seen one was own).
+	if want := len(all) - 4 - 2 - 2 + 1; len(got) != want {
 		t.Errorf("%d picked, want %d: %v", len(got), want, got)
 	}
 	// A visitor's seen videos count for that visitor only.
@@ -396,6 +417,28 @@ func TestModelBounds(t *testing.T) {
 	for id, it := range w.m.videos {
 		if len(it.neighbours) > 5 {
 			t.Errorf("video %s: %d neighbours", id, len(it.neighbours))
+		}
+	}
+	// A removed video leaves its neighbours' lists.
+	var gone string
+	for id, it := range w.m.videos {
+		if len(it.neighbours) > 0 && (gone == "" || id < gone) {
+			gone = id
+		}
+	}
+	w.m.mu.RUnlock()
+	w.m.Remove(gone)
+	w.m.mu.RLock()
+	for id, it := range w.m.videos {
+		for n := range it.neighbours {
+			if n.ID == gone {
+				t.Errorf("video %s still holds the removed %s among its neighbours", id, gone)
+			}
+		}
+		for _, n := range it.heavy {
+			if n.it.ID == gone {
+				t.Errorf("video %s still holds the removed %s among its heaviest neighbours", id, gone)
+			}
 		}
 	}
 	// The seen set forgets the oldest: the user's first videos are candidates again.

@@ -229,6 +229,7 @@ func (m *Model) covisit(a, b *item, w float64) {
 	if len(a.neighbours) <= m.opts.MaxNeighbours {
 		return
 	}
+	// Forget the lightest other one.
 	var light *item
 	for n, nw := range a.neighbours {
 		if n == b {
@@ -239,6 +240,8 @@ func (m *Model) covisit(a, b *item, w float64) {
 		}
 	}
 	delete(a.neighbours, light)
+	delete(light.neighbours, a) // both ways, so that a Remove finds every video that holds it
+	m.moved[light] = true
 }
 
 // interest moves u's interest in the creator of it by w, and in its hashtags by w/2.

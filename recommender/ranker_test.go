@@ -433,7 +433,7 @@ func TestRankFollowsAndBlocks(t *testing.T) {
 		viewer, _ := newUser(t, d, "viewer")
 		creators := map[string]int64{}
 		owner := map[string]int64{}
-		for _, h := range []string{"followed", "blocked", "other", "another"} {
+		for _, h := range []string{"followed", "blocked", "other1", "other2", "other3", "other4"} {
 			creators[h], _ = newUser(t, d, h)
 			for range 3 {
 				owner[publish(t, d, creators[h], time.Now().Add(-48*time.Hour))] = creators[h]
@@ -467,7 +467,7 @@ func TestRankFollowsAndBlocks(t *testing.T) {
 				t.Errorf("%s: no reasons", r.ID)
 			}
 		}
-		if following == 0 || len(ranked) < 6 {
+		if following == 0 || len(ranked) < 10 {
 			t.Errorf("%d ranked, %d of the followed creator from the following source: %+v", len(ranked), following, ranked)
 		}
 	})

@@ -18,7 +18,7 @@ type candidate struct {
 	need    float64 // how much a new video needs a look: the fewer impressions, the more
 	taken   bool    // on the page already
 	covisit float64 // its co-visit weight with what the user watched
-	via     *item   // the watched video that proposed it (covisit), or shares most with (similar)
+	via     *item   // the watched video whose co-visits proposed it (covisit)
 	rates   rates
 }
 
@@ -90,19 +90,21 @@ func (m *Model) Recommend(q Query) []Pick {
 		}
 	}
 	// New videos, the fewest impressions first, and the popular and good ones, as many of
-	// each as a page could want whatever the user has seen.
-	// At most listPerCreator of one creator's each, so that the rules of diversity find
-	// enough others.
+	// each as a page could want whatever the user has seen: at most listPerCreator of one
+	// creator's, so that the rules of diversity find enough others, unless the list has
+	// too few others.
 	listed := func(list []*item, source string, limit int) {
 		n, per := 0, sc.per
 		clear(per)
-		for _, it := range list {
-			if n == limit {
-				return
-			}
-			if per[it.Creator] < listPerCreator && (source != SourceFresh || it.Published.Add(m.opts.FreshAge).After(q.Now)) && add(it, source, nil, 0) {
-				n++
-				per[it.Creator]++
+		for _, capped := range []bool{true, false} {
+			for _, it := range list {
+				if n == limit {
+					return
+				}
+				if (!capped || per[it.Creator] < listPerCreator) && (source != SourceFresh || it.Published.Add(m.opts.FreshAge).After(q.Now)) && add(it, source, nil, 0) {
+					n++
+					per[it.Creator]++
+				}
 			}
 		}
 	}
@@ -258,18 +260,28 @@ func (m *Model) affinity(u *user, it *item, now time.Time) float64 {
 
 // arrange orders the page: the best candidates, with ExploreSlots of each 10 places going to
 // new videos while there are some, such that no creator follows itself and none has more
-// than maxPerWindow videos in any diversityWindow (counting the videos last served). A page
-// comes out short rather than break these rules.
+// than maxPerWindow videos in any diversityWindow (counting the videos last served). Only
+// when no candidate left can keep the rules (a catalogue of few creators) does a place go
+// to the best that keeps the first, then to the best: the feed goes on, spaced out as
+// much as it can be.
 func (m *Model) arrange(q Query, f *filter, main, explore []*candidate) []*candidate {
 	page := make([]*candidate, 0, q.Limit)
 	recent := make([]int64, 0, diversityWindow+q.Limit) // creators, the last served first
 	for _, it := range f.lastSeen {
 		recent = append(recent, it.Creator)
 	}
-	fits := func(c *candidate) bool {
+	// fits reports whether c keeps the rules: none (strict 0), or both (2), or only the
+	// first (1).
+	fits := func(c *candidate, strict int) bool {
 		n := len(recent)
+		if strict == 0 {
+			return true
+		}
 		if n > 0 && recent[n-1] == c.it.Creator {
 			return false
+		}
+		if strict == 1 {
+			return true
 		}
 		count := 0
 		for _, cr := range recent[max(0, n-diversityWindow+1):] {
@@ -280,12 +292,12 @@ func (m *Model) arrange(q Query, f *filter, main, explore []*candidate) []*candi
 		return count < maxPerWindow
 	}
 	// take puts the first candidate of list that fits on the page.
-	take := func(list *[]*candidate) bool {
+	take := func(list *[]*candidate, strict int) bool {
 		for len(*list) > 0 && (*list)[0].taken {
 			*list = (*list)[1:]
 		}
 		for _, c := range *list {
-			if !c.taken && fits(c) {
+			if !c.taken && fits(c, strict) {
 				c.taken = true
 				page = append(page, c)
 				recent = append(recent, c.it.Creator)
@@ -298,9 +310,10 @@ func (m *Model) arrange(q Query, f *filter, main, explore []*candidate) []*candi
 	for len(page) < q.Limit {
 		pos := len(page) % diversityWindow
 		exploring := slots > 0 && pos%(diversityWindow/slots) == diversityWindow/slots/2
-		if !(exploring && take(&explore)) && !take(&main) {
-			break // main holds every candidate: none fits
+		if exploring && take(&explore, 2) || take(&main, 2) || take(&main, 1) || take(&main, 0) {
+			continue
 		}
+		break // main holds every candidate: none is left
 	}
 	return page
 }
