@@ -25,7 +25,8 @@ type candidate struct {
 // Recommend returns at most q.Limit picks, best first: candidates from the sources (followed
 // creators, co-visits of what the user watched, videos like the ones they like, new videos,
 // popular and good ones), scored, less what the user may not or need not see, in an order
-// where no creator follows itself and none has more than 2 of any 10.
+// where no creator follows itself and none has more than 2 of any 10 (as far as the
+// candidates allow: see arrange).
 func (m *Model) Recommend(q Query) []Pick {
 	if q.Limit <= 0 {
 		return nil
