@@ -94,3 +94,19 @@ func BenchmarkRecommendParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkRefreshLists: recomputing the popular, fresh, best-of-hashtag and best-of-creator
+// lists of 10,000 videos, which the first page after a second of events pays (under the
+// model's write lock).
+func BenchmarkRefreshLists(b *testing.B) {
+	m, now := benchWorld(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		m.mu.Lock()
+		m.changes++
+		m.mu.Unlock()
+		now = now.Add(listsEvery)
+		m.refreshLists(now)
+	}
+}

@@ -150,13 +150,18 @@ type Model struct {
 	users     map[string]*user
 	moved     map[*item]bool // videos whose neighbours changed in this Observe
 
+	// changes counts the changes of the model (Upsert, Remove, events).
+	changes uint64
+
 	// The popular and fresh lists, and the best perTag videos of each hashtag and perCreator
-	// of each creator, recomputed at most every listsEvery of model time.
+	// of each creator, recomputed at most every listsEvery of model time, as of listsAt and
+	// listsChanges. One page at a time recomputes them (refreshing), under the read lock.
+	refreshing     sync.Mutex
 	popular, fresh []*item
 	tagBest        map[string][]*item
 	creatorBest    map[int64][]*item
 	listsAt        time.Time
-	listsDirty     bool
+	listsChanges   uint64
 }
 
 // prefixLen is the length of the id prefixes in Query.Exclude (feed.SeenPrefix).
@@ -193,7 +198,7 @@ func (m *Model) Upsert(v Video) {
 	it.Video = v
 	it.pickable = true
 	m.index(it)
-	m.listsDirty = true
+	m.changes++
 }
 
 // Remove forgets a video that is no longer pickable; what it learned of the video goes too.
@@ -216,7 +221,7 @@ func (m *Model) Remove(id string) {
 			n.heavy = heaviest(n.neighbours, neighboursAsked)
 		}
 	}
-	m.listsDirty = true
+	m.changes++
 }
 
 // Len returns how many videos the model may pick.

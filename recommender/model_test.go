@@ -3,6 +3,7 @@ package recommender
 import (
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -449,4 +450,51 @@ func TestModelBounds(t *testing.T) {
 	if _, ok := u.seen[idHash(vids[(199*7+39)%len(vids)])]; !ok {
 		t.Error("the newest seen video is forgotten")
 	}
+}
+
+// TestModelConcurrent: pages, events, upserts and removals at once (for the race detector),
+// and every page full and free of removed videos throughout.
+func TestModelConcurrent(t *testing.T) {
+	w := newWorld(t, Options{})
+	var vids []string
+	for c := range int64(40) {
+		for range 5 {
+			vids = append(vids, w.video(c+1, time.Duration(c)*time.Hour))
+		}
+	}
+	w.m.Remove(vids[0])
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for g := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				now := t0.Add(time.Duration(i) * 100 * time.Millisecond)
+				page := w.m.Recommend(Query{User: int64(g + 1), Limit: 10, Now: now})
+				if len(page) != 10 {
+					t.Errorf("a page of %d", len(page))
+					return
+				}
+				for _, p := range page {
+					if p.Video == vids[0] {
+						t.Errorf("removed %s picked", p.Video)
+						return
+					}
+				}
+				w.m.Observe([]feed.Event{{UserID: int64(g + 1), Video: page[0].Video, Type: feed.EventComplete, At: now},
+					{UserID: int64(g + 10), Video: page[1].Video, Type: feed.EventLike, At: now}})
+			}
+		})
+	}
+	for i := range 200 {
+		v := w.byID[vids[1+i%len(vids[1:])]]
+		v.Tags = []string{fmt.Sprint("t", i)}
+		w.m.Upsert(v)
+	}
+	close(stop)
+	wg.Wait()
 }

@@ -96,7 +96,7 @@ func (m *Model) observe(ev *feed.Event) {
 		}
 	}
 	t := ev.At
-	m.listsDirty = true
+	m.changes++
 	if it == nil { // too many unknown videos: only the user's seen set learns
 		if u != nil {
 			m.see(u, ev.Video)

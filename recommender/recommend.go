@@ -323,22 +323,31 @@ func (m *Model) arrange(q Query, f *filter, main, explore []*candidate) []*candi
 // model changed since, or listsAge old (popularity decays, new videos age).
 func (m *Model) listsStale(now time.Time) bool {
 	age := now.Sub(m.listsAt)
-	return m.popular == nil || age >= listsEvery && m.listsDirty || age >= listsAge
+	return m.popular == nil || age >= listsEvery && m.changes != m.listsChanges || age >= listsAge
 }
 
 // refreshLists recomputes the popular and fresh lists when they are due.
+// The lists are computed under the read lock, so that other pages go on meanwhile, with the
+// lists of before (but for the first lists, which every page waits for).
 func (m *Model) refreshLists(now time.Time) {
 	m.mu.RLock()
-	stale := m.listsStale(now)
+	stale, first := m.listsStale(now), m.popular == nil
 	m.mu.RUnlock()
 	if !stale {
 		return
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	if first {
+		m.refreshing.Lock()
+	} else if !m.refreshing.TryLock() {
+		return // another page recomputes them
+	}
+	defer m.refreshing.Unlock()
+	m.mu.RLock()
 	if !m.listsStale(now) {
+		m.mu.RUnlock()
 		return
 	}
+	changes := m.changes
 	type ranked struct {
 		it *item
 		v  float64
@@ -370,20 +379,24 @@ func (m *Model) refreshLists(now time.Time) {
 		}
 		return out
 	}
-	m.popular, m.fresh = best(pop, popularTop), best(fr, freshTop)
+	popular, fresh := best(pop, popularTop), best(fr, freshTop)
 	// pop is sorted now: the best of each hashtag and creator, for the similar source.
-	m.tagBest, m.creatorBest = map[string][]*item{}, map[int64][]*item{}
+	tagBest, creatorBest := map[string][]*item{}, map[int64][]*item{}
 	for _, r := range pop {
 		for _, t := range r.it.Tags {
-			if l := m.tagBest[t]; len(l) < perTag {
-				m.tagBest[t] = append(l, r.it)
+			if l := tagBest[t]; len(l) < perTag {
+				tagBest[t] = append(l, r.it)
 			}
 		}
-		if l := m.creatorBest[r.it.Creator]; len(l) < perCreator {
-			m.creatorBest[r.it.Creator] = append(l, r.it)
+		if l := creatorBest[r.it.Creator]; len(l) < perCreator {
+			creatorBest[r.it.Creator] = append(l, r.it)
 		}
 	}
-	m.listsAt, m.listsDirty = now, false
+	m.mu.RUnlock()
+	m.mu.Lock()
+	m.popular, m.fresh, m.tagBest, m.creatorBest = popular, fresh, tagBest, creatorBest
+	m.listsAt, m.listsChanges = now, changes
+	m.mu.Unlock()
 }
 
 // first returns the first n of list.
