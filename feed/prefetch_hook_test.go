@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestForYouServed: Config.ForYouServed is told each For You page served to a logged-in
@@ -27,7 +28,9 @@ func TestForYouServed(t *testing.T) {
 		served = nil
 		mu.Unlock()
 		creator, _ := w.user("creator")
-		engagementVideos(w, creator)
+		for i := range 7 { // more than two pages of 3
+			w.publish(creator, time.Now().Add(-time.Duration(i)*time.Minute), "")
+		}
 		viewer, token := w.user("viewer")
 		first, next := w.page("/v1/feed/foryou?limit=3", token)
 		second, _ := w.page("/v1/feed/foryou?limit=3&cursor="+next, token)

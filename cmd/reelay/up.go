@@ -20,6 +20,7 @@ import (
 	"github.com/reelay/reelay/internal/signedurl"
 	"github.com/reelay/reelay/origin"
 	"github.com/reelay/reelay/pipeline"
+	"github.com/reelay/reelay/recommender"
 	"github.com/reelay/reelay/transcoder"
 )
 
@@ -240,9 +241,13 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	rec, err := recommender.NewRanker(recommender.Config{Registerer: reg, Logger: log}, d)
+	if err != nil {
+		return err
+	}
 	feedCfg := c.feeds.apply(c.social.config(feed.Config{
 		PlaybackURL: playback, PublicURL: strings.TrimSuffix(c.publicURL, "/"), SignPlayback: c.signing.signer(), Store: store, Purge: purgeAll(edges),
-		Registerer: reg, Logger: log,
+		Ranker: rec, Registerer: reg, Logger: log,
 	}))
 	if pf != nil {
 		feedCfg.ForYouServed = pf.Served
@@ -251,12 +256,18 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	// Before feedSvc.Run serves the events' subscribers: the recommender learns from them.
+	rec.Watch(feedSvc.Events())
 	if pf != nil {
 		pf.Watch(feedSvc.Events())
 	}
+	// The catalogue, and which events to replay: /readyz waits for the replay.
+	if err := rec.Load(ctx); err != nil {
+		return err
+	}
 	apiSrv, err := api.New(api.Config{
 		Addr: c.apiAddr, Tokens: feedSvc.Tokens(), AdminToken: c.adminToken, Feed: feedSvc.Handler(),
-		Uploads: uploads.Handler(), Ready: readiness(store.Ping, d.Ping), Metrics: m, Logger: log,
+		Uploads: uploads.Handler(), Ready: readiness(store.Ping, d.Ping, rec.Ready), Metrics: m, Logger: log,
 		Limits: limits, MetricsToken: metricsToken,
 	})
 	if err != nil {
@@ -264,7 +275,7 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	}
 
 	logLimits(log)
-	tiers := []func(context.Context) error{apiSrv.Run, feedSvc.Run, uploads.Run, pipe.Run, org.Run}
+	tiers := []func(context.Context) error{apiSrv.Run, feedSvc.Run, rec.Run, uploads.Run, pipe.Run, org.Run}
 	if pf != nil {
 		tiers = append(tiers, pf.Run)
 	}
