@@ -1,6 +1,7 @@
 package main
 
 import (
+	"maps"
 	"fmt"
 	"math"
 	"slices"
@@ -36,6 +37,8 @@ type Offline struct {
 	Split time.Time `json:"split"`
 	// FitSeconds is each contender's time to fit (for reelay: to observe the history).
 	FitSeconds map[string]float64 `json:"fit_seconds"`
+	// Reelay says where reelay's picks came from.
+	Reelay *ReelayDiagnostics `json:"reelay"`
 }
 
 // evalOptions tunes evaluate.
@@ -68,6 +71,7 @@ func evaluate(lg *Log, opts evalOptions) (*Offline, error) {
 	res := &Offline{
 		NDCG10: map[string]float64{}, Recall50: map[string]float64{}, FitSeconds: map[string]float64{},
 		Items: items, History: len(sp.history), Split: sp.end,
+		Reelay: &ReelayDiagnostics{Top10Sources: map[string]float64{}, Top10Hits: map[string]int{}},
 	}
 	for _, h := range sp.held {
 		res.HeldOut += len(h)
@@ -123,7 +127,11 @@ func evaluate(lg *Log, opts evalOptions) (*Offline, error) {
 		m, err := baseline.FitEASE(data, opts.EASELambda, 0)
 		return fromScorer(m), err
 	})
-	timed("reelay", func() (ranker, error) { return fitReelay(lg, sp, items, opts.Seed), nil })
+	var rl *reelayRanker
+	timed("reelay", func() (ranker, error) {
+		rl = fitReelay(lg, sp, items, opts.Seed)
+		return rl.rank, nil
+	})
 	if lg.Oracle != nil {
 		timed("oracle", func() (ranker, error) { return oracleRanker(lg, items), nil })
 	}
@@ -143,12 +151,16 @@ func evaluate(lg *Log, opts evalOptions) (*Offline, error) {
 		}
 		res.Users++
 		res.Positives += len(pos)
-		for name, r := range rankers {
-			list := r(u, recallAt, seen[u])
+		for _, name := range slices.Sorted(maps.Keys(rankers)) {
+			list := rankers[name](u, recallAt, seen[u])
 			res.NDCG10[name] += ndcg(list, pos, ndcgAt)
 			res.Recall50[name] += recall(list, pos, recallAt)
+			if name == "reelay" {
+				res.Reelay.diagnose(rl, u, seen[u], pos)
+			}
 		}
 	}
+	res.Reelay.finish(res.Users)
 	for name := range rankers {
 		if res.Users > 0 {
 			res.NDCG10[name] /= float64(res.Users)

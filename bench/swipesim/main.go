@@ -165,5 +165,10 @@ func printTable(w io.Writer, out Output) {
 	if best > 0 {
 		fmt.Fprintf(w, "\nreelay / best baseline (%s) NDCG@10: %.2f×\n", bestName, res.NDCG10["reelay"]/best)
 	}
+	if d := res.Reelay; d != nil {
+		fmt.Fprintf(w, "reelay's first 10 picks by source %v, held-out positives among them %v; %.1f picks a list; "+
+			"%.0f %% of the positives among all its candidates (%d users)\n",
+			d.Top10Sources, d.Top10Hits, d.MeanPicks, 100*d.PoolRecall, d.PoolUsers)
+	}
 	fmt.Fprintf(w, "%.1f s\n", out.Seconds)
 }

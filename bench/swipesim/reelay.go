@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"slices"
 	"time"
 
@@ -11,19 +12,31 @@ import (
 // observeBatch is how many events fitReelay hands Observe at a time.
 const observeBatch = 1000
 
+// reelayRanker is reelay's recommender fitted on a history.
+type reelayRanker struct {
+	m       *recommender.Model
+	videos  []recommender.Video
+	ids     map[string]int // video id → item
+	follows map[int64][]int64
+	now     time.Time
+	last    []recommender.Pick // the last answer of rank
+}
+
 // fitReelay feeds reelay's recommender the catalogue at the split and the history as the
-// events a player sends, and ranks with it: Recommend at the split time with the user's
-// follows, and their history's items excluded.
+// events a player sends; its rank asks Recommend at the split time with the user's follows,
+// and their history's items excluded.
 //
 // Each interaction becomes, at its time At: impression (with the position), play, then at
 // At + watch time either complete (a ratio of 1) or skip with watch_ms, then like, share,
 // follow and not_interested as the user did them.
-func fitReelay(lg *Log, sp split, items int, seed int64) ranker {
-	m := recommender.New(recommender.Options{Seed: seed})
-	ids := map[string]int{}
-	for i, v := range lg.Videos[:items] {
-		m.Upsert(v)
-		ids[v.ID] = i
+func fitReelay(lg *Log, sp split, items int, seed int64) *reelayRanker {
+	r := &reelayRanker{
+		m: recommender.New(recommender.Options{Seed: seed}), videos: lg.Videos[:items],
+		ids: map[string]int{}, follows: map[int64][]int64{}, now: sp.end,
+	}
+	for i, v := range r.videos {
+		r.m.Upsert(v)
+		r.ids[v.ID] = i
 	}
 	var events []feed.Event
 	add := func(in Interaction, typ feed.EventType, watch int64, at time.Time) {
@@ -32,7 +45,6 @@ func fitReelay(lg *Log, sp split, items int, seed int64) ranker {
 			Position: int64(in.Position), At: at, CreatedAt: at,
 		})
 	}
-	follows := map[int64][]int64{}
 	for _, in := range sp.history {
 		v := lg.Videos[in.Item]
 		watch := int64(in.Ratio * float64(v.DurationMS))
@@ -52,8 +64,8 @@ func fitReelay(lg *Log, sp split, items int, seed int64) ranker {
 		}
 		if in.Followed {
 			add(in, feed.EventFollow, watch, end)
-			if !slices.Contains(follows[in.User], v.Creator) {
-				follows[in.User] = append(follows[in.User], v.Creator)
+			if !slices.Contains(r.follows[in.User], v.Creator) {
+				r.follows[in.User] = append(r.follows[in.User], v.Creator)
 			}
 		}
 		if in.NotInterested {
@@ -68,25 +80,83 @@ func fitReelay(lg *Log, sp split, items int, seed int64) ranker {
 	}
 	for len(events) > 0 {
 		n := min(observeBatch, len(events))
-		m.Observe(events[:n])
+		r.m.Observe(events[:n])
 		events = events[n:]
 	}
+	return r
+}
 
-	return func(user int64, k int, seen map[int]bool) []int {
-		exclude := make([]string, 0, len(seen))
-		for i := range seen {
-			exclude = append(exclude, lg.Videos[i].ID)
+// rank is reelay's top k for user, without the seen items (passed as Query.Exclude too).
+func (r *reelayRanker) rank(user int64, k int, seen map[int]bool) []int {
+	exclude := make([]string, 0, len(seen))
+	for i := range seen {
+		exclude = append(exclude, r.videos[i].ID)
+	}
+	slices.Sort(exclude)
+	r.last = r.m.Recommend(recommender.Query{
+		User: user, Follows: r.follows[user], Exclude: exclude, Limit: k, Now: r.now,
+	})
+	list := make([]int, 0, len(r.last))
+	for _, p := range r.last {
+		if i, ok := r.ids[p.Video]; ok && !seen[i] {
+			list = append(list, i)
 		}
-		slices.Sort(exclude)
-		picks := m.Recommend(recommender.Query{
-			User: user, Follows: follows[user], Exclude: exclude, Limit: k, Now: sp.end,
-		})
-		list := make([]int, 0, len(picks))
-		for _, p := range picks {
-			if i, ok := ids[p.Video]; ok && !seen[i] {
-				list = append(list, i)
+	}
+	return list
+}
+
+// ReelayDiagnostics says where reelay's rankings come from, for whoever tunes it.
+type ReelayDiagnostics struct {
+	// Top10Sources is the share of reelay's first 10 picks from each candidate source.
+	Top10Sources map[string]float64 `json:"top10_sources"`
+	// Top10Hits counts the held-out positives among the first 10 picks, by source.
+	Top10Hits map[string]int `json:"top10_hits"`
+	// MeanPicks is the mean length of reelay's lists (asked for 50).
+	MeanPicks float64 `json:"mean_picks"`
+	// PoolRecall is the share of the held-out positives that reelay proposes at all: in its
+	// answer to a Limit of the whole catalogue, over the first PoolUsers users evaluated.
+	PoolRecall float64 `json:"pool_recall"`
+	PoolUsers  int     `json:"pool_users"`
+}
+
+// poolUsers is how many users the pool recall is measured on (a whole-catalogue page is slow).
+const poolUsers = 100
+
+// diagnose adds one evaluated user's figures to d: r.last is reelay's answer for them.
+func (d *ReelayDiagnostics) diagnose(r *reelayRanker, user int64, seen, pos map[int]bool) {
+	d.MeanPicks += float64(len(r.last))
+	for _, p := range r.last[:min(10, len(r.last))] {
+		d.Top10Sources[p.Source]++
+		if pos[r.ids[p.Video]] {
+			d.Top10Hits[p.Source]++
+		}
+	}
+	if d.PoolUsers < poolUsers {
+		d.PoolUsers++
+		hits := 0
+		for _, i := range r.rank(user, len(r.videos), seen) {
+			if pos[i] {
+				hits++
 			}
 		}
-		return list
+		d.PoolRecall += float64(hits) / float64(len(pos))
+	}
+}
+
+// finish turns d's sums into means over users.
+func (d *ReelayDiagnostics) finish(users int) {
+	if users == 0 {
+		return
+	}
+	total := 0.0
+	for _, n := range d.Top10Sources {
+		total += n
+	}
+	for s := range d.Top10Sources {
+		d.Top10Sources[s] = math.Round(d.Top10Sources[s]/total*1000) / 1000
+	}
+	d.MeanPicks /= float64(users)
+	if d.PoolUsers > 0 {
+		d.PoolRecall /= float64(d.PoolUsers)
 	}
 }
