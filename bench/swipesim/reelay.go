@@ -18,6 +18,7 @@ type reelayRanker struct {
 	videos  []recommender.Video
 	ids     map[string]int // video id → item
 	follows map[int64][]int64
+	served  map[int64][]string // each user's history, in the order served
 	now     time.Time
 	last    []recommender.Pick // the last answer of rank
 }
@@ -32,7 +33,7 @@ type reelayRanker struct {
 func fitReelay(lg *Log, sp split, items int, seed int64) *reelayRanker {
 	r := &reelayRanker{
 		m: recommender.New(recommender.Options{Seed: seed}), videos: lg.Videos[:items],
-		ids: map[string]int{}, follows: map[int64][]int64{}, now: sp.end,
+		ids: map[string]int{}, follows: map[int64][]int64{}, served: map[int64][]string{}, now: sp.end,
 	}
 	for i, v := range r.videos {
 		r.m.Upsert(v)
@@ -49,6 +50,7 @@ func fitReelay(lg *Log, sp split, items int, seed int64) *reelayRanker {
 		v := lg.Videos[in.Item]
 		watch := int64(in.Ratio * float64(v.DurationMS))
 		end := in.At.Add(time.Duration(watch) * time.Millisecond)
+		r.served[in.User] = append(r.served[in.User], v.ID)
 		add(in, feed.EventImpression, 0, in.At)
 		add(in, feed.EventPlay, 0, in.At)
 		if in.Ratio >= 1 {
@@ -86,15 +88,12 @@ func fitReelay(lg *Log, sp split, items int, seed int64) *reelayRanker {
 	return r
 }
 
-// rank is reelay's top k for user, without the seen items (passed as Query.Exclude too).
+// rank is reelay's top k for user, without the seen items: the user's history goes as
+// Query.Exclude, in the order served (the recommender's diversity rules read its end), and
+// the seen items are dropped from the answer.
 func (r *reelayRanker) rank(user int64, k int, seen map[int]bool) []int {
-	exclude := make([]string, 0, len(seen))
-	for i := range seen {
-		exclude = append(exclude, r.videos[i].ID)
-	}
-	slices.Sort(exclude)
 	r.last = r.m.Recommend(recommender.Query{
-		User: user, Follows: r.follows[user], Exclude: exclude, Limit: k, Now: r.now,
+		User: user, Follows: r.follows[user], Exclude: r.served[user], Limit: k, Now: r.now,
 	})
 	list := make([]int, 0, len(r.last))
 	for _, p := range r.last {
