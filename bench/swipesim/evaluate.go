@@ -48,6 +48,9 @@ type evalOptions struct {
 	EASELambda float64
 	// Neighbours is item-kNN's k; 0 is baseline.DefaultNeighbours.
 	Neighbours int
+	// UserNow asks reelay for each user's ranking at their own split time rather than at
+	// the history's end (see split.now).
+	UserNow bool
 }
 
 // ranker gives a user's top-k list of catalogue items, leaving out the seen ones.
@@ -59,7 +62,7 @@ func evaluate(lg *Log, opts evalOptions) (*Offline, error) {
 	if len(lg.Interactions) == 0 {
 		return nil, fmt.Errorf("swipesim: the log has no interactions")
 	}
-	sp := splitLog(lg)
+	sp := splitLog(lg, opts.UserNow)
 	// The catalogue at the split: the items published by then (a replayed log's items are
 	// published at their first interaction).
 	items := 0

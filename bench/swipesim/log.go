@@ -42,6 +42,18 @@ type split struct {
 	end time.Time
 	// users lists the users in the order of their first interaction.
 	users []int64
+	// userNow says, when set, each user's own "now": see splitLog.
+	userNow bool
+}
+
+// now is when user asks for the ranking that the held-out views are compared with: with
+// userNow, the time of the user's first held-out interaction (when they came back, the
+// moment a feed would rank for them); otherwise the split (end), the same for everyone.
+func (s split) now(user int64) time.Time {
+	if h := s.held[user]; s.userNow && len(h) > 0 {
+		return h[0].At
+	}
+	return s.end
 }
 
 // HoldOut is the share of each user's interactions, the latest, that the evaluation holds out.
@@ -49,7 +61,7 @@ const HoldOut = 0.2
 
 // splitLog holds out the last HoldOut of each user's interactions (rounded down: a user with
 // fewer than 5 interactions is only in the history).
-func splitLog(lg *Log) split {
+func splitLog(lg *Log, userNow bool) split {
 	byUser := map[int64][]Interaction{}
 	var users []int64
 	for _, in := range lg.Interactions {
@@ -58,7 +70,7 @@ func splitLog(lg *Log) split {
 		}
 		byUser[in.User] = append(byUser[in.User], in)
 	}
-	s := split{held: map[int64][]Interaction{}, users: users}
+	s := split{held: map[int64][]Interaction{}, users: users, userNow: userNow}
 	for _, u := range users {
 		ins := byUser[u]
 		h := int(float64(len(ins)) * HoldOut)

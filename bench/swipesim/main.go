@@ -29,8 +29,10 @@
 // reelay's recommender gets the whole history as the events a player sends (impression,
 // play, skip with watch_ms or complete, like, share, follow, not_interested) at their
 // simulated times, the catalogue through Upsert (id, creator, hashtags, duration, publication
-// time), and is asked Recommend(Query{User, Follows, Exclude: the user's history, Limit: 50,
-// Now: the split}). On the simulator an "oracle" that ranks by the world's expected watch
+// time), and is asked Recommend(Query{User, Follows, Exclude: the user's history in the order
+// served, Limit: 50, Now: the split}); with -user-now, Now is the user's own split (their
+// first held-out view) instead. The split is per user, so one user's history may be later
+// than another's held-out views: every contender sees the same history. On the simulator an "oracle" that ranks by the world's expected watch
 // ratio shows the ceiling.
 //
 // # Replaying a public log
@@ -97,6 +99,7 @@ func main() {
 	replay := flag.String("replay", "", "evaluate on this CSV log (user,item,timestamp,weight) instead of the simulator")
 	positive := flag.Float64("positive", 0.8, "with -replay: the weight from which an interaction is a positive")
 	popular := flag.Float64("popular", 0, "the share of the history's feed slots filled from the 100 most watched videos so far (the rest: uniform)")
+	userNow := flag.Bool("user-now", false, "ask reelay for each user's ranking at their own split (their first held-out interaction) rather than at the history's end")
 	asJSON := flag.Bool("json", false, "print one JSON object")
 	flag.Parse()
 	if *small {
@@ -130,7 +133,7 @@ func main() {
 		})
 		lg = simulate(w, simConfig{World: w.Config, Hours: *hours, PopularShare: *popular})
 	}
-	res, err := evaluate(lg, evalOptions{Seed: *seed})
+	res, err := evaluate(lg, evalOptions{Seed: *seed, UserNow: *userNow})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -19,13 +19,13 @@ type reelayRanker struct {
 	ids     map[string]int // video id → item
 	follows map[int64][]int64
 	served  map[int64][]string // each user's history, in the order served
-	now     time.Time
+	now     func(user int64) time.Time
 	last    []recommender.Pick // the last answer of rank
 }
 
 // fitReelay feeds reelay's recommender the catalogue at the split and the history as the
-// events a player sends; its rank asks Recommend at the split time with the user's follows,
-// and their history's items excluded.
+// events a player sends; its rank asks Recommend at the user's split time (split.now) with
+// the user's follows, and their history's items excluded.
 //
 // Each interaction becomes, at its time At: impression (with the position), play, then at
 // At + watch time either complete (a ratio of 1) or skip with watch_ms, then like, share,
@@ -33,7 +33,7 @@ type reelayRanker struct {
 func fitReelay(lg *Log, sp split, items int, seed int64) *reelayRanker {
 	r := &reelayRanker{
 		m: recommender.New(recommender.Options{Seed: seed}), videos: lg.Videos[:items],
-		ids: map[string]int{}, follows: map[int64][]int64{}, served: map[int64][]string{}, now: sp.end,
+		ids: map[string]int{}, follows: map[int64][]int64{}, served: map[int64][]string{}, now: sp.now,
 	}
 	for i, v := range r.videos {
 		r.m.Upsert(v)
@@ -93,7 +93,7 @@ func fitReelay(lg *Log, sp split, items int, seed int64) *reelayRanker {
 // the seen items are dropped from the answer.
 func (r *reelayRanker) rank(user int64, k int, seen map[int]bool) []int {
 	r.last = r.m.Recommend(recommender.Query{
-		User: user, Follows: r.follows[user], Exclude: r.served[user], Limit: k, Now: r.now,
+		User: user, Follows: r.follows[user], Exclude: r.served[user], Limit: k, Now: r.now(user),
 	})
 	list := make([]int, 0, len(r.last))
 	for _, p := range r.last {
