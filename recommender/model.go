@@ -45,9 +45,11 @@ type Options struct {
 	// hashtags for that user. Default 2s.
 	FastSkip time.Duration
 	// MaxUsers is how many users (and visitors) the model keeps state for; past it the ones
-	// idle the longest are forgotten. Default 200,000.
+	// idle the longest are forgotten. A user takes at most about 20 KB (MaxSeen seen videos,
+	// 100 creators and 100 hashtags of interest, 20 watched videos). Default 50,000.
 	MaxUsers int
-	// MaxSeen is how many seen videos the model remembers per user. Default 1,000.
+	// MaxSeen is how many seen videos the model remembers per user, the most recent. The
+	// For You cursor remembers the last 500 served besides. Default 500.
 	MaxSeen int
 	// MaxNeighbours is how many co-visited videos the model keeps per video. Default 50.
 	MaxNeighbours int
@@ -61,8 +63,8 @@ func (o *Options) defaults() {
 	setDefault(&o.PopularityHalfLife, 6*time.Hour)
 	setDefault(&o.SessionGap, 30*time.Minute)
 	setDefault(&o.FastSkip, 2*time.Second)
-	setDefault(&o.MaxUsers, 200_000)
-	setDefault(&o.MaxSeen, 1000)
+	setDefault(&o.MaxUsers, 50_000)
+	setDefault(&o.MaxSeen, 500)
 	setDefault(&o.MaxNeighbours, 50)
 }
 
@@ -104,19 +106,24 @@ const (
 // Bounds of the candidate lists and indexes, which keep a page's cost independent of the
 // catalogue's size.
 const (
-	popularTop      = 300    // the popular-and-good list
-	freshTop        = 100    // the new videos considered for a page
-	perCreator      = 10     // videos of one creator considered
-	perTag          = 20     // videos of one hashtag considered
+	popularTop      = 1000   // the popular-and-good list
+	popularAsked    = 60     // popular videos a page considers, of those the user may see
+	freshTop        = 1000   // the new videos listed, the fewest impressions first
+	listPerCreator  = 3      // videos of one creator a page considers from the fresh and popular lists
+	freshAsked      = 30     // new videos a page considers, of those the user may see
+	perCreator      = 6      // videos of one creator considered
+	perTag          = 15     // videos of one hashtag considered
 	tagIndexCap     = 500    // videos kept in a hashtag's index, the newest
 	maxFollows      = 50     // followed creators considered
 	recentWatched   = 20     // watched videos remembered per user
-	neighboursAsked = 20     // co-visited videos considered per watched video
+	covisitFrom     = 10     // the recently watched videos whose co-visits a page considers
+	neighboursAsked = 12     // co-visited videos considered per watched video
 	topInterests    = 5      // creators and hashtags of a user's interests considered
 	maxInterests    = 100    // creators and hashtags remembered per user
 	sessionLen      = 10     // videos of a session that a new one is co-visited with
 	maxPending      = 10_000 // videos known from events only
 	listsEvery      = time.Second
+	listsAge        = time.Minute
 	diversityWindow = 10 // at most maxPerWindow videos of a creator in any diversityWindow
 	maxPerWindow    = 2
 )

@@ -97,7 +97,8 @@ func (it *item) predict(r *rand.Rand) rates {
 	if r == nil {
 		return rates{w.mean(), c.mean(), l.mean(), sh.mean(), s.mean()}
 	}
-	return rates{w.sample(r), c.sample(r), l.sample(r), sh.sample(r), s.sample(r)}
+	// The rates that decide most of the value are drawn; the others are their means.
+	return rates{w.sample(r), c.mean(), l.sample(r), sh.mean(), s.sample(r)}
 }
 
 // value is the blend of the rates that ranks videos: watch time first, then likes and shares

@@ -15,6 +15,8 @@ type candidate struct {
 	source  string
 	score   float64
 	explore bool    // a new video within its budget, scored by a draw (Thompson sampling)
+	need    float64 // how much a new video needs a look: the fewer impressions, the more
+	taken   bool    // on the page already
 	covisit float64 // its co-visit weight with what the user watched
 	via     *item   // the watched video that proposed it (covisit), or shares most with (similar)
 	rates   rates
@@ -34,19 +36,23 @@ func (m *Model) Recommend(q Query) []Pick {
 	defer m.mu.RUnlock()
 	u := m.users[userKey(q.User, q.Visitor)]
 	f := m.filter(q, u)
-	cands := make(map[*item]*candidate, 256)
-	add := func(it *item, source string, via *item, w float64) {
-		if !f.ok(it) {
-			return
-		}
-		c := cands[it]
-		if c == nil {
-			c = &candidate{it: it, source: source, via: via}
-			cands[it] = c
+	cands := make([]candidate, 0, 512)
+	index := make(map[*item]int, 512)
+	// add proposes it, and reports whether it is a new candidate.
+	add := func(it *item, source string, via *item, w float64) bool {
+		i, ok := index[it]
+		if !ok {
+			if !f.ok(it) {
+				return false
+			}
+			i = len(cands)
+			index[it] = i
+			cands = append(cands, candidate{it: it, source: source, via: via})
 		}
 		if source == SourceCovisit {
-			c.covisit += w
+			cands[i].covisit += w
 		}
+		return !ok
 	}
 	// Followed creators: their newest videos.
 	for _, cr := range q.Follows[:min(len(q.Follows), maxFollows)] {
@@ -54,12 +60,12 @@ func (m *Model) Recommend(q Query) []Pick {
 			add(it, SourceFollowing, nil, 0)
 		}
 	}
-	// Co-visits of what the user watched, the most recent first.
 	if u != nil {
-		for i := len(u.recent) - 1; i >= 0; i-- {
+		// Co-visits of what the user watched, the most recent first.
+		for i := len(u.recent) - 1; i >= max(0, len(u.recent)-covisitFrom); i-- {
 			w := u.recent[i]
 			for _, n := range heaviest(w.neighbours, neighboursAsked) {
-				add(n, SourceCovisit, w, w.neighbours[n])
+				add(n.it, SourceCovisit, w, n.w)
 			}
 		}
 		// Similar: the newest videos of the creators and hashtags the user likes most.
@@ -74,32 +80,49 @@ func (m *Model) Recommend(q Query) []Pick {
 			}
 		}
 	}
-	for _, it := range m.fresh {
-		if it.Published.Add(m.opts.FreshAge).After(q.Now) {
-			add(it, SourceFresh, nil, 0)
+	// New videos, the fewest impressions first, and the popular and good ones, as many of
+	// each as a page could want whatever the user has seen.
+	// At most listPerCreator of one creator's each, so that the rules of diversity find
+	// enough others.
+	listed := func(list []*item, source string, limit int) {
+		n, per := 0, map[int64]int{}
+		for _, it := range list {
+			if n == limit {
+				return
+			}
+			if per[it.Creator] < listPerCreator && (source != SourceFresh || it.Published.Add(m.opts.FreshAge).After(q.Now)) && add(it, source, nil, 0) {
+				n++
+				per[it.Creator]++
+			}
 		}
 	}
-	for _, it := range m.popular {
-		add(it, SourcePopular, nil, 0)
-	}
+	listed(m.fresh, SourceFresh, freshAsked)
+	listed(m.popular, SourcePopular, popularAsked)
 
-	var main, explore []*candidate
-	for _, c := range cands {
+	// Every candidate competes for the page on its score (a new video's drawn); new videos
+	// within their budget have the exploration slots too, the fewest impressions first.
+	main := make([]*candidate, 0, len(cands))
+	var explore []*candidate
+	for i := range cands {
+		c := &cands[i]
 		m.score(c, u, f, q.Now, r)
+		main = append(main, c)
 		if c.explore {
 			explore = append(explore, c)
-		} else {
-			main = append(main, c)
 		}
 	}
-	byScore := func(a, b *candidate) int {
+	slices.SortFunc(main, func(a, b *candidate) int {
 		if a.score != b.score {
 			return cmp.Compare(b.score, a.score)
 		}
 		return cmp.Compare(a.it.ID, b.it.ID)
-	}
-	slices.SortFunc(main, byScore)
-	slices.SortFunc(explore, byScore)
+	})
+	slices.SortFunc(explore, func(a, b *candidate) int {
+		if a.need != b.need {
+			return cmp.Compare(b.need, a.need)
+		}
+		return cmp.Compare(a.it.ID, b.it.ID)
+	})
 	page := m.arrange(q, f, main, explore)
 	picks := make([]Pick, len(page))
 	for i, c := range page {
@@ -117,8 +140,8 @@ type filter struct {
 	follows  map[int64]bool
 	blocked  map[int64]bool // blocked, or not interested
 	exclude  map[string]bool
-	seen     map[string]struct{}
-	lastSeen []*item // the videos last served, by Query.Exclude's order, for the diversity rules
+	seen     map[uint64]struct{} // by idHash
+	lastSeen []*item             // the videos last served, by Query.Exclude's order, for the diversity rules
 }
 
 func (m *Model) filter(q Query, u *user) *filter {
@@ -157,7 +180,7 @@ func (f *filter) ok(it *item) bool {
 	if !it.pickable || f.blocked[it.Creator] || f.user != 0 && it.Creator == f.user {
 		return false
 	}
-	if _, seen := f.seen[it.ID]; seen {
+	if _, seen := f.seen[idHash(it.ID)]; seen {
 		return false
 	}
 	return !f.exclude[it.ID] && !(len(it.ID) >= prefixLen && f.exclude[it.ID[:prefixLen]])
@@ -176,17 +199,18 @@ func (m *Model) score(c *candidate, u *user, f *filter, now time.Time, r *rand.R
 	}
 	s := c.rates.value()
 	if u != nil {
-		s *= 1 + 0.5*m.affinity(u, it, now)
+		s *= 1 + 0.8*m.affinity(u, it, now)
 	}
 	s += 0.4 * math.Tanh(c.covisit/3)
 	if f.follows[it.Creator] {
 		s += 0.3
 	}
-	if c.explore {
-		// The fewer impressions it had, the more it needs a look.
-		s += 0.3 * (1 - it.impressions/float64(m.opts.ExploreBudget))
-	}
 	c.score = s
+	if c.explore {
+		// Mostly the share of its budget left; among videos about as far along, the one the
+		// draw thinks better.
+		c.need = 1 - it.impressions/float64(m.opts.ExploreBudget) + 0.1*c.rates.value()
+	}
 }
 
 // affinity is u's interest in the creator and hashtags of it, from -1 to 1.
@@ -201,7 +225,7 @@ func (m *Model) affinity(u *user, it *item, now time.Time) float64 {
 			tg += decay(x.v, x.at, now, hl)
 		}
 	}
-	return 0.6*math.Tanh(cr/3) + 0.4*math.Tanh(tg/3)
+	return 0.6*math.Tanh(cr/2) + 0.4*math.Tanh(tg/2)
 }
 
 // arrange orders the page: the best candidates, with ExploreSlots of each 10 places going to
@@ -227,48 +251,50 @@ func (m *Model) arrange(q Query, f *filter, main, explore []*candidate) []*candi
 		}
 		return count < maxPerWindow
 	}
-	take := func(list []*candidate) ([]*candidate, bool) {
-		for i, c := range list {
-			if fits(c) {
+	// take puts the first candidate of list that fits on the page.
+	take := func(list *[]*candidate) bool {
+		for len(*list) > 0 && (*list)[0].taken {
+			*list = (*list)[1:]
+		}
+		for _, c := range *list {
+			if !c.taken && fits(c) {
+				c.taken = true
 				page = append(page, c)
 				recent = append(recent, c.it.Creator)
-				return slices.Delete(list, i, i+1), true
+				return true
 			}
 		}
-		return list, false
+		return false
 	}
 	slots := min(m.opts.ExploreSlots, diversityWindow)
 	for len(page) < q.Limit {
 		pos := len(page) % diversityWindow
 		exploring := slots > 0 && pos%(diversityWindow/slots) == diversityWindow/slots/2
-		var ok bool
-		if exploring {
-			if explore, ok = take(explore); ok {
-				continue
-			}
-		}
-		if main, ok = take(main); ok {
-			continue
-		}
-		if explore, ok = take(explore); !ok {
-			break
+		if !(exploring && take(&explore)) && !take(&main) {
+			break // main holds every candidate: none fits
 		}
 	}
 	return page
 }
 
-// refreshLists recomputes the popular and fresh lists when the model changed and they are
-// listsEvery old.
+// listsStale reports whether the popular and fresh lists are due: listsEvery old and the
+// model changed since, or listsAge old (popularity decays, new videos age).
+func (m *Model) listsStale(now time.Time) bool {
+	age := now.Sub(m.listsAt)
+	return m.popular == nil || age >= listsEvery && m.listsDirty || age >= listsAge
+}
+
+// refreshLists recomputes the popular and fresh lists when they are due.
 func (m *Model) refreshLists(now time.Time) {
 	m.mu.RLock()
-	fresh := m.popular != nil && (!m.listsDirty || now.Sub(m.listsAt) < listsEvery)
+	stale := m.listsStale(now)
 	m.mu.RUnlock()
-	if fresh {
+	if !stale {
 		return
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.popular != nil && (!m.listsDirty || now.Sub(m.listsAt) < listsEvery) {
+	if !m.listsStale(now) {
 		return
 	}
 	type ranked struct {
@@ -309,19 +335,32 @@ func (m *Model) refreshLists(now time.Time) {
 // first returns the first n of list.
 func first(list []*item, n int) []*item { return list[:min(n, len(list))] }
 
-// heaviest returns the n heaviest neighbours, heaviest first.
-func heaviest(nb map[*item]float64, n int) []*item {
-	out := make([]*item, 0, len(nb))
-	for it := range nb {
-		out = append(out, it)
-	}
-	slices.SortFunc(out, func(a, b *item) int {
-		if nb[a] != nb[b] {
-			return cmp.Compare(nb[b], nb[a])
+// neighbour is a co-visited video and its weight.
+type neighbour struct {
+	it *item
+	w  float64
+}
+
+// heaviest returns the n heaviest neighbours, heaviest first (then by id), by insertion
+// into a list of n: a video has at most MaxNeighbours.
+func heaviest(nb map[*item]float64, n int) []neighbour {
+	out := make([]neighbour, 0, n+1)
+	before := func(a, b neighbour) bool { return a.w > b.w || a.w == b.w && a.it.ID < b.it.ID }
+	for it, w := range nb {
+		x := neighbour{it, w}
+		if len(out) == n && !before(x, out[n-1]) {
+			continue
 		}
-		return cmp.Compare(a.ID, b.ID)
-	})
-	return out[:min(n, len(out))]
+		i := len(out)
+		for i > 0 && before(x, out[i-1]) {
+			i--
+		}
+		out = slices.Insert(out, i, x)
+		if len(out) > n {
+			out = out[:n]
+		}
+	}
+	return out
 }
 
 // strongest returns the n keys of the strongest positive interests at now.
