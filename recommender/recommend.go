@@ -15,11 +15,14 @@ type candidate struct {
 	source  string
 	score   float64
 	explore bool    // a new video within its budget, scored by a draw (Thompson sampling)
-	need    float64 // how much a new video needs a look: the fewer impressions, the more
-	taken   bool    // on the page already
-	covisit float64 // its co-visit weight with what the user watched
-	via     *item   // the watched video that proposed it (covisit), or shares most with (similar)
-	rates   rates
+	need    float64 // how much a new video needs a look: the share of its budget left
+	// launching: a new video in its first LaunchWindow, short of LaunchImpressions
+	launching bool
+	taken     bool    // on the page already
+	covisit   float64 // its co-visit weight with what the user watched
+	batch     float64 // the batch model's x_u·B, over the user's best (0 to 1)
+	via       *item   // the watched video that proposed it (covisit), or shares most with (similar)
+	rates     rates
 }
 
 // Recommend returns at most q.Limit picks, best first: candidates from the sources (followed
@@ -36,6 +39,15 @@ func (m *Model) Recommend(q Query) []Pick {
 	defer m.mu.RUnlock()
 	u := m.users[userKey(q.User, q.Visitor)]
 	f := m.filter(q, u)
+	b := m.batch.Load()
+	scratch := scratchPool.Get().(*batchScratch)
+	defer func() {
+		scratch.reset()
+		scratchPool.Put(scratch)
+	}()
+	if u == nil {
+		b = nil
+	}
 	cands := make([]candidate, 0, 512)
 	index := make(map[*item]int, 512)
 	// add proposes it, and reports whether it is a new candidate.
@@ -68,14 +80,26 @@ func (m *Model) Recommend(q Query) []Pick {
 				add(n.it, SourceCovisit, w, n.w)
 			}
 		}
-		// Similar: the newest videos of the creators and hashtags the user likes most.
+		// Similar: the batch model's best for the user's strong positives, then the newest
+		// videos of the creators they like most and of the hashtags they watch most.
+		if b != nil {
+			for _, j := range b.batchScores(u, scratch, batchAsked) {
+				add(b.items[j], SourceSimilar, nil, 0)
+			}
+		}
 		for _, cr := range strongest(u.creators, topInterests, q.Now, m.opts.InterestHalfLife) {
 			for _, it := range first(m.byCreator[cr], perCreator) {
 				add(it, SourceSimilar, nil, 0)
 			}
 		}
+		tags := m.bestTags(u, topTags, q.Now)
 		for _, tag := range strongest(u.tags, topInterests, q.Now, m.opts.InterestHalfLife) {
-			for _, it := range first(m.byTag[tag], perTag) {
+			if !slices.Contains(tags, tag) {
+				tags = append(tags, tag)
+			}
+		}
+		for _, tag := range tags {
+			for _, it := range first(m.byTag[tag], tagAsked) {
 				add(it, SourceSimilar, nil, 0)
 			}
 		}
@@ -103,8 +127,19 @@ func (m *Model) Recommend(q Query) []Pick {
 	// within their budget have the exploration slots too, the fewest impressions first.
 	main := make([]*candidate, 0, len(cands))
 	var explore []*candidate
+	var batchMax float32
+	if b != nil {
+		for _, j := range scratch.touched {
+			batchMax = max(batchMax, scratch.score[j])
+		}
+	}
 	for i := range cands {
 		c := &cands[i]
+		if batchMax > 0 {
+			if j, ok := b.index[c.it]; ok {
+				c.batch = float64(scratch.score[j] / batchMax)
+			}
+		}
 		m.score(c, u, f, q.Now, r)
 		main = append(main, c)
 		if c.explore {
@@ -117,9 +152,21 @@ func (m *Model) Recommend(q Query) []Pick {
 		}
 		return cmp.Compare(a.it.ID, b.it.ID)
 	})
+	// The exploration slots: launching videos first, then by how much of their budget is
+	// left (in quarters), then by score: among new videos about as far along, the one this
+	// user is likeliest to watch.
 	slices.SortFunc(explore, func(a, b *candidate) int {
-		if a.need != b.need {
-			return cmp.Compare(b.need, a.need)
+		if a.launching != b.launching {
+			if a.launching {
+				return -1
+			}
+			return 1
+		}
+		if ta, tb := math.Floor(a.need*4), math.Floor(b.need*4); ta != tb {
+			return cmp.Compare(tb, ta)
+		}
+		if a.score != b.score {
+			return cmp.Compare(b.score, a.score)
 		}
 		return cmp.Compare(a.it.ID, b.it.ID)
 	})
@@ -197,19 +244,18 @@ func (m *Model) score(c *candidate, u *user, f *filter, now time.Time, r *rand.R
 	} else {
 		c.rates = it.predict(nil)
 	}
-	s := c.rates.value()
+	s := wQuality * c.rates.value()
 	if u != nil {
-		s *= 1 + 0.8*m.affinity(u, it, now)
+		s += wAffinity*m.affinity(u, it, now) + wContent*m.contentLift(u, it, now)
 	}
-	s += 0.4 * math.Tanh(c.covisit/3)
+	s += wBatch*c.batch + wCovisit*math.Tanh(c.covisit/3)
 	if f.follows[it.Creator] {
-		s += 0.3
+		s += wFollow
 	}
 	c.score = s
 	if c.explore {
-		// Mostly the share of its budget left; among videos about as far along, the one the
-		// draw thinks better.
-		c.need = 1 - it.impressions/float64(m.opts.ExploreBudget) + 0.1*c.rates.value()
+		c.need = 1 - it.impressions/float64(m.opts.ExploreBudget) // the share of its budget left
+		c.launching = it.impressions < float64(m.opts.LaunchImpressions) && it.Published.Add(m.opts.LaunchWindow).After(now)
 	}
 }
 
@@ -229,7 +275,7 @@ func (m *Model) affinity(u *user, it *item, now time.Time) float64 {
 }
 
 // arrange orders the page: the best candidates, with ExploreSlots of each 10 places going to
-// new videos while there are some, such that no creator follows itself and none has more
+// new videos while there are some (LaunchSlots more while some are launching), such that no creator follows itself and none has more
 // than maxPerWindow videos in any diversityWindow (counting the videos last served). A page
 // comes out short rather than break these rules.
 func (m *Model) arrange(q Query, f *filter, main, explore []*candidate) []*candidate {
@@ -266,7 +312,11 @@ func (m *Model) arrange(q Query, f *filter, main, explore []*candidate) []*candi
 		}
 		return false
 	}
-	slots := min(m.opts.ExploreSlots, diversityWindow)
+	slots := m.opts.ExploreSlots
+	if slices.ContainsFunc(explore, func(c *candidate) bool { return c.launching }) {
+		slots += m.opts.LaunchSlots
+	}
+	slots = min(slots, diversityWindow)
 	for len(page) < q.Limit {
 		pos := len(page) % diversityWindow
 		exploring := slots > 0 && pos%(diversityWindow/slots) == diversityWindow/slots/2

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/reelay/reelay/recommender"
 	"github.com/reelay/reelay/recommender/baseline"
 )
 
@@ -51,6 +52,9 @@ type evalOptions struct {
 	// UserNow asks reelay for each user's ranking at their own split time rather than at
 	// the history's end (see split.now).
 	UserNow bool
+	// HalfLife, when above 0, is reelay's half-life of popularity and interests: a replayed
+	// log spans months where the model's defaults (hours, days) suit a live feed.
+	HalfLife time.Duration
 }
 
 // ranker gives a user's top-k list of catalogue items, leaving out the seen ones.
@@ -132,7 +136,10 @@ func evaluate(lg *Log, opts evalOptions) (*Offline, error) {
 	})
 	var rl *reelayRanker
 	timed("reelay", func() (ranker, error) {
-		rl = fitReelay(lg, sp, items, opts.Seed)
+		rl = fitReelay(lg, sp, items, recommender.Options{
+			Seed: opts.Seed, RefitEvery: -1, // one fit at the split (fitReelay)
+			PopularityHalfLife: opts.HalfLife, InterestHalfLife: opts.HalfLife,
+		})
 		return rl.rank, nil
 	})
 	if lg.Oracle != nil {

@@ -133,7 +133,11 @@ func main() {
 		})
 		lg = simulate(w, simConfig{World: w.Config, Hours: *hours, PopularShare: *popular})
 	}
-	res, err := evaluate(lg, evalOptions{Seed: *seed, UserNow: *userNow})
+	eo := evalOptions{Seed: *seed, UserNow: *userNow}
+	if *replay != "" {
+		eo.HalfLife = logSpan(lg) / 4
+	}
+	res, err := evaluate(lg, eo)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -174,4 +178,21 @@ func printTable(w io.Writer, out Output) {
 			d.Top10Sources, d.Top10Hits, d.MeanPicks, 100*d.PoolRecall, d.PoolUsers)
 	}
 	fmt.Fprintf(w, "%.1f s\n", out.Seconds)
+}
+
+// logSpan is the time from a log's first interaction to its last.
+func logSpan(lg *Log) time.Duration {
+	if len(lg.Interactions) == 0 {
+		return 0
+	}
+	first, last := lg.Interactions[0].At, lg.Interactions[0].At
+	for _, in := range lg.Interactions {
+		if in.At.Before(first) {
+			first = in.At
+		}
+		if in.At.After(last) {
+			last = in.At
+		}
+	}
+	return last.Sub(first)
 }

@@ -30,9 +30,9 @@ type reelayRanker struct {
 // Each interaction becomes, at its time At: impression (with the position), play, then at
 // At + watch time either complete (a ratio of 1) or skip with watch_ms, then like, share,
 // follow and not_interested as the user did them.
-func fitReelay(lg *Log, sp split, items int, seed int64) *reelayRanker {
+func fitReelay(lg *Log, sp split, items int, opts recommender.Options) *reelayRanker {
 	r := &reelayRanker{
-		m: recommender.New(recommender.Options{Seed: seed}), videos: lg.Videos[:items],
+		m: recommender.New(opts), videos: lg.Videos[:items],
 		ids: map[string]int{}, follows: map[int64][]int64{}, served: map[int64][]string{}, now: sp.now,
 	}
 	for i, v := range r.videos {
@@ -85,6 +85,9 @@ func fitReelay(lg *Log, sp split, items int, seed int64) *reelayRanker {
 		r.m.Observe(events[:n])
 		events = events[n:]
 	}
+	// The batch component as of the split, as a deployment refitting every RefitEvery
+	// would hold shortly after it.
+	r.m.Refit()
 	return r
 }
 

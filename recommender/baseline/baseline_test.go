@@ -98,7 +98,7 @@ func TestItemKNN(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := m1.neighbours[1]; len(n) != 1 || n[0].item != 0 {
+	if n := m1.neighbours[1]; len(n) != 1 || n[0].Item != 0 {
 		t.Errorf("item 1's one neighbour = %v, want item 0", n)
 	}
 }

@@ -138,3 +138,26 @@ func (m *EASE) Score(user int, dst []float64) {
 		dst[i] = s[k]
 	}
 }
+
+// Neighbours returns, for each item of the history (by its index), the k items of largest
+// positive weight in its row of B, heaviest first: x_u·B restricted to those lists is what a
+// ranker that cannot afford the dense product (recommender's batch component) scores with.
+// Items outside the model have none.
+func (m *EASE) Neighbours(k int) [][]Neighbour {
+	out := make([][]Neighbour, m.data.Items)
+	if m.b == nil {
+		return out
+	}
+	var ns []Neighbour
+	for row, i := range m.items {
+		ns = ns[:0]
+		for col, w := range m.b.RawRowView(row) {
+			if w > 0 {
+				ns = append(ns, Neighbour{m.items[col], w})
+			}
+		}
+		sortNeighbours(ns)
+		out[i] = slices.Clone(ns[:min(k, len(ns))])
+	}
+	return out
+}

@@ -13,12 +13,14 @@ import (
 type ItemKNN struct {
 	data *Data
 	// neighbours[i] are i's nearest items with their similarity, most similar first.
-	neighbours [][]neighbour
+	neighbours [][]Neighbour
 }
 
-type neighbour struct {
-	item int
-	sim  float64
+// Neighbour is an item and its weight in another item's list: a similarity (item-kNN) or
+// an entry of EASE's B.
+type Neighbour struct {
+	Item   int
+	Weight float64
 }
 
 // DefaultNeighbours is the number of neighbours FitItemKNN keeps when asked for 0.
@@ -42,7 +44,7 @@ func FitItemKNN(d *Data, k int) (*ItemKNN, error) {
 			norm[e.Item] += e.Weight * e.Weight
 		}
 	}
-	m := &ItemKNN{data: d, neighbours: make([][]neighbour, d.Items)}
+	m := &ItemKNN{data: d, neighbours: make([][]Neighbour, d.Items)}
 	dot := make([]float64, d.Items)
 	var touched []int
 	for i := range d.Items {
@@ -58,19 +60,14 @@ func FitItemKNN(d *Data, k int) (*ItemKNN, error) {
 				dot[e.Item] += ue.Weight * e.Weight
 			}
 		}
-		var ns []neighbour
+		var ns []Neighbour
 		for _, j := range touched {
 			if dot[j] != 0 {
-				ns = append(ns, neighbour{j, dot[j] / math.Sqrt(norm[i]*norm[j])})
+				ns = append(ns, Neighbour{j, dot[j] / math.Sqrt(norm[i]*norm[j])})
 			}
 			dot[j] = 0
 		}
-		slices.SortFunc(ns, func(a, b neighbour) int {
-			if c := cmp.Compare(b.sim, a.sim); c != 0 {
-				return c
-			}
-			return cmp.Compare(a.item, b.item)
-		})
+		sortNeighbours(ns)
 		m.neighbours[i] = ns[:min(k, len(ns))]
 	}
 	return m, nil
@@ -81,7 +78,17 @@ func (m *ItemKNN) Score(user int, dst []float64) {
 	clear(dst)
 	for _, e := range m.data.Rows[user] {
 		for _, n := range m.neighbours[e.Item] {
-			dst[n.item] += e.Weight * n.sim
+			dst[n.Item] += e.Weight * n.Weight
 		}
 	}
+}
+
+// sortNeighbours orders ns by weight, heaviest first, then by item.
+func sortNeighbours(ns []Neighbour) {
+	slices.SortFunc(ns, func(a, b Neighbour) int {
+		if c := cmp.Compare(b.Weight, a.Weight); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Item, b.Item)
+	})
 }
