@@ -243,13 +243,31 @@ func (b *batchModel) batchScores(u *user, s *batchScratch, n int) []int32 {
 			s.score[nb.j] += nb.w
 		}
 	}
-	top := slices.Clone(s.touched)
-	slices.SortFunc(top, func(x, y int32) int {
+	better := func(x, y int32) int {
 		if c := cmp.Compare(s.score[y], s.score[x]); c != 0 {
 			return c
 		}
-		return cmp.Compare(b.items[x].ID, b.items[y].ID)
-	})
+		return cmp.Compare(x, y)
+	}
+	top := slices.Clone(s.touched)
+	if len(top) > n {
+		// The n-th best score by a selection over a sample-free copy: sorting the scores
+		// alone is cheaper than sorting the items by score and id.
+		vals := make([]float32, len(top))
+		for i, j := range top {
+			vals[i] = s.score[j]
+		}
+		slices.Sort(vals)
+		cut := vals[len(vals)-n]
+		kept := top[:0]
+		for _, j := range s.touched {
+			if s.score[j] >= cut {
+				kept = append(kept, j)
+			}
+		}
+		top = kept
+	}
+	slices.SortFunc(top, better)
 	return top[:min(n, len(top))]
 }
 

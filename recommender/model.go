@@ -158,7 +158,7 @@ const (
 	maxPending      = 10_000 // videos known from events only
 	listsEvery      = time.Second
 	listsAge        = time.Minute
-	batchAsked      = 100 // the batch model's best a page considers
+	batchAsked      = 200 // the batch model's best a page considers
 	diversityWindow = 10  // at most maxPerWindow videos of a creator in any diversityWindow
 	maxPerWindow    = 2
 )

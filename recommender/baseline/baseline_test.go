@@ -2,6 +2,7 @@ package baseline
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"testing"
@@ -204,5 +205,37 @@ func TestInvalidData(t *testing.T) {
 	}
 	if _, err := FitEASE(bad, 0, 0); !errors.Is(err, ErrData) {
 		t.Errorf("FitEASE: %v, want ErrData", err)
+	}
+}
+
+// TestEASENeighbours: an item's neighbour list holds the positive entries of its row of B,
+// heaviest first, cut at k; the items EASE leaves out (maxItems) have none. Summed over a
+// user's items with k large enough, the lists give x_u·B's positive part.
+func TestEASENeighbours(t *testing.T) {
+	d := tiny(5, []int{0, 1}, []int{0, 1, 2}, []int{1, 2}, []int{2, 3}, []int{0, 3}, []int{0, 1, 2, 3})
+	m, err := FitEASE(d, 2, 4) // item 4 has no interaction: left out
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []int{1, 2, 10} {
+		t.Run(fmt.Sprint("k=", k), func(t *testing.T) {
+			all := m.Neighbours(k)
+			if len(all) != 5 || len(all[4]) != 0 {
+				t.Fatalf("Neighbours(%d) = %v: want 5 lists, item 4's empty", k, all)
+			}
+			for i, ns := range all[:4] {
+				var want []Neighbour
+				for j := range 4 {
+					if w := m.b.At(m.pos[i], m.pos[j]); w > 0 {
+						want = append(want, Neighbour{j, w})
+					}
+				}
+				sortNeighbours(want)
+				want = want[:min(k, len(want))]
+				if !slices.Equal(ns, want) {
+					t.Errorf("item %d: %v, want %v", i, ns, want)
+				}
+			}
+		})
 	}
 }
