@@ -51,6 +51,7 @@ type batchNeighbour struct {
 // batchScratch holds a Recommend's x_u·B, by the batch model's index.
 type batchScratch struct {
 	score   []float32
+	mark    []bool // touched
 	touched []int32
 }
 
@@ -225,10 +226,12 @@ func (m *Model) BatchStats() (refits uint64, items int, lastFit time.Duration) {
 func (m *Model) WaitRefits() { m.fits.Wait() }
 
 // batchScores computes x_u·B from u's strong positives over the batch model's lists into s,
-// and returns the touched items, the highest first, at most n of them as candidates.
+// and returns the items of positive score, the highest first, at most n of them, as
+// candidates.
 func (b *batchModel) batchScores(u *user, s *batchScratch, n int) []int32 {
 	if len(s.score) < len(b.items) {
 		s.score = make([]float32, len(b.items))
+		s.mark = make([]bool, len(b.items))
 	}
 	s.touched = s.touched[:0]
 	for _, p := range u.positives {
@@ -237,7 +240,8 @@ func (b *batchModel) batchScores(u *user, s *batchScratch, n int) []int32 {
 			continue
 		}
 		for _, nb := range b.neighbours[k] {
-			if s.score[nb.j] == 0 {
+			if !s.mark[nb.j] {
+				s.mark[nb.j] = true
 				s.touched = append(s.touched, nb.j)
 			}
 			s.score[nb.j] += nb.w
@@ -249,7 +253,12 @@ func (b *batchModel) batchScores(u *user, s *batchScratch, n int) []int32 {
 		}
 		return cmp.Compare(x, y)
 	}
-	top := slices.Clone(s.touched)
+	top := make([]int32, 0, len(s.touched))
+	for _, j := range s.touched {
+		if s.score[j] > 0 { // a candidate only if like the user's positives on the whole
+			top = append(top, j)
+		}
+	}
 	if len(top) > n {
 		// The n-th best score by a selection over a sample-free copy: sorting the scores
 		// alone is cheaper than sorting the items by score and id.
@@ -260,7 +269,7 @@ func (b *batchModel) batchScores(u *user, s *batchScratch, n int) []int32 {
 		slices.Sort(vals)
 		cut := vals[len(vals)-n]
 		kept := top[:0]
-		for _, j := range s.touched {
+		for _, j := range top {
 			if s.score[j] >= cut {
 				kept = append(kept, j)
 			}
@@ -275,6 +284,7 @@ func (b *batchModel) batchScores(u *user, s *batchScratch, n int) []int32 {
 func (s *batchScratch) reset() {
 	for _, j := range s.touched {
 		s.score[j] = 0
+		s.mark[j] = false
 	}
 	s.touched = s.touched[:0]
 }

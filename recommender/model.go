@@ -36,7 +36,8 @@ type Options struct {
 	// LaunchWindow and LaunchImpressions: a new video younger than LaunchWindow with fewer
 	// than LaunchImpressions impressions is launching; while a page's candidates hold one,
 	// LaunchSlots more of each 10 places go to new videos, launching ones first, so that
-	// every upload gets its first look within minutes. Defaults 10m, 50 and 2.
+	// every upload gets its first look within minutes. Defaults 10m, 50 and 1 (negative
+	// LaunchSlots: none). The launch slots are the last of each 10.
 	LaunchWindow      time.Duration
 	LaunchImpressions int
 	LaunchSlots       int
@@ -72,8 +73,8 @@ type Options struct {
 	// positives in the window. EASE inverts a dense matrix of that size (3,000: about 8 s of
 	// one core and 150 MB while it runs). Default 3,000.
 	BatchItems int
-	// BatchNeighbours is how many entries of its row of B the batch component keeps per
-	// video. Default 100.
+	// BatchNeighbours is how many entries of its row of B (the largest in magnitude) the
+	// batch component keeps per video. Default 300.
 	BatchNeighbours int
 	// BatchLambda is EASE's regularisation. Default 100.
 	BatchLambda float64
@@ -85,7 +86,9 @@ func (o *Options) defaults() {
 	setDefault(&o.ExploreSlots, 1)
 	setDefault(&o.LaunchWindow, 10*time.Minute)
 	setDefault(&o.LaunchImpressions, 50)
-	setDefault(&o.LaunchSlots, 2)
+	if o.LaunchSlots == 0 {
+		o.LaunchSlots = 1
+	}
 	setDefault(&o.InterestHalfLife, 72*time.Hour)
 	setDefault(&o.PopularityHalfLife, 6*time.Hour)
 	setDefault(&o.SessionGap, 30*time.Minute)
@@ -98,7 +101,7 @@ func (o *Options) defaults() {
 	}
 	setDefault(&o.BatchWindow, 300_000)
 	setDefault(&o.BatchItems, 3000)
-	setDefault(&o.BatchNeighbours, 100)
+	setDefault(&o.BatchNeighbours, 300)
 	setDefault(&o.BatchLambda, 100)
 }
 
@@ -158,7 +161,7 @@ const (
 	maxPending      = 10_000 // videos known from events only
 	listsEvery      = time.Second
 	listsAge        = time.Minute
-	batchAsked      = 200 // the batch model's best a page considers
+	batchAsked      = 400 // the batch model's best a page considers
 	diversityWindow = 10  // at most maxPerWindow videos of a creator in any diversityWindow
 	maxPerWindow    = 2
 )

@@ -152,9 +152,9 @@ func (m *Model) Recommend(q Query) []Pick {
 		}
 		return cmp.Compare(a.it.ID, b.it.ID)
 	})
-	// The exploration slots: launching videos first, then by how much of their budget is
-	// left (in quarters), then by score: among new videos about as far along, the one this
-	// user is likeliest to watch.
+	// The exploration slots: launching videos first, the fewest impressions first; then the
+	// other new videos within their budget by score (drawn): the one this user is likeliest
+	// to watch, so that exploring costs the user little.
 	slices.SortFunc(explore, func(a, b *candidate) int {
 		if a.launching != b.launching {
 			if a.launching {
@@ -162,8 +162,8 @@ func (m *Model) Recommend(q Query) []Pick {
 			}
 			return 1
 		}
-		if ta, tb := math.Floor(a.need*4), math.Floor(b.need*4); ta != tb {
-			return cmp.Compare(tb, ta)
+		if a.launching && a.need != b.need {
+			return cmp.Compare(b.need, a.need)
 		}
 		if a.score != b.score {
 			return cmp.Compare(b.score, a.score)
@@ -233,6 +233,22 @@ func (f *filter) ok(it *item) bool {
 	return !f.exclude[it.ID] && !(len(it.ID) >= prefixLen && f.exclude[it.ID[:prefixLen]])
 }
 
+// The weights of a candidate's score. The user's own signals decide most of it: how they
+// watched the candidate's hashtags (contentLift, from -1 to 1, mostly within ±0.3) and the
+// batch model's x_u·B over their best candidate (0 to 1); the video's global rates
+// (rates.value, about 0.3 to 1.5), the interest in its creator and hashtags (affinity, -1
+// to 1) and a followed creator add less. Chosen on the simulator's seeds 1-3 and MovieLens
+// 100K (bench/RESULTS.md); co-visits propose candidates but no longer add to the score:
+// every weight on them lowered both.
+const (
+	wContent  = 6.0
+	wBatch    = 4.0
+	wQuality  = 0.1
+	wAffinity = 0.5
+	wCovisit  = 0.0
+	wFollow   = 0.3
+)
+
 // score sets c's score: the blend of its predicted rates (drawn, for a new video within its
 // budget), raised by the user's interest in its creator and hashtags, its co-visits with
 // what they watched, and a followed creator.
@@ -275,7 +291,8 @@ func (m *Model) affinity(u *user, it *item, now time.Time) float64 {
 }
 
 // arrange orders the page: the best candidates, with ExploreSlots of each 10 places going to
-// new videos while there are some (LaunchSlots more while some are launching), such that no creator follows itself and none has more
+// new videos while there are some (and the last LaunchSlots of each 10 while some are
+// launching), such that no creator follows itself and none has more
 // than maxPerWindow videos in any diversityWindow (counting the videos last served). A page
 // comes out short rather than break these rules.
 func (m *Model) arrange(q Query, f *filter, main, explore []*candidate) []*candidate {
@@ -312,14 +329,15 @@ func (m *Model) arrange(q Query, f *filter, main, explore []*candidate) []*candi
 		}
 		return false
 	}
-	slots := m.opts.ExploreSlots
+	slots := min(m.opts.ExploreSlots, diversityWindow)
+	launch := 0 // the last places of each 10, while there are launching videos
 	if slices.ContainsFunc(explore, func(c *candidate) bool { return c.launching }) {
-		slots += m.opts.LaunchSlots
+		launch = min(max(m.opts.LaunchSlots, 0), diversityWindow-slots)
 	}
-	slots = min(slots, diversityWindow)
 	for len(page) < q.Limit {
 		pos := len(page) % diversityWindow
-		exploring := slots > 0 && pos%(diversityWindow/slots) == diversityWindow/slots/2
+		exploring := slots > 0 && pos%(diversityWindow/slots) == diversityWindow/slots/2 ||
+			pos >= diversityWindow-launch
 		if !(exploring && take(&explore)) && !take(&main) {
 			break // main holds every candidate: none fits
 		}

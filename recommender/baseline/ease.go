@@ -139,10 +139,11 @@ func (m *EASE) Score(user int, dst []float64) {
 	}
 }
 
-// Neighbours returns, for each item of the history (by its index), the k items of largest
-// positive weight in its row of B, heaviest first: x_u·B restricted to those lists is what a
-// ranker that cannot afford the dense product (recommender's batch component) scores with.
-// Items outside the model have none.
+// Neighbours returns, for each item of the history (by its index), the k entries of its row
+// of B of largest magnitude (negative ones too: they keep an item like one of the user's but
+// unlike the others down), heaviest first: x_u·B restricted to those lists is what a ranker
+// that cannot afford the dense product (recommender's batch component) scores with. Items
+// outside the model have none.
 func (m *EASE) Neighbours(k int) [][]Neighbour {
 	out := make([][]Neighbour, m.data.Items)
 	if m.b == nil {
@@ -152,12 +153,23 @@ func (m *EASE) Neighbours(k int) [][]Neighbour {
 	for row, i := range m.items {
 		ns = ns[:0]
 		for col, w := range m.b.RawRowView(row) {
-			if w > 0 {
+			if w != 0 {
 				ns = append(ns, Neighbour{m.items[col], w})
 			}
 		}
+		slices.SortFunc(ns, byMagnitude)
+		ns := slices.Clone(ns[:min(k, len(ns))])
 		sortNeighbours(ns)
-		out[i] = slices.Clone(ns[:min(k, len(ns))])
+		out[i] = ns
 	}
 	return out
+}
+
+// byMagnitude orders neighbours by the absolute value of their weight, largest first, then
+// by item.
+func byMagnitude(a, b Neighbour) int {
+	if c := cmp.Compare(math.Abs(b.Weight), math.Abs(a.Weight)); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Item, b.Item)
 }
