@@ -24,7 +24,6 @@ const (
 	maxOutcomes  = 200 // hashtags whose outcomes are remembered per user
 	outcomePrior = 2.0 // viewings of the user's mean a hashtag's rate starts from
 	topTags      = 6   // hashtags whose videos a page considers
-	tagAsked     = 25  // videos considered per hashtag
 )
 
 // add decays o to t and adds one viewing.

@@ -148,8 +148,9 @@ const (
 	freshTop        = 1000   // the new videos listed, the fewest impressions first
 	listPerCreator  = 3      // videos of one creator a page considers from the fresh and popular lists
 	freshAsked      = 30     // new videos a page considers, of those the user may see
-	perCreator      = 6      // videos of one creator considered
-	perTag          = 15     // videos of one hashtag considered
+	perCreator      = 6      // videos of one creator considered, the best
+	perTag          = 15     // videos of one hashtag considered, the best
+	similarNewest   = 3      // and the newest of each creator and hashtag
 	tagIndexCap     = 500    // videos kept in a hashtag's index, the newest
 	maxFollows      = 50     // followed creators considered
 	recentWatched   = 20     // watched videos remembered per user
@@ -172,6 +173,8 @@ const (
 type Model struct {
 	opts  Options
 	calls atomic.Uint64 // Recommend calls: each seeds its own exploration
+	// scratch holds the candidates' memory (*scratch) between pages.
+	scratch sync.Pool
 
 	mu sync.RWMutex
 	// videos holds the pickable videos and, up to maxPending, videos that events named before
@@ -183,11 +186,20 @@ type Model struct {
 	byCreator map[int64][]*item  // newest first
 	byTag     map[string][]*item // newest first, at most tagIndexCap
 	users     map[string]*user
+	moved     map[*item]bool // videos whose neighbours changed in this Observe
 
-	// The popular and fresh lists, recomputed at most every listsEvery of model time.
+	// changes counts the changes of the model (Upsert, Remove, events).
+	changes uint64
+
+	// The popular and fresh lists, and the best perTag videos of each hashtag and perCreator
+	// of each creator, recomputed at most every listsEvery of model time, as of listsAt and
+	// listsChanges. One page at a time recomputes them (refreshing), under the read lock.
+	refreshing     sync.Mutex
 	popular, fresh []*item
+	tagBest        map[string][]*item
+	creatorBest    map[int64][]*item
 	listsAt        time.Time
-	listsDirty     bool
+	listsChanges   uint64
 
 	// The batch component (batch.go): the window of strong positives, a ring of at most
 	// BatchWindow from windowNext, oldest first, and when the next refit is due.
@@ -210,8 +222,8 @@ const prefixLen = 10
 func New(opts Options) *Model {
 	opts.defaults()
 	return &Model{
-		opts: opts, videos: map[string]*item{}, prefixes: map[string]*item{},
-		byCreator: map[int64][]*item{}, byTag: map[string][]*item{}, users: map[string]*user{},
+		opts: opts, scratch: sync.Pool{New: newScratch}, videos: map[string]*item{}, prefixes: map[string]*item{},
+		byCreator: map[int64][]*item{}, byTag: map[string][]*item{}, users: map[string]*user{}, moved: map[*item]bool{},
 	}
 }
 
@@ -229,7 +241,7 @@ func (m *Model) Upsert(v Video) {
 		}
 		m.unindex(it)
 	default:
-		it = &item{}
+		it = &item{hash: idHash(v.ID)}
 		m.videos[v.ID] = it
 		m.pickable++
 	}
@@ -237,7 +249,7 @@ func (m *Model) Upsert(v Video) {
 	it.Video = v
 	it.pickable = true
 	m.index(it)
-	m.listsDirty = true
+	m.changes++
 }
 
 // Remove forgets a video that is no longer pickable; what it learned of the video goes too.
@@ -253,8 +265,14 @@ func (m *Model) Remove(id string) {
 		m.pickable--
 	}
 	delete(m.videos, id)
-	it.pickable = false // lists and neighbours still pointing at it skip it
-	m.listsDirty = true
+	it.pickable = false            // lists still pointing at it skip it
+	for n := range it.neighbours { // co-visits are kept both ways
+		if _, ok := n.neighbours[it]; ok {
+			delete(n.neighbours, it)
+			n.heavy = heaviest(n.neighbours, neighboursAsked)
+		}
+	}
+	m.changes++
 }
 
 // Len returns how many videos the model may pick.

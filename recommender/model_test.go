@@ -3,6 +3,7 @@ package recommender
 import (
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -202,6 +203,28 @@ func TestRecommendDiversity(t *testing.T) {
 	}
 }
 
+// TestRecommendFewCreators: when the candidates cannot keep the rules of diversity (one
+// creator, or two), the page is full all the same, spaced out as far as they allow.
+func TestRecommendFewCreators(t *testing.T) {
+	for _, creators := range []int64{1, 2} {
+		w := newWorld(t, Options{})
+		for c := range creators {
+			for range 12 {
+				w.video(c+1, 48*time.Hour)
+			}
+		}
+		page := ids(w.page(Query{Limit: 12}))
+		if len(page) != 12 {
+			t.Errorf("%d creators: a page of %d, want 12", creators, len(page))
+		}
+		for i := 1; i < len(page) && creators > 1; i++ {
+			if w.byID[page[i]].Creator == w.byID[page[i-1]].Creator {
+				t.Errorf("%d creators: the same creator at %d and %d: %v", creators, i-1, i, page)
+			}
+		}
+	}
+}
+
 // TestRecommendFilters: never what was seen or excluded, a blocked creator's, the user's own,
 // or a video that is not pickable.
 func TestRecommendFilters(t *testing.T) {
@@ -227,9 +250,8 @@ func TestRecommendFilters(t *testing.T) {
 			t.Errorf("%s: a blocked creator's picked", id)
 		}
 	}
-	// Less the 4 above, the own and the blocked (the seen one was own), and the last of
-	// creator 12, who would follow itself.
-	if want := len(all) - 4 - 2 - 2 + 1 - 1; len(got) != want {
+	// Less the 4 above, the own and the blocked (the seen one was own).
+	if want := len(all) - 4 - 2 - 2 + 1; len(got) != want {
 		t.Errorf("%d picked, want %d: %v", len(got), want, got)
 	}
 	// A visitor's seen videos count for that visitor only.
@@ -398,6 +420,28 @@ func TestModelBounds(t *testing.T) {
 			t.Errorf("video %s: %d neighbours", id, len(it.neighbours))
 		}
 	}
+	// A removed video leaves its neighbours' lists.
+	var gone string
+	for id, it := range w.m.videos {
+		if len(it.neighbours) > 0 && (gone == "" || id < gone) {
+			gone = id
+		}
+	}
+	w.m.mu.RUnlock()
+	w.m.Remove(gone)
+	w.m.mu.RLock()
+	for id, it := range w.m.videos {
+		for n := range it.neighbours {
+			if n.ID == gone {
+				t.Errorf("video %s still holds the removed %s among its neighbours", id, gone)
+			}
+		}
+		for _, n := range it.heavy {
+			if n.it.ID == gone {
+				t.Errorf("video %s still holds the removed %s among its heaviest neighbours", id, gone)
+			}
+		}
+	}
 	// The seen set forgets the oldest: the user's first videos are candidates again.
 	u := w.m.users["200"]
 	if _, ok := u.seen[idHash(vids[(199*7)%len(vids)])]; ok {
@@ -406,4 +450,51 @@ func TestModelBounds(t *testing.T) {
 	if _, ok := u.seen[idHash(vids[(199*7+39)%len(vids)])]; !ok {
 		t.Error("the newest seen video is forgotten")
 	}
+}
+
+// TestModelConcurrent: pages, events, upserts and removals at once (for the race detector),
+// and every page full and free of removed videos throughout.
+func TestModelConcurrent(t *testing.T) {
+	w := newWorld(t, Options{})
+	var vids []string
+	for c := range int64(40) {
+		for range 5 {
+			vids = append(vids, w.video(c+1, time.Duration(c)*time.Hour))
+		}
+	}
+	w.m.Remove(vids[0])
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for g := range 4 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				now := t0.Add(time.Duration(i) * 100 * time.Millisecond)
+				page := w.m.Recommend(Query{User: int64(g + 1), Limit: 10, Now: now})
+				if len(page) != 10 {
+					t.Errorf("a page of %d", len(page))
+					return
+				}
+				for _, p := range page {
+					if p.Video == vids[0] {
+						t.Errorf("removed %s picked", p.Video)
+						return
+					}
+				}
+				w.m.Observe([]feed.Event{{UserID: int64(g + 1), Video: page[0].Video, Type: feed.EventComplete, At: now},
+					{UserID: int64(g + 10), Video: page[1].Video, Type: feed.EventLike, At: now}})
+			}
+		})
+	}
+	for i := range 200 {
+		v := w.byID[vids[1+i%len(vids[1:])]]
+		v.Tags = []string{fmt.Sprint("t", i)}
+		w.m.Upsert(v)
+	}
+	close(stop)
+	wg.Wait()
 }

@@ -50,8 +50,10 @@ const (
 	interestShare         = 3.0
 	interestFollow        = 3.0
 	interestFastSkip      = -1.0
+	interestShort         = -0.5 // a skip before shortRatio of the video
 	interestNotInterested = -5.0
 	positiveRatio         = 0.5 // a watch ratio that counts as watched
+	shortRatio            = 0.25
 	maxViews              = 8
 	maxPositives          = 100 // strong positives remembered per user, for the batch component
 )
@@ -76,13 +78,17 @@ func (m *Model) Observe(events []feed.Event) {
 		m.observe(&events[i])
 		m.refitDue(events[i].At)
 	}
+	for it := range m.moved {
+		it.heavy = heaviest(it.neighbours, neighboursAsked)
+		delete(m.moved, it)
+	}
 	m.evictUsers()
 }
 
 func (m *Model) observe(ev *feed.Event) {
 	it := m.videos[ev.Video]
 	if it == nil && len(m.videos)-m.pickable < maxPending {
-		it = &item{Video: Video{ID: ev.Video}}
+		it = &item{Video: Video{ID: ev.Video}, hash: idHash(ev.Video)}
 		m.videos[ev.Video] = it
 	}
 	var u *user
@@ -96,7 +102,7 @@ func (m *Model) observe(ev *feed.Event) {
 		}
 	}
 	t := ev.At
-	m.listsDirty = true
+	m.changes++
 	if it == nil { // too many unknown videos: only the user's seen set learns
 		if u != nil {
 			m.see(u, ev.Video)
@@ -146,6 +152,8 @@ func (m *Model) observe(ev *feed.Event) {
 		switch {
 		case v.watchMS < m.opts.FastSkip.Milliseconds() && !v.positive && u != nil:
 			m.interest(u, it, interestFastSkip, t)
+		case watchRatio(v.watchMS, it.DurationMS) < shortRatio && !v.positive && u != nil:
+			m.interest(u, it, interestShort, t)
 		case watchRatio(v.watchMS, it.DurationMS) >= positiveRatio:
 			m.watched(u, v, t)
 		}
@@ -236,9 +244,11 @@ func (m *Model) covisit(a, b *item, w float64) {
 		a.neighbours = map[*item]float64{}
 	}
 	a.neighbours[b] += w
+	m.moved[a] = true
 	if len(a.neighbours) <= m.opts.MaxNeighbours {
 		return
 	}
+	// Forget the lightest other one.
 	var light *item
 	for n, nw := range a.neighbours {
 		if n == b {
@@ -249,6 +259,8 @@ func (m *Model) covisit(a, b *item, w float64) {
 		}
 	}
 	delete(a.neighbours, light)
+	delete(light.neighbours, a) // both ways, so that a Remove finds every video that holds it
+	m.moved[light] = true
 }
 
 // interest moves u's interest in the creator of it by w, and in its hashtags by w/2.

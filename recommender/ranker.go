@@ -237,10 +237,7 @@ func (r *Ranker) recommend(ctx context.Context, req feed.RankRequest, explain bo
 	q := Query{User: req.Viewer, Visitor: req.Visitor, Exclude: req.Exclude, Limit: req.Limit, Now: r.now(), Explain: explain}
 	if req.Viewer != 0 {
 		var err error
-		if q.Follows, err = r.ids(ctx, `SELECT followee_id FROM follows WHERE follower_id = $1 ORDER BY created_at DESC LIMIT $2`, req.Viewer, r.cfg.MaxFollows); err != nil {
-			return nil, err
-		}
-		if q.Blocked, err = r.ids(ctx, `SELECT blocked_id FROM blocks WHERE blocker_id = $1 LIMIT $2`, req.Viewer, maxBlocks); err != nil {
+		if q.Follows, q.Blocked, err = r.graph(ctx, req.Viewer); err != nil {
 			return nil, err
 		}
 	}
@@ -252,23 +249,31 @@ func (r *Ranker) recommend(ctx context.Context, req feed.RankRequest, explain bo
 // maxBlocks bounds the blocked creators a page looks at.
 const maxBlocks = 10_000
 
-// ids returns the user ids of a query of one column.
-func (r *Ranker) ids(ctx context.Context, query string, args ...any) ([]int64, error) {
-	rows, err := r.db.SQL().QueryContext(ctx, query, args...)
+// graph returns the creators viewer follows (the most recent Config.MaxFollows) and the
+// ones they blocked, in one query.
+func (r *Ranker) graph(ctx context.Context, viewer int64) (follows, blocked []int64, err error) {
+	rows, err := r.db.SQL().QueryContext(ctx, `SELECT id, blocked FROM (
+			SELECT followee_id AS id, 0 AS blocked FROM follows WHERE follower_id = $1 ORDER BY created_at DESC LIMIT $2) f
+		UNION ALL
+		SELECT id, blocked FROM (SELECT blocked_id AS id, 1 AS blocked FROM blocks WHERE blocker_id = $1 LIMIT $3) b`,
+		viewer, r.cfg.MaxFollows, maxBlocks)
 	if err != nil {
-		return nil, fmt.Errorf("recommender: %w", err)
+		return nil, nil, fmt.Errorf("recommender: follows and blocks: %w", err)
 	}
 	defer rows.Close()
-	var out []int64
 	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("recommender: %w", err)
+		var id, b int64
+		if err := rows.Scan(&id, &b); err != nil {
+			return nil, nil, fmt.Errorf("recommender: follows and blocks: %w", err)
 		}
-		out = append(out, id)
+		if b == 1 {
+			blocked = append(blocked, id)
+		} else {
+			follows = append(follows, id)
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("recommender: %w", err)
+		return nil, nil, fmt.Errorf("recommender: follows and blocks: %w", err)
 	}
-	return out, nil
+	return follows, blocked, nil
 }

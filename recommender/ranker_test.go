@@ -424,3 +424,51 @@ func TestRankCatalogue(t *testing.T) {
 		}
 	})
 }
+
+// TestRankFollowsAndBlocks: the ranker asks the model with the viewer's follows and blocks
+// from the database: a followed creator's videos come from the following source, a blocked
+// creator's never come, nor the viewer's own.
+func TestRankFollowsAndBlocks(t *testing.T) {
+	forEachDB(t, func(t *testing.T, d *db.DB) {
+		viewer, _ := newUser(t, d, "viewer")
+		creators := map[string]int64{}
+		owner := map[string]int64{}
+		for _, h := range []string{"followed", "blocked", "other1", "other2", "other3", "other4"} {
+			creators[h], _ = newUser(t, d, h)
+			for range 3 {
+				owner[publish(t, d, creators[h], time.Now().Add(-48*time.Hour))] = creators[h]
+			}
+		}
+		owner[publish(t, d, viewer, time.Now().Add(-48*time.Hour))] = viewer
+		if _, err := d.Exec(t.Context(), `INSERT INTO follows (follower_id, followee_id, created_at) VALUES ($1, $2, 1)`, viewer, creators["followed"]); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Exec(t.Context(), `INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES ($1, $2, 1)`, viewer, creators["blocked"]); err != nil {
+			t.Fatal(err)
+		}
+		n := startNode(t, d, Config{})
+		ranked, err := n.rank.Explain(t.Context(), feed.RankRequest{Viewer: viewer, Limit: 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		following := 0
+		for _, r := range ranked {
+			switch owner[r.ID] {
+			case creators["blocked"]:
+				t.Errorf("%s of the blocked creator ranked", r.ID)
+			case viewer:
+				t.Errorf("%s, the viewer's own, ranked", r.ID)
+			case creators["followed"]:
+				if r.Source == SourceFollowing {
+					following++
+				}
+			}
+			if len(r.Reasons) == 0 {
+				t.Errorf("%s: no reasons", r.ID)
+			}
+		}
+		if following == 0 || len(ranked) < 10 {
+			t.Errorf("%d ranked, %d of the followed creator from the following source: %+v", len(ranked), following, ranked)
+		}
+	})
+}

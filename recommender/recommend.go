@@ -21,14 +21,15 @@ type candidate struct {
 	taken     bool    // on the page already
 	covisit   float64 // its co-visit weight with what the user watched
 	batch     float64 // the batch model's x_u·B, over the user's best (0 to 1)
-	via       *item   // the watched video that proposed it (covisit), or shares most with (similar)
+	via       *item   // the watched video whose co-visits proposed it (covisit)
 	rates     rates
 }
 
 // Recommend returns at most q.Limit picks, best first: candidates from the sources (followed
 // creators, co-visits of what the user watched, videos like the ones they like, new videos,
 // popular and good ones), scored, less what the user may not or need not see, in an order
-// where no creator follows itself and none has more than 2 of any 10.
+// where no creator follows itself and none has more than 2 of any 10 (as far as the
+// candidates allow: see arrange).
 func (m *Model) Recommend(q Query) []Pick {
 	if q.Limit <= 0 {
 		return nil
@@ -39,17 +40,19 @@ func (m *Model) Recommend(q Query) []Pick {
 	defer m.mu.RUnlock()
 	u := m.users[userKey(q.User, q.Visitor)]
 	f := m.filter(q, u)
+	sc := m.scratch.Get().(*scratch)
+	defer m.scratch.Put(sc)
+	sc.reset()
+	cands, index := sc.cands, sc.index
 	b := m.batch.Load()
-	scratch := scratchPool.Get().(*batchScratch)
+	bs := scratchPool.Get().(*batchScratch)
 	defer func() {
-		scratch.reset()
-		scratchPool.Put(scratch)
+		bs.reset()
+		scratchPool.Put(bs)
 	}()
 	if u == nil {
 		b = nil
 	}
-	cands := make([]candidate, 0, 512)
-	index := make(map[*item]int, 512)
 	// add proposes it, and reports whether it is a new candidate.
 	add := func(it *item, source string, via *item, w float64) bool {
 		i, ok := index[it]
@@ -76,19 +79,23 @@ func (m *Model) Recommend(q Query) []Pick {
 		// Co-visits of what the user watched, the most recent first.
 		for i := len(u.recent) - 1; i >= max(0, len(u.recent)-covisitFrom); i-- {
 			w := u.recent[i]
-			for _, n := range heaviest(w.neighbours, neighboursAsked) {
+			for _, n := range w.heavy {
 				add(n.it, SourceCovisit, w, n.w)
 			}
 		}
-		// Similar: the batch model's best for the user's strong positives, then the newest
-		// videos of the creators they like most and of the hashtags they watch most.
+		// Similar: the batch model's best for the user's strong positives, then the best and
+		// the newest videos of the creators they like most and of the hashtags they watch
+		// most.
 		if b != nil {
-			for _, j := range b.batchScores(u, scratch, batchAsked) {
+			for _, j := range b.batchScores(u, bs, batchAsked) {
 				add(b.items[j], SourceSimilar, nil, 0)
 			}
 		}
 		for _, cr := range strongest(u.creators, topInterests, q.Now, m.opts.InterestHalfLife) {
-			for _, it := range first(m.byCreator[cr], perCreator) {
+			for _, it := range m.creatorBest[cr] {
+				add(it, SourceSimilar, nil, 0)
+			}
+			for _, it := range first(m.byCreator[cr], similarNewest) {
 				add(it, SourceSimilar, nil, 0)
 			}
 		}
@@ -99,24 +106,30 @@ func (m *Model) Recommend(q Query) []Pick {
 			}
 		}
 		for _, tag := range tags {
-			for _, it := range first(m.byTag[tag], tagAsked) {
+			for _, it := range m.tagBest[tag] {
+				add(it, SourceSimilar, nil, 0)
+			}
+			for _, it := range first(m.byTag[tag], similarNewest) {
 				add(it, SourceSimilar, nil, 0)
 			}
 		}
 	}
 	// New videos, the fewest impressions first, and the popular and good ones, as many of
-	// each as a page could want whatever the user has seen.
-	// At most listPerCreator of one creator's each, so that the rules of diversity find
-	// enough others.
+	// each as a page could want whatever the user has seen: at most listPerCreator of one
+	// creator's, so that the rules of diversity find enough others, unless the list has
+	// too few others.
 	listed := func(list []*item, source string, limit int) {
-		n, per := 0, map[int64]int{}
-		for _, it := range list {
-			if n == limit {
-				return
-			}
-			if per[it.Creator] < listPerCreator && (source != SourceFresh || it.Published.Add(m.opts.FreshAge).After(q.Now)) && add(it, source, nil, 0) {
-				n++
-				per[it.Creator]++
+		n, per := 0, sc.per
+		clear(per)
+		for _, capped := range []bool{true, false} {
+			for _, it := range list {
+				if n == limit {
+					return
+				}
+				if (!capped || per[it.Creator] < listPerCreator) && (source != SourceFresh || it.Published.Add(m.opts.FreshAge).After(q.Now)) && add(it, source, nil, 0) {
+					n++
+					per[it.Creator]++
+				}
 			}
 		}
 	}
@@ -125,19 +138,18 @@ func (m *Model) Recommend(q Query) []Pick {
 
 	// Every candidate competes for the page on its score (a new video's drawn); new videos
 	// within their budget have the exploration slots too, the fewest impressions first.
-	main := make([]*candidate, 0, len(cands))
-	var explore []*candidate
+	main, explore := sc.main, sc.explore
 	var batchMax float32
 	if b != nil {
-		for _, j := range scratch.touched {
-			batchMax = max(batchMax, scratch.score[j])
+		for _, j := range bs.touched {
+			batchMax = max(batchMax, bs.score[j])
 		}
 	}
 	for i := range cands {
 		c := &cands[i]
 		if batchMax > 0 {
 			if j, ok := b.index[c.it]; ok {
-				c.batch = float64(scratch.score[j] / batchMax)
+				c.batch = float64(bs.score[j] / batchMax)
 			}
 		}
 		m.score(c, u, f, q.Now, r)
@@ -170,6 +182,7 @@ func (m *Model) Recommend(q Query) []Pick {
 		}
 		return cmp.Compare(a.it.ID, b.it.ID)
 	})
+	sc.cands, sc.main, sc.explore = cands, main, explore // grown, for the next page
 	page := m.arrange(q, f, main, explore)
 	picks := make([]Pick, len(page))
 	for i, c := range page {
@@ -179,6 +192,24 @@ func (m *Model) Recommend(q Query) []Pick {
 		}
 	}
 	return picks
+}
+
+// scratch is the memory of one page's candidates, reused from page to page.
+type scratch struct {
+	cands         []candidate
+	index         map[*item]int // in cands
+	main, explore []*candidate
+	per           map[int64]int // candidates by creator, of a list
+}
+
+func newScratch() any {
+	return &scratch{cands: make([]candidate, 0, 512), index: make(map[*item]int, 512), per: map[int64]int{}}
+}
+
+func (s *scratch) reset() {
+	s.cands = s.cands[:0]
+	clear(s.index)
+	s.main, s.explore = s.main[:0], s.explore[:0]
 }
 
 // filter is what a query leaves out, and what it knows of the user.
@@ -227,7 +258,7 @@ func (f *filter) ok(it *item) bool {
 	if !it.pickable || f.blocked[it.Creator] || f.user != 0 && it.Creator == f.user {
 		return false
 	}
-	if _, seen := f.seen[idHash(it.ID)]; seen {
+	if _, seen := f.seen[it.hash]; seen {
 		return false
 	}
 	return !f.exclude[it.ID] && !(len(it.ID) >= prefixLen && f.exclude[it.ID[:prefixLen]])
@@ -292,19 +323,28 @@ func (m *Model) affinity(u *user, it *item, now time.Time) float64 {
 
 // arrange orders the page: the best candidates, with ExploreSlots of each 10 places going to
 // new videos while there are some (and the last LaunchSlots of each 10 while some are
-// launching), such that no creator follows itself and none has more
-// than maxPerWindow videos in any diversityWindow (counting the videos last served). A page
-// comes out short rather than break these rules.
+// launching), such that no creator follows itself and none has more than maxPerWindow
+// videos in any diversityWindow (counting the videos last served). Only when no candidate
+// left can keep the rules (a catalogue of few creators) does a place go to the best that
+// keeps the first, then to the best: the feed goes on, spaced out as much as it can be.
 func (m *Model) arrange(q Query, f *filter, main, explore []*candidate) []*candidate {
 	page := make([]*candidate, 0, q.Limit)
 	recent := make([]int64, 0, diversityWindow+q.Limit) // creators, the last served first
 	for _, it := range f.lastSeen {
 		recent = append(recent, it.Creator)
 	}
-	fits := func(c *candidate) bool {
+	// fits reports whether c keeps the rules: none (strict 0), or both (2), or only the
+	// first (1).
+	fits := func(c *candidate, strict int) bool {
 		n := len(recent)
+		if strict == 0 {
+			return true
+		}
 		if n > 0 && recent[n-1] == c.it.Creator {
 			return false
+		}
+		if strict == 1 {
+			return true
 		}
 		count := 0
 		for _, cr := range recent[max(0, n-diversityWindow+1):] {
@@ -315,12 +355,12 @@ func (m *Model) arrange(q Query, f *filter, main, explore []*candidate) []*candi
 		return count < maxPerWindow
 	}
 	// take puts the first candidate of list that fits on the page.
-	take := func(list *[]*candidate) bool {
+	take := func(list *[]*candidate, strict int) bool {
 		for len(*list) > 0 && (*list)[0].taken {
 			*list = (*list)[1:]
 		}
 		for _, c := range *list {
-			if !c.taken && fits(c) {
+			if !c.taken && fits(c, strict) {
 				c.taken = true
 				page = append(page, c)
 				recent = append(recent, c.it.Creator)
@@ -338,9 +378,10 @@ func (m *Model) arrange(q Query, f *filter, main, explore []*candidate) []*candi
 		pos := len(page) % diversityWindow
 		exploring := slots > 0 && pos%(diversityWindow/slots) == diversityWindow/slots/2 ||
 			pos >= diversityWindow-launch
-		if !(exploring && take(&explore)) && !take(&main) {
-			break // main holds every candidate: none fits
+		if exploring && take(&explore, 2) || take(&main, 2) || take(&main, 1) || take(&main, 0) {
+			continue
 		}
+		break // main holds every candidate: none is left
 	}
 	return page
 }
@@ -349,22 +390,31 @@ func (m *Model) arrange(q Query, f *filter, main, explore []*candidate) []*candi
 // model changed since, or listsAge old (popularity decays, new videos age).
 func (m *Model) listsStale(now time.Time) bool {
 	age := now.Sub(m.listsAt)
-	return m.popular == nil || age >= listsEvery && m.listsDirty || age >= listsAge
+	return m.popular == nil || age >= listsEvery && m.changes != m.listsChanges || age >= listsAge
 }
 
 // refreshLists recomputes the popular and fresh lists when they are due.
+// The lists are computed under the read lock, so that other pages go on meanwhile, with the
+// lists of before (but for the first lists, which every page waits for).
 func (m *Model) refreshLists(now time.Time) {
 	m.mu.RLock()
-	stale := m.listsStale(now)
+	stale, first := m.listsStale(now), m.popular == nil
 	m.mu.RUnlock()
 	if !stale {
 		return
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	if first {
+		m.refreshing.Lock()
+	} else if !m.refreshing.TryLock() {
+		return // another page recomputes them
+	}
+	defer m.refreshing.Unlock()
+	m.mu.RLock()
 	if !m.listsStale(now) {
+		m.mu.RUnlock()
 		return
 	}
+	changes := m.changes
 	type ranked struct {
 		it *item
 		v  float64
@@ -396,8 +446,24 @@ func (m *Model) refreshLists(now time.Time) {
 		}
 		return out
 	}
-	m.popular, m.fresh = best(pop, popularTop), best(fr, freshTop)
-	m.listsAt, m.listsDirty = now, false
+	popular, fresh := best(pop, popularTop), best(fr, freshTop)
+	// pop is sorted now: the best of each hashtag and creator, for the similar source.
+	tagBest, creatorBest := map[string][]*item{}, map[int64][]*item{}
+	for _, r := range pop {
+		for _, t := range r.it.Tags {
+			if l := tagBest[t]; len(l) < perTag {
+				tagBest[t] = append(l, r.it)
+			}
+		}
+		if l := creatorBest[r.it.Creator]; len(l) < perCreator {
+			creatorBest[r.it.Creator] = append(l, r.it)
+		}
+	}
+	m.mu.RUnlock()
+	m.mu.Lock()
+	m.popular, m.fresh, m.tagBest, m.creatorBest = popular, fresh, tagBest, creatorBest
+	m.listsAt, m.listsChanges = now, changes
+	m.mu.Unlock()
 }
 
 // first returns the first n of list.
