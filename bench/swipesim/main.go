@@ -43,7 +43,11 @@
 // or a rating scaled to 0..1). reelay sees each line as a view of a 15 s video (each item
 // its own creator, no hashtags, published at its first line) watched to the ratio
 // min(1, 0.8·weight/threshold), so that a positive is a view of at least 0.8 as on the
-// simulator; a ratio of 1 (weight ≥ 1.25·threshold) is a complete view and a like.
+// simulator; a ratio of 1 (weight ≥ 1.25·threshold) is a complete view and a like. A log
+// spans months where reelay's half-lives of popularity and interests suit a live feed (hours,
+// days): for a replay they are set to a quarter of the log's span. On both, reelay's batch
+// component is fitted once at the split (Model.Refit) rather than every 10 minutes of the
+// history.
 //
 // MovieLens (ratings.csv: userId,movieId,rating,timestamp), with ratings 0.5-5 scaled to
 // 0.1-1, so that 4 stars and up are positives at the default threshold:
