@@ -49,6 +49,9 @@ func benchWorld(b *testing.B) (*Model, time.Time) {
 		}
 	}
 	m.Observe(batch)
+	// The batch component fitted on these events, as the refits keep it.
+	m.WaitRefits()
+	m.Refit()
 	return m, now
 }
 

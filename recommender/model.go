@@ -31,8 +31,16 @@ type Options struct {
 	// budget lasts. Default 24h.
 	FreshAge time.Duration
 	// ExploreSlots is how many items of every 10 of a page go to new videos, when there are
-	// some. Default 2.
+	// some. Default 1.
 	ExploreSlots int
+	// LaunchWindow and LaunchImpressions: a new video younger than LaunchWindow with fewer
+	// than LaunchImpressions impressions is launching; while a page's candidates hold one,
+	// LaunchSlots more of each 10 places go to new videos, launching ones first, so that
+	// every upload gets its first look within minutes. Defaults 10m, 50 and 1 (negative
+	// LaunchSlots: none). The launch slots are the last of each 10.
+	LaunchWindow      time.Duration
+	LaunchImpressions int
+	LaunchSlots       int
 	// InterestHalfLife is the half-life of a user's interest in a creator or hashtag.
 	// Default 72h.
 	InterestHalfLife time.Duration
@@ -53,12 +61,34 @@ type Options struct {
 	MaxSeen int
 	// MaxNeighbours is how many co-visited videos the model keeps per video. Default 50.
 	MaxNeighbours int
+
+	// RefitEvery is how often, in the events' time, the batch component (EASE over a recent
+	// window of strong positives, see batch.go) is refitted in the background; negative: only
+	// when Refit is called. Default 10m.
+	RefitEvery time.Duration
+	// BatchWindow is how many of the latest strong positives (a watch ratio of at least 0.8,
+	// or a like) the batch component is fitted on. Default 300,000 (about 7 MB).
+	BatchWindow int
+	// BatchItems bounds the videos the batch component models: the ones with the most
+	// positives in the window. EASE inverts a dense matrix of that size (3,000: about 8 s of
+	// one core and 150 MB while it runs). Default 3,000.
+	BatchItems int
+	// BatchNeighbours is how many entries of its row of B (the largest in magnitude) the
+	// batch component keeps per video. Default 300.
+	BatchNeighbours int
+	// BatchLambda is EASE's regularisation. Default 100.
+	BatchLambda float64
 }
 
 func (o *Options) defaults() {
 	setDefault(&o.ExploreBudget, 100)
 	setDefault(&o.FreshAge, 24*time.Hour)
-	setDefault(&o.ExploreSlots, 2)
+	setDefault(&o.ExploreSlots, 1)
+	setDefault(&o.LaunchWindow, 10*time.Minute)
+	setDefault(&o.LaunchImpressions, 50)
+	if o.LaunchSlots == 0 {
+		o.LaunchSlots = 1
+	}
 	setDefault(&o.InterestHalfLife, 72*time.Hour)
 	setDefault(&o.PopularityHalfLife, 6*time.Hour)
 	setDefault(&o.SessionGap, 30*time.Minute)
@@ -66,9 +96,16 @@ func (o *Options) defaults() {
 	setDefault(&o.MaxUsers, 50_000)
 	setDefault(&o.MaxSeen, 500)
 	setDefault(&o.MaxNeighbours, 50)
+	if o.RefitEvery == 0 {
+		o.RefitEvery = 10 * time.Minute
+	}
+	setDefault(&o.BatchWindow, 300_000)
+	setDefault(&o.BatchItems, 3000)
+	setDefault(&o.BatchNeighbours, 300)
+	setDefault(&o.BatchLambda, 100)
 }
 
-func setDefault[T int | time.Duration](p *T, v T) {
+func setDefault[T int | time.Duration | float64](p *T, v T) {
 	if *p <= 0 {
 		*p = v
 	}
@@ -125,7 +162,8 @@ const (
 	maxPending      = 10_000 // videos known from events only
 	listsEvery      = time.Second
 	listsAge        = time.Minute
-	diversityWindow = 10 // at most maxPerWindow videos of a creator in any diversityWindow
+	batchAsked      = 400 // the batch model's best a page considers
+	diversityWindow = 10  // at most maxPerWindow videos of a creator in any diversityWindow
 	maxPerWindow    = 2
 )
 
@@ -162,6 +200,19 @@ type Model struct {
 	creatorBest    map[int64][]*item
 	listsAt        time.Time
 	listsChanges   uint64
+
+	// The batch component (batch.go): the window of strong positives, a ring of at most
+	// BatchWindow from windowNext, oldest first, and when the next refit is due.
+	window     []pair
+	windowNext int
+	nextRefit  time.Time
+	batch      atomic.Pointer[batchModel] // nil until the first fit
+	refits     atomic.Uint64
+	fitNanos   atomic.Int64
+	fits       sync.WaitGroup // the background fit, while it runs
+	fitMu      sync.Mutex     // guards pendingFit and fitting
+	pendingFit []pair
+	fitting    bool
 }
 
 // prefixLen is the length of the id prefixes in Query.Exclude (feed.SeenPrefix).

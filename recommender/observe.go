@@ -19,8 +19,11 @@ type user struct {
 	seen      map[uint64]struct{} // the seen videos, by idHash
 	seenOrder []uint64            // seen, a ring of at most MaxSeen from seenNext, oldest first
 	seenNext  int
-	recent    []*item // watched videos, oldest first, at most recentWatched
-	session   []*item // this session's watched videos, oldest first, at most sessionLen
+	recent    []*item             // watched videos, oldest first, at most recentWatched
+	outcomes  map[string]*outcome // by hashtag: how the user's viewings of its videos ended
+	mean      outcome             // over all their viewings
+	positives []*item             // strong positives (batch.go), oldest first, at most maxPositives
+	session   []*item             // this session's watched videos, oldest first, at most sessionLen
 	sessionAt time.Time
 	views     []*view // the viewings in progress, the most recent last
 }
@@ -36,6 +39,7 @@ type view struct {
 	it                     *item
 	watchMS                int64
 	ended, positive, liked bool
+	strong                 bool // counted as a strong positive
 }
 
 // How much each signal moves a user's interest in a video's creator (the hashtags move by
@@ -51,6 +55,7 @@ const (
 	positiveRatio         = 0.5 // a watch ratio that counts as watched
 	shortRatio            = 0.25
 	maxViews              = 8
+	maxPositives          = 100 // strong positives remembered per user, for the batch component
 )
 
 // userKey is how the model names the user of an event or a query: "" for a visitor without
@@ -71,6 +76,7 @@ func (m *Model) Observe(events []feed.Event) {
 	defer m.mu.Unlock()
 	for i := range events {
 		m.observe(&events[i])
+		m.refitDue(events[i].At)
 	}
 	for it := range m.moved {
 		it.heavy = heaviest(it.neighbours, neighboursAsked)
@@ -88,7 +94,7 @@ func (m *Model) observe(ev *feed.Event) {
 	var u *user
 	if key := userKey(ev.UserID, ev.Visitor); key != "" {
 		if u = m.users[key]; u == nil {
-			u = &user{creators: map[int64]*interest{}, tags: map[string]*interest{}, seen: map[uint64]struct{}{}}
+			u = &user{creators: map[int64]*interest{}, tags: map[string]*interest{}, outcomes: map[string]*outcome{}, seen: map[uint64]struct{}{}}
 			m.users[key] = u
 		}
 		if ev.At.After(u.lastAt) {
@@ -113,6 +119,19 @@ func (m *Model) observe(ev *feed.Event) {
 	if u != nil {
 		m.see(u, it.ID) // whatever the event, they saw it
 	}
+	wasEnded := v.ended
+	defer func() {
+		if u == nil {
+			return
+		}
+		if !v.strong && (v.liked || watchRatio(v.watchMS, it.DurationMS) >= strongRatio) {
+			v.strong = true
+			m.addPositive(u, it)
+		}
+		if v.ended && !wasEnded {
+			m.outcome(u, it, watchRatio(v.watchMS, it.DurationMS), v.liked, t)
+		}
+	}()
 	switch ev.Type {
 	case feed.EventImpression:
 		it.impressions++

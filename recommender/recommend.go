@@ -15,11 +15,14 @@ type candidate struct {
 	source  string
 	score   float64
 	explore bool    // a new video within its budget, scored by a draw (Thompson sampling)
-	need    float64 // how much a new video needs a look: the fewer impressions, the more
-	taken   bool    // on the page already
-	covisit float64 // its co-visit weight with what the user watched
-	via     *item   // the watched video whose co-visits proposed it (covisit)
-	rates   rates
+	need    float64 // how much a new video needs a look: the share of its budget left
+	// launching: a new video in its first LaunchWindow, short of LaunchImpressions
+	launching bool
+	taken     bool    // on the page already
+	covisit   float64 // its co-visit weight with what the user watched
+	batch     float64 // the batch model's x_u·B, over the user's best (0 to 1)
+	via       *item   // the watched video whose co-visits proposed it (covisit)
+	rates     rates
 }
 
 // Recommend returns at most q.Limit picks, best first: candidates from the sources (followed
@@ -41,6 +44,15 @@ func (m *Model) Recommend(q Query) []Pick {
 	defer m.scratch.Put(sc)
 	sc.reset()
 	cands, index := sc.cands, sc.index
+	b := m.batch.Load()
+	bs := scratchPool.Get().(*batchScratch)
+	defer func() {
+		bs.reset()
+		scratchPool.Put(bs)
+	}()
+	if u == nil {
+		b = nil
+	}
 	// add proposes it, and reports whether it is a new candidate.
 	add := func(it *item, source string, via *item, w float64) bool {
 		i, ok := index[it]
@@ -71,8 +83,14 @@ func (m *Model) Recommend(q Query) []Pick {
 				add(n.it, SourceCovisit, w, n.w)
 			}
 		}
-		// Similar: the best and the newest videos of the creators and hashtags the user
-		// likes most.
+		// Similar: the batch model's best for the user's strong positives, then the best and
+		// the newest videos of the creators they like most and of the hashtags they watch
+		// most.
+		if b != nil {
+			for _, j := range b.batchScores(u, bs, batchAsked) {
+				add(b.items[j], SourceSimilar, nil, 0)
+			}
+		}
 		for _, cr := range strongest(u.creators, topInterests, q.Now, m.opts.InterestHalfLife) {
 			for _, it := range m.creatorBest[cr] {
 				add(it, SourceSimilar, nil, 0)
@@ -81,7 +99,13 @@ func (m *Model) Recommend(q Query) []Pick {
 				add(it, SourceSimilar, nil, 0)
 			}
 		}
+		tags := m.bestTags(u, topTags, q.Now)
 		for _, tag := range strongest(u.tags, topInterests, q.Now, m.opts.InterestHalfLife) {
+			if !slices.Contains(tags, tag) {
+				tags = append(tags, tag)
+			}
+		}
+		for _, tag := range tags {
 			for _, it := range m.tagBest[tag] {
 				add(it, SourceSimilar, nil, 0)
 			}
@@ -115,8 +139,19 @@ func (m *Model) Recommend(q Query) []Pick {
 	// Every candidate competes for the page on its score (a new video's drawn); new videos
 	// within their budget have the exploration slots too, the fewest impressions first.
 	main, explore := sc.main, sc.explore
+	var batchMax float32
+	if b != nil {
+		for _, j := range bs.touched {
+			batchMax = max(batchMax, bs.score[j])
+		}
+	}
 	for i := range cands {
 		c := &cands[i]
+		if batchMax > 0 {
+			if j, ok := b.index[c.it]; ok {
+				c.batch = float64(bs.score[j] / batchMax)
+			}
+		}
 		m.score(c, u, f, q.Now, r)
 		main = append(main, c)
 		if c.explore {
@@ -129,9 +164,21 @@ func (m *Model) Recommend(q Query) []Pick {
 		}
 		return cmp.Compare(a.it.ID, b.it.ID)
 	})
+	// The exploration slots: launching videos first, the fewest impressions first; then the
+	// other new videos within their budget by score (drawn): the one this user is likeliest
+	// to watch, so that exploring costs the user little.
 	slices.SortFunc(explore, func(a, b *candidate) int {
-		if a.need != b.need {
+		if a.launching != b.launching {
+			if a.launching {
+				return -1
+			}
+			return 1
+		}
+		if a.launching && a.need != b.need {
 			return cmp.Compare(b.need, a.need)
+		}
+		if a.score != b.score {
+			return cmp.Compare(b.score, a.score)
 		}
 		return cmp.Compare(a.it.ID, b.it.ID)
 	})
@@ -217,6 +264,22 @@ func (f *filter) ok(it *item) bool {
 	return !f.exclude[it.ID] && !(len(it.ID) >= prefixLen && f.exclude[it.ID[:prefixLen]])
 }
 
+// The weights of a candidate's score. The user's own signals decide most of it: how they
+// watched the candidate's hashtags (contentLift, from -1 to 1, mostly within ±0.3) and the
+// batch model's x_u·B over their best candidate (0 to 1); the video's global rates
+// (rates.value, about 0.3 to 1.5), the interest in its creator and hashtags (affinity, -1
+// to 1) and a followed creator add less. Chosen on the simulator's seeds 1-3 and MovieLens
+// 100K (bench/RESULTS.md); co-visits propose candidates but no longer add to the score:
+// every weight on them lowered both.
+const (
+	wContent  = 6.0
+	wBatch    = 4.0
+	wQuality  = 0.1
+	wAffinity = 0.5
+	wCovisit  = 0.0
+	wFollow   = 0.3
+)
+
 // score sets c's score: the blend of its predicted rates (drawn, for a new video within its
 // budget), raised by the user's interest in its creator and hashtags, its co-visits with
 // what they watched, and a followed creator.
@@ -228,19 +291,18 @@ func (m *Model) score(c *candidate, u *user, f *filter, now time.Time, r *rand.R
 	} else {
 		c.rates = it.predict(nil)
 	}
-	s := c.rates.value()
+	s := wQuality * c.rates.value()
 	if u != nil {
-		s *= 1 + 1.5*m.affinity(u, it, now)
+		s += wAffinity*m.affinity(u, it, now) + wContent*m.contentLift(u, it, now)
 	}
-	s += 1.0 * math.Tanh(c.covisit/3)
+	s += wBatch*c.batch + wCovisit*math.Tanh(c.covisit/3)
 	if f.follows[it.Creator] {
-		s += 0.3
+		s += wFollow
 	}
 	c.score = s
 	if c.explore {
-		// Mostly the share of its budget left; among videos about as far along, the one the
-		// draw thinks better.
-		c.need = 1 - it.impressions/float64(m.opts.ExploreBudget) + 0.1*c.rates.value()
+		c.need = 1 - it.impressions/float64(m.opts.ExploreBudget) // the share of its budget left
+		c.launching = it.impressions < float64(m.opts.LaunchImpressions) && it.Published.Add(m.opts.LaunchWindow).After(now)
 	}
 }
 
@@ -260,11 +322,11 @@ func (m *Model) affinity(u *user, it *item, now time.Time) float64 {
 }
 
 // arrange orders the page: the best candidates, with ExploreSlots of each 10 places going to
-// new videos while there are some, such that no creator follows itself and none has more
-// than maxPerWindow videos in any diversityWindow (counting the videos last served). Only
-// when no candidate left can keep the rules (a catalogue of few creators) does a place go
-// to the best that keeps the first, then to the best: the feed goes on, spaced out as
-// much as it can be.
+// new videos while there are some (and the last LaunchSlots of each 10 while some are
+// launching), such that no creator follows itself and none has more than maxPerWindow
+// videos in any diversityWindow (counting the videos last served). Only when no candidate
+// left can keep the rules (a catalogue of few creators) does a place go to the best that
+// keeps the first, then to the best: the feed goes on, spaced out as much as it can be.
 func (m *Model) arrange(q Query, f *filter, main, explore []*candidate) []*candidate {
 	page := make([]*candidate, 0, q.Limit)
 	recent := make([]int64, 0, diversityWindow+q.Limit) // creators, the last served first
@@ -308,9 +370,14 @@ func (m *Model) arrange(q Query, f *filter, main, explore []*candidate) []*candi
 		return false
 	}
 	slots := min(m.opts.ExploreSlots, diversityWindow)
+	launch := 0 // the last places of each 10, while there are launching videos
+	if slices.ContainsFunc(explore, func(c *candidate) bool { return c.launching }) {
+		launch = min(max(m.opts.LaunchSlots, 0), diversityWindow-slots)
+	}
 	for len(page) < q.Limit {
 		pos := len(page) % diversityWindow
-		exploring := slots > 0 && pos%(diversityWindow/slots) == diversityWindow/slots/2
+		exploring := slots > 0 && pos%(diversityWindow/slots) == diversityWindow/slots/2 ||
+			pos >= diversityWindow-launch
 		if exploring && take(&explore, 2) || take(&main, 2) || take(&main, 1) || take(&main, 0) {
 			continue
 		}
