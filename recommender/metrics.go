@@ -46,7 +46,28 @@ func newMetrics(reg prometheus.Registerer, r *Ranker) (*metrics, error) {
 		}
 		return 0
 	})
-	for _, c := range []prometheus.Collector{m.rank, m.events, m.catalog, m.rebuild, ready} {
+	refits := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "reelay_recommender_batch_refits_total",
+		Help: "Fits of the batch component (EASE over the recent strong positives).",
+	}, func() float64 {
+		n, _, _ := r.model.BatchStats()
+		return float64(n)
+	})
+	batchVideos := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "reelay_recommender_batch_videos",
+		Help: "Videos the batch component's current fit models.",
+	}, func() float64 {
+		_, n, _ := r.model.BatchStats()
+		return float64(n)
+	})
+	fitSeconds := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "reelay_recommender_batch_fit_seconds",
+		Help: "How long the batch component's last fit took.",
+	}, func() float64 {
+		_, _, d := r.model.BatchStats()
+		return d.Seconds()
+	})
+	for _, c := range []prometheus.Collector{m.rank, m.events, m.catalog, m.rebuild, ready, refits, batchVideos, fitSeconds} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("recommender: metrics: %w", err)
 		}

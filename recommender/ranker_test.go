@@ -419,8 +419,11 @@ func TestRankCatalogue(t *testing.T) {
 		if got := n.metric("reelay_recommender_rank_seconds"); got < 2 {
 			t.Errorf("reelay_recommender_rank_seconds counts %v pages, want at least 2", got)
 		}
-		if got := n.metric("reelay_recommender_rebuild_seconds"); got < 0 {
-			t.Errorf("reelay_recommender_rebuild_seconds absent")
+		for _, name := range []string{"reelay_recommender_rebuild_seconds", "reelay_recommender_batch_refits_total",
+			"reelay_recommender_batch_videos", "reelay_recommender_batch_fit_seconds"} {
+			if got := n.metric(name); got < 0 {
+				t.Errorf("%s absent", name)
+			}
 		}
 	})
 }
