@@ -126,6 +126,10 @@ func (e *Edge) register(reg prometheus.Registerer) (*listener.Metrics, error) {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "reelay", Subsystem: "edge", Name: name, Help: help},
 			func() float64 { return float64(v.Load()) })
 	}
+	prefetchCounter := func(name, help string, pick func(used, wasted int64) int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "reelay", Subsystem: "edge", Name: name, Help: help},
+			func() float64 { return float64(pick(e.prefetches.counts())) })
+	}
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "reelay", Subsystem: "edge", Name: name, Help: help}, f)
 	}
@@ -141,6 +145,9 @@ func (e *Edge) register(reg prometheus.Registerer) (*listener.Metrics, error) {
 		counter("origin_fetches_total", "Fetches from the origin.", &e.stats.originFetches),
 		counter("served_bytes_total", "Object body bytes sent.", &e.stats.bytesServed),
 		counter("client_gone_total", "Object requests whose client went away during the fill, left unanswered.", &e.stats.clientGone),
+		counter("prefetched_total", "Objects fetched by prefetch requests sent to this node.", &e.stats.prefetched),
+		prefetchCounter("prefetch_used_total", "Objects this node stored for a prefetch and then served.", func(used, _ int64) int64 { return used }),
+		prefetchCounter("prefetch_wasted_total", "Objects this node stored for a prefetch that nobody asked for within 10 minutes.", func(_, wasted int64) int64 { return wasted }),
 		gauge("memory_bytes", "Bytes held by the memory cache.", func() float64 { return float64(e.mem.Bytes()) }),
 		gauge("memory_evictions", "Evictions from the memory cache.", func() float64 { return float64(e.mem.Stats().Evictions) }),
 	}

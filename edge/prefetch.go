@@ -39,6 +39,13 @@ type PrefetchRequest struct {
 	// Segments is how many media segments to warm from the start of each video, at most 50.
 	// Default 3; 0 warms the playlists and init segment only, when given as 0 explicitly.
 	Segments *int `json:"segments,omitempty"`
+	// Local keeps the objects on the node that takes the request as well as on their owners,
+	// as a player's request to it would: the node fills each object through its owner (which
+	// keeps it too) and stores it, so that a player that then asks this node is answered a
+	// hit. It is for the feed's hints, sent to the node that the viewer's player asks. Default
+	// false: each object is warmed on its owner only, and a player asking another node gets it
+	// by a fill from the owner (a miss on that node, a hit on the owner).
+	Local bool `json:"local,omitempty"`
 }
 
 // PrefetchResult is the answer of POST /_edge/prefetch.
@@ -73,7 +80,7 @@ func (e *Edge) servePrefetch(ctx *fasthttp.RequestCtx) error {
 	if err != nil {
 		return err
 	}
-	p := &prefetch{e: e, sem: make(chan struct{}, prefetchConcurrency), budget: e.cfg.PrefetchBudget}
+	p := &prefetch{e: e, sem: make(chan struct{}, prefetchConcurrency), budget: e.cfg.PrefetchBudget, local: req.Local}
 	res := PrefetchResult{Videos: make([]PrefetchVideo, len(req.Videos))}
 	var wg sync.WaitGroup
 	for i, video := range req.Videos {
@@ -121,6 +128,7 @@ type prefetch struct {
 	e      *Edge
 	sem    chan struct{} // bounds the fetches in flight
 	budget int64
+	local  bool // PrefetchRequest.Local: keep the objects here too
 	bytes  atomic.Int64
 }
 
@@ -191,7 +199,9 @@ func (p *prefetch) video(video, rendition string, segments int) PrefetchVideo {
 }
 
 // ensure makes key cached on its owner, unless this node holds it already, and returns its
-// body when needBody is set. It counts the object in out.
+// body when needBody is set; with p.local it makes it cached on this node too, filled through
+// the owner as a player's request is, and notes it here for the used and wasted counts. It
+// counts the object in out.
 func (p *prefetch) ensure(key string, needBody bool, out *PrefetchVideo) ([]byte, error) {
 	e := p.e
 	obj, _ := layout.Parse(key)
@@ -205,8 +215,14 @@ func (p *prefetch) ensure(key string, needBody bool, out *PrefetchVideo) ([]byte
 	if p.bytes.Load() >= p.budget {
 		return nil, errBudget
 	}
-	f, ok := p.viaOwner(key)
-	var err error
+	var (
+		f   fill
+		ok  bool
+		err error
+	)
+	if !p.local {
+		f, ok = p.viaOwner(key)
+	}
 	if !ok {
 		f, err = e.get(obj, false)
 		e.prefetches.filled(key, f)

@@ -3,6 +3,7 @@ package edge
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -217,8 +218,9 @@ var prefetchCases = []struct {
 	code string          // the error code, "" when accepted
 }{
 	{"defaults", `{"videos":["aaaaaaaaaaaaaaaaaaaaaaaaaa"]}`, PrefetchRequest{Videos: []string{"aaaaaaaaaaaaaaaaaaaaaaaaaa"}, Rendition: "auto", Segments: ptr(3)}, ""},
-	{"all fields", `{"videos":["aaaaaaaaaaaaaaaaaaaaaaaaaa","bbbbbbbbbbbbbbbbbbbbbbbbba"],"rendition":"720p","segments":0}`,
-		PrefetchRequest{Videos: []string{"aaaaaaaaaaaaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbbbbbbbbbbba"}, Rendition: "720p", Segments: ptr(0)}, ""},
+	{"all fields", `{"videos":["aaaaaaaaaaaaaaaaaaaaaaaaaa","bbbbbbbbbbbbbbbbbbbbbbbbba"],"rendition":"720p","segments":0,"local":true}`,
+		PrefetchRequest{Videos: []string{"aaaaaaaaaaaaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbbbbbbbbbbba"}, Rendition: "720p", Segments: ptr(0), Local: true}, ""},
+	{"local not a bool", `{"videos":["aaaaaaaaaaaaaaaaaaaaaaaaaa"],"local":1}`, PrefetchRequest{}, "invalid_json"},
 	{"white space around", " \n{\"videos\":[\"aaaaaaaaaaaaaaaaaaaaaaaaaa\"],\"segments\":50}\n", PrefetchRequest{Videos: []string{"aaaaaaaaaaaaaaaaaaaaaaaaaa"}, Rendition: "auto", Segments: ptr(50)}, ""},
 	{"empty", ``, PrefetchRequest{}, "invalid_json"},
 	{"not json", `{`, PrefetchRequest{}, "invalid_json"},
@@ -250,7 +252,7 @@ func TestParsePrefetch(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || !slices.Equal(got.Videos, tc.want.Videos) || got.Rendition != tc.want.Rendition || got.Segments == nil || *got.Segments != *tc.want.Segments {
+			if err != nil || !slices.Equal(got.Videos, tc.want.Videos) || got.Rendition != tc.want.Rendition || got.Segments == nil || *got.Segments != *tc.want.Segments || got.Local != tc.want.Local {
 				t.Fatalf("parsePrefetch(%q) = %+v, %v; want %+v", tc.body, got, err, tc.want)
 			}
 		})
@@ -290,4 +292,48 @@ func FuzzParsePrefetch(f *testing.F) {
 			t.Fatalf("accepted %q with segments %v", body, req.Segments)
 		}
 	})
+}
+
+// TestPrefetchLocal shows where a prefetched object is a hit. Without "local" the node that
+// takes the prefetch warms the object's owner only: a player asking that node for it is a fill
+// from the owner, a miss there, and the use counts on the owner. With "local" the node keeps
+// it too: the player asking it is answered a hit, and the use counts on that node. Either way
+// the origin is asked once.
+func TestPrefetchLocal(t *testing.T) {
+	o := newTestOrigin(t)
+	nodes := startCluster(t, 2, o.URL)
+	asked, owner := nodes[0], nodes[1]
+	for _, tc := range []struct {
+		local       bool
+		cacheStatus string // a prefix of the player's answer's Cache-Status
+		usedOn      *testNode
+	}{
+		{false, asked.name + "; fwd=uri-miss; fwd-status=200; stored; detail=peer", owner},
+		{true, asked.name + "; hit", asked},
+	} {
+		t.Run(fmt.Sprintf("local=%v", tc.local), func(t *testing.T) {
+			video, key := ownedKey(asked, owner, "360p/seg_00001.m4s")
+			before := tc.usedOn.Stats().PrefetchUsed
+			body := fmt.Sprintf(`{"videos":[%q],"segments":1,"local":%v}`, video, tc.local)
+			if status, res, raw := postPrefetch(t, asked.url, body); status != 200 || res.Videos[0].Error != "" {
+				t.Fatalf("prefetch: %d %s", status, raw)
+			}
+			resp, _ := do(t, "GET", asked.url+key)
+			if cs := resp.Header.Get("Cache-Status"); resp.StatusCode != 200 || !strings.HasPrefix(cs, tc.cacheStatus) {
+				t.Errorf("GET %s: %d, Cache-Status %q; want 200, %q", key, resp.StatusCode, cs, tc.cacheStatus)
+			}
+			if n := o.count(key); n != 1 {
+				t.Errorf("origin fetched %s %d times, want 1", key, n)
+			}
+			if used := tc.usedOn.Stats().PrefetchUsed - before; used != 1 {
+				t.Errorf("%s counts %d prefetched objects used, want 1", tc.usedOn.name, used)
+			}
+		})
+	}
+	_, metrics := do(t, "GET", asked.url+"/metrics", "Authorization", "Bearer "+testMetricsToken)
+	for _, want := range []string{"reelay_edge_prefetch_used_total 1", "reelay_edge_prefetch_wasted_total 0", "reelay_edge_prefetched_total "} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 }
