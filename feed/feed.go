@@ -107,9 +107,15 @@ type Config struct {
 	// FanoutBatch is how many followers' timelines one statement of a fan-out writes to; the
 	// job renews its lease between batches. Default 1,000.
 	FanoutBatch int
-	// Ranker ranks the For You feed. Default: NewEngagementRanker with its default options,
-	// the interim ranking by time-decayed engagement.
+	// Ranker ranks the For You feed: reelay's is the recommender's (recommender.Ranker),
+	// which may also explain its choices (Explainer). Default: NewestRanker, the newest
+	// videos, a stand-in.
 	Ranker Ranker
+	// ForYouServed, when set, is told each For You page served to a logged-in viewer: their
+	// user id and the page's video ids, in order. The next-swipe prefetch
+	// (recommender/prefetch) predicts from it what the viewer will watch next. It is called
+	// on the request's goroutine and must return at once. Default nil.
+	ForYouServed func(viewer int64, videos []string)
 	// Name names this process's fan-out workers in the job queue (Name-fanout-1, ...).
 	// Default "feed".
 	Name string
@@ -190,7 +196,7 @@ func New(cfg Config, d *db.DB, uploads Uploads) (*Service, error) {
 		cfg.Name = "feed"
 	}
 	if cfg.Ranker == nil {
-		cfg.Ranker = NewEngagementRanker(d, EngagementOptions{})
+		cfg.Ranker = NewestRanker{db: d}
 	}
 	setDefault(&cfg.EventsPoll, time.Second)
 	setDefault(&cfg.EventsGrace, 10*time.Second)

@@ -1,11 +1,9 @@
 package feed
 
 import (
-	"context"
 	"net/url"
 	"slices"
 	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -172,34 +170,11 @@ func (w *feedWorld) all(path, token string) []string {
 	return nil
 }
 
-// forEachFeedWorld runs fn on a running service over each database, its For You ranked by an
-// EngagementRanker that scores the catalogue anew on each page.
+// forEachFeedWorld runs fn on a running service over each database, its For You ranked by
+// cfg.Ranker (NewestRanker when nil).
 func forEachFeedWorld(t *testing.T, cfg Config, fn func(w *feedWorld)) {
-	forEachRankedWorld(t, cfg, EngagementOptions{Refresh: -1}, fn)
-}
-
-// forEachRankedWorld is forEachFeedWorld with an EngagementRanker of these options, unless
-// cfg has a Ranker.
-func forEachRankedWorld(t *testing.T, cfg Config, opts EngagementOptions, fn func(w *feedWorld)) {
-	var late *lateRanker
-	if cfg.Ranker == nil {
-		late = &lateRanker{}
-		cfg.Ranker = late
-	}
 	forEachService(t, cfg, func(t *testing.T, s *Service, api *client) {
-		if late != nil {
-			late.r.Store(NewEngagementRanker(s.db, opts))
-		}
 		runService(t, s)
 		fn(&feedWorld{t: t, s: s, d: s.db, api: api})
 	})
-}
-
-// lateRanker is the Ranker of a Config given before its database is open.
-type lateRanker struct {
-	r atomic.Pointer[EngagementRanker]
-}
-
-func (l *lateRanker) Rank(ctx context.Context, req RankRequest) ([]string, error) {
-	return l.r.Load().Rank(ctx, req)
 }

@@ -3,55 +3,44 @@ package feed
 import (
 	"context"
 	"encoding/base64"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/reelay/reelay/internal/testenv"
+	"github.com/reelay/reelay/internal/auth"
 	"github.com/reelay/reelay/internal/videoid"
 )
 
-// engagementVideos publishes, by creator, videos whose interim scores are in a known order, and
-// videos that no feed shows; it returns the ids in the order of their scores.
-func engagementVideos(w *feedWorld, creator int64) (ranked []string) {
+// newestVideos publishes, by creator, videos an hour apart, and videos that no feed shows; it
+// returns the ids newest first.
+func newestVideos(w *feedWorld, creator int64) (ranked []string) {
 	now := time.Now()
-	hour := now.Add(-time.Hour)
-	for _, v := range []struct {
-		at    time.Time
-		extra string
-	}{ // (1 + views + 3·likes + 5·comments + 8·shares) / (hours + 2)^1.5
-		{hour, "like_count = 10"},                      // 31 / 5.20 = 5.97
-		{hour, "like_count = 3"},                       // 10 / 5.20 = 1.92
-		{hour, "share_count = 1"},                      // 9 / 5.20 = 1.73
-		{hour, "comment_count = 1"},                    // 6 / 5.20 = 1.15
-		{hour, "view_count = 4"},                       // 5 / 5.20 = 0.96
-		{now, ""},                                      // 1 / 2.83 = 0.35
-		{hour, ""},                                     // 1 / 5.20 = 0.19
-		{now.Add(-100 * time.Hour), "like_count = 10"}, // 31 / 1030 = 0.03
-	} {
-		ranked = append(ranked, w.publish(creator, v.at, v.extra))
+	for i := range 6 {
+		ranked = append(ranked, w.publish(creator, now.Add(-time.Duration(i)*time.Hour), ""))
 	}
 	for _, extra := range []string{"visibility = 'private'", "visibility = 'unlisted'", "hidden = 1", "status = 'processing'"} {
-		w.publish(creator, hour, "like_count = 100, "+extra)
+		w.publish(creator, now, extra)
 	}
 	return ranked
 }
 
+// TestForYouVisitor: the default ranker's page, newest first, and a cursor that leaves out
+// what its pages served.
 func TestForYouVisitor(t *testing.T) {
 	forEachFeedWorld(t, Config{}, func(w *feedWorld) {
 		creator, _ := w.user("creator")
-		ranked := engagementVideos(w, creator)
+		ranked := newestVideos(w, creator)
 		for _, limit := range []string{"3", "4", "100"} {
 			if got := w.all("/v1/feed/foryou?limit="+limit, ""); !slices.Equal(got, ranked) {
 				t.Errorf("visitor by %s: %v, want %v", limit, got, ranked)
 			}
 		}
-		// A cursor leaves out what its pages served, whatever else happened meanwhile.
 		first, next := w.page("/v1/feed/foryou?limit=2", "")
-		w.exec(`UPDATE videos SET like_count = 1000 WHERE id = $1`, ranked[1])
-		hot := w.publish(creator, time.Now(), "like_count = 50")
+		hot := w.publish(creator, time.Now(), "")
 		second, _ := w.page("/v1/feed/foryou?limit=2&cursor="+next, "")
 		if !slices.Equal(first, ranked[:2]) || !slices.Equal(second, []string{hot, ranked[2]}) {
 			t.Errorf("pages %v then %v, want %v then [%s %s]", first, second, ranked[:2], hot, ranked[2])
@@ -59,82 +48,150 @@ func TestForYouVisitor(t *testing.T) {
 	})
 }
 
+// TestForYouUser: the default ranker leaves out the viewer's own videos and their blocked
+// creators'; items say what the viewer liked and follows.
 func TestForYouUser(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		opts EngagementOptions
-	}{
-		{"from the best videos", EngagementOptions{Refresh: -1}},
-		{"past the best videos", EngagementOptions{Refresh: -1, Top: 3}}, // own, blocked, seen: the rest by a full scan
-	} {
-		t.Run(tc.name, func(t *testing.T) { testForYouUser(t, tc.opts) })
-	}
-}
-
-func testForYouUser(t *testing.T, opts EngagementOptions) {
-	forEachRankedWorld(t, Config{}, opts, func(w *feedWorld) {
+	forEachFeedWorld(t, Config{}, func(w *feedWorld) {
 		viewer, token := w.user("viewer")
-		other, _ := w.user("other")
 		blocked, _ := w.user("blocked")
 		creator, _ := w.user("creator")
-		ranked := engagementVideos(w, creator)
-		w.publish(viewer, time.Now(), "like_count = 100")  // their own
-		w.publish(blocked, time.Now(), "like_count = 100") // a creator they blocked
+		ranked := newestVideos(w, creator)
+		w.publish(viewer, time.Now(), "")  // their own
+		w.publish(blocked, time.Now(), "") // a creator they blocked
 		w.exec(`INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES ($1, $2, 1)`, viewer, blocked)
 		w.follow(viewer, creator)
-		w.exec(`INSERT INTO likes (video_id, user_id, created_at) VALUES ($1, $2, 1)`, ranked[2], viewer)
-		for _, e := range []struct {
-			user  int64
-			video string
-			typ   string
-		}{
-			{viewer, ranked[0], "impression"}, // seen
-			{viewer, ranked[1], "play"},       // seen
-			{viewer, ranked[2], "skip"},       // not a sign of having seen it
-			{other, ranked[3], "play"},        // someone else's
-			{0, ranked[4], "impression"},      // a visitor's
-		} {
-			w.exec(`INSERT INTO events (user_id, video_id, type, at, created_at) VALUES ($1, $2, $3, 1, 1)`, e.user, e.video, e.typ)
-		}
-		if got := w.all("/v1/feed/foryou?limit=2", token); !slices.Equal(got, ranked[2:]) {
-			t.Errorf("viewer: %v, want %v", got, ranked[2:])
+		w.exec(`INSERT INTO likes (video_id, user_id, created_at) VALUES ($1, $2, 1)`, ranked[0], viewer)
+		if got := w.all("/v1/feed/foryou?limit=2", token); !slices.Equal(got, ranked) {
+			t.Errorf("viewer: %v, want %v", got, ranked)
 		}
 		r := w.api.do("GET", "/v1/feed/foryou?limit=1", token, "")
-		if it := r.body["items"].([]any)[0].(map[string]any); it["id"] != ranked[2] || it["liked"] != true ||
-			it["following"] != true || it["creator"].(map[string]any)["handle"] != "creator" {
+		if it := r.body["items"].([]any)[0].(map[string]any); it["id"] != ranked[0] || it["liked"] != true ||
+			it["following"] != true || it["creator"].(map[string]any)["handle"] != "creator" || it["explain"] != nil {
 			t.Errorf("item: %v", it)
 		}
 		if got := w.all("/v1/feed/foryou?limit=5", ""); len(got) != len(ranked)+2 {
-			t.Errorf("visitor: %d videos, want %d: the viewer's seen ones count only for the viewer", len(got), len(ranked)+2)
+			t.Errorf("visitor: %d videos, want %d: the viewer's blocks count only for the viewer", len(got), len(ranked)+2)
 		}
 	})
 }
 
-// TestEngagementRankerRefresh: the ranker serves its scores for Refresh, then scores anew.
-func TestEngagementRankerRefresh(t *testing.T) {
-	forEachFeedWorld(t, Config{}, func(w *feedWorld) {
-		creator, _ := w.user("creator")
-		old := w.publish(creator, time.Now().Add(-time.Hour), "")
-		clock := testenv.NewClock()
-		e := NewEngagementRanker(w.d, EngagementOptions{Refresh: time.Minute})
-		e.now = clock.Now
-		rank := func() []string {
-			ids, err := e.Rank(t.Context(), RankRequest{Limit: 10})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return ids
+// explainer is a hand-written Explainer: it explains each video as its position.
+type explainer struct{ rankerFunc }
+
+func (e explainer) Explain(_ context.Context, req RankRequest) ([]Ranked, error) {
+	var out []Ranked
+	for i, id := range e.rankerFunc(req) {
+		out = append(out, Ranked{ID: id, Explanation: Explanation{Source: "test", Score: float64(-i), Reasons: []string{"position " + strconv.Itoa(i)}}})
+	}
+	return out, nil
+}
+
+// forYouParamCases are For You parameters, for the table test and the fuzz target: the
+// status for a visitor, a user and an admin, and the visitor id a visitor's request carries.
+var forYouParamCases = []struct {
+	name, query          string
+	visitor, user, admin int
+	visitorID            string
+}{
+	{"none", "", 200, 200, 200, ""},
+	{"explain", "explain=1", 403, 403, 200, ""},
+	{"explain true", "explain=true", 403, 403, 200, ""},
+	{"explain off", "explain=0", 200, 200, 200, ""},
+	{"explain false", "explain=false", 200, 200, 200, ""},
+	{"explain bad", "explain=yes", 400, 400, 400, ""},
+	{"visitor", "visitor=visitor-0001", 200, 200, 200, "visitor-0001"},
+	{"visitor short", "visitor=v1", 400, 400, 400, ""},
+	{"visitor bad", "visitor=" + url.QueryEscape("x' OR 1=1 --"), 400, 400, 400, ""},
+	{"visitor long", "visitor=" + strings.Repeat("v", 65), 400, 400, 400, ""},
+}
+
+// TestForYouParams: explain is for admins, and shows each item's reasons; a visitor id
+// reaches the ranker.
+func TestForYouParams(t *testing.T) {
+	var mu sync.Mutex
+	var ids []string
+	var asked []RankRequest
+	rank := rankerFunc(func(req RankRequest) []string {
+		mu.Lock()
+		defer mu.Unlock()
+		asked = append(asked, req)
+		return ids
+	})
+	for _, r := range []struct {
+		name   string
+		ranker Ranker
+	}{{"explainer", explainer{rank}}, {"ranker", rank}} {
+		t.Run(r.name, func(t *testing.T) {
+			forEachFeedWorld(t, Config{Ranker: r.ranker}, func(w *feedWorld) {
+				_, token := w.user("viewer")
+				creator, _ := w.user("creator")
+				mu.Lock()
+				ids = []string{w.publish(creator, time.Now(), ""), w.publish(creator, time.Now(), "")}
+				mu.Unlock()
+				for _, tc := range forYouParamCases {
+					for _, who := range []struct {
+						token  string
+						status int
+					}{{"", tc.visitor}, {token, tc.user}, {"admin-token-for-tests", tc.admin}} {
+						mu.Lock()
+						asked = nil
+						mu.Unlock()
+						resp := w.api.do("GET", "/v1/feed/foryou?"+tc.query, who.token, "")
+						if resp.status != who.status {
+							t.Errorf("%s as %q: %d %v, want %d", tc.name, who.token, resp.status, resp.body, who.status)
+							continue
+						}
+						if resp.status != 200 {
+							continue
+						}
+						items := resp.body["items"].([]any)
+						explained := who.token == "admin-token-for-tests" && strings.Contains(tc.query, "explain=") && who.status == 200 &&
+							!strings.HasSuffix(tc.query, "0") && !strings.HasSuffix(tc.query, "false")
+						for i, it := range items {
+							ex, ok := it.(map[string]any)["explain"].(map[string]any)
+							switch {
+							case ok != explained:
+								t.Errorf("%s as %q: item %d explain %v, want it %v", tc.name, who.token, i, ex, explained)
+							case ok && r.name == "explainer" && (ex["source"] != "test" || ex["reasons"].([]any)[0] != "position "+strconv.Itoa(i)):
+								t.Errorf("%s: item %d explain %v", tc.name, i, ex)
+							}
+						}
+						mu.Lock()
+						if who.token == "" && (len(asked) != 1 || asked[0].Visitor != tc.visitorID) {
+							t.Errorf("%s: asked %+v, want visitor %q", tc.name, asked, tc.visitorID)
+						}
+						if who.token == token && len(asked) == 1 && asked[0].Visitor != "" {
+							t.Errorf("%s: a user's request carries visitor %q", tc.name, asked[0].Visitor)
+						}
+						mu.Unlock()
+					}
+				}
+			})
+		})
+	}
+}
+
+// FuzzForYouParams: whatever the query, forYouParams refuses it or returns a visitor id the
+// events would take, and explain only for an admin.
+func FuzzForYouParams(f *testing.F) {
+	for _, tc := range forYouParamCases {
+		f.Add(tc.query, false)
+		f.Add(tc.query, true)
+	}
+	f.Fuzz(func(t *testing.T, query string, admin bool) {
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			return
 		}
-		if got := rank(); !slices.Equal(got, []string{old}) {
-			t.Fatalf("first: %v", got)
+		explain, visitor, err := forYouParams(q, auth.Principal{Admin: admin})
+		if err != nil {
+			return
 		}
-		hot := w.publish(creator, time.Now(), "like_count = 10")
-		if got := rank(); !slices.Equal(got, []string{old}) {
-			t.Errorf("within Refresh: %v, want the scores of before", got)
+		if explain && !admin {
+			t.Fatalf("%q: explain for a non-admin", query)
 		}
-		clock.Add(time.Minute)
-		if got := rank(); !slices.Equal(got, []string{hot, old}) {
-			t.Errorf("after Refresh: %v, want [%s %s]", got, hot, old)
+		if visitor != "" && (!visitorRE.MatchString(visitor) || visitor != q.Get("visitor")) {
+			t.Fatalf("%q: visitor %q", query, visitor)
 		}
 	})
 }
@@ -288,7 +345,7 @@ func TestForYouDistrustsRanker(t *testing.T) {
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		if len(asked) != 2 || asked[0].Viewer != viewer || asked[0].Limit != 2 || len(asked[0].Exclude) != 0 ||
+		if len(asked) != 2 || asked[0].Viewer != viewer || asked[0].Visitor != "" || asked[1].Visitor != "" || asked[0].Limit != 2 || len(asked[0].Exclude) != 0 ||
 			asked[1].Viewer != 0 || !slices.Equal(asked[1].Exclude, []string{a[:SeenPrefix], private[:SeenPrefix]}) {
 			t.Errorf("requests: %+v", asked)
 		}

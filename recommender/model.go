@@ -5,12 +5,9 @@
 package recommender
 
 import (
-	"slices"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"github.com/reelay/reelay/feed"
 )
 
 // Video is a video the recommender may pick: ready, public, not hidden.
@@ -24,8 +21,55 @@ type Video struct {
 
 // Options tunes a Model; the zero value is ready to use.
 type Options struct {
-	// Seed seeds exploration (Thompson sampling). Default 0.
+	// Seed seeds exploration (Thompson sampling): two models given the same videos, events
+	// and queries in the same order answer alike. Default 0.
 	Seed int64
+	// ExploreBudget is how many impressions a new video gets as an explored candidate before
+	// it competes on what it earned. Default 100.
+	ExploreBudget int
+	// FreshAge is how long after publication a video counts as new, to be explored while its
+	// budget lasts. Default 24h.
+	FreshAge time.Duration
+	// ExploreSlots is how many items of every 10 of a page go to new videos, when there are
+	// some. Default 2.
+	ExploreSlots int
+	// InterestHalfLife is the half-life of a user's interest in a creator or hashtag.
+	// Default 72h.
+	InterestHalfLife time.Duration
+	// PopularityHalfLife is the half-life of a video's popularity. Default 6h.
+	PopularityHalfLife time.Duration
+	// SessionGap is the pause that ends a viewing session: videos watched in one session
+	// count as co-visited. Default 30m.
+	SessionGap time.Duration
+	// FastSkip is the watch time under which a skip counts against the video's creator and
+	// hashtags for that user. Default 2s.
+	FastSkip time.Duration
+	// MaxUsers is how many users (and visitors) the model keeps state for; past it the ones
+	// idle the longest are forgotten. Default 200,000.
+	MaxUsers int
+	// MaxSeen is how many seen videos the model remembers per user. Default 1,000.
+	MaxSeen int
+	// MaxNeighbours is how many co-visited videos the model keeps per video. Default 50.
+	MaxNeighbours int
+}
+
+func (o *Options) defaults() {
+	setDefault(&o.ExploreBudget, 100)
+	setDefault(&o.FreshAge, 24*time.Hour)
+	setDefault(&o.ExploreSlots, 2)
+	setDefault(&o.InterestHalfLife, 72*time.Hour)
+	setDefault(&o.PopularityHalfLife, 6*time.Hour)
+	setDefault(&o.SessionGap, 30*time.Minute)
+	setDefault(&o.FastSkip, 2*time.Second)
+	setDefault(&o.MaxUsers, 200_000)
+	setDefault(&o.MaxSeen, 1000)
+	setDefault(&o.MaxNeighbours, 50)
+}
+
+func setDefault[T int | time.Duration](p *T, v T) {
+	if *p <= 0 {
+		*p = v
+	}
 }
 
 // Query asks for one page.
@@ -48,64 +92,191 @@ type Pick struct {
 	Reasons []string // with Query.Explain
 }
 
-// Model is the online state of the recommender; it is safe for concurrent use.
-type Model struct {
-	opts Options
+// The candidate sources, in the order a video proposed by several is credited to.
+const (
+	SourceFollowing = "following"
+	SourceCovisit   = "covisit"
+	SourceSimilar   = "similar"
+	SourceFresh     = "fresh"
+	SourcePopular   = "popular"
+)
 
-	mu     sync.RWMutex
-	videos map[string]*Video
-	plays  map[string]float64
+// Bounds of the candidate lists and indexes, which keep a page's cost independent of the
+// catalogue's size.
+const (
+	popularTop      = 1000   // the popular-and-good list
+	popularAsked    = 60     // popular videos a page considers, of those the user may see
+	freshTop        = 1000   // the new videos listed, the fewest impressions first
+	listPerCreator  = 3      // videos of one creator a page considers from the fresh and popular lists
+	freshAsked      = 30     // new videos a page considers, of those the user may see
+	perCreator      = 6      // videos of one creator considered
+	perTag          = 15     // videos of one hashtag considered
+	tagIndexCap     = 500    // videos kept in a hashtag's index, the newest
+	maxFollows      = 50     // followed creators considered
+	recentWatched   = 20     // watched videos remembered per user
+	covisitFrom     = 10     // the recently watched videos whose co-visits a page considers
+	neighboursAsked = 12     // co-visited videos considered per watched video
+	topInterests    = 5      // creators and hashtags of a user's interests considered
+	maxInterests    = 100    // creators and hashtags remembered per user
+	sessionLen      = 10     // videos of a session that a new one is co-visited with
+	maxPending      = 10_000 // videos known from events only
+	listsEvery      = time.Second
+	diversityWindow = 10 // at most maxPerWindow videos of a creator in any diversityWindow
+	maxPerWindow    = 2
+)
+
+// Model is the online state of the recommender: the pickable videos and what the events
+// taught about them and about each user. It is safe for concurrent use; its time is the
+// events' (Event.At) and the queries' (Query.Now), so that a simulation runs it on its own clock.
+type Model struct {
+	opts  Options
+	calls atomic.Uint64 // Recommend calls: each seeds its own exploration
+
+	mu sync.RWMutex
+	// videos holds the pickable videos and, up to maxPending, videos that events named before
+	// they were Upserted (the catalogue is polled: the first events of a new video may come
+	// first), whose counts then wait for it.
+	videos    map[string]*item
+	pickable  int
+	prefixes  map[string]*item   // by the first prefixLen characters of the id
+	byCreator map[int64][]*item  // newest first
+	byTag     map[string][]*item // newest first, at most tagIndexCap
+	users     map[string]*user
+
+	// The popular and fresh lists, recomputed at most every listsEvery of model time.
+	popular, fresh []*item
+	listsAt        time.Time
+	listsDirty     bool
 }
+
+// prefixLen is the length of the id prefixes in Query.Exclude (feed.SeenPrefix).
+const prefixLen = 10
 
 // New returns an empty model.
 func New(opts Options) *Model {
-	return &Model{opts: opts, videos: map[string]*Video{}, plays: map[string]float64{}}
+	opts.defaults()
+	return &Model{
+		opts: opts, videos: map[string]*item{}, prefixes: map[string]*item{},
+		byCreator: map[int64][]*item{}, byTag: map[string][]*item{}, users: map[string]*user{},
+	}
 }
 
-// Upsert adds a pickable video, or updates it.
+// Upsert adds a pickable video, or updates it (what it learned of the video stays).
 func (m *Model) Upsert(v Video) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.videos[v.ID] = &v
+	it := m.videos[v.ID]
+	switch {
+	case it != nil && !it.pickable:
+		m.pickable++
+	case it != nil:
+		if it.Creator == v.Creator && it.Published.Equal(v.Published) && it.DurationMS == v.DurationMS && equalTags(it.Tags, v.Tags) {
+			return
+		}
+		m.unindex(it)
+	default:
+		it = &item{}
+		m.videos[v.ID] = it
+		m.pickable++
+	}
+	v.Tags = append([]string(nil), v.Tags...)
+	it.Video = v
+	it.pickable = true
+	m.index(it)
+	m.listsDirty = true
 }
 
-// Remove forgets a video that is no longer pickable.
+// Remove forgets a video that is no longer pickable; what it learned of the video goes too.
 func (m *Model) Remove(id string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	delete(m.videos, id)
-}
-
-// Observe learns from events, in id order.
-func (m *Model) Observe(events []feed.Event) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, ev := range events {
-		if ev.Type == feed.EventPlay {
-			m.plays[ev.Video]++
-		}
+	it := m.videos[id]
+	if it == nil {
+		return
 	}
+	if it.pickable {
+		m.unindex(it)
+		m.pickable--
+	}
+	delete(m.videos, id)
+	it.pickable = false // lists and neighbours still pointing at it skip it
+	m.listsDirty = true
 }
 
-// Recommend returns at most q.Limit picks, best first.
-func (m *Model) Recommend(q Query) []Pick {
+// Len returns how many videos the model may pick.
+func (m *Model) Len() int {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	var picks []Pick
-	for id, v := range m.videos {
-		if v.Creator == q.User || slices.Contains(q.Blocked, v.Creator) || slices.ContainsFunc(q.Exclude, func(p string) bool { return strings.HasPrefix(id, p) }) {
-			continue
-		}
-		picks = append(picks, Pick{Video: id, Score: m.plays[id], Source: "popular"})
+	return m.pickable
+}
+
+func (m *Model) index(it *item) {
+	if len(it.ID) >= prefixLen {
+		m.prefixes[it.ID[:prefixLen]] = it
 	}
-	slices.SortFunc(picks, func(a, b Pick) int {
-		if a.Score != b.Score {
-			if a.Score > b.Score {
-				return -1
-			}
-			return 1
+	m.byCreator[it.Creator] = insertNewest(m.byCreator[it.Creator], it, 0)
+	for _, t := range it.Tags {
+		m.byTag[t] = insertNewest(m.byTag[t], it, tagIndexCap)
+	}
+}
+
+func (m *Model) unindex(it *item) {
+	if len(it.ID) >= prefixLen && m.prefixes[it.ID[:prefixLen]] == it {
+		delete(m.prefixes, it.ID[:prefixLen])
+	}
+	m.byCreator[it.Creator] = without(m.byCreator[it.Creator], it)
+	if len(m.byCreator[it.Creator]) == 0 {
+		delete(m.byCreator, it.Creator)
+	}
+	for _, t := range it.Tags {
+		if m.byTag[t] = without(m.byTag[t], it); len(m.byTag[t]) == 0 {
+			delete(m.byTag, t)
 		}
-		return strings.Compare(a.Video, b.Video)
-	})
-	return picks[:min(len(picks), max(q.Limit, 0))]
+	}
+}
+
+// insertNewest inserts it into list, newest first (then by id), keeping at most limit (0: all).
+func insertNewest(list []*item, it *item, limit int) []*item {
+	i := 0
+	for i < len(list) && newer(list[i], it) {
+		i++
+	}
+	if limit > 0 && i >= limit {
+		return list
+	}
+	list = append(list, nil)
+	copy(list[i+1:], list[i:])
+	list[i] = it
+	if limit > 0 && len(list) > limit {
+		list = list[:limit]
+	}
+	return list
+}
+
+func newer(a, b *item) bool {
+	if !a.Published.Equal(b.Published) {
+		return a.Published.After(b.Published)
+	}
+	return a.ID > b.ID
+}
+
+func without(list []*item, it *item) []*item {
+	for i, x := range list {
+		if x == it {
+			return append(list[:i], list[i+1:]...)
+		}
+	}
+	return list
+}
+
+func equalTags(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/reelay/reelay/api"
 	"github.com/reelay/reelay/feed"
 	"github.com/reelay/reelay/ingest"
+	"github.com/reelay/reelay/recommender"
 	"github.com/reelay/reelay/storage"
 )
 
@@ -103,21 +104,26 @@ func (c *feedConfig) run(ctx context.Context, e *env) error {
 	} else {
 		log.Warn("no --store: avatar uploads are refused, and deleted videos' objects stay in the store")
 	}
+	rec, err := recommender.NewRanker(recommender.Config{Registerer: m.Registry(), Logger: log}, d)
+	if err != nil {
+		return err
+	}
 	feedSvc, err := feed.New(c.feeds.apply(c.social.config(feed.Config{
 		PlaybackURL: c.playbackURL, PublicURL: strings.TrimSuffix(c.publicURL, "/"), SignPlayback: sign, Store: store, Purge: c.purge.purger(c.adminToken),
-		Registerer: m.Registry(), Logger: log,
+		Ranker: rec, Registerer: m.Registry(), Logger: log,
 	})), d, ingest.NewUploads(d))
 	if err != nil {
 		return err
 	}
+	rec.Watch(feedSvc.Events()) // before feedSvc.Run serves the events' subscribers
 	apiSrv, err := api.New(api.Config{
 		Addr: c.addr, Tokens: feedSvc.Tokens(), AdminToken: c.adminToken, Feed: feedSvc.Handler(),
-		Ready: d.Ping, Metrics: m, Logger: log, Limits: limits, MetricsToken: c.metricsTokenOr(c.adminToken),
+		Ready: readiness(d.Ping, rec.Ready), Metrics: m, Logger: log, Limits: limits, MetricsToken: c.metricsTokenOr(c.adminToken),
 	})
 	if err != nil {
 		return err
 	}
 	logLimits(log)
 	fmt.Fprintf(e.stdout, "api %s\n", apiSrv.URL())
-	return runAll(ctx, apiSrv.Run, feedSvc.Run)
+	return runAll(ctx, apiSrv.Run, feedSvc.Run, rec.Run)
 }

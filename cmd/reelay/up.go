@@ -20,6 +20,7 @@ import (
 	"github.com/reelay/reelay/internal/signedurl"
 	"github.com/reelay/reelay/origin"
 	"github.com/reelay/reelay/pipeline"
+	"github.com/reelay/reelay/recommender"
 	"github.com/reelay/reelay/transcoder"
 )
 
@@ -218,16 +219,21 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	rec, err := recommender.NewRanker(recommender.Config{Registerer: reg, Logger: log}, d)
+	if err != nil {
+		return err
+	}
 	feedSvc, err := feed.New(c.feeds.apply(c.social.config(feed.Config{
 		PlaybackURL: playback, PublicURL: strings.TrimSuffix(c.publicURL, "/"), SignPlayback: c.signing.signer(), Store: store, Purge: purgeAll(edges),
-		Registerer: reg, Logger: log,
+		Ranker: rec, Registerer: reg, Logger: log,
 	})), d, ingest.NewUploads(d))
 	if err != nil {
 		return err
 	}
+	rec.Watch(feedSvc.Events()) // before feedSvc.Run serves the events' subscribers
 	apiSrv, err := api.New(api.Config{
 		Addr: c.apiAddr, Tokens: feedSvc.Tokens(), AdminToken: c.adminToken, Feed: feedSvc.Handler(),
-		Uploads: uploads.Handler(), Ready: readiness(store.Ping, d.Ping), Metrics: m, Logger: log,
+		Uploads: uploads.Handler(), Ready: readiness(store.Ping, d.Ping, rec.Ready), Metrics: m, Logger: log,
 		Limits: limits, MetricsToken: metricsToken,
 	})
 	if err != nil {
@@ -235,7 +241,7 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	}
 
 	logLimits(log)
-	tiers := []func(context.Context) error{apiSrv.Run, feedSvc.Run, uploads.Run, pipe.Run, org.Run}
+	tiers := []func(context.Context) error{apiSrv.Run, feedSvc.Run, rec.Run, uploads.Run, pipe.Run, org.Run}
 	fmt.Fprintf(e.stdout, "api %s\n", apiSrv.URL())
 	for i, n := range edges {
 		name := "edge"

@@ -1,0 +1,414 @@
+package recommender
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"time"
+)
+
+// candidate is a video proposed for a page.
+type candidate struct {
+	it      *item
+	source  string
+	score   float64
+	explore bool    // a new video within its budget, scored by a draw (Thompson sampling)
+	need    float64 // how much a new video needs a look: the fewer impressions, the more
+	taken   bool    // on the page already
+	covisit float64 // its co-visit weight with what the user watched
+	via     *item   // the watched video that proposed it (covisit), or shares most with (similar)
+	rates   rates
+}
+
+// Recommend returns at most q.Limit picks, best first: candidates from the sources (followed
+// creators, co-visits of what the user watched, videos like the ones they like, new videos,
+// popular and good ones), scored, less what the user may not or need not see, in an order
+// where no creator follows itself and none has more than 2 of any 10.
+func (m *Model) Recommend(q Query) []Pick {
+	if q.Limit <= 0 {
+		return nil
+	}
+	m.refreshLists(q.Now)
+	r := rand.New(rand.NewPCG(uint64(m.opts.Seed), m.calls.Add(1)))
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	u := m.users[userKey(q.User, q.Visitor)]
+	f := m.filter(q, u)
+	cands := make([]candidate, 0, 512)
+	index := make(map[*item]int, 512)
+	// add proposes it, and reports whether it is a new candidate.
+	add := func(it *item, source string, via *item, w float64) bool {
+		i, ok := index[it]
+		if !ok {
+			if !f.ok(it) {
+				return false
+			}
+			i = len(cands)
+			index[it] = i
+			cands = append(cands, candidate{it: it, source: source, via: via})
+		}
+		if source == SourceCovisit {
+			cands[i].covisit += w
+		}
+		return !ok
+	}
+	// Followed creators: their newest videos.
+	for _, cr := range q.Follows[:min(len(q.Follows), maxFollows)] {
+		for _, it := range first(m.byCreator[cr], perCreator) {
+			add(it, SourceFollowing, nil, 0)
+		}
+	}
+	if u != nil {
+		// Co-visits of what the user watched, the most recent first.
+		for i := len(u.recent) - 1; i >= max(0, len(u.recent)-covisitFrom); i-- {
+			w := u.recent[i]
+			for _, n := range heaviest(w.neighbours, neighboursAsked) {
+				add(n.it, SourceCovisit, w, n.w)
+			}
+		}
+		// Similar: the newest videos of the creators and hashtags the user likes most.
+		for _, cr := range strongest(u.creators, topInterests, q.Now, m.opts.InterestHalfLife) {
+			for _, it := range first(m.byCreator[cr], perCreator) {
+				add(it, SourceSimilar, nil, 0)
+			}
+		}
+		for _, tag := range strongest(u.tags, topInterests, q.Now, m.opts.InterestHalfLife) {
+			for _, it := range first(m.byTag[tag], perTag) {
+				add(it, SourceSimilar, nil, 0)
+			}
+		}
+	}
+	// New videos, the fewest impressions first, and the popular and good ones, as many of
+	// each as a page could want whatever the user has seen.
+	// At most listPerCreator of one creator's each, so that the rules of diversity find
+	// enough others.
+	listed := func(list []*item, source string, limit int) {
+		n, per := 0, map[int64]int{}
+		for _, it := range list {
+			if n == limit {
+				return
+			}
+			if per[it.Creator] < listPerCreator && (source != SourceFresh || it.Published.Add(m.opts.FreshAge).After(q.Now)) && add(it, source, nil, 0) {
+				n++
+				per[it.Creator]++
+			}
+		}
+	}
+	listed(m.fresh, SourceFresh, freshAsked)
+	listed(m.popular, SourcePopular, popularAsked)
+
+	// Every candidate competes for the page on its score (a new video's drawn); new videos
+	// within their budget have the exploration slots too, the fewest impressions first.
+	main := make([]*candidate, 0, len(cands))
+	var explore []*candidate
+	for i := range cands {
+		c := &cands[i]
+		m.score(c, u, f, q.Now, r)
+		main = append(main, c)
+		if c.explore {
+			explore = append(explore, c)
+		}
+	}
+	slices.SortFunc(main, func(a, b *candidate) int {
+		if a.score != b.score {
+			return cmp.Compare(b.score, a.score)
+		}
+		return cmp.Compare(a.it.ID, b.it.ID)
+	})
+	slices.SortFunc(explore, func(a, b *candidate) int {
+		if a.need != b.need {
+			return cmp.Compare(b.need, a.need)
+		}
+		return cmp.Compare(a.it.ID, b.it.ID)
+	})
+	page := m.arrange(q, f, main, explore)
+	picks := make([]Pick, len(page))
+	for i, c := range page {
+		picks[i] = Pick{Video: c.it.ID, Score: c.score, Source: c.source}
+		if q.Explain {
+			picks[i].Reasons = m.reasons(c, u, f, q.Now)
+		}
+	}
+	return picks
+}
+
+// filter is what a query leaves out, and what it knows of the user.
+type filter struct {
+	user     int64
+	follows  map[int64]bool
+	blocked  map[int64]bool // blocked, or not interested
+	exclude  map[string]bool
+	seen     map[string]struct{}
+	lastSeen []*item // the videos last served, by Query.Exclude's order, for the diversity rules
+}
+
+func (m *Model) filter(q Query, u *user) *filter {
+	f := &filter{user: q.User, follows: map[int64]bool{}, blocked: map[int64]bool{}, exclude: make(map[string]bool, len(q.Exclude))}
+	for _, c := range q.Follows {
+		f.follows[c] = true
+	}
+	for _, c := range q.Blocked {
+		f.blocked[c] = true
+	}
+	for _, id := range q.Exclude {
+		f.exclude[id] = true
+	}
+	for i := len(q.Exclude) - 1; i >= 0 && len(f.lastSeen) < diversityWindow-1; i-- {
+		id := q.Exclude[i]
+		it := m.videos[id]
+		if it == nil && len(id) >= prefixLen {
+			it = m.prefixes[id[:prefixLen]]
+		}
+		if it != nil {
+			f.lastSeen = append(f.lastSeen, it)
+		}
+	}
+	slices.Reverse(f.lastSeen)
+	if u != nil {
+		f.seen = u.seen
+		for _, c := range u.blocked {
+			f.blocked[c] = true
+		}
+	}
+	return f
+}
+
+// ok reports whether it may go on the page.
+func (f *filter) ok(it *item) bool {
+	if !it.pickable || f.blocked[it.Creator] || f.user != 0 && it.Creator == f.user {
+		return false
+	}
+	if _, seen := f.seen[it.ID]; seen {
+		return false
+	}
+	return !f.exclude[it.ID] && !(len(it.ID) >= prefixLen && f.exclude[it.ID[:prefixLen]])
+}
+
+// score sets c's score: the blend of its predicted rates (drawn, for a new video within its
+// budget), raised by the user's interest in its creator and hashtags, its co-visits with
+// what they watched, and a followed creator.
+func (m *Model) score(c *candidate, u *user, f *filter, now time.Time, r *rand.Rand) {
+	it := c.it
+	c.explore = it.impressions < float64(m.opts.ExploreBudget) && it.Published.Add(m.opts.FreshAge).After(now)
+	if c.explore {
+		c.rates = it.predict(r)
+	} else {
+		c.rates = it.predict(nil)
+	}
+	s := c.rates.value()
+	if u != nil {
+		s *= 1 + 0.8*m.affinity(u, it, now)
+	}
+	s += 0.4 * math.Tanh(c.covisit/3)
+	if f.follows[it.Creator] {
+		s += 0.3
+	}
+	c.score = s
+	if c.explore {
+		// Mostly the share of its budget left; among videos about as far along, the one the
+		// draw thinks better.
+		c.need = 1 - it.impressions/float64(m.opts.ExploreBudget) + 0.1*c.rates.value()
+	}
+}
+
+// affinity is u's interest in the creator and hashtags of it, from -1 to 1.
+func (m *Model) affinity(u *user, it *item, now time.Time) float64 {
+	hl := m.opts.InterestHalfLife
+	var cr, tg float64
+	if x := u.creators[it.Creator]; x != nil {
+		cr = decay(x.v, x.at, now, hl)
+	}
+	for _, t := range it.Tags {
+		if x := u.tags[t]; x != nil {
+			tg += decay(x.v, x.at, now, hl)
+		}
+	}
+	return 0.6*math.Tanh(cr/2) + 0.4*math.Tanh(tg/2)
+}
+
+// arrange orders the page: the best candidates, with ExploreSlots of each 10 places going to
+// new videos while there are some, such that no creator follows itself and none has more
+// than maxPerWindow videos in any diversityWindow (counting the videos last served). A page
+// comes out short rather than break these rules.
+func (m *Model) arrange(q Query, f *filter, main, explore []*candidate) []*candidate {
+	page := make([]*candidate, 0, q.Limit)
+	recent := make([]int64, 0, diversityWindow+q.Limit) // creators, the last served first
+	for _, it := range f.lastSeen {
+		recent = append(recent, it.Creator)
+	}
+	fits := func(c *candidate) bool {
+		n := len(recent)
+		if n > 0 && recent[n-1] == c.it.Creator {
+			return false
+		}
+		count := 0
+		for _, cr := range recent[max(0, n-diversityWindow+1):] {
+			if cr == c.it.Creator {
+				count++
+			}
+		}
+		return count < maxPerWindow
+	}
+	// take puts the first candidate of list that fits on the page.
+	take := func(list *[]*candidate) bool {
+		for len(*list) > 0 && (*list)[0].taken {
+			*list = (*list)[1:]
+		}
+		for _, c := range *list {
+			if !c.taken && fits(c) {
+				c.taken = true
+				page = append(page, c)
+				recent = append(recent, c.it.Creator)
+				return true
+			}
+		}
+		return false
+	}
+	slots := min(m.opts.ExploreSlots, diversityWindow)
+	for len(page) < q.Limit {
+		pos := len(page) % diversityWindow
+		exploring := slots > 0 && pos%(diversityWindow/slots) == diversityWindow/slots/2
+		if !(exploring && take(&explore)) && !take(&main) {
+			break // main holds every candidate: none fits
+		}
+	}
+	return page
+}
+
+// refreshLists recomputes the popular and fresh lists when the model changed and they are
+// listsEvery old.
+func (m *Model) refreshLists(now time.Time) {
+	m.mu.RLock()
+	fresh := m.popular != nil && (!m.listsDirty || now.Sub(m.listsAt) < listsEvery)
+	m.mu.RUnlock()
+	if fresh {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.popular != nil && (!m.listsDirty || now.Sub(m.listsAt) < listsEvery) {
+		return
+	}
+	type ranked struct {
+		it *item
+		v  float64
+	}
+	var pop, fr []ranked
+	for _, it := range m.videos {
+		if !it.pickable {
+			continue
+		}
+		// Popular and good: decayed popularity, times what a viewing is worth.
+		pop = append(pop, ranked{it, math.Log1p(it.popularityAt(now, m.opts.PopularityHalfLife)) * max(it.predict(nil).value(), 0.01)})
+		if it.impressions < float64(m.opts.ExploreBudget) && it.Published.Add(m.opts.FreshAge).After(now) {
+			fr = append(fr, ranked{it, -it.impressions}) // the fewest impressions first
+		}
+	}
+	best := func(list []ranked, n int) []*item {
+		slices.SortFunc(list, func(a, b ranked) int {
+			if a.v != b.v {
+				return cmp.Compare(b.v, a.v)
+			}
+			if c := b.it.Published.Compare(a.it.Published); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.it.ID, b.it.ID)
+		})
+		out := make([]*item, 0, min(n, len(list)))
+		for _, r := range list[:min(n, len(list))] {
+			out = append(out, r.it)
+		}
+		return out
+	}
+	m.popular, m.fresh = best(pop, popularTop), best(fr, freshTop)
+	m.listsAt, m.listsDirty = now, false
+}
+
+// first returns the first n of list.
+func first(list []*item, n int) []*item { return list[:min(n, len(list))] }
+
+// neighbour is a co-visited video and its weight.
+type neighbour struct {
+	it *item
+	w  float64
+}
+
+// heaviest returns the n heaviest neighbours, heaviest first (then by id), by insertion
+// into a list of n: a video has at most MaxNeighbours.
+func heaviest(nb map[*item]float64, n int) []neighbour {
+	out := make([]neighbour, 0, n+1)
+	before := func(a, b neighbour) bool { return a.w > b.w || a.w == b.w && a.it.ID < b.it.ID }
+	for it, w := range nb {
+		x := neighbour{it, w}
+		if len(out) == n && !before(x, out[n-1]) {
+			continue
+		}
+		i := len(out)
+		for i > 0 && before(x, out[i-1]) {
+			i--
+		}
+		out = slices.Insert(out, i, x)
+		if len(out) > n {
+			out = out[:n]
+		}
+	}
+	return out
+}
+
+// strongest returns the n keys of the strongest positive interests at now.
+func strongest[K cmp.Ordered](in map[K]*interest, n int, now time.Time, halfLife time.Duration) []K {
+	type kv struct {
+		k K
+		v float64
+	}
+	all := make([]kv, 0, len(in))
+	for k, x := range in {
+		if v := decay(x.v, x.at, now, halfLife); v > 0 {
+			all = append(all, kv{k, v})
+		}
+	}
+	slices.SortFunc(all, func(a, b kv) int {
+		if a.v != b.v {
+			return cmp.Compare(b.v, a.v)
+		}
+		return cmp.Compare(a.k, b.k)
+	})
+	out := make([]K, 0, n)
+	for _, x := range all[:min(n, len(all))] {
+		out = append(out, x.k)
+	}
+	return out
+}
+
+// reasons says why c was picked.
+func (m *Model) reasons(c *candidate, u *user, f *filter, now time.Time) []string {
+	it, p := c.it, c.rates
+	var out []string
+	switch c.source {
+	case SourceFollowing:
+		out = append(out, "from a creator you follow")
+	case SourceCovisit:
+		out = append(out, fmt.Sprintf("watched with %s by others (weight %.2f)", c.via.ID, c.covisit))
+	case SourceSimilar:
+		out = append(out, "like the creators and hashtags you watch")
+	case SourceFresh:
+		out = append(out, "new video")
+	case SourcePopular:
+		out = append(out, fmt.Sprintf("popular (%.1f recent plays)", it.popularityAt(now, m.opts.PopularityHalfLife)))
+	}
+	if c.explore {
+		out = append(out, fmt.Sprintf("exploring: %.0f of %d impressions, rates drawn from their posteriors", it.impressions, m.opts.ExploreBudget))
+	}
+	out = append(out, fmt.Sprintf("predicted watch %.2f, complete %.2f, like %.3f, share %.3f, skip %.2f over %.0f viewings", p.watch, p.complete, p.like, p.share, p.skip, it.views))
+	if u != nil {
+		if a := m.affinity(u, it, now); a != 0 {
+			out = append(out, fmt.Sprintf("your interest in its creator and hashtags %.2f", a))
+		}
+	}
+	if f.follows[it.Creator] && c.source != SourceFollowing {
+		out = append(out, "from a creator you follow")
+	}
+	return out
+}
