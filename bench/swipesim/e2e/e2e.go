@@ -402,7 +402,7 @@ func runMode(ctx context.Context, opts Options, w *world.World, store storage.St
 	var probeLat []time.Duration
 	var probeTimeouts int
 	if on {
-		wg.Go(func() { probeLat, probeTimeouts = e.probes(runCtx, opts.Duration) })
+		wg.Go(func() { probeLat, probeTimeouts = e.probes(ctx, runCtx, opts.Duration) })
 	}
 	for i := range opts.Players {
 		p := &player{env: e, user: &w.Users[i], token: e.accounts.tokens[e.accounts.ids[w.Users[i].ID]],

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/reelay/reelay/feed"
@@ -20,7 +21,8 @@ const probePoll = 10 * time.Millisecond
 // the first For You page, marks its first video not interested, and asks for the first page
 // again until none of that video's creator's videos is on it. It returns the time from the
 // event's post to the first changed page, and whether the page changed before probeTimeout.
-// The pages it reads count towards the creator adjacencies.
+// The first page and the last count towards the creator adjacencies (the ones between are
+// the same page served again).
 func (e *runEnv) feedback(ctx context.Context, token string) (time.Duration, bool, error) {
 	pg, err := e.client.forYou(ctx, token, "", e.opts.PageSize)
 	if err != nil {
@@ -40,17 +42,16 @@ func (e *runEnv) feedback(ctx context.Context, token string) (time.Duration, boo
 		if err != nil {
 			return 0, false, err
 		}
-		e.notePage(pg)
 		if !slices.ContainsFunc(pg.Items, func(x feed.Item) bool { return x.Creator.Handle == it.Creator.Handle }) {
+			e.notePage(pg)
 			return time.Since(begin), true, nil
 		}
 		if time.Since(begin) > probeTimeout {
+			e.notePage(pg)
 			return probeTimeout, false, nil
 		}
-		select {
-		case <-ctx.Done():
+		if !sleepUntil(ctx, time.Now().Add(probePoll)) {
 			return 0, false, ctx.Err()
-		case <-time.After(probePoll):
 		}
 	}
 }
@@ -64,29 +65,38 @@ func (e *runEnv) notePage(pg page) {
 	e.rec.page(len(pg.Items), adjacencies("", creators))
 }
 
-// probes runs one feedback probe per prober, spread over d, and returns their latencies
-// (timed-out ones at probeTimeout) and how many timed out.
-func (e *runEnv) probes(ctx context.Context, d time.Duration) ([]time.Duration, int) {
-	var lat []time.Duration
-	timeouts := 0
+// probes runs one feedback probe per prober, the i-th of n started at (i+1)/(n+1) of the run
+// (which ends at ctx's deadline), each on its own and waited for until it ends, even past
+// the run's end (at most probeTimeout later). It returns their latencies (timed-out ones
+// at probeTimeout) and how many timed out.
+func (e *runEnv) probes(ctx, run context.Context, d time.Duration) ([]time.Duration, int) {
+	var (
+		mu       sync.Mutex
+		lat      []time.Duration
+		timeouts int
+		wg       sync.WaitGroup
+	)
 	n := len(e.accounts.probers)
 	for i, id := range e.accounts.probers {
-		// Probe i at (i+1)/(n+1) of the run, after the players have warmed the system.
-		at := time.Duration(i+1) * d / time.Duration(n+1)
-		if !sleepUntil(ctx, e.began.Add(at)) {
-			break
-		}
-		l, ok, err := e.feedback(ctx, e.accounts.tokens[id])
-		if err != nil {
-			if ctx.Err() == nil {
-				e.rec.fail(err)
+		at := e.began.Add(time.Duration(i+1) * d / time.Duration(n+1))
+		wg.Go(func() {
+			if !sleepUntil(run, at) {
+				return
 			}
-			continue
-		}
-		if !ok {
-			timeouts++
-		}
-		lat = append(lat, l)
+			l, ok, err := e.feedback(ctx, e.accounts.tokens[id])
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				e.rec.fail(err)
+			case !ok:
+				timeouts++
+				fallthrough
+			default:
+				lat = append(lat, l)
+			}
+		})
 	}
+	wg.Wait()
 	return lat, timeouts
 }

@@ -102,17 +102,23 @@ func startSystem(ctx context.Context, cfg systemConfig, store storage.Store) (_ 
 		return nil, err
 	}
 
+	rk, err := newRanking(s, cfg)
+	if err != nil {
+		return nil, err
+	}
 	fcfg := feed.Config{
 		PlaybackURL: s.edges[0].URL(), WriteBurst: 1 << 30, Purge: purgeAll(s.edges), Store: store, Logger: cfg.log,
 		EventsPoll: 100 * time.Millisecond,
 	}
-	if err := wireRanking(&fcfg, s, cfg); err != nil {
-		return nil, err
-	}
+	rk.wire(&fcfg)
 	if s.feed, err = feed.New(fcfg, s.db, nil); err != nil {
 		return nil, fmt.Errorf("e2e: %w", err)
 	}
+	rk.watch(s.feed.Events())
 	s.run(s.feed.Run)
+	for _, t := range rk.tiers() {
+		s.run(t)
+	}
 	if s.api, err = s.serve(auth.NewAuthenticator(s.feed.Tokens(), adminToken, cfg.log).Middleware(s.feed.Handler())); err != nil {
 		return nil, err
 	}
