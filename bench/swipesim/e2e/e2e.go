@@ -69,6 +69,11 @@ type Options struct {
 	// impressions are counted. Default 10 minutes; it shrinks to half the run's simulated
 	// length when the run is shorter than twice that.
 	ImpressionWindow time.Duration
+	// CatalogueAge is how long before the run the catalogue's newest video was published:
+	// each one's age in the world, plus CatalogueAge. Default 24h, the recommender's FreshAge:
+	// the catalogue had its first look before the run, as in a steady state, and the new
+	// videos explored during the run are its uploads.
+	CatalogueAge time.Duration
 	// ProgressEvery is the simulated time between a player's progress events. Default 5s.
 	ProgressEvery time.Duration
 	// PageSize is the limit of each For You page. Default 10.
@@ -127,6 +132,7 @@ func (o Options) withDefaults() Options {
 	defDur(&o.TimeScale, 25*time.Millisecond)
 	defDur(&o.ImpressionWindow, 10*time.Minute)
 	defDur(&o.ProgressEvery, 5*time.Second)
+	defDur(&o.CatalogueAge, 24*time.Hour)
 	defDur(&o.LoadDuration, 5*time.Second)
 	defDur(&o.LoadWarmup, time.Second)
 	if o.OriginLatency == 0 {
@@ -228,6 +234,9 @@ type Details struct {
 type RunDetails struct {
 	Swipes, Hits, Views, Pages, Items, Adjacencies, Errors int
 	FirstError                                             string
+	// StepsP50MS and StepsP95MS are the percentiles of each request of a swipe's start: the
+	// master playlist, the media playlist, the init segment, the first segment's first byte.
+	StepsP50MS, StepsP95MS [4]float64
 }
 
 // String is the details in a few lines.
@@ -239,6 +248,7 @@ func (d Details) String() string {
 	}{{"prefetch off", d.Off}, {"prefetch on", d.On}} {
 		s += fmt.Sprintf("%s: %d swipes (%d hits), %d views, %d pages of %d items, %d adjacencies, %d errors %s\n",
 			r.name, r.r.Swipes, r.r.Hits, r.r.Views, r.r.Pages, r.r.Items, r.r.Adjacencies, r.r.Errors, r.r.FirstError)
+		s += fmt.Sprintf("  swipe start by request (master, media, init, segment): p50 %v ms, p95 %v ms\n", r.r.StepsP50MS, r.r.StepsP95MS)
 	}
 	s += fmt.Sprintf("prefetch: %d objects, %d used; feedback: %d probes, %d timed out; new videos counted: %d (window %v simulated)\n",
 		d.Prefetched, d.PrefetchUsed, d.Probes, d.ProbeTimeouts, d.NewVideosCounted, d.Window)
@@ -277,7 +287,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts.Progress(fmt.Sprintf("publishing %d videos", len(w.Videos)))
+	opts.Progress(fmt.Sprintf("publishing %d videos of %d objects each", len(w.Videos), len(pres[0].objects)))
 	if err := publishAll(ctx, store, pres, w.Videos); err != nil {
 		return nil, err
 	}
@@ -333,11 +343,11 @@ func (e *runEnv) real(d time.Duration) time.Duration {
 }
 
 // at is the real time of the world's time t during the run; times before the world's Start
-// keep their distance to it (the catalogue's videos were published hours before).
+// keep their distance to it, plus Options.CatalogueAge.
 func (e *runEnv) at(t time.Time) time.Time {
 	d := t.Sub(e.world.Config.Start)
 	if d < 0 {
-		return e.began.Add(d)
+		return e.began.Add(d - e.opts.CatalogueAge)
 	}
 	return e.began.Add(e.real(d))
 }
@@ -356,7 +366,7 @@ func runMode(ctx context.Context, opts Options, w *world.World, store storage.St
 	}
 	opts.Progress("prefetch " + mode + ": starting the system")
 	sys, err := startSystem(ctx, systemConfig{dsn: dsn, dir: filepath.Join(dir, "edges-"+mode), edges: opts.Edges,
-		originLatency: opts.OriginLatency, prefetch: on, seed: opts.Seed, log: opts.Logger}, store)
+		originLatency: opts.OriginLatency, prefetch: on, seed: opts.Seed, timeScale: opts.TimeScale, log: opts.Logger}, store)
 	if err != nil {
 		return err
 	}
@@ -415,6 +425,9 @@ func runMode(ctx context.Context, opts Options, w *world.World, store storage.St
 	r := e.rec
 	d := RunDetails{Swipes: len(r.swipes), Hits: r.hits, Views: r.views, Pages: r.pages, Items: r.items, Adjacencies: r.adjacent,
 		Errors: r.errors, FirstError: r.firstErr}
+	for i, st := range r.steps {
+		d.StepsP50MS[i], d.StepsP95MS[i] = ms(percentile(st, 50)), ms(percentile(st, 95))
+	}
 	hitRatio := 0.0
 	if d.Swipes > 0 {
 		hitRatio = float64(d.Hits) / float64(d.Swipes)
@@ -464,6 +477,7 @@ func runMode(ctx context.Context, opts Options, w *world.World, store storage.St
 		tokens = append(tokens, e.accounts.tokens[e.accounts.ids[u.ID]])
 	}
 	lc := newClient(sys.api, 512)
+	lc.http.Timeout = loadTimeout
 	defer lc.close()
 	loadForYou(ctx, lc, tokens, opts.Rate, opts.PageSize, opts.LoadWarmup)
 	lr := loadForYou(ctx, lc, tokens, opts.Rate, opts.PageSize, opts.LoadDuration)
@@ -495,6 +509,10 @@ func (e *runEnv) ready(ctx context.Context) error {
 		}
 	}
 }
+
+// loadTimeout bounds each request of the For You load, and so the load's time: a request
+// not answered by then counts as an error, and as this long.
+const loadTimeout = 10 * time.Second
 
 func round3(x float64) float64 { return math.Round(x*1000) / 1000 }
 

@@ -19,6 +19,9 @@ type start struct {
 	firstByte time.Duration // from the swipe to the first segment's first byte
 	hit       bool          // the edge answered the first segment from its own cache
 	bytes     int64         // of the four objects
+	// steps are the times of the four requests, each to its last byte but the segment's,
+	// to its first: the master playlist, the media playlist, the init segment, the segment.
+	steps [4]time.Duration
 }
 
 // startVideo starts the video whose master playlist is at masterURL as hls.js does, one
@@ -28,10 +31,16 @@ type start struct {
 func (c *client) startVideo(ctx context.Context, masterURL string) (start, error) {
 	var st start
 	begin := time.Now()
+	lap := begin
+	step := func(i int, at time.Time) {
+		st.steps[i] = at.Sub(lap)
+		lap = at
+	}
 	master, _, err := c.getObject(ctx, masterURL, &st, nil)
 	if err != nil {
 		return st, err
 	}
+	step(0, time.Now())
 	pl, err := playlist.Unmarshal(master)
 	if err != nil {
 		return st, fmt.Errorf("master playlist %s: %w", masterURL, err)
@@ -48,6 +57,7 @@ func (c *client) startVideo(ctx context.Context, masterURL string) (start, error
 	if err != nil {
 		return st, err
 	}
+	step(1, time.Now())
 	if pl, err = playlist.Unmarshal(media); err != nil {
 		return st, fmt.Errorf("media playlist %s: %w", mediaURL, err)
 	}
@@ -62,6 +72,7 @@ func (c *client) startVideo(ctx context.Context, masterURL string) (start, error
 	if _, _, err := c.getObject(ctx, initURL, &st, nil); err != nil {
 		return st, err
 	}
+	step(2, time.Now())
 	segURL, err := resolve(mediaURL, mp.Segments[0].URI)
 	if err != nil {
 		return st, err
@@ -71,6 +82,7 @@ func (c *client) startVideo(ctx context.Context, masterURL string) (start, error
 	if err != nil {
 		return st, err
 	}
+	step(3, first)
 	st.firstByte = first.Sub(begin)
 	st.hit = cacheHit(status)
 	return st, nil

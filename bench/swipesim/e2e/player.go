@@ -80,7 +80,7 @@ func (p *player) watch(ctx context.Context, it feed.Item, pos int, first bool) {
 		return
 	}
 	if !first {
-		e.rec.swipe(st.firstByte, st.hit)
+		e.rec.swipe(st)
 	}
 	e.rec.view(it.ID, time.Now())
 	if err := e.client.events(ctx, p.token, newEvent(it.ID, feed.EventImpression, pos, 0), newEvent(it.ID, feed.EventPlay, pos, 0)); err != nil && ctx.Err() == nil {

@@ -9,8 +9,9 @@ import (
 // recorder collects what the players of one run observe. It is safe for concurrent use.
 type recorder struct {
 	mu          sync.Mutex
-	swipes      []time.Duration // swipe-start latencies: from the swipe to the first segment's first byte
-	hits        int             // of those swipes, the first segments the edge answered from its cache
+	swipes      []time.Duration    // swipe-start latencies: from the swipe to the first segment's first byte
+	hits        int                // of those swipes, the first segments the edge answered from its cache
+	steps       [4][]time.Duration // of those swipes, each request's time (see start.steps)
 	impressions map[string][]time.Time
 	adjacent    int // consecutive items of a player's feed by the same creator
 	items       int // items served in all pages
@@ -23,11 +24,14 @@ type recorder struct {
 func newRecorder() *recorder { return &recorder{impressions: map[string][]time.Time{}} }
 
 // swipe notes the start of a video that the player swiped to.
-func (r *recorder) swipe(latency time.Duration, hit bool) {
+func (r *recorder) swipe(st start) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.swipes = append(r.swipes, latency)
-	if hit {
+	r.swipes = append(r.swipes, st.firstByte)
+	for i, d := range st.steps {
+		r.steps[i] = append(r.steps[i], d)
+	}
+	if st.hit {
 		r.hits++
 	}
 }

@@ -52,6 +52,7 @@ type systemConfig struct {
 	originLatency time.Duration
 	prefetch      bool
 	seed          int64
+	timeScale     time.Duration // real time of a simulated second
 	log           *slog.Logger
 }
 

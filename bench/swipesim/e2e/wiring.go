@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/reelay/reelay/feed"
 	"github.com/reelay/reelay/recommender"
@@ -20,8 +21,17 @@ type ranking struct {
 // newRanking makes the recommender (its exploration seeded) and, with cfg.prefetch, the
 // prefetcher, whose hints go to every edge of s (each keeps what it prefetches, for the
 // players that ask it).
+//
+// Both run on the real clock, with their defaults but for two knobs that stand for a pace
+// the simulation compresses: the recommender reads the catalogue every 10 simulated seconds
+// (its default, 3 s, would be 2 simulated minutes of a new video's first 10), and the
+// prefetcher's per-viewer budget refills every 3 simulated seconds (its default, 3 s, is
+// "more than anyone watches" at a real viewer's pace, not at 40 simulated seconds a second).
 func newRanking(s *system, cfg systemConfig) (*ranking, error) {
-	rk, err := recommender.NewRanker(recommender.Config{Model: recommender.Options{Seed: cfg.seed}, Logger: cfg.log}, s.db)
+	sim := func(d time.Duration) time.Duration {
+		return max(10*time.Millisecond, time.Duration(float64(d)/float64(time.Second)*float64(cfg.timeScale)))
+	}
+	rk, err := recommender.NewRanker(recommender.Config{Model: recommender.Options{Seed: cfg.seed}, Poll: sim(10 * time.Second), Logger: cfg.log}, s.db)
 	if err != nil {
 		return nil, fmt.Errorf("e2e: %w", err)
 	}
@@ -31,7 +41,8 @@ func newRanking(s *system, cfg systemConfig) (*ranking, error) {
 		for _, n := range s.edges {
 			urls = append(urls, n.URL())
 		}
-		if r.prefetch, err = prefetch.New(prefetch.Config{Edges: urls, AdminToken: adminToken, Logger: cfg.log}); err != nil {
+		if r.prefetch, err = prefetch.New(prefetch.Config{Edges: urls, AdminToken: adminToken,
+			UserInterval: sim(prefetch.DefaultUserInterval), Logger: cfg.log}); err != nil {
 			return nil, fmt.Errorf("e2e: %w", err)
 		}
 	}
