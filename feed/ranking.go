@@ -13,8 +13,9 @@ import (
 type Ranker interface {
 	// Rank returns the ids of at most req.Limit videos for req.Viewer, best first, or fewer
 	// when it has no more. It leaves out the videos req.Exclude names and, for a logged-in
-	// viewer, the videos their events show seen (impression or play), the viewer's own videos
-	// and the videos of creators the viewer blocked. The feed loads the videos it returns with
+	// viewer, the viewer's own videos and the videos of creators the viewer blocked; a
+	// ranker that learns from the events also leaves out what they show the viewer (or
+	// req.Visitor) saw. The feed loads the videos it returns with
 	// the same rules as every list (ready, not private, not hidden, not blocked), so a ranker
 	// may be a little stale, but it should not waste a page on videos that are not public.
 	Rank(ctx context.Context, req RankRequest) ([]string, error)
@@ -72,8 +73,9 @@ const (
 )
 
 // NewestRanker is the ranking of a Service given no Ranker: the newest public videos, less
-// the ones req.Exclude names, the viewer's own and their blocked creators'. It is a stand-in
-// that needs nothing but the database (tests, tools); reelay ranks with the recommender.
+// the ones req.Exclude names, the viewer's own and their blocked creators'; it does not look
+// at the events. It is a stand-in that needs nothing but the database (tests, tools); reelay
+// ranks with the recommender.
 type NewestRanker struct{ db *db.DB }
 
 var _ Ranker = NewestRanker{}

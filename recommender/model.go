@@ -45,9 +45,11 @@ type Options struct {
 	// hashtags for that user. Default 2s.
 	FastSkip time.Duration
 	// MaxUsers is how many users (and visitors) the model keeps state for; past it the ones
-	// idle the longest are forgotten. Default 200,000.
+	// idle the longest are forgotten. A user takes at most about 20 KB (MaxSeen seen videos,
+	// 100 creators and 100 hashtags of interest, 20 watched videos). Default 50,000.
 	MaxUsers int
-	// MaxSeen is how many seen videos the model remembers per user. Default 1,000.
+	// MaxSeen is how many seen videos the model remembers per user, the most recent. The
+	// For You cursor remembers the last 500 served besides. Default 500.
 	MaxSeen int
 	// MaxNeighbours is how many co-visited videos the model keeps per video. Default 50.
 	MaxNeighbours int
@@ -61,8 +63,8 @@ func (o *Options) defaults() {
 	setDefault(&o.PopularityHalfLife, 6*time.Hour)
 	setDefault(&o.SessionGap, 30*time.Minute)
 	setDefault(&o.FastSkip, 2*time.Second)
-	setDefault(&o.MaxUsers, 200_000)
-	setDefault(&o.MaxSeen, 1000)
+	setDefault(&o.MaxUsers, 50_000)
+	setDefault(&o.MaxSeen, 500)
 	setDefault(&o.MaxNeighbours, 50)
 }
 
@@ -121,6 +123,7 @@ const (
 	sessionLen      = 10     // videos of a session that a new one is co-visited with
 	maxPending      = 10_000 // videos known from events only
 	listsEvery      = time.Second
+	listsAge        = time.Minute
 	diversityWindow = 10 // at most maxPerWindow videos of a creator in any diversityWindow
 	maxPerWindow    = 2
 )

@@ -362,3 +362,48 @@ func TestRecommendReplay(t *testing.T) {
 		}
 	}
 }
+
+// TestModelBounds: however many users, events and videos, the model keeps at most MaxUsers
+// users, MaxSeen seen videos each, maxInterests interests each, and MaxNeighbours co-visited
+// videos per video.
+func TestModelBounds(t *testing.T) {
+	w := newWorld(t, Options{MaxUsers: 50, MaxSeen: 20, MaxNeighbours: 5})
+	var vids []string
+	for c := range int64(300) {
+		vids = append(vids, w.video(c+1, 48*time.Hour, fmt.Sprint("tag", c)))
+	}
+	for u := range int64(200) {
+		for i := range 40 {
+			w.watch(u+1, vids[(int(u)*7+i)%len(vids)])
+		}
+	}
+	w.m.mu.RLock()
+	defer w.m.mu.RUnlock()
+	if n := len(w.m.users); n > 50 {
+		t.Errorf("%d users kept, want at most 50", n)
+	}
+	if w.m.users["200"] == nil {
+		t.Error("the last user was forgotten")
+	}
+	for k, u := range w.m.users {
+		if len(u.seen) > 20 || len(u.seenOrder) > 20 {
+			t.Errorf("user %s: %d seen", k, len(u.seen))
+		}
+		if len(u.creators) > maxInterests || len(u.tags) > maxInterests || len(u.recent) > recentWatched || len(u.session) > sessionLen {
+			t.Errorf("user %s: %d creators, %d tags, %d recent, %d in the session", k, len(u.creators), len(u.tags), len(u.recent), len(u.session))
+		}
+	}
+	for id, it := range w.m.videos {
+		if len(it.neighbours) > 5 {
+			t.Errorf("video %s: %d neighbours", id, len(it.neighbours))
+		}
+	}
+	// The seen set forgets the oldest: the user's first videos are candidates again.
+	u := w.m.users["200"]
+	if _, ok := u.seen[idHash(vids[(199*7)%len(vids)])]; ok {
+		t.Error("the oldest seen video is still remembered")
+	}
+	if _, ok := u.seen[idHash(vids[(199*7+39)%len(vids)])]; !ok {
+		t.Error("the newest seen video is forgotten")
+	}
+}

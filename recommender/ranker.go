@@ -56,7 +56,10 @@ type Ranker struct {
 	loaded  atomic.Bool      // the catalogue was read once
 	catalog map[string]Video // the pickable videos, as last read (under loadMu)
 
-	started     atomic.Bool  // the rebuild began: target and last are set
+	events      *feed.Events // what Watch watches
+	startMu     sync.Mutex   // held by Load
+	from        int64        // the rebuild's first read starts after this id (under startMu)
+	started     atomic.Bool  // Load is done: target and last are set
 	ready       atomic.Bool  // the rebuild is over
 	target      atomic.Int64 // the last event's id when the rebuild began
 	last        atomic.Int64 // the last event's id observed
@@ -96,27 +99,12 @@ func (r *Ranker) Model() *Model { return r.model }
 // rebuild), then from each new one, as events' Run hands them over. Call it before the
 // feed service's Run.
 func (r *Ranker) Watch(events *feed.Events) {
+	r.events = events
 	events.Watch("recommender", func(ctx context.Context) (int64, error) {
-		// The catalogue first, so that the replayed events find their videos.
-		if err := r.ensureLoaded(ctx); err != nil {
+		if err := r.Load(ctx); err != nil {
 			return 0, err
 		}
-		start := r.now()
-		from, err := events.After(ctx, start.Add(-r.cfg.Window))
-		if err != nil {
-			return 0, err
-		}
-		var target int64
-		if err := r.db.SQL().QueryRowContext(ctx, `SELECT COALESCE(max(id), 0) FROM events`).Scan(&target); err != nil {
-			return 0, fmt.Errorf("recommender: rebuild: %w", err)
-		}
-		r.rebuildFrom = start
-		r.target.Store(target)
-		r.last.Store(from)
-		r.started.Store(true)
-		r.log.Info("rebuilding from the events", "from_id", from, "to_id", target)
-		r.checkReady(from)
-		return from, nil
+		return r.from, nil
 	}, func(_ context.Context, evs []feed.Event) error {
 		r.model.Observe(evs)
 		r.metrics.events.Add(float64(len(evs)))
@@ -125,6 +113,40 @@ func (r *Ranker) Watch(events *feed.Events) {
 		r.checkReady(last)
 		return nil
 	})
+}
+
+// Load reads the catalogue and finds where the rebuild starts and ends, unless done: the
+// events' subscription does it when it starts, and a process may call it before it serves,
+// so that Ready is true at once when there are no events to replay. Call Watch first.
+func (r *Ranker) Load(ctx context.Context) error {
+	r.startMu.Lock()
+	defer r.startMu.Unlock()
+	if r.started.Load() {
+		return nil
+	}
+	if r.events == nil {
+		return errors.New("recommender: Load before Watch")
+	}
+	// The catalogue first, so that the replayed events find their videos.
+	if err := r.ensureLoaded(ctx); err != nil {
+		return err
+	}
+	start := r.now()
+	from, err := r.events.After(ctx, start.Add(-r.cfg.Window))
+	if err != nil {
+		return err
+	}
+	var target int64
+	if err := r.db.SQL().QueryRowContext(ctx, `SELECT COALESCE(max(id), 0) FROM events`).Scan(&target); err != nil {
+		return fmt.Errorf("recommender: rebuild: %w", err)
+	}
+	r.rebuildFrom, r.from = start, from
+	r.target.Store(target)
+	r.last.Store(from)
+	r.started.Store(true)
+	r.log.Info("rebuilding from the events", "from_id", from, "to_id", target)
+	r.checkReady(from)
+	return nil
 }
 
 // checkReady marks the rebuild over once the events up to its target were observed.

@@ -140,8 +140,8 @@ type filter struct {
 	follows  map[int64]bool
 	blocked  map[int64]bool // blocked, or not interested
 	exclude  map[string]bool
-	seen     map[string]struct{}
-	lastSeen []*item // the videos last served, by Query.Exclude's order, for the diversity rules
+	seen     map[uint64]struct{} // by idHash
+	lastSeen []*item             // the videos last served, by Query.Exclude's order, for the diversity rules
 }
 
 func (m *Model) filter(q Query, u *user) *filter {
@@ -180,7 +180,7 @@ func (f *filter) ok(it *item) bool {
 	if !it.pickable || f.blocked[it.Creator] || f.user != 0 && it.Creator == f.user {
 		return false
 	}
-	if _, seen := f.seen[it.ID]; seen {
+	if _, seen := f.seen[idHash(it.ID)]; seen {
 		return false
 	}
 	return !f.exclude[it.ID] && !(len(it.ID) >= prefixLen && f.exclude[it.ID[:prefixLen]])
@@ -277,18 +277,24 @@ func (m *Model) arrange(q Query, f *filter, main, explore []*candidate) []*candi
 	return page
 }
 
-// refreshLists recomputes the popular and fresh lists when the model changed and they are
-// listsEvery old.
+// listsStale reports whether the popular and fresh lists are due: listsEvery old and the
+// model changed since, or listsAge old (popularity decays, new videos age).
+func (m *Model) listsStale(now time.Time) bool {
+	age := now.Sub(m.listsAt)
+	return m.popular == nil || age >= listsEvery && m.listsDirty || age >= listsAge
+}
+
+// refreshLists recomputes the popular and fresh lists when they are due.
 func (m *Model) refreshLists(now time.Time) {
 	m.mu.RLock()
-	fresh := m.popular != nil && (!m.listsDirty || now.Sub(m.listsAt) < listsEvery)
+	stale := m.listsStale(now)
 	m.mu.RUnlock()
-	if fresh {
+	if !stale {
 		return
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.popular != nil && (!m.listsDirty || now.Sub(m.listsAt) < listsEvery) {
+	if !m.listsStale(now) {
 		return
 	}
 	type ranked struct {

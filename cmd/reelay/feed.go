@@ -115,7 +115,12 @@ func (c *feedConfig) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	rec.Watch(feedSvc.Events()) // before feedSvc.Run serves the events' subscribers
+	// Before feedSvc.Run serves the events' subscribers: the recommender learns from them.
+	rec.Watch(feedSvc.Events())
+	// The catalogue, and which events to replay: /readyz waits for the replay.
+	if err := rec.Load(ctx); err != nil {
+		return err
+	}
 	apiSrv, err := api.New(api.Config{
 		Addr: c.addr, Tokens: feedSvc.Tokens(), AdminToken: c.adminToken, Feed: feedSvc.Handler(),
 		Ready: readiness(d.Ping, rec.Ready), Metrics: m, Logger: log, Limits: limits, MetricsToken: c.metricsTokenOr(c.adminToken),

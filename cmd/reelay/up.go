@@ -230,7 +230,12 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	rec.Watch(feedSvc.Events()) // before feedSvc.Run serves the events' subscribers
+	// Before feedSvc.Run serves the events' subscribers: the recommender learns from them.
+	rec.Watch(feedSvc.Events())
+	// The catalogue, and which events to replay: /readyz waits for the replay.
+	if err := rec.Load(ctx); err != nil {
+		return err
+	}
 	apiSrv, err := api.New(api.Config{
 		Addr: c.apiAddr, Tokens: feedSvc.Tokens(), AdminToken: c.adminToken, Feed: feedSvc.Handler(),
 		Uploads: uploads.Handler(), Ready: readiness(store.Ping, d.Ping, rec.Ready), Metrics: m, Logger: log,
