@@ -66,8 +66,9 @@ type PrefetchVideo struct {
 }
 
 // servePrefetch warms the caches with the start of some videos: for each, the master
-// playlist, one rendition's media playlist, its init segment and first segments, each filled
-// on the node that owns it. It needs the admin token.
+// playlist, one video rendition's media playlist, its init segment and first segments, and
+// the same of the audio renditions (EXT-X-MEDIA) that play with it, each filled on the node
+// that owns it. It needs the admin token.
 func (e *Edge) servePrefetch(ctx *fasthttp.RequestCtx) error {
 	if !e.authorized(ctx) {
 		return errForbidden
@@ -158,19 +159,29 @@ func (p *prefetch) video(video, rendition string, segments int) PrefetchVideo {
 		return fail(fmt.Errorf("no variant %q in the master playlist", rendition))
 	}
 	out.Rendition = media.Rendition
-	playlist, err := p.ensure(media.Path, true, &out)
-	if err != nil {
-		return fail(err)
+	// The video rendition, then the audio renditions that play with it: a player needs the
+	// start of both.
+	playlists := []layout.Object{media}
+	for _, uri := range audioURIs(master) {
+		if obj, ok := resolve(prefix, uri); ok && obj.Kind == layout.KindPlaylist {
+			playlists = append(playlists, obj)
+		}
 	}
-	init, segs := mediaURIs(playlist)
-	dir := path.Dir(media.Path) + "/"
 	var keys []string
-	if obj, ok := resolve(dir, init); ok && obj.Kind == layout.KindInit {
-		keys = append(keys, obj.Path)
-	}
-	for _, uri := range segs[:min(segments, len(segs))] {
-		if obj, ok := resolve(dir, uri); ok && obj.Kind == layout.KindSegment {
+	for _, pl := range playlists {
+		playlist, err := p.ensure(pl.Path, true, &out)
+		if err != nil {
+			return fail(err)
+		}
+		init, segs := mediaURIs(playlist)
+		dir := path.Dir(pl.Path) + "/"
+		if obj, ok := resolve(dir, init); ok && obj.Kind == layout.KindInit {
 			keys = append(keys, obj.Path)
+		}
+		for _, uri := range segs[:min(segments, len(segs))] {
+			if obj, ok := resolve(dir, uri); ok && obj.Kind == layout.KindSegment {
+				keys = append(keys, obj.Path)
+			}
 		}
 	}
 	var (
@@ -294,6 +305,26 @@ func variantURIs(master []byte) []string {
 		case next:
 			uris = append(uris, line)
 			next = false
+		}
+	}
+	return uris
+}
+
+// audioURIs returns the URIs of a master playlist's audio renditions (EXT-X-MEDIA of
+// TYPE=AUDIO with a URI), in order.
+func audioURIs(master []byte) []string {
+	var uris []string
+	sc := bufio.NewScanner(bytes.NewReader(master))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		attrs, ok := strings.CutPrefix(line, "#EXT-X-MEDIA:")
+		if !ok || !strings.Contains(attrs, "TYPE=AUDIO") {
+			continue
+		}
+		if _, rest, ok := strings.Cut(attrs, `URI="`); ok {
+			if uri, _, ok := strings.Cut(rest, `"`); ok && uri != "" {
+				uris = append(uris, uri)
+			}
 		}
 	}
 	return uris

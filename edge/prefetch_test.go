@@ -156,6 +156,16 @@ func TestPlaylistParsing(t *testing.T) {
 	if got := variantURIs(master); strings.Join(got, ",") != "360p/index.m3u8,720p/index.m3u8,big/index.m3u8" {
 		t.Errorf("variants = %q", got)
 	}
+	if got := audioURIs(master); len(got) != 0 {
+		t.Errorf("audio renditions = %q, want none", got)
+	}
+	withAudio := []byte("#EXTM3U\n#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"s\",NAME=\"en\",URI=\"subs/index.m3u8\"\n" +
+		"#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"audio\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"2\",URI=\"audio/index.m3u8\"\n" +
+		"#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"muxed\",NAME=\"in the video\"\n" +
+		"#EXT-X-STREAM-INF:BANDWIDTH=800000,AUDIO=\"audio\"\n360p/index.m3u8\n")
+	if got := audioURIs(withAudio); strings.Join(got, ",") != "audio/index.m3u8" {
+		t.Errorf("audio renditions = %q, want audio/index.m3u8", got)
+	}
 	init, segs := mediaURIs(objectBody("/v/aaaaaaaaaaaaaaaaaaaaaaaaaa/360p/index.m3u8"))
 	if init != "init.mp4" || len(segs) != 5 || segs[0] != "seg_00001.m4s" {
 		t.Errorf("media = %q %q", init, segs)
@@ -182,10 +192,11 @@ func FuzzPlaylistURIs(f *testing.F) {
 	f.Add(objectBody("/v/aaaaaaaaaaaaaaaaaaaaaaaaaa/master.m3u8"))
 	f.Add(objectBody("/v/aaaaaaaaaaaaaaaaaaaaaaaaaa/360p/index.m3u8"))
 	f.Add([]byte("#EXT-X-STREAM-INF:\n../../x/master.m3u8\n#EXT-X-MAP:URI=\"../init.mp4\"\n"))
+	f.Add([]byte("#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",URI=\"../audio/index.m3u8\"\n"))
 	const dir = "/v/aaaaaaaaaaaaaaaaaaaaaaaaaa/360p/"
 	f.Fuzz(func(t *testing.T, b []byte) {
 		init, segs := mediaURIs(b)
-		uris := append(append(variantURIs(b), init), segs...)
+		uris := append(append(append(variantURIs(b), audioURIs(b)...), init), segs...)
 		for _, uri := range uris {
 			if obj, ok := resolve(dir, uri); ok {
 				if again, ok2 := layout.Parse(obj.Path); !ok2 || again != obj || obj.Video != "aaaaaaaaaaaaaaaaaaaaaaaaaa" {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/reelay/reelay/internal/apierr"
 	"github.com/reelay/reelay/internal/auth"
+	"github.com/reelay/reelay/internal/layout"
 	"github.com/reelay/reelay/internal/ratelimit"
 	"github.com/reelay/reelay/internal/videoid"
 )
@@ -60,7 +61,10 @@ type eventJSON struct {
 	Type     EventType `json:"type"`
 	WatchMS  int64     `json:"watch_ms"`
 	Position int64     `json:"position"`
-	At       string    `json:"at"` // RFC 3339
+	// Rendition is the rendition played (hls.js's current level, such as "720p"), optional:
+	// the next-swipe prefetch warms it for the videos that come next.
+	Rendition string `json:"rendition"`
+	At        string `json:"at"` // RFC 3339
 }
 
 func badEvent(i int, field, msg string) error {
@@ -95,6 +99,9 @@ func parseEvents(req eventsRequest, p auth.Principal, now time.Time) ([]Event, e
 		if e.Position < 0 || e.Position > MaxEventPos {
 			return nil, badEvent(i, "position", "must be from 0 to "+strconv.Itoa(MaxEventPos))
 		}
+		if e.Rendition != "" && !layout.ValidRendition(e.Rendition) {
+			return nil, badEvent(i, "rendition", "must be a rendition's name, such as 720p")
+		}
 		at, err := time.Parse(time.RFC3339Nano, e.At)
 		switch {
 		case err != nil:
@@ -105,7 +112,7 @@ func parseEvents(req eventsRequest, p auth.Principal, now time.Time) ([]Event, e
 			return nil, badEvent(i, "at", fmt.Sprintf("is more than %v old", MaxEventAge))
 		}
 		out[i] = Event{UserID: p.UserID, Visitor: visitor, Video: e.Video, Type: e.Type, WatchMS: e.WatchMS,
-			Position: e.Position, At: at.UTC().Truncate(time.Millisecond)}
+			Position: e.Position, Rendition: e.Rendition, At: at.UTC().Truncate(time.Millisecond)}
 	}
 	return out, nil
 }

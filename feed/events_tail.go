@@ -23,6 +23,7 @@ type Event struct {
 	Type      EventType // impression, play, ...
 	WatchMS   int64     // how long the video was watched
 	Position  int64     // the item's position in the feed page
+	Rendition string    // the rendition played (play, progress), "" when the player did not say
 	At        time.Time // when the player says it happened
 	CreatedAt time.Time // when the service stored it
 }
@@ -143,14 +144,14 @@ func (e *Events) Append(ctx context.Context, events []Event) error {
 	}
 	created := db.Millis(e.now())
 	var q strings.Builder
-	q.WriteString(`INSERT INTO events (user_id, visitor, video_id, type, watch_ms, position, at, created_at) VALUES `)
-	args := make([]any, 0, 8*len(events))
+	q.WriteString(`INSERT INTO events (user_id, visitor, video_id, type, watch_ms, position, rendition, at, created_at) VALUES `)
+	args := make([]any, 0, 9*len(events))
 	for i, ev := range events {
 		if i > 0 {
 			q.WriteString(", ")
 		}
-		q.WriteString("(" + placeholders(len(args)+1, 8) + ")")
-		args = append(args, ev.UserID, ev.Visitor, ev.Video, string(ev.Type), ev.WatchMS, ev.Position, db.Millis(ev.At), created)
+		q.WriteString("(" + placeholders(len(args)+1, 9) + ")")
+		args = append(args, ev.UserID, ev.Visitor, ev.Video, string(ev.Type), ev.WatchMS, ev.Position, ev.Rendition, db.Millis(ev.At), created)
 	}
 	if _, err := e.d.Exec(ctx, q.String(), args...); err != nil {
 		return fmt.Errorf("feed: append events: %w", err)
@@ -285,7 +286,7 @@ func (e *Events) position(ctx context.Context, s *subscription) (int64, error) {
 
 // read returns up to e.batch events after id last, in id order.
 func (e *Events) read(ctx context.Context, last int64) ([]Event, error) {
-	rows, err := e.d.SQL().QueryContext(ctx, `SELECT id, user_id, visitor, video_id, type, watch_ms, position, at, created_at
+	rows, err := e.d.SQL().QueryContext(ctx, `SELECT id, user_id, visitor, video_id, type, watch_ms, position, rendition, at, created_at
 		FROM events WHERE id > $1 ORDER BY id LIMIT $2`, last, e.batch)
 	if err != nil {
 		return nil, fmt.Errorf("feed: read events: %w", err)
@@ -295,7 +296,7 @@ func (e *Events) read(ctx context.Context, last int64) ([]Event, error) {
 	for rows.Next() {
 		var ev Event
 		var at, created int64
-		if err := rows.Scan(&ev.ID, &ev.UserID, &ev.Visitor, &ev.Video, &ev.Type, &ev.WatchMS, &ev.Position, &at, &created); err != nil {
+		if err := rows.Scan(&ev.ID, &ev.UserID, &ev.Visitor, &ev.Video, &ev.Type, &ev.WatchMS, &ev.Position, &ev.Rendition, &at, &created); err != nil {
 			return nil, fmt.Errorf("feed: read events: %w", err)
 		}
 		ev.At, ev.CreatedAt = db.Time(at), db.Time(created)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/reelay/reelay/internal/auth"
+	"github.com/reelay/reelay/internal/layout"
 	"github.com/reelay/reelay/internal/testenv"
 	"github.com/reelay/reelay/internal/video"
 	"github.com/reelay/reelay/internal/videoid"
@@ -71,11 +72,20 @@ func TestPostEvents(t *testing.T) {
 		if r := api.do("POST", "/v1/events", annToken, batch("", private+" play 0 0", hidden+" complete 9000 3")); r.status != 202 {
 			t.Fatalf("the owner's events on her private and hidden videos: %d %v", r.status, r.body)
 		}
+		// The rendition played, when the player says.
+		played := `{"events":[{"video":"` + public + `","type":"play","rendition":"720p","at":"` + time.Now().UTC().Format(time.RFC3339) + `"}]}`
+		if r := api.do("POST", "/v1/events", bobToken, played); r.status != 202 {
+			t.Fatalf("a play with its rendition: %d %v", r.status, r.body)
+		}
+		var rendition string
+		if err := s.db.SQL().QueryRowContext(t.Context(), `SELECT rendition FROM events ORDER BY id DESC LIMIT 1`).Scan(&rendition); err != nil || rendition != "720p" {
+			t.Fatalf("stored rendition %q, %v; want 720p", rendition, err)
+		}
 		var users, plays int
 		err := s.db.SQL().QueryRowContext(t.Context(), `SELECT COUNT(DISTINCT user_id), SUM(CASE WHEN type = 'play' THEN 1 ELSE 0 END)
 			FROM events WHERE visitor = ''`).Scan(&users, &plays)
-		if err != nil || users != 2 || plays != 2 {
-			t.Fatalf("stored: %d users, %d plays, %v; want 2, 2", users, plays, err)
+		if err != nil || users != 2 || plays != 3 {
+			t.Fatalf("stored: %d users, %d plays, %v; want 2, 3", users, plays, err)
 		}
 
 		stored := countEvents(t, s)
@@ -101,6 +111,7 @@ func TestPostEvents(t *testing.T) {
 			{"a negative watch time", bobToken, batch("", public+" play -1 0"), "invalid_event", "events[0].watch_ms: "},
 			{"a huge watch time", bobToken, batch("", public+" play 99999999999 0"), "invalid_event", "events[0].watch_ms: "},
 			{"a negative position", bobToken, batch("", public+" skip 0 -3"), "invalid_event", "events[0].position: "},
+			{"a rendition that is not a name", bobToken, `{"events":[{"video":"` + public + `","type":"play","rendition":"../x","at":"` + now.Format(time.RFC3339) + `"}]}`, "invalid_event", "events[0].rendition: "},
 			{"an unknown field", bobToken, `{"events":[{"video":"` + public + `","type":"play","at":"` + now.Format(time.RFC3339) + `","x":1}]}`, "invalid_json", ""},
 			{"a visitor without an id", "", batch("", public+" play 0 0"), "invalid_visitor", "visitor: "},
 			{"a visitor with a bad id", "", batch("short", public+" play 0 0"), "invalid_visitor", "visitor: "},
@@ -342,6 +353,8 @@ func FuzzParseEvents(f *testing.F) {
 		batch("", id+" watch 0 0 2030-01-02T03:04:05Z"),
 		batch("", id+" play -1 99999999 2031-01-02T03:04:05Z"),
 		`{"events":[]}`, `{"visitor":"x","events":[{"at":"2030-01-02T03:04:05.999999999Z"}]}`,
+		`{"events":[{"video":"` + id + `","type":"play","rendition":"720p","at":"2030-01-02T03:04:05Z"}]}`,
+		`{"events":[{"video":"` + id + `","type":"progress","rendition":"../x","at":"2030-01-02T03:04:05Z"}]}`,
 	} {
 		f.Add([]byte(body), int64(0))
 		f.Add([]byte(body), int64(7))
@@ -361,7 +374,8 @@ func FuzzParseEvents(f *testing.F) {
 		for _, e := range events {
 			if !eventTypes[e.Type] || !videoid.Valid(e.Video) || e.WatchMS < 0 || e.WatchMS > MaxEventWatchMS ||
 				e.Position < 0 || e.Position > MaxEventPos || e.At.After(now.Add(MaxEventFuture)) ||
-				e.At.Before(now.Add(-MaxEventAge)) || e.UserID != user || (user == 0) != (e.Visitor != "") {
+				e.At.Before(now.Add(-MaxEventAge)) || e.UserID != user || (user == 0) != (e.Visitor != "") ||
+				e.Rendition != "" && !layout.ValidRendition(e.Rendition) {
 				t.Fatalf("accepted %+v", e)
 			}
 		}

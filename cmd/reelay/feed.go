@@ -24,6 +24,7 @@ type feedConfig struct {
 	publicURL   string
 	store       string
 	purge       purgeURLs
+	prefetch    prefetching
 	signing     signing
 	social      social
 	feeds       feeds
@@ -40,6 +41,7 @@ func setupFeed(fs *flag.FlagSet) runner {
 	fs.StringVar(&c.publicURL, "public-url", "", "base URL clients reach the API at (e.g. https://api.example.com), which avatar URLs start with; empty: they are paths")
 	fs.StringVar(&c.store, "store", "", "object store URL (file:///path or s3://bucket/prefix?endpoint=host:port) of the pipeline's videos, for avatars and for deleting videos' objects; empty: avatar uploads are refused and deleted videos' objects stay")
 	fs.Var(&c.purge, "purge-url", "base URLs of edges, comma separated, one per edge cluster, that a deleted video or one made private is purged from (DELETE /_edge/v/{id} with --admin-token); empty purges nothing")
+	c.prefetch.register(fs, true)
 	c.signing.register(fs, "hex HMAC key of private videos' playback URLs, the edges' --signing-key; empty leaves them unsigned, and edges refuse them")
 	c.social.register(fs)
 	c.feeds.register(fs)
@@ -80,6 +82,9 @@ func (c *feedConfig) validate() error {
 	if err := checkAdminToken(c.adminToken); err != nil {
 		return err
 	}
+	if err := c.prefetch.validate(c.adminToken); err != nil {
+		return err
+	}
 	return c.purge.validate(c.adminToken)
 }
 
@@ -108,15 +113,28 @@ func (c *feedConfig) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	feedSvc, err := feed.New(c.feeds.apply(c.social.config(feed.Config{
+	pf, err := c.prefetch.prefetcher(c.prefetch.edges, c.adminToken, m.Registry(), log)
+	if err != nil {
+		return err
+	}
+	cfg := c.feeds.apply(c.social.config(feed.Config{
 		PlaybackURL: c.playbackURL, PublicURL: strings.TrimSuffix(c.publicURL, "/"), SignPlayback: sign, Store: store, Purge: c.purge.purger(c.adminToken),
 		Ranker: rec, Registerer: m.Registry(), Logger: log,
-	})), d, ingest.NewUploads(d))
+	}))
+	runs := []func(context.Context) error{rec.Run}
+	if pf != nil {
+		cfg.ForYouServed = pf.Served
+		runs = append(runs, pf.Run)
+	}
+	feedSvc, err := feed.New(cfg, d, ingest.NewUploads(d))
 	if err != nil {
 		return err
 	}
 	// Before feedSvc.Run serves the events' subscribers: the recommender learns from them.
 	rec.Watch(feedSvc.Events())
+	if pf != nil {
+		pf.Watch(feedSvc.Events())
+	}
 	// The catalogue, and which events to replay: /readyz waits for the replay.
 	if err := rec.Load(ctx); err != nil {
 		return err
@@ -130,5 +148,5 @@ func (c *feedConfig) run(ctx context.Context, e *env) error {
 	}
 	logLimits(log)
 	fmt.Fprintf(e.stdout, "api %s\n", apiSrv.URL())
-	return runAll(ctx, apiSrv.Run, feedSvc.Run, rec.Run)
+	return runAll(ctx, append(runs, apiSrv.Run, feedSvc.Run)...)
 }

@@ -20,6 +20,11 @@ func TestFeedBadConfigExits2(t *testing.T) {
 		{"purge URL with a query", []string{"--purge-url", "http://a:1/?x=1", "--admin-token", "0123456789abcdef"}, "invalid --purge-url"},
 		{"purge URL without the admin token", []string{"--purge-url", "http://a:1"}, "--purge-url needs --admin-token"},
 		{"public URL not a URL", []string{"--public-url", "api.example.com"}, "invalid --public-url"},
+		{"prefetch edge not a URL", []string{"--prefetch-edges", "edge:8081", "--admin-token", "0123456789abcdef"}, "invalid --prefetch-edges"},
+		{"prefetch edges without the admin token", []string{"--prefetch-edges", "http://a:1"}, "--prefetch-edges needs --admin-token"},
+		{"no prefetched segment", []string{"--prefetch-segments", "0"}, "invalid --prefetch-segments"},
+		{"prefetch rendition not a name", []string{"--prefetch-rendition", "../x"}, "invalid --prefetch-rendition"},
+		{"no prefetch budget", []string{"--prefetch-user-budget", "0"}, "invalid --prefetch-user-budget"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr bytes.Buffer

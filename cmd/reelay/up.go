@@ -48,6 +48,7 @@ type upConfig struct {
 	signing     signing
 	social      social
 	feeds       feeds
+	prefetch    prefetching
 }
 
 func setupUp(fs *flag.FlagSet) runner {
@@ -74,6 +75,7 @@ func setupUp(fs *flag.FlagSet) runner {
 	c.signing.register(fs, "hex HMAC key of private videos' playback URLs; empty keeps one in DATA/signing.key")
 	c.social.register(fs)
 	c.feeds.register(fs)
+	c.prefetch.register(fs, false)
 	return c
 }
 
@@ -128,6 +130,9 @@ func (c *upConfig) validate() error {
 	if err := c.feeds.validate(); err != nil {
 		return err
 	}
+	if err := c.prefetch.validate(c.adminToken); err != nil {
+		return err
+	}
 	return checkAdminToken(c.adminToken)
 }
 
@@ -170,6 +175,10 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 		return err
 	}
 	plan, _ := c.plan() // checked by validate
+	edgeToken := c.adminToken
+	if edgeToken == "" && c.prefetch.on {
+		edgeToken = internalToken() // the feed's hints need one
+	}
 	// Edge nodes on the planned ports, the first the others' seed.
 	var edges []*edge.Edge
 	defer func() {
@@ -185,7 +194,7 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 		n, err := edge.New(edge.Config{
 			Addr: plan.edges[i], Origin: org.URL(), Name: fmt.Sprintf("edge-%d", i+1), Cluster: &cl,
 			MemBytes: c.edgeMem, DiskDir: filepath.Join(c.data, fmt.Sprintf("edge-%d", i+1)), DiskBytes: c.edgeDisk,
-			AdminToken: c.adminToken, SigningKey: signingKey, Registerer: prometheus.NewRegistry(), Logger: log,
+			AdminToken: edgeToken, SigningKey: signingKey, Registerer: prometheus.NewRegistry(), Logger: log,
 			Limits: limits, MetricsToken: metricsToken,
 		})
 		if err != nil {
@@ -223,15 +232,34 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	feedSvc, err := feed.New(c.feeds.apply(c.social.config(feed.Config{
+	// The prefetch hints go to the edges players ask: the first one, the playback URL's, unless
+	// --playback-url puts something else in front of them, which may send a player to any.
+	var hinted []string
+	for i, n := range edges {
+		if c.prefetch.on && (i == 0 || c.playbackURL != "") {
+			hinted = append(hinted, n.URL())
+		}
+	}
+	pf, err := c.prefetch.prefetcher(hinted, edgeToken, reg, log)
+	if err != nil {
+		return err
+	}
+	feedCfg := c.feeds.apply(c.social.config(feed.Config{
 		PlaybackURL: playback, PublicURL: strings.TrimSuffix(c.publicURL, "/"), SignPlayback: c.signing.signer(), Store: store, Purge: purgeAll(edges),
 		Ranker: rec, Registerer: reg, Logger: log,
-	})), d, ingest.NewUploads(d))
+	}))
+	if pf != nil {
+		feedCfg.ForYouServed = pf.Served
+	}
+	feedSvc, err := feed.New(feedCfg, d, ingest.NewUploads(d))
 	if err != nil {
 		return err
 	}
 	// Before feedSvc.Run serves the events' subscribers: the recommender learns from them.
 	rec.Watch(feedSvc.Events())
+	if pf != nil {
+		pf.Watch(feedSvc.Events())
+	}
 	// The catalogue, and which events to replay: /readyz waits for the replay.
 	if err := rec.Load(ctx); err != nil {
 		return err
@@ -247,6 +275,9 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 
 	logLimits(log)
 	tiers := []func(context.Context) error{apiSrv.Run, feedSvc.Run, rec.Run, uploads.Run, pipe.Run, org.Run}
+	if pf != nil {
+		tiers = append(tiers, pf.Run)
+	}
 	fmt.Fprintf(e.stdout, "api %s\n", apiSrv.URL())
 	for i, n := range edges {
 		name := "edge"

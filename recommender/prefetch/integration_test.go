@@ -38,9 +38,9 @@ const adminToken = "admin-token-for-tests"
 // TestNextSegmentHitOnTheEdgeAsked is the next swipe as a player makes it: the feed serves a
 // For You page, the player plays its first video and says so (a play event), then swipes to
 // the second and fetches it from the edge of its playback URL as hls.js does: master
-// playlist, the first variant's media playlist, init segment, first segment. With prefetch on,
-// that first segment is a hit on the edge asked, one of a cluster of two whatever node owns
-// it; with prefetch off, it is a miss.
+// playlist, then the media playlists of the rendition it played the first in (its play event
+// said which) and of the audio, their init segments and first segments. With prefetch on, those first segments are hits on the edge asked, one
+// of a cluster of two, whichever node owns them; with prefetch off, they are misses.
 func TestNextSegmentHitOnTheEdgeAsked(t *testing.T) {
 	testenv.RequireCommand(t, "ffmpeg")
 	store, videos := ladders(t, 3)
@@ -54,20 +54,40 @@ func TestNextSegmentHitOnTheEdgeAsked(t *testing.T) {
 				if len(items) != len(videos) {
 					t.Fatalf("For You served %d videos, want %d", len(items), len(videos))
 				}
-				w.event(items[0].ID, "play", 0)
-				if on {
-					// Hinted: the page's first two videos as it was served, the third once
-					// the first plays.
-					w.waitSent(3)
+				// The player plays the first video in its last variant, not the one a player
+				// starts with, and says so.
+				_, m := w.do("GET", items[0].PlaybackURL, "")
+				variants := variantURIs(m)
+				if len(variants) < 2 {
+					t.Fatalf("the ladder has %d variants, want 2", len(variants))
 				}
-				status := w.swipeTo(items[1].PlaybackURL)
-				st := w.asked.Stats()
+				rendition := path.Base(path.Dir(variants[len(variants)-1]))
+				w.event(items[0].ID, "play", 0, rendition)
 				if on {
-					if !strings.HasPrefix(status, "edge-a; hit") || st.PrefetchUsed == 0 {
-						t.Errorf("next video's first segment: Cache-Status %q, %d prefetched objects used; want a hit on edge-a", status, st.PrefetchUsed)
+					// Hinted: the page's first two videos as it was served, in the first
+					// variant; once the first plays, the second and the third in the
+					// rendition it plays.
+					w.waitSent(4)
+				}
+				statuses := w.swipeTo(items[1].PlaybackURL, rendition)
+				if len(statuses) != 2 {
+					t.Fatalf("the next video has %d renditions to start, want a video and an audio one", len(statuses))
+				}
+				st := w.asked.Stats()
+				for i, status := range statuses {
+					what := []string{"video", "audio"}[i]
+					if on && !strings.HasPrefix(status, "edge-a; hit") {
+						t.Errorf("next video's first %s segment: Cache-Status %q; want a hit on edge-a", what, status)
 					}
-				} else if !strings.HasPrefix(status, "edge-a; fwd=uri-miss") || st.Prefetched != 0 {
-					t.Errorf("without prefetch: Cache-Status %q, %d objects prefetched; want a miss and none", status, st.Prefetched)
+					if !on && !strings.HasPrefix(status, "edge-a; fwd=uri-miss") {
+						t.Errorf("without prefetch, next video's first %s segment: Cache-Status %q; want a miss on edge-a", what, status)
+					}
+				}
+				if on && st.PrefetchUsed < 6 { // playlists, inits and first segments of both
+					t.Errorf("%d prefetched objects used on edge-a, want at least 6", st.PrefetchUsed)
+				}
+				if !on && st.Prefetched != 0 {
+					t.Errorf("without prefetch, %d objects prefetched", st.Prefetched)
 				}
 			})
 		})
@@ -250,8 +270,9 @@ func (w *world) forYou() []item {
 	return page.Items
 }
 
-func (w *world) event(video, typ string, pos int) {
-	body := fmt.Sprintf(`{"events":[{"video":%q,"type":%q,"position":%d,"at":%q}]}`, video, typ, pos, time.Now().UTC().Format(time.RFC3339Nano))
+func (w *world) event(video, typ string, pos int, rendition string) {
+	body := fmt.Sprintf(`{"events":[{"video":%q,"type":%q,"position":%d,"rendition":%q,"at":%q}]}`,
+		video, typ, pos, rendition, time.Now().UTC().Format(time.RFC3339Nano))
 	if resp, b := w.do("POST", w.api+"/v1/events", body); resp.StatusCode != 202 {
 		w.t.Fatalf("events: %d %s", resp.StatusCode, b)
 	}
@@ -276,9 +297,10 @@ func (w *world) waitSent(n float64) {
 	})
 }
 
-// swipeTo fetches a video from its master playlist down to its first segment, as hls.js
-// starts it on the first variant, and returns the first segment's Cache-Status.
-func (w *world) swipeTo(master string) string {
+// swipeTo fetches a video as hls.js starts it in rendition: the master playlist, the
+// rendition's media playlist and the audio rendition's, then of each its init segment and
+// first segment. It returns the first segments' Cache-Status, video then audio.
+func (w *world) swipeTo(master, rendition string) []string {
 	w.t.Helper()
 	get := func(url string) (*http.Response, []byte) {
 		resp, body := w.do("GET", url, "")
@@ -288,38 +310,59 @@ func (w *world) swipeTo(master string) string {
 		return resp, body
 	}
 	_, m := get(master)
-	media := resolve(master, firstURI(m, "#EXT-X-STREAM-INF"))
-	_, p := get(media)
-	var init, seg string
-	sc := bufio.NewScanner(bytes.NewReader(p))
-	for sc.Scan() {
-		line := sc.Text()
-		if rest, ok := strings.CutPrefix(line, `#EXT-X-MAP:URI="`); ok && init == "" {
-			init, _, _ = strings.Cut(rest, `"`)
-		} else if line != "" && !strings.HasPrefix(line, "#") && seg == "" {
-			seg = line
+	var playlists []string
+	for _, uri := range variantURIs(m) {
+		if path.Base(path.Dir(uri)) == rendition {
+			playlists = append(playlists, resolve(master, uri))
 		}
 	}
-	if init == "" || seg == "" {
-		w.t.Fatalf("media playlist without an init or a segment:\n%s", p)
+	if len(playlists) != 1 {
+		w.t.Fatalf("no variant %s in the master playlist:\n%s", rendition, m)
 	}
-	get(resolve(media, init))
-	resp, _ := get(resolve(media, seg))
-	return resp.Header.Get("Cache-Status")
+	for line := range strings.SplitSeq(string(m), "\n") {
+		if strings.HasPrefix(line, "#EXT-X-MEDIA:TYPE=AUDIO") {
+			_, uri, _ := strings.Cut(line, `URI="`)
+			uri, _, _ = strings.Cut(uri, `"`)
+			playlists = append(playlists, resolve(master, uri))
+		}
+	}
+	var statuses []string
+	for _, media := range playlists {
+		_, p := get(media)
+		var init, seg string
+		sc := bufio.NewScanner(bytes.NewReader(p))
+		for sc.Scan() {
+			line := sc.Text()
+			if rest, ok := strings.CutPrefix(line, `#EXT-X-MAP:URI="`); ok && init == "" {
+				init, _, _ = strings.Cut(rest, `"`)
+			} else if line != "" && !strings.HasPrefix(line, "#") && seg == "" {
+				seg = line
+			}
+		}
+		if init == "" || seg == "" {
+			w.t.Fatalf("media playlist without an init or a segment:\n%s", p)
+		}
+		get(resolve(media, init))
+		resp, _ := get(resolve(media, seg))
+		statuses = append(statuses, resp.Header.Get("Cache-Status"))
+	}
+	return statuses
 }
 
-// firstURI returns the URI on the line after the first tag line starting with tag.
-func firstURI(playlist []byte, tag string) string {
+// variantURIs returns the URIs of a master playlist's variants, in order.
+func variantURIs(master []byte) []string {
+	var uris []string
 	next := false
-	for line := range strings.SplitSeq(string(playlist), "\n") {
+	for line := range strings.SplitSeq(string(master), "\n") {
 		switch {
-		case strings.HasPrefix(line, tag):
+		case strings.HasPrefix(line, "#EXT-X-STREAM-INF"):
 			next = true
 		case next && line != "" && !strings.HasPrefix(line, "#"):
-			return line
+			uris = append(uris, line)
+			next = false
 		}
 	}
-	return ""
+	return uris
 }
 
 // resolve resolves a playlist's relative URI against the playlist's URL.

@@ -60,7 +60,7 @@ func TestViewerEvents(t *testing.T) {
 		{feed.Event{Type: feed.EventSkip, Video: "a", WatchMS: 5000}, false, 0, 0.48}, // slow
 		{feed.Event{Type: feed.EventComplete, Video: "b", WatchMS: 9000}, false, 0, 0.384},
 		{feed.Event{Type: feed.EventPlay, Video: "c"}, true, 2, 0.384},
-		{feed.Event{Type: feed.EventPlay, Video: "zzz"}, false, 2, 0.384}, // not served here
+		{feed.Event{Type: feed.EventPlay, Video: "zzz", Rendition: "540p"}, false, 2, 0.384}, // not served here
 		{feed.Event{Type: feed.EventLike, Video: "b"}, false, 2, 0.384},
 	}
 	for i, st := range steps {
@@ -69,6 +69,9 @@ func TestViewerEvents(t *testing.T) {
 			t.Fatalf("step %d (%s %s): moved %v, pos %d, fast skips %.3f; want %v, %d, %.3f",
 				i, st.ev.Type, st.ev.Video, moved, v.pos, v.fastSkip, st.moved, st.pos, st.fastSkip)
 		}
+	}
+	if v.rendition != "540p" {
+		t.Errorf("rendition %q, want 540p, the last that a play said", v.rendition)
 	}
 	// A long history keeps the last maxSeq videos, and the position with them.
 	for range maxSeq {

@@ -12,8 +12,9 @@
 // the viewer on a video, skips and completes teach how fast they skip). From there Predict
 // gives the videos they may watch next with probabilities, and those at Config.Threshold or
 // above, at most Config.MaxVideos, go to every edge of Config.Edges as a hint: POST
-// /_edge/prefetch with the admin token, for the rendition Config.Rendition, its init segment
-// and its first Config.Segments segments, with "local" set so that the edge the player asks
+// /_edge/prefetch with the admin token, for the rendition the viewer last played (as their
+// play and progress events say; Config.Rendition until one does), its playlists, init segment
+// and first Config.Segments segments, and the same of the audio that plays with it, with "local" set so that the edge the player asks
 // keeps them itself and answers the player's request a hit (a prefetch without it warms only
 // each object's owner in the cluster, a fill from the owner for any other node).
 //
@@ -86,8 +87,10 @@ type Config struct {
 	// Segments is how many media segments of each video are warmed, after its playlists and
 	// init segment. Default DefaultSegments (2).
 	Segments int
-	// Rendition is the rendition warmed: "auto" (the first variant of the master playlist,
-	// the one a player starts with) or a rendition's name. Default DefaultRendition ("auto").
+	// Rendition is the rendition warmed for a viewer whose player has not said which it plays
+	// (feed.Event.Rendition of a play or progress): "auto" (the first variant of the master
+	// playlist, the one a player starts with) or a rendition's name. Default
+	// DefaultRendition ("auto").
 	Rendition string
 	// Threshold is the least probability of being watched next that a video is hinted at.
 	// Default DefaultThreshold (0.25): the next video always, the one after it for a viewer
@@ -157,8 +160,9 @@ type Prefetcher struct {
 
 // hint is one batch of videos to warm on every edge.
 type hint struct {
-	videos []string
-	taken  int64 // the bytes taken from the cap for it
+	videos    []string
+	rendition string
+	taken     int64 // the bytes taken from the cap for it
 }
 
 // New validates cfg and returns a Prefetcher; Run sends its hints.
@@ -242,13 +246,16 @@ func (p *Prefetcher) Served(viewer int64, videos []string) {
 	}
 	p.mu.Lock()
 	v := p.viewer(viewer)
-	var next []Candidate
+	var (
+		next      []Candidate
+		rendition string
+	)
 	if v != nil {
 		v.served(videos, p.cfg.Now())
-		next = p.predict(v)
+		next, rendition = p.predict(v), v.rendition
 	}
 	p.mu.Unlock()
-	p.hint(viewer, next)
+	p.hint(viewer, rendition, next)
 }
 
 // Watch subscribes the Prefetcher to the players' events (feed.Events.Watch), from those
@@ -263,8 +270,9 @@ func (p *Prefetcher) Watch(events *feed.Events) {
 // handle applies a batch of events and hints the next videos of each viewer who moved.
 func (p *Prefetcher) handle(_ context.Context, events []feed.Event) error {
 	type move struct {
-		viewer int64
-		next   []Candidate
+		viewer    int64
+		rendition string
+		next      []Candidate
 	}
 	var moves []move
 	p.mu.Lock()
@@ -280,11 +288,12 @@ func (p *Prefetcher) handle(_ context.Context, events []feed.Event) error {
 		}
 	}
 	for id := range moved {
-		moves = append(moves, move{id, p.predict(p.viewers[id])})
+		v := p.viewers[id]
+		moves = append(moves, move{id, v.rendition, p.predict(v)})
 	}
 	p.mu.Unlock()
 	for _, m := range moves {
-		p.hint(m.viewer, m.next)
+		p.hint(m.viewer, m.rendition, m.next)
 	}
 	return nil
 }
@@ -312,18 +321,19 @@ func (p *Prefetcher) predict(v *viewer) []Candidate {
 	return all
 }
 
-// hint queues the candidates of viewer that pass the dedup, the viewer's budget and the
-// bandwidth cap, counting those that do not by their reason.
-func (p *Prefetcher) hint(viewer int64, next []Candidate) {
+// hint queues the candidates of viewer, in rendition ("": Config.Rendition), that pass the
+// dedup, the viewer's budget and the bandwidth cap, counting those that do not by their reason.
+func (p *Prefetcher) hint(viewer int64, rendition string, next []Candidate) {
 	key := strconv.FormatInt(viewer, 10)
+	rendition = cmp.Or(rendition, p.cfg.Rendition)
 	var videos []string
 	for _, c := range next {
-		if !p.recent.add(p.cfg.Rendition + "/" + c.Video) {
+		if !p.recent.add(rendition + "/" + c.Video) {
 			p.m.dropped("duplicate", 1)
 			continue
 		}
 		if ok, _ := p.users.Allow(key); !ok {
-			p.recent.forget(p.cfg.Rendition + "/" + c.Video)
+			p.recent.forget(rendition + "/" + c.Video)
 			p.m.dropped("budget", 1)
 			continue
 		}
@@ -334,7 +344,7 @@ func (p *Prefetcher) hint(viewer int64, next []Candidate) {
 	}
 	forget := func() {
 		for _, v := range videos {
-			p.recent.forget(p.cfg.Rendition + "/" + v)
+			p.recent.forget(rendition + "/" + v)
 		}
 	}
 	taken, ok := p.cap.take(len(videos) * len(p.edges))
@@ -344,7 +354,7 @@ func (p *Prefetcher) hint(viewer int64, next []Candidate) {
 		return
 	}
 	select {
-	case p.queue <- hint{videos: videos, taken: taken}:
+	case p.queue <- hint{videos: videos, rendition: rendition, taken: taken}:
 	default:
 		p.cap.settle(taken, 0, 0, false)
 		forget()
@@ -411,7 +421,7 @@ var errEdge = errors.New("prefetch: edge refused the hint")
 
 // send sends h to every edge at once and settles its bytes with the cap.
 func (p *Prefetcher) send(ctx context.Context, h hint) {
-	body, _ := json.Marshal(prefetchRequest{Videos: h.videos, Rendition: p.cfg.Rendition, Segments: p.cfg.Segments, Local: true})
+	body, _ := json.Marshal(prefetchRequest{Videos: h.videos, Rendition: h.rendition, Segments: p.cfg.Segments, Local: true})
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -435,7 +445,7 @@ func (p *Prefetcher) send(ctx context.Context, h hint) {
 	wg.Wait()
 	if sent == 0 { // no edge has them: they may be hinted again
 		for _, v := range h.videos {
-			p.recent.forget(p.cfg.Rendition + "/" + v)
+			p.recent.forget(h.rendition + "/" + v)
 		}
 	}
 	p.cap.settle(h.taken, sent*len(h.videos), total, sent > 0)

@@ -148,6 +148,16 @@ func TestHints(t *testing.T) {
 	if want := []string{"v1", "v2", "v3", "v4"}; !slices.Equal(a.videos(), want) || !slices.Equal(b.videos(), want) {
 		t.Errorf("edges took %v and %v, want %v each", a.videos(), b.videos(), want)
 	}
+	// The rendition that a viewer's player says it plays is the one warmed for them, and a
+	// video hinted in another rendition is not a duplicate.
+	p.handle(t.Context(), []feed.Event{{UserID: 8, Type: feed.EventPlay, Video: "v4", Rendition: "720p"}})
+	waitFor(t, "v1 hinted in 720p", func() bool { return len(a.videos()) == 5 })
+	a.mu.Lock()
+	last := a.reqs[len(a.reqs)-1]
+	a.mu.Unlock()
+	if !slices.Equal(last.Videos, []string{"v1"}) || last.Rendition != "720p" {
+		t.Errorf("after a play in 720p the edge took %+v, want v1 in 720p", last)
+	}
 }
 
 func evs(viewer int64, typ feed.EventType, video string) []feed.Event {

@@ -15,10 +15,11 @@ const skipWeight = 0.2
 
 // viewer is what the predictor holds about one logged-in viewer.
 type viewer struct {
-	seq      []string  // the videos of the pages served to them, in order, the last maxSeq
-	pos      int       // the index in seq of the video they watch, -1 before the first
-	fastSkip float64   // their rate of fast skips (Swipes.FastSkip)
-	seen     time.Time // when they last did something
+	seq       []string  // the videos of the pages served to them, in order, the last maxSeq
+	pos       int       // the index in seq of the video they watch, -1 before the first
+	fastSkip  float64   // their rate of fast skips (Swipes.FastSkip)
+	rendition string    // the rendition they last played, "" until a player says
+	seen      time.Time // when they last did something
 }
 
 func newViewer(prior float64, now time.Time) *viewer {
@@ -37,12 +38,15 @@ func (v *viewer) served(ids []string, now time.Time) {
 
 // event applies one of the viewer's events and reports whether it moved their position: a
 // play or progress of a video of their sequence puts them there (its last occurrence, where a
-// video was served twice); a skip within fast, or one after it or a complete, teaches their
-// fast-skip rate.
+// video was served twice), and its rendition, if it says, is the one they play; a skip within
+// fast, or one after it or a complete, teaches their fast-skip rate.
 func (v *viewer) event(ev feed.Event, fast time.Duration, now time.Time) (moved bool) {
 	v.seen = now
 	switch ev.Type {
 	case feed.EventPlay, feed.EventProgress:
+		if ev.Rendition != "" {
+			v.rendition = ev.Rendition
+		}
 		for i := len(v.seq) - 1; i >= 0; i-- {
 			if v.seq[i] == ev.Video {
 				moved = i != v.pos
