@@ -25,7 +25,9 @@
 //   - NDCG@10 with binary relevance, positive = a watch ratio of at least 0.8;
 //   - Recall@50: the positives in the first 50, out of min(50, positives).
 //
-// The baselines learn from the history's positives and likes as implicit feedback (weight 1).
+// The baselines learn from the history's positives and likes as implicit feedback (weight 1);
+// -ease-lambda and -knn set EASE's regularisation and item-kNN's neighbours (defaults 100 and
+// 100; EASE ranks at most 3,000 items, the most popular, so keep -videos around that or below).
 // reelay's recommender gets the whole history as the events a player sends (impression,
 // play, skip with watch_ms or complete, like, share, follow, not_interested) at their
 // simulated times, the catalogue through Upsert (id, creator, hashtags, duration, publication
@@ -100,6 +102,8 @@ func main() {
 	positive := flag.Float64("positive", 0.8, "with -replay: the weight from which an interaction is a positive")
 	popular := flag.Float64("popular", 0, "the share of the history's feed slots filled from the 100 most watched videos so far (the rest: uniform)")
 	userNow := flag.Bool("user-now", false, "ask reelay for each user's ranking at their own split (their first held-out interaction) rather than at the history's end")
+	lambda := flag.Float64("ease-lambda", 0, "EASE's L2 regularisation (0: the baseline package's default)")
+	neighbours := flag.Int("knn", 0, "item-kNN's neighbours per item (0: the baseline package's default)")
 	asJSON := flag.Bool("json", false, "print one JSON object")
 	flag.Parse()
 	if *small {
@@ -133,7 +137,7 @@ func main() {
 		})
 		lg = simulate(w, simConfig{World: w.Config, Hours: *hours, PopularShare: *popular})
 	}
-	res, err := evaluate(lg, evalOptions{Seed: *seed, UserNow: *userNow})
+	res, err := evaluate(lg, evalOptions{Seed: *seed, UserNow: *userNow, EASELambda: *lambda, Neighbours: *neighbours})
 	if err != nil {
 		log.Fatal(err)
 	}
