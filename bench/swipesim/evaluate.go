@@ -135,6 +135,9 @@ func evaluate(lg *Log, opts evalOptions) (*Offline, error) {
 		rl = fitReelay(lg, sp, items, opts.Seed)
 		return rl.rank, nil
 	})
+	if hasTags(lg) {
+		timed("hashtags", func() (ranker, error) { return hashtagRanker(lg, sp, items), nil })
+	}
 	if lg.Oracle != nil {
 		timed("oracle", func() (ranker, error) { return oracleRanker(lg, items), nil })
 	}
@@ -218,11 +221,17 @@ func recall(list []int, pos map[int]bool, k int) float64 {
 	return float64(hits) / float64(min(k, len(pos)))
 }
 
-// contenderNames lists the contenders of res in the table's order, the oracle last.
+// references are the contenders that are not baselines, shown for comparison when the log
+// allows them: a hashtag profile (needs hashtags) and the oracle (needs the world).
+var references = []string{"hashtags", "oracle"}
+
+// contenderNames lists the contenders of res in the table's order, the references last.
 func contenderNames(res *Offline) []string {
 	names := slices.Clone(contenders)
-	if _, ok := res.NDCG10["oracle"]; ok {
-		names = append(names, "oracle")
+	for _, r := range references {
+		if _, ok := res.NDCG10[r]; ok {
+			names = append(names, r)
+		}
 	}
 	return names
 }

@@ -14,13 +14,17 @@
 // videos keep arriving (the world has -videos videos in all, a fifth uploaded during the run).
 // The feed that makes the history is a fixed logging policy, by default uniform draws from the
 // catalogue published by then (never a video the user saw), so that every contender learns
-// from the same logs and the held-out views measure the users' tastes rather than the policy:
-// with -popular 0.1, a tenth of the slots come from the 100 most watched videos so far, and
-// the held-out positives crowd on them (popularity and EASE then beat the oracle). The log is split by time: the last 20 % of each user's interactions are
-// held out (rounded down). Each contender is fitted on the rest and ranks, for each user, the
-// catalogue published by the split (the time of the history's last interaction) without
-// the items of the user's history. The measures, averaged over the users with at least one
-// held-out positive on such an item:
+// from the same logs and the held-out views measure the users' tastes rather than the policy.
+// With -popular 0.3, 30 % of the slots come from the 100 most watched videos so far: the
+// held-out positives then crowd on the policy's favourites, and popularity, item-kNN and EASE
+// all beat the oracle, which knows the tastes but not the policy.
+//
+// The log is split by time: the last 20 % of each user's interactions are held out (rounded
+// down). Each contender is fitted on the rest and ranks, for each user, the catalogue
+// published by the split (the time of the history's last interaction) without the items of
+// the user's history. The split is per user, so one user's history may be later than
+// another's held-out views: every contender sees the same history. The measures, averaged
+// over the users with at least one held-out positive on such an item:
 //
 //   - NDCG@10 with binary relevance, positive = a watch ratio of at least 0.8;
 //   - Recall@50: the positives in the first 50, out of min(50, positives).
@@ -33,9 +37,12 @@
 // simulated times, the catalogue through Upsert (id, creator, hashtags, duration, publication
 // time), and is asked Recommend(Query{User, Follows, Exclude: the user's history in the order
 // served, Limit: 50, Now: the split}); with -user-now, Now is the user's own split (their
-// first held-out view) instead. The split is per user, so one user's history may be later
-// than another's held-out views: every contender sees the same history. On the simulator an "oracle" that ranks by the world's expected watch
-// ratio shows the ceiling.
+// first held-out view) instead. The "reelay" block of the output says where its picks came
+// from (candidate sources, hits by source, the share of positives among all its candidates).
+//
+// Two references that are not baselines follow: "hashtags", a content model of each user's
+// interest in hashtags learned from all their views (on logs with hashtags), and, on the
+// simulator, "oracle", which ranks by the world's expected watch ratio: the ceiling.
 //
 // # Replaying a public log
 //
@@ -52,13 +59,18 @@
 //
 //	awk -F, 'NR==1{print "user,item,timestamp,weight"; next} {print $1","$2","$4","$3/5}' ratings.csv > ml.csv
 //
+// MovieLens 100K's u.data is the same without a header, tab-separated
+// (user, item, rating, timestamp):
+//
+//	awk -F'\t' 'BEGIN{print "user,item,timestamp,weight"} {print $1","$2","$4","$3/5}' u.data > ml100k.csv
+//
 // KuaiRec (big_matrix.csv or small_matrix.csv:
 // user_id,video_id,play_duration,video_duration,time,date,timestamp,watch_ratio), the watch
 // ratio as the weight (it exceeds 1 on replays; positives are 0.8 and up as on the simulator):
 //
 //	awk -F, 'NR==1{print "user,item,timestamp,weight"; next} $7!=""{print $1","$2","$7","$8}' small_matrix.csv > kuairec.csv
 //
-// (KuaiRec's timestamp column is empty on a few rows; the awk skips them.)
+// (The awk skips rows without a timestamp, which the parser would refuse.)
 //
 // # Output
 //
