@@ -33,12 +33,12 @@ type Outcome struct {
 // is mostly swiped within the first third; one on the user's favourite topic is mostly
 // watched to the end.
 const (
-	Base           = -1.2
-	TasteWeight    = 6.0
+	Base           = -2.0
+	TasteWeight    = 7.0
 	QualityWeight  = 0.8
 	DurationWeight = 0.4
 	FollowBonus    = 0.5
-	NoiseSD        = 0.8
+	NoiseSD        = 0.7
 	RatioScale     = 1.3
 )
 
