@@ -115,7 +115,9 @@ func startSystem(ctx context.Context, cfg systemConfig, store storage.Store) (_ 
 	if s.feed, err = feed.New(fcfg, s.db, nil); err != nil {
 		return nil, fmt.Errorf("e2e: %w", err)
 	}
-	rk.watch(s.feed.Events())
+	if err := rk.watch(ctx, s.feed.Events()); err != nil {
+		return nil, err
+	}
 	s.run(s.feed.Run)
 	for _, t := range rk.tiers() {
 		s.run(t)

@@ -57,12 +57,17 @@ func (r *ranking) wire(fcfg *feed.Config) {
 	}
 }
 
-// watch subscribes the ranking to the feed's events; call it before the feed runs.
-func (r *ranking) watch(events *feed.Events) {
+// watch subscribes the ranking to the feed's events and loads the catalogue; call it before
+// the feed runs.
+func (r *ranking) watch(ctx context.Context, events *feed.Events) error {
 	r.ranker.Watch(events)
 	if r.prefetch != nil {
 		r.prefetch.Watch(events)
 	}
+	if err := r.ranker.Load(ctx); err != nil {
+		return fmt.Errorf("e2e: %w", err)
+	}
+	return nil
 }
 
 // tiers are the ranking's Run methods.
