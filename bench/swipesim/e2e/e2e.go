@@ -82,6 +82,11 @@ type Options struct {
 	OriginLatency time.Duration
 	// Edges is the number of edge nodes. Default 3.
 	Edges int
+	// OneEdge has every player ask the first edge (the feed's playback URL), and the
+	// prefetch hints go to it alone, as `reelay up --edges 3` has it. Default false: player i
+	// asks edge i mod Edges, always the same, and the hints go to every edge, since the feed
+	// does not know which edge a player asks.
+	OneEdge bool
 	// Probes is the number of feedback-to-ranking probes, spread over the run with prefetch
 	// on, each as a user of its own. Default 20.
 	Probes int
@@ -366,7 +371,7 @@ func runMode(ctx context.Context, opts Options, w *world.World, store storage.St
 	}
 	opts.Progress("prefetch " + mode + ": starting the system")
 	sys, err := startSystem(ctx, systemConfig{dsn: dsn, dir: filepath.Join(dir, "edges-"+mode), edges: opts.Edges,
-		originLatency: opts.OriginLatency, prefetch: on, seed: opts.Seed, timeScale: opts.TimeScale, log: opts.Logger}, store)
+		originLatency: opts.OriginLatency, prefetch: on, oneEdge: opts.OneEdge, seed: opts.Seed, timeScale: opts.TimeScale, log: opts.Logger}, store)
 	if err != nil {
 		return err
 	}
@@ -415,8 +420,12 @@ func runMode(ctx context.Context, opts Options, w *world.World, store storage.St
 		wg.Go(func() { probeLat, probeTimeouts = e.probes(ctx, runCtx, opts.Duration) })
 	}
 	for i := range opts.Players {
+		edge := sys.edges[i%len(sys.edges)]
+		if opts.OneEdge {
+			edge = sys.edges[0]
+		}
 		p := &player{env: e, user: &w.Users[i], token: e.accounts.tokens[e.accounts.ids[w.Users[i].ID]],
-			edge: sys.edges[i%len(sys.edges)].URL(), rng: newRand(opts.Seed, i), follows: map[int64]bool{}}
+			edge: edge.URL(), rng: newRand(opts.Seed, i), follows: map[int64]bool{}}
 		wg.Go(func() { p.play(runCtx) })
 	}
 	wg.Wait()

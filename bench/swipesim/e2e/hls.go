@@ -22,6 +22,9 @@ type start struct {
 	// steps are the times of the four requests, each to its last byte but the segment's,
 	// to its first: the master playlist, the media playlist, the init segment, the segment.
 	steps [4]time.Duration
+	// rest are the URLs of the segments after the first, which hls.js loads next, filling its
+	// buffer (maxBufferLength, 30 s) while the first plays.
+	rest []string
 }
 
 // startVideo starts the video whose master playlist is at masterURL as hls.js does, one
@@ -85,7 +88,31 @@ func (c *client) startVideo(ctx context.Context, masterURL string) (start, error
 	step(3, first)
 	st.firstByte = first.Sub(begin)
 	st.hit = cacheHit(status)
+	var buffered time.Duration
+	for _, seg := range mp.Segments[1:] {
+		if buffered += seg.Duration; buffered > maxBuffer {
+			break
+		}
+		u, err := resolve(mediaURL, seg.URI)
+		if err != nil {
+			return st, err
+		}
+		st.rest = append(st.rest, u)
+	}
 	return st, nil
+}
+
+// maxBuffer is how far ahead of the playhead hls.js loads (its maxBufferLength).
+const maxBuffer = 30 * time.Second
+
+// buffer loads the segments of st.rest one after the other, as hls.js fills its buffer.
+func (c *client) buffer(ctx context.Context, st start) error {
+	for _, u := range st.rest {
+		if _, _, err := c.getObject(ctx, u, &st, nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // cacheHit reads an edge's Cache-Status (RFC 9211, see edge.Edge.cacheStatus): "node; hit",

@@ -82,6 +82,13 @@ func (p *player) watch(ctx context.Context, it feed.Item, pos int, first bool) {
 	if !first {
 		e.rec.swipe(st)
 	}
+	buffered := make(chan error, 1)
+	go func() { buffered <- e.client.buffer(ctx, st) }()
+	defer func() {
+		if err := <-buffered; err != nil && ctx.Err() == nil {
+			e.rec.fail(err)
+		}
+	}()
 	e.rec.view(it.ID, time.Now())
 	if err := e.client.events(ctx, p.token, newEvent(it.ID, feed.EventImpression, pos, 0), newEvent(it.ID, feed.EventPlay, pos, 0)); err != nil && ctx.Err() == nil {
 		e.rec.fail(err)

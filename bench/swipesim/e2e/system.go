@@ -51,6 +51,7 @@ type systemConfig struct {
 	edges         int
 	originLatency time.Duration
 	prefetch      bool
+	oneEdge       bool // the players all ask the first edge: the hints go to it alone
 	seed          int64
 	timeScale     time.Duration // real time of a simulated second
 	log           *slog.Logger

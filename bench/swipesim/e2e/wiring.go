@@ -19,8 +19,8 @@ type ranking struct {
 }
 
 // newRanking makes the recommender (its exploration seeded) and, with cfg.prefetch, the
-// prefetcher, whose hints go to every edge of s (each keeps what it prefetches, for the
-// players that ask it).
+// prefetcher, whose hints go to every edge of s that players ask (each keeps what it
+// prefetches, for the players that ask it).
 //
 // Both run on the real clock, with their defaults but for two knobs that stand for a pace
 // the simulation compresses: the recommender reads the catalogue every 10 simulated seconds
@@ -38,8 +38,10 @@ func newRanking(s *system, cfg systemConfig) (*ranking, error) {
 	r := &ranking{ranker: rk}
 	if cfg.prefetch {
 		var urls []string
-		for _, n := range s.edges {
-			urls = append(urls, n.URL())
+		for i, n := range s.edges {
+			if i == 0 || !cfg.oneEdge {
+				urls = append(urls, n.URL())
+			}
 		}
 		if r.prefetch, err = prefetch.New(prefetch.Config{Edges: urls, AdminToken: adminToken,
 			UserInterval: sim(prefetch.DefaultUserInterval), Logger: cfg.log}); err != nil {

@@ -32,6 +32,7 @@ func main() {
 	flag.DurationVar(&o.OriginLatency, "origin-latency", 0, "delay of each origin request (default 80ms; negative: none)")
 	flag.IntVar(&o.Rate, "rate", 0, "requests per second of the For You load (default 1000)")
 	flag.DurationVar(&o.LoadDuration, "load-duration", 0, "measured length of the For You load (default 5s)")
+	flag.BoolVar(&o.OneEdge, "one-edge", false, "every player asks the first edge, and the hints go to it alone (reelay up's shape)")
 	flag.IntVar(&o.Probes, "probes", 0, "feedback-to-ranking probes (default 20)")
 	flag.StringVar(&o.Postgres, "postgres", "", "a PostgreSQL URL to create the runs' databases next to (default: SQLite)")
 	flag.Parse()
