@@ -101,8 +101,8 @@ type Options struct {
 	// it names (which must let its user CREATE DATABASE), and dropped at the end. Default "":
 	// SQLite files under Dir.
 	Postgres string
-	// Dir holds the object store, the SQLite databases and the edges' disk caches. Default: a
-	// temporary directory, removed at the end.
+	// Dir is where Run makes the directory that holds the object store, the SQLite databases
+	// and the edges' disk caches, which it removes at the end. Default: os.TempDir().
 	Dir string
 	// Logger receives the tiers' logs. Default: discarded.
 	Logger *slog.Logger
@@ -269,15 +269,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		return nil, err
 	}
 	began := time.Now()
-	dir := opts.Dir
-	if dir == "" {
-		tmp, err := os.MkdirTemp("", "swipesim-e2e-")
-		if err != nil {
-			return nil, fmt.Errorf("e2e: %w", err)
-		}
-		defer os.RemoveAll(tmp)
-		dir = tmp
+	dir, err := os.MkdirTemp(opts.Dir, "swipesim-e2e-")
+	if err != nil {
+		return nil, fmt.Errorf("e2e: %w", err)
 	}
+	defer os.RemoveAll(dir)
 	window := opts.window()
 	w := world.New(world.Config{
 		Seed: opts.Seed, Users: opts.Users, Videos: opts.Videos, Creators: opts.Creators,
