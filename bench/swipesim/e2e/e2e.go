@@ -1,26 +1,33 @@
 // Package e2e is the end-to-end mode of the swipe simulator (issue 13, bench/swipesim):
 // simulated players of a seeded world (bench/swipesim/world) against a running reelay, all in
 // this process on 127.0.0.1. The system under test is assembled from the tiers' own
-// constructors as `reelay up` assembles them: a file store holding real HLS ladders (a few
+// constructors as `reelay up` assembles it: a file store holding real HLS ladders (a few
 // lavfi clips transcoded once by the project's transcoder and packager, then copied under
 // every video id of the world), the origin behind a handler that delays every request
 // (Options.OriginLatency), Options.Edges edge nodes in one memberlist cluster, and the feed
-// service on SQLite (or PostgreSQL) with the recommender's For You and its next-swipe
-// prefetch hints.
+// service on SQLite (or PostgreSQL) ranking For You with the recommender and, in one of the
+// two runs, sending the next-swipe prefetch hints to the edges.
 //
 // Each player is one user of the world. It pages through For You and, for each video, does
 // what hls.js does (the master playlist, the first variant's media playlist, its init and
-// first segment, from the one edge this player always asks), sends the events an app sends
-// (impression and play, progress, skip or complete with watch_ms, like, share, follow,
-// not_interested), watches for as long as the world's watch model says, in simulated time
-// scaled down (Options.TimeScale per simulated second), and swipes. New uploads of the world
-// arrive during the run.
+// first segment, one after the other, from the one edge this player always asks; then the
+// rest of the segments while the video plays), sends the events an app sends (impression and
+// play, progress, skip or complete with watch_ms, like, share, follow, not_interested),
+// watches for as long as the world's watch model says, in simulated time scaled down
+// (Options.TimeScale per simulated second), and swipes. The world's new uploads arrive
+// during the run, as ready public videos.
 //
 // Run runs the players twice, each time against a fresh system (fresh caches, a fresh
 // database): with prefetch off, then on. With prefetch on it also probes feedback-to-ranking
 // latency (a not_interested, then For You again until the page changes) while the players
 // play, and after them loads For You at a fixed rate with an open loop. Everything is bounded
 // in time, and every server Run starts is stopped before it returns.
+//
+// The system keeps the real clock: events carry the real time, and the recommender's
+// half-lives and the prefetcher's dedup window are real time. Two knobs that stand for a
+// person's pace are put on the simulated clock (see newRanking), and the catalogue is a day
+// old when the run begins (Options.CatalogueAge), as in a steady state where each video had
+// its first look.
 package e2e
 
 import (
