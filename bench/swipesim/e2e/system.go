@@ -40,7 +40,7 @@ type system struct {
 	runCtx  context.Context // the tiers run in it; close cancels it
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
-	errs    chan error
+	errs    chan error // the tiers' failures, for close to return
 	servers []*http.Server
 }
 
@@ -155,7 +155,7 @@ func (s *system) serve(h http.Handler) (string, error) {
 	s.servers = append(s.servers, srv)
 	s.wg.Go(func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.errs <- err
+			s.fail(err)
 		}
 	})
 	return "http://" + ln.Addr().String(), nil
@@ -166,10 +166,7 @@ func (s *system) run(f func(context.Context) error) {
 	ctx := s.runCtx
 	s.wg.Go(func() {
 		if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			select {
-			case s.errs <- err:
-			default:
-			}
+			s.fail(err)
 		}
 	})
 }
@@ -204,6 +201,14 @@ func (s *system) waitCluster(ctx context.Context) error {
 	}
 }
 
+// fail notes a tier's failure for close to return (the first few).
+func (s *system) fail(err error) {
+	select {
+	case s.errs <- err:
+	default:
+	}
+}
+
 // close stops every server and tier, and waits for them.
 func (s *system) close() error {
 	for _, srv := range s.servers {
@@ -216,11 +221,15 @@ func (s *system) close() error {
 		n.Close() // for those that never ran
 	}
 	s.wg.Wait()
-	var err error
-	if s.db != nil {
-		err = s.db.Close()
+	close(s.errs)
+	var errs []error
+	for err := range s.errs {
+		errs = append(errs, fmt.Errorf("e2e: a tier failed: %w", err))
 	}
-	return err
+	if s.db != nil {
+		errs = append(errs, s.db.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // purgeAll is the feed's Config.Purge with every edge node in this process (as `reelay up`).
