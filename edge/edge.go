@@ -40,7 +40,12 @@
 //
 // Operators get GET /_edge/stats, DELETE /_edge/v/{video} (purge, fanned out to the cluster),
 // POST /_edge/prefetch, /healthz and /metrics. Purge and prefetch need Config.AdminToken,
-// /metrics and /_edge/stats Config.MetricsToken; /healthz and /readyz are open.
+// /metrics and /_edge/stats Config.MetricsToken; /healthz and /readyz are open. A prefetch
+// warms the start of videos (the playlists, init segment and first segments of a rendition
+// and of its audio) on the nodes that own them; with "local", on the node asked as well, so
+// that a player asking it is answered a hit (the feed's next-swipe hints ask so). The objects
+// a prefetch stored count as used when a player then asks for them, wasted when no one does
+// within 10 minutes (Stats, /metrics).
 //
 // A segment (any immutable object of 64 KiB or more) streams: the first request, those that
 // collapsed into it and those that come while it arrives are answered from the bytes that have

@@ -14,9 +14,10 @@
 // above, at most Config.MaxVideos, go to every edge of Config.Edges as a hint: POST
 // /_edge/prefetch with the admin token, for the rendition the viewer last played (as their
 // play and progress events say; Config.Rendition until one does), its playlists, init segment
-// and first Config.Segments segments, and the same of the audio that plays with it, with "local" set so that the edge the player asks
-// keeps them itself and answers the player's request a hit (a prefetch without it warms only
-// each object's owner in the cluster, a fill from the owner for any other node).
+// and first Config.Segments segments, and the same of the audio that plays with it. The hint
+// sets "local", so that the edge the player asks keeps the objects itself and answers the
+// player a hit: a prefetch without it warms only each object's owner in the cluster, and a
+// player asking another node gets a fill from the owner, a miss on that node.
 //
 // Hints stay within a budget per viewer (Config.UserBurst, then one a Config.UserInterval)
 // and a cluster-wide bandwidth cap (Config.BytesPerSecond, a token bucket of bytes fed by what
