@@ -30,6 +30,7 @@ type node struct {
 	d    *db.DB
 	feed *feed.Service
 	rank *Ranker
+	reg  *prometheus.Registry
 	url  string
 }
 
@@ -48,7 +49,8 @@ func forEachDB(t *testing.T, fn func(t *testing.T, d *db.DB)) {
 // startNode starts a node over d, as cmd/reelay wires one, and stops it when t ends.
 func startNode(t *testing.T, d *db.DB, cfg Config) *node {
 	t.Helper()
-	cfg.Registerer = prometheus.NewRegistry()
+	reg := prometheus.NewRegistry()
+	cfg.Registerer = reg
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	rank, err := NewRanker(cfg, d)
 	if err != nil {
@@ -70,7 +72,7 @@ func startNode(t *testing.T, d *db.DB, cfg Config) *node {
 		<-done
 		<-done
 	})
-	return &node{t: t, d: d, feed: svc, rank: rank, url: srv.URL}
+	return &node{t: t, d: d, feed: svc, rank: rank, reg: reg, url: srv.URL}
 }
 
 // newUser creates a user and returns its id and a token.
@@ -328,6 +330,97 @@ func TestRankRebuildEqualsLive(t *testing.T) {
 			if len(a) == 0 || fmt.Sprint(a) != fmt.Sprint(b) {
 				t.Errorf("viewer %d:\nlive    %v\nrebuilt %v", v, a, b)
 			}
+		}
+	})
+}
+
+// metric returns the value of a metric of the node's (a histogram's count), -1 when absent.
+func (n *node) metric(name string) float64 {
+	n.t.Helper()
+	families, err := n.reg.Gather()
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		m := f.GetMetric()[0]
+		switch {
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount())
+		case m.Counter != nil:
+			return m.Counter.GetValue()
+		case m.Gauge != nil:
+			return m.Gauge.GetValue()
+		}
+	}
+	return -1
+}
+
+// TestRankCatalogue: a video published is a candidate, and one made private or hidden stops
+// being one, within the poll; the metrics count the catalogue, the pages and the events.
+func TestRankCatalogue(t *testing.T) {
+	forEachDB(t, func(t *testing.T, d *db.DB) {
+		c, token := newUser(t, d, "creator")
+		old := publish(t, d, c, time.Now().Add(-time.Hour))
+		n := startNode(t, d, Config{Poll: 20 * time.Millisecond})
+		if err := n.rank.Load(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.rank.Ready(t.Context()); err != nil {
+			t.Fatalf("no events to replay, yet: %v", err)
+		}
+		_, viewer := newUser(t, d, "viewer")
+		waitFor := func(what string, ok func(ids []string) bool) {
+			t.Helper()
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				var ids []string
+				for _, it := range n.forYou(viewer, "limit=10") {
+					ids = append(ids, it["id"].(string))
+				}
+				if ok(ids) {
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: still %v after 10s", what, ids)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		fresh := publish(t, d, c, time.Now())
+		waitFor("a new video", func(ids []string) bool { return slices.Contains(ids, fresh) })
+		if _, err := d.Exec(t.Context(), `UPDATE videos SET hidden = 1 WHERE id = $1`, old); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Exec(t.Context(), `UPDATE videos SET visibility = 'private' WHERE id = $1`, fresh); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for n.rank.Model().Len() != 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d videos pickable after they were hidden and made private", n.rank.Model().Len())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		waitFor("no video", func(ids []string) bool { return len(ids) == 0 })
+		n.events(token, [2]string{"play", old})
+		n.waitObserved()
+		for name, want := range map[string]float64{
+			"reelay_recommender_catalogue_videos":      0,
+			"reelay_recommender_events_observed_total": 1,
+			"reelay_recommender_ready":                 1,
+		} {
+			if got := n.metric(name); got != want {
+				t.Errorf("%s = %v, want %v", name, got, want)
+			}
+		}
+		if got := n.metric("reelay_recommender_rank_seconds"); got < 2 {
+			t.Errorf("reelay_recommender_rank_seconds counts %v pages, want at least 2", got)
+		}
+		if got := n.metric("reelay_recommender_rebuild_seconds"); got < 0 {
+			t.Errorf("reelay_recommender_rebuild_seconds absent")
 		}
 	})
 }
