@@ -151,7 +151,7 @@ func main() {
 		w := world.New(world.Config{
 			Seed: *seed, Users: *users, Videos: *videos, Uploads: time.Duration(*hours * float64(time.Hour)),
 		})
-		lg = simulate(w, simConfig{World: w.Config, Hours: *hours, PopularShare: *popular})
+		lg = simulate(w, simConfig{Hours: *hours, PopularShare: *popular})
 	}
 	opts := evalOptions{Seed: *seed, UserNow: *userNow, EASELambda: *lambda, Neighbours: *neighbours}
 	if *only != "" {
