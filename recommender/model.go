@@ -111,8 +111,9 @@ const (
 	freshTop        = 1000   // the new videos listed, the fewest impressions first
 	listPerCreator  = 3      // videos of one creator a page considers from the fresh and popular lists
 	freshAsked      = 30     // new videos a page considers, of those the user may see
-	perCreator      = 6      // videos of one creator considered
-	perTag          = 15     // videos of one hashtag considered
+	perCreator      = 6      // videos of one creator considered, the best
+	perTag          = 15     // videos of one hashtag considered, the best
+	similarNewest   = 3      // and the newest of each creator and hashtag
 	tagIndexCap     = 500    // videos kept in a hashtag's index, the newest
 	maxFollows      = 50     // followed creators considered
 	recentWatched   = 20     // watched videos remembered per user
@@ -134,6 +135,8 @@ const (
 type Model struct {
 	opts  Options
 	calls atomic.Uint64 // Recommend calls: each seeds its own exploration
+	// scratch holds the candidates' memory (*scratch) between pages.
+	scratch sync.Pool
 
 	mu sync.RWMutex
 	// videos holds the pickable videos and, up to maxPending, videos that events named before
@@ -145,9 +148,13 @@ type Model struct {
 	byCreator map[int64][]*item  // newest first
 	byTag     map[string][]*item // newest first, at most tagIndexCap
 	users     map[string]*user
+	moved     map[*item]bool // videos whose neighbours changed in this Observe
 
-	// The popular and fresh lists, recomputed at most every listsEvery of model time.
+	// The popular and fresh lists, and the best perTag videos of each hashtag and perCreator
+	// of each creator, recomputed at most every listsEvery of model time.
 	popular, fresh []*item
+	tagBest        map[string][]*item
+	creatorBest    map[int64][]*item
 	listsAt        time.Time
 	listsDirty     bool
 }
@@ -159,8 +166,8 @@ const prefixLen = 10
 func New(opts Options) *Model {
 	opts.defaults()
 	return &Model{
-		opts: opts, videos: map[string]*item{}, prefixes: map[string]*item{},
-		byCreator: map[int64][]*item{}, byTag: map[string][]*item{}, users: map[string]*user{},
+		opts: opts, scratch: sync.Pool{New: newScratch}, videos: map[string]*item{}, prefixes: map[string]*item{},
+		byCreator: map[int64][]*item{}, byTag: map[string][]*item{}, users: map[string]*user{}, moved: map[*item]bool{},
 	}
 }
 
@@ -178,7 +185,7 @@ func (m *Model) Upsert(v Video) {
 		}
 		m.unindex(it)
 	default:
-		it = &item{}
+		it = &item{hash: idHash(v.ID)}
 		m.videos[v.ID] = it
 		m.pickable++
 	}

@@ -46,8 +46,10 @@ const (
 	interestShare         = 3.0
 	interestFollow        = 3.0
 	interestFastSkip      = -1.0
+	interestShort         = -0.5 // a skip before shortRatio of the video
 	interestNotInterested = -5.0
 	positiveRatio         = 0.5 // a watch ratio that counts as watched
+	shortRatio            = 0.25
 	maxViews              = 8
 )
 
@@ -70,13 +72,17 @@ func (m *Model) Observe(events []feed.Event) {
 	for i := range events {
 		m.observe(&events[i])
 	}
+	for it := range m.moved {
+		it.heavy = heaviest(it.neighbours, neighboursAsked)
+		delete(m.moved, it)
+	}
 	m.evictUsers()
 }
 
 func (m *Model) observe(ev *feed.Event) {
 	it := m.videos[ev.Video]
 	if it == nil && len(m.videos)-m.pickable < maxPending {
-		it = &item{Video: Video{ID: ev.Video}}
+		it = &item{Video: Video{ID: ev.Video}, hash: idHash(ev.Video)}
 		m.videos[ev.Video] = it
 	}
 	var u *user
@@ -127,6 +133,8 @@ func (m *Model) observe(ev *feed.Event) {
 		switch {
 		case v.watchMS < m.opts.FastSkip.Milliseconds() && !v.positive && u != nil:
 			m.interest(u, it, interestFastSkip, t)
+		case watchRatio(v.watchMS, it.DurationMS) < shortRatio && !v.positive && u != nil:
+			m.interest(u, it, interestShort, t)
 		case watchRatio(v.watchMS, it.DurationMS) >= positiveRatio:
 			m.watched(u, v, t)
 		}
@@ -217,6 +225,7 @@ func (m *Model) covisit(a, b *item, w float64) {
 		a.neighbours = map[*item]float64{}
 	}
 	a.neighbours[b] += w
+	m.moved[a] = true
 	if len(a.neighbours) <= m.opts.MaxNeighbours {
 		return
 	}

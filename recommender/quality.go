@@ -24,8 +24,12 @@ type item struct {
 	popularity float64
 	popularAt  time.Time
 
-	// neighbours are the videos co-visited with it, by weight (at most MaxNeighbours).
+	// neighbours are the videos co-visited with it, by weight (at most MaxNeighbours);
+	// heavy is the heaviest neighboursAsked of them, heaviest first, as of the end of the
+	// last Observe that changed them (a page reads it, rather than sort the map).
 	neighbours map[*item]float64
+	heavy      []neighbour
+	hash       uint64 // idHash(ID)
 }
 
 // The priors of the rates: what a video that nobody watched yet is expected to do, each

@@ -36,8 +36,10 @@ func (m *Model) Recommend(q Query) []Pick {
 	defer m.mu.RUnlock()
 	u := m.users[userKey(q.User, q.Visitor)]
 	f := m.filter(q, u)
-	cands := make([]candidate, 0, 512)
-	index := make(map[*item]int, 512)
+	sc := m.scratch.Get().(*scratch)
+	defer m.scratch.Put(sc)
+	sc.reset()
+	cands, index := sc.cands, sc.index
 	// add proposes it, and reports whether it is a new candidate.
 	add := func(it *item, source string, via *item, w float64) bool {
 		i, ok := index[it]
@@ -64,18 +66,25 @@ func (m *Model) Recommend(q Query) []Pick {
 		// Co-visits of what the user watched, the most recent first.
 		for i := len(u.recent) - 1; i >= max(0, len(u.recent)-covisitFrom); i-- {
 			w := u.recent[i]
-			for _, n := range heaviest(w.neighbours, neighboursAsked) {
+			for _, n := range w.heavy {
 				add(n.it, SourceCovisit, w, n.w)
 			}
 		}
-		// Similar: the newest videos of the creators and hashtags the user likes most.
+		// Similar: the best and the newest videos of the creators and hashtags the user
+		// likes most.
 		for _, cr := range strongest(u.creators, topInterests, q.Now, m.opts.InterestHalfLife) {
-			for _, it := range first(m.byCreator[cr], perCreator) {
+			for _, it := range m.creatorBest[cr] {
+				add(it, SourceSimilar, nil, 0)
+			}
+			for _, it := range first(m.byCreator[cr], similarNewest) {
 				add(it, SourceSimilar, nil, 0)
 			}
 		}
 		for _, tag := range strongest(u.tags, topInterests, q.Now, m.opts.InterestHalfLife) {
-			for _, it := range first(m.byTag[tag], perTag) {
+			for _, it := range m.tagBest[tag] {
+				add(it, SourceSimilar, nil, 0)
+			}
+			for _, it := range first(m.byTag[tag], similarNewest) {
 				add(it, SourceSimilar, nil, 0)
 			}
 		}
@@ -85,7 +94,8 @@ func (m *Model) Recommend(q Query) []Pick {
 	// At most listPerCreator of one creator's each, so that the rules of diversity find
 	// enough others.
 	listed := func(list []*item, source string, limit int) {
-		n, per := 0, map[int64]int{}
+		n, per := 0, sc.per
+		clear(per)
 		for _, it := range list {
 			if n == limit {
 				return
@@ -101,8 +111,7 @@ func (m *Model) Recommend(q Query) []Pick {
 
 	// Every candidate competes for the page on its score (a new video's drawn); new videos
 	// within their budget have the exploration slots too, the fewest impressions first.
-	main := make([]*candidate, 0, len(cands))
-	var explore []*candidate
+	main, explore := sc.main, sc.explore
 	for i := range cands {
 		c := &cands[i]
 		m.score(c, u, f, q.Now, r)
@@ -123,6 +132,7 @@ func (m *Model) Recommend(q Query) []Pick {
 		}
 		return cmp.Compare(a.it.ID, b.it.ID)
 	})
+	sc.cands, sc.main, sc.explore = cands, main, explore // grown, for the next page
 	page := m.arrange(q, f, main, explore)
 	picks := make([]Pick, len(page))
 	for i, c := range page {
@@ -132,6 +142,24 @@ func (m *Model) Recommend(q Query) []Pick {
 		}
 	}
 	return picks
+}
+
+// scratch is the memory of one page's candidates, reused from page to page.
+type scratch struct {
+	cands         []candidate
+	index         map[*item]int // in cands
+	main, explore []*candidate
+	per           map[int64]int // candidates by creator, of a list
+}
+
+func newScratch() any {
+	return &scratch{cands: make([]candidate, 0, 512), index: make(map[*item]int, 512), per: map[int64]int{}}
+}
+
+func (s *scratch) reset() {
+	s.cands = s.cands[:0]
+	clear(s.index)
+	s.main, s.explore = s.main[:0], s.explore[:0]
 }
 
 // filter is what a query leaves out, and what it knows of the user.
@@ -180,7 +208,7 @@ func (f *filter) ok(it *item) bool {
 	if !it.pickable || f.blocked[it.Creator] || f.user != 0 && it.Creator == f.user {
 		return false
 	}
-	if _, seen := f.seen[idHash(it.ID)]; seen {
+	if _, seen := f.seen[it.hash]; seen {
 		return false
 	}
 	return !f.exclude[it.ID] && !(len(it.ID) >= prefixLen && f.exclude[it.ID[:prefixLen]])
@@ -199,9 +227,9 @@ func (m *Model) score(c *candidate, u *user, f *filter, now time.Time, r *rand.R
 	}
 	s := c.rates.value()
 	if u != nil {
-		s *= 1 + 0.8*m.affinity(u, it, now)
+		s *= 1 + 1.5*m.affinity(u, it, now)
 	}
-	s += 0.4 * math.Tanh(c.covisit/3)
+	s += 1.0 * math.Tanh(c.covisit/3)
 	if f.follows[it.Creator] {
 		s += 0.3
 	}
@@ -329,6 +357,18 @@ func (m *Model) refreshLists(now time.Time) {
 		return out
 	}
 	m.popular, m.fresh = best(pop, popularTop), best(fr, freshTop)
+	// pop is sorted now: the best of each hashtag and creator, for the similar source.
+	m.tagBest, m.creatorBest = map[string][]*item{}, map[int64][]*item{}
+	for _, r := range pop {
+		for _, t := range r.it.Tags {
+			if l := m.tagBest[t]; len(l) < perTag {
+				m.tagBest[t] = append(l, r.it)
+			}
+		}
+		if l := m.creatorBest[r.it.Creator]; len(l) < perCreator {
+			m.creatorBest[r.it.Creator] = append(l, r.it)
+		}
+	}
 	m.listsAt, m.listsDirty = now, false
 }
 
