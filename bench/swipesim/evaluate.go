@@ -48,6 +48,9 @@ type evalOptions struct {
 	EASELambda float64
 	// Neighbours is item-kNN's k; 0 is baseline.DefaultNeighbours.
 	Neighbours int
+	// Only, when not nil, names the contenders to run (the others are left out of the
+	// result): a tuner's quick run.
+	Only map[string]bool
 	// UserNow asks reelay for each user's ranking at their own split time rather than at
 	// the history's end (see split.now).
 	UserNow bool
@@ -104,7 +107,7 @@ func evaluate(lg *Log, opts evalOptions) (*Offline, error) {
 	rankers := map[string]ranker{}
 	var err error
 	timed := func(name string, fit func() (ranker, error)) {
-		if err != nil {
+		if err != nil || opts.Only != nil && !opts.Only[name] {
 			return
 		}
 		t0 := time.Now()
@@ -166,7 +169,11 @@ func evaluate(lg *Log, opts evalOptions) (*Offline, error) {
 			}
 		}
 	}
-	res.Reelay.finish(res.Users)
+	if rl == nil {
+		res.Reelay = nil
+	} else {
+		res.Reelay.finish(res.Users)
+	}
 	for name := range rankers {
 		if res.Users > 0 {
 			res.NDCG10[name] /= float64(res.Users)

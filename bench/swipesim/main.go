@@ -5,6 +5,7 @@
 //
 //	go run ./bench/swipesim                 # the default world, a readable table
 //	go run ./bench/swipesim -small          # a quick run, for tuning
+//	go run ./bench/swipesim -contenders reelay,ease,itemknn
 //	go run ./bench/swipesim -json           # one JSON object
 //	go run ./bench/swipesim -replay FILE.csv -json
 //
@@ -86,6 +87,8 @@ import (
 	"io"
 	"log"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/reelay/reelay/bench/swipesim/world"
@@ -116,6 +119,7 @@ func main() {
 	userNow := flag.Bool("user-now", false, "ask reelay for each user's ranking at their own split (their first held-out interaction) rather than at the history's end")
 	lambda := flag.Float64("ease-lambda", 0, "EASE's L2 regularisation (0: the baseline package's default)")
 	neighbours := flag.Int("knn", 0, "item-kNN's neighbours per item (0: the baseline package's default)")
+	only := flag.String("contenders", "", "a comma-separated list of the contenders to run, e.g. reelay,ease (default: all)")
 	asJSON := flag.Bool("json", false, "print one JSON object")
 	flag.Parse()
 	if *small {
@@ -147,9 +151,20 @@ func main() {
 		w := world.New(world.Config{
 			Seed: *seed, Users: *users, Videos: *videos, Uploads: time.Duration(*hours * float64(time.Hour)),
 		})
-		lg = simulate(w, simConfig{World: w.Config, Hours: *hours, PopularShare: *popular})
+		lg = simulate(w, simConfig{Hours: *hours, PopularShare: *popular})
 	}
-	res, err := evaluate(lg, evalOptions{Seed: *seed, UserNow: *userNow, EASELambda: *lambda, Neighbours: *neighbours})
+	opts := evalOptions{Seed: *seed, UserNow: *userNow, EASELambda: *lambda, Neighbours: *neighbours}
+	if *only != "" {
+		opts.Only = map[string]bool{}
+		for _, name := range strings.Split(*only, ",") {
+			if !slices.Contains(contenders, name) && !slices.Contains(references, name) {
+				log.Fatalf("swipesim: -contenders: unknown contender %q (known: %s, %s)", name,
+					strings.Join(contenders, ", "), strings.Join(references, ", "))
+			}
+			opts.Only[name] = true
+		}
+	}
+	res, err := evaluate(lg, opts)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -173,6 +188,9 @@ func printTable(w io.Writer, out Output) {
 		out.Source, out.Seed, res.History, res.HeldOut, res.Users, res.Positives, res.Items, res.Split.Format(time.RFC3339))
 	fmt.Fprintf(w, "%-11s %8s %9s %8s\n", "contender", "NDCG@10", "Recall@50", "fit (s)")
 	for _, name := range contenderNames(res) {
+		if _, ok := res.NDCG10[name]; !ok {
+			continue
+		}
 		fmt.Fprintf(w, "%-11s %8.4f %9.4f %8.2f\n", name, res.NDCG10[name], res.Recall50[name], res.FitSeconds[name])
 	}
 	best, bestName := 0.0, ""
@@ -181,8 +199,8 @@ func printTable(w io.Writer, out Output) {
 			best, bestName = res.NDCG10[name], name
 		}
 	}
-	if best > 0 {
-		fmt.Fprintf(w, "\nreelay / best baseline (%s) NDCG@10: %.2f×\n", bestName, res.NDCG10["reelay"]/best)
+	if _, ok := res.NDCG10["reelay"]; ok && best > 0 {
+		fmt.Fprintf(w, "\nreelay / best baseline run (%s) NDCG@10: %.2f×\n", bestName, res.NDCG10["reelay"]/best)
 	}
 	if d := res.Reelay; d != nil {
 		fmt.Fprintf(w, "reelay's first 10 picks by source %v, held-out positives among them %v; %.1f picks a list; "+
