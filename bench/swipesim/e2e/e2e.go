@@ -67,10 +67,12 @@ type Options struct {
 	// Creators is the number of the world's creators. Default Videos/8.
 	Creators int
 	// Duration is how long the players play in each of the two runs (prefetch off, on).
-	// Default 40s.
+	// Default 60s: 20 simulated minutes, a whole impression window for the uploads of the
+	// first half.
 	Duration time.Duration
 	// TimeScale is the real time of one simulated second: a video watched 15 s takes 15 ×
-	// TimeScale. Default 25ms (40 simulated seconds a second).
+	// TimeScale. Default 50ms (20 simulated seconds a second): a video watched 8 s leaves
+	// 400 ms for its next one's hint, which has the origin's latency to cross a few times.
 	TimeScale time.Duration
 	// ImpressionWindow is the simulated time after each new video's upload in which its
 	// impressions are counted. Default 10 minutes; it shrinks to half the run's simulated
@@ -140,8 +142,8 @@ func (o Options) withDefaults() Options {
 	def(&o.Edges, 3)
 	def(&o.Probes, 20)
 	def(&o.Rate, 1000)
-	defDur(&o.Duration, 40*time.Second)
-	defDur(&o.TimeScale, 25*time.Millisecond)
+	defDur(&o.Duration, time.Minute)
+	defDur(&o.TimeScale, 50*time.Millisecond)
 	defDur(&o.ImpressionWindow, 10*time.Minute)
 	defDur(&o.ProgressEvery, 5*time.Second)
 	defDur(&o.CatalogueAge, 24*time.Hour)
@@ -192,8 +194,9 @@ type Report struct {
 	// SwipeStartMS is the time from a swipe to the first byte of the next video's first
 	// segment (after its master playlist, media playlist and init segment, as hls.js).
 	SwipeStartMS SwipeStart `json:"swipe_start_ms"`
-	// PrefetchWasteRatio is the share of the objects prefetched into the edges that no player
-	// asked for by the end of the run with prefetch on (the edges count objects, not bytes).
+	// PrefetchWasteRatio is the share of the bytes prefetched into the edges (with prefetch on)
+	// that no player asked for: the bytes of each hinted video on each edge, unless a player
+	// asking that edge started the video after the hint was sent (see hintLog).
 	PrefetchWasteRatio float64 `json:"prefetch_waste_ratio"`
 	// FeedbackToRankingP95MS is the p95 of the time from a not_interested event to a first
 	// For You page without the creator (a probe that waited probeTimeout counts that long).
@@ -236,10 +239,20 @@ type Details struct {
 	LoadSent, LoadErrors     int
 	LoadFirstError           string
 	LoadP50MS                float64
-	Prefetched, PrefetchUsed int64 // objects, summed over the edges, with prefetch on
-	NewVideosCounted         int   // uploads whose whole window was in the run
-	Window                   time.Duration
-	SetupTime, TotalTime     time.Duration
+	Prefetched, PrefetchUsed int64            // objects, summed over the edges, with prefetch on
+	Hints                    map[string]int64 // the prefetcher's hinted videos by what became of them
+	HintBytes                int64            // the bytes the edges reported fetching for the hints
+	// EdgeWasteRatio is the edges' own account of waste: 1 - PrefetchUsed/Prefetched, by
+	// objects, where an object counts as used when a request hits it (not when a request comes
+	// while the prefetch is still filling it, which shares that fill).
+	EdgeWasteRatio float64
+	// HintedVideos and HintedBytes are the (edge, video) pairs the edges fetched something
+	// for, and the bytes, by the harness's log of the hints (the report's waste is from it).
+	HintedVideos         int
+	HintedBytes          int64
+	NewVideosCounted     int // uploads whose whole window was in the run
+	Window               time.Duration
+	SetupTime, TotalTime time.Duration
 }
 
 // RunDetails are one run's counts.
@@ -262,8 +275,11 @@ func (d Details) String() string {
 			r.name, r.r.Swipes, r.r.Hits, r.r.Views, r.r.Pages, r.r.Items, r.r.Adjacencies, r.r.Errors, r.r.FirstError)
 		s += fmt.Sprintf("  swipe start by request (master, media, init, segment): p50 %v ms, p95 %v ms\n", r.r.StepsP50MS, r.r.StepsP95MS)
 	}
-	s += fmt.Sprintf("prefetch: %d objects, %d used; feedback: %d probes, %d timed out; new videos counted: %d (window %v simulated)\n",
-		d.Prefetched, d.PrefetchUsed, d.Probes, d.ProbeTimeouts, d.NewVideosCounted, d.Window)
+	s += fmt.Sprintf("prefetch hints (videos): %v, %d bytes fetched\n", d.Hints, d.HintBytes)
+	s += fmt.Sprintf("prefetch by the hints' log: %d (edge, video) pairs, %d bytes; by the edges' counts: %d objects, %d used (waste %.3f)\n",
+		d.HintedVideos, d.HintedBytes, d.Prefetched, d.PrefetchUsed, d.EdgeWasteRatio)
+	s += fmt.Sprintf("feedback: %d probes, %d timed out; new videos counted: %d (window %v simulated)\n",
+		d.Probes, d.ProbeTimeouts, d.NewVideosCounted, d.Window)
 	s += fmt.Sprintf("For You load: %d sent, %d errors %s, p50 %.1f ms\n", d.LoadSent, d.LoadErrors, d.LoadFirstError, d.LoadP50MS)
 	return s
 }
@@ -428,7 +444,7 @@ func runMode(ctx context.Context, opts Options, w *world.World, store storage.St
 			edge = sys.edges[0]
 		}
 		p := &player{env: e, user: &w.Users[i], token: e.accounts.tokens[e.accounts.ids[w.Users[i].ID]],
-			edge: edge.URL(), rng: newRand(opts.Seed, i), follows: map[int64]bool{}}
+			edge: edge.URL(), host: edge.Addr().String(), rng: newRand(opts.Seed, i), follows: map[int64]bool{}}
 		wg.Go(func() { p.play(runCtx) })
 	}
 	wg.Wait()
@@ -478,9 +494,15 @@ func runMode(ctx context.Context, opts Options, w *world.World, store storage.St
 		rep.Details.Prefetched += st.Prefetched
 		rep.Details.PrefetchUsed += st.PrefetchUsed
 	}
-	if p := rep.Details.Prefetched; p > 0 {
-		rep.PrefetchWasteRatio = round3(max(0, float64(p-rep.Details.PrefetchUsed)/float64(p)))
+	if rep.Details.Hints, rep.Details.HintBytes, err = sys.rank.hints(); err != nil {
+		return err
 	}
+	if p := rep.Details.Prefetched; p > 0 {
+		rep.Details.EdgeWasteRatio = round3(max(0, float64(p-rep.Details.PrefetchUsed)/float64(p)))
+	}
+	var waste float64
+	rep.Details.HintedBytes, waste, rep.Details.HintedVideos = sys.rank.log.waste(r.started)
+	rep.PrefetchWasteRatio = round3(waste)
 
 	// For You at a fixed rate, the players gone.
 	opts.Progress(fmt.Sprintf("For You at %d requests/s for %v", opts.Rate, opts.LoadDuration))

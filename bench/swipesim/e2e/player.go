@@ -17,6 +17,7 @@ type player struct {
 	user    *world.User
 	token   string
 	edge    string // the base URL of the edge this player asks, always the same
+	host    string // its host:port
 	rng     *rand.Rand
 	follows map[int64]bool // world creator ids the user follows
 }
@@ -72,6 +73,7 @@ func (p *player) watch(ctx context.Context, it feed.Item, pos int, first bool) {
 		e.rec.fail(err)
 		return
 	}
+	e.rec.start(p.host, it.ID, time.Now())
 	st, err := e.client.startVideo(ctx, u)
 	if err != nil {
 		if ctx.Err() == nil {

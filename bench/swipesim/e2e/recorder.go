@@ -13,15 +13,37 @@ type recorder struct {
 	hits        int                // of those swipes, the first segments the edge answered from its cache
 	steps       [4][]time.Duration // of those swipes, each request's time (see start.steps)
 	impressions map[string][]time.Time
-	adjacent    int // consecutive items of a player's feed by the same creator
-	items       int // items served in all pages
+	starts      map[string][]time.Time // by "host:port video": when players on that edge started the video
+	adjacent    int                    // consecutive items of a player's feed by the same creator
+	items       int                    // items served in all pages
 	pages       int
 	views       int
 	errors      int
 	firstErr    string
 }
 
-func newRecorder() *recorder { return &recorder{impressions: map[string][]time.Time{}} }
+func newRecorder() *recorder {
+	return &recorder{impressions: map[string][]time.Time{}, starts: map[string][]time.Time{}}
+}
+
+// start notes that a player asking the edge at host (host:port) started video at.
+func (r *recorder) start(host, video string, at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.starts[host+" "+video] = append(r.starts[host+" "+video], at)
+}
+
+// started reports whether a player asking the edge at host started video after after.
+func (r *recorder) started(host, video string, after time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, at := range r.starts[host+" "+video] {
+		if !at.Before(after) {
+			return true
+		}
+	}
+	return false
+}
 
 // swipe notes the start of a video that the player swiped to.
 func (r *recorder) swipe(st start) {

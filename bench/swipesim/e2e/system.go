@@ -34,6 +34,7 @@ type system struct {
 	db     *db.DB
 	edges  []*edge.Edge
 	feed   *feed.Service
+	rank   *ranking
 	api    string // the API's base URL
 	origin string // the (delayed) origin's base URL
 
@@ -108,6 +109,7 @@ func startSystem(ctx context.Context, cfg systemConfig, store storage.Store) (_ 
 	if err != nil {
 		return nil, err
 	}
+	s.rank = rk
 	fcfg := feed.Config{
 		PlaybackURL: s.edges[0].URL(), WriteBurst: 1 << 30, Purge: purgeAll(s.edges), Store: store, Logger: cfg.log,
 		EventsPoll: 100 * time.Millisecond,

@@ -3,7 +3,10 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/reelay/reelay/feed"
 	"github.com/reelay/reelay/recommender"
@@ -16,6 +19,8 @@ import (
 type ranking struct {
 	ranker   *recommender.Ranker
 	prefetch *prefetch.Prefetcher // nil with prefetch off
+	metrics  *prometheus.Registry // the prefetcher's
+	log      *hintLog             // the hints the prefetcher sent
 }
 
 // newRanking makes the recommender (its exploration seeded) and, with cfg.prefetch, the
@@ -35,7 +40,7 @@ func newRanking(s *system, cfg systemConfig) (*ranking, error) {
 	if err != nil {
 		return nil, fmt.Errorf("e2e: %w", err)
 	}
-	r := &ranking{ranker: rk}
+	r := &ranking{ranker: rk, metrics: prometheus.NewRegistry(), log: newHintLog()}
 	if cfg.prefetch {
 		var urls []string
 		for i, n := range s.edges {
@@ -44,7 +49,7 @@ func newRanking(s *system, cfg systemConfig) (*ranking, error) {
 			}
 		}
 		if r.prefetch, err = prefetch.New(prefetch.Config{Edges: urls, AdminToken: adminToken,
-			UserInterval: sim(prefetch.DefaultUserInterval), Logger: cfg.log}); err != nil {
+			UserInterval: sim(prefetch.DefaultUserInterval), Registerer: r.metrics, Client: &http.Client{Transport: r.log}, Logger: cfg.log}); err != nil {
 			return nil, fmt.Errorf("e2e: %w", err)
 		}
 	}
@@ -70,6 +75,33 @@ func (r *ranking) watch(ctx context.Context, events *feed.Events) error {
 		return fmt.Errorf("e2e: %w", err)
 	}
 	return nil
+}
+
+// hints returns the prefetcher's counts of hinted videos by what became of them ("sent",
+// "duplicate", ...; see reelay_prefetch_hints_total), and the bytes the edges reported
+// fetching for them; none with prefetch off.
+func (r *ranking) hints() (map[string]int64, int64, error) {
+	out := map[string]int64{}
+	var bytes int64
+	families, err := r.metrics.Gather()
+	if err != nil {
+		return nil, 0, fmt.Errorf("e2e: the prefetcher's metrics: %w", err)
+	}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			switch f.GetName() {
+			case "reelay_prefetch_hints_total":
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "result" {
+						out[l.GetValue()] = int64(m.GetCounter().GetValue())
+					}
+				}
+			case "reelay_prefetch_bytes_total":
+				bytes = int64(m.GetCounter().GetValue())
+			}
+		}
+	}
+	return out, bytes, nil
 }
 
 // tiers are the ranking's Run methods.
