@@ -31,7 +31,7 @@ type ranking struct {
 // the simulation compresses: the recommender reads the catalogue every 10 simulated seconds
 // (its default, 3 s, would be 2 simulated minutes of a new video's first 10), and the
 // prefetcher's per-viewer budget refills every 3 simulated seconds (its default, 3 s, is
-// "more than anyone watches" at a real viewer's pace, not at 40 simulated seconds a second).
+// "more than anyone watches" at a real viewer's pace, not at 20 simulated seconds a second).
 func newRanking(s *system, cfg systemConfig) (*ranking, error) {
 	sim := func(d time.Duration) time.Duration {
 		return max(10*time.Millisecond, time.Duration(float64(d)/float64(time.Second)*float64(cfg.timeScale)))
