@@ -49,6 +49,9 @@ type evalOptions struct {
 	EASELambda float64
 	// Neighbours is item-kNN's k; 0 is baseline.DefaultNeighbours.
 	Neighbours int
+	// Only, when not nil, names the contenders to run (the others are left out of the
+	// result): a tuner's quick run.
+	Only map[string]bool
 	// UserNow asks reelay for each user's ranking at their own split time rather than at
 	// the history's end (see split.now).
 	UserNow bool
@@ -108,7 +111,7 @@ func evaluate(lg *Log, opts evalOptions) (*Offline, error) {
 	rankers := map[string]ranker{}
 	var err error
 	timed := func(name string, fit func() (ranker, error)) {
-		if err != nil {
+		if err != nil || opts.Only != nil && !opts.Only[name] {
 			return
 		}
 		t0 := time.Now()
@@ -142,6 +145,9 @@ func evaluate(lg *Log, opts evalOptions) (*Offline, error) {
 		})
 		return rl.rank, nil
 	})
+	if hasTags(lg) {
+		timed("hashtags", func() (ranker, error) { return hashtagRanker(lg, sp, items), nil })
+	}
 	if lg.Oracle != nil {
 		timed("oracle", func() (ranker, error) { return oracleRanker(lg, items), nil })
 	}
@@ -170,7 +176,11 @@ func evaluate(lg *Log, opts evalOptions) (*Offline, error) {
 			}
 		}
 	}
-	res.Reelay.finish(res.Users)
+	if rl == nil {
+		res.Reelay = nil
+	} else {
+		res.Reelay.finish(res.Users)
+	}
 	for name := range rankers {
 		if res.Users > 0 {
 			res.NDCG10[name] /= float64(res.Users)
@@ -225,11 +235,17 @@ func recall(list []int, pos map[int]bool, k int) float64 {
 	return float64(hits) / float64(min(k, len(pos)))
 }
 
-// contenderNames lists the contenders of res in the table's order, the oracle last.
+// references are the contenders that are not baselines, shown for comparison when the log
+// allows them: a hashtag profile (needs hashtags) and the oracle (needs the world).
+var references = []string{"hashtags", "oracle"}
+
+// contenderNames lists the contenders of res in the table's order, the references last.
 func contenderNames(res *Offline) []string {
 	names := slices.Clone(contenders)
-	if _, ok := res.NDCG10["oracle"]; ok {
-		names = append(names, "oracle")
+	for _, r := range references {
+		if _, ok := res.NDCG10[r]; ok {
+			names = append(names, r)
+		}
 	}
 	return names
 }

@@ -12,8 +12,7 @@ import (
 
 // simConfig shapes the simulated history.
 type simConfig struct {
-	World world.Config
-	// Hours is how long users swipe, from World.Start; new uploads arrive all along.
+	// Hours is how long users swipe, from the world's Start; new uploads arrive all along.
 	Hours float64
 	// SessionsPerDay is how often a user of activity 1 opens the app. Default 6.
 	SessionsPerDay float64
@@ -29,7 +28,7 @@ const gap = 300 * time.Millisecond
 
 // session is one visit of a user to the feed.
 type session struct {
-	user  int // index in World.Users
+	user  int // index in the world's Users
 	start time.Time
 }
 

@@ -5,6 +5,7 @@
 //
 //	go run ./bench/swipesim                 # the default world, a readable table
 //	go run ./bench/swipesim -small          # a quick run, for tuning
+//	go run ./bench/swipesim -contenders reelay,ease,itemknn
 //	go run ./bench/swipesim -json           # one JSON object
 //	go run ./bench/swipesim -replay FILE.csv -json
 //
@@ -14,26 +15,35 @@
 // videos keep arriving (the world has -videos videos in all, a fifth uploaded during the run).
 // The feed that makes the history is a fixed logging policy, by default uniform draws from the
 // catalogue published by then (never a video the user saw), so that every contender learns
-// from the same logs and the held-out views measure the users' tastes rather than the policy:
-// with -popular 0.1, a tenth of the slots come from the 100 most watched videos so far, and
-// the held-out positives crowd on them (popularity and EASE then beat the oracle). The log is split by time: the last 20 % of each user's interactions are
-// held out (rounded down). Each contender is fitted on the rest and ranks, for each user, the
-// catalogue published by the split (the time of the history's last interaction) without
-// the items of the user's history. The measures, averaged over the users with at least one
-// held-out positive on such an item:
+// from the same logs and the held-out views measure the users' tastes rather than the policy.
+// With -popular 0.3, 30 % of the slots come from the 100 most watched videos so far: the
+// held-out positives then crowd on the policy's favourites, and popularity, item-kNN and EASE
+// all beat the oracle, which knows the tastes but not the policy.
+//
+// The log is split by time: the last 20 % of each user's interactions are held out (rounded
+// down). Each contender is fitted on the rest and ranks, for each user, the catalogue
+// published by the split (the time of the history's last interaction) without the items of
+// the user's history. The split is per user, so one user's history may be later than
+// another's held-out views: every contender sees the same history. The measures, averaged
+// over the users with at least one held-out positive on such an item:
 //
 //   - NDCG@10 with binary relevance, positive = a watch ratio of at least 0.8;
 //   - Recall@50: the positives in the first 50, out of min(50, positives).
 //
-// The baselines learn from the history's positives and likes as implicit feedback (weight 1).
+// The baselines learn from the history's positives and likes as implicit feedback (weight 1);
+// -ease-lambda and -knn set EASE's regularisation and item-kNN's neighbours (defaults 100 and
+// 100; EASE ranks at most 3,000 items, the most popular, so keep -videos around that or below).
 // reelay's recommender gets the whole history as the events a player sends (impression,
 // play, skip with watch_ms or complete, like, share, follow, not_interested) at their
 // simulated times, the catalogue through Upsert (id, creator, hashtags, duration, publication
 // time), and is asked Recommend(Query{User, Follows, Exclude: the user's history in the order
 // served, Limit: 50, Now: the split}); with -user-now, Now is the user's own split (their
-// first held-out view) instead. The split is per user, so one user's history may be later
-// than another's held-out views: every contender sees the same history. On the simulator an "oracle" that ranks by the world's expected watch
-// ratio shows the ceiling.
+// first held-out view) instead. The "reelay" block of the output says where its picks came
+// from (candidate sources, hits by source, the share of positives among all its candidates).
+//
+// Two references that are not baselines follow: "hashtags", a content model of each user's
+// interest in hashtags learned from all their views (on logs with hashtags), and, on the
+// simulator, "oracle", which ranks by the world's expected watch ratio: the ceiling.
 //
 // # Replaying a public log
 //
@@ -54,13 +64,18 @@
 //
 //	awk -F, 'NR==1{print "user,item,timestamp,weight"; next} {print $1","$2","$4","$3/5}' ratings.csv > ml.csv
 //
+// MovieLens 100K's u.data is the same without a header, tab-separated
+// (user, item, rating, timestamp):
+//
+//	awk -F'\t' 'BEGIN{print "user,item,timestamp,weight"} {print $1","$2","$4","$3/5}' u.data > ml100k.csv
+//
 // KuaiRec (big_matrix.csv or small_matrix.csv:
 // user_id,video_id,play_duration,video_duration,time,date,timestamp,watch_ratio), the watch
 // ratio as the weight (it exceeds 1 on replays; positives are 0.8 and up as on the simulator):
 //
 //	awk -F, 'NR==1{print "user,item,timestamp,weight"; next} $7!=""{print $1","$2","$7","$8}' small_matrix.csv > kuairec.csv
 //
-// (KuaiRec's timestamp column is empty on a few rows; the awk skips them.)
+// (The awk skips rows without a timestamp, which the parser would refuse.)
 //
 // # Output
 //
@@ -76,6 +91,8 @@ import (
 	"io"
 	"log"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/reelay/reelay/bench/swipesim/world"
@@ -104,6 +121,9 @@ func main() {
 	positive := flag.Float64("positive", 0.8, "with -replay: the weight from which an interaction is a positive")
 	popular := flag.Float64("popular", 0, "the share of the history's feed slots filled from the 100 most watched videos so far (the rest: uniform)")
 	userNow := flag.Bool("user-now", false, "ask reelay for each user's ranking at their own split (their first held-out interaction) rather than at the history's end")
+	lambda := flag.Float64("ease-lambda", 0, "EASE's L2 regularisation (0: the baseline package's default)")
+	neighbours := flag.Int("knn", 0, "item-kNN's neighbours per item (0: the baseline package's default)")
+	only := flag.String("contenders", "", "a comma-separated list of the contenders to run, e.g. reelay,ease (default: all)")
 	asJSON := flag.Bool("json", false, "print one JSON object")
 	flag.Parse()
 	if *small {
@@ -135,13 +155,23 @@ func main() {
 		w := world.New(world.Config{
 			Seed: *seed, Users: *users, Videos: *videos, Uploads: time.Duration(*hours * float64(time.Hour)),
 		})
-		lg = simulate(w, simConfig{World: w.Config, Hours: *hours, PopularShare: *popular})
+		lg = simulate(w, simConfig{Hours: *hours, PopularShare: *popular})
 	}
-	eo := evalOptions{Seed: *seed, UserNow: *userNow}
+	opts := evalOptions{Seed: *seed, UserNow: *userNow, EASELambda: *lambda, Neighbours: *neighbours}
+	if *only != "" {
+		opts.Only = map[string]bool{}
+		for _, name := range strings.Split(*only, ",") {
+			if !slices.Contains(contenders, name) && !slices.Contains(references, name) {
+				log.Fatalf("swipesim: -contenders: unknown contender %q (known: %s, %s)", name,
+					strings.Join(contenders, ", "), strings.Join(references, ", "))
+			}
+			opts.Only[name] = true
+		}
+	}
 	if *replay != "" {
-		eo.HalfLife = logSpan(lg) / 4
+		opts.HalfLife = logSpan(lg) / 4
 	}
-	res, err := evaluate(lg, eo)
+	res, err := evaluate(lg, opts)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -165,6 +195,9 @@ func printTable(w io.Writer, out Output) {
 		out.Source, out.Seed, res.History, res.HeldOut, res.Users, res.Positives, res.Items, res.Split.Format(time.RFC3339))
 	fmt.Fprintf(w, "%-11s %8s %9s %8s\n", "contender", "NDCG@10", "Recall@50", "fit (s)")
 	for _, name := range contenderNames(res) {
+		if _, ok := res.NDCG10[name]; !ok {
+			continue
+		}
 		fmt.Fprintf(w, "%-11s %8.4f %9.4f %8.2f\n", name, res.NDCG10[name], res.Recall50[name], res.FitSeconds[name])
 	}
 	best, bestName := 0.0, ""
@@ -173,8 +206,8 @@ func printTable(w io.Writer, out Output) {
 			best, bestName = res.NDCG10[name], name
 		}
 	}
-	if best > 0 {
-		fmt.Fprintf(w, "\nreelay / best baseline (%s) NDCG@10: %.2f×\n", bestName, res.NDCG10["reelay"]/best)
+	if _, ok := res.NDCG10["reelay"]; ok && best > 0 {
+		fmt.Fprintf(w, "\nreelay / best baseline run (%s) NDCG@10: %.2f×\n", bestName, res.NDCG10["reelay"]/best)
 	}
 	if d := res.Reelay; d != nil {
 		fmt.Fprintf(w, "reelay's first 10 picks by source %v, held-out positives among them %v; %.1f picks a list; "+

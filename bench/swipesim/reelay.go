@@ -24,12 +24,8 @@ type reelayRanker struct {
 }
 
 // fitReelay feeds reelay's recommender the catalogue at the split and the history as the
-// events a player sends; its rank asks Recommend at the user's split time (split.now) with
-// the user's follows, and their history's items excluded.
-//
-// Each interaction becomes, at its time At: impression (with the position), play, then at
-// At + watch time either complete (a ratio of 1) or skip with watch_ms, then like, share,
-// follow and not_interested as the user did them.
+// events a player sends (historyEvents); its rank asks Recommend at the user's split time
+// (split.now) with the user's follows, and their history's items excluded.
 func fitReelay(lg *Log, sp split, items int, opts recommender.Options) *reelayRanker {
 	r := &reelayRanker{
 		m: recommender.New(opts), videos: lg.Videos[:items],
@@ -39,6 +35,25 @@ func fitReelay(lg *Log, sp split, items int, opts recommender.Options) *reelayRa
 		r.m.Upsert(v)
 		r.ids[v.ID] = i
 	}
+	events := historyEvents(lg, sp.history, r.follows, r.served)
+	for len(events) > 0 {
+		n := min(observeBatch, len(events))
+		r.m.Observe(events[:n])
+		events = events[n:]
+	}
+	// The batch component as of the split, as a deployment refitting every RefitEvery
+	// would hold shortly after it.
+	r.m.Refit()
+	return r
+}
+
+// historyEvents turns a history into the events a player would have sent, in order of time
+// and numbered in that order, as the events table would hold them (a view's end can come
+// after the next view's start). Each interaction becomes, at its time At: impression (with
+// the position), play, then at At + watch time either complete (a ratio of 1) or skip with
+// watch_ms, then like, share, follow and not_interested as the user did them. It adds each
+// user's followed creators to follows and the videos served to them, in order, to served.
+func historyEvents(lg *Log, history []Interaction, follows map[int64][]int64, served map[int64][]string) []feed.Event {
 	var events []feed.Event
 	add := func(in Interaction, typ feed.EventType, watch int64, at time.Time) {
 		events = append(events, feed.Event{
@@ -46,11 +61,11 @@ func fitReelay(lg *Log, sp split, items int, opts recommender.Options) *reelayRa
 			Position: int64(in.Position), At: at, CreatedAt: at,
 		})
 	}
-	for _, in := range sp.history {
+	for _, in := range history {
 		v := lg.Videos[in.Item]
 		watch := int64(in.Ratio * float64(v.DurationMS))
 		end := in.At.Add(time.Duration(watch) * time.Millisecond)
-		r.served[in.User] = append(r.served[in.User], v.ID)
+		served[in.User] = append(served[in.User], v.ID)
 		add(in, feed.EventImpression, 0, in.At)
 		add(in, feed.EventPlay, 0, in.At)
 		if in.Ratio >= 1 {
@@ -66,29 +81,19 @@ func fitReelay(lg *Log, sp split, items int, opts recommender.Options) *reelayRa
 		}
 		if in.Followed {
 			add(in, feed.EventFollow, watch, end)
-			if !slices.Contains(r.follows[in.User], v.Creator) {
-				r.follows[in.User] = append(r.follows[in.User], v.Creator)
+			if !slices.Contains(follows[in.User], v.Creator) {
+				follows[in.User] = append(follows[in.User], v.Creator)
 			}
 		}
 		if in.NotInterested {
 			add(in, feed.EventNotInterested, watch, end)
 		}
 	}
-	// A view's end can come after the next user's start: the events go in order of time,
-	// numbered in that order, as the events table would hold them.
 	slices.SortStableFunc(events, func(a, b feed.Event) int { return a.At.Compare(b.At) })
 	for i := range events {
 		events[i].ID = int64(i + 1)
 	}
-	for len(events) > 0 {
-		n := min(observeBatch, len(events))
-		r.m.Observe(events[:n])
-		events = events[n:]
-	}
-	// The batch component as of the split, as a deployment refitting every RefitEvery
-	// would hold shortly after it.
-	r.m.Refit()
-	return r
+	return events
 }
 
 // rank is reelay's top k for user, without the seen items: the user's history goes as

@@ -158,8 +158,11 @@ func replayID(i int) string {
 	var b [16]byte
 	binary.BigEndian.PutUint64(b[:], uint64(i)*0x9e3779b97f4a7c15)
 	binary.BigEndian.PutUint64(b[8:], uint64(i))
-	return base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding).EncodeToString(b[:])
+	return idEncoding.EncodeToString(b[:])
 }
+
+// idEncoding is reelay's video id alphabet (internal/videoid).
+var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
 func minTime(a, b time.Time) time.Time {
 	if b.Before(a) {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/reelay/reelay/internal/videoid"
 )
 
 var parseCases = []struct {
@@ -106,7 +108,7 @@ func TestReplayWeights(t *testing.T) {
 		if math.Abs(in.Ratio-want.ratio) > 1e-9 || in.Positive != want.positive || in.Liked != want.liked {
 			t.Errorf("weight %g: ratio %g positive %v liked %v, want %+v", rows[i].Weight, in.Ratio, in.Positive, in.Liked, want)
 		}
-		if v := lg.Videos[in.Item]; v.Creator <= 1 || len(v.ID) != 26 || !v.Published.Equal(rows[i].At) {
+		if v := lg.Videos[in.Item]; v.Creator <= 1 || !videoid.Valid(v.ID) || !v.Published.Equal(rows[i].At) {
 			t.Errorf("item %s became %+v", rows[i].Item, v)
 		}
 	}

@@ -11,8 +11,8 @@
 // changes: follows, sessions and feeds belong to the caller (bench/swipesim's offline history,
 // or an end-to-end player).
 //
-// The API (Config, World, User, Creator, Video, Outcome, New, Catalogue, Published, Watch,
-// Affinity, Expected) is stable: other benchmarks build on it.
+// The API (Config, World, User, Creator, Video, Outcome, New, and World's Catalogue,
+// Published, User, Watch, Affinity and Expected) is stable: other benchmarks build on it.
 package world
 
 import (

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sort"
 	"testing"
+
+	"github.com/reelay/reelay/internal/videoid"
 )
 
 func TestNewIsDeterministic(t *testing.T) {
@@ -28,7 +30,7 @@ func TestWorldShape(t *testing.T) {
 		if v.Index != i {
 			t.Fatalf("video %d has Index %d", i, v.Index)
 		}
-		if len(v.ID) != 26 || ids[v.ID] {
+		if !videoid.Valid(v.ID) || ids[v.ID] {
 			t.Fatalf("video %d: id %q is not a fresh 26-character id", i, v.ID)
 		}
 		ids[v.ID] = true
