@@ -36,8 +36,15 @@ func TestUpPrefetchesNextSwipe(t *testing.T) {
 			PlaybackURL string `json:"playback_url"`
 		}
 	}
-	if err := json.Unmarshal(getJSON(t, api+"/v1/feed/foryou", viewer), &page); err != nil || len(page.Items) != 3 {
-		t.Fatalf("For You: %+v %v, want 3 videos", page, err)
+	// The recommender reads the catalogue every few seconds: the new videos come in then.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		err := json.Unmarshal(getJSON(t, api+"/v1/feed/foryou", viewer), &page)
+		if err == nil && len(page.Items) == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("For You: %+v %v, want 3 videos", page, err)
+		}
 	}
 	postJSON(t, api+"/v1/events", viewer, fmt.Sprintf(`{"events":[{"video":%q,"type":"play","position":0,"at":%q}]}`,
 		page.Items[0].ID, time.Now().UTC().Format(time.RFC3339)), 202)
