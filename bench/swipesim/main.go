@@ -80,21 +80,28 @@
 // # Output
 //
 // -json prints one object: {"seed", "source", "offline": {"ndcg10": {contender: value},
-// "recall50": {...}, "users", "items", ...}, "e2e": null}; the end-to-end figures fill "e2e"
-// (the end-to-end mode is not part of this command yet). Without -json, a table.
+// "recall50": {...}, "users", "items", ...}, "e2e": {...}}. On the simulator the offline
+// evaluation is followed by the end-to-end run of bench/swipesim/e2e (simulated players
+// against a reelay in this process, about 3 minutes; its knobs are the -e2e-* flags), whose
+// figures fill "e2e"; it is null with -replay (offline only) or -e2e=false. Without -json,
+// a table.
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"log"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/reelay/reelay/bench/swipesim/e2e"
 	"github.com/reelay/reelay/bench/swipesim/world"
 )
 
@@ -125,6 +132,9 @@ func main() {
 	neighbours := flag.Int("knn", 0, "item-kNN's neighbours per item (0: the baseline package's default)")
 	only := flag.String("contenders", "", "a comma-separated list of the contenders to run, e.g. reelay,ease (default: all)")
 	asJSON := flag.Bool("json", false, "print one JSON object")
+	runE2E := flag.Bool("e2e", true, "after the offline evaluation, the end-to-end run: simulated players against a reelay in this process (about 3 minutes; never with -replay)")
+	var e2eOpts e2e.Options
+	e2eOpts.Register(flag.CommandLine, "e2e-")
 	flag.Parse()
 	if *small {
 		*users, *videos, *hours = 400, 500, 12
@@ -176,6 +186,22 @@ func main() {
 		log.Fatal(err)
 	}
 	out.Offline = res
+	if *runE2E && *replay == "" {
+		e2eOpts.Seed = *seed
+		if !*asJSON {
+			e2eOpts.Progress = func(s string) { fmt.Fprintln(os.Stderr, s) }
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		rep, err := e2e.Run(ctx, e2eOpts)
+		stop()
+		if err != nil {
+			log.Fatal(err)
+		}
+		if out.E2E, err = json.Marshal(rep); err != nil {
+			log.Fatal(err)
+		}
+		e2eDetails = rep.Details.String()
+	}
 	out.Seconds = time.Since(t0).Round(time.Millisecond).Seconds()
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
@@ -214,8 +240,16 @@ func printTable(w io.Writer, out Output) {
 			"%.0f %% of the positives among all its candidates (%d users)\n",
 			d.Top10Sources, d.Top10Hits, d.MeanPicks, 100*d.PoolRecall, d.PoolUsers)
 	}
+	if out.E2E != nil {
+		var e2e bytes.Buffer
+		json.Indent(&e2e, out.E2E, "", "  ")
+		fmt.Fprintf(w, "\nend to end: %s\n%s", e2e.String(), e2eDetails)
+	}
 	fmt.Fprintf(w, "%.1f s\n", out.Seconds)
 }
+
+// e2eDetails are the counts behind the end-to-end figures, for people.
+var e2eDetails string
 
 // logSpan is the time from a log's first interaction to its last.
 func logSpan(lg *Log) time.Duration {
