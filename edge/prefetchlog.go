@@ -24,35 +24,54 @@ const prefetchWindow = 10 * time.Minute
 const prefetchLogMax = 100_000
 
 // prefetchLog tells prefetches that paid off from those that did not. The node that stores a
-// prefetched object (its owner) notes it; the first request that hits it makes it used, and
-// one not hit within prefetchWindow is wasted.
+// prefetched object (its owner) notes it; the first player's request that hits it, or shares
+// its fill while it still arrives, makes it used, and one not requested within prefetchWindow
+// is wasted.
+//
+// A player's request may join a prefetch's fill before the prefetch notes it (the prefetch
+// notes it once its fill answers): such a request is remembered in early for a moment, and the
+// prefetch's note then counts the object used at once.
 type prefetchLog struct {
 	mu      sync.Mutex
 	pending map[string]time.Time // key → when it was prefetched
+	early   map[string]time.Time // key → when a player's request shared a fill not yet noted
 	now     func() time.Time
 
 	used, wasted atomic.Int64
 }
 
 func newPrefetchLog() *prefetchLog {
-	return &prefetchLog{pending: make(map[string]time.Time), now: time.Now}
+	return &prefetchLog{pending: make(map[string]time.Time), early: make(map[string]time.Time), now: time.Now}
 }
 
+// earlyWindow is how long a player's request that shared a fill waits in prefetchLog.early for
+// the prefetch that caused the fill to note it.
+const earlyWindow = time.Minute
+
 // filled notes a prefetch's answer: an object it brought into this node's cache awaits use.
-// An object that was already cached proves nothing either way.
+// An object that was already cached, or whose fill a player's request had begun, proves
+// nothing either way.
 func (l *prefetchLog) filled(key string, f fill) {
-	if f.status != 200 || f.how == howHit || f.how == howStale {
+	if f.status != 200 || f.how == howHit || f.how == howStale || f.collapsed {
 		return
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if at, ok := l.early[key]; ok {
+		delete(l.early, key)
+		if l.now().Sub(at) < earlyWindow {
+			l.used.Add(1) // a player shared this fill before it was noted
+			return
+		}
+	}
 	if len(l.pending) >= prefetchLogMax {
 		l.expire(time.Time{}, prefetchLogMax/10)
 	}
 	l.pending[key] = l.now()
 }
 
-// hit notes a request served from the cache: the first for a prefetched object uses it.
+// hit notes a player's request served from the cache: the first for a prefetched object
+// uses it.
 func (l *prefetchLog) hit(key string) {
 	l.mu.Lock()
 	_, ok := l.pending[key]
@@ -63,10 +82,36 @@ func (l *prefetchLog) hit(key string) {
 	}
 }
 
+// shared notes a player's request that shared a fill under way: a prefetch's, if one noted it,
+// which it then uses; otherwise it may be a prefetch's fill not yet noted, and it is kept in
+// early for filled to find.
+func (l *prefetchLog) shared(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.pending[key]; ok {
+		delete(l.pending, key)
+		l.used.Add(1)
+		return
+	}
+	if len(l.early) >= prefetchLogMax/10 {
+		for k, at := range l.early { // drop the overdue, or any one when none is
+			if l.now().Sub(at) >= earlyWindow || len(l.early) >= prefetchLogMax/10 {
+				delete(l.early, k)
+			}
+		}
+	}
+	l.early[key] = l.now()
+}
+
 // counts returns the used and wasted prefetches so far, after expiring the overdue ones.
 func (l *prefetchLog) counts() (used, wasted int64) {
 	l.mu.Lock()
 	l.expire(l.now().Add(-prefetchWindow), len(l.pending))
+	for k, at := range l.early {
+		if l.now().Sub(at) >= earlyWindow {
+			delete(l.early, k)
+		}
+	}
 	l.mu.Unlock()
 	return l.used.Load(), l.wasted.Load()
 }

@@ -81,6 +81,8 @@ func (e *Edge) find(ctx *fasthttp.RequestCtx, obj layout.Object, peerValue strin
 		e.prefetches.filled(obj.Path, f)
 	} else if err == nil && f.how == howHit {
 		e.prefetches.hit(obj.Path)
+	} else if err == nil && f.collapsed {
+		e.prefetches.shared(obj.Path)
 	}
 	if (err != nil || f.how != howHit && f.how != howNegative) && clientGone(ctx.Conn()) {
 		// The client went away while upstream was asked: write nothing, not even an error.
