@@ -1,8 +1,6 @@
 package recommender
 
 import (
-	"cmp"
-	"slices"
 	"time"
 )
 
@@ -95,28 +93,14 @@ func (m *Model) contentLift(u *user, it *item, now time.Time) float64 {
 
 // bestTags returns the n hashtags on whose videos u watched most above their mean.
 func (m *Model) bestTags(u *user, n int, now time.Time) []string {
-	type kv struct {
-		k string
-		v float64
-	}
 	hl := m.opts.InterestHalfLife
 	mean := u.userMean()
-	all := make([]kv, 0, len(u.outcomes))
+	all := make([]keyed[string], 0, len(u.outcomes))
 	for k, o := range u.outcomes {
 		on, ow := decay(o.n, o.at, now, hl), decay(o.watched, o.at, now, hl)
 		if lift := (ow+outcomePrior*mean)/(on+outcomePrior) - mean; lift > 0 {
-			all = append(all, kv{k, lift})
+			all = append(all, keyed[string]{k, lift})
 		}
 	}
-	slices.SortFunc(all, func(a, b kv) int {
-		if a.v != b.v {
-			return cmp.Compare(b.v, a.v)
-		}
-		return cmp.Compare(a.k, b.k)
-	})
-	out := make([]string, 0, n)
-	for _, x := range all[:min(n, len(all))] {
-		out = append(out, x.k)
-	}
-	return out
+	return topKeys(all, n)
 }

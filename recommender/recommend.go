@@ -499,23 +499,31 @@ func heaviest(nb map[*item]float64, n int) []neighbour {
 
 // strongest returns the n keys of the strongest positive interests at now.
 func strongest[K cmp.Ordered](in map[K]*interest, n int, now time.Time, halfLife time.Duration) []K {
-	type kv struct {
-		k K
-		v float64
-	}
-	all := make([]kv, 0, len(in))
+	all := make([]keyed[K], 0, len(in))
 	for k, x := range in {
 		if v := decay(x.v, x.at, now, halfLife); v > 0 {
-			all = append(all, kv{k, v})
+			all = append(all, keyed[K]{k, v})
 		}
 	}
-	slices.SortFunc(all, func(a, b kv) int {
+	return topKeys(all, n)
+}
+
+// keyed is a key with its value, for topKeys.
+type keyed[K cmp.Ordered] struct {
+	k K
+	v float64
+}
+
+// topKeys returns the keys of the n largest values of all, highest first (ties by key, so that
+// the order does not follow a map's), reordering all.
+func topKeys[K cmp.Ordered](all []keyed[K], n int) []K {
+	slices.SortFunc(all, func(a, b keyed[K]) int {
 		if a.v != b.v {
 			return cmp.Compare(b.v, a.v)
 		}
 		return cmp.Compare(a.k, b.k)
 	})
-	out := make([]K, 0, n)
+	out := make([]K, 0, min(n, len(all)))
 	for _, x := range all[:min(n, len(all))] {
 		out = append(out, x.k)
 	}

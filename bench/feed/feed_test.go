@@ -164,7 +164,7 @@ func publishFanout(b *testing.B, d *db.DB, n, users int) (time.Duration, error) 
 		VALUES ('fanout_creator', 'x', $1, $2) RETURNING id`, now, n).Scan(&creator); err != nil {
 		return 0, err
 	}
-	if err := insertRows(ctx, d, "follows (follower_id, followee_id, created_at)", min(n, users), func(i int) []any {
+	if err := InsertRows(ctx, d, "follows (follower_id, followee_id, created_at)", min(n, users), func(i int) []any {
 		return []any{int64(i + 1), creator, now}
 	}); err != nil {
 		return 0, err

@@ -47,7 +47,7 @@ func Generate(ctx context.Context, d *db.DB, g Graph, threshold int, progress fu
 	rng := rand.New(rand.NewPCG(g.Seed, 0x5eed))
 	now := time.Now()
 	// Users.
-	if err := insertRows(ctx, d, "users (handle, password_hash, created_at)", g.Users, func(i int) []any {
+	if err := InsertRows(ctx, d, "users (handle, password_hash, created_at)", g.Users, func(i int) []any {
 		return []any{"user" + strconv.Itoa(i+1), "x", db.Millis(now.Add(-time.Duration(g.Days) * 24 * time.Hour))}
 	}); err != nil {
 		return out, err
@@ -69,7 +69,7 @@ func Generate(ctx context.Context, d *db.DB, g Graph, threshold int, progress fu
 		followers[e.followee] = append(followers[e.followee], e.follower)
 	}
 	out.Follows = int64(len(edges))
-	if err := insertRows(ctx, d, "follows (follower_id, followee_id, created_at)", len(edges), func(i int) []any {
+	if err := InsertRows(ctx, d, "follows (follower_id, followee_id, created_at)", len(edges), func(i int) []any {
 		return []any{edges[i].follower, edges[i].followee, db.Millis(now) - rng.Int64N(int64(g.Days)*86400000)}
 	}); err != nil {
 		return out, err
@@ -101,7 +101,7 @@ func Generate(ctx context.Context, d *db.DB, g Graph, threshold int, progress fu
 	for i := range vids {
 		vids[i] = vid{videoid.New(), rng.Int64N(int64(g.Users)) + 1, db.Millis(now) - rng.Int64N(span)}
 	}
-	if err := insertRows(ctx, d, `videos (id, user_id, status, caption, visibility, duration_ms, width, height,
+	if err := InsertRows(ctx, d, `videos (id, user_id, status, caption, visibility, duration_ms, width, height,
 		renditions, generation, created_at, updated_at, published_at, view_count, like_count, comment_count, share_count)`, g.Videos, func(i int) []any {
 		v := vids[i]
 		views := rng.Int64N(10000)
@@ -124,7 +124,7 @@ func Generate(ctx context.Context, d *db.DB, g Graph, threshold int, progress fu
 			}
 		}
 	}
-	if err := insertRows(ctx, d, "timelines (user_id, video_id, creator_id, published_at)", len(pushes), func(i int) []any {
+	if err := InsertRows(ctx, d, "timelines (user_id, video_id, creator_id, published_at)", len(pushes), func(i int) []any {
 		p := pushes[i]
 		return []any{p.user, p.v.id, p.v.creator, p.v.at}
 	}); err != nil {
@@ -151,10 +151,10 @@ func Generate(ctx context.Context, d *db.DB, g Graph, threshold int, progress fu
 	return out, err
 }
 
-// insertRows inserts n rows into table (with its column list), values of row i from row(i):
+// InsertRows inserts n rows into table (with its column list), values of row i from row(i):
 // a few hundred parameters per statement (SQLite looks each "$N" up by name, so a statement of
 // thousands of them is slow), many statements per transaction. Duplicates are dropped.
-func insertRows(ctx context.Context, d *db.DB, table string, n int, row func(i int) []any) error {
+func InsertRows(ctx context.Context, d *db.DB, table string, n int, row func(i int) []any) error {
 	const params, statements = 900, 50
 	for start := 0; start < n; {
 		err := d.Tx(ctx, func(tx *sql.Tx) error {

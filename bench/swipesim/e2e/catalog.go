@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	benchfeed "github.com/reelay/reelay/bench/feed"
 	"github.com/reelay/reelay/bench/swipesim/world"
 	"github.com/reelay/reelay/db"
 	"github.com/reelay/reelay/internal/auth"
@@ -47,7 +48,7 @@ func seed(ctx context.Context, d *db.DB, w *world.World, probers int, catalogue 
 	for i := range probers {
 		names = append(names, "probe"+strconv.Itoa(i+1))
 	}
-	if err := insertRows(ctx, d, "users (handle, password_hash, created_at)", len(names), func(i int) []any {
+	if err := benchfeed.InsertRows(ctx, d, "users (handle, password_hash, created_at)", len(names), func(i int) []any {
 		return []any{names[i], "x", now}
 	}); err != nil {
 		return nil, err
@@ -94,12 +95,12 @@ func seed(ctx context.Context, d *db.DB, w *world.World, probers int, catalogue 
 		a.tokens[id] = t
 		toks = append(toks, tok{id, hash})
 	}
-	if err := insertRows(ctx, d, "tokens (hash, user_id, created_at)", len(toks), func(i int) []any {
+	if err := benchfeed.InsertRows(ctx, d, "tokens (hash, user_id, created_at)", len(toks), func(i int) []any {
 		return []any{toks[i].hash, toks[i].user, now}
 	}); err != nil {
 		return nil, err
 	}
-	err = insertRows(ctx, d, `videos (id, user_id, status, caption, visibility, duration_ms, width, height,
+	err = benchfeed.InsertRows(ctx, d, `videos (id, user_id, status, caption, visibility, duration_ms, width, height,
 		renditions, generation, created_at, updated_at, published_at)`, len(catalogue), func(i int) []any {
 		return videoRow(a, catalogue[i], presentations, toReal)
 	})
@@ -112,7 +113,7 @@ func seed(ctx context.Context, d *db.DB, w *world.World, probers int, catalogue 
 			tags = append(tags, [2]string{v.ID, t})
 		}
 	}
-	if err := insertRows(ctx, d, "video_hashtags (video_id, tag)", len(tags), func(i int) []any {
+	if err := benchfeed.InsertRows(ctx, d, "video_hashtags (video_id, tag)", len(tags), func(i int) []any {
 		return []any{tags[i][0], tags[i][1]}
 	}); err != nil {
 		return nil, err
@@ -146,47 +147,4 @@ func insertVideo(ctx context.Context, d *db.DB, a *accounts, v world.Video, pres
 		}
 		return nil
 	})
-}
-
-// insertRows inserts n rows into table (with its column list), the values of row i from
-// row(i): a few hundred parameters per statement, many statements per transaction.
-func insertRows(ctx context.Context, d *db.DB, table string, n int, row func(i int) []any) error {
-	const params, statements = 900, 50
-	for start := 0; start < n; {
-		err := d.Tx(ctx, func(tx *sql.Tx) error {
-			for range statements {
-				if start >= n {
-					return nil
-				}
-				var b strings.Builder
-				b.WriteString("INSERT INTO " + table + " VALUES ")
-				var args []any
-				i := start
-				for ; i < n && len(args) < params; i++ {
-					vals := row(i)
-					if i > start {
-						b.WriteString(", ")
-					}
-					b.WriteString("(")
-					for j := range vals {
-						if j > 0 {
-							b.WriteString(", ")
-						}
-						b.WriteString("$" + strconv.Itoa(len(args)+j+1))
-					}
-					b.WriteString(")")
-					args = append(args, vals...)
-				}
-				if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
-					return fmt.Errorf("e2e: insert into %s: %w", strings.Fields(table)[0], err)
-				}
-				start = i
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
