@@ -8,8 +8,6 @@ import (
 
 	"github.com/reelay/reelay/api"
 	"github.com/reelay/reelay/feed"
-	"github.com/reelay/reelay/ingest"
-	"github.com/reelay/reelay/recommender"
 	"github.com/reelay/reelay/storage"
 )
 
@@ -113,30 +111,11 @@ func (c *feedConfig) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	rec, err := recommender.NewRanker(recommender.Config{Registerer: m.Registry(), Logger: log}, d)
-	if err != nil {
-		return err
-	}
-	cfg := c.feeds.apply(c.social.config(feed.Config{
+	feedSvc, rec, runs, err := rankedFeed(ctx, c.feeds.apply(c.social.config(feed.Config{
 		PlaybackURL: c.playbackURL, PublicURL: strings.TrimSuffix(c.publicURL, "/"), SignPlayback: sign, Store: store, Purge: c.purge.purger(c.adminToken),
-		Ranker: rec, Registerer: m.Registry(), Logger: log,
-	}))
-	runs := []func(context.Context) error{rec.Run}
-	if pf != nil {
-		cfg.ForYouServed = pf.Served
-		runs = append(runs, pf.Run)
-	}
-	feedSvc, err := feed.New(cfg, d, ingest.NewUploads(d))
+		Registerer: m.Registry(), Logger: log,
+	})), d, pf)
 	if err != nil {
-		return err
-	}
-	// Before feedSvc.Run serves the events' subscribers: the recommender learns from them.
-	rec.Watch(feedSvc.Events())
-	if pf != nil {
-		pf.Watch(feedSvc.Events())
-	}
-	// The catalogue, and which events to replay: /readyz waits for the replay.
-	if err := rec.Load(ctx); err != nil {
 		return err
 	}
 	apiSrv, err := api.New(api.Config{

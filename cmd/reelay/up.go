@@ -20,7 +20,6 @@ import (
 	"github.com/reelay/reelay/internal/signedurl"
 	"github.com/reelay/reelay/origin"
 	"github.com/reelay/reelay/pipeline"
-	"github.com/reelay/reelay/recommender"
 	"github.com/reelay/reelay/transcoder"
 )
 
@@ -241,28 +240,11 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	rec, err := recommender.NewRanker(recommender.Config{Registerer: reg, Logger: log}, d)
-	if err != nil {
-		return err
-	}
-	feedCfg := c.feeds.apply(c.social.config(feed.Config{
+	feedSvc, rec, runs, err := rankedFeed(ctx, c.feeds.apply(c.social.config(feed.Config{
 		PlaybackURL: playback, PublicURL: strings.TrimSuffix(c.publicURL, "/"), SignPlayback: c.signing.signer(), Store: store, Purge: purgeAll(edges),
-		Ranker: rec, Registerer: reg, Logger: log,
-	}))
-	if pf != nil {
-		feedCfg.ForYouServed = pf.Served
-	}
-	feedSvc, err := feed.New(feedCfg, d, ingest.NewUploads(d))
+		Registerer: reg, Logger: log,
+	})), d, pf)
 	if err != nil {
-		return err
-	}
-	// Before feedSvc.Run serves the events' subscribers: the recommender learns from them.
-	rec.Watch(feedSvc.Events())
-	if pf != nil {
-		pf.Watch(feedSvc.Events())
-	}
-	// The catalogue, and which events to replay: /readyz waits for the replay.
-	if err := rec.Load(ctx); err != nil {
 		return err
 	}
 	apiSrv, err := api.New(api.Config{
@@ -275,10 +257,7 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	}
 
 	logLimits(log)
-	tiers := []func(context.Context) error{apiSrv.Run, feedSvc.Run, rec.Run, uploads.Run, pipe.Run, org.Run}
-	if pf != nil {
-		tiers = append(tiers, pf.Run)
-	}
+	tiers := append(runs, apiSrv.Run, feedSvc.Run, uploads.Run, pipe.Run, org.Run)
 	fmt.Fprintf(e.stdout, "api %s\n", apiSrv.URL())
 	for i, n := range edges {
 		name := "edge"
