@@ -4,14 +4,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -88,17 +85,19 @@ func BenchmarkForYou(b *testing.B) {
 			}
 			rebuild := time.Since(start)
 			b.ResetTimer()
-			load(srv.URL+"/v1/feed/foryou?limit=10", tokens, *benchRate, time.Second) // warm-up
+			hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512}, Timeout: 30 * time.Second}
+			url := srv.URL + "/v1/feed/foryou?limit=10"
+			benchfeed.Load(ctx, hc, url, tokens, *benchRate, time.Second) // warm-up
 			cpu := cpuTime()
-			r := load(srv.URL+"/v1/feed/foryou?limit=10", tokens, *benchRate, time.Duration(*benchSeconds)*time.Second)
+			r := benchfeed.Load(ctx, hc, url, tokens, *benchRate, time.Duration(*benchSeconds)*time.Second)
 			cpu = cpuTime() - cpu
 			b.Logf("%s: %d videos, rebuild of %d events %v; For You %d requests at %d/s: p50 %v, p99 %v, max %v, %d errors %s; CPU %v a request (server and client)",
-				dialect, rank.Model().Len(), *benchEvents, rebuild.Round(time.Millisecond), r.n, *benchRate, r.p50, r.p99, r.max, r.errors, r.firstErr,
-				cpu/time.Duration(r.n))
-			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(r.n), "cpu-ms/request")
+				dialect, rank.Model().Len(), *benchEvents, rebuild.Round(time.Millisecond), r.Sent, *benchRate, r.P50, r.P99, r.Max, r.Errors, r.FirstErr,
+				cpu/time.Duration(r.Sent))
+			b.ReportMetric(float64(cpu.Microseconds())/1000/float64(r.Sent), "cpu-ms/request")
 			b.ReportMetric(float64(rebuild.Milliseconds()), "rebuild-ms")
-			b.ReportMetric(float64(r.p50.Microseconds())/1000, "foryou-p50-ms")
-			b.ReportMetric(float64(r.p99.Microseconds())/1000, "foryou-p99-ms")
+			b.ReportMetric(float64(r.P50.Microseconds())/1000, "foryou-p50-ms")
+			b.ReportMetric(float64(r.P99.Microseconds())/1000, "foryou-p99-ms")
 		})
 	}
 }
@@ -151,52 +150,4 @@ func storeEvents(ctx context.Context, d *db.DB, n, users int) error {
 		}
 	}
 	return svc.Events().Append(ctx, batch)
-}
-
-type result struct {
-	n, errors     int
-	firstErr      string
-	p50, p99, max time.Duration
-}
-
-// load sends GET url at rate per second for d, each request as one of tokens in turn, each
-// on its own goroutine when it is due (an open loop: a slow server does not slow the sender),
-// and returns the latencies from when each was due.
-func load(url string, tokens []string, rate int, d time.Duration) result {
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512}, Timeout: 30 * time.Second}
-	n := int(d.Seconds() * float64(rate))
-	lat := make([]time.Duration, n)
-	var mu sync.Mutex
-	var res result
-	var wg sync.WaitGroup
-	start := time.Now()
-	for i := range n {
-		due := start.Add(time.Duration(i) * time.Second / time.Duration(rate))
-		time.Sleep(time.Until(due))
-		wg.Go(func() {
-			req, _ := http.NewRequest("GET", url, nil)
-			req.Header.Set("Authorization", "Bearer "+tokens[i%len(tokens)])
-			resp, err := client.Do(req)
-			if err == nil {
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					err = fmt.Errorf("status %d", resp.StatusCode)
-				}
-			}
-			lat[i] = time.Since(due)
-			if err != nil {
-				mu.Lock()
-				if res.errors++; res.firstErr == "" {
-					res.firstErr = err.Error()
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	slices.Sort(lat)
-	res.n = n
-	res.p50, res.p99, res.max = lat[n/2], lat[n*99/100], lat[n-1]
-	return res
 }

@@ -4,13 +4,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -84,12 +81,13 @@ func BenchmarkFeed(b *testing.B) {
 			b.Logf("%s: publish fan-out to 10,000 followers: %v", dialect, fanout.Round(time.Millisecond))
 			b.ReportMetric(float64(fanout.Milliseconds()), "fanout-10k-ms")
 			b.ResetTimer()
+			hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512}, Timeout: 30 * time.Second}
 			for _, route := range []string{"/v1/feed/following", "/v1/feed/foryou"} {
-				load(srv.URL+route, tokens, *rate, time.Duration(*warmup)*time.Second)
-				r := load(srv.URL+route, tokens, *rate, time.Duration(*seconds)*time.Second)
-				b.Logf("%s %s: %d requests at %d/s: p50 %v, p99 %v, max %v, %d errors %v", dialect, route, r.n, *rate, r.p50, r.p99, r.max, r.errors, r.firstErr)
-				b.ReportMetric(float64(r.p50.Microseconds())/1000, route[9:]+"-p50-ms")
-				b.ReportMetric(float64(r.p99.Microseconds())/1000, route[9:]+"-p99-ms")
+				Load(b.Context(), hc, srv.URL+route+"?limit=20", tokens, *rate, time.Duration(*warmup)*time.Second)
+				r := Load(b.Context(), hc, srv.URL+route+"?limit=20", tokens, *rate, time.Duration(*seconds)*time.Second)
+				b.Logf("%s %s: %d requests at %d/s: p50 %v, p99 %v, max %v, %d errors %v", dialect, route, r.Sent, *rate, r.P50, r.P99, r.Max, r.Errors, r.FirstErr)
+				b.ReportMetric(float64(r.P50.Microseconds())/1000, route[9:]+"-p50-ms")
+				b.ReportMetric(float64(r.P99.Microseconds())/1000, route[9:]+"-p99-ms")
 			}
 		})
 	}
@@ -101,56 +99,6 @@ func followers(b *testing.B, d *db.DB, id int64) int64 {
 		b.Fatal(err)
 	}
 	return n
-}
-
-type result struct {
-	n, errors     int
-	firstErr      string
-	p50, p99, max time.Duration
-}
-
-// load sends GET url at rate per second for d, each request as one of tokens in turn, each
-// on its own goroutine when it is due (an open loop: a slow server does not slow the sender),
-// and returns the latencies from when each was due.
-func load(url string, tokens []string, rate int, d time.Duration) result {
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512}, Timeout: 30 * time.Second}
-	n := int(d.Seconds() * float64(rate))
-	lat := make([]time.Duration, n)
-	var mu sync.Mutex
-	var res result
-	var wg sync.WaitGroup
-	start := time.Now()
-	for i := range n {
-		due := start.Add(time.Duration(i) * time.Second / time.Duration(rate))
-		time.Sleep(time.Until(due))
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			req, _ := http.NewRequest("GET", url+"?limit=20", nil)
-			req.Header.Set("Authorization", "Bearer "+tokens[i%len(tokens)])
-			resp, err := client.Do(req)
-			if err == nil {
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					err = fmt.Errorf("status %d", resp.StatusCode)
-				}
-			}
-			lat[i] = time.Since(due)
-			if err != nil {
-				mu.Lock()
-				if res.errors++; res.firstErr == "" {
-					res.firstErr = err.Error()
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	slices.Sort(lat)
-	res.n = n
-	res.p50, res.p99, res.max = lat[n/2], lat[n*99/100], lat[n-1]
-	return res
 }
 
 // publishFanout makes a new creator with n followers (users 1..n), publishes a video of

@@ -515,8 +515,8 @@ func runMode(ctx context.Context, opts Options, w *world.World, store storage.St
 	defer lc.close()
 	loadForYou(ctx, lc, tokens, opts.Rate, opts.PageSize, opts.LoadWarmup)
 	lr := loadForYou(ctx, lc, tokens, opts.Rate, opts.PageSize, opts.LoadDuration)
-	rep.ForYouP99MS, rep.ForYouRPS = ms(lr.p99), math.Round(lr.rps)
-	rep.Details.LoadSent, rep.Details.LoadErrors, rep.Details.LoadFirstError, rep.Details.LoadP50MS = lr.sent, lr.errors, lr.firstErr, ms(lr.p50)
+	rep.ForYouP99MS, rep.ForYouRPS = ms(lr.P99), math.Round(lr.RPS)
+	rep.Details.LoadSent, rep.Details.LoadErrors, rep.Details.LoadFirstError, rep.Details.LoadP50MS = lr.Sent, lr.Errors, lr.FirstErr, ms(lr.P50)
 	return ctx.Err()
 }
 
