@@ -163,16 +163,28 @@ func TestPrometheusScrapesUp(t *testing.T) {
 		"reelay_transcode_jobs_total":          "by result, at the end of the first job",
 		"reelay_origin_store_duration_seconds": "by operation, at the origin's first read of the store",
 	}
-	var names []string
-	getProm(t, prom, "/api/v1/label/__name__/values", &names)
-	for _, name := range ruleMetrics(t, filepath.Join(promDir, "rules")) {
-		if _, ok := lazy[name]; ok {
-			continue
+	// A series comes with the scrape after its first sample (the request counters with the
+	// first request that ends), so the names are polled until a deadline rather than read once.
+	var names, missing []string
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		getProm(t, prom, "/api/v1/label/__name__/values", &names)
+		missing = missing[:0]
+		for _, name := range ruleMetrics(t, filepath.Join(promDir, "rules")) {
+			if _, ok := lazy[name]; ok {
+				continue
+			}
+			base := strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_count")
+			if !slices.Contains(names, name) && !slices.Contains(names, base+"_count") {
+				missing = append(missing, name)
+			}
 		}
-		base := strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_count")
-		if !slices.Contains(names, name) && !slices.Contains(names, base+"_count") {
-			t.Errorf("the rules name %s, which reelay does not export", name)
+		if len(missing) == 0 || time.Now().After(deadline) {
+			break
 		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, name := range missing {
+		t.Errorf("the rules name %s, which reelay does not export", name)
 	}
 
 	// A healthy system: no alert firing, nor even pending.
