@@ -38,6 +38,9 @@ type Config struct {
 	// Uploads serves tus uploads at ingest.Path (ingest.Handler.Handler). Default nil: not
 	// mounted.
 	Uploads http.Handler
+	// Pages serves every path that no API route takes: the swipe player and the dashboard
+	// (web.Handler), which answers 404 for what it does not know. Default nil: not mounted.
+	Pages http.Handler
 	// Ready reports whether what the mounted services need answers (the database, the store),
 	// for /readyz. Default nil: always ready.
 	Ready func(ctx context.Context) error
@@ -83,6 +86,9 @@ func New(cfg Config) (*API, error) {
 	}
 	if cfg.Feed != nil {
 		mux.Handle("/v1/", cfg.Feed)
+	}
+	if cfg.Pages != nil {
+		mux.Handle("/", cfg.Pages)
 	}
 	a := &API{handler: auth.NewAuthenticator(cfg.Tokens, cfg.AdminToken, cfg.Logger).Middleware(mux)}
 	var err error

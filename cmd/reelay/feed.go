@@ -9,6 +9,7 @@ import (
 	"github.com/reelay/reelay/api"
 	"github.com/reelay/reelay/feed"
 	"github.com/reelay/reelay/storage"
+	"github.com/reelay/reelay/web"
 )
 
 // feedConfig is `reelay feed`: the feed/social API alone, against a shared database.
@@ -119,7 +120,7 @@ func (c *feedConfig) run(ctx context.Context, e *env) error {
 		return err
 	}
 	apiSrv, err := api.New(api.Config{
-		Addr: c.addr, Tokens: feedSvc.Tokens(), AdminToken: c.adminToken, Feed: feedSvc.Handler(),
+		Addr: c.addr, Tokens: feedSvc.Tokens(), AdminToken: c.adminToken, Feed: feedSvc.Handler(), Pages: web.Handler(),
 		Ready: readiness(d.Ping, rec.Ready), Metrics: m, Logger: log, Limits: limits, MetricsToken: c.metricsTokenOr(c.adminToken),
 	})
 	if err != nil {

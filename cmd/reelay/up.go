@@ -21,6 +21,7 @@ import (
 	"github.com/reelay/reelay/origin"
 	"github.com/reelay/reelay/pipeline"
 	"github.com/reelay/reelay/transcoder"
+	"github.com/reelay/reelay/web"
 )
 
 // upConfig is `reelay up`: every tier in one process on embedded defaults.
@@ -248,7 +249,7 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 		return err
 	}
 	apiSrv, err := api.New(api.Config{
-		Addr: c.apiAddr, Tokens: feedSvc.Tokens(), AdminToken: c.adminToken, Feed: feedSvc.Handler(),
+		Addr: c.apiAddr, Tokens: feedSvc.Tokens(), AdminToken: c.adminToken, Feed: feedSvc.Handler(), Pages: web.Handler(),
 		Uploads: uploads.Handler(), Ready: readiness(store.Ping, d.Ping, rec.Ready), Metrics: m, Logger: log,
 		Limits: limits, MetricsToken: metricsToken,
 	})
