@@ -70,6 +70,9 @@ var clipSpecs = map[string][]string{
 	// Fades in from black over 1.5 s: the poster must not be one of the dark frames.
 	"fadein.mp4": {"-f", "lavfi", "-i", "testsrc2=s=360x640:r=30:d=3,fade=t=in:st=0:d=1.5",
 		"-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"},
+	// 720p at a low bitrate, below the 720p and 540p rungs': the ladder caps them at it.
+	"lowrate720.mp4": {"-f", "lavfi", "-i", "testsrc2=s=720x1280:r=30:d=2", "-c:v", "libx264", "-preset", "ultrafast",
+		"-b:v", "400k", "-maxrate", "400k", "-bufsize", "800k", "-pix_fmt", "yuv420p"},
 	// Audio only.
 	"tone.m4a": {"-f", "lavfi", "-i", "sine=d=1", "-c:a", "aac"},
 	// Tiny seeds for FuzzProbe.

@@ -131,10 +131,12 @@ type target struct {
 	Width, Height int
 }
 
-// selectRungs fits a ladder (sorted highest first) to a source of display size w×h. Rungs above
-// the source's short side are dropped (never upscale); when none is left, one rung at the
-// source's own size (rounded down to even) is kept, with the lowest rung's bits per pixel.
-func selectRungs(ladder []Rung, w, h int) []target {
+// selectRungs fits a ladder (sorted highest first) to a source of display size w×h whose video
+// carries srcBitrate b/s (0 when unknown). Rungs above the source's short side are dropped (never
+// upscale); when none is left, one rung at the source's own size (rounded down to even) is kept,
+// with the lowest rung's bits per pixel. A rung's bitrate is capped at the source's: a re-encode
+// adds no detail, so bits beyond what the source carries buy nothing but bytes.
+func selectRungs(ladder []Rung, w, h int, srcBitrate int64) []target {
 	short, long := min(w, h), max(w, h)
 	if short <= 0 {
 		return nil
@@ -154,6 +156,12 @@ func selectRungs(ladder []Rung, w, h int) []target {
 			ShortSide: side,
 			Bitrate:   max(int(float64(low.Bitrate)*ratio*ratio), minBitrate),
 		}}
+	}
+	if srcBitrate > 0 {
+		capped := int(max(min(srcBitrate, maxBitrate), minBitrate))
+		for i := range kept {
+			kept[i].Bitrate = min(kept[i].Bitrate, capped)
+		}
 	}
 	out := make([]target, 0, len(kept))
 	for _, r := range kept {

@@ -102,7 +102,7 @@ func TestSelectRungs(t *testing.T) {
 		{320, 181, []size{{"180p", 318, 180}}},
 	} {
 		var got []size
-		for _, tg := range selectRungs(DefaultLadder(), tc.w, tc.h) {
+		for _, tg := range selectRungs(DefaultLadder(), tc.w, tc.h, 0) {
 			got = append(got, size{tg.Name, tg.Width, tg.Height})
 			if tg.Width%2 != 0 || tg.Height%2 != 0 || tg.Width > max(tc.w, 2) || tg.Height > max(tc.h, 2) || tg.Bitrate <= 0 {
 				t.Errorf("%dx%d: bad target %+v", tc.w, tc.h, tg)
@@ -111,6 +111,35 @@ func TestSelectRungs(t *testing.T) {
 		if !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("selectRungs(%dx%d) = %v, want %v", tc.w, tc.h, got, tc.want)
 		}
+	}
+}
+
+// TestSelectRungsCapsBitrate: no rung gets more bits than the source's video carries, and an
+// unknown source rate caps nothing.
+func TestSelectRungsCapsBitrate(t *testing.T) {
+	for _, tc := range []struct {
+		src  int64
+		want []int
+	}{
+		{0, []int{2_500_000, 1_200_000, 600_000}},
+		{10_000_000, []int{2_500_000, 1_200_000, 600_000}},
+		{2_500_000, []int{2_500_000, 1_200_000, 600_000}},
+		{2_499_999, []int{2_499_999, 1_200_000, 600_000}},
+		{1_000_000, []int{1_000_000, 1_000_000, 600_000}},
+		{300_000, []int{300_000, 300_000, 300_000}},
+		{1_000, []int{minBitrate, minBitrate, minBitrate}}, // never below what New accepts
+	} {
+		var got []int
+		for _, tg := range selectRungs(DefaultLadder(), 720, 1280, tc.src) {
+			got = append(got, tg.Bitrate)
+		}
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("source at %d b/s: bitrates %v, want %v", tc.src, got, tc.want)
+		}
+	}
+	// The rung at the source's own size too.
+	if tg := selectRungs(DefaultLadder(), 180, 320, 100_000); len(tg) != 1 || tg[0].Bitrate != 100_000 {
+		t.Errorf("180x320 at 100 kb/s: %+v", tg)
 	}
 }
 

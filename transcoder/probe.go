@@ -41,6 +41,7 @@ type Info struct {
 	VideoCodec    string        // e.g. "h264", "hevc"
 	PixelFormat   string        // e.g. "yuv420p"
 	BitRate       int64         // overall bitrate in b/s, 0 when unknown
+	VideoBitRate  int64         // the video stream's bitrate in b/s (or the overall one less the audio's), 0 when unknown
 	HasAudio      bool          // an audio stream with a decoder is present
 	AudioCodec    string        // e.g. "aac"; empty without audio
 	SampleRate    int           // audio sample rate in Hz; 0 without audio
@@ -114,7 +115,28 @@ func describe(d *demuxer) (Info, *astiav.Stream, *astiav.Stream, error) {
 		info.SampleRate = acp.SampleRate()
 		info.Channels = acp.ChannelLayout().NbChannels()
 	}
+	info.VideoBitRate = videoBitRate(cp.BitRate(), info.BitRate, ast)
 	return info, vst, ast, nil
+}
+
+// videoBitRate is the video stream's own bitrate when the container says it (MP4 does), or
+// else the overall bitrate less the audio's (Matroska and WebM give only the overall one); 0
+// when neither is known.
+func videoBitRate(stream, overall int64, audio *astiav.Stream) int64 {
+	if stream > 0 {
+		return stream
+	}
+	if overall <= 0 {
+		return 0
+	}
+	if audio != nil {
+		a := audio.CodecParameters().BitRate()
+		if a <= 0 || a >= overall {
+			return 0 // an audio rate unknown leaves the video's unknown too
+		}
+		overall -= a
+	}
+	return overall
 }
 
 // displaySize returns the size at which a stored picture of w×h pixels is displayed: stretched

@@ -124,7 +124,7 @@ func (j *job) setup() error {
 	if j.srcRate = j.info.FrameRate; j.srcRate.Float64() <= 0 {
 		j.srcRate = j.rate
 	}
-	targets := selectRungs(cfg.Ladder, j.info.Width, j.info.Height)
+	targets := selectRungs(cfg.Ladder, j.info.Width, j.info.Height, j.info.VideoBitRate)
 
 	var err error
 	j.maxPixels = j.t.maxPixels(j.info.CodedWidth, j.info.CodedHeight)

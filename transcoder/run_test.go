@@ -216,6 +216,29 @@ func TestRunPortrait(t *testing.T) {
 	}
 }
 
+// TestRunCapsBitrateAtSource: a 720p source at 400 kb/s gets no 1080p rung, and no rung that
+// spends more bits than the source carries.
+func TestRunCapsBitrateAtSource(t *testing.T) {
+	res, _ := run(t, Config{}, Input{Path: clip(t, "lowrate720.mp4")})
+	src := res.Info.VideoBitRate
+	if src <= 0 || src >= 600_000 {
+		t.Fatalf("the source's video bitrate probes as %d b/s, want about 400k", src)
+	}
+	var names []string
+	for _, r := range res.Renditions {
+		names = append(names, r.Name)
+		if int64(r.Bitrate) != src { // every rung's target (600k and up) is above the source's
+			t.Errorf("%s: target %d b/s for a source at %d b/s", r.Name, r.Bitrate, src)
+		}
+		if bps := float64(r.Bytes*8) / res.Duration.Seconds(); bps > float64(src)*1.6 {
+			t.Errorf("%s: %.0f b/s encoded for a source at %d b/s", r.Name, bps, src)
+		}
+	}
+	if !slices.Equal(names, []string{"720p", "540p", "360p"}) {
+		t.Errorf("renditions %v, want 720p, 540p and 360p", names)
+	}
+}
+
 func TestRunIDRAlignment(t *testing.T) {
 	for _, tc := range []struct {
 		clip   string

@@ -20,7 +20,8 @@ import (
 // Config configures a Transcoder. The zero value of every field means its default.
 type Config struct {
 	// Ladder is the bitrate ladder, in any order. Rungs above the source's short side are dropped;
-	// a source smaller than every rung gets one rung at its own size. Default: DefaultLadder().
+	// a source smaller than every rung gets one rung at its own size; no rung's bitrate exceeds
+	// the source video's (when the source says it). Default: DefaultLadder().
 	Ladder []Rung
 	// SegmentDuration is the HLS segment duration: every rung starts an IDR frame at each of its
 	// multiples. Default: 2s.
