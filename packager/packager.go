@@ -51,8 +51,11 @@
 // All tracks share one clock: a video PTS and an audio PTS that convert to the same number of
 // seconds are presented together. Presentation times are kept exactly (video decode times are
 // shifted so that the first IDR decodes at its presentation time, with signed composition offsets
-// for the frames after it); a track whose first PTS is negative (for example AAC priming) is moved
-// forward so that it starts at zero.
+// for the frames after it). An audio track whose first PTS is negative (AAC's priming samples,
+// at -1024) keeps them in its media from time 0, and its init segment's edit list starts the
+// presentation after them: players that read the edit list (Chromium's MSE, FFmpeg) decode the
+// priming samples without presenting them, so the first real sample plays at 0 with the first
+// picture. Presentation times, segment cuts and EXTINF are on the presented timeline.
 //
 // Segments are cut on the boundaries k × SegmentDuration of that clock (k = 1, 2, ...): a video
 // segment ends before the first IDR at or after a boundary, an audio segment before the audio frame

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	gomp4 "github.com/abema/go-mp4"
 	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 
@@ -83,6 +84,7 @@ func probeSegments(t testing.TB, s storage.Store, dir string, m *playlist.Media,
 		t.Fatalf("%sinit.mp4: %v", dir, err)
 	}
 	scale := float64(init.Tracks[0].TimeScale)
+	hidden := editListStart(t, initBytes)
 	var out []segmentInfo
 	for i, seg := range m.Segments {
 		if want := fmt.Sprintf("seg_%05d.m4s", i+1); seg.URI != want {
@@ -101,7 +103,11 @@ func probeSegments(t testing.TB, s storage.Store, dir string, m *playlist.Media,
 			dts += int64(smp.Duration)
 			ticks += int64(smp.Duration)
 		}
-		info.start = float64(slices.Min(info.pts)) / scale
+		// Presented: the ticks that the edit list skips are not.
+		info.start = float64(max(slices.Min(info.pts)-hidden, 0)) / scale
+		if i == 0 {
+			ticks -= hidden
+		}
 		if got := float64(ticks) / scale; math.Abs(got-info.extinf) > 1e-5 {
 			t.Errorf("%s%s: EXTINF %.5f, samples last %.5f", dir, seg.URI, info.extinf, got)
 		}
@@ -112,6 +118,30 @@ func probeSegments(t testing.TB, s storage.Store, dir string, m *playlist.Media,
 		out = append(out, info)
 	}
 	return out
+}
+
+// editListStart returns the media time at which the init segment's edit list starts the
+// presentation, read with a parser of its own (go-mp4), or 0 without an edit list. An edit list
+// must be what reelay writes: one edit, to the end of the media, at the normal rate.
+func editListStart(t testing.TB, init []byte) int64 {
+	t.Helper()
+	boxes, err := gomp4.ExtractBoxWithPayload(bytes.NewReader(init), nil,
+		gomp4.BoxPath{gomp4.BoxTypeMoov(), gomp4.BoxTypeTrak(), gomp4.BoxTypeEdts(), gomp4.BoxTypeElst()})
+	if err != nil {
+		t.Fatalf("init segment: %v", err)
+	}
+	if len(boxes) == 0 {
+		return 0
+	}
+	elst := boxes[0].Payload.(*gomp4.Elst)
+	if len(boxes) != 1 || elst.GetVersion() != 0 || len(elst.Entries) != 1 {
+		t.Fatalf("edit list: %d boxes, version %d, %d entries; want one version 0 box of one edit", len(boxes), elst.GetVersion(), len(elst.Entries))
+	}
+	e := elst.Entries[0]
+	if e.SegmentDurationV0 != 0 || e.MediaTimeV0 < 0 || e.MediaRateInteger != 1 {
+		t.Fatalf("edit %+v: want duration 0 (to the end), media time 0 or more, rate 1", e)
+	}
+	return int64(e.MediaTimeV0)
 }
 
 func timeBase(t testing.TB, stream map[string]any) float64 {
@@ -376,8 +406,16 @@ func TestLadderWithAudio(t *testing.T) {
 		}
 		checkAligned(t, segs[name], segs["audio"])
 	}
-	if d, want := totalExtinf(segs["audio"]), float64(len(hi.audioPkts))*1024/48000; math.Abs(d-want) > 1024.0/48000 {
+	// Every AAC frame but the encoder's priming one, which the edit list keeps from being
+	// presented, so that the source's first sample plays at 0 (priming at -1024 in the clip).
+	if d, want := totalExtinf(segs["audio"]), float64(len(hi.audioPkts)-1)*1024/48000; math.Abs(d-want) > 1e-4 {
 		t.Errorf("audio lasts %.4f s, want %.4f", d, want)
+	}
+	if start := editListStart(t, get(t, store, testPrefix+"audio/init.mp4")); start != 1024 {
+		t.Errorf("the audio's edit list starts at %d, want after the 1024 priming samples", start)
+	}
+	if start := editListStart(t, get(t, store, testPrefix+"360p/init.mp4")); start != 0 {
+		t.Errorf("the video's edit list starts at %d, want none", start)
 	}
 
 	// The Result agrees with the playlists.

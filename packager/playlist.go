@@ -54,12 +54,16 @@ func (r *Rendition) summarizeLocked() summary {
 	spans := make([]span, len(s.segments))
 	iframes := make([]span, len(s.segments))
 	for i, seg := range s.segments {
-		d := r.duration(seg.ticks)
+		presented := seg.ticks
+		if i == 0 {
+			presented -= r.hidden // the edit list starts the presentation after them
+		}
+		d := r.duration(presented)
 		s.durations = append(s.durations, d)
 		res.Segments = append(res.Segments, SegmentResult{Key: seg.key, Duration: d, Size: seg.size})
 		spans[i] = span{seg.size, d}
 		iframes[i] = span{seg.iframeLen, d}
-		ticks += seg.ticks
+		ticks += presented
 		samples += int64(seg.samples)
 	}
 	res.Duration = r.duration(ticks)

@@ -51,6 +51,10 @@ type Rendition struct {
 	lastStep int64 // DTS step before pending, 0 if none yet
 	// Output times are input times plus these shifts (see the package comment on timestamps).
 	dtsShift, ptsShift int64
+	// hidden is how many ticks of the media precede the presentation (the audio encoder's
+	// priming samples, which the init segment's edit list skips); presentation times are
+	// output PTS less hidden.
+	hidden int64
 	startDTS           int64         // output DTS of the first sample
 	nextBoundary       time.Duration // presentation time at which the next segment may start
 	cur                []*sample     // samples of the segment being built, in decode order
@@ -242,7 +246,7 @@ func (r *Rendition) WriteSample(ctx context.Context, s Sample) error {
 		return nil
 	}
 	// An IDR (or any audio frame) starting within half a sample of the boundary begins a new segment.
-	at := r.duration(next.pts) + r.duration(step)/2
+	at := r.present(next.pts) + r.duration(step)/2
 	if at < r.nextBoundary {
 		return nil
 	}
@@ -267,6 +271,15 @@ func (r *Rendition) start(ctx context.Context, s Sample, payload []byte, sync bo
 	if err != nil {
 		return err
 	}
+	r.ptsShift = max(0, -s.PTS)
+	if r.kind == KindAudio && r.ptsShift > 0 && r.ptsShift <= math.MaxUint32 {
+		// The priming samples stay in the media, before the presentation starts, so that
+		// the first real sample plays at 0 with the first picture.
+		if init, err = withEditList(init, uint32(r.ptsShift)); err != nil {
+			return err
+		}
+		r.hidden = r.ptsShift
+	}
 	ct := httpsem.ContentTypeVideoInit
 	if r.kind == KindAudio {
 		ct = httpsem.ContentTypeAudioInit
@@ -274,14 +287,13 @@ func (r *Rendition) start(ctx context.Context, s Sample, payload []byte, sync bo
 	if err := r.p.put(ctx, r.p.key(layout.InRendition(r.name, layout.Init)), init, ct, httpsem.CacheImmutable); err != nil {
 		return err
 	}
-	r.ptsShift = max(0, -s.PTS)
 	r.dtsShift = s.PTS + r.ptsShift - s.DTS // the first sample decodes when it is presented
 	first, err := r.convert(s, payload, sync)
 	if err != nil {
 		return err
 	}
 	r.pending, r.lastDTS, r.startDTS = first, s.DTS, first.dts
-	r.advance(r.duration(first.pts))
+	r.advance(r.present(first.pts))
 	return nil
 }
 
@@ -481,9 +493,9 @@ func (r *Rendition) finish(ctx context.Context, end time.Duration) error {
 		r.pending.dur = r.lastDuration()
 		r.cur = append(r.cur, r.pending)
 		r.pending = nil
-		if first := r.cur[0]; end > 0 && len(r.segments) > 0 && r.duration(first.pts)+r.duration(first.dur)/2 >= end {
+		if first := r.cur[0]; end > 0 && len(r.segments) > 0 && r.present(first.pts)+r.duration(first.dur)/2 >= end {
 			r.p.log.Debug("dropping samples after the end of the video", "rendition", r.name,
-				"samples", len(r.cur), "from", r.duration(first.pts), "end", end)
+				"samples", len(r.cur), "from", r.present(first.pts), "end", end)
 			clear(r.cur)
 			r.cur = r.cur[:0]
 		} else {
@@ -515,8 +527,12 @@ func (r *Rendition) end() time.Duration {
 	for _, s := range r.segments {
 		t += s.ticks
 	}
-	return r.duration(t)
+	return r.present(t)
 }
+
+// present returns the presentation time of the output time t: less the ticks the edit list
+// hides.
+func (r *Rendition) present(t int64) time.Duration { return r.duration(t - r.hidden) }
 
 // lastDuration is the duration of the last sample: as the caller gave it, else the previous
 // step, else one frame at the nominal rate.

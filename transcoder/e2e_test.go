@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"image/jpeg"
+	"io/fs"
 	"math"
 	"os"
 	"os/exec"
@@ -81,6 +84,51 @@ func TestEndToEnd(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAudioStartsOnTime: the source's first audio sample plays at 0, with the first picture,
+// not one AAC frame (21 ms) late behind the encoder's priming samples. FFmpeg decodes the audio
+// rendition on its own timeline (-copyts: as a player that honours the edit list places it) from
+// 0, and the sine starts where the source's does.
+func TestAudioStartsOnTime(t *testing.T) {
+	src := clip(t, "small.mp4")
+	dir := transcodeToHLS(t, src, 0)
+	audio := filepath.Join(dir, "audio")
+	var whole []byte
+	whole = append(whole, readFile(t, filepath.Join(audio, layout.Init))...)
+	for i := 1; ; i++ {
+		b, err := os.ReadFile(filepath.Join(audio, layout.SegmentName(i)))
+		if errors.Is(err, fs.ErrNotExist) && i > 1 {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		whole = append(whole, b...)
+	}
+	packaged := filepath.Join(t.TempDir(), "audio.mp4")
+	writeFile(t, packaged, whole)
+
+	want, got := audioOnset(t, src), audioOnset(t, packaged)
+	t.Logf("the sine starts at %.2f ms in the source, %.2f ms in the packaged audio", want*1000, got*1000)
+	if math.Abs(got-want) > 0.002 { // the priming frame is 21.3 ms: 2 ms tells them apart
+		t.Errorf("the audio starts at %.2f ms, the source's at %.2f ms", got*1000, want*1000)
+	}
+}
+
+// audioOnset decodes the first audio stream of file from time 0 on its own timeline, and returns
+// when its first sample louder than -26 dBFS plays, in seconds.
+func audioOnset(t *testing.T, file string) float64 {
+	t.Helper()
+	const rate = 48000
+	pcm := ffmpeg(t, "-copyts", "-i", file, "-vn", "-af", "atrim=start=0,asetpts=PTS-STARTPTS",
+		"-ac", "1", "-ar", strconv.Itoa(rate), "-f", "s16le", "-")
+	for i := 0; i+1 < len(pcm); i += 2 {
+		if v := int16(binary.LittleEndian.Uint16(pcm[i:])); v > 1600 || v < -1600 {
+			return float64(i/2) / rate
+		}
+	}
+	t.Fatalf("%s: no sound", file)
+	return 0
 }
 
 // transcodeToHLS transcodes src with the default configuration but for the segment duration
@@ -312,19 +360,18 @@ func checkTimeline(t *testing.T, p *presentation, segDur, frameDur, srcDur float
 	}
 	// An audio segment starts with the AAC frame nearest the cut (half a frame away at most), a
 	// video segment with the first picture at or after it (up to a frame late where frames do
-	// not fall on the cut): allow one AAC frame. (What these times do not show is that the audio
-	// content itself is one AAC frame late: the packager moves the encoder's priming frame from
-	// -1024 to 0, so the source's first sample plays at 21.3 ms.)
+	// not fall on the cut): allow one AAC frame. (That the audio content starts on time, the
+	// encoder's priming frame hidden by the edit list, TestAudioStartsOnTime checks.)
 	for i := range min(len(probes), len(first)) {
 		if d := probes[i].start - first[i].start; math.Abs(d) > aacFrame+epsilon {
 			t.Errorf("audio segment %d starts at %.6f s, video segment at %.6f s", i+1, probes[i].start, first[i].start)
 		}
 	}
 	// The audio ends with the video, give or take what is explained: the packager drops a last
-	// audio segment that starts less than half a frame before the video's end; it moves the
-	// priming frame in, one AAC frame; and FFmpeg decodes the source's last AAC frame whole, its
-	// encoder padding included (FFmpeg 5.1's mov demuxer does not trim it, and the ffmpeg CLI
-	// keeps it too): up to 1024 samples at the clips' 44.1 kHz.
+	// audio segment that starts less than half a frame before the video's end; and FFmpeg
+	// decodes the source's last AAC frame whole, its encoder padding included (FFmpeg 5.1's mov
+	// demuxer does not trim it, and the ffmpeg CLI keeps it too): up to 1024 samples at the
+	// clips' 44.1 kHz, and the last output frame may run past it by up to one frame.
 	var aend float64
 	for _, s := range p.audio.media.Segments {
 		aend += s.Duration.Seconds()
@@ -363,11 +410,19 @@ func probeRendition(t *testing.T, dir string, r hlsRendition, video bool) []segm
 	file := filepath.Join(t.TempDir(), "seg.mp4")
 	var probes []segmentProbe
 	prevEnd, extinf := 0.0, 0.0
-	for _, seg := range r.media.Segments {
+	for i, seg := range r.media.Segments {
 		writeFile(t, file, append(slices.Clone(init), readFile(t, filepath.Join(dir, r.name, seg.URI))...))
 		s, keyframe := probeSegment(t, file, int64(len(init)))
 		if video && !keyframe {
 			t.Errorf("%s %s does not start with a keyframe", r.name, seg.URI)
+		}
+		if i == 0 && !video && s.start < 0 {
+			// The encoder's priming frame, decoded before 0 and not presented: the init
+			// segment's edit list starts the presentation after it.
+			if s.start < -aacFrame-epsilon {
+				t.Errorf("%s %s starts at %.6f s: more than the priming frame before 0", r.name, seg.URI, s.start)
+			}
+			s.start = 0
 		}
 		if math.Abs(s.start-prevEnd) > epsilon || math.Abs(s.start-extinf) > epsilon {
 			t.Errorf("%s %s starts at %.6f s; the segment before ends at %.6f s, the EXTINF before it add up to %.6f s",
