@@ -54,12 +54,12 @@ type Rendition struct {
 	// hidden is how many ticks of the media precede the presentation (the audio encoder's
 	// priming samples, which the init segment's edit list skips); presentation times are
 	// output PTS less hidden.
-	hidden int64
-	startDTS           int64         // output DTS of the first sample
-	nextBoundary       time.Duration // presentation time at which the next segment may start
-	cur                []*sample     // samples of the segment being built, in decode order
-	segments           []segment     // segments written so far
-	final              *builtSegment // last segment, built by finish but not yet written
+	hidden       int64
+	startDTS     int64         // output DTS of the first sample
+	nextBoundary time.Duration // presentation time at which the next segment may start
+	cur          []*sample     // samples of the segment being built, in decode order
+	segments     []segment     // segments written so far
+	final        *builtSegment // last segment, built by finish but not yet written
 }
 
 // sample is a sample on the output timeline, in fMP4 form.
