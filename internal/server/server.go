@@ -219,6 +219,9 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
+					if span != nil {
+						span.End()
+					}
 					panic(p)
 				}
 				s.cfg.Logger.Error("panic", "method", r.Method, "path", r.URL.Path, "panic", p)
