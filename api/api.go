@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"strings"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/reelay/reelay/ingest"
 	"github.com/reelay/reelay/internal/auth"
 	"github.com/reelay/reelay/internal/listener"
@@ -57,6 +59,10 @@ type Config struct {
 	Limits listener.Limits
 	// Logger receives request and lifecycle logs. Default: discarded.
 	Logger *slog.Logger
+	// TracerProvider gives each request a server span (see server.Config.TracerProvider), the
+	// parent of what the handlers trace: a finished upload's hand-over and its job. Default
+	// nil: no spans.
+	TracerProvider trace.TracerProvider
 }
 
 // API is the API listener.
@@ -94,7 +100,7 @@ func New(cfg Config) (*API, error) {
 	var err error
 	a.srv, err = server.New(server.Config{
 		Name: "api", Addr: cfg.Addr, Handler: a.handler, Ready: cfg.Ready, Metrics: cfg.Metrics, Logger: cfg.Logger,
-		MetricsToken: cfg.MetricsToken, Limits: cfg.Limits,
+		MetricsToken: cfg.MetricsToken, Limits: cfg.Limits, TracerProvider: cfg.TracerProvider,
 	})
 	if err != nil {
 		return nil, err

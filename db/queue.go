@@ -41,6 +41,9 @@ type Job struct {
 	// state they left) and then to Fail it, which fails it for good, or to Complete it if the
 	// work turns out done.
 	Orphaned bool
+	// TraceParent is EnqueueOptions.TraceParent: the W3C traceparent of the span that queued
+	// the job, "" if none.
+	TraceParent string
 }
 
 // EnqueueOptions tunes Enqueue. The zero value is ready to use.
@@ -57,16 +60,19 @@ type EnqueueOptions struct {
 	// backlog does not hold the others' jobs (see Claim). Default "": the group of jobs without
 	// one.
 	Group string
+	// TraceParent is the W3C traceparent of the span that queues the job (internal/tracing),
+	// for the worker's spans to continue that trace. Default "": none.
+	TraceParent string
 }
 
 const jobCols = `id, kind, COALESCE(job_key, ''), payload, state, attempts, max_attempts, run_at, lease_until,
-	job_group, worker, lease, last_error, created_at, updated_at`
+	job_group, worker, lease, last_error, created_at, updated_at, trace_parent`
 
 func scanJob(row *sql.Row) (Job, error) {
 	var j Job
 	var runAt, leaseUntil, created, updated int64
 	err := row.Scan(&j.ID, &j.Kind, &j.Key, &j.Payload, &j.State, &j.Attempts, &j.MaxAttempts, &runAt, &leaseUntil,
-		&j.Group, &j.Worker, &j.Lease, &j.LastError, &created, &updated)
+		&j.Group, &j.Worker, &j.Lease, &j.LastError, &created, &updated, &j.TraceParent)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Job{}, ErrNotFound
 	}
@@ -103,10 +109,10 @@ func (d *DB) Enqueue(ctx context.Context, kind string, payload []byte, opts Enqu
 	claimable := false // a new job is due now: wake its waiters once it is committed
 	err := d.Tx(ctx, func(tx *sql.Tx) (err error) {
 		j, err = scanJob(tx.QueryRowContext(ctx, `INSERT INTO jobs
-			(kind, job_key, payload, state, max_attempts, run_at, job_group, created_at, updated_at)
-			VALUES ($1, $2, $3, 'queued', $4, $5, $7, $6, $6)
+			(kind, job_key, payload, state, max_attempts, run_at, job_group, created_at, updated_at, trace_parent)
+			VALUES ($1, $2, $3, 'queued', $4, $5, $7, $6, $6, $8)
 			ON CONFLICT (kind, job_key) DO NOTHING RETURNING `+jobCols,
-			kind, key, payload, opts.MaxAttempts, runAt, now, opts.Group))
+			kind, key, payload, opts.MaxAttempts, runAt, now, opts.Group, opts.TraceParent))
 		if err == nil && runAt <= now {
 			claimable = true
 			return d.announce(ctx, tx, kind)

@@ -420,3 +420,19 @@ func TestQueueFairGroups(t *testing.T) {
 		}
 	})
 }
+
+// TestQueueTraceParent: the traceparent given to Enqueue comes back with the claimed job, so
+// that a worker's spans continue the trace of the request that queued it.
+func TestQueueTraceParent(t *testing.T) {
+	forEachDB(t, func(t *testing.T, d *DB) {
+		const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+		mustEnqueue(t, d, "traced", "a", EnqueueOptions{TraceParent: tp})
+		if j := mustClaim(t, d, "traced", "w", time.Minute); j.TraceParent != tp {
+			t.Errorf("claimed job's TraceParent %q, want %q", j.TraceParent, tp)
+		}
+		mustEnqueue(t, d, "untraced", "b", EnqueueOptions{})
+		if j := mustClaim(t, d, "untraced", "w", time.Minute); j.TraceParent != "" {
+			t.Errorf("job queued without a traceparent has %q", j.TraceParent)
+		}
+	})
+}

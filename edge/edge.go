@@ -65,6 +65,7 @@ package edge
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -77,12 +78,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/reelay/reelay/cluster"
 	"github.com/reelay/reelay/edge/cache"
 	"github.com/reelay/reelay/internal/layout"
 	"github.com/reelay/reelay/internal/listener"
+	"github.com/reelay/reelay/internal/tracing"
 )
 
 // Defaults of Config.
@@ -185,6 +188,11 @@ type Config struct {
 	// Registerer receives the edge's metrics; /metrics serves it when it is also a
 	// prometheus.Gatherer (as *prometheus.Registry is). Default: a registry of its own.
 	Registerer prometheus.Registerer
+	// TracerProvider, when it records (tracing.Enabled), gives each request a server span,
+	// the child of the W3C traceparent it carries, and each fill a client span whose
+	// traceparent goes to the owner or the origin (see trace.go). Default nil: no spans, and
+	// no cost on the request path.
+	TracerProvider trace.TracerProvider
 }
 
 // Edge is an edge server. Create it with New, then Run it.
@@ -198,6 +206,7 @@ type Edge struct {
 	via     string           // the Via header of fills: "1.1 " + name
 	origin  string           // Config.Origin without a trailing slash
 	log     *slog.Logger
+	tracer  trace.Tracer // nil when Config.TracerProvider does not record
 	mem     *cache.Memory
 	disk    *cache.Disk // nil without DiskDir
 	client  *fasthttp.Client
@@ -291,6 +300,9 @@ func New(cfg Config) (_ *Edge, err error) {
 	}
 	e.via = "1.1 " + e.name
 	e.log = cfg.Logger.With("tier", "edge", "node", e.name)
+	if tracing.Enabled(cfg.TracerProvider) {
+		e.tracer = tracing.Tracer(cfg.TracerProvider, "edge")
+	}
 	reg := cfg.Registerer
 	if reg == nil {
 		reg = prometheus.NewRegistry()
@@ -397,19 +409,28 @@ func (e *Edge) Handler() fasthttp.RequestHandler {
 		if ctx.ConnRequestNum() == 1 {
 			e.serving(ctx.Conn())
 		}
-		if err := e.route(ctx); err != nil {
+		// tctx carries the request's span to its fills; with tracing off, nothing.
+		tctx := context.Background()
+		var span trace.Span
+		if e.tracer != nil {
+			tctx, span = e.startSpan(ctx)
+		}
+		if err := e.route(tctx, ctx); err != nil {
 			e.writeError(ctx, err)
+		}
+		if span != nil {
+			endSpan(span, ctx)
 		}
 	}
 }
 
-// route dispatches a request by path.
-func (e *Edge) route(ctx *fasthttp.RequestCtx) error {
+// route dispatches a request by path; tctx carries its span, if it is traced.
+func (e *Edge) route(tctx context.Context, ctx *fasthttp.RequestCtx) error {
 	p := string(ctx.URI().PathOriginal())
 	method := string(ctx.Method())
 	switch {
 	case strings.HasPrefix(p, layout.PathPrefix):
-		return e.serveObject(ctx, p)
+		return e.serveObject(tctx, ctx, p)
 	case p == "/healthz":
 		ctx.SetContentType("application/json")
 		ctx.SetBodyString(`{"status":"ok"}` + "\n")

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/reelay/reelay/internal/httpsem"
 	"github.com/reelay/reelay/internal/layout"
 	"github.com/reelay/reelay/internal/signedurl"
+	"github.com/reelay/reelay/internal/tracing"
 )
 
 // how tells where an answer came from, for Cache-Status and the counters.
@@ -38,8 +40,9 @@ type fill struct {
 }
 
 // get answers obj from the caches or fills it. peer is set for a fill request from another
-// node, which must not be forwarded again.
-func (e *Edge) get(obj layout.Object, peer bool) (fill, error) {
+// node, which must not be forwarded again. tctx carries the span of the request, the parent
+// of the fill's (context.Background() untraced).
+func (e *Edge) get(tctx context.Context, obj layout.Object, peer bool) (fill, error) {
 	ent, ok := e.cached(obj.Path)
 	if ok && e.fresh(obj, ent) {
 		e.stats.hits.Add(1)
@@ -54,7 +57,7 @@ func (e *Edge) get(obj layout.Object, peer bool) (fill, error) {
 		e.stats.coalesced.Add(1)
 		return fill{status: 200, entry: fl.meta, stream: fl, how: fl.how, collapsed: true}, nil
 	}
-	f, err := e.fetch(obj, peer)
+	f, err := e.fetch(tctx, obj, peer)
 	if ok {
 		// A stale playlist: serve the cached one unless the refresh got an answer.
 		if err != nil || f.status >= 500 {
@@ -106,7 +109,7 @@ func (e *Edge) fresh(obj layout.Object, ent cache.Entry) bool {
 // fetch fills obj from upstream and counts the request as collapsed when it shared another's
 // fetch. A peer's request, or any request of a standalone node, fills from the origin; any
 // other request fills through the cluster (fetchRouted).
-func (e *Edge) fetch(obj layout.Object, peer bool) (fill, error) {
+func (e *Edge) fetch(tctx context.Context, obj layout.Object, peer bool) (fill, error) {
 	var (
 		f   fill
 		err error
@@ -116,11 +119,11 @@ func (e *Edge) fetch(obj layout.Object, peer bool) (fill, error) {
 		// The fill counts in the ring of the node that sent it here. Each node balances the
 		// fills it routes: were a node to count the fills it serves for the others too, under
 		// even traffic every node would see itself past its bound and move keys for nothing.
-		f, err = e.fetchOrigin(obj, func() {})
+		f, err = e.fetchOrigin(tctx, obj, func() {})
 	case e.picker == nil:
-		f, err = e.fetchOrigin(obj, nil)
+		f, err = e.fetchOrigin(tctx, obj, nil)
 	default:
-		f, err = e.fetchRouted(obj)
+		f, err = e.fetchRouted(tctx, obj)
 	}
 	if err == nil && f.collapsed {
 		e.stats.coalesced.Add(1)
@@ -137,7 +140,7 @@ func (e *Edge) fetch(obj layout.Object, peer bool) (fill, error) {
 //
 // Fetches from the origin are coalesced apart from these (see fetchOrigin), so that a node
 // answering a peer never waits on a fetch of its own that went to that peer.
-func (e *Edge) fetchRouted(obj layout.Object) (fill, error) {
+func (e *Edge) fetchRouted(tctx context.Context, obj layout.Object) (fill, error) {
 	ran := false // this caller's function ran: Do's shared is true for it too when others joined
 	v, err, shared := e.flight.Do("p"+obj.Path, func() (any, error) {
 		ran = true
@@ -146,17 +149,17 @@ func (e *Edge) fetchRouted(obj layout.Object) (fill, error) {
 		}
 		owner, lease := e.picker.Acquire(obj.Path)
 		if owner.Name == "" || owner.Name == e.self || owner.Meta.HTTPAddr == "" {
-			f, err := e.fetchOrigin(obj, lease)
+			f, err := e.fetchOrigin(tctx, obj, lease)
 			if err != nil || f.status >= 500 {
 				// The origin fails. Under load this node may have passed the key to the next
 				// node clockwise, which keeps it: any stored copy beats an error.
-				if g, ok := e.fetchStored(obj); ok {
+				if g, ok := e.fetchStored(tctx, obj); ok {
 					return g, nil
 				}
 			}
 			return f, err
 		}
-		if f, ok := e.fetchPeer(obj, owner, lease); ok {
+		if f, ok := e.fetchPeer(tctx, obj, owner, lease); ok {
 			return f, nil
 		}
 		for _, m := range e.picker.Owners(obj.Path, 3) {
@@ -164,13 +167,13 @@ func (e *Edge) fetchRouted(obj layout.Object) (fill, error) {
 				continue
 			}
 			if m.Name != e.self && m.Meta.HTTPAddr != "" {
-				if f, ok := e.fetchPeer(obj, m, e.picker.AcquireNode(m.Name)); ok {
+				if f, ok := e.fetchPeer(tctx, obj, m, e.picker.AcquireNode(m.Name)); ok {
 					return f, nil
 				}
 			}
 			break
 		}
-		return e.fetchOrigin(obj, nil)
+		return e.fetchOrigin(tctx, obj, nil)
 	})
 	if err != nil {
 		return fill{}, err
@@ -182,12 +185,12 @@ func (e *Edge) fetchRouted(obj layout.Object) (fill, error) {
 
 // fetchStored asks the other nodes that the ring gives obj's key to, in turn, for the copy
 // they store (peerStored), and returns the first one's.
-func (e *Edge) fetchStored(obj layout.Object) (fill, bool) {
+func (e *Edge) fetchStored(tctx context.Context, obj layout.Object) (fill, bool) {
 	for _, m := range e.picker.Owners(obj.Path, 3) {
 		if m.Name == e.self || m.Meta.HTTPAddr == "" {
 			continue
 		}
-		f, err := e.fetchObject(obj, "http://"+m.Meta.HTTPAddr+obj.Path, peerStored, howPeer, func() {})
+		f, err := e.fetchObject(tctx, obj, "http://"+m.Meta.HTTPAddr+obj.Path, peerStored, howPeer, func() {})
 		if err == nil && f.status == 200 {
 			e.stats.peerFills.Add(1)
 			return f, true
@@ -216,8 +219,8 @@ func (e *Edge) stored(obj layout.Object) (fill, error) {
 
 // fetchPeer fills obj from member m, holding lease until the fill ends, and reports whether m
 // answered below 500.
-func (e *Edge) fetchPeer(obj layout.Object, m cluster.Member, lease func()) (fill, bool) {
-	f, err := e.fetchObject(obj, "http://"+m.Meta.HTTPAddr+obj.Path, peerFill, howPeer, lease)
+func (e *Edge) fetchPeer(tctx context.Context, obj layout.Object, m cluster.Member, lease func()) (fill, bool) {
+	f, err := e.fetchObject(tctx, obj, "http://"+m.Meta.HTTPAddr+obj.Path, peerFill, howPeer, lease)
 	if err == nil && f.status < 500 {
 		e.stats.peerFills.Add(1)
 		return f, true
@@ -231,7 +234,7 @@ func (e *Edge) fetchPeer(obj layout.Object, m cluster.Member, lease func()) (fil
 // this node until it ends: with lease, when the caller acquired one for it, or else with a
 // load of its own. A caller whose request joins a fetch already under way has its lease
 // released at once.
-func (e *Edge) fetchOrigin(obj layout.Object, lease func()) (fill, error) {
+func (e *Edge) fetchOrigin(tctx context.Context, obj layout.Object, lease func()) (fill, error) {
 	held := false // the lease went to the fetch; Do runs the function on this goroutine
 	ran := false  // this caller's function ran: Do's shared is true for it too when others joined
 	v, err, shared := e.flight.Do("o"+obj.Path, func() (any, error) {
@@ -245,7 +248,7 @@ func (e *Edge) fetchOrigin(obj layout.Object, lease func()) (fill, error) {
 			lease = e.acquireSelf()
 		}
 		e.stats.originFetches.Add(1)
-		return e.fetchObject(obj, e.origin+obj.Path, "", howOrigin, lease)
+		return e.fetchObject(tctx, obj, e.origin+obj.Path, "", howOrigin, lease)
 	})
 	if !held && lease != nil {
 		lease()
@@ -327,37 +330,39 @@ func (e *Edge) negative(key string) bool {
 // object of streamMin bytes or more returns as soon as its headers are in, with its body
 // arriving into a filling that later requests join and that is kept once whole; any other
 // answer returns whole. lease is called once the fill has ended: the answer is whole, or has
-// failed.
-func (e *Edge) fetchObject(obj layout.Object, url, peer string, h how, lease func()) (fill, error) {
-	req, resp, err := e.do(url, peer)
-	release := func() {
+// failed. The fill's span, a child of tctx's, lasts as long.
+func (e *Edge) fetchObject(tctx context.Context, obj layout.Object, url, peer string, h how, lease func()) (fill, error) {
+	tctx, span := e.startFillSpan(tctx, url, peer, h)
+	req, resp, err := e.do(tctx, url, peer)
+	release := func(err error) {
+		endFillSpan(span, resp.StatusCode(), err)
 		fasthttp.ReleaseRequest(req)
 		fasthttp.ReleaseResponse(resp)
 		lease()
 	}
 	if err != nil {
-		release()
+		release(err)
 		return fill{}, err
 	}
 	f := fill{status: resp.StatusCode(), how: h}
 	size := resp.Header.ContentLength()
 	if f.status != 200 || size < streamMin || obj.Kind.Mutable() || resp.BodyStream() == nil {
-		defer release()
 		f, err := e.answer(url, resp)
 		f.how = h
 		if err == nil {
 			e.keep(obj.Path, f)
 		}
+		release(err)
 		return f, err
 	}
 	if int64(size) > e.cfg.MaxObjectBytes {
-		release()
-		return fill{}, fmt.Errorf("edge: fetch %s: %w: %d bytes, more than %d", url, errTooLarge, size, e.cfg.MaxObjectBytes)
+		err := fmt.Errorf("edge: fetch %s: %w: %d bytes, more than %d", url, errTooLarge, size, e.cfg.MaxObjectBytes)
+		release(err)
+		return fill{}, err
 	}
 	fl := newFilling(obj.Path, entryMeta(resp), h, size)
 	e.startFilling(fl)
 	go func() {
-		defer release() // after fl.finish: the load counts until the body is whole
 		err := fl.receive(resp.BodyStream())
 		if err == nil {
 			ent := fl.meta
@@ -368,6 +373,7 @@ func (e *Edge) fetchObject(obj layout.Object, url, peer string, h how, lease fun
 		}
 		e.endFilling(fl)
 		fl.finish(err)
+		release(err) // after fl.finish: the load counts until the body is whole
 	}()
 	f.entry, f.stream = fl.meta, fl
 	return f, nil
@@ -375,8 +381,8 @@ func (e *Edge) fetchObject(obj layout.Object, url, peer string, h how, lease fun
 
 // fetchURL GETs url; peer marks the request as a peer's fill. It returns the answer whole: for
 // a 200, the body and the headers to cache, StoredAt set back by the upstream's Age.
-func (e *Edge) fetchURL(url string, peer string) (fill, error) {
-	req, resp, err := e.do(url, peer)
+func (e *Edge) fetchURL(tctx context.Context, url string, peer string) (fill, error) {
+	req, resp, err := e.do(tctx, url, peer)
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	if err != nil {
@@ -386,8 +392,9 @@ func (e *Edge) fetchURL(url string, peer string) (fill, error) {
 }
 
 // do sends a GET of url and returns once the response's headers are in, its body still to
-// read from resp.BodyStream (or already in resp.Body). The caller releases req and resp.
-func (e *Edge) do(url, peer string) (*fasthttp.Request, *fasthttp.Response, error) {
+// read from resp.BodyStream (or already in resp.Body). The caller releases req and resp. With
+// tracing on, the request carries the traceparent of tctx's span.
+func (e *Edge) do(tctx context.Context, url, peer string) (*fasthttp.Request, *fasthttp.Response, error) {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	resp.StreamBody = true
@@ -396,6 +403,9 @@ func (e *Edge) do(url, peer string) (*fasthttp.Request, *fasthttp.Response, erro
 	req.Header.Set("Via", e.via)
 	if peer != "" {
 		req.Header.Set(PeerHeader, peer)
+	}
+	if e.tracer != nil {
+		tracing.Inject(tctx, headerCarrier{&req.Header})
 	}
 	if e.cfg.SigningKey != nil {
 		// To the owner and to the origin alike: either answers a private object only to a

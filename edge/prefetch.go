@@ -3,6 +3,7 @@ package edge
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -235,7 +236,7 @@ func (p *prefetch) ensure(key string, needBody bool, out *PrefetchVideo) ([]byte
 		f, ok = p.viaOwner(key)
 	}
 	if !ok {
-		f, err = e.get(obj, false)
+		f, err = e.get(context.Background(), obj, false)
 		e.prefetches.filled(key, f)
 	}
 	if err == nil {
@@ -270,7 +271,7 @@ func (p *prefetch) viaOwner(key string) (fill, bool) {
 	if owner.Name == "" || owner.Name == e.self || owner.Meta.HTTPAddr == "" {
 		return fill{}, false
 	}
-	f, err := e.fetchURL("http://"+owner.Meta.HTTPAddr+key, peerPrefetch)
+	f, err := e.fetchURL(context.Background(), "http://"+owner.Meta.HTTPAddr+key, peerPrefetch)
 	if err != nil || f.status >= 500 {
 		e.log.Warn("edge: prefetch through the owner failed", "key", key, "owner", owner.Name, "status", f.status, "err", err)
 		return fill{}, false

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -18,7 +19,7 @@ import (
 )
 
 // serveObject answers GET, HEAD and OPTIONS of /v/{video}/{name}, raw path p.
-func (e *Edge) serveObject(ctx *fasthttp.RequestCtx, p string) error {
+func (e *Edge) serveObject(tctx context.Context, ctx *fasthttp.RequestCtx, p string) error {
 	h := &ctx.Response.Header
 	preflight := ctx.IsOptions()
 	httpsem.CORS(h.Set, "*", preflight)
@@ -42,7 +43,7 @@ func (e *Edge) serveObject(ctx *fasthttp.RequestCtx, p string) error {
 	if peerValue != "" {
 		e.stats.peerRequests.Add(1)
 	}
-	f, err := e.find(ctx, obj, peerValue)
+	f, err := e.find(tctx, ctx, obj, peerValue)
 	if err != nil || f.status == 0 {
 		return err // status 0: the client went away, and nothing is to be written
 	}
@@ -72,11 +73,11 @@ func (e *Edge) serveObject(ctx *fasthttp.RequestCtx, p string) error {
 // peer asking for a stored copy gets one or errNotStored, anyone else what get finds or fills.
 // A zero fill without an error means that the client went away during the fill: nothing is
 // to be written.
-func (e *Edge) find(ctx *fasthttp.RequestCtx, obj layout.Object, peerValue string) (fill, error) {
+func (e *Edge) find(tctx context.Context, ctx *fasthttp.RequestCtx, obj layout.Object, peerValue string) (fill, error) {
 	if peerValue == peerStored {
 		return e.stored(obj)
 	}
-	f, err := e.get(obj, peerValue != "")
+	f, err := e.get(tctx, obj, peerValue != "")
 	if peerValue == peerPrefetch {
 		e.prefetches.filled(obj.Path, f)
 	} else if err == nil && f.how == howHit {

@@ -8,6 +8,8 @@ import (
 	"os"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/reelay/reelay/db"
 	"github.com/reelay/reelay/internal/apierr"
 	"github.com/reelay/reelay/internal/videoid"
@@ -135,6 +137,12 @@ func (h *Handler) finish(ctx context.Context, u upload) error {
 	if h.bg.Err() != nil {
 		return nil // stopping: the next Run hands it over
 	}
+	// The hand-over, and the job it queues, continue the trace of the request that finished
+	// the upload.
+	traced := h.bg
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		traced = trace.ContextWithSpanContext(traced, sc)
+	}
 	h.handovers.Add(1)
 	go func() {
 		defer h.handovers.Done()
@@ -144,7 +152,7 @@ func (h *Handler) finish(ctx context.Context, u upload) error {
 		}
 		defer unlock()
 		if u, err := h.uploads.get(h.bg, u.ID); err == nil && u.State == stateFinished {
-			h.handOver(h.bg, u)
+			h.handOver(traced, u)
 		}
 	}()
 	return nil

@@ -67,6 +67,8 @@ import (
 	"time"
 	"unicode"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/reelay/reelay/internal/httpsem"
 	"github.com/reelay/reelay/internal/layout"
 	"github.com/reelay/reelay/internal/listener"
@@ -139,6 +141,10 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Logger receives the origin's logs, with "tier"="origin". Nil discards them.
 	Logger *slog.Logger
+	// TracerProvider gives each request to the listener on Addr a server span, the child of
+	// the edge fill's span that sent its W3C traceparent (see server.Config.TracerProvider).
+	// Default nil: no spans.
+	TracerProvider trace.TracerProvider
 }
 
 // Origin serves the store's presentations over HTTP. It is safe for concurrent use.
@@ -189,7 +195,8 @@ func New(cfg Config) (*Origin, error) {
 	}
 	if cfg.Addr != "" {
 		o.srv, err = server.New(server.Config{Name: "origin", Addr: cfg.Addr, Handler: o.Handler(), Ready: o.Ready,
-			MetricsToken: cfg.MetricsToken, Limits: cfg.Limits, Metrics: cfg.Metrics, Logger: cfg.Logger})
+			MetricsToken: cfg.MetricsToken, Limits: cfg.Limits, Metrics: cfg.Metrics, Logger: cfg.Logger,
+			TracerProvider: cfg.TracerProvider})
 		if err != nil {
 			return nil, err
 		}

@@ -27,12 +27,15 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/reelay/reelay/db"
 	"github.com/reelay/reelay/ingest"
 	"github.com/reelay/reelay/internal/apierr"
 	"github.com/reelay/reelay/internal/layout"
+	"github.com/reelay/reelay/internal/tracing"
 	"github.com/reelay/reelay/internal/video"
 	"github.com/reelay/reelay/storage"
 	"github.com/reelay/reelay/transcoder"
@@ -90,6 +93,12 @@ type Config struct {
 	// AfterSample is Output.AfterSample of the workers' transcodes: a test hook that holds
 	// them (see SampleHook). Default nil.
 	AfterSample SampleHook
+	// TracerProvider traces an upload's way: Accept and HandOver as children of the span in
+	// their context (the request that finished the upload), and each attempt at its job
+	// ("pipeline.job", with "pipeline.transcode" and "pipeline.publish") as a child of
+	// HandOver's span, whose traceparent the job carries (db.EnqueueOptions.TraceParent).
+	// Default nil: no spans.
+	TracerProvider trace.TracerProvider
 }
 
 // Pipeline takes finished uploads in and makes videos of them.
@@ -100,6 +109,7 @@ type Pipeline struct {
 	tc     *transcoder.Transcoder
 	videos *videos
 	log    *slog.Logger
+	tracer trace.Tracer
 	// scratch is this process's directory under Config.ScratchDir, set by Run.
 	scratch string
 	m       metrics
@@ -144,6 +154,7 @@ func New(cfg Config, d *db.DB, store storage.Store, tc *transcoder.Transcoder) (
 		cfg: cfg, db: d, store: store, tc: tc,
 		videos: &videos{d: d, now: time.Now},
 		log:    cfg.Logger.With("tier", "pipeline"),
+		tracer: tracing.Tracer(cfg.TracerProvider, "pipeline"),
 		m:      newMetrics(),
 	}
 	if cfg.Registerer != nil {
@@ -210,7 +221,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 // probe of its first megabytes refuses what is not a playable video with a 422 naming the
 // reason (not_video, no_video_stream, undecodable, zero_duration, too_long, too_large).
 // Accepting an upload again changes nothing.
-func (p *Pipeline) Accept(ctx context.Context, u ingest.Upload) error {
+func (p *Pipeline) Accept(ctx context.Context, u ingest.Upload) (err error) {
+	ctx, span := p.tracer.Start(ctx, "pipeline.accept", trace.WithAttributes(attribute.String("reelay.video", u.ID)))
+	defer func() { tracing.End(span, err) }()
 	info, err := p.tc.Probe(ctx, transcoder.Input{Path: u.Path})
 	var rej *transcoder.RejectError
 	if errors.As(err, &rej) {
@@ -239,7 +252,9 @@ type jobPayload struct {
 // the staged file as it is, by renaming it; any other store gets a copy. A source that was lost
 // (the staged file is gone and the store has no copy) fails the video with source_lost.
 // Handing an upload over again changes nothing.
-func (p *Pipeline) HandOver(ctx context.Context, u ingest.Upload) error {
+func (p *Pipeline) HandOver(ctx context.Context, u ingest.Upload) (err error) {
+	ctx, span := p.tracer.Start(ctx, "pipeline.handover", trace.WithAttributes(attribute.String("reelay.video", u.ID)))
+	defer func() { tracing.End(span, err) }()
 	start := time.Now()
 	moved, err := p.keepSource(ctx, u)
 	if errors.Is(err, errSourceLost) {
@@ -256,6 +271,7 @@ func (p *Pipeline) HandOver(ctx context.Context, u ingest.Upload) error {
 	// One creator's backlog takes its turn with the others' videos (db.DB.Claim).
 	job, err := p.db.Enqueue(ctx, JobKind, payload, db.EnqueueOptions{
 		Key: u.ID, MaxAttempts: p.cfg.MaxAttempts, Group: "user:" + strconv.FormatInt(u.Owner, 10),
+		TraceParent: tracing.TraceParent(ctx),
 	})
 	if err != nil {
 		return err

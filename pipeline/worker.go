@@ -11,8 +11,13 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/reelay/reelay/db"
 	"github.com/reelay/reelay/internal/layout"
+	"github.com/reelay/reelay/internal/tracing"
 	"github.com/reelay/reelay/internal/video"
 	"github.com/reelay/reelay/internal/videoid"
 	"github.com/reelay/reelay/internal/videostore"
@@ -70,6 +75,11 @@ func (w *worker) runJob(ctx context.Context, job db.Job) {
 	}
 	log := w.log.With("job", job.ID, "video", p.Video, "attempt", job.Attempts)
 	start := time.Now()
+	// The attempt continues the trace of the hand-over that queued the job.
+	ctx, span := w.p.tracer.Start(tracing.WithTraceParent(ctx, job.TraceParent), "pipeline.job", trace.WithAttributes(
+		attribute.String("reelay.video", p.Video), attribute.Int64("reelay.job", job.ID), attribute.Int("reelay.attempt", job.Attempts),
+		attribute.String("reelay.worker", w.name), attribute.Bool("reelay.orphaned", job.Orphaned)))
+	defer span.End()
 	jctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go w.heartbeat(jctx, cancel, job)
@@ -79,6 +89,10 @@ func (w *worker) runJob(ctx context.Context, job db.Job) {
 	}
 
 	err := w.makeVideo(jctx, log, p.Video, start)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
 	if cause := context.Cause(jctx); errors.Is(cause, db.ErrLeaseLost) {
 		m.jobs.WithLabelValues("lost").Inc()
 		log.Warn("lease lost; another worker has the job")
@@ -280,10 +294,12 @@ func (w *worker) makeVideo(ctx context.Context, log *slog.Logger, id string, sta
 	last := -1
 	gen := layout.NewGeneration()
 	log = log.With("generation", gen)
-	res, err := Transcode(ctx, w.p.tc, transcoder.Input{Path: src}, Output{
+	tctx, span := w.p.tracer.Start(ctx, "pipeline.transcode", trace.WithAttributes(attribute.String("reelay.generation", gen)))
+	res, err := Transcode(tctx, w.p.tc, transcoder.Input{Path: src}, Output{
 		Store: store, Prefix: layout.VideoPrefix(id), Generation: gen, Progressive: true, Logger: log,
 		AfterSample: w.p.cfg.AfterSample,
 		OnPlayable: func() {
+			span.AddEvent("playable") // the EVENT presentation is published
 			w.p.m.playable.Observe(time.Since(start).Seconds())
 			log.Info("video playable", "after", time.Since(start).Round(time.Millisecond))
 			if err := vs.setPlayable(ctx, id, true); err != nil && ctx.Err() == nil {
@@ -299,6 +315,7 @@ func (w *worker) makeVideo(ctx context.Context, log *slog.Logger, id string, sta
 			}
 		}
 	})
+	tracing.End(span, err)
 	if err != nil {
 		if errors.Is(context.Cause(ctx), errTimeLimit) {
 			err = fmt.Errorf("%w (%v for a video of %v): %w", errTimeLimit, limit, st.Duration.Round(time.Millisecond), err)
@@ -313,6 +330,15 @@ func (w *worker) makeVideo(ctx context.Context, log *slog.Logger, id string, sta
 		}
 		return err
 	}
+	return w.publish(ctx, log, id, gen, res)
+}
+
+// publish records video id ready with what generation gen of the transcode made (res), queues
+// its fan-out, and deletes what earlier attempts left.
+func (w *worker) publish(ctx context.Context, log *slog.Logger, id, gen string, res Result) (err error) {
+	ctx, span := w.p.tracer.Start(ctx, "pipeline.publish")
+	defer func() { tracing.End(span, err) }()
+	vs := w.p.videos
 	pub := published{Generation: gen, Duration: res.Package.Duration, Renditions: renditions(res.Package, gen)}
 	if len(res.Transcode.Renditions) > 0 {
 		pub.Width, pub.Height = res.Transcode.Renditions[0].Width, res.Transcode.Renditions[0].Height

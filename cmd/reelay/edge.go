@@ -22,6 +22,7 @@ import (
 type edgeConfig struct {
 	common
 	listening
+	tracingFlags
 	edge       edge.Config
 	cluster    cluster.Config
 	join       string // comma-separated seeds
@@ -32,6 +33,7 @@ func setupEdge(fs *flag.FlagSet) runner {
 	c := &edgeConfig{}
 	c.common.register(fs)
 	c.listening.register(fs)
+	c.tracingFlags.register(fs)
 	e, cl := &c.edge, &c.cluster
 	fs.StringVar(&e.Addr, "addr", edge.DefaultAddr, "HTTP listener players and peer edges fetch from")
 	fs.StringVar(&e.Origin, "origin", "", "base URL of the origin, e.g. http://origin:8082 (required)")
@@ -59,6 +61,9 @@ func (c *edgeConfig) validate() error {
 		return err
 	}
 	if err := c.listening.validate(); err != nil {
+		return err
+	}
+	if err := c.tracingFlags.validate(); err != nil {
 		return err
 	}
 	e, cl := &c.edge, &c.cluster
@@ -108,6 +113,12 @@ func (c *edgeConfig) run(ctx context.Context, env *env) error {
 	}
 	cfg.Cluster, cfg.Logger, cfg.Registerer = &cl, log, reg
 	cfg.SigningKey, _ = signedurl.ParseKey(c.signingKey) // validated above
+	tp, flush, err := c.tracingFlags.provider(ctx, env, "reelay-edge", log)
+	if err != nil {
+		return err
+	}
+	defer flush()
+	cfg.TracerProvider = tp
 	e, err := edge.New(cfg)
 	if errors.Is(err, edge.ErrInvalidConfig) || errors.Is(err, cluster.ErrInvalidConfig) {
 		return usagef("%v", err)

@@ -16,6 +16,7 @@ import (
 type feedConfig struct {
 	common
 	listening
+	tracingFlags
 	addr        string
 	dbDSN       string
 	adminToken  string
@@ -33,6 +34,7 @@ func setupFeed(fs *flag.FlagSet) runner {
 	c := &feedConfig{}
 	c.common.register(fs)
 	c.listening.register(fs)
+	c.tracingFlags.register(fs)
 	fs.StringVar(&c.addr, "addr", api.DefaultAddr, "API listener: accounts and /v1/videos/{id}")
 	fs.StringVar(&c.dbDSN, "db", "", "metadata database: a postgres:// URL or a SQLite file path (required)")
 	fs.StringVar(&c.adminToken, "admin-token", "", "operator token for admin endpoints (at least 16 characters); empty disables them")
@@ -52,6 +54,9 @@ func (c *feedConfig) validate() error {
 		return err
 	}
 	if err := c.listening.validate(); err != nil {
+		return err
+	}
+	if err := c.tracingFlags.validate(); err != nil {
 		return err
 	}
 	switch {
@@ -96,6 +101,11 @@ func (c *feedConfig) run(ctx context.Context, e *env) error {
 	}
 	defer d.Close()
 	m := newMetrics()
+	tp, flush, err := c.tracingFlags.provider(ctx, e, "reelay-api", log)
+	if err != nil {
+		return err
+	}
+	defer flush()
 	sign := c.signing.signer()
 	if sign == nil {
 		log.Warn("no --signing-key: private videos get unsigned playback URLs, which edges refuse")
@@ -122,6 +132,7 @@ func (c *feedConfig) run(ctx context.Context, e *env) error {
 	apiSrv, err := api.New(api.Config{
 		Addr: c.addr, Tokens: feedSvc.Tokens(), AdminToken: c.adminToken, Feed: feedSvc.Handler(), Pages: web.Handler(),
 		Ready: readiness(d.Ping, rec.Ready), Metrics: m, Logger: log, Limits: limits, MetricsToken: c.metricsTokenOr(c.adminToken),
+		TracerProvider: tp,
 	})
 	if err != nil {
 		return err

@@ -516,7 +516,7 @@ func startUpWithCreator(t *testing.T) (urls map[string]string, token string) {
 // startUpWithCreatorHooked is startUpWithCreator whose transcodes call afterSample.
 func startUpWithCreatorHooked(t *testing.T, afterSample pipeline.SampleHook) (urls map[string]string, token string) {
 	t.Helper()
-	urls, _ = startCmdHooked(t, afterSample, "up", "origin", "--data", t.TempDir(), "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",
+	urls, _ = startCmdHooked(t, env{afterSample: afterSample}, "up", "origin", "--data", t.TempDir(), "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",
 		"--edge-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0")
 	return urls, createCreator(t, urls["api"])
 }

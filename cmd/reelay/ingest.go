@@ -19,6 +19,7 @@ import (
 type ingestConfig struct {
 	common
 	listening
+	tracingFlags
 	addr           string
 	dbDSN          string
 	store          string
@@ -67,6 +68,7 @@ func setupIngest(fs *flag.FlagSet) runner {
 	c := &ingestConfig{}
 	c.common.register(fs)
 	c.listening.register(fs)
+	c.tracingFlags.register(fs)
 	fs.StringVar(&c.addr, "addr", api.DefaultAddr, "API listener: /v1/uploads/")
 	fs.StringVar(&c.dbDSN, "db", "", "metadata database: a postgres:// URL or a SQLite file path (required)")
 	fs.StringVar(&c.store, "store", "", "object store URL: "+storeURLHelp+" (required)")
@@ -84,6 +86,9 @@ func (c *ingestConfig) validate() error {
 		return err
 	}
 	if err := c.listening.validate(); err != nil {
+		return err
+	}
+	if err := c.tracingFlags.validate(); err != nil {
 		return err
 	}
 	switch {
@@ -118,11 +123,16 @@ func (c *ingestConfig) run(ctx context.Context, e *env) error {
 	}
 	defer d.Close()
 	m := newMetrics()
+	tp, flush, err := c.tracingFlags.provider(ctx, e, "reelay-api", log)
+	if err != nil {
+		return err
+	}
+	defer flush()
 	tc, err := transcoder.New(transcoder.Config{Logger: log})
 	if err != nil {
 		return err
 	}
-	pipe, err := pipeline.New(pipeline.Config{Registerer: m.Registry(), Logger: log}, d, store, tc)
+	pipe, err := pipeline.New(pipeline.Config{Registerer: m.Registry(), Logger: log, TracerProvider: tp}, d, store, tc)
 	if err != nil {
 		return err
 	}
@@ -136,6 +146,7 @@ func (c *ingestConfig) run(ctx context.Context, e *env) error {
 	apiSrv, err := api.New(api.Config{
 		Addr: c.addr, Tokens: feed.NewAccounts(d), AdminToken: c.adminToken, Uploads: uploads.Handler(),
 		Ready: readiness(store.Ping, d.Ping), Metrics: m, Logger: log, Limits: limits, MetricsToken: c.metricsTokenOr(c.adminToken),
+		TracerProvider: tp,
 	})
 	if err != nil {
 		return err

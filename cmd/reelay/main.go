@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/reelay/reelay/pipeline"
 )
 
@@ -59,6 +61,9 @@ type env struct {
 	// afterSample is pipeline.Output.AfterSample of the transcodes that reelay up and reelay
 	// transcode (a tree) run in this process: a test hook that holds them. nil: none.
 	afterSample pipeline.SampleHook
+	// tracerProvider is the TracerProvider of every tier the command runs, in place of the one
+	// --otlp-endpoint makes: a test hook that records the spans. nil: the flags'.
+	tracerProvider trace.TracerProvider
 }
 
 func commands() []command {

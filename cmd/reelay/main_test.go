@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/reelay/reelay/internal/testenv"
-	"github.com/reelay/reelay/pipeline"
 )
 
 // TestMain runs the tests, or, with runMainEnv set, the reelay command itself: the process
@@ -184,19 +183,20 @@ func startUp(t *testing.T, args ...string) (urls map[string]string, stop func() 
 // prints ("api http://...") up to the one named last, and returns them by name.
 func startCmd(t *testing.T, command, last string, args ...string) (urls map[string]string, stop func() int) {
 	t.Helper()
-	return startCmdHooked(t, nil, command, last, args...)
+	return startCmdHooked(t, env{}, command, last, args...)
 }
 
-// startCmdHooked is startCmd with afterSample as the command's env.afterSample, which the
-// transcodes it runs call.
-func startCmdHooked(t *testing.T, afterSample pipeline.SampleHook, command, last string, args ...string) (urls map[string]string, stop func() int) {
+// startCmdHooked is startCmd with the test hooks of hooks (afterSample, which the transcodes
+// it runs call, and tracerProvider) in the command's env.
+func startCmdHooked(t *testing.T, hooks env, command, last string, args ...string) (urls map[string]string, stop func() int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	stderr := &testenv.Buffer{}
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, append([]string{command}, args...), &env{stdout: pw, stderr: stderr, getenv: envOf(nil), afterSample: afterSample})
+		done <- run(ctx, append([]string{command}, args...), &env{stdout: pw, stderr: stderr, getenv: envOf(nil),
+			afterSample: hooks.afterSample, tracerProvider: hooks.tracerProvider})
 		pw.Close()
 	}()
 	urls = map[string]string{}

@@ -14,6 +14,7 @@ import (
 type originConfig struct {
 	common
 	listening
+	tracingFlags
 	addr        string
 	store       string
 	playlistAge time.Duration
@@ -24,6 +25,7 @@ func setupOrigin(fs *flag.FlagSet) runner {
 	c := &originConfig{}
 	c.common.register(fs)
 	c.listening.register(fs)
+	c.tracingFlags.register(fs)
 	fs.StringVar(&c.addr, "addr", origin.DefaultAddr, "origin listener")
 	fs.StringVar(&c.store, "store", "", "object store URL: "+storeURLHelp+" (required)")
 	fs.DurationVar(&c.playlistAge, "playlist-max-age", origin.DefaultPlaylistMaxAge, "Cache-Control max-age of playlists stored without one")
@@ -36,6 +38,9 @@ func (c *originConfig) validate() error {
 		return err
 	}
 	if err := c.listening.validate(); err != nil {
+		return err
+	}
+	if err := c.tracingFlags.validate(); err != nil {
 		return err
 	}
 	if c.store == "" {
@@ -58,13 +63,18 @@ func (c *originConfig) run(ctx context.Context, e *env) error {
 		return err
 	}
 	m := newMetrics()
+	tp, flush, err := c.tracingFlags.provider(ctx, e, "reelay-origin", log)
+	if err != nil {
+		return err
+	}
+	defer flush()
 	key, _ := signedurl.ParseKey(c.signingKey) // validated above
 	if key == nil {
 		log.Warn("no --signing-key: private videos are served to nobody, edges included")
 	}
 	org, err := origin.New(origin.Config{
 		Store: store, Addr: c.addr, PlaylistMaxAge: c.playlistAge, SigningKey: key, Limits: limits, Metrics: m,
-		MetricsToken: c.metricsToken, Registerer: m.Registry(), Logger: log,
+		MetricsToken: c.metricsToken, Registerer: m.Registry(), Logger: log, TracerProvider: tp,
 	})
 	if err != nil {
 		return err

@@ -21,6 +21,7 @@ import (
 // --worker, a worker that runs the transcode jobs of the queue.
 type transcodeConfig struct {
 	common
+	tracingFlags
 	in, out     string
 	progressive bool
 	ladder      string
@@ -48,6 +49,7 @@ const defaultWorkerAddr = "127.0.0.1:8083"
 func setupTranscode(fs *flag.FlagSet) runner {
 	c := &transcodeConfig{}
 	c.common.register(fs)
+	c.tracingFlags.register(fs)
 	fs.StringVar(&c.in, "in", "", "input video file (required)")
 	fs.StringVar(&c.out, "out", "", "output directory: a plain HLS tree whose DIR/master.m3u8, the multivariant playlist, is written last (required)")
 	fs.BoolVar(&c.progressive, "progressive", false, "publish progressively: DIR/master.m3u8 plays (as a growing EVENT presentation) as soon as every rendition has its first segment")
@@ -71,6 +73,9 @@ func setupTranscode(fs *flag.FlagSet) runner {
 
 func (c *transcodeConfig) validate() error {
 	if err := c.common.validate(); err != nil {
+		return err
+	}
+	if err := c.tracingFlags.validate(); err != nil {
 		return err
 	}
 	if c.worker {
@@ -173,9 +178,15 @@ func (c *transcodeConfig) runWorker(ctx context.Context, e *env, log *slog.Logge
 	}
 	defer d.Close()
 	m := newMetrics()
+	tp, flush, err := c.tracingFlags.provider(ctx, e, "reelay-transcode", log)
+	if err != nil {
+		return err
+	}
+	defer flush()
 	pipe, err := pipeline.New(pipeline.Config{
 		Workers: c.workers, Name: c.name, Lease: c.lease, ScratchDir: c.scratch,
 		TimeLimitBase: c.limit.base, TimeLimitPerSecond: c.limit.perSecond, Registerer: m.Registry(), Logger: log,
+		TracerProvider: tp,
 	}, d, store, tc)
 	if err != nil {
 		return err

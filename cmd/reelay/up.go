@@ -28,6 +28,7 @@ import (
 type upConfig struct {
 	common
 	listening
+	tracingFlags
 	data        string
 	dbDSN       string
 	store       string
@@ -55,6 +56,7 @@ func setupUp(fs *flag.FlagSet) runner {
 	c := &upConfig{}
 	c.common.register(fs)
 	c.listening.register(fs)
+	c.tracingFlags.register(fs)
 	fs.StringVar(&c.data, "data", "./data", "directory holding the embedded object store, SQLite database and staged uploads")
 	fs.StringVar(&c.dbDSN, "db", "", "metadata database: a postgres:// URL, or empty for SQLite at DATA/reelay.db")
 	fs.StringVar(&c.store, "store", "", "object store URL ("+storeURLHelp+"), or empty for DATA/objects")
@@ -84,6 +86,9 @@ func (c *upConfig) validate() error {
 		return err
 	}
 	if err := c.listening.validate(); err != nil {
+		return err
+	}
+	if err := c.tracingFlags.validate(); err != nil {
 		return err
 	}
 	if c.data == "" {
@@ -164,12 +169,17 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	defer d.Close()
 	m := newMetrics()
 	reg := m.Registry()
+	tp, flush, err := c.tracingFlags.provider(ctx, e, "reelay", log)
+	if err != nil {
+		return err
+	}
+	defer flush()
 
 	signingKey, _ := signedurl.ParseKey(c.signing.key) // validated with the flags
 	metricsToken := c.metricsTokenOr(c.adminToken)
 	org, err := origin.New(origin.Config{
 		Store: store, Addr: c.originAddr, SigningKey: signingKey, Limits: limits, Metrics: m, MetricsToken: metricsToken,
-		Registerer: reg, Logger: log,
+		Registerer: reg, Logger: log, TracerProvider: tp,
 	})
 	if err != nil {
 		return err
@@ -195,7 +205,7 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 			Addr: plan.edges[i], Origin: org.URL(), Name: fmt.Sprintf("edge-%d", i+1), Cluster: &cl,
 			MemBytes: c.edgeMem, DiskDir: filepath.Join(c.data, fmt.Sprintf("edge-%d", i+1)), DiskBytes: c.edgeDisk,
 			AdminToken: edgeToken, SigningKey: signingKey, Registerer: prometheus.NewRegistry(), Logger: log,
-			Limits: limits, MetricsToken: metricsToken,
+			Limits: limits, MetricsToken: metricsToken, TracerProvider: tp,
 		})
 		if err != nil {
 			return err
@@ -218,7 +228,7 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	pipe, err := pipeline.New(pipeline.Config{
 		Workers: c.workers, Name: "up-" + strconv.Itoa(os.Getpid()), ScratchDir: filepath.Join(c.data, "scratch"),
 		TimeLimitBase: c.limit.base, TimeLimitPerSecond: c.limit.perSecond, Registerer: reg, Logger: log,
-		AfterSample: e.afterSample,
+		AfterSample: e.afterSample, TracerProvider: tp,
 	}, d, store, tc)
 	if err != nil {
 		return err
@@ -251,7 +261,7 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	apiSrv, err := api.New(api.Config{
 		Addr: c.apiAddr, Tokens: feedSvc.Tokens(), AdminToken: c.adminToken, Feed: feedSvc.Handler(), Pages: web.Handler(),
 		Uploads: uploads.Handler(), Ready: readiness(store.Ping, d.Ping, rec.Ready), Metrics: m, Logger: log,
-		Limits: limits, MetricsToken: metricsToken,
+		Limits: limits, MetricsToken: metricsToken, TracerProvider: tp,
 	})
 	if err != nil {
 		return err

@@ -23,9 +23,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/reelay/reelay/internal/apierr"
 	"github.com/reelay/reelay/internal/listener"
+	"github.com/reelay/reelay/internal/tracing"
 )
 
 // Config configures a Server.
@@ -55,13 +60,18 @@ type Config struct {
 	Logger *slog.Logger
 	// ShutdownTimeout bounds the graceful stop. Default 15s.
 	ShutdownTimeout time.Duration
+	// TracerProvider, when it records (tracing.Enabled), gives each request a server span
+	// named "{Name} {method}", the child of the caller's W3C traceparent when it sends one.
+	// Default nil: no spans.
+	TracerProvider trace.TracerProvider
 }
 
 // Server is one HTTP listener.
 type Server struct {
-	cfg  Config
-	ln   *listener.Listener
-	http *http.Server
+	cfg    Config
+	ln     *listener.Listener
+	http   *http.Server
+	tracer trace.Tracer // nil when Config.TracerProvider does not record
 }
 
 // New binds cfg.Addr and returns a Server ready to Serve.
@@ -88,6 +98,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: %s listener: %w", cfg.Name, err)
 	}
 	s := &Server{cfg: cfg}
+	if tracing.Enabled(cfg.TracerProvider) {
+		s.tracer = tracing.Tracer(cfg.TracerProvider, "internal/server")
+	}
 	s.ln = listener.New(ln, listener.Config{Name: cfg.Name, Limits: cfg.Limits, Metrics: cfg.Metrics.listeners, Logger: cfg.Logger})
 	s.http = &http.Server{
 		Handler:           s.routes(),
@@ -195,9 +208,20 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 		inflight.Inc()
 		r, body := startBody(w, r, s.cfg.Limits.BodyTimeout)
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK, body: body}
+		var span trace.Span
+		if s.tracer != nil {
+			var ctx context.Context
+			ctx, span = s.tracer.Start(tracing.Extract(r.Context(), propagation.HeaderCarrier(r.Header)), s.cfg.Name+" "+r.Method,
+				trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
+					attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path)))
+			r = r.WithContext(ctx)
+		}
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
+					if span != nil {
+						span.End()
+					}
 					panic(p)
 				}
 				s.cfg.Logger.Error("panic", "method", r.Method, "path", r.URL.Path, "panic", p)
@@ -210,6 +234,13 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 			d := time.Since(start)
 			m.requests.WithLabelValues(s.cfg.Name, r.Method, code).Inc()
 			m.duration.WithLabelValues(s.cfg.Name).Observe(d.Seconds())
+			if span != nil {
+				span.SetAttributes(attribute.Int("http.response.status_code", rec.status))
+				if rec.status >= 500 {
+					span.SetStatus(codes.Error, http.StatusText(rec.status))
+				}
+				span.End()
+			}
 			s.cfg.Logger.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "bytes", rec.bytes, "dur", d)
 		}()
 		next.ServeHTTP(rec, r)
