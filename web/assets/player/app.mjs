@@ -39,8 +39,8 @@ function App() {
     return () => { removeEventListener('hashchange', f); off(); };
   }, []);
 
-  // auth is what views need of the session: the user, ask (show the login sheet), and need
-  // (run f now if logged in, else after logging in).
+  // auth is what views need of the session: the user, ask (show the login sheet, saying what
+  // for: "to like videos"), and need (run f now if logged in, else after logging in).
   const auth = useMemo(() => ({
     user,
     ask: (reason, then) => setAsking({ reason, then }),
@@ -69,7 +69,7 @@ function App() {
         <a href="#/upload" class="create" data-nav="upload" aria-label="Upload"><span class="plus"><${Icon} name="plus" size="22" /></span></a>
         ${me
           ? html`<a href=${me} class=${onMe ? 'on' : ''} data-nav="me"><${Icon} name="user" /><span>Profile</span></a>`
-          : html`<button data-nav="login" onClick=${() => auth.ask('Log in to reelay')}><${Icon} name="user" /><span>Log in</span></button>`}
+          : html`<button data-nav="login" onClick=${() => auth.ask('')}><${Icon} name="user" /><span>Log in</span></button>`}
       </nav>
     </div>
     ${asking ? html`<${Login} reason=${asking.reason} onClose=${() => setAsking(null)} onDone=${() => {
@@ -103,7 +103,7 @@ function Login({ reason, onClose, onDone }) {
   };
   return html`<${Sheet} title=${mode === 'signup' ? 'Sign up' : 'Log in'} onClose=${onClose} cls="login">
     <form class="login-form" onSubmit=${submit} data-mode=${mode}>
-      <p class="reason">${reason}</p>
+      <p class="reason">${reason ? `${mode === 'signup' ? 'Sign up' : 'Log in'} ${reason}` : 'Welcome to reelay'}</p>
       <label class="field"><span>Handle</span>
         <input name="handle" autocomplete="username" autocapitalize="none" spellcheck="false" required minlength="3" maxlength="30"
           pattern="[A-Za-z0-9][A-Za-z0-9_.]{2,29}" value=${handle} onInput=${(e) => setHandle(e.target.value)} placeholder="yourname" /></label>

@@ -16,11 +16,14 @@ export function Feed({ source, auth, muted, setMuted }) {
   const [items, setItems] = useState([]);
   const [idx, setIdx] = useState(0);
   const [status, setStatus] = useState('loading'); // loading | ok | empty | error | login
-  const [preload, setPreload] = useState(-1); // the index whose next video may preload
-  const [sheet, setSheet] = useState(null); // {kind: comments|report, item}
+  const [preload, setPreload] = useState(-1); // the furthest index that played: the one after it may preload
+  const [sheet, setSheet] = useState(null); // {kind: comments|report, id}
   const page = useRef({ cursor: '', done: false, busy: false, seen: new Set() });
   const swipe = useRef(null);
   const stage = useRef();
+  const update = useCallback((id, patch) => setItems((xs) => xs.map((x) => (x.id === id ? { ...x, ...patch(x) } : x))), []);
+  const updateCreator = useCallback((handle, following) =>
+    setItems((xs) => xs.map((x) => (x.creator.handle === handle ? { ...x, following } : x))), []);
 
   const loadMore = useCallback(async () => {
     const p = page.current;
@@ -52,6 +55,9 @@ export function Feed({ source, auth, muted, setMuted }) {
     }
   }, [source]);
 
+  // The feed loads when it is shown, and the Following feed again at each login. For You
+  // goes on playing across a login: the videos loaded so far get the viewer's likes and
+  // follows, except those the viewer changed since (a like that asked them to log in).
   useEffect(() => {
     page.current = { cursor: '', done: false, busy: false, seen: new Set() };
     setItems([]);
@@ -62,11 +68,33 @@ export function Feed({ source, auth, muted, setMuted }) {
       setStatus('loading');
       loadMore();
     }
-  }, [source, auth.user?.handle]);
+  }, [source, source === 'following' ? auth.user?.handle : '']);
+  const edited = useRef(new Set());
+  const idxRef = useRef(0);
+  idxRef.current = idx;
+  useEffect(() => {
+    if (source === 'following' || !auth.user) return;
+    const around = items.slice(Math.max(0, idxRef.current - 1), idxRef.current + 6);
+    for (const it of around) {
+      api('GET', '/v1/videos/' + it.id).then((v) => {
+        if (!edited.current.has(it.id)) update(it.id, () => ({ liked: v.liked, following: v.following, counts: v.counts }));
+      }, () => {});
+    }
+  }, [auth.user?.handle]);
 
   useEffect(() => {
     if (items.length && idx >= items.length - 3) loadMore();
   }, [idx, items.length]);
+
+  // An empty feed looks again now and then: new videos come.
+  useEffect(() => {
+    if (status !== 'empty') return;
+    const t = setTimeout(() => {
+      page.current.done = false;
+      loadMore();
+    }, 4000);
+    return () => clearTimeout(t);
+  }, [status, items.length]);
 
   const go = useCallback((d, input) => {
     setIdx((i) => {
@@ -126,9 +154,6 @@ export function Feed({ source, auth, muted, setMuted }) {
     };
   }, [go, sheet, status]);
 
-  const update = useCallback((id, patch) => setItems((xs) => xs.map((x) => (x.id === id ? { ...x, ...patch(x) } : x))), []);
-  const updateCreator = useCallback((handle, following) =>
-    setItems((xs) => xs.map((x) => (x.creator.handle === handle ? { ...x, following } : x))), []);
 
   if (status !== 'ok') {
     const msg = {
@@ -138,26 +163,29 @@ export function Feed({ source, auth, muted, setMuted }) {
         : html`<h2>No videos yet</h2><p>Be the first: upload one.</p><a class="btn primary" href="#/upload">Upload</a>`,
       error: html`<h2>Couldn't load the feed</h2><button class="btn" onClick=${() => { setStatus('loading'); loadMore(); }}>Try again</button>`,
       login: html`<h2>Following</h2><p>Log in to watch the creators you follow.</p>
-        <button class="btn primary" onClick=${() => auth.ask('Log in to see who you follow')}>Log in</button>`,
+        <button class="btn primary" onClick=${() => auth.ask('to see who you follow')}>Log in</button>`,
     }[status];
     return html`<div class="stage empty" ref=${stage} data-feed=${source} data-status=${status}><div class="empty-msg">${msg}</div></div>`;
   }
 
+  const sheetItem = sheet && items.find((x) => x.id === sheet.id);
   const shown = [];
   for (let i = Math.max(0, idx - 1); i <= Math.min(items.length - 1, idx + 1); i++) {
-    if (i === idx + 1 && preload !== idx) continue; // the next one waits for the current one to play
+    if (i === idx + 1 && preload < idx) continue; // the next one waits for the current one to play
     shown.push(i);
   }
   return html`<div class="stage" ref=${stage} data-feed=${source} data-status="ok" data-index=${idx}>
     ${shown.map((i) => html`<${Slot} key=${items[i].id} item=${items[i]} offset=${i - idx} position=${i}
       active=${i === idx} muted=${muted} setMuted=${setMuted} auth=${auth} swipe=${i === idx ? swipe : null}
-      onPlaying=${i === idx ? () => setPreload(i) : null} update=${update} updateCreator=${updateCreator}
-      openSheet=${(kind) => setSheet({ kind, item: items[i] })} />`)}
-    ${idx < items.length - 1 ? html`<button class="nav-arrow down" aria-label="Next video" onClick=${() => go(1, 'button')}>⌄</button>` : null}
-    ${idx > 0 ? html`<button class="nav-arrow up" aria-label="Previous video" onClick=${() => go(-1, 'button')}>⌃</button>` : null}
-    ${sheet?.kind === 'comments' ? html`<${Comments} item=${sheet.item} auth=${auth} onClose=${() => setSheet(null)}
-        onCount=${(n) => update(sheet.item.id, (x) => ({ counts: { ...x.counts, comments: n } }))} />` : null}
-    ${sheet?.kind === 'report' ? html`<${Report} item=${sheet.item} onClose=${() => setSheet(null)} />` : null}
+      onPlaying=${i === idx ? () => setPreload((p) => Math.max(p, i)) : null} update=${(id, patch) => { edited.current.add(id); update(id, patch); }} updateCreator=${updateCreator}
+      openSheet=${(kind) => setSheet({ kind, id: items[i].id })} />`)}
+    ${sheetItem && sheet.kind === 'comments' ? html`<${Comments} item=${sheetItem} auth=${auth} onClose=${() => setSheet(null)}
+        onCount=${(n) => update(sheetItem.id, (x) => ({ counts: { ...x.counts, comments: n } }))} />` : null}
+    ${sheetItem && sheet.kind === 'report' ? html`<${Report} item=${sheetItem} onClose=${() => setSheet(null)} />` : null}
+  </div>
+  <div class="feed-arrows">
+    ${idx > 0 ? html`<button class="nav-arrow up" aria-label="Previous video" onClick=${() => go(-1, 'button')}><${Icon} name="back" /></button>` : null}
+    ${idx < items.length - 1 ? html`<button class="nav-arrow down" aria-label="Next video" onClick=${() => go(1, 'button')}><${Icon} name="back" /></button>` : null}
   </div>`;
 }
 
@@ -206,7 +234,7 @@ function Slot({ item, offset, position, active, muted, setMuted, auth, swipe, on
   }, [active]);
 
   const self = auth.user && auth.user.handle === item.creator.handle;
-  const like = () => auth.need('Log in to like videos', async () => {
+  const like = () => auth.need('to like videos', async () => {
     const liked = !item.liked;
     update(item.id, (x) => ({ liked, counts: { ...x.counts, likes: Math.max(0, x.counts.likes + (liked ? 1 : -1)) } }));
     try {
@@ -217,7 +245,7 @@ function Slot({ item, offset, position, active, muted, setMuted, auth, swipe, on
       toast(e.message);
     }
   });
-  const follow = () => auth.need('Log in to follow creators', async () => {
+  const follow = () => auth.need('to follow creators', async () => {
     try {
       const r = await api('PUT', `/v1/users/${item.creator.handle}/follow`);
       updateCreator(item.creator.handle, r.following);
@@ -259,7 +287,7 @@ function Slot({ item, offset, position, active, muted, setMuted, auth, swipe, on
         <${Icon} name="comment" size="32" /><span class="count" data-count="comments">${compact(item.counts.comments)}</span></button>
       <button class="act share" aria-label="Share" onClick=${share}>
         <${Icon} name="share" size="32" /><span class="count" data-count="shares">${compact(item.counts.shares)}</span></button>
-      <button class="act report" aria-label="Report" onClick=${() => auth.need('Log in to report videos', () => openSheet('report'))}>
+      <button class="act report" aria-label="Report" onClick=${() => auth.need('to report videos', () => openSheet('report'))}>
         <${Icon} name="flag" size="26" /><span class="count">Report</span></button>
     </aside>
     <div class="meta">
@@ -302,7 +330,7 @@ function Comments({ item, auth, onClose, onCount }) {
     e.preventDefault();
     const text = body.trim();
     if (!text) return;
-    auth.need('Log in to comment', async () => {
+    auth.need('to comment', async () => {
       setBusy(true);
       try {
         const c = await api('POST', `/v1/videos/${item.id}/comments`, { body: text });

@@ -3,7 +3,7 @@
 // come first, each with its status (uploading, processing with its percent, failed with the
 // reason), until they join the grid.
 
-import { html, useEffect, useState } from '/assets/vendor/preact-htm.mjs';
+import { html, useEffect, useRef, useState } from '/assets/vendor/preact-htm.mjs';
 import { api, compact, logout } from './api.mjs';
 import { Avatar, Icon, toast } from './ui.mjs';
 import { pendingUploads, forgetUpload, statusLabel } from './upload.mjs';
@@ -14,24 +14,31 @@ export function Profile({ handle, auth }) {
   const [error, setError] = useState('');
   const own = auth.user && auth.user.handle === handle;
 
+  // load (re)reads the profile; only the answers to the latest load are shown, so that one
+  // sent before a follow cannot undo it when it arrives after.
+  const seq = useRef(0);
   const load = () => {
-    api('GET', `/v1/users/${handle}`).then(setProfile, (e) => setError(e.message));
-    api('GET', `/v1/users/${handle}/videos?limit=60`).then((r) => setVideos(r.items), () => setVideos([]));
+    const n = ++seq.current;
+    api('GET', `/v1/users/${handle}`).then((p) => n === seq.current && setProfile(p), (e) => n === seq.current && setError(e.message));
+    api('GET', `/v1/users/${handle}/videos?limit=60`).then((r) => n === seq.current && setVideos(r.items), () => n === seq.current && setVideos([]));
   };
   useEffect(() => {
     setProfile(null);
     setVideos(null);
     setError('');
-    load();
-  }, [handle, auth.user?.handle]);
+  }, [handle]);
+  useEffect(load, [handle, auth.user?.handle]);
 
-  const follow = () => auth.need('Log in to follow creators', async () => {
+  const follow = () => auth.need('to follow creators', async () => {
+    const want = !profile.following;
+    seq.current++; // what is on its way is out of date
     try {
-      const r = await api(profile.following ? 'DELETE' : 'PUT', `/v1/users/${handle}/follow`);
-      setProfile((p) => ({ ...p, following: r.following, follower_count: r.followers }));
+      const r = await api(want ? 'PUT' : 'DELETE', `/v1/users/${handle}/follow`);
+      setProfile((p) => p && { ...p, following: r.following, follower_count: r.followers });
     } catch (e) {
       toast(e.message);
     }
+    load();
   });
 
   if (error) return html`<div class="page profile"><div class="empty-msg"><h2>${error}</h2><a class="btn" href="#/">Back to the feed</a></div></div>`;

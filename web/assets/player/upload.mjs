@@ -53,7 +53,7 @@ export function Upload({ auth }) {
   const upload = useRef(null);
 
   useEffect(() => {
-    if (!auth.user) auth.ask('Log in to upload videos');
+    if (!auth.user) auth.ask('to upload videos');
   }, [auth.user]);
 
   // Back online: resume from where the server is.
@@ -71,7 +71,7 @@ export function Upload({ auth }) {
   const start = (e) => {
     e.preventDefault();
     if (!file) return;
-    auth.need('Log in to upload videos', () => {
+    auth.need('to upload videos', () => {
       setPhase('sending');
       setNote('');
       setSent(0);
