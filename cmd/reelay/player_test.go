@@ -26,6 +26,10 @@ type playerRun struct {
 	EventStatuses []int
 	AskedToLogIn  string
 	Clip          string // the video uploaded through the page
+	// OfflineNote is what the upload page said when the browser went offline during the
+	// upload (as the second chunk was sent); Tus are the tus requests the page made.
+	OfflineNote string
+	Tus         []struct{ Method, Offset string }
 	// PlayableStatus is the video's status when the upload page first called it playable.
 	PlayableStatus string
 	ProfileTiles   []struct{ Video, Status string }
@@ -109,6 +113,17 @@ func TestPlayerInChromium(t *testing.T) {
 	}
 	if r.PlayableStatus != "processing" && r.PlayableStatus != "ready" {
 		t.Errorf("the upload page called the clip playable in status %q", r.PlayableStatus)
+	}
+	// The upload resumed after the lost connection: a HEAD for the offset, then the rest
+	// from the first chunk's end.
+	resumed := false
+	for i, req := range r.Tus {
+		if req.Method == "HEAD" && i+1 < len(r.Tus) && r.Tus[i+1].Method == "PATCH" && r.Tus[i+1].Offset == "524288" {
+			resumed = true
+		}
+	}
+	if !strings.Contains(r.OfflineNote, "Offline") || !resumed {
+		t.Errorf("the upload through a lost connection: the page said %q; tus requests %+v, want a HEAD then a PATCH at 524288", r.OfflineNote, r.Tus)
 	}
 	var v struct {
 		Status, Caption string

@@ -4,8 +4,9 @@
 //  1. A creator lands in For You and watches without an account; liking asks them to sign
 //     up, which they do in the page.
 //  2. A viewer opens the creator's profile, taps Follow, signs up when asked, and follows.
-//  3. The creator uploads CLIP through the page (tus) and watches its status until it is
-//     playable, then ready; it shows in their profile.
+//  3. The creator uploads CLIP through the page (tus); the browser goes offline during the
+//     upload and back, and the upload resumes; they watch its status until it is playable,
+//     then ready; it shows in their profile.
 //  4. The viewer watches For You: the first video plays; the page preloads the next one; a
 //     swipe (touch) moves to it; the arrow keys and the wheel move back and forth.
 //  5. The viewer's Following feed has the creator's clip; it plays; a like counts, and still
@@ -135,11 +136,27 @@ try {
   await signUp(viewer, 'viewer' + suffix);
   await viewer.waitForFunction(() => document.querySelector('[data-action=follow]')?.textContent === 'Following');
 
-  begin('creator uploads a clip through the page');
+  begin('creator uploads a clip through the page, and the connection drops during it');
+  // The second chunk never gets there: the browser goes offline as it is sent. The page
+  // must say so, and resume from the server's offset once the browser is back online.
+  const tus = [];
+  await creator.route('**/v1/uploads/**', async (route) => {
+    const req = route.request();
+    tus.push({ method: req.method(), offset: req.headers()['upload-offset'] || '' });
+    if (req.method() === 'PATCH' && tus.filter((r) => r.method === 'PATCH').length === 2) {
+      await creator.context().setOffline(true);
+      return route.abort('internetdisconnected');
+    }
+    return route.continue();
+  });
   await creator.click('[data-nav=upload]');
   await creator.setInputFiles('input[type=file]', clip);
   await creator.fill('textarea[name=caption]', 'Made in the browser #e2e #reelay');
   await creator.click('.upload-form button[type=submit]');
+  await creator.waitForSelector('[data-upload=note]:has-text("Offline")');
+  out.offlineNote = await creator.textContent('[data-upload=note]');
+  await shot(creator, 'upload-offline-phone.png');
+  await creator.context().setOffline(false);
   await creator.waitForSelector('[data-upload=status][data-playable=true]', { timeout: 60000 });
   out.uploaded = await creator.getAttribute('[data-action=watch]', 'href');
   const clipID = out.uploaded.split('/').pop();
@@ -147,6 +164,8 @@ try {
   out.playableStatus = await creator.getAttribute('[data-upload=status]', 'data-status');
   await shot(creator, 'upload-phone.png');
   await creator.waitForSelector('[data-upload=status][data-status=ready]', { timeout: 60000 });
+  out.tus = tus;
+  await creator.unroute('**/v1/uploads/**');
 
   begin('the clip is in the creator\'s profile');
   await creator.click('[data-nav=me]');

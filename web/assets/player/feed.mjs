@@ -344,7 +344,7 @@ function Comments({ item, auth, onClose, onCount }) {
       }
     });
   };
-  return html`<${Sheet} title=${`${compact(item.counts.comments)} comments`} onClose=${onClose} cls="comments">
+  return html`<${Sheet} title=${item.counts.comments === 1 ? "1 comment" : `${compact(item.counts.comments)} comments`} onClose=${onClose} cls="comments">
     <ul class="comment-list">
       ${list === null ? html`<li class="muted">Loading…</li>` : list.length === 0 ? html`<li class="muted">No comments yet. Say something nice.</li>` : null}
       ${(list || []).map((c) => html`<li key=${c.id} class="comment"><${Avatar} user=${c.author} size="32" />

@@ -70,6 +70,7 @@ export function Avatar({ user, size = 48 }) {
 
 // Caption writes a caption with its hashtags and mentions highlighted.
 export function Caption({ text }) {
+  if (!text) return null;
   const parts = (text || '').split(/([#@][\p{L}\p{N}_]+)/u);
   return html`<p class="caption">${parts.map((p, i) =>
     i % 2 === 0 ? p : p[0] === '@' ? html`<a class="tag" href=${'#/' + p.toLowerCase()}>${p}</a>` : html`<b class="tag">${p}</b>`)}</p>`;

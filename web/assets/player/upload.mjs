@@ -1,6 +1,6 @@
 // upload.mjs: uploading a video from the browser with tus-js-client (window.tus, loaded by a
 // classic script) to /v1/uploads/, as `reelay upload` does: the metadata filename, filetype,
-// caption and visibility, the bearer token, 1 MiB chunks. A lost connection is ridden out:
+// caption and visibility, the bearer token, 512 KiB chunks. A lost connection is ridden out:
 // tus-js-client retries while the browser is online; offline, the upload waits for the
 // browser to be back and resumes from the offset the server has (HEAD). Then the video's
 // status is polled until it plays.
@@ -10,7 +10,7 @@ import { api, session } from './api.mjs';
 import { Icon, toast } from './ui.mjs';
 
 const UPLOADS_KEY = 'reelay.uploads';
-const CHUNK = 1 << 20;
+const CHUNK = 512 << 10; // what a lost connection may cost again
 
 // pendingUploads are the uploads this browser made that have not been seen ready yet:
 // [{id, caption, at}].
