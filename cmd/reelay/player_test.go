@@ -49,7 +49,12 @@ type playerRun struct {
 	AnonymousPlay, AfterSwipe, AfterKeyUp, AfterWheel, Following, AfterLike, AfterReload *slotState
 	LikeStatus                                                                           int
 	Comment                                                                              string
-	FatalErrors                                                                          []any
+	// The share: its answer, the link it copied, and that link opened in another browser.
+	ShareStatus  int
+	SharedLink   string
+	SharedPlays  *slotState
+	ReportStatus int
+	FatalErrors  []any
 }
 
 // slotState is the current video of a page: which, and how it plays.
@@ -202,6 +207,12 @@ func TestPlayerInChromium(t *testing.T) {
 	}
 	if r.Comment != "Lovely pattern" {
 		t.Errorf("comment: %q", r.Comment)
+	}
+	if r.ShareStatus != http.StatusOK || r.SharedLink != api+"/#/v/"+r.Clip || r.SharedPlays == nil || r.SharedPlays.Video != r.Clip {
+		t.Errorf("share: %d, copied %q, which played %+v", r.ShareStatus, r.SharedLink, r.SharedPlays)
+	}
+	if r.ReportStatus != http.StatusCreated {
+		t.Errorf("report: %d", r.ReportStatus)
 	}
 
 	// The recommender's events: every type the player sends, all accepted, and the views

@@ -10,7 +10,7 @@
 //  4. The viewer watches For You: the first video plays; the page preloads the next one; a
 //     swipe (touch) moves to it; the arrow keys and the wheel move back and forth.
 //  5. The viewer's Following feed has the creator's clip; it plays; a like counts, and still
-//     does after a reload.
+//     does after a reload; they comment, share it (the link copied opens it) and report it.
 //
 // It prints one JSON object of what it saw (cmd/reelay's TestPlayerInChromium judges it) and
 // saves screenshots under SHOTS.
@@ -241,6 +241,25 @@ try {
   await viewer.waitForSelector('.comment-list .comment');
   out.comment = await viewer.textContent('.comment-list .comment p');
   await shot(viewer, 'comments-phone.png');
+  await viewer.click('.sheet.comments [aria-label=Close]');
+
+  begin('viewer shares it: the link opens the video');
+  await viewer.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: api });
+  const shared = viewer.waitForResponse((r) => r.url().endsWith(`/v1/videos/${clipID}/shares`));
+  await viewer.click('.slot.active .act.share');
+  out.shareStatus = (await shared).status();
+  await viewer.waitForFunction(() => document.querySelector('.slot.active [data-count=shares]').textContent === '1');
+  out.sharedLink = await viewer.evaluate(() => navigator.clipboard.readText());
+  const visitor = await newPage('visitor', phone);
+  await visitor.goto(out.sharedLink);
+  out.sharedPlays = await playing(visitor);
+  await visitor.context().close();
+
+  begin('viewer reports it');
+  await viewer.click('.slot.active .act.report');
+  const reported = viewer.waitForResponse((r) => r.url().endsWith(`/v1/videos/${clipID}/reports`));
+  await viewer.click('.sheet.report [data-reason=spam]');
+  out.reportStatus = (await reported).status();
 
   begin('the recommender\'s events reached the API');
   const want = ['impression', 'play', 'progress', 'complete', 'skip'];

@@ -176,7 +176,8 @@ export function Upload({ auth }) {
         ${video.status === 'processing' ? html`<div class="meter thin"><i style=${`width:${video.progress}%`}></i></div>` : null}` : null}
       ${video && video.error ? html`<p class="error">${video.error.message}</p>` : null}
       ${note ? html`<p class="note" data-upload="note">${note}</p>` : null}
-      ${phase === 'done' ? html`<p class="muted">It is in your profile. <a href=${'#/@' + auth.user?.handle}>See it</a></p>` : null}
+      ${phase === 'done' ? html`<p class="muted">It is in your profile. <a href=${'#/@' + auth.user?.handle}>See it</a></p>
+        <button class="btn wide" data-action="another" onClick=${() => { setFile(null); setCaption(''); setPhase('pick'); setVideo(null); setSent(0); upload.current = null; }}>Upload another</button>` : null}
     </div>` : null}
   </div>`;
 }
