@@ -97,6 +97,7 @@ func TestPlayerInChromium(t *testing.T) {
 	clip := makeTestClip(t, "360x640", "3")
 
 	shots := filepath.Join(b.root, "screenshots", "player")
+	os.RemoveAll(shots) // the last run's, a failed one's among them
 	cmd := exec.CommandContext(ctx, b.node, filepath.Join(b.root, "e2e", "web", "player.mjs"), api, clip, shots)
 	cmd.Env = append(os.Environ(), "CHROMIUM="+b.chromium)
 	var stderr bytes.Buffer

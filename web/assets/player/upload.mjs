@@ -50,6 +50,7 @@ export function Upload({ auth }) {
   const [sent, setSent] = useState(0);
   const [note, setNote] = useState('');
   const [video, setVideo] = useState(null);
+  const [round, setRound] = useState(0); // a new file input for each upload
   const upload = useRef(null);
 
   useEffect(() => {
@@ -150,7 +151,7 @@ export function Upload({ auth }) {
     <header class="page-head"><a class="icon-btn" href="#/" aria-label="Back"><${Icon} name="back" /></a><span>Upload a video</span><span></span></header>
     <form class="upload-form" onSubmit=${start}>
       <label class=${'drop' + (file ? ' has-file' : '')}>
-        <input type="file" name="video" accept="video/*" disabled=${phase !== 'pick' && phase !== 'failed'}
+        <input key=${round} type="file" name="video" accept="video/*" disabled=${phase !== 'pick' && phase !== 'failed'}
           onChange=${(e) => { setFile(e.target.files[0] || null); setPhase('pick'); setVideo(null); }} />
         <${Icon} name="upload" size="40" />
         <b>${file ? file.name : 'Select a video'}</b>
@@ -177,7 +178,7 @@ export function Upload({ auth }) {
       ${video && video.error ? html`<p class="error">${video.error.message}</p>` : null}
       ${note ? html`<p class="note" data-upload="note">${note}</p>` : null}
       ${phase === 'done' ? html`<p class="muted">It is in your profile. <a href=${'#/@' + auth.user?.handle}>See it</a></p>
-        <button class="btn wide" data-action="another" onClick=${() => { setFile(null); setCaption(''); setPhase('pick'); setVideo(null); setSent(0); upload.current = null; }}>Upload another</button>` : null}
+        <button class="btn wide" data-action="another" onClick=${() => { setFile(null); setCaption(''); setPhase('pick'); setVideo(null); setSent(0); setRound((r) => r + 1); upload.current = null; }}>Upload another</button>` : null}
     </div>` : null}
   </div>`;
 }
