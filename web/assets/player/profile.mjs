@@ -97,7 +97,7 @@ function PendingTile({ upload, onReady }) {
   }, [upload.id]);
   const status = v ? v.status : 'uploading';
   return html`<a class="tile pending" href=${v && v.playable ? '#/v/' + upload.id : '#/upload'} data-video=${upload.id} data-status=${status}>
-    ${v && v.playable && v.poster_url ? html`<img src=${v.poster_url} alt="" onError=${(e) => e.target.remove()} />` : html`<div class="tile-blank"></div>`}
+    ${v && v.playable && v.poster_url ? html`<img src=${v.poster_url} alt="" onError=${(e) => e.target.remove()} />` : html`<div class="tile-blank"><span>${upload.caption || 'Your video'}</span></div>`}
     <span class=${'badge ' + status}>${statusLabel(v)}</span>
     ${v && v.status === 'failed' ? html`<span class="reason">${v.error?.message}</span>` : null}
   </a>`;

@@ -3,7 +3,8 @@
 // caption and visibility, the bearer token, 512 KiB chunks. A lost connection is ridden out:
 // tus-js-client retries while the browser is online; offline, the upload waits for the
 // browser to be back and resumes from the offset the server has (HEAD). Then the video's
-// status is polled until it plays.
+// status is polled until it plays. An upload goes on while the creator browses elsewhere in
+// the page; their profile shows it, with its status, from its creation on.
 
 import { html, useEffect, useRef, useState } from '/assets/vendor/preact-htm.mjs';
 import { api, session } from './api.mjs';
@@ -29,6 +30,14 @@ function rememberUpload(u) {
 export function forgetUpload(id) {
   localStorage.setItem(UPLOADS_KEY, JSON.stringify(pendingUploads().filter((x) => x.id !== id)));
 }
+
+// offline holds the uploads that stopped because the browser went offline: they resume,
+// from the offset the server has, when it is back online.
+const offline = new Set();
+addEventListener('online', () => {
+  for (const up of offline) up.start();
+  offline.clear();
+});
 
 // statusLabel says where a video (GET /v1/videos/{id}) is.
 export function statusLabel(v) {
@@ -57,14 +66,8 @@ export function Upload({ auth }) {
     if (!auth.user) auth.ask('to upload videos');
   }, [auth.user]);
 
-  // Back online: resume from where the server is.
   useEffect(() => {
-    const online = () => {
-      if (upload.current && phase === 'sending') {
-        setNote('Back online. Resuming…');
-        upload.current.start();
-      }
-    };
+    const online = () => phase === 'sending' && setNote('Back online. Resuming…');
     addEventListener('online', online);
     return () => removeEventListener('online', online);
   }, [phase]);
@@ -91,6 +94,8 @@ export function Upload({ auth }) {
           setSent(total ? bytes / total : 0);
         },
         onChunkComplete: () => setNote(''),
+        // Known from the creation on: the profile shows it while it uploads.
+        onUploadUrlAvailable: () => rememberUpload({ id: up.url.split('/').filter(Boolean).pop(), caption, at: new Date().toISOString() }),
         onShouldRetry: (err, attempt) => {
           const status = err.originalResponse ? err.originalResponse.getStatus() : 0;
           if (status >= 400 && status < 500 && status !== 409 && status !== 423 && status !== 429) return false;
@@ -100,7 +105,8 @@ export function Upload({ auth }) {
         onError: (err) => {
           if (!navigator.onLine) {
             setNote('Offline. The upload resumes when you are back.');
-            return; // the online listener starts it again
+            offline.add(up);
+            return;
           }
           const body = err.originalResponse?.getBody?.();
           let msg = String(err.message || err);
@@ -143,8 +149,6 @@ export function Upload({ auth }) {
     }
     setTimeout(() => poll(id), 700);
   };
-
-  useEffect(() => () => upload.current?.abort(), []);
 
   const pct = Math.round(sent * 100);
   return html`<div class="page upload" data-phase=${phase}>
