@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -121,6 +123,58 @@ func TestVendored(t *testing.T) {
 	for _, e := range entries {
 		if !listed[e.Name()] {
 			t.Errorf("assets/vendor/%s is not in vendor.txt", e.Name())
+		}
+	}
+}
+
+// TestPlayerAssets follows the player page's references: every script and stylesheet that
+// index.html names and every module that its modules import must be served, as scripts or
+// styles, and the page may hold no inline script, which its policy forbids.
+func TestPlayerAssets(t *testing.T) {
+	page, ok := Lookup("/")
+	if !ok {
+		t.Fatal("no page at /")
+	}
+	refRE := regexp.MustCompile(`(?:src|href)="(/assets/[^"]+)"`)
+	importRE := regexp.MustCompile(`(?m)^(?:import|export)\b[^'";]*?\bfrom\s+'([^']+)'|^import\s+'([^']+)'`)
+	if n, m := strings.Count(string(page.Body), "<script"), len(regexp.MustCompile(`<script[^>]+src="[^"]+"`).FindAll(page.Body, -1)); n != m || n == 0 {
+		t.Errorf("index.html has %d scripts, %d of them with a src: inline scripts break the page's policy", n, m)
+	}
+	want := map[string]bool{} // path: whether it is a module, whose imports are followed
+	for _, m := range refRE.FindAllSubmatch(page.Body, -1) {
+		want[string(m[1])] = strings.HasSuffix(string(m[1]), ".mjs")
+	}
+	seen := map[string]bool{}
+	for len(want) > 0 {
+		for p, module := range want {
+			delete(want, p)
+			if seen[p] {
+				continue
+			}
+			seen[p] = true
+			f, ok := Lookup(p)
+			if !ok {
+				t.Errorf("%s is referenced but not served", p)
+				continue
+			}
+			if !strings.HasPrefix(f.ContentType, "text/javascript") && !strings.HasPrefix(f.ContentType, "text/css") {
+				t.Errorf("%s is served as %s", p, f.ContentType)
+			}
+			if !module || strings.HasPrefix(p, AssetsPath+"vendor/") {
+				continue
+			}
+			for _, m := range importRE.FindAllStringSubmatch(string(f.Body), -1) {
+				spec := m[1] + m[2]
+				if !strings.HasPrefix(spec, "/") {
+					spec = path.Join(path.Dir(p), spec)
+				}
+				want[spec] = true
+			}
+		}
+	}
+	for _, p := range []string{"/assets/player/app.mjs", "/assets/player/clip.mjs", "/assets/vendor/hls.min.mjs", "/assets/vendor/tus.min.js"} {
+		if !seen[p] {
+			t.Errorf("the player does not load %s (it loads %v)", p, seen)
 		}
 	}
 }

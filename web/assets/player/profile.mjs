@@ -1,0 +1,104 @@
+// profile.mjs: a creator's page: their counts, a follow button, and a grid of their videos'
+// posters. On your own page, the videos you uploaded from this browser that are not ready yet
+// come first, each with its status (uploading, processing with its percent, failed with the
+// reason), until they join the grid.
+
+import { html, useEffect, useRef, useState } from '/assets/vendor/preact-htm.mjs';
+import { api, compact, logout } from './api.mjs';
+import { Avatar, Icon, toast } from './ui.mjs';
+import { pendingUploads, forgetUpload, statusLabel } from './upload.mjs';
+
+export function Profile({ handle, auth }) {
+  const [profile, setProfile] = useState(null);
+  const [videos, setVideos] = useState(null);
+  const [error, setError] = useState('');
+  const own = auth.user && auth.user.handle === handle;
+
+  // load (re)reads the profile; only the answers to the latest load are shown, so that one
+  // sent before a follow cannot undo it when it arrives after.
+  const seq = useRef(0);
+  const load = () => {
+    const n = ++seq.current;
+    api('GET', `/v1/users/${handle}`).then((p) => n === seq.current && setProfile(p), (e) => n === seq.current && setError(e.message));
+    api('GET', `/v1/users/${handle}/videos?limit=60`).then((r) => n === seq.current && setVideos(r.items), () => n === seq.current && setVideos([]));
+  };
+  useEffect(() => {
+    setProfile(null);
+    setVideos(null);
+    setError('');
+  }, [handle]);
+  useEffect(load, [handle, auth.user?.handle]);
+
+  const follow = () => auth.need('to follow creators', async () => {
+    const want = !profile.following;
+    seq.current++; // what is on its way is out of date
+    try {
+      const r = await api(want ? 'PUT' : 'DELETE', `/v1/users/${handle}/follow`);
+      setProfile((p) => p && { ...p, following: r.following, follower_count: r.followers });
+    } catch (e) {
+      toast(e.message);
+    }
+    load();
+  });
+
+  if (error) return html`<div class="page profile"><div class="empty-msg"><h2>${error}</h2><a class="btn" href="#/">Back to the feed</a></div></div>`;
+  if (!profile) return html`<div class="page profile"><div class="spinner"></div></div>`;
+  const ready = new Set((videos || []).map((v) => v.id));
+  return html`<div class="page profile" data-handle=${handle}>
+    <header class="page-head"><a class="icon-btn" href="#/" aria-label="Back"><${Icon} name="back" /></a><span>@${handle}</span>
+      ${own ? html`<button class="link" onClick=${() => logout().then(() => (location.hash = '#/'))}>Log out</button>` : html`<span></span>`}</header>
+    <div class="profile-top">
+      <${Avatar} user=${profile} size="96" />
+      <h1>${profile.display_name || '@' + profile.handle}</h1>
+      ${profile.display_name ? html`<p class="muted">@${profile.handle}</p>` : null}
+      <div class="stats">
+        <div><b data-count="following">${compact(profile.following_count)}</b><span>Following</span></div>
+        <div><b data-count="followers">${compact(profile.follower_count)}</b><span>Followers</span></div>
+        <div><b data-count="videos">${compact(profile.video_count)}</b><span>Videos</span></div>
+      </div>
+      ${own
+        ? html`<a class="btn primary" href="#/upload"><${Icon} name="upload" size="18" /> Upload</a>`
+        : html`<button class=${'btn ' + (profile.following ? '' : 'primary')} data-action="follow" onClick=${follow}>${profile.following ? 'Following' : 'Follow'}</button>`}
+      ${profile.bio ? html`<p class="bio">${profile.bio}</p>` : null}
+    </div>
+    <div class="grid">
+      ${own ? pendingUploads().filter((u) => !ready.has(u.id)).map((u) => html`<${PendingTile} key=${u.id} upload=${u} onReady=${load} />`) : null}
+      ${(videos || []).map((v) => html`<a class="tile" key=${v.id} href=${'#/v/' + v.id} data-video=${v.id} data-status="ready">
+        <img src=${v.poster_url} alt="" loading="lazy" />
+        ${own ? html`<span class="badge ok">${v.visibility === 'public' ? 'Ready' : v.visibility}</span>` : null}
+        <span class="views">▷ ${compact(v.counts.views)}</span></a>`)}
+    </div>
+    ${videos && videos.length === 0 && !(own && pendingUploads().length) ? html`<p class="muted center">${own ? 'Your videos will show up here.' : 'No videos yet.'}</p>` : null}
+  </div>`;
+}
+
+// PendingTile is an upload of this browser on its way to the grid: its status, polled.
+function PendingTile({ upload, onReady }) {
+  const [v, setV] = useState(null);
+  useEffect(() => {
+    let stop = false, timer = 0;
+    const poll = async () => {
+      try {
+        const got = await api('GET', '/v1/videos/' + upload.id);
+        if (stop) return;
+        setV(got);
+        if (got.status === 'ready') {
+          forgetUpload(upload.id);
+          onReady();
+          return;
+        }
+      } catch (e) {
+        if (e.status === 404 || e.status === 410) forgetUpload(upload.id);
+      }
+      if (!stop) timer = setTimeout(poll, 1000);
+    };
+    poll();
+    return () => { stop = true; clearTimeout(timer); };
+  }, [upload.id]);
+  const status = v ? v.status : 'uploading';
+  return html`<a class="tile pending" href=${v && v.playable ? '#/v/' + upload.id : '#/upload'} data-video=${upload.id} data-status=${status}>
+    ${v && v.playable && v.poster_url ? html`<img src=${v.poster_url} alt="" onError=${(e) => e.target.remove()} />` : html`<div class="tile-blank"><span>${upload.caption || 'Your video'}</span></div>`}
+    <span class=${'badge ' + status}>${statusLabel(v)}</span>
+    ${v && v.status === 'failed' ? html`<span class="reason">${v.error?.message}</span>` : null}
+  </a>`;
+}
