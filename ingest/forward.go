@@ -2,10 +2,13 @@ package ingest
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/reelay/reelay/internal/apierr"
 	"github.com/reelay/reelay/internal/videoid"
@@ -47,6 +50,11 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request) bool {
 		return false // parsed before it was stored
 	}
 	h.m.forwarded.Inc()
+	// A client that stalls mid-chunk loses its connection here after ChunkIdleTimeout, as on
+	// the staging node, rather than holding both until that node gives up.
+	body := &idleBody{ReadCloser: r.Body, rc: http.NewResponseController(w), idle: h.cfg.ChunkIdleTimeout}
+	r.Body = body
+	defer body.done()
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
@@ -66,6 +74,38 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request) bool {
 	}
 	proxy.ServeHTTP(w, r)
 	return true
+}
+
+// idleBody is a request body whose every read must make progress within idle: it moves the
+// connection's read deadline as the bytes come (at most every tenth of idle, like copyBody).
+type idleBody struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	idle time.Duration
+	set  time.Time   // when the deadline was last moved
+	off  bool        // deadlines are not supported
+	eof  atomic.Bool // the body was read to its end (the proxy reads it on a goroutine of its own)
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	if now := time.Now(); !b.off && now.Sub(b.set) >= b.idle/10 {
+		b.set = now
+		b.off = b.rc.SetReadDeadline(now.Add(b.idle)) != nil
+	}
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.eof.Store(true)
+	}
+	return n, err
+}
+
+// done clears the deadline once the whole body has been read, for the connection's next
+// request; a body that broke off keeps it, so that the server's reading of what is left of it
+// cannot hang either.
+func (b *idleBody) done() {
+	if b.eof.Load() {
+		b.rc.SetReadDeadline(time.Time{})
+	}
 }
 
 // parseNodeURL checks Config.NodeURL: an http(s) URL of a host, without a path.
