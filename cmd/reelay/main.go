@@ -65,7 +65,7 @@ type env struct {
 func commands() []command {
 	return []command{
 		{name: "up", summary: "run every tier in one process on embedded defaults (a local directory and SQLite)", setup: setupUp},
-		{name: "api", summary: "run the whole API, every /v1 route (accounts, uploads, video status, feeds, social), against a database and a store; run several behind a balancer", setup: setupAPI},
+		{name: "api", summary: "run the whole API, every /v1 route (accounts, uploads, videos, feeds, social); several share a database behind a balancer", setup: setupAPI},
 		{name: "feed", summary: "run the feed/social half of the API alone: every /v1 route but /v1/uploads/ (reelay api serves both halves)", setup: setupFeed},
 		{name: "origin", summary: "serve HLS at /v/{id}/... from the object store", setup: setupOrigin},
 		{name: "edge", summary: "run a node of the gossip-clustered edge cache", setup: setupEdge},
