@@ -14,12 +14,13 @@ BUILD_PKGS := gcc pkg-config libavcodec-dev libavformat-dev libavfilter-dev libs
 	libswresample-dev libavutil-dev libavdevice-dev
 # Tests: the FFmpeg CLI (ffprobe checks), PostgreSQL 15 (started by the tests themselves),
 # Chromium (hls.js playback, driven by playwright-core; Node 20 comes with the machine), and
-# Prometheus (promtool, and the server that cmd/reelay's test scrapes `reelay up` with).
-TEST_PKGS := $(BUILD_PKGS) ffmpeg postgresql chromium prometheus
+# Prometheus (promtool, and the server that cmd/reelay's test scrapes `reelay up` with), and
+# nginx and systemd-analyze for deploy/ (deploy-check, and the cluster recipe's test).
+TEST_PKGS := $(BUILD_PKGS) ffmpeg postgresql chromium prometheus nginx systemd
 
 ARGS ?=
 
-.PHONY: up test build deps test-deps vet prometheus-check clean mutants
+.PHONY: up test build deps test-deps vet prometheus-check deploy-check clean mutants
 
 up: build
 	./bin/reelay up $(ARGS)
@@ -61,9 +62,23 @@ prometheus-check:
 		promtool check rules $(PROM)/rules/*.yml && \
 		promtool test rules $(PROM)/tests/*.yml
 
+# deploy/, as an operator copies it: each systemd unit through `systemd-analyze verify` (an
+# instance of each template; in a copy whose ExecStart names an executable that exists here,
+# since verify checks it), failing on any complaint, and the nginx configuration through
+# `nginx -t` in a minimal main configuration. Needs no running systemd (a container's root
+# will do). A second or two.
+deploy-check:
+	@scripts/ensure-packages nginx systemd
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+		for f in deploy/systemd/*.service; do sed "s#^ExecStart=/usr/local/bin/reelay #ExecStart=$$(command -v true) #" "$$f" >"$$tmp/$${f##*/}"; done && \
+		units=$$(cd "$$tmp" && ls | sed 's/@\.service$$/@1.service/') && \
+		out=$$(cd "$$tmp" && systemd-analyze verify $$units 2>&1) && [ -z "$$out" ] || { echo "systemd-analyze verify: $$out"; exit 1; } && \
+		printf 'pid %s/nginx.pid;\nevents {}\nhttp {\n    include %s;\n}\n' "$$tmp" "$$PWD/deploy/nginx/reelay.conf" >"$$tmp/nginx.conf" && \
+		nginx -t -q -e stderr -p "$$tmp" -c "$$tmp/nginx.conf"
+
 # Every test, against real servers: each test binary starts the MinIO and PostgreSQL it
 # needs on free loopback ports and stops them when it exits, pass or fail.
-test: test-deps vet prometheus-check
+test: test-deps vet prometheus-check deploy-check
 	REELAY_TEST_SERVICES=require REELAY_MINIO_BIN=$(MINIO_BIN) \
 		$(GO) test -race -count=1 -timeout 30m ./...
 

@@ -21,9 +21,11 @@ const gcBatch = 500
 // Run does the background work until ctx is done, then stops the hand-overs under way (a
 // stopped one is taken up again by the next Run) and returns nil once they have. At start it
 // deletes staged files that belong to no live upload, and every Config.GCInterval (and at
-// start) it expires unfinished uploads past their expiry (their bytes and state go; requests
-// for them answer 410), hands finished uploads to the Pipeline again if an earlier hand-over
-// failed or never ended (a crash), and forgets uploads older than Config.Retention.
+// start) it expires unfinished uploads past their expiry, whichever node stages them (their
+// state goes, requests for them answer 410, and the staging node deletes their bytes), hands
+// finished uploads staged here to the Pipeline again if an earlier hand-over failed or never
+// ended (a crash), and forgets uploads older than Config.Retention. With a Config.NodeURL it
+// also deletes, every round, the staged files of uploads that another node expired or forgot.
 func (h *Handler) Run(ctx context.Context) error {
 	defer func() {
 		h.bgMu.Lock()
@@ -58,7 +60,8 @@ func (h *Handler) collect(ctx context.Context) {
 		})
 	}
 
-	finished, err := h.uploads.inState(ctx, stateFinished, gcBatch)
+	// Only the node staging a finished upload has its bytes to hand over.
+	finished, err := h.uploads.inState(ctx, stateFinished, h.cfg.NodeURL, gcBatch)
 	if err != nil && ctx.Err() == nil {
 		h.log.Warn("listing finished uploads", "err", err)
 	}
@@ -83,6 +86,10 @@ func (h *Handler) collect(ctx context.Context) {
 	}
 	if len(purged) > 0 {
 		h.log.Info("forgot old uploads", "count", len(purged))
+	}
+	if h.cfg.NodeURL != "" {
+		// Another node may have expired or forgotten an upload staged here.
+		h.sweep(ctx)
 	}
 }
 

@@ -49,6 +49,9 @@ var (
 
 // ServeHTTP serves the tus protocol under Path.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.forward(w, r) {
+		return
+	}
 	w.Header().Set("Tus-Resumable", tusVersion)
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	cors(w, r)

@@ -57,6 +57,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, p auth.Principa
 		LengthDeferred: deferred,
 		Metadata:       r.Header.Get("Upload-Metadata"),
 		ExpiresAt:      h.now().Add(h.cfg.TTL),
+		Node:           h.cfg.NodeURL,
 	})
 	var qe *quotaError
 	if errors.As(err, &qe) && qe.retryAfter > 0 {

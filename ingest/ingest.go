@@ -13,6 +13,10 @@
 // request that finished it is answered, and then takes its bytes in the background (HandOver),
 // so that the client never waits for a copy. Run expires abandoned uploads and retries
 // hand-overs that failed or that a crash interrupted.
+//
+// Several API nodes may share the database behind one balancer: each upload's bytes stay on
+// the node that created it (Config.NodeURL), and a request for the upload that reaches
+// another node is passed to that one (forward.go), so the balancer needs no affinity.
 package ingest
 
 import (
@@ -80,6 +84,12 @@ type Config struct {
 	// must overwrite those headers, not pass on the client's. Default: none, the headers are
 	// ignored.
 	TrustedProxies []netip.Prefix
+	// NodeURL is the base URL at which the other API nodes reach this one, such as
+	// "http://10.0.0.1:8080", for API nodes that share a database behind one balancer. Each
+	// upload records the node that stages its bytes; a request for it that arrives at another
+	// node is passed to that one (see forward), so that a balancer may send the chunks of one
+	// upload to any node. Default "": a single node, which serves every upload itself.
+	NodeURL string
 	// Registerer receives the handler's metrics. Default nil: not registered.
 	Registerer prometheus.Registerer
 	// Logger receives the handler's logs. Default nil: discarded.
@@ -127,6 +137,7 @@ type Handler struct {
 	pipeline Pipeline // nil: a finished upload is complete at once
 	log      *slog.Logger
 	locks    locks
+	peers    http.RoundTripper // to the other nodes, for forward
 	m        metrics
 	now      func() time.Time
 	bufs     sync.Pool // *[]byte of copyBufferSize
@@ -180,6 +191,9 @@ func New(cfg Config, d *db.DB, p Pipeline) (*Handler, error) {
 		return nil, err
 	}
 	cfg.PublicURL = publicURL
+	if cfg.NodeURL, err = parseNodeURL(cfg.NodeURL); err != nil {
+		return nil, err
+	}
 	if cfg.MaxSize == 0 {
 		cfg.MaxSize = DefaultMaxSize
 	}
@@ -219,6 +233,7 @@ func New(cfg Config, d *db.DB, p Pipeline) (*Handler, error) {
 		log:      cfg.Logger.With("tier", "ingest"),
 		m:        newMetrics(),
 		now:      time.Now,
+		peers:    http.DefaultTransport.(*http.Transport).Clone(),
 		bufs:     sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }},
 	}
 	h.bg, h.stopBG = context.WithCancel(context.Background())
@@ -255,7 +270,7 @@ func (h *Handler) removeStaged(id string) error {
 
 type metrics struct {
 	created, finished, terminated, expired, rejected prometheus.Counter
-	handOverFailures, bytes, quotaRefused            prometheus.Counter
+	handOverFailures, bytes, quotaRefused, forwarded prometheus.Counter
 }
 
 func newMetrics() metrics {
@@ -271,9 +286,10 @@ func newMetrics() metrics {
 		handOverFailures: counter("handover_failures_total", "Hand-overs of accepted uploads to the pipeline that failed, to be tried again."),
 		bytes:            counter("received_bytes_total", "Upload bytes received and stored."),
 		quotaRefused:     counter("quota_refused_total", "Uploads refused because their creator was over a quota."),
+		forwarded:        counter("forwarded_requests_total", "Requests for an upload staged on another API node, passed to it."),
 	}
 }
 
 func (m metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.created, m.finished, m.terminated, m.expired, m.rejected, m.handOverFailures, m.bytes, m.quotaRefused}
+	return []prometheus.Collector{m.created, m.finished, m.terminated, m.expired, m.rejected, m.handOverFailures, m.bytes, m.quotaRefused, m.forwarded}
 }

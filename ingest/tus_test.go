@@ -404,8 +404,8 @@ func TestTermination(t *testing.T) {
 				t.Errorf("metric %s = %v, want %v", name, got, want)
 			}
 		}
-		if mfs, err := reg.Gather(); err != nil || len(mfs) != 8 {
-			t.Errorf("registered metrics: %d, %v; want 8", len(mfs), err)
+		if mfs, err := reg.Gather(); err != nil || len(mfs) != 9 {
+			t.Errorf("registered metrics: %d, %v; want 9", len(mfs), err)
 		}
 	})
 }

@@ -49,17 +49,18 @@ type upload struct {
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
 	ExpiresAt      time.Time // a receiving upload expires after this
+	Node           string    // the API node staging the bytes (Config.NodeURL); "" on a single node
 }
 
 const uploadCols = `id, user_id, upload_length, upload_offset, metadata, state, reason_code, reason,
-	created_at, updated_at, expires_at`
+	created_at, updated_at, expires_at, node`
 
 func scanUpload(row db.RowScanner) (upload, error) {
 	var u upload
 	var length sql.NullInt64
 	var created, updated, expires int64
 	err := row.Scan(&u.ID, &u.UserID, &length, &u.Offset, &u.Metadata, &u.State, &u.ReasonCode, &u.Reason,
-		&created, &updated, &expires)
+		&created, &updated, &expires, &u.Node)
 	if errors.Is(err, sql.ErrNoRows) {
 		return upload{}, db.ErrNotFound
 	}
@@ -71,8 +72,8 @@ func scanUpload(row db.RowScanner) (upload, error) {
 	return u, nil
 }
 
-// create stores a new upload from u's ID, UserID, Length or LengthDeferred, Metadata and
-// ExpiresAt, at offset 0. Its state is receiving, or finished at once when its length is 0.
+// create stores a new upload from u's ID, UserID, Length or LengthDeferred, Metadata,
+// ExpiresAt and Node, at offset 0. Its state is receiving, or finished at once when its length is 0.
 // It returns ErrDuplicate when the id is taken, and quota's error when quota, called first in
 // the same transaction with the user's creations serialized, refuses the upload.
 func (s *Uploads) create(ctx context.Context, u upload, quota func(tx *sql.Tx, now time.Time) error) (upload, error) {
@@ -103,9 +104,9 @@ func (s *Uploads) create(ctx context.Context, u upload, quota func(tx *sql.Tx, n
 		}
 		now := db.Millis(t)
 		created, err = scanUpload(tx.QueryRowContext(ctx, `INSERT INTO uploads
-			(id, user_id, upload_length, metadata, state, created_at, updated_at, expires_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $6, $7) RETURNING `+uploadCols,
-			u.ID, u.UserID, length, u.Metadata, state, now, db.Millis(u.ExpiresAt)))
+			(id, user_id, upload_length, metadata, state, created_at, updated_at, expires_at, node)
+			VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8) RETURNING `+uploadCols,
+			u.ID, u.UserID, length, u.Metadata, state, now, db.Millis(u.ExpiresAt), u.Node))
 		return err
 	})
 	if db.IsUnique(err) {
@@ -190,10 +191,11 @@ func (s *Uploads) expired(ctx context.Context, t time.Time, limit int) ([]upload
 		ORDER BY expires_at, id LIMIT $2`, db.Millis(t), limit)
 }
 
-// inState returns up to limit uploads in state, the least recently updated first.
-func (s *Uploads) inState(ctx context.Context, state string, limit int) ([]upload, error) {
-	return s.list(ctx, `SELECT `+uploadCols+` FROM uploads WHERE state = $1
-		ORDER BY updated_at, id LIMIT $2`, state, limit)
+// inState returns up to limit uploads in state staged on node, the least recently updated
+// first.
+func (s *Uploads) inState(ctx context.Context, state, node string, limit int) ([]upload, error) {
+	return s.list(ctx, `SELECT `+uploadCols+` FROM uploads WHERE state = $1 AND node = $2
+		ORDER BY updated_at, id LIMIT $3`, state, node, limit)
 }
 
 func (s *Uploads) list(ctx context.Context, query string, args ...any) ([]upload, error) {

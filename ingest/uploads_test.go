@@ -177,7 +177,7 @@ func TestUploadGarbage(t *testing.T) {
 				t.Errorf("ExpiredUploads(+%v, %d) = %v, %v; want %v", tc.at, tc.limit, ids(list), err, tc.want)
 			}
 		}
-		if list, err := s.inState(ctx, stateFinished, 10); err != nil || !slices.Equal(ids(list), []string{"done"}) {
+		if list, err := s.inState(ctx, stateFinished, "", 10); err != nil || !slices.Equal(ids(list), []string{"done"}) {
 			t.Errorf("UploadsInState(finished) = %v, %v", ids(list), err)
 		}
 

@@ -4,9 +4,12 @@
 // `reelay feed` on the same SQLite database registers the user and logs in, and exits. It
 // uploads a file of random bytes with reelay's tus client, alternating with a plain write of
 // the same bytes into the same directory (fsync at the end, as the server fsyncs every chunk).
-// It prints a Markdown table of medians.
+// It prints a Markdown table of medians. With -tier tusd the server is the reference tus
+// server instead, tusd's handler staging on disk (bench/tusd, a module of its own), and with
+// -tier tusd-s3 tusd's s3store staging in S3 as multipart uploads (-s3-endpoint, -s3-bucket).
 //
 //	go build -o bin/reelay ./cmd/reelay && go run ./bench/upload -mib 1024 -runs 5
+//	(cd bench/tusd && go build -o ../../bin/tusd-bench .) && go run ./bench/upload -tier tusd
 package main
 
 import (
@@ -36,7 +39,10 @@ func main() {
 	chunk := flag.Int64("chunk-mib", 64, "tus chunk size in MiB")
 	reelay := flag.String("reelay", "bin/reelay", "reelay binary")
 	dir := flag.String("dir", "", "directory on the disk under test; empty is a new temporary directory")
-	tier := flag.String("tier", "ingest", "server under test: ingest (reelay ingest) or up (reelay up)")
+	tier := flag.String("tier", "ingest", "server under test: ingest (reelay ingest), up (reelay up), tusd (tusd's filestore) or tusd-s3 (tusd's s3store)")
+	tusd := flag.String("tusd", "bin/tusd-bench", "bench/tusd binary, for -tier tusd and tusd-s3")
+	s3Endpoint := flag.String("s3-endpoint", "", "for -tier tusd-s3: the S3 endpoint, e.g. http://127.0.0.1:9000 (credentials in REELAY_S3_ACCESS_KEY, REELAY_S3_SECRET_KEY)")
+	s3Bucket := flag.String("s3-bucket", "", "for -tier tusd-s3: an existing bucket")
 	flag.Parse()
 	size := *sizeMiB << 20
 
@@ -71,8 +77,20 @@ func main() {
 			"--edge-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0",
 			"--workers", "0", "--max-upload", strconv.FormatInt(size+1, 10), "--log-level", "warn")
 		token = reelayproc.Login(api)
+	case "tusd":
+		srv, api = reelayproc.Start(*tusd, "-dir", filepath.Join(data, "uploads"), "-max-size", strconv.FormatInt(size+1, 10))
+		token = "unused"
+	case "tusd-s3":
+		srv, api = reelayproc.Start(*tusd, "-bucket", *s3Bucket, "-endpoint", *s3Endpoint, "-max-size", strconv.FormatInt(size+1, 10))
+		token = "unused"
 	default:
-		log.Fatalf("-tier %q: want ingest or up", *tier)
+		log.Fatalf("-tier %q: want ingest, up, tusd or tusd-s3", *tier)
+	}
+	// reelay refuses random bytes once they are all in (422 not_video): that is the end of the
+	// upload, and what a creator's client waits for; tusd takes them (204).
+	end := http.StatusUnprocessableEntity
+	if strings.HasPrefix(*tier, "tusd") {
+		end = http.StatusNoContent
 	}
 	defer reelayproc.Stop(srv)
 
@@ -94,17 +112,15 @@ func main() {
 			if err != nil {
 				log.Fatal(err)
 			}
-			// The server refuses random bytes once they are all in (422 not_video): that is the
-			// end of the upload, and what a creator's client waits for.
 			err = client.Upload(context.Background(), loc, f, size, 0, nil)
 			var se *tusclient.ServerError
-			if err != nil && !(errors.As(err, &se) && se.Status == 422) {
+			if err != nil && !(errors.As(err, &se) && se.Status == end) {
 				log.Fatal(err)
 			}
 		})
 		upload = append(upload, float64(*sizeMiB)/d.Seconds())
 
-		d = timed(func() { sendfileUpload(client, src, size) })
+		d = timed(func() { sendfileUpload(client, src, size, end) })
 		raw = append(raw, float64(*sizeMiB)/d.Seconds())
 		fmt.Fprintf(os.Stderr, "run %d: disk %.0f MiB/s, tus client %.0f MiB/s, sendfile client %.0f MiB/s\n", i+1, disk[i], upload[i], raw[i])
 	}
@@ -112,8 +128,8 @@ func main() {
 	u, r, dk := median(upload), median(raw), median(disk)
 	fmt.Printf("| contender | median throughput | ratio to disk |\n|---|---|---|\n")
 	fmt.Printf("| write to disk (same directory, fsync) | %.0f MiB/s | 1.00× |\n", dk)
-	fmt.Printf("| upload to reelay %s, reelay's tus client (%d MiB chunks) | %.0f MiB/s | %.2f× |\n", *tier, *chunk, u, u/dk)
-	fmt.Printf("| upload to reelay %s, one PATCH sent with sendfile | %.0f MiB/s | %.2f× |\n\n", *tier, r, r/dk)
+	fmt.Printf("| upload to %s, reelay's tus client (%d MiB chunks) | %.0f MiB/s | %.2f× |\n", *tier, *chunk, u, u/dk)
+	fmt.Printf("| upload to %s, one PATCH sent with sendfile | %.0f MiB/s | %.2f× |\n\n", *tier, r, r/dk)
 	fmt.Printf("server memory after the runs: peak RSS (VmHWM) %d MiB; now %d MiB anonymous + %d MiB file-backed (shared libraries)\n",
 		mem["VmHWM"]>>10, mem["RssAnon"]>>10, mem["RssFile"]>>10)
 }
@@ -122,7 +138,7 @@ func main() {
 // itself, which net/http sends with sendfile(2), as tus-js-client sends a file (its default
 // chunk size is unbounded): a load generator that costs the machine's two cores next to
 // nothing, leaving them to the server.
-func sendfileUpload(c *tusclient.Client, src string, size int64) {
+func sendfileUpload(c *tusclient.Client, src string, size int64, end int) {
 	loc, err := c.Create(context.Background(), size, map[string]string{"filename": "random.bin"})
 	if err != nil {
 		log.Fatal(err)
@@ -146,8 +162,7 @@ func sendfileUpload(c *tusclient.Client, src string, size int64) {
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	// The server refuses random bytes once they are all in (422 not_video).
-	if resp.StatusCode != http.StatusUnprocessableEntity {
+	if resp.StatusCode != end {
 		log.Fatalf("PATCH: %s", resp.Status)
 	}
 }

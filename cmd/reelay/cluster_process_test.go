@@ -627,7 +627,13 @@ type reelayProc struct {
 // which t fails after a minute. The process is killed if the test process dies.
 func startProc(t, life *testing.T, name string, args ...string) *reelayProc {
 	t.Helper()
-	p, pr := spawn(t, life, name, nil, args...)
+	return startProcEnv(t, life, name, nil, args...)
+}
+
+// startProcEnv is startProc with env added to the test process's environment.
+func startProcEnv(t, life *testing.T, name string, env []string, args ...string) *reelayProc {
+	t.Helper()
+	p, pr := spawn(t, life, name, env, args...)
 
 	lines := make(chan string, 1)
 	go func() {

@@ -4,25 +4,35 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/reelay/reelay/api"
+	"github.com/reelay/reelay/db"
 	"github.com/reelay/reelay/feed"
+	"github.com/reelay/reelay/internal/server"
+	"github.com/reelay/reelay/recommender"
 	"github.com/reelay/reelay/storage"
 	"github.com/reelay/reelay/web"
 )
 
-// feedConfig is `reelay feed`: the feed/social API alone, against a shared database.
+// feedConfig is `reelay feed`: the feed/social half of the API alone (every /v1 route but
+// uploads), against a shared database.
 type feedConfig struct {
 	common
 	listening
+	addr       string
+	dbDSN      string
+	adminToken string
+	publicURL  string
+	store      string
 	tracingFlags
-	addr        string
-	dbDSN       string
-	adminToken  string
+	feedFlags
+}
+
+// feedFlags are the flags of the feed's routes, which reelay feed and reelay api share.
+type feedFlags struct {
 	playbackURL string
-	publicURL   string
-	store       string
 	purge       purgeURLs
 	prefetch    prefetching
 	signing     signing
@@ -30,22 +40,65 @@ type feedConfig struct {
 	feeds       feeds
 }
 
+func (f *feedFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.playbackURL, "playback-url", "", "base URL players fetch /v/{id}/master.m3u8 from: the edges' balancer, or one edge (required)")
+	fs.Var(&f.purge, "purge-url", "base URLs of edges, comma separated, one per edge cluster, that a deleted video or one made private is purged from (DELETE /_edge/v/{id} with --admin-token); empty purges nothing")
+	f.prefetch.register(fs, true)
+	f.signing.register(fs, "hex HMAC key of private videos' playback URLs, the edges' --signing-key; empty leaves them unsigned, and edges refuse them")
+	f.social.register(fs)
+	f.feeds.register(fs)
+}
+
+func (f *feedFlags) validate(adminToken string) error {
+	if f.playbackURL == "" {
+		return usagef("--playback-url is required")
+	}
+	if err := checkURL("playback-url", f.playbackURL); err != nil {
+		return err
+	}
+	if err := f.social.validate(); err != nil {
+		return err
+	}
+	if err := f.signing.validate(); err != nil {
+		return err
+	}
+	if err := f.feeds.validate(); err != nil {
+		return err
+	}
+	if err := f.prefetch.validate(adminToken); err != nil {
+		return err
+	}
+	return f.purge.validate(adminToken)
+}
+
+// service makes the feed service (ranked, with prefetch hints if asked) on d and store (nil:
+// none), and what must run beside it.
+func (f *feedFlags) service(ctx context.Context, d *db.DB, store storage.Store, publicURL, adminToken string, m *server.Metrics, log *slog.Logger) (*feed.Service, *recommender.Ranker, []func(context.Context) error, error) {
+	sign := f.signing.signer()
+	if sign == nil {
+		log.Warn("no --signing-key: private videos get unsigned playback URLs, which edges refuse")
+	}
+	pf, err := f.prefetch.prefetcher(f.prefetch.edges, adminToken, m.Registry(), log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return rankedFeed(ctx, f.feeds.apply(f.social.config(feed.Config{
+		PlaybackURL: f.playbackURL, PublicURL: strings.TrimSuffix(publicURL, "/"), SignPlayback: sign, Store: store, Purge: f.purge.purger(adminToken),
+		Registerer: m.Registry(), Logger: log,
+	})), d, pf)
+}
+
 func setupFeed(fs *flag.FlagSet) runner {
 	c := &feedConfig{}
 	c.common.register(fs)
 	c.listening.register(fs)
-	c.tracingFlags.register(fs)
-	fs.StringVar(&c.addr, "addr", api.DefaultAddr, "API listener: accounts and /v1/videos/{id}")
+	fs.StringVar(&c.addr, "addr", api.DefaultAddr, "API listener: every /v1 route but /v1/uploads/ (accounts, video status, feeds, social)")
 	fs.StringVar(&c.dbDSN, "db", "", "metadata database: a postgres:// URL or a SQLite file path (required)")
 	fs.StringVar(&c.adminToken, "admin-token", "", "operator token for admin endpoints (at least 16 characters); empty disables them")
-	fs.StringVar(&c.playbackURL, "playback-url", "", "base URL players fetch /v/{id}/master.m3u8 from: the edge or origin (required)")
 	fs.StringVar(&c.publicURL, "public-url", "", "base URL clients reach the API at (e.g. https://api.example.com), which avatar URLs start with; empty: they are paths")
 	fs.StringVar(&c.store, "store", "", "object store URL ("+storeURLHelp+") of the pipeline's videos, for avatars and for deleting videos' objects; empty: avatar uploads are refused and deleted videos' objects stay")
-	fs.Var(&c.purge, "purge-url", "base URLs of edges, comma separated, one per edge cluster, that a deleted video or one made private is purged from (DELETE /_edge/v/{id} with --admin-token); empty purges nothing")
-	c.prefetch.register(fs, true)
-	c.signing.register(fs, "hex HMAC key of private videos' playback URLs, the edges' --signing-key; empty leaves them unsigned, and edges refuse them")
-	c.social.register(fs)
-	c.feeds.register(fs)
+	c.tracingFlags.register(fs)
+	c.feedFlags.register(fs)
 	return c
 }
 
@@ -59,13 +112,10 @@ func (c *feedConfig) validate() error {
 	if err := c.tracingFlags.validate(); err != nil {
 		return err
 	}
-	switch {
-	case c.dbDSN == "":
+	if c.dbDSN == "" {
 		return usagef("--db is required")
-	case c.playbackURL == "":
-		return usagef("--playback-url is required")
 	}
-	if err := checkURL("playback-url", c.playbackURL); err != nil {
+	if err := c.feedFlags.validate(c.adminToken); err != nil {
 		return err
 	}
 	if err := checkURL("public-url", c.publicURL); err != nil {
@@ -74,22 +124,7 @@ func (c *feedConfig) validate() error {
 	if err := checkAddr("addr", c.addr); err != nil {
 		return err
 	}
-	if err := c.social.validate(); err != nil {
-		return err
-	}
-	if err := c.signing.validate(); err != nil {
-		return err
-	}
-	if err := c.feeds.validate(); err != nil {
-		return err
-	}
-	if err := checkAdminToken(c.adminToken); err != nil {
-		return err
-	}
-	if err := c.prefetch.validate(c.adminToken); err != nil {
-		return err
-	}
-	return c.purge.validate(c.adminToken)
+	return checkAdminToken(c.adminToken)
 }
 
 func (c *feedConfig) run(ctx context.Context, e *env) error {
@@ -106,10 +141,6 @@ func (c *feedConfig) run(ctx context.Context, e *env) error {
 		return err
 	}
 	defer flush()
-	sign := c.signing.signer()
-	if sign == nil {
-		log.Warn("no --signing-key: private videos get unsigned playback URLs, which edges refuse")
-	}
 	var store storage.Store
 	if c.store != "" {
 		if store, err = openStore(ctx, c.store); err != nil {
@@ -118,14 +149,7 @@ func (c *feedConfig) run(ctx context.Context, e *env) error {
 	} else {
 		log.Warn("no --store: avatar uploads are refused, and deleted videos' objects stay in the store")
 	}
-	pf, err := c.prefetch.prefetcher(c.prefetch.edges, c.adminToken, m.Registry(), log)
-	if err != nil {
-		return err
-	}
-	feedSvc, rec, runs, err := rankedFeed(ctx, c.feeds.apply(c.social.config(feed.Config{
-		PlaybackURL: c.playbackURL, PublicURL: strings.TrimSuffix(c.publicURL, "/"), SignPlayback: sign, Store: store, Purge: c.purge.purger(c.adminToken),
-		Registerer: m.Registry(), Logger: log,
-	})), d, pf)
+	feedSvc, rec, runs, err := c.feedFlags.service(ctx, d, store, c.publicURL, c.adminToken, m, log)
 	if err != nil {
 		return err
 	}

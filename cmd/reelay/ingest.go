@@ -4,31 +4,82 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/reelay/reelay/api"
+	"github.com/reelay/reelay/db"
 	"github.com/reelay/reelay/feed"
 	"github.com/reelay/reelay/ingest"
 	"github.com/reelay/reelay/pipeline"
+	"github.com/reelay/reelay/storage"
 	"github.com/reelay/reelay/transcoder"
 )
 
-// ingestConfig is `reelay ingest`: the tus upload API. It accepts each finished upload (a
-// quick probe), creates its video and hands its source to the store; transcoding runs in
-// `reelay transcode --worker` processes, and the video status API in `reelay feed`, on the
-// same database and store.
+// ingestConfig is `reelay ingest`: the tus upload half of the API alone (/v1/uploads/). It
+// accepts each finished upload (a quick probe), creates its video and hands its source to the
+// store; transcoding runs in `reelay transcode --worker` processes, and the video status API
+// in `reelay feed`, on the same database and store.
 type ingestConfig struct {
 	common
 	listening
+	addr       string
+	dbDSN      string
+	store      string
+	adminToken string
+	publicURL  string
 	tracingFlags
-	addr           string
-	dbDSN          string
-	store          string
+	uploadFlags
+}
+
+// uploadFlags are the flags of the upload routes, which reelay ingest and reelay api share.
+type uploadFlags struct {
 	uploadDir      string
-	adminToken     string
+	nodeURL        string
 	maxUpload      int64
 	quota          uploadQuota
-	publicURL      string
 	trustedProxies prefixList
+}
+
+func (u *uploadFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&u.uploadDir, "upload-dir", "./uploads", "directory staging this node's uploads until they are complete")
+	fs.StringVar(&u.nodeURL, "node-url", "", "URL at which the other API nodes reach this one (e.g. http://10.0.0.1:8080), recorded with each upload staged here: "+
+		"a request for it that reaches another node is passed here, so a balancer may send an upload's chunks to any node; required with more than one node, empty on one")
+	sizeVar(fs, &u.maxUpload, "max-upload", ingest.DefaultMaxSize, "largest upload accepted")
+	u.quota.register(fs)
+	fs.Var(&u.trustedProxies, "trusted-proxies", "comma-separated addresses or prefixes of reverse proxies whose X-Forwarded-* headers are believed when there is no --public-url")
+}
+
+func (u *uploadFlags) validate() error {
+	switch {
+	case u.uploadDir == "":
+		return usagef("invalid --upload-dir: it must not be empty")
+	case u.maxUpload <= 0:
+		return usagef("invalid --max-upload: it must be positive")
+	}
+	if err := checkURL("node-url", u.nodeURL); err != nil {
+		return err
+	}
+	return u.quota.validate(u.maxUpload)
+}
+
+// handler makes the tus handler on d and store, with the pipeline that accepts finished
+// uploads (a probe) and hands them to the transcode workers.
+func (u *uploadFlags) handler(d *db.DB, store storage.Store, publicURL string, reg prometheus.Registerer, tp trace.TracerProvider, log *slog.Logger) (*ingest.Handler, error) {
+	tc, err := transcoder.New(transcoder.Config{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	pipe, err := pipeline.New(pipeline.Config{Registerer: reg, Logger: log, TracerProvider: tp}, d, store, tc)
+	if err != nil {
+		return nil, err
+	}
+	return ingest.New(ingest.Config{
+		Dir: u.uploadDir, MaxSize: u.maxUpload, Quota: u.quota.config(), PublicURL: publicURL, TrustedProxies: u.trustedProxies,
+		NodeURL: u.nodeURL, Registerer: reg, Logger: log,
+	}, d, pipe)
 }
 
 // uploadQuota is the per-creator quota of uploads (ingest.Quota), which reelay up and
@@ -68,16 +119,13 @@ func setupIngest(fs *flag.FlagSet) runner {
 	c := &ingestConfig{}
 	c.common.register(fs)
 	c.listening.register(fs)
-	c.tracingFlags.register(fs)
-	fs.StringVar(&c.addr, "addr", api.DefaultAddr, "API listener: /v1/uploads/")
+	fs.StringVar(&c.addr, "addr", api.DefaultAddr, "API listener: /v1/uploads/ only (reelay feed serves the rest of /v1, reelay api both)")
 	fs.StringVar(&c.dbDSN, "db", "", "metadata database: a postgres:// URL or a SQLite file path (required)")
 	fs.StringVar(&c.store, "store", "", "object store URL: "+storeURLHelp+" (required)")
-	fs.StringVar(&c.uploadDir, "upload-dir", "./uploads", "directory staging uploads until they are complete; route a client's requests for one upload to the same ingest node")
 	fs.StringVar(&c.adminToken, "admin-token", "", "operator token for admin endpoints (at least 16 characters); empty disables them")
-	sizeVar(fs, &c.maxUpload, "max-upload", ingest.DefaultMaxSize, "largest upload accepted")
-	c.quota.register(fs)
 	fs.StringVar(&c.publicURL, "public-url", "", publicURLUsage)
-	fs.Var(&c.trustedProxies, "trusted-proxies", "comma-separated addresses or prefixes of reverse proxies whose X-Forwarded-* headers are believed when there is no --public-url")
+	c.tracingFlags.register(fs)
+	c.uploadFlags.register(fs)
 	return c
 }
 
@@ -96,15 +144,11 @@ func (c *ingestConfig) validate() error {
 		return usagef("--db is required")
 	case c.store == "":
 		return usagef("--store is required")
-	case c.uploadDir == "":
-		return usagef("invalid --upload-dir: it must not be empty")
-	case c.maxUpload <= 0:
-		return usagef("invalid --max-upload: it must be positive")
 	}
 	if err := checkAddr("addr", c.addr); err != nil {
 		return err
 	}
-	if err := c.quota.validate(c.maxUpload); err != nil {
+	if err := c.uploadFlags.validate(); err != nil {
 		return err
 	}
 	if err := checkURL("public-url", c.publicURL); err != nil {
@@ -128,18 +172,7 @@ func (c *ingestConfig) run(ctx context.Context, e *env) error {
 		return err
 	}
 	defer flush()
-	tc, err := transcoder.New(transcoder.Config{Logger: log})
-	if err != nil {
-		return err
-	}
-	pipe, err := pipeline.New(pipeline.Config{Registerer: m.Registry(), Logger: log, TracerProvider: tp}, d, store, tc)
-	if err != nil {
-		return err
-	}
-	uploads, err := ingest.New(ingest.Config{
-		Dir: c.uploadDir, MaxSize: c.maxUpload, Quota: c.quota.config(), PublicURL: c.publicURL, TrustedProxies: c.trustedProxies,
-		Registerer: m.Registry(), Logger: log,
-	}, d, pipe)
+	uploads, err := c.uploadFlags.handler(d, store, c.publicURL, m.Registry(), tp, log)
 	if err != nil {
 		return err
 	}

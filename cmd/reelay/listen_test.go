@@ -398,7 +398,7 @@ func TestListenerLimitsFitOpenFiles(t *testing.T) {
 }
 
 func TestBadListenerFlagsExit2(t *testing.T) {
-	for _, cmd := range []string{"up", "edge", "origin", "feed", "ingest"} {
+	for _, cmd := range []string{"up", "api", "edge", "origin", "feed", "ingest"} {
 		for _, flag := range []string{"--header-timeout", "--body-timeout", "--write-timeout", "--idle-timeout"} {
 			var stderr strings.Builder
 			code := run(t.Context(), []string{cmd, flag, "0s"}, &env{stdout: io.Discard, stderr: &stderr, getenv: envOf(nil)})

@@ -1,5 +1,6 @@
 // Command reelay runs reelay's tiers: all of them in one process (reelay up) or one tier per
-// process (reelay origin|edge|ingest|transcode|feed) when one machine is not enough.
+// process (reelay api|origin|edge|transcode, or the API in halves: feed and ingest) when one
+// machine is not enough.
 package main
 
 import (
@@ -69,10 +70,11 @@ type env struct {
 func commands() []command {
 	return []command{
 		{name: "up", summary: "run every tier in one process on embedded defaults (a local directory and SQLite)", setup: setupUp},
-		{name: "feed", summary: "run the feed/social API (accounts, video status and playback URLs) against a database", setup: setupFeed},
+		{name: "api", summary: "run the whole API, every /v1 route (accounts, uploads, videos, feeds, social); several share a database behind a balancer", setup: setupAPI},
+		{name: "feed", summary: "run the feed/social half of the API alone: every /v1 route but /v1/uploads/ (reelay api serves both halves)", setup: setupFeed},
 		{name: "origin", summary: "serve HLS at /v/{id}/... from the object store", setup: setupOrigin},
 		{name: "edge", summary: "run a node of the gossip-clustered edge cache", setup: setupEdge},
-		{name: "ingest", summary: "run the tus upload API, which hands finished uploads to the pipeline (transcoding runs in reelay transcode --worker)", setup: setupIngest},
+		{name: "ingest", summary: "run the tus upload half of the API alone: /v1/uploads/ only, handing finished uploads to reelay transcode --worker (reelay api serves both halves)", setup: setupIngest},
 		{name: "transcode", summary: "package a video file into a local HLS ladder (DIR/master.m3u8), or run transcode jobs with --worker", setup: setupTranscode},
 		{name: "upload", summary: "upload a video over tus and wait until it is playable", setup: setupUpload, arg: "file"},
 		{name: "admin", summary: "make an account an admin, a moderator of reports (grant), or no longer (revoke)", setup: setupAdmin,

@@ -130,7 +130,8 @@ func startMinIO(bin string) (_ MinIOServer, err error) {
 		os.RemoveAll(dir)
 	}
 
-	health := "http://" + srv.Endpoint + "/minio/health/live"
+	// ready, not live: a live MinIO may still answer "Server not initialized yet".
+	health := "http://" + srv.Endpoint + "/minio/health/ready"
 	client := http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(60 * time.Second)
 	for {

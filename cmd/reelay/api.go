@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/reelay/reelay/api"
+	"github.com/reelay/reelay/web"
+)
+
+// apiConfig is `reelay api`: the whole API of the feed and the uploads (every /v1 route) in
+// one process, stateless apart from the uploads it stages, so that any number of them share
+// a database and a store behind one balancer (see --node-url).
+type apiConfig struct {
+	common
+	listening
+	addr       string
+	dbDSN      string
+	store      string
+	adminToken string
+	publicURL  string
+	tracingFlags
+	feedFlags
+	uploadFlags
+}
+
+func setupAPI(fs *flag.FlagSet) runner {
+	c := &apiConfig{}
+	c.common.register(fs)
+	c.listening.register(fs)
+	fs.StringVar(&c.addr, "addr", api.DefaultAddr, "API listener: every /v1 route (accounts, uploads, video status, feeds, social), the swipe player and the dashboard")
+	fs.StringVar(&c.dbDSN, "db", "", "metadata database: a postgres:// URL, or a SQLite file path for one node (required)")
+	fs.StringVar(&c.store, "store", "", "object store URL: "+storeURLHelp+" (required)")
+	fs.StringVar(&c.adminToken, "admin-token", "", "operator token for admin endpoints (at least 16 characters); empty disables them")
+	fs.StringVar(&c.publicURL, "public-url", "", publicURLUsage)
+	c.tracingFlags.register(fs)
+	c.feedFlags.register(fs)
+	c.uploadFlags.register(fs)
+	return c
+}
+
+func (c *apiConfig) validate() error {
+	if err := c.common.validate(); err != nil {
+		return err
+	}
+	if err := c.listening.validate(); err != nil {
+		return err
+	}
+	if err := c.tracingFlags.validate(); err != nil {
+		return err
+	}
+	switch {
+	case c.dbDSN == "":
+		return usagef("--db is required")
+	case c.store == "":
+		return usagef("--store is required")
+	}
+	if err := checkAddr("addr", c.addr); err != nil {
+		return err
+	}
+	if err := c.feedFlags.validate(c.adminToken); err != nil {
+		return err
+	}
+	if err := c.uploadFlags.validate(); err != nil {
+		return err
+	}
+	if err := checkURL("public-url", c.publicURL); err != nil {
+		return err
+	}
+	return checkAdminToken(c.adminToken)
+}
+
+func (c *apiConfig) run(ctx context.Context, e *env) error {
+	log := c.logger(e.stderr)
+	logFFmpegTo(log) // the probe of every finished upload
+	limits, logLimits := c.serving(1)
+	store, d, err := openBackends(ctx, c.store, c.dbDSN, log)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	m := newMetrics()
+	tp, flush, err := c.tracingFlags.provider(ctx, e, "reelay-api", log)
+	if err != nil {
+		return err
+	}
+	defer flush()
+	uploads, err := c.uploadFlags.handler(d, store, c.publicURL, m.Registry(), tp, log)
+	if err != nil {
+		return err
+	}
+	feedSvc, rec, runs, err := c.feedFlags.service(ctx, d, store, c.publicURL, c.adminToken, m, log)
+	if err != nil {
+		return err
+	}
+	apiSrv, err := api.New(api.Config{
+		Addr: c.addr, Tokens: feedSvc.Tokens(), AdminToken: c.adminToken, Feed: feedSvc.Handler(), Uploads: uploads.Handler(),
+		Pages: web.Handler(), Ready: readiness(store.Ping, d.Ping, rec.Ready), Metrics: m, Logger: log, Limits: limits,
+		MetricsToken: c.metricsTokenOr(c.adminToken), TracerProvider: tp,
+	})
+	if err != nil {
+		return err
+	}
+	logLimits(log)
+	fmt.Fprintf(e.stdout, "api %s\n", apiSrv.URL())
+	return runAll(ctx, append(runs, apiSrv.Run, feedSvc.Run, uploads.Run)...)
+}
