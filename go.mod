@@ -3,6 +3,7 @@ module github.com/reelay/reelay
 go 1.26.8
 
 require (
+	github.com/abema/go-mp4 v1.4.1
 	github.com/asticode/go-astiav v0.16.0
 	github.com/bluenviron/gohlslib/v2 v2.2.3
 	github.com/bluenviron/mediacommon/v2 v2.4.2
@@ -31,7 +32,6 @@ require (
 )
 
 require (
-	github.com/abema/go-mp4 v1.4.1 // indirect
 	github.com/andybalholm/brotli v1.2.0 // indirect
 	github.com/asticode/go-astikit v0.42.0 // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
