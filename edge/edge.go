@@ -69,6 +69,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -83,6 +84,7 @@ import (
 	"github.com/reelay/reelay/edge/cache"
 	"github.com/reelay/reelay/internal/layout"
 	"github.com/reelay/reelay/internal/listener"
+	"github.com/reelay/reelay/web"
 )
 
 // Defaults of Config.
@@ -204,6 +206,9 @@ type Edge struct {
 	server  *fasthttp.Server
 	flight  singleflight.Group
 	stats   counters
+	traffic *traffic // per video, the last minute
+	// suspects are the members that gossip holds alive but did not answer ClusterView.
+	suspects suspects
 	// prefetches tells the prefetched objects that players then asked for from the others.
 	prefetches *prefetchLog
 
@@ -258,6 +263,8 @@ func New(cfg Config) (_ *Edge, err error) {
 		mem:    cache.NewMemory(cfg.MemBytes),
 		neg:    make(map[string]time.Time),
 		fills:  make(map[string]*filling),
+
+		traffic: newTraffic(time.Now),
 
 		prefetches: newPrefetchLog(),
 	}
@@ -426,10 +433,21 @@ func (e *Edge) route(ctx *fasthttp.RequestCtx) error {
 		if method != fasthttp.MethodGet && method != fasthttp.MethodHead {
 			return methodNotAllowed(ctx, "GET, HEAD")
 		}
-		if !e.bearer(ctx, e.cfg.MetricsToken) {
+		if !e.bearer(ctx, e.cfg.MetricsToken) && !e.authorized(ctx) {
 			return errForbiddenMetrics
 		}
 		return e.serveStats(ctx)
+	case p == "/_edge/cluster":
+		if method != fasthttp.MethodGet && method != fasthttp.MethodHead {
+			return methodNotAllowed(ctx, "GET, HEAD")
+		}
+		if !e.bearer(ctx, e.cfg.MetricsToken) && !e.authorized(ctx) {
+			return errForbiddenMetrics
+		}
+		writeJSON(ctx, http.StatusOK, e.ClusterView())
+		return nil
+	case p == "/dashboard" || strings.HasPrefix(p, web.AssetsPath):
+		return servePage(ctx, p)
 	case strings.HasPrefix(p, "/_edge/v/"):
 		if method != fasthttp.MethodDelete {
 			return methodNotAllowed(ctx, "DELETE")

@@ -245,6 +245,7 @@ func (e *Edge) fetchOrigin(obj layout.Object, lease func()) (fill, error) {
 			lease = e.acquireSelf()
 		}
 		e.stats.originFetches.Add(1)
+		e.traffic.fetched(obj.Video, obj.Name)
 		return e.fetchObject(obj, e.origin+obj.Path, "", howOrigin, lease)
 	})
 	if !held && lease != nil {

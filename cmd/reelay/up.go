@@ -176,8 +176,8 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	}
 	plan, _ := c.plan() // checked by validate
 	edgeToken := c.adminToken
-	if edgeToken == "" && c.prefetch.on {
-		edgeToken = internalToken() // the feed's hints need one
+	if edgeToken == "" {
+		edgeToken = internalToken() // the feed's hints and the dashboard's cluster view need one
 	}
 	// Edge nodes on the planned ports, the first the others' seed.
 	var edges []*edge.Edge
@@ -248,8 +248,13 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	var edgeURLs []string
+	for _, n := range edges {
+		edgeURLs = append(edgeURLs, n.URL())
+	}
 	apiSrv, err := api.New(api.Config{
 		Addr: c.apiAddr, Tokens: feedSvc.Tokens(), AdminToken: c.adminToken, Feed: feedSvc.Handler(), Pages: web.Handler(),
+		Dashboard: dashboard(d, edgeURLs, edgeToken, purgeAll(edges), log),
 		Uploads: uploads.Handler(), Ready: readiness(store.Ping, d.Ping, rec.Ready), Metrics: m, Logger: log,
 		Limits: limits, MetricsToken: metricsToken,
 	})
