@@ -123,7 +123,7 @@ func (c *feedConfig) run(ctx context.Context, e *env) error {
 	apiSrv, err := api.New(api.Config{
 		Addr: c.addr, Tokens: feedSvc.Tokens(), AdminToken: c.adminToken, Feed: feedSvc.Handler(), Pages: web.Handler(),
 		Dashboard: dashboard(d, append(slices.Clone(c.purge), c.prefetch.edges...), c.adminToken, c.purge.purger(c.adminToken), log),
-		Ready: readiness(d.Ping, rec.Ready), Metrics: m, Logger: log, Limits: limits, MetricsToken: c.metricsTokenOr(c.adminToken),
+		Ready:     readiness(d.Ping, rec.Ready), Metrics: m, Logger: log, Limits: limits, MetricsToken: c.metricsTokenOr(c.adminToken),
 	})
 	if err != nil {
 		return err

@@ -255,7 +255,7 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	apiSrv, err := api.New(api.Config{
 		Addr: c.apiAddr, Tokens: feedSvc.Tokens(), AdminToken: c.adminToken, Feed: feedSvc.Handler(), Pages: web.Handler(),
 		Dashboard: dashboard(d, edgeURLs, edgeToken, purgeAll(edges), log),
-		Uploads: uploads.Handler(), Ready: readiness(store.Ping, d.Ping, rec.Ready), Metrics: m, Logger: log,
+		Uploads:   uploads.Handler(), Ready: readiness(store.Ping, d.Ping, rec.Ready), Metrics: m, Logger: log,
 		Limits: limits, MetricsToken: metricsToken,
 	})
 	if err != nil {
