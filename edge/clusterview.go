@@ -83,6 +83,7 @@ func (e *Edge) ClusterView() ClusterView {
 			switch {
 			case m.Name == e.self:
 				mv.Stats = &self
+				self.Members = nil // the view's own
 			case m.State == cluster.StateAlive && m.Meta.HTTPAddr != "":
 				wg.Go(func() {
 					s, err := e.memberStats(m.Meta.HTTPAddr)
@@ -90,6 +91,7 @@ func (e *Edge) ClusterView() ClusterView {
 						mv.Error = err.Error()
 						return
 					}
+					s.Members = nil // the view's own
 					mv.Stats = &s
 				})
 			}
