@@ -65,8 +65,8 @@ type ClusterVideo struct {
 }
 
 // ClusterView returns the cluster as this node sees it, with each live member's stats, asked
-// of the members at once (GET /_edge/stats, with the node's metrics or admin token); a
-// standalone node is a cluster of one.
+// of the members at once (GET /_edge/stats, with the node's metrics token, which every node
+// of a cluster must share); a standalone node is a cluster of one.
 func (e *Edge) ClusterView() ClusterView {
 	now := time.Now()
 	v := ClusterView{Node: e.name, At: now}
@@ -113,7 +113,7 @@ func (e *Edge) memberStats(addr string) (Stats, error) {
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI("http://" + addr + "/_edge/stats")
-	req.Header.Set("Authorization", "Bearer "+cmp.Or(e.cfg.MetricsToken, e.cfg.AdminToken))
+	req.Header.Set("Authorization", "Bearer "+e.cfg.MetricsToken)
 	resp.StreamBody = true // stats may be longer than the client's limit for whole bodies
 	if err := e.client.DoTimeout(req, resp, statsTimeout); err != nil {
 		return Stats{}, err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -195,7 +196,8 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 			Addr: plan.edges[i], Origin: org.URL(), Name: fmt.Sprintf("edge-%d", i+1), Cluster: &cl,
 			MemBytes: c.edgeMem, DiskDir: filepath.Join(c.data, fmt.Sprintf("edge-%d", i+1)), DiskBytes: c.edgeDisk,
 			AdminToken: edgeToken, SigningKey: signingKey, Registerer: prometheus.NewRegistry(), Logger: log,
-			Limits: limits, MetricsToken: metricsToken,
+			// The members' stats of the dashboard's cluster view need one.
+			Limits: limits, MetricsToken: cmp.Or(metricsToken, edgeToken),
 		})
 		if err != nil {
 			return err

@@ -46,8 +46,8 @@ const browser = await chromium.launch({
 try {
   const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
   const page = await context.newPage();
-  const errors = [];
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); console.error(`page: ${m.text()}`); });
+  const errors = []; // uncaught exceptions of the page
+  page.on('console', (m) => console.error(`page: ${m.text()}`));
   page.on('pageerror', (e) => { errors.push(String(e)); console.error(`page error: ${e}`); });
 
   // The gate: no token, the login page; the data endpoint refuses.
@@ -109,7 +109,8 @@ try {
       await pp.reload();
       await pp.waitForSelector('tr[data-node]', { timeout: 30_000 });
       await pp.waitForFunction(() => Number((document.querySelector('[data-chart=requests] .plot') || { dataset: {} }).dataset.points) > 2, null, { timeout: 30_000 });
-      await pp.screenshot({ path: join(shots, 'dashboard-phone.png'), fullPage: true });
+      await pp.screenshot({ path: join(shots, 'dashboard-phone.png') });
+      await pp.screenshot({ path: join(shots, 'dashboard-phone-full.png'), fullPage: true });
       const overflow = await pp.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       await phone.close();
       // The login page on a phone, too.
@@ -128,7 +129,7 @@ try {
       await page.click('form.purge button[type=submit]');
       await page.waitForSelector('dialog[data-confirm][open]');
       await page.click('dialog[data-confirm] button[value=cancel]');
-      await page.waitForSelector('dialog[data-confirm]:not([open])');
+      await page.waitForSelector('dialog[data-confirm][open]', { state: 'detached' });
       const cancelled = requests.length;
       await page.click('form.purge button[type=submit]');
       await page.waitForSelector('dialog[data-confirm][open]');

@@ -51,7 +51,7 @@ const since = (iso, now) => {
   const t = Date.parse(iso);
   return !iso || !Number.isFinite(t) || t < Date.UTC(2000, 0) ? null : Math.max(0, now / 1000 - t / 1000);
 };
-const fmtValue = (unit, v) => (unit === 'B/s' ? fmtBytes(v) + '/s' : unit === '%' ? fmtPct(v) : fmtNum(v) + unit);
+const fmtValue = (unit, v) => (v == null ? '—' : unit === 'B/s' ? fmtBytes(v) + '/s' : unit === '%' ? fmtPct(v) : fmtNum(v) + unit);
 
 // ---- talking to the server
 
@@ -126,7 +126,7 @@ function Login({ mode, message, onToken }) {
       <form class="card login-card" onSubmit=${submit} data-login>
         <div class="brand"><span class="logo">▶</span> reelay <span class="muted">operations</span></div>
         <h1>Sign in to the dashboard</h1>
-        <p class="muted">The dashboard is for operators: the admin token${mode === 'api' ? ', or an admin account' : ''}.</p>
+        <p class="muted">For operators only. Sign in with ${mode === 'api' ? 'an admin account or the admin token' : 'this edge\'s admin token'}.</p>
         ${mode === 'api' && html`
           <div class="tabs" role="tablist">
             <button type="button" role="tab" aria-selected=${tab === 'account'} class=${tab === 'account' ? 'on' : ''} onClick=${() => setTab('account')}>Admin account</button>
@@ -168,7 +168,7 @@ function Chart({ chart, names, history, version }) {
         { stroke: '#8b95a7', grid: { stroke: '#232a36', width: 1 }, ticks: { stroke: '#232a36' }, font: '11px system-ui', space: 70,
           values: (u, vals) => vals.map((v) => new Date(v * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false })) },
         { stroke: '#8b95a7', grid: { stroke: '#232a36', width: 1 }, ticks: { stroke: '#232a36' }, font: '11px system-ui', size: 48,
-          values: (u, vals) => vals.map((v) => (chart.unit === 'B/s' ? fmtBytes(v) : fmtNum(v))) },
+          values: (u, vals) => vals.map((v) => fmtNum(v)) },
       ],
       series: [{}, ...names.map((name, i) => ({
         label: name, stroke: COLORS[i % COLORS.length], width: 1.75, spanGaps: false,
