@@ -81,8 +81,19 @@ func NewDashboard(cfg DashboardConfig) *Dashboard {
 	d.mux.Handle("GET "+DashboardPath+"pipeline", h(d.pipeline))
 	d.mux.Handle("GET "+DashboardPath+"cluster", h(d.clusters))
 	d.mux.Handle("DELETE "+DashboardPath+"videos/{id}/cache", h(d.purge))
-	d.mux.Handle(DashboardPath, h(func(http.ResponseWriter, *http.Request) error {
-		return apierr.New(http.StatusNotFound, "not_found", "no such dashboard resource")
+	d.mux.Handle(DashboardPath, h(func(w http.ResponseWriter, r *http.Request) error {
+		rest := strings.TrimPrefix(r.URL.Path, DashboardPath)
+		allow := ""
+		switch {
+		case rest == "pipeline" || rest == "cluster":
+			allow = "GET, HEAD"
+		case strings.HasPrefix(rest, "videos/") && strings.HasSuffix(rest, "/cache"):
+			allow = "DELETE"
+		default:
+			return apierr.New(http.StatusNotFound, "not_found", "no such dashboard resource")
+		}
+		w.Header().Set("Allow", allow)
+		return apierr.New(http.StatusMethodNotAllowed, "method_not_allowed", "this resource answers "+allow)
 	}))
 	return d
 }
