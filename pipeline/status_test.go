@@ -30,7 +30,9 @@ func TestReadStatus(t *testing.T) {
 		}
 
 		at := time.Now().Add(-10 * time.Minute)
-		vs := func(after time.Duration) *videos { return &videos{d: d, now: func() time.Time { return at.Add(after) }} }
+		vs := func(after time.Duration) *videos {
+			return &videos{d: d, now: func() time.Time { return at.Add(after) }}
+		}
 		for _, id := range []string{"running", "due", "retry", "failed", "ready", "playable"} {
 			if err := vs(0).create(ctx, newVideo{ID: id, UserID: u.ID, Caption: "#" + id, Visibility: video.Public}); err != nil {
 				t.Fatal(err)
