@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -32,8 +33,9 @@ type Status struct {
 	Retrying int          `json:"retrying"`
 	Running  []RunningJob `json:"running"`
 	Failures []Failure    `json:"failures"` // the latest failed videos, newest first
-	// TimeToPlayable is, over the videos that became playable in the last hour (the latest
-	// 200), the time from the upload's acceptance to playable; TimeToReady to ready.
+	// TimeToPlayable is, over the latest 200 videos that became playable in the last hour, the
+	// time from the upload's acceptance to playable (published progressively, or else
+	// ready); TimeToReady to ready, over those of them that are.
 	TimeToPlayable Durations `json:"time_to_playable"`
 	TimeToReady    Durations `json:"time_to_ready"`
 }
@@ -122,25 +124,38 @@ func ReadStatus(ctx context.Context, d *db.DB) (Status, error) {
 		return Status{}, fmt.Errorf("pipeline: status: failures: %w", err)
 	}
 
-	// Playable: processing videos keep playable_at; ready ones too (setReady leaves it).
-	rows, err = q.QueryContext(ctx, `SELECT playable_at - created_at, COALESCE(published_at - created_at, -1) FROM videos
-		WHERE playable_at IS NOT NULL AND playable_at >= $1 ORDER BY playable_at DESC LIMIT $2`,
-		db.Millis(now.Add(-statusWindow)), statusPlayable)
+	// Ready videos, through the index on (status, published_at), became playable when they
+	// were published progressively (playable_at), or else when ready (a short one); processing
+	// ones that are playable are few.
+	rows, err = q.QueryContext(ctx, `SELECT COALESCE(playable_at, published_at), created_at, published_at FROM videos
+		WHERE status = $1 AND published_at >= $3
+		UNION ALL
+		SELECT playable_at, created_at, NULL FROM videos WHERE status = $2 AND playable_at >= $3`,
+		video.Ready, video.Processing, db.Millis(now.Add(-statusWindow)))
 	if err != nil {
 		return Status{}, fmt.Errorf("pipeline: status: time to playable: %w", err)
 	}
-	var playable, ready []float64
+	type made struct {
+		playableAt, created int64
+		readyAt             sql.NullInt64
+	}
+	var ms []made
 	err = scanAll(rows, func(rows *sql.Rows) error {
-		var p, r int64
-		err := rows.Scan(&p, &r)
-		playable = append(playable, float64(p)/1000)
-		if r >= 0 {
-			ready = append(ready, float64(r)/1000)
-		}
+		var m made
+		err := rows.Scan(&m.playableAt, &m.created, &m.readyAt)
+		ms = append(ms, m)
 		return err
 	})
 	if err != nil {
 		return Status{}, fmt.Errorf("pipeline: status: time to playable: %w", err)
+	}
+	slices.SortFunc(ms, func(a, b made) int { return cmp.Compare(b.playableAt, a.playableAt) }) // latest first
+	var playable, ready []float64
+	for _, m := range ms[:min(len(ms), statusPlayable)] {
+		playable = append(playable, float64(m.playableAt-m.created)/1000)
+		if m.readyAt.Valid {
+			ready = append(ready, float64(m.readyAt.Int64-m.created)/1000)
+		}
 	}
 	st.TimeToPlayable, st.TimeToReady = summarize(playable), summarize(ready)
 	return st, nil

@@ -33,7 +33,7 @@ func TestReadStatus(t *testing.T) {
 		vs := func(after time.Duration) *videos {
 			return &videos{d: d, now: func() time.Time { return at.Add(after) }}
 		}
-		for _, id := range []string{"running", "due", "retry", "failed", "ready", "playable"} {
+		for _, id := range []string{"running", "due", "retry", "failed", "ready", "quick"} {
 			if err := vs(0).create(ctx, newVideo{ID: id, UserID: u.ID, Caption: "#" + id, Visibility: video.Public}); err != nil {
 				t.Fatal(err)
 			}
@@ -67,6 +67,10 @@ func TestReadStatus(t *testing.T) {
 		if err := vs(5*time.Second).setReady(ctx, "ready", published{Generation: "g"}); err != nil {
 			t.Fatal(err)
 		}
+		// A short video is ready before it was ever published progressively.
+		if err := vs(time.Second).setReady(ctx, "quick", published{Generation: "g"}); err != nil {
+			t.Fatal(err)
+		}
 
 		st, err := ReadStatus(ctx, d)
 		if err != nil {
@@ -86,11 +90,12 @@ func TestReadStatus(t *testing.T) {
 			!st.Failures[0].At.Equal(at.Add(time.Second).Truncate(time.Millisecond)) {
 			t.Errorf("failures: %+v", st.Failures)
 		}
-		// Playable after 3 s ("running") and 2 s ("ready", ready after 5 s).
-		if p := st.TimeToPlayable; p.Count != 2 || p.P50 != 3 || p.P90 != 3 || p.Max != 3 || p.Last != 3 {
+		// Playable after 3 s ("running", the latest), 2 s ("ready", ready after 5 s) and 1 s
+		// ("quick", ready then).
+		if p := st.TimeToPlayable; p.Count != 3 || p.P50 != 2 || p.P90 != 3 || p.Max != 3 || p.Last != 3 {
 			t.Errorf("time to playable: %+v", p)
 		}
-		if r := st.TimeToReady; r.Count != 1 || r.P50 != 5 || r.Last != 5 {
+		if r := st.TimeToReady; r.Count != 2 || r.P50 != 5 || r.Max != 5 || r.Last != 5 {
 			t.Errorf("time to ready: %+v", r)
 		}
 	})

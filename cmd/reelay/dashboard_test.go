@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -33,6 +34,7 @@ type dashboardStep struct {
 	Cancelled int               `json:"requests_after_cancel"`
 	Requests  []string          `json:"requests"`
 	Toast     string            `json:"toast"`
+	Text      string            `json:"text"`
 	Errors    []string          `json:"errors"`
 }
 
@@ -87,43 +89,10 @@ func TestDashboardInChromium(t *testing.T) {
 	})
 	defer func() { close(stop); wg.Wait() }()
 
-	cmd := exec.CommandContext(t.Context(), b.node, filepath.Join(b.root, "e2e", "dashboard", "dashboard.mjs"),
-		c.edges[0].url+"/dashboard", shots)
+	cmd := exec.CommandContext(t.Context(), b.node, filepath.Join(b.root, "e2e", "dashboard", "dashboard.mjs"), c.edges[0].url+"/dashboard", shots)
 	cmd.Env = append(os.Environ(), "CHROMIUM="+b.chromium, "REELAY_TOKEN=0123456789abcdef")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stderr := &testenv.Buffer{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		stdin.Close()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("dashboard.mjs:\n%s", stderr)
-		}
-	}()
-	steps := bufio.NewScanner(stdout)
-	send := func(command string) { io.WriteString(stdin, command+"\n") }
-	next := func(want string) dashboardStep {
-		t.Helper()
-		if !steps.Scan() {
-			cmd.Wait()
-			t.Fatalf("dashboard.mjs ended (%v) before step %q:\n%s", cmd.ProcessState, want, stderr)
-		}
-		var s dashboardStep
-		if err := json.Unmarshal(steps.Bytes(), &s); err != nil || s.Step != want {
-			t.Fatalf("dashboard.mjs printed %s (%v), want step %q", steps.Bytes(), err, want)
-		}
-		return s
-	}
+	d := startDriver(t, cmd)
+	next, send := d.next, d.send
 
 	// The gate: the login page, no node, the data refused.
 	if s := next("gate"); !s.Login || s.Rows != 0 || s.Path != "/_edge/cluster" || s.Status != http.StatusForbidden {
@@ -182,4 +151,173 @@ func TestDashboardInChromium(t *testing.T) {
 	if s := next("done"); len(s.Errors) > 0 {
 		t.Errorf("the page threw: %v", s.Errors)
 	}
+}
+
+// TestUpDashboardInChromium opens the dashboard of `reelay up --edges 2` on the API listener,
+// signed in as an admin account: the pipeline (a clip uploaded, its time to playable), the
+// two edges of the process alive, the charts, and a purge through the API, logged with who
+// asked. Its data answers 401 without a token and 403 to a user who is not an admin.
+func TestUpDashboardInChromium(t *testing.T) {
+	b := newBrowser(t)
+	shots := filepath.Join(b.root, "screenshots")
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data := t.TempDir()
+	const admin = "0123456789abcdef"
+	// A process of its own, whose log tells the purge.
+	up, stdout := spawn(t, t, "up", nil, "up", "--data", data, "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",
+		"--edge-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0", "--edges", "2", "--admin-token", admin)
+	first := bufio.NewReader(stdout)
+	line, err := first.ReadString('\n')
+	api, ok := strings.CutPrefix(strings.TrimSpace(line), "api ")
+	if err != nil || !ok {
+		t.Fatalf("reelay up printed %q (%v):\n%s", line, err, up.stderr)
+	}
+	go io.Copy(io.Discard, first)
+	creator := createCreator(t, api)
+	createUser(t, api, "ops")
+	var out, errOut strings.Builder
+	if code := run(t.Context(), []string{"admin", "grant", "ops", "--data", data}, &env{stdout: &out, stderr: &errOut, getenv: envOf(nil)}); code != 0 {
+		t.Fatalf("reelay admin grant ops: %d %s", code, errOut.String())
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	playback := uploadClip(t, ctx, api, creator, "public", makeTestClip(t, "180x320", "2"))
+	video := strings.Split(strings.TrimPrefix(playback, "http://"), "/")[2]
+
+	// The data's gate, and what it tells an admin.
+	for token, want := range map[string]int{"": 401, creator: 403} {
+		req, _ := http.NewRequest("GET", api+"/v1/admin/dashboard/pipeline", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		doJSON(t, req, want)
+	}
+	var st struct {
+		TimeToPlayable struct{ Count int } `json:"time_to_playable"`
+	}
+	json.Unmarshal(getJSON(t, api+"/v1/admin/dashboard/pipeline", admin), &st)
+	if st.TimeToPlayable.Count != 1 {
+		t.Errorf("pipeline: %+v, want the clip's time to playable", st)
+	}
+	var cl struct {
+		Clusters []struct {
+			View struct {
+				Members []struct{ Name, State string }
+			}
+		}
+	}
+	json.Unmarshal(getJSON(t, api+"/v1/admin/dashboard/cluster", admin), &cl)
+	if len(cl.Clusters) != 1 || len(cl.Clusters[0].View.Members) != 2 {
+		t.Errorf("clusters: %+v, want one of two members", cl)
+	}
+
+	// Players of the clip, for the charts.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			if resp, err := http.Get(playback); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}
+	})
+	defer func() { close(stop); wg.Wait() }()
+
+	cmd := exec.CommandContext(t.Context(), b.node, filepath.Join(b.root, "e2e", "dashboard", "dashboard.mjs"), api+"/dashboard", shots, "dashboard-api")
+	cmd.Env = append(os.Environ(), "CHROMIUM="+b.chromium, "REELAY_TOKEN="+admin, "REELAY_HANDLE=ops", "REELAY_PASSWORD=correct horse")
+	d := startDriver(t, cmd)
+	if s := d.next("gate"); !s.Login || s.Rows != 0 || s.Path != "/v1/admin/dashboard/cluster" || s.Status != http.StatusUnauthorized {
+		t.Errorf("without a token: %+v, want the login page and 401", s)
+	}
+	d.next("refused")
+	d.send("nodes 2")
+	if s := d.next("alive"); len(s.States) != 2 {
+		t.Fatalf("signed in as @ops: node rows %v, want 2 alive", s.States)
+	}
+	d.send("pipeline")
+	if s := d.next("pipeline"); !strings.Contains(s.Text, "Time to playable") || !strings.Contains(s.Text, "1 videos") {
+		t.Errorf("the pipeline's section: %q", s.Text)
+	}
+	d.send("points")
+	if s := d.next("points"); s.Charts["requests"] < 2 || s.Drawn == 0 {
+		t.Errorf("charts: %+v", s)
+	}
+	d.send("screenshots")
+	d.next("screenshots")
+	d.send("purge " + video)
+	s := d.next("purge")
+	if s.Cancelled != 0 || len(s.Requests) != 1 || !strings.HasSuffix(s.Requests[0], "/v1/admin/dashboard/videos/"+video+"/cache") || !strings.Contains(s.Toast, "Purged") {
+		t.Errorf("purge: %+v", s)
+	}
+	if logs := up.stderr.String(); !strings.Contains(logs, "dashboard: purged a video from every edge") || !strings.Contains(logs, "video="+video+" by=@ops") {
+		t.Errorf("the purge is not logged with who asked")
+	}
+	d.send("quit")
+	if s := d.next("done"); len(s.Errors) > 0 {
+		t.Errorf("the page threw: %v", s.Errors)
+	}
+}
+
+// dashboardDriver is e2e/dashboard/dashboard.mjs running: its steps, one per line, and its
+// commands.
+type dashboardDriver struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	steps  *bufio.Scanner
+	stderr *testenv.Buffer
+}
+
+// startDriver starts cmd, the driver, which ends with the test.
+func startDriver(t *testing.T, cmd *exec.Cmd) *dashboardDriver {
+	t.Helper()
+	d := &dashboardDriver{t: t, cmd: cmd, stderr: &testenv.Buffer{}}
+	var err error
+	if d.stdin, err = cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.steps = bufio.NewScanner(stdout)
+	cmd.Stderr = d.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		d.stdin.Close()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("dashboard.mjs:\n%s", d.stderr)
+		}
+	})
+	return d
+}
+
+// send sends the driver a command.
+func (d *dashboardDriver) send(command string) { io.WriteString(d.stdin, command+"\n") }
+
+// next returns the driver's next step, which must be want.
+func (d *dashboardDriver) next(want string) dashboardStep {
+	d.t.Helper()
+	if !d.steps.Scan() {
+		d.cmd.Wait()
+		d.t.Fatalf("dashboard.mjs ended (%v) before step %q:\n%s", d.cmd.ProcessState, want, d.stderr)
+	}
+	var s dashboardStep
+	if err := json.Unmarshal(d.steps.Bytes(), &s); err != nil || s.Step != want {
+		d.t.Fatalf("dashboard.mjs printed %s (%v), want step %q", d.steps.Bytes(), err, want)
+	}
+	return s
 }

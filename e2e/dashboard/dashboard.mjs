@@ -3,7 +3,11 @@
 // (cmd/reelay/dashboard_test.go): it prints one JSON line per step on stdout, and waits for the
 // test's commands, one per line on stdin.
 //
-//	REELAY_TOKEN=... node e2e/dashboard/dashboard.mjs DASHBOARD_URL SCREENSHOT_DIR
+//	REELAY_TOKEN=... node e2e/dashboard/dashboard.mjs DASHBOARD_URL SCREENSHOT_DIR [NAME]
+//
+// It signs in with the admin token REELAY_TOKEN, or on the API listener with the admin account
+// REELAY_HANDLE and REELAY_PASSWORD when they are set. Screenshots are called NAME-desktop.png,
+// NAME-phone.png, ... (NAME defaults to "dashboard").
 //
 // Steps, in order:
 //   {"step":"gate"}     the login page, before any token; the data endpoint's status without one
@@ -13,7 +17,8 @@
 //   then, for each command:
 //     "gone NAME"       waits until NAME's row shows left or dead: {"step":"gone","state":...}
 //     "points"          waits until every chart of requests has points: {"step":"points","charts":{...}}
-//     "screenshots"     saves dashboard-desktop.png and dashboard-phone.png: {"step":"screenshots"}
+//     "pipeline"        waits for the pipeline's section: {"step":"pipeline","text":...}
+//     "screenshots"     saves NAME-desktop.png and NAME-phone.png: {"step":"screenshots"}
 //     "purge ID"        purges ID from the form: cancels the confirmation once, then confirms:
 //                       {"step":"purge","cancelled":...,"toast":...}
 //     "quit"
@@ -23,7 +28,7 @@ import { chromium } from 'playwright-core';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 
-const [url, shots] = process.argv.slice(2);
+const [url, shots, name = 'dashboard'] = process.argv.slice(2);
 const token = process.env.REELAY_TOKEN;
 if (!url || !shots || !token) {
   console.error('usage: REELAY_TOKEN=... dashboard.mjs DASHBOARD_URL SCREENSHOT_DIR');
@@ -71,7 +76,13 @@ try {
 
   // Sign in.
   const want = Number((await next()).replace(/^nodes /, ''));
-  await page.fill('input[name=token]', token);
+  if (process.env.REELAY_HANDLE) {
+    await page.getByRole('tab', { name: 'Admin account' }).click();
+    await page.fill('input[name=handle]', process.env.REELAY_HANDLE);
+    await page.fill('input[name=password]', process.env.REELAY_PASSWORD || '');
+  } else {
+    await page.fill('input[name=token]', token);
+  }
   await page.click('button[type=submit]');
   await page.waitForFunction((n) => document.querySelectorAll('tr[data-node][data-state=alive]').length >= n, want, { timeout: 60_000 });
   const states = () => page.$$eval('tr[data-node]', (rows) => Object.fromEntries(rows.map((r) => [r.dataset.node, r.dataset.state])));
@@ -100,17 +111,20 @@ try {
         return n;
       });
       say({ step: 'points', charts, drawn });
+    } else if (verb === 'pipeline') {
+      await page.waitForSelector('[data-pipeline]', { timeout: 30_000 });
+      say({ step: 'pipeline', text: await page.innerText('[data-pipeline]') });
     } else if (verb === 'screenshots') {
-      await page.screenshot({ path: join(shots, 'dashboard-desktop.png'), fullPage: true });
+      await page.screenshot({ path: join(shots, `${name}-desktop.png`), fullPage: true });
       const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
       const pp = await phone.newPage();
       await pp.goto(url);
-      await pp.evaluate((t) => localStorage.setItem('reelay.dashboard.token', t), token);
+      await pp.evaluate((t) => localStorage.setItem('reelay.dashboard.token', t), await page.evaluate(() => localStorage.getItem('reelay.dashboard.token')));
       await pp.reload();
       await pp.waitForSelector('tr[data-node]', { timeout: 30_000 });
       await pp.waitForFunction(() => Number((document.querySelector('[data-chart=requests] .plot') || { dataset: {} }).dataset.points) > 2, null, { timeout: 30_000 });
-      await pp.screenshot({ path: join(shots, 'dashboard-phone.png') });
-      await pp.screenshot({ path: join(shots, 'dashboard-phone-full.png'), fullPage: true });
+      await pp.screenshot({ path: join(shots, `${name}-phone.png`) });
+      await pp.screenshot({ path: join(shots, `${name}-phone-full.png`), fullPage: true });
       const overflow = await pp.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       await phone.close();
       // The login page on a phone, too.
@@ -118,7 +132,7 @@ try {
       const ap = await anon.newPage();
       await ap.goto(url);
       await ap.waitForSelector('[data-login]');
-      await ap.screenshot({ path: join(shots, 'dashboard-login-phone.png') });
+      await ap.screenshot({ path: join(shots, `${name}-login-phone.png`) });
       await anon.close();
       say({ step: 'screenshots', phone_overflow_px: overflow });
     } else if (verb === 'purge') {
