@@ -38,9 +38,12 @@
 // Fills between nodes carry PeerHeader. A client that sets it only makes the node fill from
 // the origin directly instead of through the owner.
 //
-// Operators get GET /_edge/stats, DELETE /_edge/v/{video} (purge, fanned out to the cluster),
-// POST /_edge/prefetch, /healthz and /metrics. Purge and prefetch need Config.AdminToken,
-// /metrics and /_edge/stats Config.MetricsToken; /healthz and /readyz are open. A prefetch
+// Operators get GET /_edge/stats, GET /_edge/cluster (every member with its stats, for the
+// dashboard: see ClusterView), DELETE /_edge/v/{video} (purge, fanned out to the cluster),
+// POST /_edge/prefetch, /healthz, /metrics, and the operator dashboard at /dashboard with its
+// assets (package web). Purge and prefetch need Config.AdminToken, /metrics and /_edge/stats
+// Config.MetricsToken, /_edge/cluster either; /healthz, /readyz and the page are open (it
+// asks for the token). A prefetch
 // warms the start of videos (the playlists, init segment and first segments of a rendition
 // and of its audio) on the nodes that own them; with "local", on the node asked as well, so
 // that a player asking it is answered a hit (the feed's next-swipe hints ask so). The objects

@@ -245,7 +245,7 @@ func TestUpDashboardInChromium(t *testing.T) {
 		t.Fatalf("signed in as @ops: node rows %v, want 2 alive", s.States)
 	}
 	d.send("pipeline")
-	if s := d.next("pipeline"); !strings.Contains(s.Text, "Time to playable") || !strings.Contains(s.Text, "1 videos") {
+	if s := d.next("pipeline"); !strings.Contains(s.Text, "Time to playable") || !strings.Contains(s.Text, "1 video") {
 		t.Errorf("the pipeline's section: %q", s.Text)
 	}
 	d.send("points")

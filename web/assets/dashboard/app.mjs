@@ -25,7 +25,7 @@ const fmtNum = (v, digits = 1) => {
   const a = Math.abs(v);
   if (a >= 1e9) return (v / 1e9).toFixed(digits) + 'G';
   if (a >= 1e6) return (v / 1e6).toFixed(digits) + 'M';
-  if (a >= 1e4) return (v / 1e3).toFixed(digits) + 'k';
+  if (a >= 1e3) return (v / 1e3).toFixed(digits) + 'k';
   if (a >= 100 || Number.isInteger(v)) return Math.round(v).toString();
   return v.toFixed(digits);
 };
@@ -51,6 +51,7 @@ const since = (iso, now) => {
   const t = Date.parse(iso);
   return !iso || !Number.isFinite(t) || t < Date.UTC(2000, 0) ? null : Math.max(0, now / 1000 - t / 1000);
 };
+const plural = (n, one, many = one + 's') => `${n} ${n === 1 ? one : many}`;
 const fmtValue = (unit, v) => (v == null ? '—' : unit === 'B/s' ? fmtBytes(v) + '/s' : unit === '%' ? fmtPct(v) : fmtNum(v) + unit);
 
 // ---- talking to the server
@@ -309,7 +310,7 @@ function Pipeline({ p, now }) {
       <div class="tiles">
         <${Tile} label="Queue depth" value=${p.queued} sub=${p.queued ? 'oldest waited ' + fmtDuration(p.oldest_wait_seconds) : 'nothing waits'} tone=${p.queued > 5 ? 'warn' : ''} />
         <${Tile} label="Running" value=${p.running.length} sub=${p.retrying ? p.retrying + ' waiting to retry' : 'jobs in progress'} />
-        <${Tile} label="Time to playable" value=${fmtDuration(p.time_to_playable.p50)} sub=${p.time_to_playable.count ? `p50 · p90 ${fmtDuration(p.time_to_playable.p90)} · last hour, ${p.time_to_playable.count} videos` : 'no video in the last hour'} />
+        <${Tile} label="Time to playable" value=${fmtDuration(p.time_to_playable.p50)} sub=${p.time_to_playable.count ? `p50 · p90 ${fmtDuration(p.time_to_playable.p90)} · last hour, ${plural(p.time_to_playable.count, 'video')}` : 'no video in the last hour'} />
         <${Tile} label="Time to ready" value=${fmtDuration(p.time_to_ready.p50)} sub=${p.time_to_ready.count ? `p50 · p90 ${fmtDuration(p.time_to_ready.p90)}` : '—'} />
       </div>
       <div class="grid2">
@@ -470,7 +471,7 @@ function Dashboard({ mode, token, onLogout }) {
           <${Tile} label="Nodes alive" value=${`${alive} / ${members.length}`} sub=${members.length - alive ? `${members.length - alive} not alive` : 'all healthy'} tone=${members.length && alive < members.length ? 'warn' : 'ok'} />
           <${Tile} label="Requests" value=${fmtNum(sum('requests')) + '/s'} sub=${fmtBytes(sum('bytes')) + '/s out'} />
           <${Tile} label="Hit ratio" value=${fmtPct(hits + misses ? (100 * hits) / (hits + misses) : null)} sub="since the nodes started" />
-          <${Tile} label="Origin fetches per object" value=${objects ? (fetches / objects).toFixed(2) : '—'} sub=${objects ? `${fetches} fetches of ${objects} objects, last minute` : 'no origin fetch in the last minute'} tone=${objects && fetches / objects > 1.5 ? 'warn' : ''} />
+          <${Tile} label="Origin fetches per object" value=${objects ? (fetches / objects).toFixed(2) : '—'} sub=${objects ? `${plural(fetches, 'fetch', 'fetches')} of ${plural(objects, 'object')}, last minute` : 'no origin fetch in the last minute'} tone=${objects && fetches / objects > 1.5 ? 'warn' : ''} />
         </div>
         <${Members} members=${members} history=${history} now=${now} colors=${colors} />
         <h2 class="band">Per node <span class="muted">· last 5 minutes</span></h2>
