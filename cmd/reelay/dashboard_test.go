@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/reelay/reelay/internal/testenv"
+	"github.com/reelay/reelay/internal/videoid"
 )
 
 // dashboardStep is a line that e2e/dashboard/dashboard.mjs prints: one step's outcome.
@@ -320,4 +321,43 @@ func (d *dashboardDriver) next(want string) dashboardStep {
 		d.t.Fatalf("dashboard.mjs printed %s (%v), want step %q", d.steps.Bytes(), err, want)
 	}
 	return s
+}
+
+// TestFeedDashboard: `reelay feed`'s dashboard data comes from the database and from the
+// edges of --purge-url, and its purge goes to them.
+func TestFeedDashboard(t *testing.T) {
+	const admin = "0123456789abcdef"
+	edgeURLs, _ := startCmd(t, "edge", "edge", "--addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0", "--name", "edge-a",
+		"--origin", "http://127.0.0.1:1", "--admin-token", admin)
+	urls, _ := startCmd(t, "feed", "api", "--addr", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "reelay.db"),
+		"--playback-url", edgeURLs["edge"], "--purge-url", edgeURLs["edge"], "--admin-token", admin)
+	api := urls["api"]
+
+	var cl struct {
+		Clusters []struct {
+			Source string
+			View   struct {
+				Members []struct {
+					Name, State string
+					Stats       *struct{ Purges int }
+				}
+			}
+		}
+	}
+	json.Unmarshal(getJSON(t, api+"/v1/admin/dashboard/cluster", admin), &cl)
+	if len(cl.Clusters) != 1 || cl.Clusters[0].Source != edgeURLs["edge"] || len(cl.Clusters[0].View.Members) != 1 ||
+		cl.Clusters[0].View.Members[0].Name != "edge-a" || cl.Clusters[0].View.Members[0].State != "alive" || cl.Clusters[0].View.Members[0].Stats == nil {
+		t.Fatalf("clusters: %+v", cl)
+	}
+	if body := getJSON(t, api+"/v1/admin/dashboard/pipeline", admin); jsonField(body, "at") == "" {
+		t.Errorf("pipeline: %s", body)
+	}
+	video := videoid.New()
+	req, _ := http.NewRequest("DELETE", api+"/v1/admin/dashboard/videos/"+video+"/cache", nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	doJSON(t, req, 200)
+	json.Unmarshal(getJSON(t, api+"/v1/admin/dashboard/cluster", admin), &cl)
+	if m := cl.Clusters[0].View.Members[0]; m.Stats == nil || m.Stats.Purges != 1 {
+		t.Errorf("the edge after the purge: %+v, want 1 purge", m)
+	}
 }
