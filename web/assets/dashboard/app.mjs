@@ -217,6 +217,7 @@ function Members({ members, history, now, colors }) {
   return html`
     <section class="card">
       <header class="section-head"><h2>Nodes</h2><span class="muted">${members.length} known</span></header>
+      ${members.length === 0 && html`<p class="empty">No edge answers: this listener knows of no edge cluster (reelay feed: --purge-url, --prefetch-edges).</p>`}
       <div class="table-wrap">
         <table class="nodes">
           <thead><tr><th>Node</th><th>State</th><th>For</th><th>Address</th><th class="num">Req/s</th><th class="num">Out</th><th class="num">Hit ratio</th><th class="num">Memory</th><th class="num">Disk</th><th class="num">Fills in flight</th></tr></thead>
