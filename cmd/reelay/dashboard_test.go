@@ -36,6 +36,7 @@ type dashboardStep struct {
 	Requests  []string          `json:"requests"`
 	Toast     string            `json:"toast"`
 	Text      string            `json:"text"`
+	WaitedMS  int               `json:"waited_ms"`
 	Errors    []string          `json:"errors"`
 }
 
@@ -121,6 +122,7 @@ func TestDashboardInChromium(t *testing.T) {
 	c.edges[2].kill()
 	send("gone edge-3")
 	s = next("gone")
+	t.Logf("edge-3's row turned %s %d ms after the kill was sent", s.States["edge-3"], s.WaitedMS)
 	if st := s.States["edge-3"]; st != "dead" && st != "left" {
 		t.Errorf("edge-3 killed: its row is %q, want dead or left", st)
 	}
