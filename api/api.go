@@ -23,6 +23,10 @@ import (
 // DefaultAddr is where the API listens by default.
 const DefaultAddr = "127.0.0.1:8080"
 
+// dashboardPath is where Config.Dashboard is mounted: web.DashboardPath, which the API does
+// not import.
+const dashboardPath = "/v1/admin/dashboard/"
+
 // MinAdminToken is the shortest admin token accepted: shorter ones are too easy to guess.
 const MinAdminToken = 16
 
@@ -43,6 +47,9 @@ type Config struct {
 	// Pages serves every path that no API route takes: the swipe player and the dashboard
 	// (web.Handler), which answers 404 for what it does not know. Default nil: not mounted.
 	Pages http.Handler
+	// Dashboard serves the operator dashboard's data under its path (web.NewDashboard at
+	// web.DashboardPath, "/v1/admin/dashboard/"). Default nil: not mounted.
+	Dashboard http.Handler
 	// Ready reports whether what the mounted services need answers (the database, the store),
 	// for /readyz. Default nil: always ready.
 	Ready func(ctx context.Context) error
@@ -95,6 +102,9 @@ func New(cfg Config) (*API, error) {
 	}
 	if cfg.Pages != nil {
 		mux.Handle("/", cfg.Pages)
+	}
+	if cfg.Dashboard != nil {
+		mux.Handle(dashboardPath, cfg.Dashboard)
 	}
 	a := &API{handler: auth.NewAuthenticator(cfg.Tokens, cfg.AdminToken, cfg.Logger).Middleware(mux)}
 	var err error

@@ -61,13 +61,18 @@ type Stats struct {
 	ClientGone    int64            `json:"client_gone"`     // requests whose client went away while upstream was asked, left unanswered (a proxy's 499)
 	Memory        TierStats        `json:"memory"`
 	Disk          *TierStats       `json:"disk,omitempty"`
+	// Videos are the busiest videos of the last minute on this node, by players' requests and
+	// by origin fetches (see VideoTraffic).
+	Videos []VideoTraffic `json:"videos,omitempty"`
 }
 
 // MemberInfo is a cluster member as Stats reports it.
 type MemberInfo struct {
-	Name  string `json:"name"`
-	HTTP  string `json:"http"`
-	State string `json:"state"`
+	Name  string    `json:"name"`
+	Addr  string    `json:"addr"` // gossip
+	HTTP  string    `json:"http"`
+	State string    `json:"state"`
+	Since time.Time `json:"since"` // when this node saw the member enter State
 }
 
 // TierStats is a cache tier's fill.
@@ -101,13 +106,14 @@ func (e *Edge) Stats() Stats {
 		Memory:        TierStats{Bytes: ms.Bytes, Capacity: e.mem.Capacity(), Entries: ms.Entries, Hits: ms.Hits, Misses: ms.Misses, Evictions: ms.Evictions},
 	}
 	s.PrefetchUsed, s.PrefetchWaste = e.prefetches.counts()
+	s.Videos = e.traffic.top()
 	if e.disk != nil {
 		ds := e.disk.Stats()
 		s.Disk = &TierStats{Bytes: ds.Bytes, Capacity: e.disk.Capacity(), Entries: ds.Entries, Hits: ds.Hits, Misses: ds.Misses, Evictions: ds.Evictions}
 	}
 	if e.picker != nil {
 		for _, m := range e.picker.Members() {
-			s.Members = append(s.Members, MemberInfo{Name: m.Name, HTTP: m.Meta.HTTPAddr, State: m.State.String()})
+			s.Members = append(s.Members, MemberInfo{Name: m.Name, Addr: m.Addr, HTTP: m.Meta.HTTPAddr, State: m.State.String(), Since: m.Since})
 		}
 		s.Loads = e.picker.Loads()
 	}
@@ -217,9 +223,13 @@ func (e *Edge) servePurge(ctx *fasthttp.RequestCtx, video string) error {
 	}
 	e.stats.purges.Add(1)
 	res := PurgeResult{Video: video, Purged: e.Purge(video)}
-	if string(ctx.QueryArgs().Peek("local")) != "1" && e.picker != nil {
+	local := string(ctx.QueryArgs().Peek("local")) == "1"
+	if !local && e.picker != nil {
 		res.Members = e.purgeMembers(video)
 	}
+	// Who: the admin token, from a client address (or, with ?local=1, usually another node).
+	e.log.Info("edge: purged", "video", video, "by", "admin token", "client", ctx.RemoteIP().String(),
+		"local", local, "purged", res.Purged, "members", res.Members)
 	writeJSON(ctx, http.StatusOK, res)
 	return nil
 }

@@ -38,9 +38,12 @@
 // Fills between nodes carry PeerHeader. A client that sets it only makes the node fill from
 // the origin directly instead of through the owner.
 //
-// Operators get GET /_edge/stats, DELETE /_edge/v/{video} (purge, fanned out to the cluster),
-// POST /_edge/prefetch, /healthz and /metrics. Purge and prefetch need Config.AdminToken,
-// /metrics and /_edge/stats Config.MetricsToken; /healthz and /readyz are open. A prefetch
+// Operators get GET /_edge/stats, GET /_edge/cluster (every member with its stats, for the
+// dashboard: see ClusterView), DELETE /_edge/v/{video} (purge, fanned out to the cluster),
+// POST /_edge/prefetch, /healthz, /metrics, and the operator dashboard at /dashboard with its
+// assets (package web). Purge and prefetch need Config.AdminToken, /metrics and /_edge/stats
+// Config.MetricsToken, /_edge/cluster either; /healthz, /readyz and the page are open (it
+// asks for the token). A prefetch
 // warms the start of videos (the playlists, init segment and first segments of a rendition
 // and of its audio) on the nodes that own them; with "local", on the node asked as well, so
 // that a player asking it is answered a hit (the feed's next-swipe hints ask so). The objects
@@ -70,6 +73,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -86,6 +90,7 @@ import (
 	"github.com/reelay/reelay/internal/layout"
 	"github.com/reelay/reelay/internal/listener"
 	"github.com/reelay/reelay/internal/tracing"
+	"github.com/reelay/reelay/web"
 )
 
 // Defaults of Config.
@@ -213,6 +218,9 @@ type Edge struct {
 	server  *fasthttp.Server
 	flight  singleflight.Group
 	stats   counters
+	traffic *traffic // per video, the last minute
+	// suspects are the members that gossip holds alive but did not answer ClusterView.
+	suspects suspects
 	// prefetches tells the prefetched objects that players then asked for from the others.
 	prefetches *prefetchLog
 
@@ -267,6 +275,8 @@ func New(cfg Config) (_ *Edge, err error) {
 		mem:    cache.NewMemory(cfg.MemBytes),
 		neg:    make(map[string]time.Time),
 		fills:  make(map[string]*filling),
+
+		traffic: newTraffic(time.Now),
 
 		prefetches: newPrefetchLog(),
 	}
@@ -451,6 +461,19 @@ func (e *Edge) route(tctx context.Context, ctx *fasthttp.RequestCtx) error {
 			return errForbiddenMetrics
 		}
 		return e.serveStats(ctx)
+	case p == "/_edge/cluster":
+		if method != fasthttp.MethodGet && method != fasthttp.MethodHead {
+			return methodNotAllowed(ctx, "GET, HEAD")
+		}
+		// The dashboard's, for admins; what it tells is the members' stats, which the
+		// metrics token opens as well.
+		if !e.bearer(ctx, e.cfg.MetricsToken) && !e.authorized(ctx) {
+			return errForbiddenMetrics
+		}
+		writeJSON(ctx, http.StatusOK, e.ClusterView())
+		return nil
+	case p == "/dashboard" || strings.HasPrefix(p, web.AssetsPath):
+		return servePage(ctx, p)
 	case strings.HasPrefix(p, "/_edge/v/"):
 		if method != fasthttp.MethodDelete {
 			return methodNotAllowed(ctx, "DELETE")

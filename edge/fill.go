@@ -248,6 +248,7 @@ func (e *Edge) fetchOrigin(tctx context.Context, obj layout.Object, lease func()
 			lease = e.acquireSelf()
 		}
 		e.stats.originFetches.Add(1)
+		e.traffic.fetched(obj.Video, obj.Name)
 		return e.fetchObject(tctx, obj, e.origin+obj.Path, "", howOrigin, lease)
 	})
 	if !held && lease != nil {

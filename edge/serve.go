@@ -65,7 +65,10 @@ func (e *Edge) serveObject(tctx context.Context, ctx *fasthttp.RequestCtx, p str
 	case f.status != http.StatusOK:
 		return apierr.Errorf(f.status, "upstream", "upstream answered %d %s", f.status, http.StatusText(f.status))
 	}
-	e.writeEntry(ctx, f)
+	n := e.writeEntry(ctx, f)
+	if peerValue == "" {
+		e.traffic.served(obj.Video, n)
+	}
 	return nil
 }
 
@@ -144,8 +147,9 @@ func (e *Edge) cacheStatus(f fill) string {
 }
 
 // writeEntry answers with a cached object: its headers, Age, then 304 or 412 by the
-// preconditions, 206 or 416 by a single Range, or the whole body.
-func (e *Edge) writeEntry(ctx *fasthttp.RequestCtx, f fill) {
+// preconditions, 206 or 416 by a single Range, or the whole body. It returns the body bytes it
+// sends.
+func (e *Edge) writeEntry(ctx *fasthttp.RequestCtx, f fill) int64 {
 	ent := f.entry
 	h := &ctx.Response.Header
 	h.Set("Age", strconv.FormatInt(max(0, int64(time.Since(ent.StoredAt)/time.Second)), 10))
@@ -176,7 +180,7 @@ func (e *Edge) writeEntry(ctx *fasthttp.RequestCtx, f fill) {
 	}
 	if status := conds.Evaluate(ent.ETag, mod); status != 0 {
 		ctx.SetStatusCode(status)
-		return
+		return 0
 	}
 	size := int64(len(ent.Body))
 	if f.stream != nil {
@@ -189,7 +193,7 @@ func (e *Edge) writeEntry(ctx *fasthttp.RequestCtx, f fill) {
 		case errors.Is(err, httpsem.ErrUnsatisfiableRange):
 			h.Set("Content-Range", fmt.Sprintf("bytes */%d", size))
 			ctx.SetStatusCode(http.StatusRequestedRangeNotSatisfiable)
-			return
+			return 0
 		case ok:
 			h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", s, s+l-1, size))
 			ctx.SetStatusCode(http.StatusPartialContent)
@@ -202,7 +206,9 @@ func (e *Edge) writeEntry(ctx *fasthttp.RequestCtx, f fill) {
 	} else {
 		ctx.Response.SetBodyRaw(ent.Body[start : start+length])
 	}
-	if !ctx.IsHead() {
-		e.stats.bytesServed.Add(length)
+	if ctx.IsHead() {
+		return 0
 	}
+	e.stats.bytesServed.Add(length)
+	return length
 }

@@ -5,7 +5,8 @@
 // offline.
 //
 // The API listener serves Handler; the edge, which speaks fasthttp, serves the same files
-// through Lookup.
+// through Lookup. The dashboard's data on the API listener is Dashboard's (NewDashboard, at
+// DashboardPath); on an edge, the edge's own GET /_edge/cluster.
 package web
 
 import (

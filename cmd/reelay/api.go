@@ -96,7 +96,8 @@ func (c *apiConfig) run(ctx context.Context, e *env) error {
 	}
 	apiSrv, err := api.New(api.Config{
 		Addr: c.addr, Tokens: feedSvc.Tokens(), AdminToken: c.adminToken, Feed: feedSvc.Handler(), Uploads: uploads.Handler(),
-		Pages: web.Handler(), Ready: readiness(store.Ping, d.Ping, rec.Ready), Metrics: m, Logger: log, Limits: limits,
+		Dashboard: c.feedFlags.dashboard(d, c.adminToken, log),
+		Pages:     web.Handler(), Ready: readiness(store.Ping, d.Ping, rec.Ready), Metrics: m, Logger: log, Limits: limits,
 		MetricsToken: c.metricsTokenOr(c.adminToken), TracerProvider: tp,
 	})
 	if err != nil {

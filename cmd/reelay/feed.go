@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/reelay/reelay/api"
@@ -102,6 +104,12 @@ func setupFeed(fs *flag.FlagSet) runner {
 	return c
 }
 
+// dashboard is the API's operator dashboard data (see dashboard) over the edges that the feed
+// knows: those it purges and those it sends prefetch hints to.
+func (f *feedFlags) dashboard(d *db.DB, adminToken string, log *slog.Logger) http.Handler {
+	return dashboard(d, append(slices.Clone(f.purge), f.prefetch.edges...), adminToken, f.purge.purger(adminToken), log)
+}
+
 func (c *feedConfig) validate() error {
 	if err := c.common.validate(); err != nil {
 		return err
@@ -155,7 +163,8 @@ func (c *feedConfig) run(ctx context.Context, e *env) error {
 	}
 	apiSrv, err := api.New(api.Config{
 		Addr: c.addr, Tokens: feedSvc.Tokens(), AdminToken: c.adminToken, Feed: feedSvc.Handler(), Pages: web.Handler(),
-		Ready: readiness(d.Ping, rec.Ready), Metrics: m, Logger: log, Limits: limits, MetricsToken: c.metricsTokenOr(c.adminToken),
+		Dashboard: c.feedFlags.dashboard(d, c.adminToken, log),
+		Ready:     readiness(d.Ping, rec.Ready), Metrics: m, Logger: log, Limits: limits, MetricsToken: c.metricsTokenOr(c.adminToken),
 		TracerProvider: tp,
 	})
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -186,8 +187,8 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	}
 	plan, _ := c.plan() // checked by validate
 	edgeToken := c.adminToken
-	if edgeToken == "" && c.prefetch.on {
-		edgeToken = internalToken() // the feed's hints need one
+	if edgeToken == "" {
+		edgeToken = internalToken() // the feed's hints and the dashboard's cluster view need one
 	}
 	// Edge nodes on the planned ports, the first the others' seed.
 	var edges []*edge.Edge
@@ -205,7 +206,8 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 			Addr: plan.edges[i], Origin: org.URL(), Name: fmt.Sprintf("edge-%d", i+1), Cluster: &cl,
 			MemBytes: c.edgeMem, DiskDir: filepath.Join(c.data, fmt.Sprintf("edge-%d", i+1)), DiskBytes: c.edgeDisk,
 			AdminToken: edgeToken, SigningKey: signingKey, Registerer: prometheus.NewRegistry(), Logger: log,
-			Limits: limits, MetricsToken: metricsToken, TracerProvider: tp,
+			// The members' stats of the dashboard's cluster view need one.
+			Limits: limits, MetricsToken: cmp.Or(metricsToken, edgeToken), TracerProvider: tp,
 		})
 		if err != nil {
 			return err
@@ -258,9 +260,14 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	var edgeURLs []string
+	for _, n := range edges {
+		edgeURLs = append(edgeURLs, n.URL())
+	}
 	apiSrv, err := api.New(api.Config{
 		Addr: c.apiAddr, Tokens: feedSvc.Tokens(), AdminToken: c.adminToken, Feed: feedSvc.Handler(), Pages: web.Handler(),
-		Uploads: uploads.Handler(), Ready: readiness(store.Ping, d.Ping, rec.Ready), Metrics: m, Logger: log,
+		Dashboard: dashboard(d, edgeURLs, edgeToken, purgeAll(edges), log),
+		Uploads:   uploads.Handler(), Ready: readiness(store.Ping, d.Ping, rec.Ready), Metrics: m, Logger: log,
 		Limits: limits, MetricsToken: metricsToken, TracerProvider: tp,
 	})
 	if err != nil {
