@@ -3,6 +3,7 @@ package demo
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,5 +32,33 @@ func TestGenerate(t *testing.T) {
 				t.Errorf("duration %v, want about 1s", d)
 			}
 		})
+	}
+}
+
+// TestClips: the default catalogue has a caption of its own for every clip, each with
+// hashtags, every creator a demo user, every clip 9:16.
+func TestClips(t *testing.T) {
+	users := map[string]bool{}
+	for _, u := range Users() {
+		users[u.Handle] = true
+		for _, f := range u.Follows {
+			if f == u.Handle {
+				t.Errorf("%s follows themself", u.Handle)
+			}
+		}
+	}
+	captions := map[string]bool{}
+	for i, s := range Clips(DefaultClips) {
+		switch {
+		case captions[s.Caption]:
+			t.Errorf("clip %d: caption %q again", i, s.Caption)
+		case !strings.Contains(s.Caption, "#"):
+			t.Errorf("clip %d: caption %q has no hashtag", i, s.Caption)
+		case !users[s.Creator]:
+			t.Errorf("clip %d: creator %q is no demo user", i, s.Creator)
+		case s.Clip.Width*16 != s.Clip.Height*9:
+			t.Errorf("clip %d: %dx%d is not 9:16", i, s.Clip.Width, s.Clip.Height)
+		}
+		captions[s.Caption] = true
 	}
 }

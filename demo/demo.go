@@ -216,7 +216,8 @@ func (s *Seeder) Run(ctx context.Context) error {
 	<-done
 	if ctx.Err() == nil {
 		s.log.Info("demo seeded", "clips", len(s.specs), "ready", w.ready, "failed", w.failed,
-			"first_playable", w.firstPlayable.Round(100*time.Millisecond), "took", time.Since(start).Round(100*time.Millisecond))
+			"first_playable", w.firstPlayable.Round(100*time.Millisecond), "last_playable", w.lastPlayable.Round(100*time.Millisecond),
+			"took", time.Since(start).Round(100*time.Millisecond))
 	}
 	return nil
 }
@@ -327,6 +328,8 @@ func (s *Seeder) ensureClip(ctx context.Context, i int, spec Spec, token string)
 		return "", err
 	}
 	id := path.Base(u.Path)
+	// The upload goes to the API this seed talks to, wherever --public-url says clients reach it.
+	loc = s.cfg.API + "/v1/uploads/" + url.PathEscape(id)
 	if err := s.setClip(i, clipState{Video: id}); err != nil {
 		return "", err
 	}
@@ -364,7 +367,8 @@ type watch struct {
 	playing map[int]bool   // logged as playable
 
 	ready, failed int
-	firstPlayable time.Duration
+	firstPlayable time.Duration // since the seed started: how long a newcomer waits for a video
+	lastPlayable  time.Duration
 }
 
 func (w *watch) run(ctx context.Context, uploaded <-chan uploadedClip) {
@@ -409,6 +413,7 @@ func (w *watch) poll(ctx context.Context) {
 			if w.firstPlayable == 0 {
 				w.firstPlayable = after
 			}
+			w.lastPlayable = after
 			s.log.Info("demo clip playable", "n", n+1, "video", id, "after", after.Round(100*time.Millisecond))
 		}
 		switch v.Status {
