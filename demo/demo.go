@@ -194,6 +194,7 @@ func (s *Seeder) Run(ctx context.Context) error {
 		defer close(done)
 		w.run(ctx, uploaded)
 	}()
+	todo := 0 // clips uploaded, or not yet liked and watched
 	for i, spec := range s.specs {
 		if ctx.Err() != nil {
 			break
@@ -206,6 +207,7 @@ func (s *Seeder) Run(ctx context.Context) error {
 			continue
 		}
 		if id != "" {
+			todo++
 			select {
 			case uploaded <- uploadedClip{i, id}:
 			case <-ctx.Done():
@@ -214,7 +216,11 @@ func (s *Seeder) Run(ctx context.Context) error {
 	}
 	close(uploaded)
 	<-done
-	if ctx.Err() == nil {
+	switch {
+	case ctx.Err() != nil:
+	case todo == 0:
+		s.log.Info("demo already seeded", "clips", len(s.specs), "state", s.statePath())
+	default:
 		s.log.Info("demo seeded", "clips", len(s.specs), "ready", w.ready, "failed", w.failed,
 			"first_playable", w.firstPlayable.Round(100*time.Millisecond), "last_playable", w.lastPlayable.Round(100*time.Millisecond),
 			"took", time.Since(start).Round(100*time.Millisecond))

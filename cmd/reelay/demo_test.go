@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -267,7 +268,7 @@ func TestUpDemo(t *testing.T) {
 	if again.adminLine != up.adminLine {
 		t.Errorf("second run: %q, want %q again", again.adminLine, up.adminLine)
 	}
-	again.waitLog(t, `msg="demo seeded"`, 1, time.Minute)
+	again.waitLog(t, `msg="demo already seeded"`, 1, time.Minute)
 	// Nothing registered, uploaded, or liked and watched again (which follows "ready").
 	for _, msg := range []string{"user registered", "demo clip uploaded", "demo clip ready"} {
 		if strings.Contains(again.log.String(), `msg="`+msg+`"`) {
@@ -285,5 +286,13 @@ func TestUpDemo(t *testing.T) {
 	}
 	if videos != clips {
 		t.Errorf("after a second run the demo users have %d videos, want %d", videos, clips)
+	}
+
+	// With one clip more, the seed adds that one only.
+	again.stop()
+	more := startDemo(t, append(slices.Clone(args), "--demo-clips", strconv.Itoa(clips+1))...)
+	more.waitLog(t, `msg="demo seeded"`, 1, 5*time.Minute)
+	if n := strings.Count(more.log.String(), `msg="demo clip uploaded"`); n != 1 || !strings.Contains(more.log.String(), ` n=`+strconv.Itoa(clips+1)+` of=`) {
+		t.Errorf("with --demo-clips %d after %d, %d clips uploaded, want clip %d only; log:\n%s", clips+1, clips, n, clips+1, more.log)
 	}
 }

@@ -308,7 +308,7 @@ func (c *upConfig) printWelcome(w io.Writer, apiURL string, seed *demo.Seeder) {
 	fmt.Fprintf(w, "player %s/\n", base)
 	fmt.Fprintf(w, "dashboard %s/dashboard\n", base)
 	if seed != nil {
-		fmt.Fprintf(w, "demo admin %q, password %q (every demo user has it, e.g. viewer.vic); %d clips are seeded in the background, the log tells their progress\n",
+		fmt.Fprintf(w, "demo admin %q, password %q (every demo user has it, e.g. viewer.vic); the seed of %d clips runs in the background, its progress in the log\n",
 			demo.AdminHandle, seed.Password(), c.demoClips)
 		return
 	}
