@@ -296,3 +296,40 @@ func TestUpDemo(t *testing.T) {
 		t.Errorf("with --demo-clips %d after %d, %d clips uploaded, want clip %d only; log:\n%s", clips+1, clips, n, clips+1, more.log)
 	}
 }
+
+// TestUpDemoResumes: a seed stopped after its first upload is finished by the next run,
+// which uploads only the clips still missing and leaves each demo video there once.
+func TestUpDemoResumes(t *testing.T) {
+	const clips = 2
+	args := []string{"--data", t.TempDir(), "--demo-clips", strconv.Itoa(clips), "--api-addr", "127.0.0.1:0",
+		"--origin-addr", "127.0.0.1:0", "--edge-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0"}
+	first := startDemo(t, args...)
+	first.waitLog(t, `msg="demo clip uploaded" tier=demo n=1 `, 1, 2*time.Minute)
+	if code := first.stop(); code != 0 {
+		t.Fatalf("reelay up exited %d", code)
+	}
+	again := startDemo(t, args...)
+	again.waitLog(t, `msg="demo seeded"`, 1, 5*time.Minute)
+	if strings.Contains(again.log.String(), `msg="demo clip uploaded" tier=demo n=1 `) {
+		t.Errorf("the second run uploaded clip 1 again; log:\n%s", again.log)
+	}
+	if n := strings.Count(again.log.String(), `msg="demo clip ready"`); n != clips {
+		t.Errorf("the second run saw %d clips ready, want %d; log:\n%s", n, clips, again.log)
+	}
+	videos := 0
+	for _, u := range demo.Users() {
+		resp, err := http.Get(again.urls["api"] + "/v1/users/" + url.PathEscape(u.Handle))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p struct {
+			VideoCount int `json:"video_count"`
+		}
+		json.NewDecoder(resp.Body).Decode(&p)
+		resp.Body.Close()
+		videos += p.VideoCount
+	}
+	if videos != clips {
+		t.Errorf("the demo users have %d videos, want %d", videos, clips)
+	}
+}
