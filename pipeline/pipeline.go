@@ -220,10 +220,17 @@ func (p *Pipeline) Run(ctx context.Context) error {
 // Accept runs the quick checks of a finished upload and creates its video, processing: the
 // probe of its first megabytes refuses what is not a playable video with a 422 naming the
 // reason (not_video, no_video_stream, undecodable, zero_duration, too_long, too_large).
-// Accepting an upload again changes nothing.
+// Accepting an upload again changes nothing: its video is there, so it is not probed again,
+// for a hand-over may have taken the staged file away already (ingest accepts again an upload
+// whose hand-over it did not see finish, when the process stopped in between).
 func (p *Pipeline) Accept(ctx context.Context, u ingest.Upload) (err error) {
 	ctx, span := p.tracer.Start(ctx, "pipeline.accept", trace.WithAttributes(attribute.String("reelay.video", u.ID)))
 	defer func() { tracing.End(span, err) }()
+	if _, err := p.videos.state(ctx, u.ID); err == nil {
+		return nil
+	} else if !errors.Is(err, db.ErrNotFound) {
+		return err
+	}
 	info, err := p.tc.Probe(ctx, transcoder.Input{Path: u.Path})
 	var rej *transcoder.RejectError
 	if errors.As(err, &rej) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/reelay/reelay/api"
 	"github.com/reelay/reelay/cluster"
+	"github.com/reelay/reelay/demo"
 	"github.com/reelay/reelay/edge"
 	"github.com/reelay/reelay/feed"
 	"github.com/reelay/reelay/ingest"
@@ -51,6 +53,8 @@ type upConfig struct {
 	social      social
 	feeds       feeds
 	prefetch    prefetching
+	demo        bool
+	demoClips   int
 }
 
 func setupUp(fs *flag.FlagSet) runner {
@@ -79,6 +83,8 @@ func setupUp(fs *flag.FlagSet) runner {
 	c.social.register(fs)
 	c.feeds.register(fs)
 	c.prefetch.register(fs, false)
+	fs.BoolVar(&c.demo, "demo", false, "seed demo users, follows and generated clips through the normal upload pipeline, in the background; once per data directory")
+	fs.IntVar(&c.demoClips, "demo-clips", demo.DefaultClips, "how many clips --demo seeds")
 	return c
 }
 
@@ -138,6 +144,9 @@ func (c *upConfig) validate() error {
 	}
 	if err := c.prefetch.validate(c.adminToken); err != nil {
 		return err
+	}
+	if c.demoClips < 1 || c.demoClips > 1000 {
+		return usagef("invalid --demo-clips %d: want 1 to 1000", c.demoClips)
 	}
 	return checkAdminToken(c.adminToken)
 }
@@ -274,6 +283,17 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 		return err
 	}
 
+	var seed *demo.Seeder
+	if c.demo {
+		seed, err = demo.New(demo.Config{
+			API: apiSrv.URL(), Dir: filepath.Join(c.data, "demo"), Clips: c.demoClips, Logger: log,
+			Grant: func(ctx context.Context, handle string) error { return feed.NewAccounts(d).SetAdmin(ctx, handle, true) },
+		})
+		if err != nil {
+			return err
+		}
+	}
+
 	logLimits(log)
 	tiers := append(runs, apiSrv.Run, feedSvc.Run, uploads.Run, pipe.Run, org.Run)
 	fmt.Fprintf(e.stdout, "api %s\n", apiSrv.URL())
@@ -286,9 +306,34 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 		tiers = append(tiers, n.Run)
 	}
 	fmt.Fprintf(e.stdout, "origin %s\n", org.URL())
+	c.printWelcome(e.stdout, apiSrv.URL(), seed)
+	if seed != nil {
+		tiers = append(tiers, seed.Run)
+	}
 	err = runAll(ctx, tiers...)
 	log.Info("stopped")
 	return err
+}
+
+// printWelcome tells a newcomer, after the listeners, where the player and the dashboard are
+// and how to log in as an admin.
+func (c *upConfig) printWelcome(w io.Writer, apiURL string, seed *demo.Seeder) {
+	base := apiURL
+	if c.publicURL != "" {
+		base = strings.TrimSuffix(c.publicURL, "/")
+	}
+	fmt.Fprintf(w, "player %s/\n", base)
+	fmt.Fprintf(w, "dashboard %s/dashboard\n", base)
+	if seed != nil {
+		fmt.Fprintf(w, "demo admin %q, password %q (every demo user has it, e.g. viewer.vic); the seed of %d clips runs in the background, its progress in the log\n",
+			demo.AdminHandle, seed.Password(), c.demoClips)
+		return
+	}
+	fmt.Fprintf(w, "admin: register in the player, then `reelay admin grant --data %s HANDLE`", c.data)
+	if c.adminToken != "" {
+		fmt.Fprint(w, ", or use the --admin-token")
+	}
+	fmt.Fprintln(w, "; `reelay up --demo` seeds users and clips with a demo admin")
 }
 
 // upPlan is where the listeners of `reelay up` go.
