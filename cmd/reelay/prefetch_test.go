@@ -29,22 +29,28 @@ func TestUpPrefetchesNextSwipe(t *testing.T) {
 	for range 3 {
 		uploadClip(t, ctx, api, creator, "public", clip)
 	}
-	viewer := createUser(t, api, "viewer")
 	var page struct {
 		Items []struct {
 			ID          string `json:"id"`
 			PlaybackURL string `json:"playback_url"`
 		}
 	}
-	// The recommender reads the catalogue every few seconds: the new videos come in then.
+	// The recommender reads the catalogue every few seconds: the new videos come in then. A
+	// visitor waits for them (visitors get no hints), so that the viewer is served one page of
+	// all three: pages of one or two, as the videos came in one by one, would spend the
+	// viewer's hints on other positions.
 	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
-		err := json.Unmarshal(getJSON(t, api+"/v1/feed/foryou", viewer), &page)
+		err := json.Unmarshal(getJSON(t, api+"/v1/feed/foryou", ""), &page)
 		if err == nil && len(page.Items) == 3 {
 			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("For You: %+v %v, want 3 videos", page, err)
 		}
+	}
+	viewer := createUser(t, api, "viewer")
+	if err := json.Unmarshal(getJSON(t, api+"/v1/feed/foryou", viewer), &page); err != nil || len(page.Items) != 3 {
+		t.Fatalf("the viewer's For You: %+v %v, want the 3 videos", page, err)
 	}
 	postJSON(t, api+"/v1/events", viewer, fmt.Sprintf(`{"events":[{"video":%q,"type":"play","position":0,"at":%q}]}`,
 		page.Items[0].ID, time.Now().UTC().Format(time.RFC3339)), 202)
