@@ -304,6 +304,7 @@ func (s *Service) Handler() http.Handler {
 	mux.Handle("DELETE /v1/me/avatar", h(userOnly(s.deleteAvatar)))
 	mux.Handle("GET "+AvatarPath+"{file}", h(s.getAvatar))
 	mux.Handle("GET /v1/users/{handle}/videos", h(s.userVideos))
+	mux.Handle("GET /v1/me/videos", h(userOnly(s.myVideos)))
 	mux.Handle("PATCH /v1/videos/{id}", h(auth.Require(s.patchVideo)))
 	mux.Handle("DELETE /v1/videos/{id}", h(auth.Require(s.deleteVideo)))
 	// social actions
