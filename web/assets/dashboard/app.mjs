@@ -39,7 +39,7 @@ const fmtBytes = (v) => {
 const fmtPct = (v) => (v == null || !Number.isFinite(v) ? '—' : v.toFixed(v >= 99.95 || v < 10 ? 1 : 0) + '%');
 const fmtDuration = (secs) => {
   if (secs == null || !Number.isFinite(secs) || secs < 0) return '—';
-  if (secs < 10) return secs.toFixed(1) + ' s';
+  if (secs < 10) return secs.toFixed(1) + 's';
   secs = Math.round(secs);
   const d = Math.floor(secs / 86400), h = Math.floor((secs % 86400) / 3600), m = Math.floor((secs % 3600) / 60), s = secs % 60;
   if (d) return `${d}d ${h}h`;
@@ -169,7 +169,7 @@ function Chart({ chart, names, history, version }) {
         { stroke: '#8b95a7', grid: { stroke: '#232a36', width: 1 }, ticks: { stroke: '#232a36' }, font: '11px system-ui', space: 70,
           values: (u, vals) => vals.map((v) => new Date(v * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false })) },
         { stroke: '#8b95a7', grid: { stroke: '#232a36', width: 1 }, ticks: { stroke: '#232a36' }, font: '11px system-ui', size: 48,
-          values: (u, vals) => vals.map((v) => fmtNum(v)) },
+          values: (u, vals) => vals.map((v) => fmtNum(v).replace(/\.0(?=[kMG]?$)/, '')) }, // 500k, not 500.0k (clipped)
       ],
       series: [{}, ...names.map((name, i) => ({
         label: name, stroke: COLORS[i % COLORS.length], width: 1.75, spanGaps: false,
