@@ -93,3 +93,26 @@ func parseUserVideosCursor(s string) (userVideosCursor, error) {
 	}
 	return c, c.check()
 }
+
+// FuzzMyVideosCursor: a cursor of GET /v1/me/videos is refused, or names a position that
+// encodes back to itself.
+func FuzzMyVideosCursor(f *testing.F) {
+	f.Add(encodeCursor(myVideosCursor{Created: 5, ID: videoid.New()}))
+	f.Add(encodeCursor(myVideosCursor{Created: 5, ID: "../x"}))
+	f.Add(encodeCursor(myVideosCursor{Created: 5}))
+	f.Add("bm9wZQ")
+	f.Add("!!")
+	f.Fuzz(func(t *testing.T, s string) {
+		var c myVideosCursor
+		if err := decodeCursor(s, &c); err != nil || c.check() != nil {
+			return
+		}
+		if c.ID != "" && !videoid.Valid(c.ID) || c.ID == "" && c.Created != 0 {
+			t.Fatalf("accepted %q: %+v", s, c)
+		}
+		var again myVideosCursor
+		if err := decodeCursor(encodeCursor(c), &again); err != nil || again != c {
+			t.Fatalf("%+v does not encode back: %+v, %v", c, again, err)
+		}
+	})
+}

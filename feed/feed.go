@@ -107,6 +107,13 @@ type Config struct {
 	// FanoutBatch is how many followers' timelines one statement of a fan-out writes to; the
 	// job renews its lease between batches. Default 1,000.
 	FanoutBatch int
+	// FollowBackfill is how many of a creator's latest videos (ready, public, not hidden) a
+	// follow puts into the new follower's timeline, where they sort by their publication
+	// time among the rest: the Following feed has the creator's recent videos from the follow
+	// on, not only those published after it. Nothing is put for a creator whose videos are
+	// pulled at read time (CelebrityThreshold): the feed has all of them already. An unfollow
+	// or a block takes the creator's videos out again. Default 20.
+	FollowBackfill int
 	// Ranker ranks the For You feed: reelay's is the recommender's (recommender.Ranker),
 	// which may also explain its choices (Explainer). Default: NewestRanker, the newest
 	// videos, a stand-in.
@@ -192,6 +199,7 @@ func New(cfg Config, d *db.DB, uploads Uploads) (*Service, error) {
 	setDefault(&cfg.CelebrityThreshold, 10_000)
 	setDefault(&cfg.FanoutWorkers, 1)
 	setDefault(&cfg.FanoutBatch, 1000)
+	setDefault(&cfg.FollowBackfill, 20)
 	if cfg.Name == "" {
 		cfg.Name = "feed"
 	}
@@ -304,6 +312,7 @@ func (s *Service) Handler() http.Handler {
 	mux.Handle("DELETE /v1/me/avatar", h(userOnly(s.deleteAvatar)))
 	mux.Handle("GET "+AvatarPath+"{file}", h(s.getAvatar))
 	mux.Handle("GET /v1/users/{handle}/videos", h(s.userVideos))
+	mux.Handle("GET /v1/me/videos", h(userOnly(s.myVideos)))
 	mux.Handle("PATCH /v1/videos/{id}", h(auth.Require(s.patchVideo)))
 	mux.Handle("DELETE /v1/videos/{id}", h(auth.Require(s.deleteVideo)))
 	// social actions

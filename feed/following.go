@@ -25,7 +25,8 @@ func (c followingCursor) valid() bool { return c.Published > 0 && videoid.Valid(
 
 // getFollowing answers GET /v1/feed/following: the videos of the creators the viewer follows,
 // newest first (by publication time, then id). It merges the viewer's timeline, which fan-out
-// jobs pushed the videos of creators at or under Config.CelebrityThreshold into, with the
+// jobs pushed the videos of creators at or under Config.CelebrityThreshold into (and each
+// follow its creator's latest Config.FollowBackfill videos, backfill), with the
 // videos of followed creators above it, pulled now; a creator who crossed the threshold has
 // videos in both, shown once. Pulled too are the creators that a fan-out found above the
 // threshold (users.feed_pulled), even once they are under it again, since those videos are in

@@ -192,3 +192,93 @@ func TestFanoutBatches(t *testing.T) {
 		}
 	})
 }
+
+// TestFollowBackfill: a follow puts the creator's latest public videos into the follower's
+// Following feed, in time order among the rest, and an unfollow or a block takes them out; a
+// creator above the threshold gets nothing put but is pulled, also once under it again.
+func TestFollowBackfill(t *testing.T) {
+	cfg := Config{CelebrityThreshold: 2, FollowBackfill: 3, WriteBurst: 10000}
+	forEachFeedWorld(t, cfg, func(w *feedWorld) {
+		viewer, token := w.user("viewer")
+		maker, _ := w.user("maker")
+		early, _ := w.user("early")
+		w.follow(viewer, early)
+
+		base := time.Now().Add(-time.Hour)
+		at := func(minutes int) time.Time { return base.Add(time.Duration(minutes) * time.Minute) }
+		published := func(id string) string { w.waitFanout(id); return id }
+		var made []string // maker's public videos, oldest first
+		for i := range 5 {
+			made = append(made, published(w.publish(maker, at(10*i+10), "")))
+		}
+		published(w.publish(maker, at(55), "visibility = 'private'"))
+		published(w.publish(maker, at(56), "hidden = 1"))
+		published(w.publish(maker, at(57), "status = 'processing'"))
+		early1 := published(w.publish(early, at(25), ""))
+		early2 := published(w.publish(early, at(65), ""))
+
+		feed := func(name string, want ...string) {
+			t.Helper()
+			if got := w.all("/v1/feed/following?limit=2", token); !slices.Equal(got, want) {
+				t.Errorf("%s: %v, want %v", name, got, want)
+			}
+		}
+		setFollow := func(method, handle string) {
+			t.Helper()
+			if r := w.api.do(method, "/v1/users/"+handle+"/follow", token, ""); r.status != 200 {
+				t.Fatalf("%s follow %s: %d %v", method, handle, r.status, r.body)
+			}
+		}
+		inTimeline := func(creator int64) int {
+			t.Helper()
+			var n int
+			if err := w.d.SQL().QueryRowContext(t.Context(), `SELECT COUNT(*) FROM timelines WHERE user_id = $1 AND creator_id = $2`,
+				viewer, creator).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+
+		feed("before the follow", early2, early1)
+		setFollow("PUT", "maker")
+		feed("after the follow", early2, made[4], made[3], made[2], early1)
+		setFollow("PUT", "maker") // again: nothing changes
+		feed("after the follow again", early2, made[4], made[3], made[2], early1)
+		fresh := published(w.publish(maker, at(70), ""))
+		feed("after a new video", fresh, early2, made[4], made[3], made[2], early1)
+
+		setFollow("DELETE", "maker")
+		if n := inTimeline(maker); n != 0 {
+			t.Errorf("after the unfollow, %d of maker's videos in the timeline", n)
+		}
+		feed("after the unfollow", early2, early1)
+		setFollow("PUT", "maker")
+		feed("after a follow anew", fresh, early2, made[4], made[3], early1)
+
+		if r := w.api.do("PUT", "/v1/users/maker/block", token, ""); r.status != 200 {
+			t.Fatalf("block: %d %v", r.status, r.body)
+		}
+		if n := inTimeline(maker); n != 0 {
+			t.Errorf("after the block, %d of maker's videos in the timeline", n)
+		}
+		if r := w.api.do("DELETE", "/v1/users/maker/block", token, ""); r.status != 200 {
+			t.Fatalf("unblock: %d %v", r.status, r.body)
+		}
+		feed("after a block and its end", early2, early1)
+
+		// A creator with 2 followers: the viewer's follow makes 3, above the threshold.
+		celeb, _ := w.user("celeb")
+		fan1, _ := w.user("fan1")
+		fan2, _ := w.user("fan2")
+		w.follow(fan1, celeb)
+		w.follow(fan2, celeb)
+		celeb1 := published(w.publish(celeb, at(30), ""))
+		setFollow("PUT", "celeb")
+		if n := inTimeline(celeb); n != 0 {
+			t.Errorf("a creator above the threshold: %d of their videos put in the timeline", n)
+		}
+		feed("following a creator above the threshold", early2, celeb1, early1)
+		w.unfollow(fan2, celeb) // back at the threshold: still pulled
+		feed("once they are under it again", early2, celeb1, early1)
+	})
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/reelay/reelay/db"
 	"github.com/reelay/reelay/internal/apierr"
 	"github.com/reelay/reelay/internal/auth"
+	"github.com/reelay/reelay/internal/video"
 )
 
 // followState is the answer of PUT and DELETE /v1/users/{handle}/follow.
@@ -47,8 +48,14 @@ func (s *Service) setFollow(w http.ResponseWriter, r *http.Request, on bool) err
 			return err
 		}
 		if on {
-			if err := follow(ctx, tx, p.UserID, target.ID, db.Millis(s.accounts.now())); err != nil {
+			added, err := follow(ctx, tx, p.UserID, target.ID, db.Millis(s.accounts.now()))
+			if err != nil {
 				return err
+			}
+			if added {
+				if err := s.backfill(ctx, tx, p.UserID, target.ID); err != nil {
+					return err
+				}
 			}
 		} else if err := unfollow(ctx, tx, p.UserID, target.ID); err != nil {
 			return err
@@ -62,38 +69,80 @@ func (s *Service) setFollow(w http.ResponseWriter, r *http.Request, on bool) err
 	return state(w, out)
 }
 
-// follow makes follower follow followee, unless it does already; errBlocked when one of them
-// blocked the other. The caller holds both users' locks (lockPair).
-func follow(ctx context.Context, tx *sql.Tx, follower, followee, now int64) error {
+// follow makes follower follow followee, unless it does already, and reports whether it
+// did; errBlocked when one of them blocked the other. The caller holds both users' locks
+// (lockPair).
+func follow(ctx context.Context, tx *sql.Tx, follower, followee, now int64) (bool, error) {
 	if b, err := blockedEither(ctx, tx, follower, followee); err != nil || b {
 		if b {
-			return errBlocked
+			return false, errBlocked
 		}
-		return err
+		return false, err
 	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO follows (follower_id, followee_id, created_at) VALUES ($1, $2, $3)
 		ON CONFLICT DO NOTHING`, follower, followee, now)
 	if err != nil {
-		return fmt.Errorf("feed: follow %d by %d: %w", followee, follower, err)
+		return false, fmt.Errorf("feed: follow %d by %d: %w", followee, follower, err)
 	}
-	return countFollow(ctx, tx, res, follower, followee, 1)
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return false, err
+	}
+	return true, countFollow(ctx, tx, follower, followee, 1)
 }
 
-// unfollow ends follower's follow of followee, if there is one. The caller holds both users'
-// locks (lockPair).
+// backfill puts followee's latest Config.FollowBackfill videos that a fan-out would push into
+// the timeline of follower, who has just followed them; the fan-out of a video published
+// meanwhile finds it there. A creator whose videos the Following feed pulls at read time gets
+// nothing put: one above Config.CelebrityThreshold that no fan-out marked yet is marked pulled
+// (users.feed_pulled), as the fan-out of their next video would, so that the follower's feed
+// keeps them should they fall under the threshold. The caller holds both users' locks
+// (lockPair), in the transaction of the follow.
+func (s *Service) backfill(ctx context.Context, tx *sql.Tx, follower, followee int64) error {
+	var followers int64
+	var pulled int
+	if err := tx.QueryRowContext(ctx, `SELECT follower_count, feed_pulled FROM users WHERE id = $1`, followee).
+		Scan(&followers, &pulled); err != nil {
+		return fmt.Errorf("feed: backfill of %d for %d: %w", followee, follower, err)
+	}
+	if pulled != 0 {
+		return nil
+	}
+	if followers > int64(s.cfg.CelebrityThreshold) {
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET feed_pulled = 1 WHERE id = $1`, followee); err != nil {
+			return fmt.Errorf("feed: backfill of %d for %d: %w", followee, follower, err)
+		}
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO timelines (user_id, video_id, creator_id, published_at)
+		SELECT $1, id, user_id, published_at FROM videos
+		WHERE user_id = $2 AND status = $3 AND visibility = $4 AND hidden = 0 AND published_at IS NOT NULL
+		ORDER BY published_at DESC, id DESC LIMIT $5
+		ON CONFLICT (user_id, video_id) DO NOTHING`,
+		follower, followee, video.Ready, video.Public, s.cfg.FollowBackfill); err != nil {
+		return fmt.Errorf("feed: backfill of %d for %d: %w", followee, follower, err)
+	}
+	return nil
+}
+
+// unfollow ends follower's follow of followee, if there is one, and takes followee's videos
+// out of follower's timeline: pushed or backfilled, the Following feed shows them no more,
+// and a follow again backfills the latest anew. The caller holds both users' locks (lockPair).
 func unfollow(ctx context.Context, tx *sql.Tx, follower, followee int64) error {
 	res, err := tx.ExecContext(ctx, `DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2`, follower, followee)
 	if err != nil {
 		return fmt.Errorf("feed: unfollow %d by %d: %w", followee, follower, err)
 	}
-	return countFollow(ctx, tx, res, follower, followee, -1)
-}
-
-// countFollow adds delta to the counters of a follow when res added or removed its row.
-func countFollow(ctx context.Context, tx *sql.Tx, res sql.Result, follower, followee, delta int64) error {
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return err
 	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM timelines WHERE user_id = $1 AND creator_id = $2`, follower, followee); err != nil {
+		return fmt.Errorf("feed: unfollow %d by %d: timeline: %w", followee, follower, err)
+	}
+	return countFollow(ctx, tx, follower, followee, -1)
+}
+
+// countFollow adds delta to the counters of a follow whose row was added or removed.
+func countFollow(ctx context.Context, tx *sql.Tx, follower, followee, delta int64) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE users SET follower_count = follower_count + $2 WHERE id = $1`, followee, delta); err != nil {
 		return fmt.Errorf("feed: follower count of %d: %w", followee, err)
 	}

@@ -95,7 +95,23 @@ func owns(p auth.Principal, e Entry) bool {
 
 // writeVideo answers with e as p sees it.
 func (s *Service) writeVideo(w http.ResponseWriter, r *http.Request, p auth.Principal, e Entry) error {
-	id := e.ID
+	out := s.videoJSON(e)
+	if p.UserID != 0 {
+		err := s.db.SQL().QueryRowContext(r.Context(), `SELECT
+			EXISTS (SELECT 1 FROM likes WHERE video_id = $1 AND user_id = $2),
+			EXISTS (SELECT 1 FROM follows WHERE follower_id = $2 AND followee_id = $3)`, e.ID, p.UserID, e.UserID).
+			Scan(&out.Liked, &out.Following)
+		if err != nil {
+			return fmt.Errorf("feed: video %s for %d: %w", e.ID, p.UserID, err)
+		}
+	}
+	apierr.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// videoJSON returns e as the video resource shows it, but the viewer's state (Liked,
+// Following), which it leaves false.
+func (s *Service) videoJSON(e Entry) Video {
 	out := Video{
 		ID: e.ID, Creator: Creator{e.Creator, e.CreatorName, s.avatarURL(e.CreatorAvatar)}, Counts: e.Counts, Status: e.Status, Progress: e.Progress, Caption: e.Caption,
 		Hashtags: e.Hashtags, Visibility: e.Visibility, DurationMS: e.DurationMS, Width: e.Width, Height: e.Height,
@@ -103,15 +119,6 @@ func (s *Service) writeVideo(w http.ResponseWriter, r *http.Request, p auth.Prin
 	}
 	if out.Hashtags == nil {
 		out.Hashtags = []string{}
-	}
-	if p.UserID != 0 {
-		err := s.db.SQL().QueryRowContext(r.Context(), `SELECT
-			EXISTS (SELECT 1 FROM likes WHERE video_id = $1 AND user_id = $2),
-			EXISTS (SELECT 1 FROM follows WHERE follower_id = $2 AND followee_id = $3)`, id, p.UserID, e.UserID).
-			Scan(&out.Liked, &out.Following)
-		if err != nil {
-			return fmt.Errorf("feed: video %s for %d: %w", id, p.UserID, err)
-		}
 	}
 	if e.Status == video.Failed {
 		out.Error = &ErrorJSON{Code: e.ErrorCode, Message: e.Error}
@@ -122,13 +129,12 @@ func (s *Service) writeVideo(w http.ResponseWriter, r *http.Request, p auth.Prin
 		out.Renditions = e.Renditions
 	}
 	if out.Playable {
-		out.PlaybackURL, out.PosterURL = s.playbackURLs(id, e.Visibility, e.Generation)
+		out.PlaybackURL, out.PosterURL = s.playbackURLs(e.ID, e.Visibility, e.Generation)
 		if !ready { // the poster is written at the end
 			out.PosterURL = ""
 		}
 	}
-	apierr.WriteJSON(w, http.StatusOK, out)
-	return nil
+	return out
 }
 
 // uploading answers for an id that is not a video yet: an upload in progress, or one that was

@@ -33,6 +33,10 @@ type playerRun struct {
 	// PlayableStatus is the video's status when the upload page first called it playable.
 	PlayableStatus string
 	ProfileTiles   []struct{ Video, Status string }
+	// FailedReason is what the creator's page on another device said of the upload cut
+	// short; OtherDeviceTiles are that page's tiles.
+	FailedReason     string
+	OtherDeviceTiles []struct{ Video, Status string }
 	// The viewer's For You: the first video, the next one, which the page preloaded, and the
 	// media requests for the next one (from before the swipe and after).
 	ForYouFirst, ForYouNext string
@@ -68,7 +72,8 @@ type slotState struct {
 // TestPlayerInChromium runs the swipe player, the page at / of reelay up's API listener, in
 // Chromium as two people would (e2e/web/player.mjs): a creator who lands in For You, is asked
 // to sign up when they like a video, uploads a clip through the page and sees it become
-// playable and join their profile; a viewer who follows them from their profile, swipes from
+// playable and join their profile, and a file cut short fail (their page on another device,
+// from the API, shows both with their statuses); a viewer who follows them from their profile, swipes from
 // the first video of For You to the next one, which the page preloaded from the edge (a hit:
 // the next-swipe prefetch warmed it), and finds the clip in Following, where it plays and a
 // like counts, before and after a reload. Screenshots go to screenshots/player.
@@ -95,10 +100,11 @@ func TestPlayerInChromium(t *testing.T) {
 		}
 	}
 	clip := makeTestClip(t, "360x640", "3")
+	broken := makeCutShortClip(t)
 
 	shots := filepath.Join(b.root, "screenshots", "player")
 	os.RemoveAll(shots) // the last run's, a failed one's among them
-	cmd := exec.CommandContext(ctx, b.node, filepath.Join(b.root, "e2e", "web", "player.mjs"), api, clip, shots)
+	cmd := exec.CommandContext(ctx, b.node, filepath.Join(b.root, "e2e", "web", "player.mjs"), api, clip, shots, broken)
 	cmd.Env = append(os.Environ(), "CHROMIUM="+b.chromium)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -148,6 +154,21 @@ func TestPlayerInChromium(t *testing.T) {
 	}
 	if !inProfile {
 		t.Errorf("the creator's profile shows %+v, not the clip %s", r.ProfileTiles, r.Clip)
+	}
+	// The creator's own page on a device that uploaded nothing: the clip ready, and the file
+	// cut short failed with the transcoder's reason.
+	var failed, ready int
+	for _, tile := range r.OtherDeviceTiles {
+		if tile.Status == "failed" {
+			failed++
+		}
+		if tile.Video == r.Clip && tile.Status == "ready" {
+			ready++
+		}
+	}
+	if failed != 1 || ready != 1 || !strings.Contains(r.FailedReason, "truncated") {
+		t.Errorf("the creator's page on another device: tiles %+v, failed because %q; want the clip ready and one failed, truncated",
+			r.OtherDeviceTiles, r.FailedReason)
 	}
 	var maker struct {
 		FollowerCount int `json:"follower_count"`
@@ -256,4 +277,26 @@ func getJSONStats(t *testing.T, edge, token string) []byte {
 		t.Fatalf("GET %s/_edge/stats: %d %s", edge, resp.StatusCode, buf.Bytes())
 	}
 	return buf.Bytes()
+}
+
+// makeCutShortClip makes an MP4 whose index, at its start, promises twice the frames that the
+// file holds: the upload's probe takes it, the transcoder fails it (truncated).
+func makeCutShortClip(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	full := filepath.Join(dir, "full.mp4")
+	out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=360x640:rate=30", "-t", "4",
+		"-c:v", "libx264", "-preset", "ultrafast", "-movflags", "+faststart", full).CombinedOutput()
+	if err != nil {
+		t.Fatalf("making the clip: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(dir, "cut.mp4")
+	if err := os.WriteFile(cut, b[:len(b)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return cut
 }

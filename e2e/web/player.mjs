@@ -6,7 +6,9 @@
 //  2. A viewer opens the creator's profile, taps Follow, signs up when asked, and follows.
 //  3. The creator uploads CLIP through the page (tus); the browser goes offline during the
 //     upload and back, and the upload resumes; they watch its status until it is playable,
-//     then ready; it shows in their profile.
+//     then ready; it shows in their profile. Then they upload BROKEN, a file cut short that
+//     the transcoder fails; their own page on another device (nothing of the uploads in its
+//     storage) shows both, the clip ready and the other failed with the reason.
 //  4. The viewer watches For You: the first video plays; the page preloads the next one; a
 //     swipe (touch) moves to it; the arrow keys and the wheel move back and forth.
 //  5. The viewer's Following feed has the creator's clip; it plays; a like counts, and still
@@ -15,14 +17,14 @@
 // It prints one JSON object of what it saw (cmd/reelay's TestPlayerInChromium judges it) and
 // saves screenshots under SHOTS.
 //
-//	node e2e/web/player.mjs API_URL CLIP SHOTS
+//	node e2e/web/player.mjs API_URL CLIP SHOTS [BROKEN]
 //
 // CHROMIUM names the browser binary (default /usr/bin/chromium).
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-const [api, clip, shots] = process.argv.slice(2);
+const [api, clip, shots, broken] = process.argv.slice(2);
 const suffix = process.env.PLAYER_HANDLE_SUFFIX || ''; // for runs against a reelay that has the handles already
 if (!api || !clip || !shots) {
   console.error('usage: player.mjs API_URL CLIP SHOTS');
@@ -173,6 +175,28 @@ try {
   await creator.waitForFunction(() => [...document.querySelectorAll('.tile img')].every((i) => i.complete && i.naturalWidth > 0));
   out.profileTiles = await creator.$$eval('.grid .tile', (ts) => ts.map((t) => ({ video: t.dataset.video, status: t.dataset.status })));
   await shot(creator, 'profile-phone.png');
+
+  if (broken) {
+    begin('creator uploads a file cut short; their page on another device shows it failed');
+    await creator.click('[data-nav=upload]');
+    await creator.setInputFiles('input[type=file]', broken);
+    await creator.fill('textarea[name=caption]', 'Cut short');
+    await creator.click('.upload-form button[type=submit]');
+    await creator.waitForSelector('[data-upload=status][data-status=failed]', { timeout: 60000 });
+    const laptop = await newPage('creator-laptop', { viewport: { width: 1280, height: 800 } });
+    // Straight to the profile: For You would play (and cache at the edge) the videos whose
+    // prefetch for the viewer is checked below.
+    await laptop.goto(api + '/#/@maker' + suffix);
+    await laptop.click('[data-nav=login]');
+    await laptop.click('.sheet.login [data-switch=login]');
+    await signUp(laptop, 'maker' + suffix);
+    await laptop.click('[data-nav=me]');
+    out.failedReason = await (await laptop.waitForSelector('.tile[data-status=failed] .reason')).textContent();
+    await laptop.waitForSelector(`.tile[data-video="${clipID}"][data-status=ready]`);
+    out.otherDeviceTiles = await laptop.$$eval('.grid .tile', (ts) => ts.map((t) => ({ video: t.dataset.video, status: t.dataset.status })));
+    await shot(laptop, 'profile-other-device-desktop.png');
+    await laptop.context().close();
+  }
 
   begin('viewer watches For You');
   // The recommender reads new videos every few seconds: wait until For You can have the clip.

@@ -39,7 +39,7 @@ const fmtBytes = (v) => {
 const fmtPct = (v) => (v == null || !Number.isFinite(v) ? '—' : v.toFixed(v >= 99.95 || v < 10 ? 1 : 0) + '%');
 const fmtDuration = (secs) => {
   if (secs == null || !Number.isFinite(secs) || secs < 0) return '—';
-  if (secs < 10) return secs.toFixed(1) + ' s';
+  if (secs < 10) return secs.toFixed(1) + 's';
   secs = Math.round(secs);
   const d = Math.floor(secs / 86400), h = Math.floor((secs % 86400) / 3600), m = Math.floor((secs % 3600) / 60), s = secs % 60;
   if (d) return `${d}d ${h}h`;
@@ -169,7 +169,7 @@ function Chart({ chart, names, history, version }) {
         { stroke: '#8b95a7', grid: { stroke: '#232a36', width: 1 }, ticks: { stroke: '#232a36' }, font: '11px system-ui', space: 70,
           values: (u, vals) => vals.map((v) => new Date(v * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false })) },
         { stroke: '#8b95a7', grid: { stroke: '#232a36', width: 1 }, ticks: { stroke: '#232a36' }, font: '11px system-ui', size: 48,
-          values: (u, vals) => vals.map((v) => fmtNum(v)) },
+          values: (u, vals) => vals.map((v) => fmtNum(v).replace(/\.0(?=[kMG]?$)/, '')) }, // 500k, not 500.0k (clipped)
       ],
       series: [{}, ...names.map((name, i) => ({
         label: name, stroke: COLORS[i % COLORS.length], width: 1.75, spanGaps: false,
@@ -250,7 +250,9 @@ function Meter({ pct }) {
   return html`<span class="meter" title=${fmtPct(pct)}><span style=${{ width: p + '%' }}></span></span>`;
 }
 
-function Busiest({ videos, onPurge }) {
+// Busiest lists the videos with the most requests; on the API listener, where the player is,
+// each id opens the video in it.
+function Busiest({ videos, onPurge, player }) {
   return html`
     <section class="card">
       <header class="section-head"><h2>Busiest videos</h2><span class="muted">last minute, all nodes</span></header>
@@ -261,7 +263,8 @@ function Busiest({ videos, onPurge }) {
           <tbody>
             ${videos.slice(0, 10).map((v) => html`
               <tr data-video=${v.video}>
-                <td data-label="Video" class="mono">${v.video}</td>
+                <td data-label="Video" class="mono">${player
+                  ? html`<a href=${player + v.video} target="_blank" rel="noopener" title="Open in the player">${v.video}</a>` : v.video}</td>
                 <td data-label="Requests" class="num">${fmtNum(v.requests)}</td>
                 <td data-label="Sent" class="num">${fmtBytes(v.bytes)}</td>
                 <td data-label="Origin fetches" class="num">${fmtNum(v.origin_fetches)}</td>
@@ -475,13 +478,13 @@ function Dashboard({ mode, token, onLogout }) {
           <${Tile} label="Origin fetches per object" value=${objects ? (fetches / objects).toFixed(2) : '—'} sub=${objects ? `${plural(fetches, 'fetch', 'fetches')} of ${plural(objects, 'object')}, last minute` : 'no origin fetch in the last minute'} tone=${objects && fetches / objects > 1.5 ? 'warn' : ''} />
         </div>
         <${Members} members=${members} history=${history} now=${now} colors=${colors} />
-        <h2 class="band">Per node <span class="muted">· last 5 minutes</span></h2>
+        <h2 class="band">Per node <span class="muted">· since this page opened, up to 5 minutes</span></h2>
         <div class="charts">
           ${CHARTS.map((c) => html`<${Chart} key=${c.id} chart=${c} names=${names} history=${history} version=${version} />`)}
         </div>
         <h2 class="band">Cluster</h2>
         <div class="grid2">
-          <${Busiest} videos=${videos} onPurge=${purge} />
+          <${Busiest} videos=${videos} onPurge=${purge} player=${mode === 'api' ? '/#/v/' : ''} />
           <div class="stack">
             <${RingSpread} members=${members} colors=${colors} />
             <${PurgeForm} onPurge=${purge} />

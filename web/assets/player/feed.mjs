@@ -86,15 +86,16 @@ export function Feed({ source, auth, muted, setMuted }) {
     if (items.length && idx >= items.length - 3) loadMore();
   }, [idx, items.length]);
 
-  // An empty feed looks again now and then: new videos come.
+  // An empty feed looks again every few seconds, until new videos come (a fresh
+  // `reelay up --demo` has its first ones a minute or so after the page opens).
   useEffect(() => {
     if (status !== 'empty') return;
-    const t = setTimeout(() => {
+    const t = setInterval(() => {
       page.current.done = false;
       loadMore();
-    }, 4000);
-    return () => clearTimeout(t);
-  }, [status, items.length]);
+    }, 3000);
+    return () => clearInterval(t);
+  }, [status]);
 
   const go = useCallback((d, input) => {
     setIdx((i) => {

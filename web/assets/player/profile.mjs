@@ -1,7 +1,8 @@
 // profile.mjs: a creator's page: their counts, a follow button, and a grid of their videos'
-// posters. On your own page, the videos you uploaded from this browser that are not ready yet
-// come first, each with its status (uploading, processing with its percent, failed with the
-// reason), until they join the grid.
+// posters. Your own page lists every video of yours from the API (GET /v1/me/videos), each
+// with its status (processing with its percent, ready, failed with the reason) and
+// visibility, read again while one is on its way; before those come the uploads this browser
+// is still sending, which are not videos yet (kept in localStorage until the API lists them).
 
 import { html, useEffect, useRef, useState } from '/assets/vendor/preact-htm.mjs';
 import { api, compact, logout } from './api.mjs';
@@ -20,7 +21,12 @@ export function Profile({ handle, auth }) {
   const load = () => {
     const n = ++seq.current;
     api('GET', `/v1/users/${handle}`).then((p) => n === seq.current && setProfile(p), (e) => n === seq.current && setError(e.message));
-    api('GET', `/v1/users/${handle}/videos?limit=60`).then((r) => n === seq.current && setVideos(r.items), () => n === seq.current && setVideos([]));
+    const list = own ? '/v1/me/videos?limit=60' : `/v1/users/${handle}/videos?limit=60`;
+    api('GET', list).then((r) => {
+      if (n !== seq.current) return;
+      setVideos(r.items);
+      if (own) for (const v of r.items) forgetUpload(v.id); // the API tells its status from now on
+    }, () => n === seq.current && setVideos([]));
   };
   useEffect(() => {
     setProfile(null);
@@ -28,6 +34,13 @@ export function Profile({ handle, auth }) {
     setError('');
   }, [handle]);
   useEffect(load, [handle, auth.user?.handle]);
+  // While one of your videos is processing, its status and percent are read again.
+  const busy = own && (videos || []).some((v) => v.status === 'processing');
+  useEffect(() => {
+    if (!busy) return;
+    const timer = setTimeout(load, 1500);
+    return () => clearTimeout(timer);
+  }, [busy, videos]);
 
   const follow = () => auth.need('to follow creators', async () => {
     const want = !profile.following;
@@ -43,7 +56,8 @@ export function Profile({ handle, auth }) {
 
   if (error) return html`<div class="page profile"><div class="empty-msg"><h2>${error}</h2><a class="btn" href="#/">Back to the feed</a></div></div>`;
   if (!profile) return html`<div class="page profile"><div class="spinner"></div></div>`;
-  const ready = new Set((videos || []).map((v) => v.id));
+  const listed = new Set((videos || []).map((v) => v.id));
+  const sending = own ? pendingUploads().filter((u) => !listed.has(u.id)) : [];
   return html`<div class="page profile" data-handle=${handle}>
     <header class="page-head"><a class="icon-btn" href="#/" aria-label="Back"><${Icon} name="back" /></a><span>@${handle}</span>
       ${own ? html`<button class="link" onClick=${() => logout().then(() => (location.hash = '#/'))}>Log out</button>` : html`<span></span>`}</header>
@@ -62,18 +76,32 @@ export function Profile({ handle, auth }) {
       ${profile.bio ? html`<p class="bio">${profile.bio}</p>` : null}
     </div>
     <div class="grid">
-      ${own ? pendingUploads().filter((u) => !ready.has(u.id)).map((u) => html`<${PendingTile} key=${u.id} upload=${u} onReady=${load} />`) : null}
-      ${(videos || []).map((v) => html`<a class="tile" key=${v.id} href=${'#/v/' + v.id} data-video=${v.id} data-status="ready">
+      ${sending.map((u) => html`<${PendingTile} key=${u.id} upload=${u} onVideo=${load} />`)}
+      ${(videos || []).map((v) => (!own || v.status === 'ready') ? html`<a class="tile" key=${v.id} href=${'#/v/' + v.id} data-video=${v.id} data-status="ready">
         <img src=${v.poster_url} alt="" loading="lazy" />
-        ${own ? html`<span class="badge ok">${v.visibility === 'public' ? 'Ready' : v.visibility}</span>` : null}
-        <span class="views">▷ ${compact(v.counts.views)}</span></a>`)}
+        ${own ? html`<span class="badge ok">${v.visibility === 'public' ? 'Ready' : visibilityLabel[v.visibility]}</span>` : null}
+        <span class="views">▷ ${compact(v.counts.views)}</span></a>` : html`<${StatusTile} key=${v.id} video=${v} />`)}
     </div>
-    ${videos && videos.length === 0 && !(own && pendingUploads().length) ? html`<p class="muted center">${own ? 'Your videos will show up here.' : 'No videos yet.'}</p>` : null}
+    ${videos && videos.length === 0 && !sending.length ? html`<p class="muted center">${own ? 'Your videos will show up here.' : 'No videos yet.'}</p>` : null}
   </div>`;
 }
 
-// PendingTile is an upload of this browser on its way to the grid: its status, polled.
-function PendingTile({ upload, onReady }) {
+const visibilityLabel = { unlisted: 'Unlisted', private: 'Private' };
+
+// StatusTile is one of your videos that is not ready: processing, with its percent (it plays
+// once playable), or failed, with the reason.
+function StatusTile({ video: v }) {
+  return html`<a class="tile pending" href=${v.playable ? '#/v/' + v.id : undefined} data-video=${v.id} data-status=${v.status}>
+    <div class="tile-blank"><span>${v.caption || 'Your video'}</span></div>
+    <span class=${'badge ' + v.status}>${statusLabel(v)}</span>
+    ${v.status === 'processing' ? html`<div class="tile-meter"><i style=${`width:${v.progress}%`}></i></div>` : null}
+    ${v.status === 'failed' ? html`<span class="reason">${v.error?.message}</span>` : null}
+  </a>`;
+}
+
+// PendingTile is an upload this browser is sending, not a video yet: its status, polled
+// until it is a video (onVideo then reads the list, which has it) or it failed.
+function PendingTile({ upload, onVideo }) {
   const [v, setV] = useState(null);
   useEffect(() => {
     let stop = false, timer = 0;
@@ -82,13 +110,12 @@ function PendingTile({ upload, onReady }) {
         const got = await api('GET', '/v1/videos/' + upload.id);
         if (stop) return;
         setV(got);
-        if (got.status === 'ready') {
-          forgetUpload(upload.id);
-          onReady();
-          return;
+        if (got.status !== 'uploading') {
+          onVideo(); // a video, or refused: the list has it, or this tile shows why
+          if (got.status === 'failed') return;
         }
       } catch (e) {
-        if (e.status === 404 || e.status === 410) forgetUpload(upload.id);
+        if (e.status === 404 || e.status === 410) return forgetUpload(upload.id);
       }
       if (!stop) timer = setTimeout(poll, 1000);
     };

@@ -44,7 +44,7 @@ export function statusLabel(v) {
   if (!v) return 'Uploading';
   switch (v.status) {
     case 'uploading': return `Uploading ${v.progress}%`;
-    case 'processing': return v.playable ? `Playable · processing ${v.progress}%` : `Processing ${v.progress}%`;
+    case 'processing': return v.playable ? `Playable · processing ${v.progress}%` : v.progress ? `Processing ${v.progress}%` : 'Processing…';
     case 'ready': return 'Ready';
     case 'failed': return 'Failed';
   }
