@@ -1,0 +1,402 @@
+package live
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
+
+	"github.com/reelay/reelay/internal/auth"
+	"github.com/reelay/reelay/internal/layout"
+)
+
+// newTestServer serves a Server's WHIP resources and its Streams behind the API's bearer-token
+// middleware, on loopback, as the API listener and the origin would.
+func newTestServer(t *testing.T, cfg Config) (*Server, *httptest.Server) {
+	t.Helper()
+	streams := NewStreams()
+	cfg.IPs = []string{"127.0.0.1"}
+	if cfg.PlaybackURL == "" {
+		cfg.PlaybackURL = "http://edge.test/"
+	}
+	srv, err := New(cfg, streams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(Path, srv.Handler())
+	mux.Handle(Path+"/", srv.Handler())
+	mux.Handle(layout.LivePathPrefix, streams)
+	ts := httptest.NewServer(auth.NewAuthenticator(tokenUsers{}, "", nil).Middleware(mux))
+	t.Cleanup(ts.Close)
+	t.Cleanup(func() { srv.Close() }) // first: it answers the blocked playlist requests
+	return srv, ts
+}
+
+var linkRE = regexp.MustCompile(`^<http://edge\.test/v/live/([a-z0-9]{26})/index\.m3u8>; rel="alternate"; type="application/vnd\.apple\.mpegurl"$`)
+
+func get(t *testing.T, url string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
+}
+
+func do(t *testing.T, method, url, token string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+func mediaPlaylist(t *testing.T, b []byte) *playlist.Media {
+	t.Helper()
+	pl, err := playlist.Unmarshal(b)
+	if err != nil {
+		t.Fatalf("playlist: %v\n%s", err, b)
+	}
+	m, ok := pl.(*playlist.Media)
+	if !ok {
+		t.Fatalf("not a media playlist:\n%s", b)
+	}
+	return m
+}
+
+// TestPublishToLLHLS publishes H.264 and Opus from a pion client over WHIP and checks the
+// LL-HLS stream that comes out: the playlists, parts, preload hints and blocking reloads; then
+// DELETE ends it, and no goroutine is left behind.
+func TestPublishToLLHLS(t *testing.T) {
+	c := testClip(t)
+	srv, ts := newTestServer(t, Config{})
+	before := runtime.NumGoroutine()
+
+	p := newPublisher(t, true)
+	resp, body := whip(t, ts.URL+Path, "token-alice", "application/sdp", p.offer)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST: %d %s", resp.StatusCode, body)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/sdp" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	loc := resp.Header.Get("Location")
+	if !strings.HasPrefix(loc, Path+"/") {
+		t.Fatalf("Location %q", loc)
+	}
+	m := linkRE.FindStringSubmatch(resp.Header.Get("Link"))
+	if m == nil {
+		t.Fatalf("Link %q", resp.Header.Get("Link"))
+	}
+	stream := m[1]
+	if !strings.Contains(body, "a=candidate:") || !strings.Contains(body, "H264") {
+		t.Fatalf("answer without candidates or H.264:\n%s", body)
+	}
+	p.answer(t, body)
+	stop, sent := make(chan struct{}), make(chan struct{})
+	go func() { p.send(c, stop); close(sent) }()
+	defer func() {
+		select {
+		case <-stop:
+		default:
+			close(stop)
+		}
+		<-sent
+	}()
+
+	base := ts.URL + layout.LivePath(stream, "")
+	code, master := get(t, base+"index.m3u8") // waits for the first segment
+	if code != http.StatusOK {
+		t.Fatalf("index.m3u8: %d %s", code, master)
+	}
+	for _, want := range []string{"#EXT-X-STREAM-INF", "avc1.", "opus", "TYPE=AUDIO"} {
+		if !bytes.Contains(master, []byte(want)) {
+			t.Errorf("the multivariant playlist lacks %q:\n%s", want, master)
+		}
+	}
+	mv, err := playlist.Unmarshal(master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	videoURI := mv.(*playlist.Multivariant).Variants[0].URI
+
+	// Wait for two whole segments.
+	var media *playlist.Media
+	var raw []byte
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, raw = get(t, base+videoURI)
+		if code != http.StatusOK {
+			t.Fatalf("%s: %d %s", videoURI, code, raw)
+		}
+		media = mediaPlaylist(t, raw)
+		if whole(media) >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no two segments in time:\n%s", raw)
+		}
+		// A blocking reload for the next part waits for it: no sleep needed.
+		next := media.MediaSequence + len(media.Segments)
+		code, raw = get(t, fmt.Sprintf("%s%s?_HLS_msn=%d&_HLS_part=%d", base, videoURI, next, len(media.Parts)))
+		if code != http.StatusOK {
+			t.Fatalf("blocking reload: %d %s", code, raw)
+		}
+	}
+	for _, want := range []string{"#EXT-X-PART:", "#EXT-X-PRELOAD-HINT:TYPE=PART", "CAN-BLOCK-RELOAD=YES", "#EXT-X-PART-INF:PART-TARGET=", "#EXT-X-PROGRAM-DATE-TIME:"} {
+		if !bytes.Contains(raw, []byte(want)) {
+			t.Errorf("the media playlist lacks %q:\n%s", want, raw)
+		}
+	}
+	if media.PartInf == nil || media.PartInf.PartTarget > 500*time.Millisecond {
+		t.Errorf("part target %+v, want about 200 ms", media.PartInf)
+	}
+	if d := media.Segments[len(media.Segments)-1].Duration; d < 900*time.Millisecond || d > 2100*time.Millisecond {
+		t.Errorf("segment duration %v, want about 1 s", d)
+	}
+	if len(media.Segments[len(media.Segments)-1].Parts) < 3 {
+		t.Errorf("a segment of %d parts, want about 5", len(media.Segments[len(media.Segments)-1].Parts))
+	}
+
+	// A part and a segment are fMP4 fragments; the init file is an fMP4 header.
+	part := media.Segments[len(media.Segments)-1].Parts[0].URI
+	for _, uri := range []string{part, media.Segments[len(media.Segments)-1].URI} {
+		code, b := get(t, base+uri)
+		if code != http.StatusOK || len(b) < 8 || string(b[4:8]) != "moof" {
+			t.Errorf("%s: %d, %d bytes", uri, code, len(b))
+		}
+	}
+	if code, b := get(t, base+media.Map.URI); code != http.StatusOK || string(b[4:8]) != "ftyp" {
+		t.Errorf("init %s: %d", media.Map.URI, code)
+	}
+
+	// A blocking reload for a part that does not exist yet is answered once it does: the
+	// playlist then holds it.
+	last := media.MediaSequence + len(media.Segments) // the segment being written
+	wantMSN := last + 1
+	code, raw = get(t, fmt.Sprintf("%s%s?_HLS_msn=%d&_HLS_part=0", base, videoURI, wantMSN))
+	if code != http.StatusOK {
+		t.Fatalf("blocking reload: %d %s", code, raw)
+	}
+	after := mediaPlaylist(t, raw)
+	if got := after.MediaSequence + len(after.Segments); got != wantMSN || len(after.Parts) == 0 {
+		t.Errorf("blocking reload for msn %d part 0 answered with segments up to %d and %d parts:\n%s", wantMSN, got-1, len(after.Parts), raw)
+	}
+	// Too far ahead is refused at once (RFC 8216bis §6.2.5.2).
+	if code, _ := get(t, fmt.Sprintf("%s%s?_HLS_msn=%d", base, videoURI, wantMSN+10)); code != http.StatusBadRequest {
+		t.Errorf("msn far ahead: %d, want 400", code)
+	}
+	// An unknown file of the stream is 404.
+	if code, _ := get(t, base+"nothing.mp4"); code != http.StatusNotFound {
+		t.Errorf("unknown file: %d", code)
+	}
+
+	// Another creator cannot end the session; its creator can, once.
+	if r := do(t, http.MethodDelete, ts.URL+loc, "token-bob"); r.StatusCode != http.StatusNotFound {
+		t.Errorf("DELETE by another creator: %d", r.StatusCode)
+	}
+	if r := do(t, http.MethodDelete, ts.URL+loc, "token-alice"); r.StatusCode != http.StatusOK {
+		t.Fatalf("DELETE: %d", r.StatusCode)
+	}
+	if r := do(t, http.MethodDelete, ts.URL+loc, "token-alice"); r.StatusCode != http.StatusNotFound {
+		t.Errorf("second DELETE: %d", r.StatusCode)
+	}
+	if code, _ := get(t, base+"index.m3u8"); code != http.StatusNotFound {
+		t.Errorf("index.m3u8 after DELETE: %d", code)
+	}
+	if srv.Sessions() != 0 {
+		t.Errorf("%d sessions after DELETE", srv.Sessions())
+	}
+	close(stop)
+	<-sent
+	p.close()
+	waitGoroutines(t, before)
+}
+
+// whole counts the segments of m that are not gaps.
+func whole(m *playlist.Media) int {
+	n := 0
+	for _, s := range m.Segments {
+		if !s.Gap {
+			n++
+		}
+	}
+	return n
+}
+
+// waitGoroutines waits for the number of goroutines to come back to before.
+func waitGoroutines(t *testing.T, before int) {
+	t.Helper()
+	http.DefaultClient.CloseIdleConnections()
+	deadline := time.Now().Add(15 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(20 * time.Millisecond) // polling, with a deadline
+	}
+}
+
+const vp8Offer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendonly\r\na=rtpmap:96 VP8/90000\r\n"
+
+// TestWHIPErrors checks the answers to bad requests, the one-session-per-creator rule and the
+// cap on sessions, and that none of it leaves a goroutine behind.
+func TestWHIPErrors(t *testing.T) {
+	srv, ts := newTestServer(t, Config{MaxSessions: 2})
+	before := runtime.NumGoroutine()
+	p := newPublisher(t, false)
+	url := ts.URL + Path
+
+	// Alice goes live (she never connects: the session waits for ICE).
+	resp, body := whip(t, url, "token-alice", "application/sdp", p.offer)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST: %d %s", resp.StatusCode, body)
+	}
+	loc := resp.Header.Get("Location")
+
+	for _, tc := range []struct {
+		name, token, contentType, offer string
+		status                          int
+		code                            string
+	}{
+		{"no token", "", "application/sdp", p.offer, 401, "unauthenticated"},
+		{"wrong token", "token-mallory", "application/sdp", p.offer, 401, "invalid_token"},
+		{"not SDP", "token-bob", "application/json", p.offer, 415, "unsupported_media_type"},
+		{"malformed SDP", "token-bob", "application/sdp", "hello", 400, "malformed_sdp"},
+		{"no media", "token-bob", "application/sdp", "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n", 400, "malformed_sdp"},
+		{"VP8 only", "token-bob", "application/sdp", vp8Offer, 422, "no_h264"},
+		{"second session", "token-alice", "application/sdp", p.offer, 409, "already_live"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := whip(t, url, tc.token, tc.contentType, tc.offer)
+			if resp.StatusCode != tc.status || !strings.Contains(body, `"code":"`+tc.code+`"`) {
+				t.Errorf("%d %s, want %d %s", resp.StatusCode, body, tc.status, tc.code)
+			}
+			// (A wrong token is answered by the API's middleware, in front of the handler.)
+			if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "*" && tc.code != "invalid_token" {
+				t.Errorf("Access-Control-Allow-Origin %q", got)
+			}
+		})
+	}
+
+	// Bob takes the second place; Carol finds none.
+	bob := newPublisher(t, false)
+	if resp, body := whip(t, url, "token-bob", "application/sdp", bob.offer); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("bob: %d %s", resp.StatusCode, body)
+	}
+	carol := newPublisher(t, false)
+	if resp, body := whip(t, url, "token-carol", "application/sdp", carol.offer); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("carol over the cap: %d %s", resp.StatusCode, body)
+	}
+
+	// The preflight of a page on another origin.
+	req, _ := http.NewRequest(http.MethodOptions, url, nil)
+	req.Header.Set("Origin", "https://studio.example")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "authorization, content-type")
+	pre, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre.Body.Close()
+	h := pre.Header
+	if pre.StatusCode != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != "*" ||
+		!strings.Contains(h.Get("Access-Control-Allow-Methods"), "POST") ||
+		!strings.Contains(h.Get("Access-Control-Allow-Headers"), "Authorization") ||
+		!strings.Contains(h.Get("Access-Control-Expose-Headers"), "Location") ||
+		!strings.Contains(h.Get("Access-Control-Expose-Headers"), "Link") {
+		t.Errorf("preflight: %d %v", pre.StatusCode, h)
+	}
+
+	// Trickle ICE is not supported; an unknown session is 404.
+	if r := do(t, http.MethodPatch, ts.URL+loc, "token-alice"); r.StatusCode != http.StatusMethodNotAllowed || !strings.Contains(r.Header.Get("Allow"), "DELETE") {
+		t.Errorf("PATCH: %d, Allow %q", r.StatusCode, r.Header.Get("Allow"))
+	}
+	if r := do(t, http.MethodDelete, url+"/aaaaaaaaaaaaaaaaaaaaaaaaaa", "token-alice"); r.StatusCode != http.StatusNotFound {
+		t.Errorf("DELETE of an unknown session: %d", r.StatusCode)
+	}
+	if r := do(t, http.MethodDelete, ts.URL+loc, ""); r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("DELETE without a token: %d", r.StatusCode)
+	}
+
+	// Closing ends every session and leaves no goroutine.
+	srv.Close()
+	if srv.Sessions() != 0 {
+		t.Errorf("%d sessions after Close", srv.Sessions())
+	}
+	if resp, _ := whip(t, url, "token-carol", "application/sdp", carol.offer); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("POST after Close: %d", resp.StatusCode)
+	}
+	p.close()
+	bob.close()
+	carol.close()
+	waitGoroutines(t, before)
+}
+
+// TestVanishedPublisher checks that a publisher that goes away without DELETE loses its
+// session, and that the creator can then go live again. (The publisher's peer connection
+// closes, which ends the session at once; one that vanishes silently ends after
+// Config.ICEFailedTimeout, which this test does not reach.)
+func TestVanishedPublisher(t *testing.T) {
+	c := testClip(t)
+	srv, ts := newTestServer(t, Config{ICEFailedTimeout: 2 * time.Second})
+	before := runtime.NumGoroutine()
+	p := newPublisher(t, false)
+	resp, body := whip(t, ts.URL+Path, "token-alice", "application/sdp", p.offer)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST: %d %s", resp.StatusCode, body)
+	}
+	stream := linkRE.FindStringSubmatch(resp.Header.Get("Link"))[1]
+	p.answer(t, body)
+	stop, sent := make(chan struct{}), make(chan struct{})
+	go func() { p.send(c, stop); close(sent) }()
+	if code, b := get(t, ts.URL+layout.LivePath(stream, "index.m3u8")); code != http.StatusOK {
+		t.Fatalf("index.m3u8: %d %s", code, b)
+	}
+	// The publisher goes away without DELETE.
+	close(stop)
+	<-sent
+	p.close()
+	deadline := time.Now().Add(30 * time.Second)
+	for srv.Sessions() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the session outlived its publisher")
+		}
+		time.Sleep(50 * time.Millisecond) // polling, with a deadline
+	}
+	if code, _ := get(t, ts.URL+layout.LivePath(stream, "index.m3u8")); code != http.StatusNotFound {
+		t.Errorf("index.m3u8 after the session ended: %d", code)
+	}
+	again := newPublisher(t, false)
+	if resp, body := whip(t, ts.URL+Path, "token-alice", "application/sdp", again.offer); resp.StatusCode != http.StatusCreated {
+		t.Errorf("going live again: %d %s", resp.StatusCode, body)
+	}
+	srv.Close()
+	again.close()
+	waitGoroutines(t, before)
+}
