@@ -97,7 +97,7 @@ func TestPublishToLLHLS(t *testing.T) {
 	before := runtime.NumGoroutine()
 
 	p := newPublisher(t, true)
-	resp, body := whip(t, ts.URL+Path, "token-alice", "application/sdp", p.offer)
+	resp, body := whip(t, ts.URL+Path, "token-alice", "application/sdp", p.Offer)
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("POST: %d %s", resp.StatusCode, body)
 	}
@@ -116,9 +116,9 @@ func TestPublishToLLHLS(t *testing.T) {
 	if !strings.Contains(body, "a=candidate:") || !strings.Contains(body, "H264") {
 		t.Fatalf("answer without candidates or H.264:\n%s", body)
 	}
-	p.answer(t, body)
+	p.Answer(t, body)
 	stop, sent := make(chan struct{}), make(chan struct{})
-	go func() { p.send(c, stop); close(sent) }()
+	go func() { p.Send(c, stop); close(sent) }()
 	defer func() {
 		select {
 		case <-stop:
@@ -233,7 +233,7 @@ func TestPublishToLLHLS(t *testing.T) {
 	}
 	close(stop)
 	<-sent
-	p.close()
+	p.Close()
 	waitGoroutines(t, before)
 }
 
@@ -273,7 +273,7 @@ func TestWHIPErrors(t *testing.T) {
 	url := ts.URL + Path
 
 	// Alice goes live (she never connects: the session waits for ICE).
-	resp, body := whip(t, url, "token-alice", "application/sdp", p.offer)
+	resp, body := whip(t, url, "token-alice", "application/sdp", p.Offer)
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("POST: %d %s", resp.StatusCode, body)
 	}
@@ -284,13 +284,13 @@ func TestWHIPErrors(t *testing.T) {
 		status                          int
 		code                            string
 	}{
-		{"no token", "", "application/sdp", p.offer, 401, "unauthenticated"},
-		{"wrong token", "token-mallory", "application/sdp", p.offer, 401, "invalid_token"},
-		{"not SDP", "token-bob", "application/json", p.offer, 415, "unsupported_media_type"},
+		{"no token", "", "application/sdp", p.Offer, 401, "unauthenticated"},
+		{"wrong token", "token-mallory", "application/sdp", p.Offer, 401, "invalid_token"},
+		{"not SDP", "token-bob", "application/json", p.Offer, 415, "unsupported_media_type"},
 		{"malformed SDP", "token-bob", "application/sdp", "hello", 400, "malformed_sdp"},
 		{"no media", "token-bob", "application/sdp", "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n", 400, "malformed_sdp"},
 		{"VP8 only", "token-bob", "application/sdp", vp8Offer, 422, "no_h264"},
-		{"second session", "token-alice", "application/sdp", p.offer, 409, "already_live"},
+		{"second session", "token-alice", "application/sdp", p.Offer, 409, "already_live"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, body := whip(t, url, tc.token, tc.contentType, tc.offer)
@@ -306,11 +306,11 @@ func TestWHIPErrors(t *testing.T) {
 
 	// Bob takes the second place; Carol finds none.
 	bob := newPublisher(t, false)
-	if resp, body := whip(t, url, "token-bob", "application/sdp", bob.offer); resp.StatusCode != http.StatusCreated {
+	if resp, body := whip(t, url, "token-bob", "application/sdp", bob.Offer); resp.StatusCode != http.StatusCreated {
 		t.Fatalf("bob: %d %s", resp.StatusCode, body)
 	}
 	carol := newPublisher(t, false)
-	if resp, body := whip(t, url, "token-carol", "application/sdp", carol.offer); resp.StatusCode != http.StatusServiceUnavailable {
+	if resp, body := whip(t, url, "token-carol", "application/sdp", carol.Offer); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("carol over the cap: %d %s", resp.StatusCode, body)
 	}
 
@@ -349,12 +349,12 @@ func TestWHIPErrors(t *testing.T) {
 	if srv.Sessions() != 0 {
 		t.Errorf("%d sessions after Close", srv.Sessions())
 	}
-	if resp, _ := whip(t, url, "token-carol", "application/sdp", carol.offer); resp.StatusCode != http.StatusServiceUnavailable {
+	if resp, _ := whip(t, url, "token-carol", "application/sdp", carol.Offer); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("POST after Close: %d", resp.StatusCode)
 	}
-	p.close()
-	bob.close()
-	carol.close()
+	p.Close()
+	bob.Close()
+	carol.Close()
 	waitGoroutines(t, before)
 }
 
@@ -367,21 +367,21 @@ func TestVanishedPublisher(t *testing.T) {
 	srv, ts := newTestServer(t, Config{ICEFailedTimeout: 2 * time.Second})
 	before := runtime.NumGoroutine()
 	p := newPublisher(t, false)
-	resp, body := whip(t, ts.URL+Path, "token-alice", "application/sdp", p.offer)
+	resp, body := whip(t, ts.URL+Path, "token-alice", "application/sdp", p.Offer)
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("POST: %d %s", resp.StatusCode, body)
 	}
 	stream := linkRE.FindStringSubmatch(resp.Header.Get("Link"))[1]
-	p.answer(t, body)
+	p.Answer(t, body)
 	stop, sent := make(chan struct{}), make(chan struct{})
-	go func() { p.send(c, stop); close(sent) }()
+	go func() { p.Send(c, stop); close(sent) }()
 	if code, b := get(t, ts.URL+layout.LivePath(stream, "index.m3u8")); code != http.StatusOK {
 		t.Fatalf("index.m3u8: %d %s", code, b)
 	}
 	// The publisher goes away without DELETE.
 	close(stop)
 	<-sent
-	p.close()
+	p.Close()
 	deadline := time.Now().Add(30 * time.Second)
 	for srv.Sessions() != 0 {
 		if time.Now().After(deadline) {
@@ -393,10 +393,10 @@ func TestVanishedPublisher(t *testing.T) {
 		t.Errorf("index.m3u8 after the session ended: %d", code)
 	}
 	again := newPublisher(t, false)
-	if resp, body := whip(t, ts.URL+Path, "token-alice", "application/sdp", again.offer); resp.StatusCode != http.StatusCreated {
+	if resp, body := whip(t, ts.URL+Path, "token-alice", "application/sdp", again.Offer); resp.StatusCode != http.StatusCreated {
 		t.Errorf("going live again: %d %s", resp.StatusCode, body)
 	}
 	srv.Close()
-	again.close()
+	again.Close()
 	waitGoroutines(t, before)
 }

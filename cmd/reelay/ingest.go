@@ -8,6 +8,7 @@ import (
 	"github.com/reelay/reelay/api"
 	"github.com/reelay/reelay/feed"
 	"github.com/reelay/reelay/ingest"
+	"github.com/reelay/reelay/live"
 	"github.com/reelay/reelay/pipeline"
 	"github.com/reelay/reelay/transcoder"
 )
@@ -28,6 +29,8 @@ type ingestConfig struct {
 	quota          uploadQuota
 	publicURL      string
 	trustedProxies prefixList
+	live           liveFlags
+	livePlayback   string
 }
 
 // uploadQuota is the per-creator quota of uploads (ingest.Quota), which reelay up and
@@ -76,6 +79,8 @@ func setupIngest(fs *flag.FlagSet) runner {
 	c.quota.register(fs)
 	fs.StringVar(&c.publicURL, "public-url", "", publicURLUsage)
 	fs.Var(&c.trustedProxies, "trusted-proxies", "comma-separated addresses or prefixes of reverse proxies whose X-Forwarded-* headers are believed when there is no --public-url")
+	fs.StringVar(&c.livePlayback, "live-playback-url", "", "base URL of the edges players fetch live streams from; set, it takes WHIP sessions at /v1/live/whip and serves their streams at /v/live/ for origins (reelay origin --live-url); empty: no live")
+	c.live.register(fs, "")
 	return c
 }
 
@@ -103,6 +108,12 @@ func (c *ingestConfig) validate() error {
 		return err
 	}
 	if err := checkURL("public-url", c.publicURL); err != nil {
+		return err
+	}
+	if err := checkURL("live-playback-url", c.livePlayback); err != nil {
+		return err
+	}
+	if err := c.live.validate(); err != nil {
 		return err
 	}
 	return checkAdminToken(c.adminToken)
@@ -133,14 +144,25 @@ func (c *ingestConfig) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	apiSrv, err := api.New(api.Config{
+	var liveSrv *live.Server
+	apiCfg := api.Config{
 		Addr: c.addr, Tokens: feed.NewAccounts(d), AdminToken: c.adminToken, Uploads: uploads.Handler(),
 		Ready: readiness(store.Ping, d.Ping), Metrics: m, Logger: log, Limits: limits, MetricsToken: c.metricsTokenOr(c.adminToken),
-	})
+	}
+	tiers := []func(context.Context) error{uploads.Run}
+	if c.livePlayback != "" {
+		streams := live.NewStreams()
+		if liveSrv, err = live.New(c.live.config(c.livePlayback, log), streams); err != nil {
+			return err
+		}
+		apiCfg.Live, apiCfg.LiveStreams = liveSrv.Handler(), streams
+		tiers = append(tiers, liveSrv.Run)
+	}
+	apiSrv, err := api.New(apiCfg)
 	if err != nil {
 		return err
 	}
 	logLimits(log)
 	fmt.Fprintf(e.stdout, "api %s\n", apiSrv.URL())
-	return runAll(ctx, apiSrv.Run, uploads.Run)
+	return runAll(ctx, append(tiers, apiSrv.Run)...)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/reelay/reelay/edge"
 	"github.com/reelay/reelay/feed"
 	"github.com/reelay/reelay/ingest"
+	"github.com/reelay/reelay/live"
 	"github.com/reelay/reelay/internal/signedurl"
 	"github.com/reelay/reelay/origin"
 	"github.com/reelay/reelay/pipeline"
@@ -49,6 +50,7 @@ type upConfig struct {
 	social      social
 	feeds       feeds
 	prefetch    prefetching
+	live        liveFlags
 }
 
 func setupUp(fs *flag.FlagSet) runner {
@@ -67,6 +69,7 @@ func setupUp(fs *flag.FlagSet) runner {
 	fs.StringVar(&c.publicURL, "public-url", "", publicURLUsage)
 	sizeVar(fs, &c.maxUpload, "max-upload", ingest.DefaultMaxSize, "largest upload accepted")
 	c.quota.register(fs)
+	c.live.register(fs, "127.0.0.1")
 	fs.IntVar(&c.workers, "workers", 1, "transcode workers in this process")
 	c.limit.register(fs, "")
 	fs.IntVar(&c.edges, "edges", 1, "edge nodes in this process, joined into one cluster")
@@ -113,6 +116,9 @@ func (c *upConfig) validate() error {
 		return err
 	}
 	if err := c.quota.validate(c.maxUpload); err != nil {
+		return err
+	}
+	if err := c.live.validate(); err != nil {
 		return err
 	}
 	if err := c.limit.validate(); err != nil {
@@ -167,8 +173,9 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 
 	signingKey, _ := signedurl.ParseKey(c.signing.key) // validated with the flags
 	metricsToken := c.metricsTokenOr(c.adminToken)
+	streams := live.NewStreams() // the live streams this process packages, which the origin serves
 	org, err := origin.New(origin.Config{
-		Store: store, Addr: c.originAddr, SigningKey: signingKey, Limits: limits, Metrics: m, MetricsToken: metricsToken,
+		Live: streams, Store: store, Addr: c.originAddr, SigningKey: signingKey, Limits: limits, Metrics: m, MetricsToken: metricsToken,
 		Registerer: reg, Logger: log,
 	})
 	if err != nil {
@@ -248,7 +255,12 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	liveSrv, err := live.New(c.live.config(playback, log), streams)
+	if err != nil {
+		return err
+	}
 	apiSrv, err := api.New(api.Config{
+		Live: liveSrv.Handler(),
 		Addr: c.apiAddr, Tokens: feedSvc.Tokens(), AdminToken: c.adminToken, Feed: feedSvc.Handler(), Pages: web.Handler(),
 		Uploads: uploads.Handler(), Ready: readiness(store.Ping, d.Ping, rec.Ready), Metrics: m, Logger: log,
 		Limits: limits, MetricsToken: metricsToken,
@@ -258,7 +270,7 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	}
 
 	logLimits(log)
-	tiers := append(runs, apiSrv.Run, feedSvc.Run, uploads.Run, pipe.Run, org.Run)
+	tiers := append(runs, apiSrv.Run, feedSvc.Run, uploads.Run, pipe.Run, org.Run, liveSrv.Run)
 	fmt.Fprintf(e.stdout, "api %s\n", apiSrv.URL())
 	for i, n := range edges {
 		name := "edge"
