@@ -1,11 +1,17 @@
 package main
 
 import (
+	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"net/url"
+	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -162,4 +168,105 @@ func TestUpLive(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond) // polling, with a deadline: the edge keeps playlists 250 ms
 	}
+}
+
+// livePage plays the live stream in its query's src with hls.js in low-latency mode, muted.
+// Once playing, it samples every 250 ms, for the query's seconds, the latency of the frame on
+// screen: the wall clock minus the frame's time by EXT-X-PROGRAM-DATE-TIME (hls.playingDate),
+// which the live tier stamps from the arrival of the frame's packets. Then it reports.
+const livePage = `<!doctype html>
+<video id="v" muted playsinline></video>
+<script src="/hls.min.js"></script>
+<script>
+const q = new URLSearchParams(location.search);
+const seconds = Number(q.get('seconds') || '8');
+const v = document.getElementById('v');
+const errors = [], latencies = [], estimates = [];
+let started = 0, parts = 0;
+const done = (r) => {
+  if (window.result) return;
+  window.result = Object.assign({errors, latencies, estimates, played: v.currentTime, width: v.videoWidth, height: v.videoHeight,
+    audioTracks: hls.audioTracks.length, lowLatency: hls.lowLatencyMode, parts}, r);
+};
+const hls = new Hls({lowLatencyMode: true});
+hls.on(Hls.Events.ERROR, (_, d) => {
+  errors.push({details: d.details, fatal: d.fatal, code: d.response ? d.response.code : 0});
+  if (d.fatal) done({});
+});
+hls.on(Hls.Events.LEVEL_LOADED, (_, d) => { parts = Math.max(parts, (d.details.partList || []).length); });
+hls.on(Hls.Events.MANIFEST_PARSED, () => v.play().catch((e) => done({play: String(e)})));
+v.addEventListener('playing', () => {
+  if (started) return;
+  started = Date.now();
+  const tick = setInterval(() => {
+    if (hls.playingDate) latencies.push(Date.now() - hls.playingDate.getTime());
+    if (hls.latency) estimates.push(hls.latency * 1000);
+    if (Date.now() - started >= seconds * 1000) { clearInterval(tick); done({}); }
+  }, 250);
+});
+hls.loadSource(q.get('src'));
+hls.attachMedia(v);
+</script>
+`
+
+// liveResult is what livePage reports.
+type liveResult struct {
+	Played, Width, Height float64
+	AudioTracks, Parts    int
+	LowLatency            bool
+	Latencies, Estimates  []float64 // ms
+	Play                  string
+	Errors                []struct {
+		Details string
+		Fatal   bool
+		Code    int
+	}
+}
+
+// percentile returns the p-th percentile (0-100) of xs, nearest rank.
+func percentile(xs []float64, p float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	i := int(math.Ceil(p/100*float64(len(s)))) - 1
+	return s[max(i, 0)]
+}
+
+// TestUpLivePlaysInChromium publishes to `reelay up` over WHIP and plays the stream through
+// the edge with hls.js in low-latency mode in Debian's Chromium, from a page on another
+// origin; it logs the latency of the frames played against their EXT-X-PROGRAM-DATE-TIME
+// (REELAY_LIVE_SECONDS sets how long it samples; bench/RESULTS.md has a 60 s run).
+func TestUpLivePlaysInChromium(t *testing.T) {
+	b := newBrowser(t)
+	c := livetest.TestClip(t)
+	seconds := cmp.Or(os.Getenv("REELAY_LIVE_SECONDS"), "6")
+	urls, token := startUpWithCreator(t)
+	p := livetest.NewPublisher(t, true)
+	resp, body := livetest.WHIP(t, urls["api"]+"/v1/live/whip", token, "application/sdp", p.Offer)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("WHIP: %d %s", resp.StatusCode, body)
+	}
+	src := liveLinkRE.FindStringSubmatch(resp.Header.Get("Link"))[1]
+	p.Answer(t, body)
+	stop, sent := make(chan struct{}), make(chan struct{})
+	go func() { p.Send(c, stop); close(sent) }()
+	defer func() { close(stop); <-sent }()
+
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	page := b.pageServer(t, livePage, nil, nil)
+	var r liveResult
+	b.play(t, ctx, page.URL+"/?seconds="+seconds+"&src="+url.QueryEscape(src), &r)
+	for _, e := range r.Errors {
+		if e.Fatal {
+			t.Fatalf("hls.js: %+v", r)
+		}
+	}
+	if r.Width != 320 || r.Height != 240 || r.AudioTracks != 1 || !r.LowLatency || r.Parts == 0 || len(r.Latencies) == 0 {
+		t.Fatalf("live stream in Chromium: %+v", r)
+	}
+	t.Logf("glass-to-glass (PROGRAM-DATE-TIME to the frame on screen) over %d samples: p50 %.0f ms, p95 %.0f ms, max %.0f ms; hls.js's own estimate p50 %.0f ms; %d non-fatal errors",
+		len(r.Latencies), percentile(r.Latencies, 50), percentile(r.Latencies, 95), percentile(r.Latencies, 100), percentile(r.Estimates, 50), len(r.Errors))
 }
