@@ -12,6 +12,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -242,6 +243,11 @@ func TestUpLivePlaysInChromium(t *testing.T) {
 	b := newBrowser(t)
 	c := livetest.TestClip(t)
 	seconds := cmp.Or(os.Getenv("REELAY_LIVE_SECONDS"), "6")
+	n, err := strconv.Atoi(seconds)
+	if err != nil {
+		t.Fatalf("REELAY_LIVE_SECONDS=%q: %v", seconds, err)
+	}
+	t.Setenv("PLAY_TIMEOUT_MS", strconv.Itoa((n+60)*1000)) // play.mjs's wait for the result
 	urls, token := startUpWithCreator(t)
 	p := livetest.NewPublisher(t, true)
 	resp, body := livetest.WHIP(t, urls["api"]+"/v1/live/whip", token, "application/sdp", p.Offer)
@@ -269,4 +275,97 @@ func TestUpLivePlaysInChromium(t *testing.T) {
 	}
 	t.Logf("glass-to-glass (PROGRAM-DATE-TIME to the frame on screen) over %d samples: p50 %.0f ms, p95 %.0f ms, max %.0f ms; hls.js's own estimate p50 %.0f ms; %d non-fatal errors",
 		len(r.Latencies), percentile(r.Latencies, 50), percentile(r.Latencies, 95), percentile(r.Latencies, 100), percentile(r.Estimates, 50), len(r.Errors))
+}
+
+// liveViewer is an LL-HLS player's request loop, as hls.js's in low-latency mode: a blocking
+// reload for the next part, then that part. It counts the responses the edge had to ask the
+// origin for (Cache-Status fwd=miss, not collapsed into another request) until stop.
+func liveViewer(t *testing.T, base, mediaURL string, stop <-chan struct{}) (requests, origin int) {
+	count := func(cs string) {
+		requests++
+		if strings.Contains(cs, "fwd=miss") && !strings.Contains(cs, "collapsed") {
+			origin++
+		}
+	}
+	code, cs, raw := liveGet(t, mediaURL)
+	count(cs)
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		if code != http.StatusOK {
+			t.Errorf("viewer: %d %s", code, raw)
+			return
+		}
+		m := liveMedia(t, raw)
+		next := fmt.Sprintf("%s?_HLS_msn=%d&_HLS_part=%d", mediaURL, m.MediaSequence+len(m.Segments), len(m.Parts))
+		code, cs, raw = liveGet(t, next)
+		count(cs)
+		if code == http.StatusBadRequest { // fell behind: start again
+			code, cs, raw = liveGet(t, mediaURL)
+			count(cs)
+			continue
+		}
+		if code == http.StatusOK {
+			if m := liveMedia(t, raw); len(m.Parts) > 0 {
+				_, cs, _ := liveGet(t, base+m.Parts[len(m.Parts)-1].URI)
+				count(cs)
+			}
+		}
+	}
+}
+
+// TestUpLiveViewersShareOriginRequests plays one live stream with 1, then 50 simulated LL-HLS
+// viewers on one edge, and checks that the origin requests do not grow with the viewers: the
+// edge coalesces their blocking reloads and part requests.
+func TestUpLiveViewersShareOriginRequests(t *testing.T) {
+	c := livetest.TestClip(t)
+	urls, token := startUpWithCreator(t)
+	p := livetest.NewPublisher(t, false)
+	resp, body := livetest.WHIP(t, urls["api"]+"/v1/live/whip", token, "application/sdp", p.Offer)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("WHIP: %d %s", resp.StatusCode, body)
+	}
+	masterURL := liveLinkRE.FindStringSubmatch(resp.Header.Get("Link"))[1]
+	base := strings.TrimSuffix(masterURL, "index.m3u8")
+	p.Answer(t, body)
+	stop, sent := make(chan struct{}), make(chan struct{})
+	go func() { p.Send(c, stop); close(sent) }()
+	defer func() { close(stop); <-sent }()
+	_, _, master := liveGet(t, masterURL)
+	mv, err := playlist.Unmarshal(master)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, master)
+	}
+	mediaURL := base + mv.(*playlist.Multivariant).Variants[0].URI
+
+	const seconds = 4
+	run := func(viewers int) (requests, origin int) {
+		end := make(chan struct{})
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for range viewers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r, o := liveViewer(t, base, mediaURL, end)
+				mu.Lock()
+				requests, origin = requests+r, origin+o
+				mu.Unlock()
+			}()
+		}
+		timer := time.NewTimer(seconds * time.Second)
+		<-timer.C
+		close(end)
+		wg.Wait()
+		t.Logf("%d viewers: %d requests to the edge, %d to the origin in %d s (%.1f/s)", viewers, requests, origin, seconds, float64(origin)/seconds)
+		return requests, origin
+	}
+	_, one := run(1)
+	requests, fifty := run(50)
+	if requests < 20*fifty || fifty > 2*one+10 {
+		t.Errorf("50 viewers: %d requests, %d to the origin; 1 viewer: %d to the origin", requests, fifty, one)
+	}
 }

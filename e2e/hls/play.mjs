@@ -3,7 +3,8 @@
 //
 //	node e2e/hls/play.mjs PAGE_URL
 //
-// CHROMIUM names the browser binary (default /usr/bin/chromium).
+// CHROMIUM names the browser binary (default /usr/bin/chromium); PLAY_TIMEOUT_MS how long the
+// page may take to set its result (default 60000).
 import { chromium } from 'playwright-core';
 
 const [pageURL] = process.argv.slice(2);
@@ -21,7 +22,7 @@ try {
   const page = await browser.newPage();
   page.on('console', (m) => console.error(`page: ${m.text()}`));
   await page.goto(pageURL);
-  const result = await page.waitForFunction(() => window.result, null, { timeout: 60_000 });
+  const result = await page.waitForFunction(() => window.result, null, { timeout: Number(process.env.PLAY_TIMEOUT_MS || 60_000) });
   console.log(JSON.stringify(await result.jsonValue()));
 } finally {
   await browser.close();
