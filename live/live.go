@@ -20,6 +20,11 @@
 // 409 already_live (one session per creator), 415 (not application/sdp), 422 no_h264, 503
 // too_many_sessions (Config.MaxSessions).
 //
+// With Config.Recordings, each session is also recorded as it arrives (H.264 and Opus in
+// MPEG-TS, in Config.RecordDir), and the recording is handed to Recordings when the session
+// ends, however it ends: in `reelay up`, the pipeline takes it as an upload of the creator,
+// whose video id is the stream's, and transcodes and publishes it like any other.
+//
 // A session ends on DELETE, when its ICE connection fails (the publisher vanished: after
 // Config.ICEFailedTimeout without a packet), when its incoming bitrate stays above
 // Config.MaxBitrate, and when the Server closes.
@@ -46,6 +51,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -115,6 +121,12 @@ type Config struct {
 	// it ends (a publisher that vanished without DELETE). Default DefaultICEFailedTimeout (10 s).
 	ICEFailedTimeout time.Duration
 
+	// Recordings takes each session's recording when it ends (see Recording), and RecordDir
+	// is where the recordings are written meanwhile: on the store's file system, Publish can
+	// rename them into it. Both or neither. Default nil and "": nothing is recorded.
+	Recordings Recordings
+	RecordDir  string
+
 	// Logger receives the sessions' logs. Default: discarded.
 	Logger *slog.Logger
 }
@@ -140,6 +152,14 @@ func New(cfg Config, streams *Streams) (*Server, error) {
 	}
 	if streams == nil {
 		return nil, errors.New("live: streams is required")
+	}
+	if (cfg.Recordings == nil) != (cfg.RecordDir == "") {
+		return nil, errors.New("live: Config.Recordings and Config.RecordDir go together")
+	}
+	if cfg.RecordDir != "" {
+		if err := os.MkdirAll(cfg.RecordDir, 0o755); err != nil {
+			return nil, fmt.Errorf("live: %w", err)
+		}
 	}
 	cfg.PlaybackURL = strings.TrimSuffix(cfg.PlaybackURL, "/")
 	if cfg.MaxSessions <= 0 {

@@ -2,10 +2,14 @@ package live
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"strings"
@@ -93,7 +97,18 @@ func mediaPlaylist(t *testing.T, b []byte) *playlist.Media {
 // DELETE ends it, and no goroutine is left behind.
 func TestPublishToLLHLS(t *testing.T) {
 	c := testClip(t)
-	srv, ts := newTestServer(t, Config{})
+	kept := t.TempDir()
+	recorded := make(chan Recording, 1)
+	srv, ts := newTestServer(t, Config{RecordDir: t.TempDir(), Recordings: recordingsFunc(func(_ context.Context, r Recording) error {
+		// Keep a copy: the file is deleted once Publish returns.
+		b, err := os.ReadFile(r.Path)
+		if err != nil {
+			return err
+		}
+		r.Path = filepath.Join(kept, "rec.ts")
+		recorded <- r
+		return os.WriteFile(r.Path, b, 0o644)
+	})})
 	before := runtime.NumGoroutine()
 
 	p := newPublisher(t, true)
@@ -234,8 +249,36 @@ func TestPublishToLLHLS(t *testing.T) {
 	close(stop)
 	<-sent
 	p.Close()
+
+	// The recording is handed over, whole: H.264 and Opus, as long as the session.
+	var r Recording
+	select {
+	case r = <-recorded:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no recording")
+	}
+	if r.ID != stream || r.Owner != 1 || r.Size == 0 {
+		t.Errorf("recording %+v", r)
+	}
 	waitGoroutines(t, before)
+	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "stream=codec_name:format=duration", "-of", "default=nw=1", r.Path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffprobe: %v\n%s", err, out)
+	}
+	var dur float64
+	fmt.Sscanf(string(out[bytes.Index(out, []byte("duration="))+len("duration="):]), "%f", &dur)
+	if !bytes.Contains(out, []byte("codec_name=h264")) || !bytes.Contains(out, []byte("codec_name=opus")) || dur < 2 {
+		t.Errorf("the recording: %s", out)
+	}
+	if entries, _ := os.ReadDir(srv.cfg.RecordDir); len(entries) != 0 {
+		t.Errorf("%d files left in the recording directory", len(entries))
+	}
 }
+
+// recordingsFunc is a Recordings of a function.
+type recordingsFunc func(ctx context.Context, r Recording) error
+
+func (f recordingsFunc) Publish(ctx context.Context, r Recording) error { return f(ctx, r) }
 
 // whole counts the segments of m that are not gaps.
 func whole(m *playlist.Media) int {

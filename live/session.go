@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,7 +32,10 @@ type session struct {
 	video *gohlslib.Track
 	audio *gohlslib.Track // nil without Opus
 
-	muxMu sync.Mutex // the muxer takes one write at a time
+	rec       *recorder // nil without Config.Recordings
+	startedAt time.Time
+
+	muxMu sync.Mutex // the muxer and the recorder take one write at a time
 	// base is the wall-clock time of the session's first packet, of any track: each track's
 	// timestamps count from it, so that audio and video share one timeline.
 	base      time.Time
@@ -84,6 +88,12 @@ func (sess *session) start(ctx context.Context, offer string, info offerInfo) (s
 	if err := sess.muxer.Start(); err != nil {
 		sess.muxer = nil
 		return "", fmt.Errorf("muxer: %w", err)
+	}
+	sess.startedAt = time.Now()
+	if s.cfg.Recordings != nil {
+		if sess.rec, err = newRecorder(s.cfg.RecordDir, sess.stream, info.opus); err != nil {
+			return "", err
+		}
 	}
 
 	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
@@ -221,6 +231,9 @@ func (sess *session) readVideo(t *webrtc.TrackRemote) {
 			pts, ntp := sess.at(tl, smp.PacketTimestamp)
 			sess.muxMu.Lock()
 			err := sess.muxer.WriteH264(sess.video, ntp, pts, au)
+			if sess.rec != nil {
+				sess.rec.writeH264(pts, au)
+			}
 			sess.muxMu.Unlock()
 			if err != nil {
 				sess.srv.log.Debug("live video", "session", sess.id, "err", err)
@@ -244,6 +257,9 @@ func (sess *session) readAudio(t *webrtc.TrackRemote) {
 		pts, ntp := sess.at(tl, pkt.Timestamp)
 		sess.muxMu.Lock()
 		err = sess.muxer.WriteOpus(sess.audio, ntp, pts, [][]byte{pkt.Payload})
+		if sess.rec != nil {
+			sess.rec.writeOpus(pts, pkt.Payload)
+		}
 		sess.muxMu.Unlock()
 		if err != nil {
 			sess.srv.log.Debug("live audio", "session", sess.id, "err", err)
@@ -268,6 +284,32 @@ func (sess *session) close(reason string) {
 			sess.muxer.Close()
 		}
 		sess.srv.log.Info("live session ended", "session", sess.id, "stream", sess.stream, "reason", reason)
-		sess.srv.wg.Done()
+		if sess.rec == nil {
+			sess.srv.wg.Done()
+			return
+		}
+		go func() {
+			defer sess.srv.wg.Done()
+			sess.publish()
+		}()
 	})
+}
+
+// publish hands the session's recording to Config.Recordings.
+func (sess *session) publish() {
+	s := sess.srv
+	size, err := sess.rec.finish()
+	if err != nil || size == 0 {
+		s.log.Warn("live recording dropped", "stream", sess.stream, "err", err, "bytes", size)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+	defer cancel()
+	r := Recording{ID: sess.stream, Owner: sess.user, Path: sess.rec.path, Size: size, StartedAt: sess.startedAt}
+	if err := s.cfg.Recordings.Publish(ctx, r); err != nil {
+		s.log.Error("live recording not published", "stream", sess.stream, "err", err)
+	} else {
+		s.log.Info("live recording published", "stream", sess.stream, "bytes", size)
+	}
+	os.Remove(r.Path)
 }

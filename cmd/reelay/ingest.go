@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"path/filepath"
 
 	"github.com/reelay/reelay/api"
 	"github.com/reelay/reelay/feed"
@@ -152,7 +153,9 @@ func (c *ingestConfig) run(ctx context.Context, e *env) error {
 	tiers := []func(context.Context) error{uploads.Run}
 	if c.livePlayback != "" {
 		streams := live.NewStreams()
-		if liveSrv, err = live.New(c.live.config(c.livePlayback, log), streams); err != nil {
+		cfg := c.live.config(c.livePlayback, log)
+		cfg.Recordings, cfg.RecordDir = liveRecordings{pipe}, filepath.Join(c.uploadDir, "live")
+		if liveSrv, err = live.New(cfg, streams); err != nil {
 			return err
 		}
 		apiCfg.Live, apiCfg.LiveStreams = liveSrv.Handler(), streams

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"log/slog"
 	"net"
 	"strconv"
 	"strings"
 
+	"github.com/reelay/reelay/ingest"
+	"github.com/reelay/reelay/internal/video"
 	"github.com/reelay/reelay/live"
+	"github.com/reelay/reelay/pipeline"
 )
 
 // liveFlags are the flags of the live tier (WHIP sessions), on `reelay up` and `reelay ingest`.
@@ -81,4 +85,20 @@ func (l *liveFlags) config(playbackURL string, log *slog.Logger) live.Config {
 		UDPPortMin: lo, UDPPortMax: hi, PublicIPs: splitList(l.publicIPs), IPs: splitList(l.ips),
 		ICEServers: splitList(l.iceServers), Logger: log,
 	}
+}
+
+// liveRecordings hands each live session's recording to the pipeline as an upload of its
+// creator (live.Recordings): accepted (probed, the video row created), then handed over
+// (moved into the store, the transcode job queued), like the last PATCH of a tus upload.
+type liveRecordings struct{ pipe *pipeline.Pipeline }
+
+func (l liveRecordings) Publish(ctx context.Context, r live.Recording) error {
+	u := ingest.Upload{
+		ID: r.ID, Owner: r.Owner, Size: r.Size, Path: r.Path, Filename: "live.ts", Filetype: "video/mp2t",
+		Caption: "Live " + r.StartedAt.UTC().Format("2006-01-02 15:04"), Visibility: video.Public, CreatedAt: r.StartedAt,
+	}
+	if err := l.pipe.Accept(ctx, u); err != nil {
+		return err
+	}
+	return l.pipe.HandOver(ctx, u)
 }

@@ -169,6 +169,27 @@ func TestUpLive(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond) // polling, with a deadline: the edge keeps playlists 250 ms
 	}
+
+	// The recording becomes an ordinary video of the creator, under the stream's id.
+	stream := strings.TrimSuffix(strings.TrimPrefix(masterURL, edgeURL+"/v/live/"), "/index.m3u8")
+	var v struct {
+		Status        string
+		Creator       struct{ Handle string }
+		DurationMS    int64 `json:"duration_ms"`
+		Width, Height int
+	}
+	for deadline := time.Now().Add(2 * time.Minute); v.Status != "ready"; {
+		if time.Now().After(deadline) || v.Status == "failed" {
+			t.Fatalf("the recording's video %s: %+v", stream, v)
+		}
+		time.Sleep(100 * time.Millisecond) // polling, with a deadline
+		if err := json.Unmarshal(getJSON(t, api+"/v1/videos/"+stream, session.Token), &v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v.Creator.Handle != "streamer" || v.DurationMS < 1000 || v.Width != 320 || v.Height != 240 {
+		t.Errorf("the recording's video: %+v", v)
+	}
 }
 
 // livePage plays the live stream in its query's src with hls.js in low-latency mode, muted.

@@ -255,7 +255,9 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	liveSrv, err := live.New(c.live.config(playback, log), streams)
+	liveCfg := c.live.config(playback, log)
+	liveCfg.Recordings, liveCfg.RecordDir = liveRecordings{pipe}, filepath.Join(c.data, "live")
+	liveSrv, err := live.New(liveCfg, streams)
 	if err != nil {
 		return err
 	}
