@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -401,30 +404,32 @@ func TestWHIPErrors(t *testing.T) {
 	waitGoroutines(t, before)
 }
 
-// TestVanishedPublisher checks that a publisher that goes away without DELETE loses its
-// session, and that the creator can then go live again. (The publisher's peer connection
-// closes, which ends the session at once; one that vanishes silently ends after
-// Config.ICEFailedTimeout, which this test does not reach.)
+// TestVanishedPublisher checks that a publisher that vanishes without DELETE (its packets
+// stop: the network went away) loses its session after Config.ICEFailedTimeout, that its
+// recording is still handed over, and that the creator can then go live again. The publisher
+// reaches the server only through a UDP relay that the test cuts.
 func TestVanishedPublisher(t *testing.T) {
 	c := testClip(t)
-	srv, ts := newTestServer(t, Config{ICEFailedTimeout: 2 * time.Second})
+	recorded := make(chan Recording, 1)
+	srv, ts := newTestServer(t, Config{ICEFailedTimeout: 2 * time.Second, RecordDir: t.TempDir(),
+		Recordings: recordingsFunc(func(_ context.Context, r Recording) error { recorded <- r; return nil })})
 	before := runtime.NumGoroutine()
 	p := newPublisher(t, false)
-	resp, body := whip(t, ts.URL+Path, "token-alice", "application/sdp", p.Offer)
+	// The server learns the publisher's address from the relay's packets only.
+	resp, body := whip(t, ts.URL+Path, "token-alice", "application/sdp", withoutCandidates(p.Offer))
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("POST: %d %s", resp.StatusCode, body)
 	}
 	stream := linkRE.FindStringSubmatch(resp.Header.Get("Link"))[1]
-	p.Answer(t, body)
+	relay := newUDPRelay(t, serverCandidate(t, body))
+	p.Answer(t, relay.rewrite(body))
 	stop, sent := make(chan struct{}), make(chan struct{})
 	go func() { p.Send(c, stop); close(sent) }()
 	if code, b := get(t, ts.URL+layout.LivePath(stream, "index.m3u8")); code != http.StatusOK {
 		t.Fatalf("index.m3u8: %d %s", code, b)
 	}
-	// The publisher goes away without DELETE.
-	close(stop)
-	<-sent
-	p.Close()
+	// The network goes away; the publisher sends on, into nothing.
+	relay.cut()
 	deadline := time.Now().Add(30 * time.Second)
 	for srv.Sessions() != 0 {
 		if time.Now().After(deadline) {
@@ -435,6 +440,17 @@ func TestVanishedPublisher(t *testing.T) {
 	if code, _ := get(t, ts.URL+layout.LivePath(stream, "index.m3u8")); code != http.StatusNotFound {
 		t.Errorf("index.m3u8 after the session ended: %d", code)
 	}
+	select {
+	case r := <-recorded:
+		if r.ID != stream || r.Size == 0 {
+			t.Errorf("recording %+v", r)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the vanished publisher's recording was not handed over")
+	}
+	close(stop)
+	<-sent
+	p.Close()
 	again := newPublisher(t, false)
 	if resp, body := whip(t, ts.URL+Path, "token-alice", "application/sdp", again.Offer); resp.StatusCode != http.StatusCreated {
 		t.Errorf("going live again: %d %s", resp.StatusCode, body)
@@ -442,4 +458,94 @@ func TestVanishedPublisher(t *testing.T) {
 	srv.Close()
 	again.Close()
 	waitGoroutines(t, before)
+}
+
+var candidateRE = regexp.MustCompile(`(?m)^a=candidate:\S+ \d+ udp \d+ (127\.0\.0\.1) (\d+) typ host.*\r?\n`)
+
+// withoutCandidates removes the candidates of an SDP.
+func withoutCandidates(sdp string) string {
+	return regexp.MustCompile(`(?m)^a=(candidate:|end-of-candidates).*\r?\n`).ReplaceAllString(sdp, "")
+}
+
+// serverCandidate returns the address of an answer's first loopback UDP host candidate.
+func serverCandidate(t *testing.T, sdp string) *net.UDPAddr {
+	t.Helper()
+	m := candidateRE.FindStringSubmatch(sdp)
+	if m == nil {
+		t.Fatalf("no loopback candidate in:\n%s", sdp)
+	}
+	addr, err := net.ResolveUDPAddr("udp4", m[1]+":"+m[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+// udpRelay forwards UDP between one client and a server, until cut.
+type udpRelay struct {
+	front, back *net.UDPConn
+	client      atomic.Pointer[net.UDPAddr]
+	wg          sync.WaitGroup
+}
+
+func newUDPRelay(t *testing.T, server *net.UDPAddr) *udpRelay {
+	t.Helper()
+	r := &udpRelay{}
+	var err error
+	if r.front, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}); err != nil {
+		t.Fatal(err)
+	}
+	if r.back, err = net.DialUDP("udp4", nil, server); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.cut)
+	r.wg.Add(2)
+	go func() {
+		defer r.wg.Done()
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := r.front.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			r.client.Store(from)
+			r.back.Write(buf[:n])
+		}
+	}()
+	go func() {
+		defer r.wg.Done()
+		buf := make([]byte, 1500)
+		for {
+			n, err := r.back.Read(buf)
+			if err != nil {
+				return
+			}
+			if c := r.client.Load(); c != nil {
+				r.front.WriteToUDP(buf[:n], c)
+			}
+		}
+	}()
+	return r
+}
+
+// rewrite makes an answer's only candidate the relay (the first, of component 1; the others,
+// RTCP's among them, go).
+func (r *udpRelay) rewrite(sdp string) string {
+	port := r.front.LocalAddr().(*net.UDPAddr).Port
+	first := true
+	return candidateRE.ReplaceAllStringFunc(sdp, func(line string) string {
+		if !first {
+			return ""
+		}
+		first = false
+		m := candidateRE.FindStringSubmatch(line)
+		return strings.Replace(line, " "+m[1]+" "+m[2]+" ", fmt.Sprintf(" 127.0.0.1 %d ", port), 1)
+	})
+}
+
+// cut stops the relay: nothing passes any more.
+func (r *udpRelay) cut() {
+	r.front.Close()
+	r.back.Close()
+	r.wg.Wait()
 }

@@ -110,6 +110,7 @@ func (sess *session) start(ctx context.Context, offer string, info offerInfo) (s
 		}
 	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		s.log.Debug("live connection state", "session", sess.id, "state", st.String())
 		switch st {
 		case webrtc.PeerConnectionStateFailed:
 			go s.end(sess, "ICE failed: the publisher went away")
