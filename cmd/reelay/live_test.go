@@ -390,3 +390,149 @@ func TestUpLiveViewersShareOriginRequests(t *testing.T) {
 		t.Errorf("50 viewers: %d requests, %d to the origin; 1 viewer: %d to the origin", requests, fifty, one)
 	}
 }
+
+// publishPage publishes from Chromium over WHIP (query: whip, token) and plays the stream it
+// is given back (the Link) with hls.js in low-latency mode, in one page, on one clock. The
+// picture is a canvas on which the page draws the time (Date.now(), 40 bits as black and
+// white squares) every 33 ms; the sound is Chromium's fake microphone. For each frame that
+// the player shows (requestVideoFrameCallback) it reads the time back from the picture:
+// glass-to-glass latency, capture, H.264 encoding and WebRTC included. It also samples the
+// EXT-X-PROGRAM-DATE-TIME latency (hls.playingDate). It reports after the query's seconds.
+const publishPage = `<!doctype html>
+<canvas id="c" width="320" height="240"></canvas>
+<video id="v" muted playsinline></video>
+<canvas id="r" width="320" height="240"></canvas>
+<script src="/hls.min.js"></script>
+<script>
+const q = new URLSearchParams(location.search);
+const seconds = Number(q.get('seconds') || '8');
+const errors = [], g2g = [], pdt = [];
+let unread = 0, link = '', loc = '', state = '', codec = '';
+const done = (r) => { if (!window.result) window.result = Object.assign({errors, g2g, pdt, unread, link, loc, state, codec}, r); };
+const B = 2 ** 40;
+(async () => {
+  try {
+    const c = document.getElementById('c'), cx = c.getContext('2d');
+    const draw = () => {
+      const t = Date.now() % B;
+      for (let i = 0; i < 40; i++) {
+        cx.fillStyle = Math.floor(t / 2 ** i) % 2 ? '#fff' : '#000';
+        cx.fillRect((i % 8) * 40, Math.floor(i / 8) * 48, 40, 48);
+      }
+    };
+    draw();
+    setInterval(draw, 33);
+    const video = c.captureStream(30).getVideoTracks()[0];
+    const audio = (await navigator.mediaDevices.getUserMedia({audio: true})).getAudioTracks()[0];
+    const pc = new RTCPeerConnection();
+    pc.onconnectionstatechange = () => { state = pc.connectionState; };
+    const vt = pc.addTransceiver(video, {direction: 'sendonly'});
+    vt.setCodecPreferences(RTCRtpSender.getCapabilities('video').codecs.filter((k) => k.mimeType === 'video/H264'));
+    pc.addTransceiver(audio, {direction: 'sendonly'});
+    await pc.setLocalDescription(await pc.createOffer());
+    await new Promise((r) => {
+      if (pc.iceGatheringState === 'complete') r();
+      pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === 'complete') r(); };
+    });
+    const resp = await fetch(q.get('whip'), {method: 'POST', body: pc.localDescription.sdp,
+      headers: {'Content-Type': 'application/sdp', 'Authorization': 'Bearer ' + q.get('token')}});
+    const answer = await resp.text();
+    if (resp.status !== 201) return done({error: 'WHIP ' + resp.status + ' ' + answer});
+    link = resp.headers.get('Link') || '';
+    loc = resp.headers.get('Location') || '';
+    await pc.setRemoteDescription({type: 'answer', sdp: answer});
+    codec = (answer.match(/a=rtpmap:\d+ (H264|VP8|VP9|AV1)/) || [])[1] || '';
+    const v = document.getElementById('v');
+    const rx = document.getElementById('r').getContext('2d', {willReadFrequently: true});
+    const hls = new Hls({lowLatencyMode: true});
+    hls.on(Hls.Events.ERROR, (_, d) => {
+      errors.push({details: d.details, fatal: d.fatal, code: d.response ? d.response.code : 0});
+      if (d.fatal) done({});
+    });
+    hls.on(Hls.Events.MANIFEST_PARSED, () => v.play().catch((e) => done({error: String(e)})));
+    let started = 0;
+    const onFrame = () => {
+      const now = Date.now();
+      rx.drawImage(v, 0, 0, 320, 240);
+      const px = rx.getImageData(0, 0, 320, 240).data;
+      let t = 0;
+      for (let i = 0; i < 40; i++) {
+        const x = (i % 8) * 40 + 20, y = Math.floor(i / 8) * 48 + 24;
+        if (px[(y * 320 + x) * 4] > 128) t += 2 ** i;
+      }
+      const lat = ((now % B) - t + B) % B;
+      if (lat < 30000) g2g.push(lat); else unread++;
+      if (hls.playingDate) pdt.push(now - hls.playingDate.getTime());
+      if (!started) started = now;
+      if (now - started >= seconds * 1000) {
+        return done({played: v.currentTime, width: v.videoWidth, height: v.videoHeight, audioTracks: hls.audioTracks.length});
+      }
+      v.requestVideoFrameCallback(onFrame);
+    };
+    v.requestVideoFrameCallback(onFrame);
+    hls.loadSource(link.match(/^<([^>]+)>/)[1]);
+    hls.attachMedia(v);
+  } catch (e) {
+    done({error: String(e)});
+  }
+})();
+</script>
+`
+
+// publishResult is what publishPage reports.
+type publishResult struct {
+	Error, Link, Loc, State, Codec string
+	Played, Width, Height          float64
+	AudioTracks, Unread            int
+	G2G, PDT                       []float64 // ms
+	Errors                         []struct {
+		Details string
+		Fatal   bool
+		Code    int
+	}
+}
+
+// TestUpLivePublishesFromChromium publishes from Chromium (a canvas and the fake microphone,
+// H.264 and Opus) over WHIP to `reelay up`, from a page of another origin, and plays it back
+// through the edge with hls.js in low-latency mode, measuring glass-to-glass latency from the
+// time drawn into the picture. Chromium gathers ICE candidates on no loopback interface, so
+// this test runs only inside a network namespace of its own with a dummy interface, whose
+// address REELAY_LIVE_NETNS_IP names (as root):
+//
+//	unshare -n sh -c 'ip link set lo up && ip link add d0 type dummy && ip addr add 10.99.0.1/24 dev d0 &&
+//	  ip link set d0 up && REELAY_LIVE_NETNS_IP=10.99.0.1 GOPROXY=off go test -count=1 -v -run TestUpLivePublishesFromChromium ./cmd/reelay'
+func TestUpLivePublishesFromChromium(t *testing.T) {
+	ip := os.Getenv("REELAY_LIVE_NETNS_IP")
+	if ip == "" {
+		t.Skip("REELAY_LIVE_NETNS_IP is not set: run this test in a network namespace of its own (see its comment)")
+	}
+	b := newBrowser(t)
+	seconds := cmp.Or(os.Getenv("REELAY_LIVE_SECONDS"), "8")
+	n, err := strconv.Atoi(seconds)
+	if err != nil {
+		t.Fatalf("REELAY_LIVE_SECONDS=%q: %v", seconds, err)
+	}
+	t.Setenv("PLAY_TIMEOUT_MS", strconv.Itoa((n+60)*1000))
+	t.Setenv("CHROMIUM_ARGS", "--use-fake-device-for-media-stream --use-fake-ui-for-media-stream")
+	urls, _ := startCmdHooked(t, nil, "up", "origin", "--data", t.TempDir(), "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",
+		"--edge-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0", "--live-ips", ip)
+	token := createCreator(t, urls["api"])
+
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	page := b.pageServer(t, publishPage, nil, nil)
+	var r publishResult
+	b.play(t, ctx, page.URL+"/?seconds="+seconds+"&token="+url.QueryEscape(token)+"&whip="+url.QueryEscape(urls["api"]+"/v1/live/whip"), &r)
+	fatal := r.Error != ""
+	for _, e := range r.Errors {
+		fatal = fatal || e.Fatal
+	}
+	if fatal || r.Codec != "H264" || r.Width != 320 || r.Height != 240 || r.AudioTracks != 1 || len(r.G2G) == 0 || r.Unread > len(r.G2G)/10 {
+		t.Fatalf("publishing from Chromium: %+v", r)
+	}
+	t.Logf("glass-to-glass (the time drawn into the picture, read back from the frame shown) over %d frames: p50 %.0f ms, p95 %.0f ms, max %.0f ms; PROGRAM-DATE-TIME latency p50 %.0f ms, p95 %.0f ms; %d frames unread, %d non-fatal errors",
+		len(r.G2G), percentile(r.G2G, 50), percentile(r.G2G, 95), percentile(r.G2G, 100), percentile(r.PDT, 50), percentile(r.PDT, 95), r.Unread, len(r.Errors))
+	for _, e := range r.Errors {
+		t.Logf("hls.js, not fatal: %+v", e)
+	}
+}
