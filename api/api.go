@@ -107,6 +107,16 @@ func New(cfg Config) (*API, error) {
 		mux.Handle("/", cfg.Pages)
 	}
 	a := &API{handler: auth.NewAuthenticator(cfg.Tokens, cfg.AdminToken, cfg.Logger).Middleware(mux)}
+	if cfg.Live != nil {
+		// Before the middleware, so that a publishing page can read its 401.
+		authed := a.handler
+		a.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == live.Path || strings.HasPrefix(r.URL.Path, live.Path+"/") {
+				live.CORS(w.Header(), r.Method == http.MethodOptions)
+			}
+			authed.ServeHTTP(w, r)
+		})
+	}
 	var err error
 	a.srv, err = server.New(server.Config{
 		Name: "api", Addr: cfg.Addr, Handler: a.handler, Ready: cfg.Ready, Metrics: cfg.Metrics, Logger: cfg.Logger,

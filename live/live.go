@@ -260,13 +260,15 @@ func newAPI(cfg Config) (*webrtc.API, error) {
 // in front of it (auth.FromContext).
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cors(w.Header(), r.Method == http.MethodOptions)
+		CORS(w.Header(), r.Method == http.MethodOptions)
 		apierr.Handler(s.log, s.serve).ServeHTTP(w, r)
 	})
 }
 
-// CORS of the WHIP resources: a publishing page on any origin, with its bearer token.
-func cors(h http.Header, preflight bool) {
+// CORS sets the CORS headers of the WHIP resources, those of a preflight's answer too when
+// preflight: a publishing page on any origin, with its bearer token. The API sets them before
+// its bearer-token middleware, so that a page can read a 401 as well.
+func CORS(h http.Header, preflight bool) {
 	h.Set("Access-Control-Allow-Origin", "*")
 	h.Set("Access-Control-Expose-Headers", "Location, Link, ETag, Accept-Patch")
 	if preflight {

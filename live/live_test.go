@@ -343,7 +343,8 @@ func TestWHIPErrors(t *testing.T) {
 			if resp.StatusCode != tc.status || !strings.Contains(body, `"code":"`+tc.code+`"`) {
 				t.Errorf("%d %s, want %d %s", resp.StatusCode, body, tc.status, tc.code)
 			}
-			// (A wrong token is answered by the API's middleware, in front of the handler.)
+			// (A wrong token is answered by the bearer-token middleware, in front of the
+			// handler: the API sets CORS before it, see api.TestLiveRoutes.)
 			if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "*" && tc.code != "invalid_token" {
 				t.Errorf("Access-Control-Allow-Origin %q", got)
 			}
