@@ -354,6 +354,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) error {
 		s.end(sess, "setup failed")
 		return &apierr.Error{Status: http.StatusBadRequest, Code: "negotiation_failed", Message: "the offer could not be answered: " + err.Error(), Err: err}
 	}
+	s.mu.Lock()
+	sess.answered = true
+	s.mu.Unlock()
 	playback := s.cfg.PlaybackURL + layout.LivePath(sess.stream, layout.LiveMaster)
 	h := w.Header()
 	h.Set("Content-Type", "application/sdp")
@@ -411,6 +414,28 @@ func (s *Server) end(sess *session, reason string) {
 	}
 	s.mu.Unlock()
 	sess.close(reason)
+}
+
+// Stream is a live stream now, as Live reports it.
+type Stream struct {
+	ID          string // the stream's id (internal/videoid), also its recording's video id
+	UserID      int64  // its creator
+	PlaybackURL string // its multivariant playlist, on Config.PlaybackURL
+	StartedAt   time.Time
+}
+
+// Live returns the streams live now (their sessions answered), in no order.
+func (s *Server) Live() []Stream {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Stream, 0, len(s.sessions))
+	for _, sess := range s.sessions {
+		if sess.answered {
+			out = append(out, Stream{ID: sess.stream, UserID: sess.user, StartedAt: sess.startedAt,
+				PlaybackURL: s.cfg.PlaybackURL + layout.LivePath(sess.stream, layout.LiveMaster)})
+		}
+	}
+	return out
 }
 
 // Sessions returns the number of sessions live now.

@@ -34,6 +34,7 @@ type session struct {
 
 	rec       *recorder // nil without Config.Recordings
 	startedAt time.Time
+	answered  bool // its offer was answered (Server.mu)
 
 	muxMu sync.Mutex // the muxer and the recorder take one write at a time
 	// base is the wall-clock time of the session's first packet, of any track: each track's

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/reelay/reelay/feed"
 	"github.com/reelay/reelay/ingest"
 	"github.com/reelay/reelay/internal/video"
 	"github.com/reelay/reelay/live"
@@ -101,4 +102,15 @@ func (l liveRecordings) Publish(ctx context.Context, r live.Recording) error {
 		return err
 	}
 	return l.pipe.HandOver(ctx, u)
+}
+
+// liveNow adapts the live streams of srv for the Following feed (feed.Config.LiveNow).
+func liveNow(srv *live.Server) func() []feed.LiveStream {
+	return func() []feed.LiveStream {
+		var out []feed.LiveStream
+		for _, st := range srv.Live() {
+			out = append(out, feed.LiveStream{ID: st.ID, UserID: st.UserID, PlaybackURL: st.PlaybackURL, StartedAt: st.StartedAt})
+		}
+		return out
+	}
 }

@@ -65,6 +65,12 @@ func TestUpLive(t *testing.T) {
 	var session struct{ Token string }
 	json.Unmarshal(postJSON(t, api+"/v1/sessions", "", `{"handle":"streamer","password":"correct horse"}`, 201), &session)
 
+	// A fan follows the streamer; a lurker does not.
+	fan, lurker := createUser(t, api, "fan"), createUser(t, api, "lurker")
+	req, _ := http.NewRequest(http.MethodPut, api+"/v1/users/streamer/follow", nil)
+	req.Header.Set("Authorization", "Bearer "+fan)
+	doJSON(t, req, http.StatusOK)
+
 	p := livetest.NewPublisher(t, true)
 	resp, body := livetest.WHIP(t, api+"/v1/live/whip", session.Token, "application/sdp", p.Offer)
 	if resp.StatusCode != http.StatusCreated {
@@ -75,6 +81,24 @@ func TestUpLive(t *testing.T) {
 		t.Fatalf("Link %q, want the edge %s", resp.Header.Get("Link"), edgeURL)
 	}
 	masterURL := m[1]
+
+	// The stream tops the fan's Following feed, and only theirs.
+	var following struct {
+		Live []struct {
+			ID          string
+			PlaybackURL string `json:"playback_url"`
+			Creator     struct{ Handle string }
+		}
+	}
+	json.Unmarshal(getJSON(t, api+"/v1/feed/following", fan), &following)
+	if len(following.Live) != 1 || following.Live[0].PlaybackURL != masterURL || following.Live[0].Creator.Handle != "streamer" {
+		t.Errorf("the fan's Following feed: %+v", following)
+	}
+	following.Live = nil
+	json.Unmarshal(getJSON(t, api+"/v1/feed/following", lurker), &following)
+	if len(following.Live) != 0 {
+		t.Errorf("the lurker's Following feed: %+v", following)
+	}
 	base := strings.TrimSuffix(masterURL, "index.m3u8")
 	p.Answer(t, body)
 	stop, sent := make(chan struct{}), make(chan struct{})
@@ -150,7 +174,7 @@ func TestUpLive(t *testing.T) {
 		t.Errorf("master from the origin: %d", code)
 	}
 
-	req, _ := http.NewRequest(http.MethodDelete, api+resp.Header.Get("Location"), nil)
+	req, _ = http.NewRequest(http.MethodDelete, api+resp.Header.Get("Location"), nil)
 	req.Header.Set("Authorization", "Bearer "+session.Token)
 	del, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -168,6 +192,12 @@ func TestUpLive(t *testing.T) {
 			t.Fatal("the stream still plays after DELETE")
 		}
 		time.Sleep(50 * time.Millisecond) // polling, with a deadline: the edge keeps playlists 250 ms
+	}
+
+	following.Live = nil
+	json.Unmarshal(getJSON(t, api+"/v1/feed/following", fan), &following)
+	if len(following.Live) != 0 {
+		t.Errorf("the fan's Following feed after the stream: %+v", following)
 	}
 
 	// The recording becomes an ordinary video of the creator, under the stream's id.
