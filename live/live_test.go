@@ -550,3 +550,30 @@ func (r *udpRelay) cut() {
 	r.back.Close()
 	r.wg.Wait()
 }
+
+// TestBitrateCap checks that a session whose incoming media stays above Config.MaxBitrate is
+// ended, and leaves no goroutine behind.
+func TestBitrateCap(t *testing.T) {
+	c := testClip(t)
+	srv, ts := newTestServer(t, Config{MaxBitrate: 20_000})
+	before := runtime.NumGoroutine()
+	p := newPublisher(t, true)
+	resp, body := whip(t, ts.URL+Path, "token-alice", "application/sdp", p.Offer)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST: %d %s", resp.StatusCode, body)
+	}
+	p.Answer(t, body)
+	stop, sent := make(chan struct{}), make(chan struct{})
+	go func() { p.Send(c, stop); close(sent) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for srv.Sessions() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("a session above the bitrate cap was not ended")
+		}
+		time.Sleep(50 * time.Millisecond) // polling, with a deadline
+	}
+	close(stop)
+	<-sent
+	p.Close()
+	waitGoroutines(t, before)
+}
