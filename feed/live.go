@@ -3,8 +3,13 @@ package feed
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"time"
+
+	"github.com/reelay/reelay/internal/apierr"
+	"github.com/reelay/reelay/internal/auth"
+	"github.com/reelay/reelay/internal/video"
 )
 
 // LiveStream is a creator's live stream now, as Config.LiveNow reports it.
@@ -75,4 +80,44 @@ func (s *Service) liveFollowed(ctx context.Context, viewer int64) ([]LiveItem, e
 	}
 	slices.SortFunc(out, func(a, b LiveItem) int { return b.StartedAt.Compare(a.StartedAt) })
 	return out, nil
+}
+
+// liveStream returns the live stream id, when it is on (Config.LiveNow).
+func (s *Service) liveStream(id string) (LiveStream, bool) {
+	if s.cfg.LiveNow == nil {
+		return LiveStream{}, false
+	}
+	for _, st := range s.cfg.LiveNow() {
+		if st.ID == id {
+			return st, true
+		}
+	}
+	return LiveStream{}, false
+}
+
+// writeLive answers the status API for a live stream: status live, playable at its LL-HLS
+// playback URL; it is public, but not to a viewer who blocked its creator.
+func (s *Service) writeLive(w http.ResponseWriter, r *http.Request, p auth.Principal, st LiveStream) error {
+	if blocked, err := s.blocked(r.Context(), p.UserID, st.UserID); err != nil {
+		return err
+	} else if blocked {
+		return errNoVideo
+	}
+	creator, err := s.creator(r.Context(), st.UserID)
+	if err != nil {
+		return err
+	}
+	following := false
+	if p.UserID != 0 {
+		err := s.db.SQL().QueryRowContext(r.Context(), `SELECT EXISTS (SELECT 1 FROM follows WHERE follower_id = $1 AND followee_id = $2)`,
+			p.UserID, st.UserID).Scan(&following)
+		if err != nil {
+			return fmt.Errorf("feed: live stream: %w", err)
+		}
+	}
+	apierr.WriteJSON(w, http.StatusOK, Video{
+		ID: st.ID, Creator: creator, Status: video.Live, Playable: true, Hashtags: []string{}, Visibility: video.Public,
+		Renditions: []video.Rendition{}, PlaybackURL: st.PlaybackURL, CreatedAt: st.StartedAt.UTC(), Following: following,
+	})
+	return nil
 }

@@ -99,6 +99,17 @@ func TestUpLive(t *testing.T) {
 	if len(following.Live) != 0 {
 		t.Errorf("the lurker's Following feed: %+v", following)
 	}
+	// The status API tells it is live, and where it plays.
+	stream := strings.TrimSuffix(strings.TrimPrefix(masterURL, edgeURL+"/v/live/"), "/index.m3u8")
+	var status struct {
+		Status              string
+		PlaybackURL         string `json:"playback_url"`
+		Playable, Following bool
+	}
+	json.Unmarshal(getJSON(t, api+"/v1/videos/"+stream, fan), &status)
+	if status.Status != "live" || status.PlaybackURL != masterURL || !status.Playable || !status.Following {
+		t.Errorf("the status of the live stream: %+v", status)
+	}
 	base := strings.TrimSuffix(masterURL, "index.m3u8")
 	p.Answer(t, body)
 	stop, sent := make(chan struct{}), make(chan struct{})
@@ -201,7 +212,6 @@ func TestUpLive(t *testing.T) {
 	}
 
 	// The recording becomes an ordinary video of the creator, under the stream's id.
-	stream := strings.TrimSuffix(strings.TrimPrefix(masterURL, edgeURL+"/v/live/"), "/index.m3u8")
 	var v struct {
 		Status        string
 		Creator       struct{ Handle string }
