@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
 
+	"github.com/reelay/reelay/internal/testenv"
 	"github.com/reelay/reelay/live/livetest"
 )
 
@@ -574,5 +576,90 @@ func TestUpLivePublishesFromChromium(t *testing.T) {
 		len(r.G2G), percentile(r.G2G, 50), percentile(r.G2G, 95), percentile(r.G2G, 100), percentile(r.PDT, 50), percentile(r.PDT, 95), r.Unread, len(r.Errors))
 	for _, e := range r.Errors {
 		t.Logf("hls.js, not fatal: %+v", e)
+	}
+}
+
+// TestLiveTiersSplit runs live as on several machines: `reelay ingest --live-playback-url`
+// takes the WHIP session and `reelay origin --live-url` passes its stream on, on a shared
+// SQLite database and store directory; `reelay feed` has the accounts. The recording is then
+// queued for a transcode worker (none runs here).
+func TestLiveTiersSplit(t *testing.T) {
+	c := livetest.TestClip(t)
+	data := t.TempDir()
+	dsn, store := filepath.Join(data, "reelay.db"), filepath.Join(data, "objects")
+	originURL := "http://127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
+	listener := func(command, name string, args ...string) string {
+		urls, _ := startCmd(t, command, name, args...)
+		return urls[name]
+	}
+	feedURL := listener("feed", "api", "--addr", "127.0.0.1:0", "--db", dsn, "--playback-url", originURL)
+	ingestURL := listener("ingest", "api", "--addr", "127.0.0.1:0", "--db", dsn, "--store", store,
+		"--upload-dir", filepath.Join(data, "uploads"), "--live-playback-url", originURL, "--live-ips", "127.0.0.1")
+	if got := listener("origin", "origin", "--addr", strings.TrimPrefix(originURL, "http://"), "--store", store, "--live-url", ingestURL); got != originURL {
+		t.Fatalf("origin at %s, want %s", got, originURL)
+	}
+	token := createUser(t, feedURL, "streamer")
+
+	p := livetest.NewPublisher(t, false)
+	resp, body := livetest.WHIP(t, ingestURL+"/v1/live/whip", token, "application/sdp", p.Offer)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("WHIP: %d %s", resp.StatusCode, body)
+	}
+	m := liveLinkRE.FindStringSubmatch(resp.Header.Get("Link"))
+	if m == nil || !strings.HasPrefix(m[1], originURL+"/v/live/") {
+		t.Fatalf("Link %q, want the origin %s", resp.Header.Get("Link"), originURL)
+	}
+	p.Answer(t, body)
+	stop, sent := make(chan struct{}), make(chan struct{})
+	go func() { p.Send(c, stop); close(sent) }()
+	defer func() { close(stop); <-sent }()
+
+	code, _, master := liveGet(t, m[1])
+	if code != http.StatusOK {
+		t.Fatalf("master through the origin's proxy: %d %s", code, master)
+	}
+	mv, err := playlist.Unmarshal(master)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, master)
+	}
+	mediaURL := strings.TrimSuffix(m[1], "index.m3u8") + mv.(*playlist.Multivariant).Variants[0].URI
+	code, _, raw := liveGet(t, mediaURL)
+	if code != http.StatusOK {
+		t.Fatalf("media playlist: %d %s", code, raw)
+	}
+	media := liveMedia(t, raw)
+	next := fmt.Sprintf("%s?_HLS_msn=%d&_HLS_part=%d", mediaURL, media.MediaSequence+len(media.Segments), len(media.Parts)+1)
+	if code, _, raw := liveGet(t, next); code != http.StatusOK || len(liveMedia(t, raw).Parts) == 0 {
+		t.Fatalf("blocking reload through the origin's proxy: %d\n%s", code, raw)
+	}
+
+	req, _ := http.NewRequest(http.MethodDelete, ingestURL+resp.Header.Get("Location"), nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	del, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	del.Body.Close()
+	if del.StatusCode != http.StatusOK {
+		t.Fatalf("DELETE: %d", del.StatusCode)
+	}
+	stream := strings.TrimSuffix(strings.TrimPrefix(m[1], originURL+"/v/live/"), "/index.m3u8")
+	var status string
+	for deadline := time.Now().Add(time.Minute); status != "processing"; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the recording's video %s: status %q", stream, status)
+		}
+		time.Sleep(50 * time.Millisecond) // polling, with a deadline: 404 until the recording is accepted
+		req, _ := http.NewRequest(http.MethodGet, feedURL+"/v1/videos/"+stream, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			status = jsonField(b, "status")
+		}
 	}
 }
