@@ -64,6 +64,7 @@ import (
 	"github.com/reelay/reelay/internal/auth"
 	"github.com/reelay/reelay/internal/layout"
 	"github.com/reelay/reelay/internal/videoid"
+	"github.com/reelay/reelay/storage"
 )
 
 // Path is where WHIP sessions are created; a session's resource is Path + "/" + its id.
@@ -126,6 +127,13 @@ type Config struct {
 	// rename them into it. Both or neither. Default nil and "": nothing is recorded.
 	Recordings Recordings
 	RecordDir  string
+
+	// Store, when set, receives each stream as the muxer makes it, under layout.LiveKey
+	// (live/{stream}/...): its playlists, init files, parts and segments, those that leave
+	// the playlists deleted, and the whole stream once the session ends; an origin without
+	// Streams serves it from there (origin.Config.Live nil). Default nil: the stream is only
+	// in the memory of this process.
+	Store storage.Store
 
 	// Logger receives the sessions' logs. Default: discarded.
 	Logger *slog.Logger

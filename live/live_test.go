@@ -23,6 +23,7 @@ import (
 
 	"github.com/reelay/reelay/internal/auth"
 	"github.com/reelay/reelay/internal/layout"
+	"github.com/reelay/reelay/storage"
 )
 
 // newTestServer serves a Server's WHIP resources and its Streams behind the API's bearer-token
@@ -102,7 +103,11 @@ func TestPublishToLLHLS(t *testing.T) {
 	c := testClip(t)
 	kept := t.TempDir()
 	recorded := make(chan Recording, 1)
-	srv, ts := newTestServer(t, Config{RecordDir: t.TempDir(), Recordings: recordingsFunc(func(_ context.Context, r Recording) error {
+	store, err := storage.NewFS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, ts := newTestServer(t, Config{Store: store, RecordDir: t.TempDir(), Recordings: recordingsFunc(func(_ context.Context, r Recording) error {
 		// Keep a copy: the file is deleted once Publish returns.
 		b, err := os.ReadFile(r.Path)
 		if err != nil {
@@ -228,6 +233,37 @@ func TestPublishToLLHLS(t *testing.T) {
 	if code, _ := get(t, fmt.Sprintf("%s%s?_HLS_msn=%d", base, videoURI, wantMSN+10)); code != http.StatusBadRequest {
 		t.Errorf("msn far ahead: %d, want 400", code)
 	}
+	// The stream is copied into the store as it is made: the playlists, and every file they
+	// name.
+	stored := func(name string) []byte {
+		rc, _, err := store.Get(t.Context(), layout.LiveKey(stream, name))
+		if err != nil {
+			return nil
+		}
+		defer rc.Close()
+		b, _ := io.ReadAll(rc)
+		return b
+	}
+	if b := stored("index.m3u8"); !bytes.Contains(b, []byte(videoURI)) {
+		t.Errorf("the stored multivariant playlist:\n%s", b)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		b := stored(videoURI)
+		if sm, err := playlist.Unmarshal(b); err == nil && sm.(*playlist.Media).MediaSequence+len(sm.(*playlist.Media).Segments) > wantMSN {
+			m := sm.(*playlist.Media)
+			for _, uri := range append([]string{m.Map.URI, m.Segments[len(m.Segments)-1].URI}, m.Segments[len(m.Segments)-1].Parts[0].URI) {
+				if f := stored(uri); len(f) < 8 {
+					t.Errorf("%s is not stored (%d bytes)", uri, len(f))
+				}
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stored media playlist does not follow the stream:\n%s", b)
+		}
+		time.Sleep(50 * time.Millisecond) // polling, with a deadline
+	}
+
 	// An unknown file of the stream is 404.
 	if code, _ := get(t, base+"nothing.mp4"); code != http.StatusNotFound {
 		t.Errorf("unknown file: %d", code)
@@ -249,6 +285,10 @@ func TestPublishToLLHLS(t *testing.T) {
 	if srv.Sessions() != 0 {
 		t.Errorf("%d sessions after DELETE", srv.Sessions())
 	}
+	store.List(t.Context(), layout.LivePrefix, func(i storage.Info) error {
+		t.Errorf("%s is left in the store after the session", i.Key)
+		return nil
+	})
 	close(stop)
 	<-sent
 	p.Close()

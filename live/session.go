@@ -47,6 +47,7 @@ type session struct {
 	mu        sync.Mutex // guards ended, and wg.Add against close's wg.Wait
 	ended     bool
 	wg        sync.WaitGroup // the track readers and the key frame ticker
+	mirrorWG  sync.WaitGroup // the mirror to the store, which ends when the muxer closes
 	closeOnce sync.Once
 }
 
@@ -148,6 +149,13 @@ func (sess *session) start(ctx context.Context, offer string, info offerInfo) (s
 		sess.tick()
 	}()
 	s.streams.add(sess.stream, http.HandlerFunc(sess.muxer.Handle))
+	if s.cfg.Store != nil {
+		sess.mirrorWG.Add(1)
+		go func() {
+			defer sess.mirrorWG.Done()
+			sess.mirror()
+		}()
+	}
 	return pc.LocalDescription().SDP, nil
 }
 
@@ -284,6 +292,10 @@ func (sess *session) close(reason string) {
 		sess.wg.Wait()
 		if sess.muxer != nil {
 			sess.muxer.Close()
+		}
+		sess.mirrorWG.Wait()
+		if sess.srv.cfg.Store != nil {
+			sess.unmirror()
 		}
 		sess.srv.log.Info("live session ended", "session", sess.id, "stream", sess.stream, "reason", reason)
 		if sess.rec == nil {

@@ -27,6 +27,8 @@
 // GET and HEAD of /v/live/{stream}/... (layout.LivePathPrefix) go to Config.Live, the live
 // streams that the process taking WHIP sessions packages (package live), with their own
 // headers: live playlists "no-cache" and blocking reloads held until the part they name exists.
+// Without Config.Live they are served from the store's live/{stream}/..., where the live
+// tier copies each stream as it is made; a blocking reload then polls the stored playlist.
 //
 // # Caching
 //
@@ -126,7 +128,8 @@ type Config struct {
 	// Default nil: private videos are served to nobody, not even the edges.
 	SigningKey []byte
 	// Live serves the live streams at layout.LivePathPrefix: live.Streams in the process that
-	// takes the WHIP sessions, or a proxy to it. Default nil: those paths are 404.
+	// takes the WHIP sessions, or a proxy to it. Default nil: they are served from the store,
+	// where the live tier copies them (live.Config.Store), blocking reloads included.
 	Live http.Handler
 	// Addr is the address Run serves the origin on, with /metrics, /healthz and /readyz.
 	// Default "": New binds no listener and Run only waits for its context to end (an
@@ -263,7 +266,7 @@ func (o *Origin) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serve answers r, or returns the error to answer it with before anything is written.
 func (o *Origin) serve(w http.ResponseWriter, r *http.Request) error {
-	if o.cfg.Live != nil && strings.HasPrefix(r.URL.Path, layout.LivePathPrefix) {
+	if strings.HasPrefix(r.URL.Path, layout.LivePathPrefix) {
 		return o.serveLive(w, r)
 	}
 	obj, ok := parsePath(r.URL)

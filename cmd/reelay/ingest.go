@@ -80,7 +80,7 @@ func setupIngest(fs *flag.FlagSet) runner {
 	c.quota.register(fs)
 	fs.StringVar(&c.publicURL, "public-url", "", publicURLUsage)
 	fs.Var(&c.trustedProxies, "trusted-proxies", "comma-separated addresses or prefixes of reverse proxies whose X-Forwarded-* headers are believed when there is no --public-url")
-	fs.StringVar(&c.livePlayback, "live-playback-url", "", "base URL of the edges players fetch live streams from; set, it takes WHIP sessions at /v1/live/whip and serves their streams at /v/live/ for origins (reelay origin --live-url); empty: no live")
+	fs.StringVar(&c.livePlayback, "live-playback-url", "", "base URL of the edges players fetch live streams from; set, it takes WHIP sessions at /v1/live/whip, copies their streams into the store as they are made, and serves them at /v/live/ too (reelay origin --live-url); empty: no live")
 	c.live.register(fs, "")
 	return c
 }
@@ -155,6 +155,7 @@ func (c *ingestConfig) run(ctx context.Context, e *env) error {
 		streams := live.NewStreams()
 		cfg := c.live.config(c.livePlayback, log)
 		cfg.Recordings, cfg.RecordDir = liveRecordings{pipe}, filepath.Join(c.uploadDir, "live")
+		cfg.Store = store // so that any origin serves the streams (reelay origin without --live-url)
 		if liveSrv, err = live.New(cfg, streams); err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -580,7 +581,8 @@ func TestUpLivePublishesFromChromium(t *testing.T) {
 }
 
 // TestLiveTiersSplit runs live as on several machines: `reelay ingest --live-playback-url`
-// takes the WHIP session and `reelay origin --live-url` passes its stream on, on a shared
+// takes the WHIP session and copies the stream into the store, `reelay origin --live-url`
+// passes its stream on, and a second `reelay origin` serves it from the store, on a shared
 // SQLite database and store directory; `reelay feed` has the accounts. The recording is then
 // queued for a transcode worker (none runs here).
 func TestLiveTiersSplit(t *testing.T) {
@@ -598,6 +600,7 @@ func TestLiveTiersSplit(t *testing.T) {
 	if got := listener("origin", "origin", "--addr", strings.TrimPrefix(originURL, "http://"), "--store", store, "--live-url", ingestURL); got != originURL {
 		t.Fatalf("origin at %s, want %s", got, originURL)
 	}
+	storeOrigin := listener("origin", "origin", "--addr", "127.0.0.1:0", "--store", store)
 	token := createUser(t, feedURL, "streamer")
 
 	p := livetest.NewPublisher(t, false)
@@ -633,6 +636,35 @@ func TestLiveTiersSplit(t *testing.T) {
 		t.Fatalf("blocking reload through the origin's proxy: %d\n%s", code, raw)
 	}
 
+	// The origin without --live-url serves the copy in the store, blocking reloads included:
+	// a reload for a part to come is answered with a playlist that has it.
+	fromStore := storeOrigin + strings.TrimPrefix(mediaURL, originURL)
+	code, _, raw = liveGet(t, fromStore)
+	if code != http.StatusOK {
+		t.Fatalf("media playlist from the store: %d %s", code, raw)
+	}
+	media = liveMedia(t, raw)
+	msn, part := media.MediaSequence+len(media.Segments), len(media.Parts)+1
+	code, _, raw = liveGet(t, fmt.Sprintf("%s?_HLS_msn=%d&_HLS_part=%d", fromStore, msn, part))
+	if code != http.StatusOK {
+		t.Fatalf("blocking reload from the store: %d %s", code, raw)
+	}
+	if got := liveMedia(t, raw); got.MediaSequence+len(got.Segments) == msn && len(got.Parts) <= part {
+		t.Errorf("blocking reload from the store for msn %d part %d answered without it:\n%s", msn, part, raw)
+	} else {
+		last := got.Parts
+		if len(last) == 0 {
+			last = got.Segments[len(got.Segments)-1].Parts
+		}
+		partURL := strings.TrimSuffix(fromStore, path.Base(fromStore)) + last[len(last)-1].URI
+		if code, _, b := liveGet(t, partURL); code != http.StatusOK || len(b) < 8 || string(b[4:8]) != "moof" {
+			t.Errorf("a part from the store: %d, %d bytes", code, len(b))
+		}
+	}
+	if code, _, _ := liveGet(t, fmt.Sprintf("%s?_HLS_msn=%d", fromStore, msn+10)); code != http.StatusBadRequest {
+		t.Errorf("a reload far ahead from the store: %d, want 400", code)
+	}
+
 	req, _ := http.NewRequest(http.MethodDelete, ingestURL+resp.Header.Get("Location"), nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	del, err := http.DefaultClient.Do(req)
@@ -642,6 +674,10 @@ func TestLiveTiersSplit(t *testing.T) {
 	del.Body.Close()
 	if del.StatusCode != http.StatusOK {
 		t.Fatalf("DELETE: %d", del.StatusCode)
+	}
+	// The store's copy is deleted with the session.
+	if code, _, _ := liveGet(t, storeOrigin+strings.TrimPrefix(m[1], originURL)); code != http.StatusNotFound {
+		t.Errorf("the stream from the store after DELETE: %d, want 404", code)
 	}
 	stream := strings.TrimSuffix(strings.TrimPrefix(m[1], originURL+"/v/live/"), "/index.m3u8")
 	var status string

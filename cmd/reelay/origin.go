@@ -32,7 +32,7 @@ func setupOrigin(fs *flag.FlagSet) runner {
 	fs.StringVar(&c.store, "store", "", "object store URL: "+storeURLHelp+" (required)")
 	fs.DurationVar(&c.playlistAge, "playlist-max-age", origin.DefaultPlaylistMaxAge, "Cache-Control max-age of playlists stored without one")
 	fs.StringVar(&c.signingKey, "signing-key", "", "hex HMAC key of signed playback URLs, the edges' own: private videos go only to signed URLs and to edges; empty serves private videos to nobody")
-	fs.StringVar(&c.liveURL, "live-url", "", "base URL of the API node taking live (WHIP) sessions (reelay ingest --live-playback-url), whose /v/live/ streams the origin passes on; empty: no live streams")
+	fs.StringVar(&c.liveURL, "live-url", "", "base URL of the API node taking live (WHIP) sessions (reelay ingest --live-playback-url), whose /v/live/ streams the origin passes on; empty: it serves them from the store, where reelay ingest copies them")
 	return c
 }
 
