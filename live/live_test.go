@@ -226,7 +226,7 @@ func TestPublishToLLHLS(t *testing.T) {
 		t.Fatalf("blocking reload: %d %s", code, raw)
 	}
 	after := mediaPlaylist(t, raw)
-	if got := after.MediaSequence + len(after.Segments); got != wantMSN || len(after.Parts) == 0 {
+	if got := after.MediaSequence + len(after.Segments); got < wantMSN || (got == wantMSN && len(after.Parts) == 0) {
 		t.Errorf("blocking reload for msn %d part 0 answered with segments up to %d and %d parts:\n%s", wantMSN, got-1, len(after.Parts), raw)
 	}
 	// Too far ahead is refused at once (RFC 8216bis §6.2.5.2).
