@@ -304,6 +304,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) error {
 		switch r.Method {
 		case http.MethodOptions:
 			w.Header().Set("Allow", "POST, OPTIONS")
+			w.Header().Set("Accept-Post", "application/sdp")
 			w.WriteHeader(http.StatusNoContent)
 			return nil
 		case http.MethodPost:

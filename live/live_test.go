@@ -412,7 +412,7 @@ func TestWHIPErrors(t *testing.T) {
 	}
 	pre.Body.Close()
 	h := pre.Header
-	if pre.StatusCode != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != "*" ||
+	if pre.StatusCode != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != "*" || h.Get("Accept-Post") != "application/sdp" ||
 		!strings.Contains(h.Get("Access-Control-Allow-Methods"), "POST") ||
 		!strings.Contains(h.Get("Access-Control-Allow-Headers"), "Authorization") ||
 		!strings.Contains(h.Get("Access-Control-Expose-Headers"), "Location") ||
