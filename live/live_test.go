@@ -617,3 +617,30 @@ func TestBitrateCap(t *testing.T) {
 	p.Close()
 	waitGoroutines(t, before)
 }
+
+// TestUDPPortRange checks that the sessions' candidates take their ports from the configured
+// range, and that an ended session gives its port back: with a range of one port, a second
+// session gets it once the first is deleted.
+func TestUDPPortRange(t *testing.T) {
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	pc.Close()
+	_, ts := newTestServer(t, Config{UDPPortMin: uint16(port), UDPPortMax: uint16(port)})
+	for _, who := range []string{"token-alice", "token-bob"} {
+		p := newPublisher(t, false)
+		resp, body := whip(t, ts.URL+Path, who, "application/sdp", p.Offer)
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("%s: %d %s", who, resp.StatusCode, body)
+		}
+		if got := serverCandidate(t, body).Port; got != port {
+			t.Errorf("%s: candidate on port %d, want %d", who, got, port)
+		}
+		if r := do(t, http.MethodDelete, ts.URL+resp.Header.Get("Location"), who); r.StatusCode != http.StatusOK {
+			t.Fatalf("%s: DELETE: %d", who, r.StatusCode)
+		}
+		p.Close()
+	}
+}
