@@ -59,6 +59,7 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/reelay/reelay/internal/apierr"
 	"github.com/reelay/reelay/internal/auth"
@@ -137,6 +138,10 @@ type Config struct {
 
 	// Logger receives the sessions' logs. Default: discarded.
 	Logger *slog.Logger
+	// Registerer receives the live tier's metrics: reelay_live_sessions (live now),
+	// reelay_live_sessions_ended_total{reason} and reelay_live_recordings_total{result}
+	// (published, dropped: nothing recorded, failed). Default nil: not registered.
+	Registerer prometheus.Registerer
 }
 
 // Server takes WHIP sessions and packages them into the Streams it was given.
@@ -145,6 +150,9 @@ type Server struct {
 	log     *slog.Logger
 	api     *webrtc.API
 	streams *Streams
+
+	ended      *prometheus.CounterVec // by reason
+	recordings *prometheus.CounterVec // by result
 
 	mu        sync.Mutex
 	sessions  map[string]*session // by session id
@@ -195,10 +203,26 @@ func New(cfg Config, streams *Streams) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{
+	srv := &Server{
 		cfg: cfg, log: cfg.Logger.With("tier", "live"), api: api, streams: streams,
 		sessions: map[string]*session{}, byCreator: map[int64]*session{},
-	}, nil
+		ended: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "reelay_live_sessions_ended_total", Help: "Live sessions ended, by why.",
+		}, []string{"reason"}),
+		recordings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "reelay_live_recordings_total", Help: "Recordings of ended live sessions, by what became of them.",
+		}, []string{"result"}),
+	}
+	if cfg.Registerer != nil {
+		live := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "reelay_live_sessions", Help: "Live sessions now."},
+			func() float64 { return float64(srv.Sessions()) })
+		for _, c := range []prometheus.Collector{live, srv.ended, srv.recordings} {
+			if err := cfg.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("live: metrics: %w", err)
+			}
+		}
+	}
+	return srv, nil
 }
 
 // newAPI builds the pion API of the sessions: H.264 and Opus only, the ICE settings of cfg.
@@ -360,7 +384,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) error {
 	}
 	answer, err := sess.start(r.Context(), string(body), info)
 	if err != nil {
-		s.end(sess, "setup failed")
+		s.end(sess, endSetupFailed)
 		return &apierr.Error{Status: http.StatusBadRequest, Code: "negotiation_failed", Message: "the offer could not be answered: " + err.Error(), Err: err}
 	}
 	s.mu.Lock()
@@ -409,12 +433,22 @@ func (s *Server) delete(w http.ResponseWriter, r *http.Request, id string) error
 	if sess == nil || (sess.user != p.UserID && !p.Admin) {
 		return errNoSession
 	}
-	s.end(sess, "deleted")
+	s.end(sess, endDeleted)
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
 
-// end ends sess once, for reason, and forgets it.
+// Why sessions end: the reason label of reelay_live_sessions_ended_total.
+const (
+	endDeleted      = "deleted"       // DELETE of its Location
+	endICEFailed    = "ice_failed"    // the publisher went silent for ICEFailedTimeout
+	endClosed       = "closed"        // the publisher closed its connection
+	endBitrate      = "bitrate"       // above MaxBitrate
+	endServerClosed = "server_closed" // the Server closed
+	endSetupFailed  = "setup_failed"  // its offer could not be answered
+)
+
+// end ends sess once, for reason (one of the end* codes), and forgets it.
 func (s *Server) end(sess *session, reason string) {
 	s.mu.Lock()
 	if s.sessions[sess.id] == sess {
@@ -471,7 +505,7 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	for _, sess := range all {
-		s.end(sess, "server closed")
+		s.end(sess, endServerClosed)
 	}
 	s.wg.Wait()
 	return nil

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/bluenviron/gohlslib/v2/pkg/playlist"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/reelay/reelay/internal/auth"
 	"github.com/reelay/reelay/internal/layout"
@@ -304,6 +306,12 @@ func TestPublishToLLHLS(t *testing.T) {
 		t.Errorf("recording %+v", r)
 	}
 	waitGoroutines(t, before)
+	if n := testutil.ToFloat64(srv.ended.WithLabelValues(endDeleted)); n != 1 {
+		t.Errorf("%v sessions ended deleted, want 1", n)
+	}
+	if n := testutil.ToFloat64(srv.recordings.WithLabelValues("published")); n != 1 {
+		t.Errorf("%v recordings published, want 1", n)
+	}
 	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "stream=codec_name:format=duration", "-of", "default=nw=1", r.Path).CombinedOutput()
 	if err != nil {
 		t.Fatalf("ffprobe: %v\n%s", err, out)
@@ -489,6 +497,9 @@ func TestVanishedPublisher(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the vanished publisher's recording was not handed over")
 	}
+	if n := testutil.ToFloat64(srv.ended.WithLabelValues(endICEFailed)); n != 1 {
+		t.Errorf("%v sessions ended by an ICE failure, want 1", n)
+	}
 	close(stop)
 	<-sent
 	p.Close()
@@ -612,6 +623,9 @@ func TestBitrateCap(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond) // polling, with a deadline
 	}
+	if n := testutil.ToFloat64(srv.ended.WithLabelValues(endBitrate)); n != 1 {
+		t.Errorf("%v sessions ended for their bitrate, want 1", n)
+	}
 	close(stop)
 	<-sent
 	p.Close()
@@ -642,5 +656,21 @@ func TestUDPPortRange(t *testing.T) {
 			t.Fatalf("%s: DELETE: %d", who, r.StatusCode)
 		}
 		p.Close()
+	}
+}
+
+// TestMetricsRegistered checks that the live tier's metrics are registered, and that a second
+// Server on the same registry is refused rather than half registered.
+func TestMetricsRegistered(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	if _, err := New(Config{PlaybackURL: "http://edge.test", Registerer: reg}, NewStreams()); err != nil {
+		t.Fatal(err)
+	}
+	n, err := testutil.GatherAndCount(reg, "reelay_live_sessions")
+	if err != nil || n != 1 {
+		t.Errorf("reelay_live_sessions: %d series, %v", n, err)
+	}
+	if _, err := New(Config{PlaybackURL: "http://edge.test", Registerer: reg}, NewStreams()); err == nil {
+		t.Error("a second Server registered its metrics on the same registry")
 	}
 }

@@ -115,9 +115,9 @@ func (sess *session) start(ctx context.Context, offer string, info offerInfo) (s
 		s.log.Debug("live connection state", "session", sess.id, "state", st.String())
 		switch st {
 		case webrtc.PeerConnectionStateFailed:
-			go s.end(sess, "ICE failed: the publisher went away")
+			go s.end(sess, endICEFailed)
 		case webrtc.PeerConnectionStateClosed:
-			go s.end(sess, "connection closed")
+			go s.end(sess, endClosed)
 		}
 	})
 
@@ -190,7 +190,8 @@ func (sess *session) tick() {
 				bps := float64(total-windowBytes) * 8 / elapsed.Seconds()
 				windowStart, windowBytes = now, total
 				if s.cfg.MaxBitrate > 0 && bps > float64(s.cfg.MaxBitrate) {
-					go s.end(sess, fmt.Sprintf("incoming bitrate %.0f b/s above the cap of %d", bps, s.cfg.MaxBitrate))
+					s.log.Warn("live session above the bitrate cap", "session", sess.id, "bps", int64(bps), "cap", s.cfg.MaxBitrate)
+					go s.end(sess, endBitrate)
 					return
 				}
 			}
@@ -298,6 +299,7 @@ func (sess *session) close(reason string) {
 			sess.unmirror()
 		}
 		sess.srv.log.Info("live session ended", "session", sess.id, "stream", sess.stream, "reason", reason)
+		sess.srv.ended.WithLabelValues(reason).Inc()
 		if sess.rec == nil {
 			sess.srv.wg.Done()
 			return
@@ -315,6 +317,7 @@ func (sess *session) publish() {
 	size, err := sess.rec.finish()
 	if err != nil || size == 0 {
 		s.log.Warn("live recording dropped", "stream", sess.stream, "err", err, "bytes", size)
+		s.recordings.WithLabelValues("dropped").Inc()
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
@@ -322,8 +325,10 @@ func (sess *session) publish() {
 	r := Recording{ID: sess.stream, Owner: sess.user, Path: sess.rec.path, Size: size, StartedAt: sess.startedAt}
 	if err := s.cfg.Recordings.Publish(ctx, r); err != nil {
 		s.log.Error("live recording not published", "stream", sess.stream, "err", err)
+		s.recordings.WithLabelValues("failed").Inc()
 	} else {
 		s.log.Info("live recording published", "stream", sess.stream, "bytes", size)
+		s.recordings.WithLabelValues("published").Inc()
 	}
 	os.Remove(r.Path)
 }

@@ -156,6 +156,7 @@ func (c *ingestConfig) run(ctx context.Context, e *env) error {
 		cfg := c.live.config(c.livePlayback, log)
 		cfg.Recordings, cfg.RecordDir = liveRecordings{pipe}, filepath.Join(c.uploadDir, "live")
 		cfg.Store = store // so that any origin serves the streams (reelay origin without --live-url)
+		cfg.Registerer = m.Registry()
 		if liveSrv, err = live.New(cfg, streams); err != nil {
 			return err
 		}

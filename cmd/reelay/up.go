@@ -250,6 +250,7 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	}
 	liveCfg := c.live.config(playback, log)
 	liveCfg.Recordings, liveCfg.RecordDir = liveRecordings{pipe}, filepath.Join(c.data, "live")
+	liveCfg.Registerer = reg
 	liveSrv, err := live.New(liveCfg, streams)
 	if err != nil {
 		return err
