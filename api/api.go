@@ -1,5 +1,5 @@
 // Package api is reelay's API listener: the JSON API of the feed tier and the tus uploads of
-// the ingest tier on one address, behind one bearer-token middleware, with /metrics, /healthz
+// the ingest tier (and the WHIP sessions of the live tier) on one address, behind one bearer-token middleware, with /metrics, /healthz
 // and /readyz (internal/server). It routes by path; the services it mounts know nothing of
 // each other, and either may be left out (`reelay feed`, `reelay ingest`).
 package api
@@ -16,8 +16,10 @@ import (
 
 	"github.com/reelay/reelay/ingest"
 	"github.com/reelay/reelay/internal/auth"
+	"github.com/reelay/reelay/internal/layout"
 	"github.com/reelay/reelay/internal/listener"
 	"github.com/reelay/reelay/internal/server"
+	"github.com/reelay/reelay/live"
 )
 
 // DefaultAddr is where the API listens by default.
@@ -44,6 +46,13 @@ type Config struct {
 	// Uploads serves tus uploads at ingest.Path (ingest.Handler.Handler). Default nil: not
 	// mounted.
 	Uploads http.Handler
+	// Live serves WHIP sessions at live.Path and under it (live.Server.Handler). Default nil:
+	// not mounted.
+	Live http.Handler
+	// LiveStreams serves the live streams this process packages at layout.LivePathPrefix
+	// (live.Streams), for an origin on another machine to fetch (`reelay origin --live-url`).
+	// Default nil: not mounted.
+	LiveStreams http.Handler
 	// Pages serves every path that no API route takes: the swipe player and the dashboard
 	// (web.Handler), which answers 404 for what it does not know. Default nil: not mounted.
 	Pages http.Handler
@@ -100,6 +109,13 @@ func New(cfg Config) (*API, error) {
 	if cfg.Feed != nil {
 		mux.Handle("/v1/", cfg.Feed)
 	}
+	if cfg.Live != nil {
+		mux.Handle(live.Path, cfg.Live)
+		mux.Handle(live.Path+"/", cfg.Live)
+	}
+	if cfg.LiveStreams != nil {
+		mux.Handle(layout.LivePathPrefix, cfg.LiveStreams)
+	}
 	if cfg.Pages != nil {
 		mux.Handle("/", cfg.Pages)
 	}
@@ -107,6 +123,16 @@ func New(cfg Config) (*API, error) {
 		mux.Handle(dashboardPath, cfg.Dashboard)
 	}
 	a := &API{handler: auth.NewAuthenticator(cfg.Tokens, cfg.AdminToken, cfg.Logger).Middleware(mux)}
+	if cfg.Live != nil {
+		// Before the middleware, so that a publishing page can read its 401.
+		authed := a.handler
+		a.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == live.Path || strings.HasPrefix(r.URL.Path, live.Path+"/") {
+				live.CORS(w.Header(), r.Method == http.MethodOptions)
+			}
+			authed.ServeHTTP(w, r)
+		})
+	}
 	var err error
 	a.srv, err = server.New(server.Config{
 		Name: "api", Addr: cfg.Addr, Handler: a.handler, Ready: cfg.Ready, Metrics: cfg.Metrics, Logger: cfg.Logger,

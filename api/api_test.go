@@ -124,3 +124,39 @@ func TestNewRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestLiveRoutes checks the live tier's mounts: WHIP at live.Path and under it, the streams
+// under /v/live/, and CORS on WHIP's answers, a wrong token's 401 included.
+func TestLiveRoutes(t *testing.T) {
+	url := start(t, Config{Uploads: echo("uploads"), Live: echo("live"), LiveStreams: echo("streams")})
+	for _, tc := range []struct {
+		method, path, token string
+		status              int
+		body                string
+		cors                bool
+	}{
+		{"POST", "/v1/live/whip", "ann-token", 200, "live POST /v1/live/whip ann", true},
+		{"DELETE", "/v1/live/whip/abc", "ann-token", 200, "live DELETE /v1/live/whip/abc ann", true},
+		{"POST", "/v1/live/whip", "stolen", 401, `{"error":{"code":"invalid_token","message":"the bearer token is invalid or expired"}}`, true},
+		{"GET", "/v/live/abc/index.m3u8", "", 200, "streams GET /v/live/abc/index.m3u8 anonymous", false},
+		{"POST", "/v1/uploads", "ann-token", 200, "uploads POST /v1/uploads ann", false},
+	} {
+		req, _ := http.NewRequest(tc.method, url+tc.path, nil)
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body := strings.TrimSpace(string(b))
+		if resp.StatusCode != tc.status || body != tc.body {
+			t.Errorf("%s %s: %d %q, want %d %q", tc.method, tc.path, resp.StatusCode, body, tc.status, tc.body)
+		}
+		if got := resp.Header.Get("Access-Control-Expose-Headers"); strings.Contains(got, "Location") != tc.cors {
+			t.Errorf("%s %s: Access-Control-Expose-Headers %q", tc.method, tc.path, got)
+		}
+	}
+}

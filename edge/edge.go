@@ -56,6 +56,14 @@
 // and HEAD are answered from it too. A body that is cut short is not kept, and the clients
 // reading it see their connection close short of its Content-Length.
 //
+// Live streams (/v/live/{stream}/..., package live) are served from a small cache of their
+// own, each node filling from the origin (not through an owner: a live file is wanted by
+// every node at once, for a few seconds). Concurrent requests for one URL, a blocking
+// playlist reload's _HLS_msn and _HLS_part included, share one origin request: the players
+// waiting on one node for the next part are answered together when the origin answers. Live
+// playlists are kept for LivePlaylistTTL (250 ms), init files, segments and parts for
+// LiveFileTTL.
+//
 // Private videos: the origin marks every object of a private video (httpsem.AccessHeader), and
 // the edge keeps the mark with the object, in memory and on disk. It serves such an object only
 // on a URL signed with Config.SigningKey (internal/signedurl: ?exp=...&sig=..., covering every
@@ -188,6 +196,16 @@ type Config struct {
 	// server reads each connection through a buffer this large. Default
 	// DefaultMaxHeaderBytes (32 KiB).
 	MaxHeaderBytes int
+	// LivePlaylistTTL is how long a live stream's playlist (one URL, a blocking reload's query
+	// included) is served from the edge before the origin is asked again. Default
+	// DefaultLivePlaylistTTL (250 ms).
+	LivePlaylistTTL time.Duration
+	// LiveFileTTL is how long a live stream's init file, segment or part is kept. Default
+	// DefaultLiveFileTTL (30 s).
+	LiveFileTTL time.Duration
+	// LiveMaxBytes bounds the live files kept in memory, apart from MemBytes. Default
+	// DefaultLiveMaxBytes (64 MiB).
+	LiveMaxBytes int64
 	// Logger receives the edge's logs, with "tier"="edge". Default: discarded.
 	Logger *slog.Logger
 	// Registerer receives the edge's metrics; /metrics serves it when it is also a
@@ -235,6 +253,8 @@ type Edge struct {
 
 	fillMu sync.Mutex
 	fills  map[string]*filling // bodies arriving, by key
+
+	live liveCache // the files of live streams
 }
 
 // New validates cfg and returns an Edge ready to Run: its HTTP listener bound, its disk cache
@@ -243,6 +263,9 @@ func New(cfg Config) (_ *Edge, err error) {
 	cfg.Addr = cmp.Or(cfg.Addr, DefaultAddr)
 	cfg.MemBytes = cmp.Or(cfg.MemBytes, DefaultMemBytes)
 	cfg.FetchTimeout = cmp.Or(cfg.FetchTimeout, DefaultFetchTimeout)
+	cfg.LivePlaylistTTL = cmp.Or(cfg.LivePlaylistTTL, DefaultLivePlaylistTTL)
+	cfg.LiveFileTTL = cmp.Or(cfg.LiveFileTTL, DefaultLiveFileTTL)
+	cfg.LiveMaxBytes = cmp.Or(cfg.LiveMaxBytes, DefaultLiveMaxBytes)
 	cfg.PrefetchBudget = cmp.Or(cfg.PrefetchBudget, DefaultPrefetchBudget)
 	cfg.MaxObjectBytes = cmp.Or(cfg.MaxObjectBytes, DefaultMaxObjectBytes)
 	cfg.ShutdownTimeout = cmp.Or(cfg.ShutdownTimeout, DefaultShutdownTimeout)
@@ -439,6 +462,8 @@ func (e *Edge) route(tctx context.Context, ctx *fasthttp.RequestCtx) error {
 	p := string(ctx.URI().PathOriginal())
 	method := string(ctx.Method())
 	switch {
+	case strings.HasPrefix(p, layout.LivePathPrefix):
+		return e.serveLive(ctx, p)
 	case strings.HasPrefix(p, layout.PathPrefix):
 		return e.serveObject(tctx, ctx, p)
 	case p == "/healthz":

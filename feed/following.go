@@ -31,7 +31,8 @@ func (c followingCursor) valid() bool { return c.Published > 0 && videoid.Valid(
 // videos in both, shown once. Pulled too are the creators that a fan-out found above the
 // threshold (users.feed_pulled), even once they are under it again, since those videos are in
 // no timeline. It shows only creators the viewer still follows and has not blocked, and only
-// ready public videos that are not hidden.
+// ready public videos that are not hidden. The first page lists, in "live", the live streams
+// of the creators the viewer follows (Config.LiveNow), newest first.
 func (s *Service) getFollowing(w http.ResponseWriter, r *http.Request) error {
 	p, _ := auth.FromContext(r.Context())
 	var c followingCursor
@@ -50,7 +51,13 @@ func (s *Service) getFollowing(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	apierr.WriteJSON(w, http.StatusOK, List[Item]{Items: items, NextCursor: next})
+	out := followingPage{List: List[Item]{Items: items, NextCursor: next}}
+	if c.Published == 0 { // the first page
+		if out.Live, err = s.liveFollowed(r.Context(), p.UserID); err != nil {
+			return err
+		}
+	}
+	apierr.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 

@@ -64,6 +64,9 @@ func (s *Service) getVideo(w http.ResponseWriter, r *http.Request) error {
 	p, _ := auth.FromContext(r.Context())
 	e, err := s.catalog.Video(r.Context(), id)
 	if errors.Is(err, db.ErrNotFound) {
+		if st, ok := s.liveStream(id); ok {
+			return s.writeLive(w, r, p, st)
+		}
 		return s.uploading(w, r, id, p)
 	}
 	if err != nil {

@@ -24,6 +24,12 @@
 // players follow it down to the segments, with "private, no-store" and no validators. A
 // signature on a public object is checked as well: a wrong or expired one is 403 bad_signature.
 //
+// GET and HEAD of /v/live/{stream}/... (layout.LivePathPrefix) go to Config.Live, the live
+// streams that the process taking WHIP sessions packages (package live), with their own
+// headers: live playlists "no-cache" and blocking reloads held until the part they name exists.
+// Without Config.Live they are served from the store's live/{stream}/..., where the live
+// tier copies each stream as it is made; a blocking reload then polls the stored playlist.
+//
 // # Caching
 //
 // Content-Type and Cache-Control are those stored with each object by the packager. When an
@@ -123,6 +129,10 @@ type Config struct {
 	// SigningKey is the HMAC-SHA256 key of signed URLs (internal/signedurl), the edges' own.
 	// Default nil: private videos are served to nobody, not even the edges.
 	SigningKey []byte
+	// Live serves the live streams at layout.LivePathPrefix: live.Streams in the process that
+	// takes the WHIP sessions, or a proxy to it. Default nil: they are served from the store,
+	// where the live tier copies them (live.Config.Store), blocking reloads included.
+	Live http.Handler
 	// Addr is the address Run serves the origin on, with /metrics, /healthz and /readyz.
 	// Default "": New binds no listener and Run only waits for its context to end (an
 	// embedder serves Handler itself).
@@ -263,6 +273,9 @@ func (o *Origin) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serve answers r, or returns the error to answer it with before anything is written.
 func (o *Origin) serve(w http.ResponseWriter, r *http.Request) error {
+	if strings.HasPrefix(r.URL.Path, layout.LivePathPrefix) {
+		return o.serveLive(w, r)
+	}
 	obj, ok := parsePath(r.URL)
 	if !ok {
 		return errNotFound

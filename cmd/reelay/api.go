@@ -86,7 +86,7 @@ func (c *apiConfig) run(ctx context.Context, e *env) error {
 		return err
 	}
 	defer flush()
-	uploads, err := c.uploadFlags.handler(d, store, c.publicURL, m.Registry(), tp, log)
+	uploads, _, err := c.uploadFlags.handler(d, store, c.publicURL, m.Registry(), tp, log)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
@@ -13,6 +14,7 @@ import (
 	"github.com/reelay/reelay/db"
 	"github.com/reelay/reelay/feed"
 	"github.com/reelay/reelay/ingest"
+	"github.com/reelay/reelay/live"
 	"github.com/reelay/reelay/pipeline"
 	"github.com/reelay/reelay/storage"
 	"github.com/reelay/reelay/transcoder"
@@ -32,6 +34,8 @@ type ingestConfig struct {
 	publicURL  string
 	tracingFlags
 	uploadFlags
+	live         liveFlags
+	livePlayback string
 }
 
 // uploadFlags are the flags of the upload routes, which reelay ingest and reelay api share.
@@ -66,20 +70,22 @@ func (u *uploadFlags) validate() error {
 }
 
 // handler makes the tus handler on d and store, with the pipeline that accepts finished
-// uploads (a probe) and hands them to the transcode workers.
-func (u *uploadFlags) handler(d *db.DB, store storage.Store, publicURL string, reg prometheus.Registerer, tp trace.TracerProvider, log *slog.Logger) (*ingest.Handler, error) {
+// uploads (a probe) and hands them to the transcode workers, which it returns too (live
+// recordings go to it).
+func (u *uploadFlags) handler(d *db.DB, store storage.Store, publicURL string, reg prometheus.Registerer, tp trace.TracerProvider, log *slog.Logger) (*ingest.Handler, *pipeline.Pipeline, error) {
 	tc, err := transcoder.New(transcoder.Config{Logger: log})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pipe, err := pipeline.New(pipeline.Config{Registerer: reg, Logger: log, TracerProvider: tp}, d, store, tc)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return ingest.New(ingest.Config{
+	h, err := ingest.New(ingest.Config{
 		Dir: u.uploadDir, MaxSize: u.maxUpload, Quota: u.quota.config(), PublicURL: publicURL, TrustedProxies: u.trustedProxies,
 		NodeURL: u.nodeURL, Registerer: reg, Logger: log,
 	}, d, pipe)
+	return h, pipe, err
 }
 
 // uploadQuota is the per-creator quota of uploads (ingest.Quota), which reelay up and
@@ -126,6 +132,8 @@ func setupIngest(fs *flag.FlagSet) runner {
 	fs.StringVar(&c.publicURL, "public-url", "", publicURLUsage)
 	c.tracingFlags.register(fs)
 	c.uploadFlags.register(fs)
+	fs.StringVar(&c.livePlayback, "live-playback-url", "", "base URL of the edges players fetch live streams from; set, it takes WHIP sessions at /v1/live/whip, copies their streams into the store as they are made, and serves them at /v/live/ too (reelay origin --live-url); empty: no live")
+	c.live.register(fs, "")
 	return c
 }
 
@@ -154,6 +162,12 @@ func (c *ingestConfig) validate() error {
 	if err := checkURL("public-url", c.publicURL); err != nil {
 		return err
 	}
+	if err := checkURL("live-playback-url", c.livePlayback); err != nil {
+		return err
+	}
+	if err := c.live.validate(); err != nil {
+		return err
+	}
 	return checkAdminToken(c.adminToken)
 }
 
@@ -172,19 +186,34 @@ func (c *ingestConfig) run(ctx context.Context, e *env) error {
 		return err
 	}
 	defer flush()
-	uploads, err := c.uploadFlags.handler(d, store, c.publicURL, m.Registry(), tp, log)
+	uploads, pipe, err := c.uploadFlags.handler(d, store, c.publicURL, m.Registry(), tp, log)
 	if err != nil {
 		return err
 	}
-	apiSrv, err := api.New(api.Config{
+	var liveSrv *live.Server
+	apiCfg := api.Config{
 		Addr: c.addr, Tokens: feed.NewAccounts(d), AdminToken: c.adminToken, Uploads: uploads.Handler(),
 		Ready: readiness(store.Ping, d.Ping), Metrics: m, Logger: log, Limits: limits, MetricsToken: c.metricsTokenOr(c.adminToken),
 		TracerProvider: tp,
-	})
+	}
+	tiers := []func(context.Context) error{uploads.Run}
+	if c.livePlayback != "" {
+		streams := live.NewStreams()
+		cfg := c.live.config(c.livePlayback, log)
+		cfg.Recordings, cfg.RecordDir = liveRecordings{pipe}, filepath.Join(c.uploadDir, "live")
+		cfg.Store = store // so that any origin serves the streams (reelay origin without --live-url)
+		cfg.Registerer = m.Registry()
+		if liveSrv, err = live.New(cfg, streams); err != nil {
+			return err
+		}
+		apiCfg.Live, apiCfg.LiveStreams = liveSrv.Handler(), streams
+		tiers = append(tiers, liveSrv.Run)
+	}
+	apiSrv, err := api.New(apiCfg)
 	if err != nil {
 		return err
 	}
 	logLimits(log)
 	fmt.Fprintf(e.stdout, "api %s\n", apiSrv.URL())
-	return runAll(ctx, apiSrv.Run, uploads.Run)
+	return runAll(ctx, append(tiers, apiSrv.Run)...)
 }

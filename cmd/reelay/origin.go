@@ -4,6 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"time"
 
 	"github.com/reelay/reelay/internal/signedurl"
@@ -19,6 +22,7 @@ type originConfig struct {
 	store       string
 	playlistAge time.Duration
 	signingKey  string // hex
+	liveURL     string
 }
 
 func setupOrigin(fs *flag.FlagSet) runner {
@@ -30,6 +34,7 @@ func setupOrigin(fs *flag.FlagSet) runner {
 	fs.StringVar(&c.store, "store", "", "object store URL: "+storeURLHelp+" (required)")
 	fs.DurationVar(&c.playlistAge, "playlist-max-age", origin.DefaultPlaylistMaxAge, "Cache-Control max-age of playlists stored without one")
 	fs.StringVar(&c.signingKey, "signing-key", "", "hex HMAC key of signed playback URLs, the edges' own: private videos go only to signed URLs and to edges; empty serves private videos to nobody")
+	fs.StringVar(&c.liveURL, "live-url", "", "base URL of the API node taking live (WHIP) sessions (reelay ingest --live-playback-url), whose /v/live/ streams the origin passes on; empty: it serves them from the store, where reelay ingest copies them")
 	return c
 }
 
@@ -52,6 +57,9 @@ func (c *originConfig) validate() error {
 	if !validSigningKey(c.signingKey) {
 		return usagef("invalid --signing-key: want at least %d bytes in hex", signedurl.MinKeyBytes)
 	}
+	if err := checkURL("live-url", c.liveURL); err != nil {
+		return err
+	}
 	return checkAddr("addr", c.addr)
 }
 
@@ -72,8 +80,13 @@ func (c *originConfig) run(ctx context.Context, e *env) error {
 	if key == nil {
 		log.Warn("no --signing-key: private videos are served to nobody, edges included")
 	}
+	var liveProxy http.Handler
+	if c.liveURL != "" {
+		u, _ := url.Parse(c.liveURL) // validated
+		liveProxy = httputil.NewSingleHostReverseProxy(u)
+	}
 	org, err := origin.New(origin.Config{
-		Store: store, Addr: c.addr, PlaylistMaxAge: c.playlistAge, SigningKey: key, Limits: limits, Metrics: m,
+		Live: liveProxy, Store: store, Addr: c.addr, PlaylistMaxAge: c.playlistAge, SigningKey: key, Limits: limits, Metrics: m,
 		MetricsToken: c.metricsToken, Registerer: m.Registry(), Logger: log, TracerProvider: tp,
 	})
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/reelay/reelay/feed"
 	"github.com/reelay/reelay/ingest"
 	"github.com/reelay/reelay/internal/signedurl"
+	"github.com/reelay/reelay/live"
 	"github.com/reelay/reelay/origin"
 	"github.com/reelay/reelay/pipeline"
 	"github.com/reelay/reelay/transcoder"
@@ -55,6 +56,7 @@ type upConfig struct {
 	prefetch    prefetching
 	demo        bool
 	demoClips   int
+	live        liveFlags
 }
 
 func setupUp(fs *flag.FlagSet) runner {
@@ -74,6 +76,7 @@ func setupUp(fs *flag.FlagSet) runner {
 	fs.StringVar(&c.publicURL, "public-url", "", publicURLUsage)
 	sizeVar(fs, &c.maxUpload, "max-upload", ingest.DefaultMaxSize, "largest upload accepted")
 	c.quota.register(fs)
+	c.live.register(fs, "127.0.0.1")
 	fs.IntVar(&c.workers, "workers", 1, "transcode workers in this process")
 	c.limit.register(fs, "")
 	fs.IntVar(&c.edges, "edges", 1, "edge nodes in this process, joined into one cluster")
@@ -125,6 +128,9 @@ func (c *upConfig) validate() error {
 		return err
 	}
 	if err := c.quota.validate(c.maxUpload); err != nil {
+		return err
+	}
+	if err := c.live.validate(); err != nil {
 		return err
 	}
 	if err := c.limit.validate(); err != nil {
@@ -187,8 +193,9 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 
 	signingKey, _ := signedurl.ParseKey(c.signing.key) // validated with the flags
 	metricsToken := c.metricsTokenOr(c.adminToken)
+	streams := live.NewStreams() // the live streams this process packages, which the origin serves
 	org, err := origin.New(origin.Config{
-		Store: store, Addr: c.originAddr, SigningKey: signingKey, Limits: limits, Metrics: m, MetricsToken: metricsToken,
+		Live: streams, Store: store, Addr: c.originAddr, SigningKey: signingKey, Limits: limits, Metrics: m, MetricsToken: metricsToken,
 		Registerer: reg, Logger: log, TracerProvider: tp,
 	})
 	if err != nil {
@@ -262,8 +269,15 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	liveCfg := c.live.config(playback, log)
+	liveCfg.Recordings, liveCfg.RecordDir = liveRecordings{pipe}, filepath.Join(c.data, "live")
+	liveCfg.Registerer = reg
+	liveSrv, err := live.New(liveCfg, streams)
+	if err != nil {
+		return err
+	}
 	feedSvc, rec, runs, err := rankedFeed(ctx, c.feeds.apply(c.social.config(feed.Config{
-		PlaybackURL: playback, PublicURL: strings.TrimSuffix(c.publicURL, "/"), SignPlayback: c.signing.signer(), Store: store, Purge: purgeAll(edges),
+		LiveNow: liveNow(liveSrv), PlaybackURL: playback, PublicURL: strings.TrimSuffix(c.publicURL, "/"), SignPlayback: c.signing.signer(), Store: store, Purge: purgeAll(edges),
 		Registerer: reg, Logger: log,
 	})), d, pf)
 	if err != nil {
@@ -274,6 +288,7 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 		edgeURLs = append(edgeURLs, n.URL())
 	}
 	apiSrv, err := api.New(api.Config{
+		Live: liveSrv.Handler(),
 		Addr: c.apiAddr, Tokens: feedSvc.Tokens(), AdminToken: c.adminToken, Feed: feedSvc.Handler(), Pages: web.Handler(),
 		Dashboard: dashboard(d, edgeURLs, edgeToken, purgeAll(edges), log),
 		Uploads:   uploads.Handler(), Ready: readiness(store.Ping, d.Ping, rec.Ready), Metrics: m, Logger: log,
@@ -295,7 +310,7 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	}
 
 	logLimits(log)
-	tiers := append(runs, apiSrv.Run, feedSvc.Run, uploads.Run, pipe.Run, org.Run)
+	tiers := append(runs, apiSrv.Run, feedSvc.Run, uploads.Run, pipe.Run, org.Run, liveSrv.Run)
 	fmt.Fprintf(e.stdout, "api %s\n", apiSrv.URL())
 	for i, n := range edges {
 		name := "edge"

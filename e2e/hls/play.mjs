@@ -3,7 +3,9 @@
 //
 //	node e2e/hls/play.mjs PAGE_URL
 //
-// CHROMIUM names the browser binary (default /usr/bin/chromium).
+// CHROMIUM names the browser binary (default /usr/bin/chromium); PLAY_TIMEOUT_MS how long the
+// page may take to set its result (default 60000); CHROMIUM_ARGS more switches for it,
+// space-separated (such as --use-fake-ui-for-media-stream).
 import { chromium } from 'playwright-core';
 
 const [pageURL] = process.argv.slice(2);
@@ -15,13 +17,14 @@ const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   headless: true,
   args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
+    '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required',
+    ...(process.env.CHROMIUM_ARGS || '').split(' ').filter(Boolean)],
 });
 try {
   const page = await browser.newPage();
   page.on('console', (m) => console.error(`page: ${m.text()}`));
   await page.goto(pageURL);
-  const result = await page.waitForFunction(() => window.result, null, { timeout: 60_000 });
+  const result = await page.waitForFunction(() => window.result, null, { timeout: Number(process.env.PLAY_TIMEOUT_MS || 60_000) });
   console.log(JSON.stringify(await result.jsonValue()));
 } finally {
   await browser.close();

@@ -46,6 +46,15 @@ const (
 	SourcesPrefix = "sources/"
 	// PathPrefix starts the request path of every object of a video.
 	PathPrefix = "/v/"
+	// LivePathPrefix starts the request path of every file of a live stream:
+	// /v/live/{stream}/{file}, served by the process that packages the stream (package live).
+	// "live" is no video id, so Parse refuses these paths.
+	LivePathPrefix = PathPrefix + "live/"
+	// LiveMaster is the multivariant playlist of a live stream, under LivePathPrefix.
+	LiveMaster = "index.m3u8"
+	// LivePrefix holds the live streams while they are on, one directory per stream
+	// (live/{stream}/{file}, the files of /v/live/{stream}/{file}).
+	LivePrefix = "live/"
 	// AvatarsPrefix holds the users' avatars, named by their content.
 	AvatarsPrefix = "avatars/"
 )
@@ -62,6 +71,12 @@ const (
 	// Parse refuses the name, so the marker itself is never served.
 	PrivateMarker = "private"
 )
+
+// LiveKey is the store key of file of live stream id ("" for the stream's prefix).
+func LiveKey(id, file string) string { return LivePrefix + id + "/" + file }
+
+// LivePath is the request path of file of live stream id.
+func LivePath(id, file string) string { return LivePathPrefix + id + "/" + file }
 
 // VideoPrefix is the store prefix of video id's presentation: "videos/{id}/".
 func VideoPrefix(id string) string { return VideosPrefix + id + "/" }

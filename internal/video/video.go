@@ -11,6 +11,10 @@ type Status string
 
 // Statuses, in the order a video goes through them.
 const (
+	// Live: a live stream that is on (package live); when it ends its recording is an upload
+	// of its creator under the same id, Processing, then Ready. The database holds no video
+	// in this status: the status API asks the live tier.
+	Live Status = "live"
 	// Uploading: its upload has not received all its bytes yet.
 	Uploading Status = "uploading"
 	// Processing: the upload is complete and the pipeline is making the video; it may already
