@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"path/filepath"
 
 	"github.com/reelay/reelay/api"
 	"github.com/reelay/reelay/web"
@@ -23,6 +24,7 @@ type apiConfig struct {
 	tracingFlags
 	feedFlags
 	uploadFlags
+	live liveIngest
 }
 
 func setupAPI(fs *flag.FlagSet) runner {
@@ -37,6 +39,7 @@ func setupAPI(fs *flag.FlagSet) runner {
 	c.tracingFlags.register(fs)
 	c.feedFlags.register(fs)
 	c.uploadFlags.register(fs)
+	c.live.register(fs)
 	return c
 }
 
@@ -65,6 +68,9 @@ func (c *apiConfig) validate() error {
 	if err := c.uploadFlags.validate(); err != nil {
 		return err
 	}
+	if err := c.live.validate(); err != nil {
+		return err
+	}
 	if err := checkURL("public-url", c.publicURL); err != nil {
 		return err
 	}
@@ -86,24 +92,31 @@ func (c *apiConfig) run(ctx context.Context, e *env) error {
 		return err
 	}
 	defer flush()
-	uploads, _, err := c.uploadFlags.handler(d, store, c.publicURL, m.Registry(), tp, log)
+	uploads, pipe, err := c.uploadFlags.handler(d, store, c.publicURL, m.Registry(), tp, log)
 	if err != nil {
 		return err
 	}
-	feedSvc, rec, runs, err := c.feedFlags.service(ctx, d, store, c.publicURL, c.adminToken, m, log)
+	lv, err := c.live.start(pipe, store, filepath.Join(c.uploadDir, "live"), m.Registry(), log)
 	if err != nil {
 		return err
 	}
-	apiSrv, err := api.New(api.Config{
+	// What goes live is at the top of the followers' Following feeds.
+	feedSvc, rec, runs, err := c.feedFlags.service(ctx, d, store, c.publicURL, c.adminToken, lv.following(), m, log)
+	if err != nil {
+		return err
+	}
+	apiCfg := api.Config{
 		Addr: c.addr, Tokens: feedSvc.Tokens(), AdminToken: c.adminToken, Feed: feedSvc.Handler(), Uploads: uploads.Handler(),
 		Dashboard: c.feedFlags.dashboard(d, c.adminToken, log),
 		Pages:     web.Handler(), Ready: readiness(store.Ping, d.Ping, rec.Ready), Metrics: m, Logger: log, Limits: limits,
 		MetricsToken: c.metricsTokenOr(c.adminToken), TracerProvider: tp,
-	})
+	}
+	lv.mount(&apiCfg)
+	apiSrv, err := api.New(apiCfg)
 	if err != nil {
 		return err
 	}
 	logLimits(log)
 	fmt.Fprintf(e.stdout, "api %s\n", apiSrv.URL())
-	return runAll(ctx, append(runs, apiSrv.Run, feedSvc.Run, uploads.Run)...)
+	return runAll(ctx, append(append(runs, lv.runs()...), apiSrv.Run, feedSvc.Run, uploads.Run)...)
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/reelay/reelay/db"
 	"github.com/reelay/reelay/feed"
 	"github.com/reelay/reelay/ingest"
-	"github.com/reelay/reelay/live"
 	"github.com/reelay/reelay/pipeline"
 	"github.com/reelay/reelay/storage"
 	"github.com/reelay/reelay/transcoder"
@@ -34,8 +33,7 @@ type ingestConfig struct {
 	publicURL  string
 	tracingFlags
 	uploadFlags
-	live         liveFlags
-	livePlayback string
+	live liveIngest
 }
 
 // uploadFlags are the flags of the upload routes, which reelay ingest and reelay api share.
@@ -132,8 +130,7 @@ func setupIngest(fs *flag.FlagSet) runner {
 	fs.StringVar(&c.publicURL, "public-url", "", publicURLUsage)
 	c.tracingFlags.register(fs)
 	c.uploadFlags.register(fs)
-	fs.StringVar(&c.livePlayback, "live-playback-url", "", "base URL of the edges players fetch live streams from; set, it takes WHIP sessions at /v1/live/whip, copies their streams into the store as they are made, and serves them at /v/live/ too (reelay origin --live-url); empty: no live")
-	c.live.register(fs, "")
+	c.live.register(fs)
 	return c
 }
 
@@ -162,9 +159,6 @@ func (c *ingestConfig) validate() error {
 	if err := checkURL("public-url", c.publicURL); err != nil {
 		return err
 	}
-	if err := checkURL("live-playback-url", c.livePlayback); err != nil {
-		return err
-	}
 	if err := c.live.validate(); err != nil {
 		return err
 	}
@@ -190,25 +184,17 @@ func (c *ingestConfig) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	var liveSrv *live.Server
 	apiCfg := api.Config{
 		Addr: c.addr, Tokens: feed.NewAccounts(d), AdminToken: c.adminToken, Uploads: uploads.Handler(),
 		Ready: readiness(store.Ping, d.Ping), Metrics: m, Logger: log, Limits: limits, MetricsToken: c.metricsTokenOr(c.adminToken),
 		TracerProvider: tp,
 	}
-	tiers := []func(context.Context) error{uploads.Run}
-	if c.livePlayback != "" {
-		streams := live.NewStreams()
-		cfg := c.live.config(c.livePlayback, log)
-		cfg.Recordings, cfg.RecordDir = liveRecordings{pipe}, filepath.Join(c.uploadDir, "live")
-		cfg.Store = store // so that any origin serves the streams (reelay origin without --live-url)
-		cfg.Registerer = m.Registry()
-		if liveSrv, err = live.New(cfg, streams); err != nil {
-			return err
-		}
-		apiCfg.Live, apiCfg.LiveStreams = liveSrv.Handler(), streams
-		tiers = append(tiers, liveSrv.Run)
+	lv, err := c.live.start(pipe, store, filepath.Join(c.uploadDir, "live"), m.Registry(), log)
+	if err != nil {
+		return err
 	}
+	lv.mount(&apiCfg)
+	tiers := append(lv.runs(), uploads.Run)
 	apiSrv, err := api.New(apiCfg)
 	if err != nil {
 		return err

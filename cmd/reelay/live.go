@@ -8,11 +8,14 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/reelay/reelay/api"
 	"github.com/reelay/reelay/feed"
 	"github.com/reelay/reelay/ingest"
 	"github.com/reelay/reelay/internal/video"
 	"github.com/reelay/reelay/live"
 	"github.com/reelay/reelay/pipeline"
+	"github.com/reelay/reelay/storage"
 )
 
 // liveFlags are the flags of the live tier (WHIP sessions), on `reelay up` and `reelay ingest`.
@@ -86,6 +89,70 @@ func (l *liveFlags) config(playbackURL string, log *slog.Logger) live.Config {
 		UDPPortMin: lo, UDPPortMax: hi, PublicIPs: splitList(l.publicIPs), IPs: splitList(l.ips),
 		ICEServers: splitList(l.iceServers), Logger: log,
 	}
+}
+
+// liveIngest is the live (WHIP) half of the upload routes, which reelay ingest and reelay api
+// share: on with --live-playback-url.
+type liveIngest struct {
+	flags    liveFlags
+	playback string
+}
+
+func (l *liveIngest) register(fs *flag.FlagSet) {
+	fs.StringVar(&l.playback, "live-playback-url", "", "base URL of the edges players fetch live streams from; set, it takes WHIP sessions at /v1/live/whip, copies their streams into the store as they are made, and serves them at /v/live/ too (reelay origin --live-url); empty: no live")
+	l.flags.register(fs, "")
+}
+
+func (l *liveIngest) validate() error {
+	if err := checkURL("live-playback-url", l.playback); err != nil {
+		return err
+	}
+	return l.flags.validate()
+}
+
+// liveTier is the live server of a process and the streams it packages; zero without live.
+type liveTier struct {
+	srv     *live.Server
+	streams *live.Streams
+}
+
+// start makes the live tier of the process: its recordings handed to pipe, its streams copied
+// into store so that any origin serves them. Zero without --live-playback-url.
+func (l *liveIngest) start(pipe *pipeline.Pipeline, store storage.Store, recordDir string, reg prometheus.Registerer, log *slog.Logger) (liveTier, error) {
+	if l.playback == "" {
+		return liveTier{}, nil
+	}
+	streams := live.NewStreams()
+	lc := l.flags.config(l.playback, log)
+	lc.Recordings, lc.RecordDir, lc.Store, lc.Registerer = liveRecordings{pipe}, recordDir, store, reg
+	srv, err := live.New(lc, streams)
+	if err != nil {
+		return liveTier{}, err
+	}
+	return liveTier{srv, streams}, nil
+}
+
+// mount serves the WHIP endpoint and the streams on the API listener of cfg.
+func (t liveTier) mount(cfg *api.Config) {
+	if t.srv != nil {
+		cfg.Live, cfg.LiveStreams = t.srv.Handler(), t.streams
+	}
+}
+
+// following is what feed.Config.LiveNow takes: the streams live now, nil without live.
+func (t liveTier) following() func() []feed.LiveStream {
+	if t.srv == nil {
+		return nil
+	}
+	return liveNow(t.srv)
+}
+
+// runs is what runs beside the API: the live server, if any.
+func (t liveTier) runs() []func(context.Context) error {
+	if t.srv == nil {
+		return nil
+	}
+	return []func(context.Context) error{t.srv.Run}
 }
 
 // liveRecordings hands each live session's recording to the pipeline as an upload of its
