@@ -75,6 +75,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -235,6 +236,9 @@ type Edge struct {
 
 	fillMu sync.Mutex
 	fills  map[string]*filling // bodies arriving, by key
+
+	// turns holds one token per large body's write(2) in progress: see turns.go.
+	turns chan struct{}
 }
 
 // New validates cfg and returns an Edge ready to Run: its HTTP listener bound, its disk cache
@@ -275,6 +279,7 @@ func New(cfg Config) (_ *Edge, err error) {
 		mem:    cache.NewMemory(cfg.MemBytes),
 		neg:    make(map[string]time.Time),
 		fills:  make(map[string]*filling),
+		turns:  make(chan struct{}, runtime.GOMAXPROCS(0)),
 
 		traffic: newTraffic(time.Now),
 
