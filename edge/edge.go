@@ -83,6 +83,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -255,6 +256,8 @@ type Edge struct {
 	fills  map[string]*filling // bodies arriving, by key
 
 	live liveCache // the files of live streams
+	// turns holds one token per large body's write(2) in progress: see turns.go.
+	turns chan struct{}
 }
 
 // New validates cfg and returns an Edge ready to Run: its HTTP listener bound, its disk cache
@@ -298,6 +301,7 @@ func New(cfg Config) (_ *Edge, err error) {
 		mem:    cache.NewMemory(cfg.MemBytes),
 		neg:    make(map[string]time.Time),
 		fills:  make(map[string]*filling),
+		turns:  make(chan struct{}, runtime.GOMAXPROCS(0)),
 
 		traffic: newTraffic(time.Now),
 

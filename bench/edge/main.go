@@ -1,13 +1,19 @@
-// Command edge measures reelay's edge cache against nginx's proxy_cache, in two benchmarks
+// Command edge measures reelay's edge cache against Varnish and nginx, in two benchmarks
 // that it starts, runs and cleans up on its own, printing Markdown tables:
 //
 //		go build -o bin/reelay ./cmd/reelay && go run ./bench/edge
 //
-//	 1. Hit path: one `reelay edge` node (standalone) and one nginx (one worker, proxy_cache) in
-//	    front of the same origin, both started under `taskset -c 0`, both warmed. Then
-//	    `taskset -c 1 wrk -t1 -c50 -d10s --latency` against each for a 1 KB playlist and a 1 MB
-//	    segment, alternating reelay and nginx, -rounds times each; medians of requests/s and of
-//	    p99 latency.
+//	 1. Hit path: one `reelay edge` node (standalone), one Varnish (varnishd, the builtin VCL
+//	    with the origin as its backend, malloc storage) and one nginx (one worker, proxy_cache)
+//	    in front of the same origin, all started under `taskset -c 0`, all warmed. Then
+//	    `taskset -c 1 wrk -t1 -c50 -d10s --latency` against each for a master playlist and a
+//	    segment, the servers in turn, the order reversed every other round, -rounds rounds;
+//	    medians of requests/s and of p99 latency, and every round. The origin serves the
+//	    files -master and -segment (a real video's: package one with `reelay transcode --in
+//	    SRC --out DIR` and pass DIR/master.m3u8 and DIR/1080p/seg_00002.m4s), or text and
+//	    random bytes of the same sizes (1.3 KB, 1.1 MB). Without varnishd (install it with
+//	    `apt-get install -y varnish`; -varnish names another binary) Varnish is skipped,
+//	    saying so.
 //	 2. Origin fetches per object: a 3-node reelay cluster (--join, --tuning local) against 3
 //	    independent nginx caches, each with its own origin that counts fetches, on one seeded
 //	    trace: -requests requests over -objects distinct 10 KB segments in Zipf(-zipf) order,
@@ -38,6 +44,8 @@ import (
 
 type options struct {
 	reelay, nginx, wrk string
+	varnish            string
+	master, segment    string
 	duration           time.Duration
 	rounds, conns      int
 	objects, requests  int
@@ -52,7 +60,10 @@ func main() {
 	var o options
 	flag.StringVar(&o.reelay, "reelay", "bin/reelay", "reelay binary")
 	flag.StringVar(&o.nginx, "nginx", "/usr/sbin/nginx", "nginx binary")
+	flag.StringVar(&o.varnish, "varnish", "/usr/sbin/varnishd", "varnishd binary; the hit path skips Varnish without it")
 	flag.StringVar(&o.wrk, "wrk", "/usr/bin/wrk", "wrk binary")
+	flag.StringVar(&o.master, "master", "", "master playlist the origin serves on the hit path; default 1,346 bytes of text")
+	flag.StringVar(&o.segment, "segment", "", "segment the origin serves on the hit path; default 1,119,846 random bytes")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of each wrk run")
 	flag.IntVar(&o.rounds, "rounds", 3, "wrk runs of each server and object")
 	flag.IntVar(&o.conns, "conns", 50, "wrk connections")
@@ -95,7 +106,19 @@ type wrkResult struct {
 }
 
 func hitPath(o options, tmp string) error {
-	org, err := startOrigin(1<<10, 1<<20)
+	playlist, segment := syntheticPlaylist(1346), syntheticSegment(1119846)
+	var err error
+	if o.master != "" {
+		if playlist, err = os.ReadFile(o.master); err != nil {
+			return err
+		}
+	}
+	if o.segment != "" {
+		if segment, err = os.ReadFile(o.segment); err != nil {
+			return err
+		}
+	}
+	org, err := startOrigin(playlist, segment)
 	if err != nil {
 		return err
 	}
@@ -106,18 +129,29 @@ func hitPath(o options, tmp string) error {
 		return err
 	}
 	defer rl.stop()
+	servers := []*proc{rl}
+	if _, err := os.Stat(o.varnish); err != nil {
+		fmt.Fprintf(os.Stderr, "Varnish skipped: no varnishd at %s (%v); install it with %s, or point -varnish at it\n", o.varnish, err, varnishInstall)
+	} else {
+		vn, err := startVarnish(o.varnish, tmp, org.url, pin)
+		if err != nil {
+			return err
+		}
+		defer vn.stop()
+		servers = append(servers, vn)
+	}
 	ng, err := startNginx(o.nginx, tmp, org.url, pin)
 	if err != nil {
 		return err
 	}
 	defer ng.stop()
+	servers = append(servers, ng)
 
 	id := videoID(0)
 	objects := []struct{ name, path string }{
-		{"1 KB playlist", "/v/" + id + "/720p/index.m3u8"},
-		{"1 MB segment", "/v/" + id + "/720p/seg_00001.m4s"},
+		{fmt.Sprintf("%s master playlist", fmtSize(len(playlist))), "/v/" + id + "/master.m3u8"},
+		{fmt.Sprintf("%s segment", fmtSize(len(segment))), "/v/" + id + "/1080p/seg_00002.m4s"},
 	}
-	servers := []*proc{rl, ng}
 	for _, obj := range objects {
 		for _, s := range servers {
 			if err := warm(s.url+obj.path, 4); err != nil {
@@ -126,22 +160,23 @@ func hitPath(o options, tmp string) error {
 		}
 	}
 
-	fmt.Printf("### Hit path (wrk -t1 -c%d -d%s, server on core 0, wrk on core 1; medians of %d runs)\n\n", o.conns, o.duration, o.rounds)
-	fmt.Printf("| object | server | requests/s | p99 latency | runs (requests/s) |\n|---|---|---|---|---|\n")
+	fmt.Printf("### Hit path (wrk -t1 -c%d -d%s, servers on core 0, wrk on core 1; medians of %d rounds, the order reversed every other round)\n\n", o.conns, o.duration, o.rounds)
+	fmt.Printf("load average before: %s\n\n", loadAvg())
+	fmt.Printf("| object | server | requests/s | p99 latency | rounds (requests/s, p99) |\n|---|---|---|---|---|\n")
 	var ratios []string
 	for _, obj := range objects {
 		res := map[string][]wrkResult{}
 		for r := range o.rounds {
-			order := servers
+			order := slices.Clone(servers)
 			if r%2 == 1 {
-				order = []*proc{ng, rl}
+				slices.Reverse(order)
 			}
 			for _, s := range order {
 				w, err := runWrk(o, s.url+obj.path)
 				if err != nil {
 					return fmt.Errorf("wrk %s %s: %w", s.name, obj.name, err)
 				}
-				fmt.Fprintf(os.Stderr, "%s %s round %d: %.0f req/s, p99 %s %s\n", obj.name, s.name, r+1, w.rps, w.p99, w.errors)
+				fmt.Fprintf(os.Stderr, "%s %s round %d: %.0f req/s, p99 %s %s (load %s)\n", obj.name, s.name, r+1, w.rps, w.p99, w.errors, loadAvg())
 				res[s.name] = append(res[s.name], w)
 			}
 		}
@@ -152,21 +187,42 @@ func hitPath(o options, tmp string) error {
 			for _, w := range res[s.name] {
 				rps = append(rps, w.rps)
 				p99 = append(p99, float64(w.p99))
-				runs = append(runs, fmt.Sprintf("%.0f", w.rps))
+				run := fmt.Sprintf("%.0f, %s", w.rps, fmtLatency(w.p99))
 				if w.errors != "" {
-					runs = append(runs, "("+w.errors+")")
+					run += " (" + w.errors + ")"
 				}
+				runs = append(runs, run)
 			}
 			med[s.name] = [2]float64{median(rps), median(p99)}
 			fmt.Printf("| %s | %s | %.0f | %s | %s |\n", obj.name, s.name, median(rps),
-				fmtLatency(time.Duration(median(p99))), strings.Join(runs, ", "))
+				fmtLatency(time.Duration(median(p99))), strings.Join(runs, "; "))
 		}
-		ratios = append(ratios, fmt.Sprintf("| %s | %.2f× | %.2f× |", obj.name,
-			med["reelay"][0]/med["nginx"][0], med["reelay"][1]/med["nginx"][1]))
+		for _, s := range servers[1:] {
+			ratios = append(ratios, fmt.Sprintf("| %s | reelay/%s | %.2f× | %.2f× |", obj.name, s.name,
+				med["reelay"][0]/med[s.name][0], med["reelay"][1]/med[s.name][1]))
+		}
 	}
-	fmt.Printf("\n| object | requests/s reelay/nginx | p99 reelay/nginx |\n|---|---|---|\n%s\n\n", strings.Join(ratios, "\n"))
+	fmt.Printf("\n| object | ratio | requests/s | p99 |\n|---|---|---|---|\n%s\n\n", strings.Join(ratios, "\n"))
+	fmt.Printf("load average after: %s\n\n", loadAvg())
 	fmt.Fprintf(os.Stderr, "origin fetches of the hit path: %v\n", org.fetches())
 	return nil
+}
+
+// loadAvg returns the system's 1, 5 and 15 minute load averages, as uptime prints them.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], ", ")
+	}
+	return "unknown"
+}
+
+// fmtSize writes n bytes as KB or MB (decimal, as the issue's figures).
+func fmtSize(n int) string {
+	if n >= 1e6 {
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	}
+	return fmt.Sprintf("%.1f KB", float64(n)/1e3)
 }
 
 // warm GETs url n times and checks the body.
@@ -230,7 +286,7 @@ func fetchesPerObject(o options, tmp string) error {
 	path := func(obj int) string { return "/v/" + videoID(obj) + "/720p/seg_00001.m4s" }
 
 	// reelay: three nodes, joined.
-	rorg, err := startOrigin(1<<10, o.size)
+	rorg, err := startOrigin(syntheticPlaylist(1<<10), syntheticSegment(o.size))
 	if err != nil {
 		return err
 	}
@@ -262,7 +318,7 @@ func fetchesPerObject(o options, tmp string) error {
 	reported := originFetches(nodes)
 
 	// nginx: three independent caches.
-	norg, err := startOrigin(1<<10, o.size)
+	norg, err := startOrigin(syntheticPlaylist(1<<10), syntheticSegment(o.size))
 	if err != nil {
 		return err
 	}

@@ -9,9 +9,9 @@ import (
 	"sync"
 )
 
-// origin is a stand-in for reelay's origin: it serves every valid /v/{id}/720p/index.m3u8 and
-// /v/{id}/720p/seg_NNNNN.m4s with fixed bodies and an ETag, and counts the fetches of each
-// path.
+// origin is a stand-in for reelay's origin: it serves every playlist (/v/{id}/.../*.m3u8) and
+// every segment (/v/{id}/.../*.m4s) with fixed bodies, the Cache-Control of reelay's origin
+// and an ETag, answers /healthz, and counts the fetches of each path.
 type origin struct {
 	url      string
 	playlist []byte
@@ -22,20 +22,19 @@ type origin struct {
 	counts map[string]int
 }
 
-// startOrigin serves on a new loopback port: playlists of playlistSize bytes (public,
-// max-age=60) and segments of segmentSize bytes (immutable).
-func startOrigin(playlistSize, segmentSize int) (*origin, error) {
+// startOrigin serves on a new loopback port: every playlist is playlist (public, max-age=60)
+// and every segment is segment (immutable).
+func startOrigin(playlist, segment []byte) (*origin, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
 	o := &origin{
 		url:      "http://" + ln.Addr().String(),
-		playlist: []byte(strings.Repeat("#EXT-X-PART:DURATION=0.5\n", playlistSize/25+1)[:playlistSize]),
-		segment:  make([]byte, segmentSize),
+		playlist: playlist,
+		segment:  segment,
 		counts:   make(map[string]int),
 	}
-	rand.Read(o.segment)
 	o.srv = &http.Server{Handler: o}
 	go o.srv.Serve(ln)
 	return o, nil
@@ -44,7 +43,9 @@ func startOrigin(playlistSize, segmentSize int) (*origin, error) {
 func (o *origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	switch {
-	case strings.HasSuffix(r.URL.Path, "/index.m3u8"):
+	case r.URL.Path == "/healthz":
+		w.Write([]byte("ok\n"))
+	case strings.HasSuffix(r.URL.Path, ".m3u8"):
 		h.Set("Content-Type", "application/vnd.apple.mpegurl")
 		h.Set("Cache-Control", "public, max-age=60")
 		h.Set("ETag", fmt.Sprintf(`"p%d"`, len(o.playlist)))
@@ -79,6 +80,18 @@ func (o *origin) fetches() map[string]int {
 }
 
 func (o *origin) close() { o.srv.Close() }
+
+// syntheticPlaylist returns size bytes of playlist-like text.
+func syntheticPlaylist(size int) []byte {
+	return []byte(strings.Repeat("#EXT-X-PART:DURATION=0.5\n", size/25+1)[:size])
+}
+
+// syntheticSegment returns size random bytes, which no server can compress.
+func syntheticSegment(size int) []byte {
+	b := make([]byte, size)
+	rand.Read(b)
+	return b
+}
 
 // videoID returns a valid video id for n: n's base32 digits, then "a"s (the last "a" has the
 // zero padding bits that videoid.Valid wants).

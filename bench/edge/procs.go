@@ -245,3 +245,24 @@ func startNginx(bin, parent, originURL string, prefix []string) (*proc, error) {
 	argv := append(append([]string{}, prefix...), bin, "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log"), "-g", "daemon off;")
 	return startProc("nginx", fmt.Sprintf("http://127.0.0.1:%d", port), argv)
 }
+
+// varnishInstall says how to get varnishd, for the message that skips it.
+const varnishInstall = "apt-get install -y varnish (Debian's varnish 7.1)"
+
+// startVarnish starts varnishd in the foreground (-F, so that stop's signal ends it and its
+// child) with the builtin VCL and originURL as its backend (-b), malloc storage of 512 MiB (as
+// reelay's memory cache), its working directory under parent, its CLI on loopback, under prefix.
+func startVarnish(bin, parent, originURL string, prefix []string) (*proc, error) {
+	dir, err := os.MkdirTemp(parent, "varnish-")
+	if err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	argv := append(append([]string{}, prefix...), bin, "-F", "-n", filepath.Join(dir, "work"),
+		"-a", fmt.Sprintf("127.0.0.1:%d", port), "-b", strings.TrimPrefix(originURL, "http://"),
+		"-s", "malloc,512m", "-T", "127.0.0.1:0")
+	return startProc("varnish", fmt.Sprintf("http://127.0.0.1:%d", port), argv)
+}

@@ -443,6 +443,23 @@ func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
 	}
 }
 
+// SyscallWrite moves the write deadline as Write does, then calls f with the connection's file
+// descriptor as syscall.RawConn's Write does: f returns false to wait until the connection
+// is writable, and is called again, until it returns true or the deadline passes. It is for
+// writers that make their own system calls on the connection.
+func (c *Conn) SyscallWrite(f func(fd uintptr) bool) error {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return errors.ErrUnsupported
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	c.extend(false)
+	return rc.Write(f)
+}
+
 // extend moves the write deadline to WriteTimeout from now (or to the server's deadline, if
 // sooner), when a tenth of WriteTimeout has passed since the last move, or always.
 func (c *Conn) extend(always bool) {
