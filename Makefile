@@ -15,8 +15,9 @@ BUILD_PKGS := gcc pkg-config libavcodec-dev libavformat-dev libavfilter-dev libs
 # Tests: the FFmpeg CLI (ffprobe checks), PostgreSQL 15 (started by the tests themselves),
 # Chromium (hls.js playback, driven by playwright-core; Node 20 comes with the machine), and
 # Prometheus (promtool, and the server that cmd/reelay's test scrapes `reelay up` with), and
-# nginx and systemd-analyze for deploy/ (deploy-check, and the cluster recipe's test).
-TEST_PKGS := $(BUILD_PKGS) ffmpeg postgresql chromium prometheus nginx systemd
+# nginx and systemd-analyze for deploy/ (deploy-check, and the cluster recipe's test), and
+# unshare and ip for the live test that publishes from Chromium in a network namespace.
+TEST_PKGS := $(BUILD_PKGS) ffmpeg postgresql chromium prometheus nginx systemd iproute2 util-linux
 
 ARGS ?=
 
