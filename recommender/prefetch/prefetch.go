@@ -41,6 +41,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,6 +73,7 @@ const (
 	DefaultTimeout        = 10 * time.Second
 	DefaultMaxViewers     = 100_000
 	DefaultViewerTTL      = 30 * time.Minute
+	DefaultPeekAhead      = 2
 )
 
 // ErrInvalidConfig is returned by New for an unusable Config.
@@ -134,6 +136,12 @@ type Config struct {
 	MaxViewers int
 	// ViewerTTL is how long an idle viewer is remembered. Default DefaultViewerTTL (30 min).
 	ViewerTTL time.Duration
+	// PeekAhead: once a viewer is within PeekAhead videos of the end of what was served to
+	// them, the Prefetcher asks the ranking (SetPeek) for their likely next page, so that its
+	// first videos are hinted before the player asks for that page and starts its first
+	// video, rather than when it is served, as the player starts it. Default
+	// DefaultPeekAhead (2); negative: never.
+	PeekAhead int
 	// Client sends the hints. Default: a client of its own.
 	Client *http.Client
 	// Registerer receives the metrics. Default nil: registered nowhere.
@@ -157,6 +165,19 @@ type Prefetcher struct {
 
 	mu      sync.Mutex
 	viewers map[int64]*viewer
+	peek    Peek
+}
+
+// Peek returns the first n videos of the page the ranking would serve viewer now, leaving
+// out exclude (the videos served to them lately). It must not count as a page served.
+type Peek func(ctx context.Context, viewer int64, exclude []string, n int) ([]string, error)
+
+// SetPeek sets how the Prefetcher learns a viewer's likely next page (see Config.PeekAhead);
+// until it is set, it does not peek. Call it before Run.
+func (p *Prefetcher) SetPeek(f Peek) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.peek = f
 }
 
 // hint is one batch of videos to warm on every edge.
@@ -185,6 +206,7 @@ func New(cfg Config) (*Prefetcher, error) {
 	cfg.Timeout = cmp.Or(cfg.Timeout, DefaultTimeout)
 	cfg.MaxViewers = cmp.Or(cfg.MaxViewers, DefaultMaxViewers)
 	cfg.ViewerTTL = cmp.Or(cfg.ViewerTTL, DefaultViewerTTL)
+	cfg.PeekAhead = cmp.Or(cfg.PeekAhead, DefaultPeekAhead)
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{}
 	}
@@ -268,14 +290,20 @@ func (p *Prefetcher) Watch(events *feed.Events) {
 	}, p.handle)
 }
 
-// handle applies a batch of events and hints the next videos of each viewer who moved.
-func (p *Prefetcher) handle(_ context.Context, events []feed.Event) error {
+// handle applies a batch of events and hints the next videos of each viewer who moved; for a
+// viewer near the end of what was served to them, it peeks at their next page first.
+func (p *Prefetcher) handle(ctx context.Context, events []feed.Event) error {
 	type move struct {
 		viewer    int64
 		rendition string
 		next      []Candidate
 	}
-	var moves []move
+	type peekAt struct {
+		viewer  int64
+		pages   int // the viewer's pages served when asked
+		exclude []string
+	}
+	var peeks []peekAt
 	p.mu.Lock()
 	now := p.cfg.Now()
 	moved := map[int64]bool{}
@@ -288,9 +316,37 @@ func (p *Prefetcher) handle(_ context.Context, events []feed.Event) error {
 			moved[ev.UserID] = true
 		}
 	}
+	peek := p.peek
 	for id := range moved {
-		v := p.viewers[id]
-		moves = append(moves, move{id, v.rendition, p.predict(v)})
+		if v := p.viewers[id]; peek != nil && p.cfg.PeekAhead > 0 && v.pos >= len(v.seq)-p.cfg.PeekAhead && v.peeked != v.pages {
+			v.peeked = v.pages
+			peeks = append(peeks, peekAt{id, v.pages, slices.Clone(v.seq)})
+		}
+	}
+	p.mu.Unlock()
+	// Outside the lock: the ranking takes a while.
+	got := make(map[int64][]string, len(peeks))
+	for _, pk := range peeks {
+		ids, err := peek(ctx, pk.viewer, pk.exclude, p.cfg.MaxVideos)
+		if err != nil {
+			p.m.peeks("failed")
+			p.log.Warn("prefetch: peek failed", "viewer", pk.viewer, "err", err)
+			continue
+		}
+		p.m.peeks("done")
+		got[pk.viewer] = ids
+	}
+	var moves []move
+	p.mu.Lock()
+	for _, pk := range peeks {
+		if v := p.viewers[pk.viewer]; v != nil && v.pages == pk.pages && got[pk.viewer] != nil {
+			v.next = got[pk.viewer]
+		}
+	}
+	for id := range moved {
+		if v := p.viewers[id]; v != nil {
+			moves = append(moves, move{id, v.rendition, p.predict(v)})
+		}
 	}
 	p.mu.Unlock()
 	for _, m := range moves {
@@ -313,7 +369,11 @@ func (p *Prefetcher) viewer(id int64) *viewer {
 // predict returns the videos at or above the threshold that v may watch next, at most
 // MaxVideos. The caller holds p.mu.
 func (p *Prefetcher) predict(v *viewer) []Candidate {
-	all := Predict(v.seq, v.pos, Swipes{Continue: p.cfg.Continue, FastSkip: v.fastSkip}, p.cfg.MaxVideos)
+	seq := v.seq
+	if len(v.next) > 0 {
+		seq = append(slices.Clip(seq), v.next...)
+	}
+	all := Predict(seq, v.pos, Swipes{Continue: p.cfg.Continue, FastSkip: v.fastSkip}, p.cfg.MaxVideos)
 	for i, c := range all {
 		if c.P < p.cfg.Threshold {
 			return all[:i]
