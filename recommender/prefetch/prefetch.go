@@ -4,14 +4,16 @@
 //
 //	pf, err := prefetch.New(prefetch.Config{Edges: []string{"http://edge-1:8081"}, AdminToken: tok})
 //	svc, err := feed.New(feed.Config{ForYouServed: pf.Served, ...}, d, uploads)
+//	pf.SetPeek(ranker.Peek)
 //	pf.Watch(svc.Events()) // before svc.Run
 //	go pf.Run(ctx)
 //
 // The feed tells it each For You page it serves to a logged-in viewer (Served), and the
 // players' events tell it where each viewer is in those pages (Watch: play and progress put
 // the viewer on a video, skips and completes teach how fast they skip). From there Predict
-// gives the videos they may watch next with probabilities, and those at Config.Threshold or
-// above, at most Config.MaxVideos, go to every edge of Config.Edges as a hint: POST
+// gives the videos they may watch next with probabilities (near the end of what was served,
+// on into the next page that the ranking would serve them, which SetPeek lets it ask for), and
+// those at Config.Threshold or above, at most Config.MaxVideos, go to every edge of Config.Edges as a hint: POST
 // /_edge/prefetch with the admin token, for the rendition the viewer last played (as their
 // play and progress events say; Config.Rendition until one does), its playlists, init segment
 // and first Config.Segments segments, and the same of the audio that plays with it. The hint
