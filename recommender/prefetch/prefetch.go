@@ -71,7 +71,7 @@ const (
 	DefaultEstimate       = 1 << 20
 	DefaultDedup          = 5 * time.Minute
 	DefaultQueue          = 1024
-	DefaultWorkers        = 4
+	DefaultWorkers        = 32
 	DefaultTimeout        = 10 * time.Second
 	DefaultMaxViewers     = 100_000
 	DefaultViewerTTL      = 30 * time.Minute
@@ -129,7 +129,11 @@ type Config struct {
 	// Queue bounds the hints waiting to be sent; past it they are dropped. Default
 	// DefaultQueue (1,024).
 	Queue int
-	// Workers is how many hints are sent at once. Default DefaultWorkers (4).
+	// Workers is how many hints are sent at once. Each waits for the edges' fills, three
+	// round trips to the origin one after the other, so about Workers hints go out in that
+	// time: with 4, at an origin 80 ms away, 13 a second, fewer than 60 viewers swiping every
+	// few seconds ask for: hints then wait in the queue while their viewers swipe on.
+	// Default DefaultWorkers (32).
 	Workers int
 	// Timeout bounds each prefetch request to an edge. Default DefaultTimeout (10s).
 	Timeout time.Duration
