@@ -40,6 +40,9 @@
 // served, Limit: 50, Now: the split}); with -user-now, Now is the user's own split (their
 // first held-out view) instead. The "reelay" block of the output says where its picks came
 // from (candidate sources, hits by source, the share of positives among all its candidates).
+// reelay's score weights (recommender.Weights) are chosen for each evaluation on a validation
+// split of the history alone, never the held-out views (tune.go; reported under "tuning");
+// -no-tune keeps the defaults.
 //
 // Two references that are not baselines follow: "hashtags", a content model of each user's
 // interest in hashtags learned from all their views (on logs with hashtags), and, on the
