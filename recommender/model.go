@@ -78,6 +78,10 @@ type Options struct {
 	BatchNeighbours int
 	// BatchLambda is EASE's regularisation. Default 100.
 	BatchLambda float64
+
+	// Weights are the score's weights (see Weights); SetWeights changes them later. Default
+	// nil: DefaultWeights().
+	Weights *Weights
 }
 
 func (o *Options) defaults() {
@@ -103,6 +107,10 @@ func (o *Options) defaults() {
 	setDefault(&o.BatchItems, 3000)
 	setDefault(&o.BatchNeighbours, 300)
 	setDefault(&o.BatchLambda, 100)
+	if o.Weights == nil {
+		w := DefaultWeights()
+		o.Weights = &w
+	}
 }
 
 func setDefault[T int | time.Duration | float64](p *T, v T) {
@@ -171,8 +179,9 @@ const (
 // taught about them and about each user. It is safe for concurrent use; its time is the
 // events' (Event.At) and the queries' (Query.Now), so that a simulation runs it on its own clock.
 type Model struct {
-	opts  Options
-	calls atomic.Uint64 // Recommend calls: each seeds its own exploration
+	opts    Options
+	weights atomic.Pointer[Weights] // the score's, Options.Weights until SetWeights
+	calls   atomic.Uint64           // Recommend calls: each seeds its own exploration
 	// scratch holds the candidates' memory (*scratch) between pages.
 	scratch sync.Pool
 
@@ -221,10 +230,23 @@ const prefixLen = 10
 // New returns an empty model.
 func New(opts Options) *Model {
 	opts.defaults()
-	return &Model{
+	m := &Model{
 		opts: opts, scratch: sync.Pool{New: newScratch}, videos: map[string]*item{}, prefixes: map[string]*item{},
 		byCreator: map[int64][]*item{}, byTag: map[string][]*item{}, users: map[string]*user{}, moved: map[*item]bool{},
 	}
+	m.SetWeights(*opts.Weights)
+	return m
+}
+
+// SetWeights sets the score's weights for the pages asked from then on: a tuner tries
+// several on one model, fitted once.
+func (m *Model) SetWeights(w Weights) {
+	m.weights.Store(&w)
+}
+
+// Weights returns the score's weights.
+func (m *Model) Weights() Weights {
+	return *m.weights.Load()
 }
 
 // Upsert adds a pickable video, or updates it (what it learned of the video stays).

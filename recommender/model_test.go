@@ -2,6 +2,7 @@ package recommender
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -497,4 +498,29 @@ func TestModelConcurrent(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+// TestWeights scores one candidate under several weights: Options.Weights, then SetWeights's,
+// which takes effect on the model's next score.
+func TestWeights(t *testing.T) {
+	m := New(Options{Weights: &Weights{Batch: 2}})
+	now := time.Unix(1e9, 0)
+	it := &item{Video: Video{ID: "aaaaaaaaaaaaaaaaaaaaaaaaaa", Creator: 1, Published: now.Add(-48 * time.Hour)}, impressions: 1000}
+	f := &filter{follows: map[int64]bool{}}
+	score := func(u *user) float64 {
+		c := &candidate{it: it, batch: 0.5}
+		m.score(c, u, f, now, nil)
+		return c.score
+	}
+	if got := m.Weights(); got != (Weights{Batch: 2}) {
+		t.Fatalf("Weights() = %+v, want Options.Weights", got)
+	}
+	if got := score(nil); got != 1 {
+		t.Errorf("batch 2 × 0.5: score %v, want 1", got)
+	}
+	m.SetWeights(Weights{Batch: 2, Quality: 1, Follow: 0.5})
+	f.follows[1] = true
+	if got, want := score(nil), 1+it.predict(nil).value()+0.5; math.Abs(got-want) > 1e-9 {
+		t.Errorf("after SetWeights: score %v, want %v", got, want)
+	}
 }

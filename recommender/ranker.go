@@ -216,6 +216,13 @@ func (r *Ranker) Rank(ctx context.Context, req feed.RankRequest) ([]string, erro
 	return ids, nil
 }
 
+// Peek returns the first n videos of the page viewer would be served now, leaving out
+// exclude, as Rank would (prefetch.Peek): ranking has no effect on the model, so a peek does
+// not count as a page served.
+func (r *Ranker) Peek(ctx context.Context, viewer int64, exclude []string, n int) ([]string, error) {
+	return r.Rank(ctx, feed.RankRequest{Viewer: viewer, Exclude: exclude, Limit: n})
+}
+
 // Explain implements feed.Explainer.
 func (r *Ranker) Explain(ctx context.Context, req feed.RankRequest) ([]feed.Ranked, error) {
 	picks, err := r.recommend(ctx, req, true)

@@ -264,21 +264,28 @@ func (f *filter) ok(it *item) bool {
 	return !f.exclude[it.ID] && !(len(it.ID) >= prefixLen && f.exclude[it.ID[:prefixLen]])
 }
 
-// The weights of a candidate's score. The user's own signals decide most of it: how they
-// watched the candidate's hashtags (contentLift, from -1 to 1, mostly within ±0.3) and the
-// batch model's x_u·B over their best candidate (0 to 1); the video's global rates
-// (rates.value, about 0.3 to 1.5), the interest in its creator and hashtags (affinity, -1
-// to 1) and a followed creator add less. Chosen on the simulator's seeds 1-3 and MovieLens
-// 100K (bench/RESULTS.md); co-visits propose candidates but no longer add to the score:
-// every weight on them lowered both.
-const (
-	wContent  = 6.0
-	wBatch    = 4.0
-	wQuality  = 0.1
-	wAffinity = 0.5
-	wCovisit  = 0.0
-	wFollow   = 0.3
-)
+// Weights are the weights of a candidate's score. The user's own signals decide most of it:
+// how they watched the candidate's hashtags (Content, on a lift from -1 to 1, mostly within
+// ±0.3) and the batch model's x_u·B over their best candidate (Batch, on 0 to 1); the video's
+// global rates (Quality, on about 0.3 to 1.5), the interest in its creator and hashtags
+// (Affinity, on -1 to 1), co-visits with what the user watched (Covisit, on 0 to 1) and a
+// followed creator (Follow) add less.
+type Weights struct {
+	Content  float64 `json:"content"`
+	Batch    float64 `json:"batch"`
+	Quality  float64 `json:"quality"`
+	Affinity float64 `json:"affinity"`
+	Covisit  float64 `json:"covisit"`
+	Follow   float64 `json:"follow"`
+}
+
+// DefaultWeights are Options.Weights' default, chosen on the simulator's seeds 1-3 and
+// MovieLens 100K (bench/RESULTS.md): content 6, batch 4, quality 0.1, affinity 0.5, follow
+// 0.3; co-visits propose candidates but do not add to the score (every weight on them
+// lowered both).
+func DefaultWeights() Weights {
+	return Weights{Content: 6, Batch: 4, Quality: 0.1, Affinity: 0.5, Covisit: 0, Follow: 0.3}
+}
 
 // score sets c's score: the blend of its predicted rates (drawn, for a new video within its
 // budget), raised by the user's interest in its creator and hashtags, its co-visits with
@@ -291,13 +298,14 @@ func (m *Model) score(c *candidate, u *user, f *filter, now time.Time, r *rand.R
 	} else {
 		c.rates = it.predict(nil)
 	}
-	s := wQuality * c.rates.value()
+	w := m.weights.Load()
+	s := w.Quality * c.rates.value()
 	if u != nil {
-		s += wAffinity*m.affinity(u, it, now) + wContent*m.contentLift(u, it, now)
+		s += w.Affinity*m.affinity(u, it, now) + w.Content*m.contentLift(u, it, now)
 	}
-	s += wBatch*c.batch + wCovisit*math.Tanh(c.covisit/3)
+	s += w.Batch*c.batch + w.Covisit*math.Tanh(c.covisit/3)
 	if f.follows[it.Creator] {
-		s += wFollow
+		s += w.Follow
 	}
 	c.score = s
 	if c.explore {

@@ -40,6 +40,9 @@ type Offline struct {
 	FitSeconds map[string]float64 `json:"fit_seconds"`
 	// Reelay says where reelay's picks came from.
 	Reelay *ReelayDiagnostics `json:"reelay"`
+	// Tuning says how reelay's weights were chosen, on a validation split of the history
+	// (nil with evalOptions.NoTune: the defaults).
+	Tuning *Tuning `json:"tuning,omitempty"`
 }
 
 // evalOptions tunes evaluate.
@@ -58,6 +61,9 @@ type evalOptions struct {
 	// HalfLife, when above 0, is reelay's half-life of popularity and interests: a replayed
 	// log spans months where the model's defaults (hours, days) suit a live feed.
 	HalfLife time.Duration
+	// NoTune keeps reelay's default weights rather than choosing them on a validation split
+	// of the history (tuneReelay).
+	NoTune bool
 }
 
 // ranker gives a user's top-k list of catalogue items, leaving out the seen ones.
@@ -139,10 +145,16 @@ func evaluate(lg *Log, opts evalOptions) (*Offline, error) {
 	})
 	var rl *reelayRanker
 	timed("reelay", func() (ranker, error) {
-		rl = fitReelay(lg, sp, items, recommender.Options{
+		ro := recommender.Options{
 			Seed: opts.Seed, RefitEvery: -1, // one fit at the split (fitReelay)
 			PopularityHalfLife: opts.HalfLife, InterestHalfLife: opts.HalfLife,
-		})
+		}
+		if !opts.NoTune {
+			t := tuneReelay(lg, sp, ro)
+			res.Tuning = &t
+			ro.Weights = &t.Weights
+		}
+		rl = fitReelay(lg, sp, items, ro)
 		return rl.rank, nil
 	})
 	if hasTags(lg) {

@@ -40,6 +40,9 @@
 // served, Limit: 50, Now: the split}); with -user-now, Now is the user's own split (their
 // first held-out view) instead. The "reelay" block of the output says where its picks came
 // from (candidate sources, hits by source, the share of positives among all its candidates).
+// reelay's score weights (recommender.Weights) are chosen for each evaluation on a validation
+// split of the history alone, never the held-out views (tune.go; reported under "tuning");
+// -no-tune keeps the defaults.
 //
 // Two references that are not baselines follow: "hashtags", a content model of each user's
 // interest in hashtags learned from all their views (on logs with hashtags), and, on the
@@ -131,6 +134,7 @@ func main() {
 	lambda := flag.Float64("ease-lambda", 0, "EASE's L2 regularisation (0: the baseline package's default)")
 	neighbours := flag.Int("knn", 0, "item-kNN's neighbours per item (0: the baseline package's default)")
 	only := flag.String("contenders", "", "a comma-separated list of the contenders to run, e.g. reelay,ease (default: all)")
+	noTune := flag.Bool("no-tune", false, "keep reelay's default score weights rather than choose them on a validation split of the history")
 	asJSON := flag.Bool("json", false, "print one JSON object")
 	runE2E := flag.Bool("e2e", true, "after the offline evaluation, the end-to-end run: simulated players against a reelay in this process (about 3 minutes; never with -replay)")
 	var e2eOpts e2e.Options
@@ -167,7 +171,7 @@ func main() {
 		})
 		lg = simulate(w, simConfig{Hours: *hours, PopularShare: *popular})
 	}
-	opts := evalOptions{Seed: *seed, UserNow: *userNow, EASELambda: *lambda, Neighbours: *neighbours}
+	opts := evalOptions{Seed: *seed, UserNow: *userNow, EASELambda: *lambda, Neighbours: *neighbours, NoTune: *noTune}
 	if *only != "" {
 		opts.Only = map[string]bool{}
 		for _, name := range strings.Split(*only, ",") {

@@ -23,6 +23,7 @@ func rankedFeed(ctx context.Context, cfg feed.Config, d *db.DB, pf *prefetch.Pre
 	runs := []func(context.Context) error{rec.Run}
 	if pf != nil {
 		cfg.ForYouServed = pf.Served
+		pf.SetPeek(rec.Peek)
 		runs = append(runs, pf.Run)
 	}
 	svc, err := feed.New(cfg, d, ingest.NewUploads(d))

@@ -5,6 +5,7 @@ import "github.com/prometheus/client_golang/prometheus"
 // metrics are the Prefetcher's counters.
 type metrics struct {
 	hints   *prometheus.CounterVec
+	peekN   *prometheus.CounterVec
 	bytes   prometheus.Counter
 	viewers prometheus.GaugeFunc
 	queued  prometheus.GaugeFunc
@@ -15,6 +16,10 @@ func newMetrics(viewers, queued func() float64) metrics {
 		hints: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "reelay_prefetch_hints_total",
 			Help: "Videos predicted for a viewer's next swipes, by what became of them: sent (to one edge each), or dropped as a duplicate (hinted lately), past the viewer's budget, past the bandwidth cap, the queue full, or failed (the edge did not take it).",
+		}, []string{"result"}),
+		peekN: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "reelay_prefetch_peeks_total",
+			Help: "Peeks at a viewer's likely next page near the end of the last one served (Config.PeekAhead), by result: done or failed.",
 		}, []string{"result"}),
 		bytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "reelay_prefetch_bytes_total",
@@ -32,7 +37,7 @@ func newMetrics(viewers, queued func() float64) metrics {
 }
 
 func (m metrics) register(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.hints, m.bytes, m.viewers, m.queued} {
+	for _, c := range []prometheus.Collector{m.hints, m.peekN, m.bytes, m.viewers, m.queued} {
 		if err := reg.Register(c); err != nil {
 			return err
 		}
@@ -47,4 +52,8 @@ func (m metrics) dropped(reason string, videos int) {
 func (m metrics) sent(videos int, bytes int64) {
 	m.hints.WithLabelValues("sent").Add(float64(videos))
 	m.bytes.Add(float64(bytes))
+}
+
+func (m metrics) peeks(result string) {
+	m.peekN.WithLabelValues(result).Inc()
 }

@@ -4,14 +4,16 @@
 //
 //	pf, err := prefetch.New(prefetch.Config{Edges: []string{"http://edge-1:8081"}, AdminToken: tok})
 //	svc, err := feed.New(feed.Config{ForYouServed: pf.Served, ...}, d, uploads)
+//	pf.SetPeek(ranker.Peek)
 //	pf.Watch(svc.Events()) // before svc.Run
 //	go pf.Run(ctx)
 //
 // The feed tells it each For You page it serves to a logged-in viewer (Served), and the
 // players' events tell it where each viewer is in those pages (Watch: play and progress put
 // the viewer on a video, skips and completes teach how fast they skip). From there Predict
-// gives the videos they may watch next with probabilities, and those at Config.Threshold or
-// above, at most Config.MaxVideos, go to every edge of Config.Edges as a hint: POST
+// gives the videos they may watch next with probabilities (near the end of what was served,
+// on into the next page that the ranking would serve them, which SetPeek lets it ask for), and
+// those at Config.Threshold or above, at most Config.MaxVideos, go to every edge of Config.Edges as a hint: POST
 // /_edge/prefetch with the admin token, for the rendition the viewer last played (as their
 // play and progress events say; Config.Rendition until one does), its playlists, init segment
 // and first Config.Segments segments, and the same of the audio that plays with it. The hint
@@ -41,6 +43,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,10 +71,11 @@ const (
 	DefaultEstimate       = 1 << 20
 	DefaultDedup          = 5 * time.Minute
 	DefaultQueue          = 1024
-	DefaultWorkers        = 4
+	DefaultWorkers        = 32
 	DefaultTimeout        = 10 * time.Second
 	DefaultMaxViewers     = 100_000
 	DefaultViewerTTL      = 30 * time.Minute
+	DefaultPeekAhead      = 2
 )
 
 // ErrInvalidConfig is returned by New for an unusable Config.
@@ -125,7 +129,11 @@ type Config struct {
 	// Queue bounds the hints waiting to be sent; past it they are dropped. Default
 	// DefaultQueue (1,024).
 	Queue int
-	// Workers is how many hints are sent at once. Default DefaultWorkers (4).
+	// Workers is how many hints are sent at once. Each waits for the edges' fills, three
+	// round trips to the origin one after the other, so about Workers hints go out in that
+	// time: with 4, at an origin 80 ms away, 13 a second, fewer than 60 viewers swiping every
+	// few seconds ask for: hints then wait in the queue while their viewers swipe on.
+	// Default DefaultWorkers (32).
 	Workers int
 	// Timeout bounds each prefetch request to an edge. Default DefaultTimeout (10s).
 	Timeout time.Duration
@@ -134,6 +142,12 @@ type Config struct {
 	MaxViewers int
 	// ViewerTTL is how long an idle viewer is remembered. Default DefaultViewerTTL (30 min).
 	ViewerTTL time.Duration
+	// PeekAhead: once a viewer is within PeekAhead videos of the end of what was served to
+	// them, the Prefetcher asks the ranking (SetPeek) for their likely next page, so that its
+	// first videos are hinted before the player asks for that page and starts its first
+	// video, rather than when it is served, as the player starts it. Default
+	// DefaultPeekAhead (2); negative: never.
+	PeekAhead int
 	// Client sends the hints. Default: a client of its own.
 	Client *http.Client
 	// Registerer receives the metrics. Default nil: registered nowhere.
@@ -157,6 +171,19 @@ type Prefetcher struct {
 
 	mu      sync.Mutex
 	viewers map[int64]*viewer
+	peek    Peek
+}
+
+// Peek returns the first n videos of the page the ranking would serve viewer now, leaving
+// out exclude (the videos served to them lately). It must not count as a page served.
+type Peek func(ctx context.Context, viewer int64, exclude []string, n int) ([]string, error)
+
+// SetPeek sets how the Prefetcher learns a viewer's likely next page (see Config.PeekAhead);
+// until it is set, it does not peek. Call it before Run.
+func (p *Prefetcher) SetPeek(f Peek) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.peek = f
 }
 
 // hint is one batch of videos to warm on every edge.
@@ -185,6 +212,7 @@ func New(cfg Config) (*Prefetcher, error) {
 	cfg.Timeout = cmp.Or(cfg.Timeout, DefaultTimeout)
 	cfg.MaxViewers = cmp.Or(cfg.MaxViewers, DefaultMaxViewers)
 	cfg.ViewerTTL = cmp.Or(cfg.ViewerTTL, DefaultViewerTTL)
+	cfg.PeekAhead = cmp.Or(cfg.PeekAhead, DefaultPeekAhead)
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{}
 	}
@@ -268,14 +296,20 @@ func (p *Prefetcher) Watch(events *feed.Events) {
 	}, p.handle)
 }
 
-// handle applies a batch of events and hints the next videos of each viewer who moved.
-func (p *Prefetcher) handle(_ context.Context, events []feed.Event) error {
+// handle applies a batch of events and hints the next videos of each viewer who moved; for a
+// viewer near the end of what was served to them, it peeks at their next page first.
+func (p *Prefetcher) handle(ctx context.Context, events []feed.Event) error {
 	type move struct {
 		viewer    int64
 		rendition string
 		next      []Candidate
 	}
-	var moves []move
+	type peekAt struct {
+		viewer  int64
+		pages   int // the viewer's pages served when asked
+		exclude []string
+	}
+	var peeks []peekAt
 	p.mu.Lock()
 	now := p.cfg.Now()
 	moved := map[int64]bool{}
@@ -288,9 +322,37 @@ func (p *Prefetcher) handle(_ context.Context, events []feed.Event) error {
 			moved[ev.UserID] = true
 		}
 	}
+	peek := p.peek
 	for id := range moved {
-		v := p.viewers[id]
-		moves = append(moves, move{id, v.rendition, p.predict(v)})
+		if v := p.viewers[id]; peek != nil && p.cfg.PeekAhead > 0 && v.pos >= len(v.seq)-p.cfg.PeekAhead && v.peeked != v.pages {
+			v.peeked = v.pages
+			peeks = append(peeks, peekAt{id, v.pages, slices.Clone(v.seq)})
+		}
+	}
+	p.mu.Unlock()
+	// Outside the lock: the ranking takes a while.
+	got := make(map[int64][]string, len(peeks))
+	for _, pk := range peeks {
+		ids, err := peek(ctx, pk.viewer, pk.exclude, p.cfg.MaxVideos)
+		if err != nil {
+			p.m.peeks("failed")
+			p.log.Warn("prefetch: peek failed", "viewer", pk.viewer, "err", err)
+			continue
+		}
+		p.m.peeks("done")
+		got[pk.viewer] = ids
+	}
+	var moves []move
+	p.mu.Lock()
+	for _, pk := range peeks {
+		if v := p.viewers[pk.viewer]; v != nil && v.pages == pk.pages && got[pk.viewer] != nil {
+			v.next = got[pk.viewer]
+		}
+	}
+	for id := range moved {
+		if v := p.viewers[id]; v != nil {
+			moves = append(moves, move{id, v.rendition, p.predict(v)})
+		}
 	}
 	p.mu.Unlock()
 	for _, m := range moves {
@@ -313,7 +375,11 @@ func (p *Prefetcher) viewer(id int64) *viewer {
 // predict returns the videos at or above the threshold that v may watch next, at most
 // MaxVideos. The caller holds p.mu.
 func (p *Prefetcher) predict(v *viewer) []Candidate {
-	all := Predict(v.seq, v.pos, Swipes{Continue: p.cfg.Continue, FastSkip: v.fastSkip}, p.cfg.MaxVideos)
+	seq := v.seq
+	if len(v.next) > 0 {
+		seq = append(slices.Clip(seq), v.next...)
+	}
+	all := Predict(seq, v.pos, Swipes{Continue: p.cfg.Continue, FastSkip: v.fastSkip}, p.cfg.MaxVideos)
 	for i, c := range all {
 		if c.P < p.cfg.Threshold {
 			return all[:i]

@@ -235,3 +235,63 @@ func TestNewRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestPeek hints the first videos of a viewer's next page before it is served: within
+// PeekAhead of the end of what was served, the Prefetcher peeks at the ranking once per page,
+// leaving out what was served, and predicts past the page's end into what it saw; a page
+// served ends that peek.
+func TestPeek(t *testing.T) {
+	e := newFakeEdge(t, 1000)
+	p, err := New(Config{Edges: []string{e.URL}, AdminToken: "admin-token-0123456", Now: (&clock{time.Unix(1000, 0)}).now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu       sync.Mutex
+		excludes [][]string
+	)
+	p.SetPeek(func(_ context.Context, viewer int64, exclude []string, n int) ([]string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		excludes = append(excludes, exclude)
+		if viewer != 7 || n != DefaultMaxVideos {
+			t.Errorf("peek for viewer %d, %d videos; want 7, %d", viewer, n, DefaultMaxVideos)
+		}
+		return []string{"n1", "n2"}, nil
+	})
+	peeks := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(excludes)
+	}
+	run(t, p)
+	p.Served(7, []string{"a", "b", "c"})
+	waitFor(t, "a and b hinted", func() bool { return len(e.videos()) == 2 })
+	p.handle(t.Context(), evs(7, feed.EventPlay, "a")) // 2 before the end: no peek yet
+	if n := peeks(); n != 0 {
+		t.Fatalf("%d peeks 3 videos before the end, want none", n)
+	}
+	waitFor(t, "c hinted", func() bool { return slices.Contains(e.videos(), "c") })
+	// On b, within 2 of the end: the peek's n1 is the video after c (0.95·0.95·0.3 = 0.27).
+	p.handle(t.Context(), evs(7, feed.EventPlay, "b"))
+	waitFor(t, "n1 hinted", func() bool { return slices.Contains(e.videos(), "n1") })
+	mu.Lock()
+	if len(excludes) != 1 || !slices.Equal(excludes[0], []string{"a", "b", "c"}) {
+		t.Errorf("peeks left out %v, want one leaving out a, b, c", excludes)
+	}
+	mu.Unlock()
+	// On c: no second peek for this page; n2 comes next after n1.
+	p.handle(t.Context(), evs(7, feed.EventPlay, "c"))
+	waitFor(t, "n2 hinted", func() bool { return slices.Contains(e.videos(), "n2") })
+	if n := peeks(); n != 1 {
+		t.Errorf("%d peeks for one page, want 1", n)
+	}
+	// The next page is served (n1 as peeked, then d): its end is near at once, a new peek.
+	p.Served(7, []string{"n1", "d"})
+	p.handle(t.Context(), evs(7, feed.EventPlay, "n1"))
+	waitFor(t, "a second peek", func() bool { return peeks() == 2 })
+	waitFor(t, "d hinted", func() bool { return slices.Contains(e.videos(), "d") })
+	if got := e.videos(); len(got) != 6 {
+		t.Errorf("edge took %v, want a, b, c, n1, n2, d once each", got)
+	}
+}

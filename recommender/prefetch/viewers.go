@@ -20,6 +20,9 @@ type viewer struct {
 	fastSkip  float64   // their rate of fast skips (Swipes.FastSkip)
 	rendition string    // the rendition they last played, "" until a player says
 	seen      time.Time // when they last did something
+	pages     int       // the pages served to them
+	peeked    int       // pages when their next page was last peeked at (Peek)
+	next      []string  // that peek's videos, until the next page is served
 }
 
 func newViewer(prior float64, now time.Time) *viewer {
@@ -29,6 +32,8 @@ func newViewer(prior float64, now time.Time) *viewer {
 // served adds a page served to the viewer's sequence.
 func (v *viewer) served(ids []string, now time.Time) {
 	v.seen = now
+	v.pages++
+	v.next = nil
 	v.seq = append(v.seq, ids...)
 	if drop := len(v.seq) - maxSeq; drop > 0 {
 		v.seq = append(v.seq[:0], v.seq[drop:]...)

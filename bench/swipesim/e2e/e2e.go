@@ -96,6 +96,9 @@ type Options struct {
 	// asks edge i mod Edges, always the same, and the hints go to every edge, since the feed
 	// does not know which edge a player asks.
 	OneEdge bool
+	// NoPeek has the prefetcher hint a page's first videos only once the page is served
+	// (prefetch.Config.PeekAhead negative), as before it peeked at the next page.
+	NoPeek bool
 	// Probes is the number of feedback-to-ranking probes, spread over the run with prefetch
 	// on, each as a user of its own. Default 20.
 	Probes int
@@ -248,8 +251,11 @@ type Details struct {
 	EdgeWasteRatio float64
 	// HintedVideos and HintedBytes are the (edge, video) pairs the edges fetched something
 	// for, and the bytes, by the harness's log of the hints (the report's waste is from it).
-	HintedVideos         int
-	HintedBytes          int64
+	HintedVideos int
+	HintedBytes  int64
+	// Slow are the slow swipe starts with prefetch on (a missed first segment, or a first
+	// byte after slowAfter), by cause.
+	Slow                 SlowCauses
 	NewVideosCounted     int // uploads whose whole window was in the run
 	Window               time.Duration
 	SetupTime, TotalTime time.Duration
@@ -278,6 +284,7 @@ func (d Details) String() string {
 	s += fmt.Sprintf("prefetch hints (videos): %v, %d bytes fetched\n", d.Hints, d.HintBytes)
 	s += fmt.Sprintf("prefetch by the hints' log: %d (edge, video) pairs, %d bytes; by the edges' counts: %d objects, %d used (waste %.3f)\n",
 		d.HintedVideos, d.HintedBytes, d.Prefetched, d.PrefetchUsed, d.EdgeWasteRatio)
+	s += fmt.Sprintf("slow swipe starts with prefetch on (first segment missed, or first byte after %v): %+v\n", slowAfter, d.Slow)
 	s += fmt.Sprintf("feedback: %d probes, %d timed out; new videos counted: %d (window %v simulated)\n",
 		d.Probes, d.ProbeTimeouts, d.NewVideosCounted, d.Window)
 	s += fmt.Sprintf("For You load: %d sent, %d errors %s, p50 %.1f ms\n", d.LoadSent, d.LoadErrors, d.LoadFirstError, d.LoadP50MS)
@@ -390,7 +397,7 @@ func runMode(ctx context.Context, opts Options, w *world.World, store storage.St
 	}
 	opts.Progress("prefetch " + mode + ": starting the system")
 	sys, err := startSystem(ctx, systemConfig{dsn: dsn, dir: filepath.Join(dir, "edges-"+mode), edges: opts.Edges,
-		originLatency: opts.OriginLatency, prefetch: on, oneEdge: opts.OneEdge, seed: opts.Seed, timeScale: opts.TimeScale, log: opts.Logger}, store)
+		originLatency: opts.OriginLatency, prefetch: on, oneEdge: opts.OneEdge, noPeek: opts.NoPeek, seed: opts.Seed, timeScale: opts.TimeScale, log: opts.Logger}, store)
 	if err != nil {
 		return err
 	}
@@ -468,6 +475,7 @@ func runMode(ctx context.Context, opts Options, w *world.World, store storage.St
 		return nil
 	}
 	rep.Details.On = d
+	rep.Details.Slow = sys.rank.log.causes(r.slow)
 	rep.FirstSegmentHitRatio.PrefetchOn = round3(hitRatio)
 	rep.SwipeStartMS.P50On, rep.SwipeStartMS.P95On = ms(percentile(r.swipes, 50)), ms(percentile(r.swipes, 95))
 	rep.FeedbackToRankingP95MS = ms(percentile(probeLat, 95))

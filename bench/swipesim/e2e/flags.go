@@ -15,6 +15,7 @@ func (o *Options) Register(fs *flag.FlagSet, prefix string) {
 	fs.DurationVar(&o.OriginLatency, prefix+"origin-latency", 0, "the delay of every origin request (default 80ms; negative: none)")
 	fs.IntVar(&o.Edges, prefix+"edges", 0, "edge nodes (default 3)")
 	fs.BoolVar(&o.OneEdge, prefix+"one-edge", false, "every player asks the first edge, and the hints go to it alone (reelay up's shape)")
+	fs.BoolVar(&o.NoPeek, prefix+"no-peek", false, "the prefetcher hints a page's first videos only once it is served, not before (the prefetcher as it was)")
 	fs.IntVar(&o.Probes, prefix+"probes", 0, "feedback-to-ranking probes (default 20)")
 	fs.IntVar(&o.Rate, prefix+"rate", 0, "requests per second of the For You load (default 1000)")
 	fs.DurationVar(&o.LoadDuration, prefix+"load-duration", 0, "the For You load's measured length (default 5s)")

@@ -21,6 +21,7 @@ type hintLog struct {
 
 	mu    sync.Mutex
 	hints []sentHint
+	sent  map[string][]time.Time // by "host:port video": when each hint of the video went to that edge
 }
 
 // sentHint is one video of a prefetch request that the edge fetched something for.
@@ -31,7 +32,9 @@ type sentHint struct {
 	bytes int64     // the request's bytes, shared by its videos by the objects each fetched
 }
 
-func newHintLog() *hintLog { return &hintLog{next: http.DefaultTransport} }
+func newHintLog() *hintLog {
+	return &hintLog{next: http.DefaultTransport, sent: map[string][]time.Time{}}
+}
 
 // RoundTrip implements http.RoundTripper.
 func (l *hintLog) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -60,6 +63,7 @@ func (l *hintLog) RoundTrip(req *http.Request) (*http.Response, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, v := range res.Videos {
+		l.sent[req.URL.Host+" "+v.Video] = append(l.sent[req.URL.Host+" "+v.Video], at)
 		if v.Fetched > 0 {
 			l.hints = append(l.hints, sentHint{edge: req.URL.Host, video: v.Video, at: at, bytes: res.Bytes * int64(v.Fetched) / int64(fetched)})
 		}
@@ -84,4 +88,61 @@ func (l *hintLog) waste(started func(edge, video string, after time.Time) bool) 
 		ratio = float64(wasted) / float64(total)
 	}
 	return total, ratio, len(l.hints)
+}
+
+// lastBefore returns when a hint of video last went to the edge at host before at, and
+// whether one did.
+func (l *hintLog) lastBefore(host, video string, at time.Time) (time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var last time.Time
+	found := false
+	for _, t := range l.sent[host+" "+video] {
+		if t.Before(at) && (!found || t.After(last)) {
+			last, found = t, true
+		}
+	}
+	return last, found
+}
+
+// SlowCauses counts the slow swipe starts of a run with prefetch on (a first segment that
+// missed, or a first byte after slowAfter) by what the hints' log says of them.
+type SlowCauses struct {
+	// Missed is how many of them missed the first segment (the others hit it, late).
+	Missed int
+	// PageFirst: the first video of a page, which the prefetcher learns of only when the page
+	// is served, as the player starts it.
+	PageFirst int
+	// NotHinted: no hint of the video had gone to that edge before the start.
+	NotHinted int
+	// Late: the last hint went less than lateWithin before the start, its fill under way.
+	Late int
+	// Earlier: a hint went earlier than that.
+	Earlier int
+}
+
+// lateWithin is how long a hint's fill may take: its requests to the origin, three one after
+// the other (the master playlist, the media playlists, then the init and first segments).
+const lateWithin = 500 * time.Millisecond
+
+// causes classifies slow.
+func (l *hintLog) causes(slow []slowStart) SlowCauses {
+	var c SlowCauses
+	for _, s := range slow {
+		if !s.hit {
+			c.Missed++
+		}
+		at, ok := l.lastBefore(s.host, s.video, s.at)
+		switch {
+		case s.pos == 0 && (!ok || s.at.Sub(at) < lateWithin):
+			c.PageFirst++
+		case !ok:
+			c.NotHinted++
+		case s.at.Sub(at) < lateWithin:
+			c.Late++
+		default:
+			c.Earlier++
+		}
+	}
+	return c
 }

@@ -73,3 +73,30 @@ func TestHintLog(t *testing.T) {
 		})
 	}
 }
+
+// TestSlowCauses sorts slow swipe starts by what the hints' log says of them.
+func TestSlowCauses(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	l := newHintLog()
+	l.sent["e:1 early"] = []time.Time{t0}
+	l.sent["e:1 late"] = []time.Time{t0, t0.Add(9800 * time.Millisecond)} // the last one counts
+	l.sent["e:1 after"] = []time.Time{t0.Add(11 * time.Second)}           // after the start: not before it
+	l.sent["e:1 first"] = []time.Time{t0.Add(9900 * time.Millisecond)}
+	l.sent["e:1 firstearly"] = []time.Time{t0}
+	l.sent["other:1 elsewhere"] = []time.Time{t0}
+	at := t0.Add(10 * time.Second)
+	got := l.causes([]slowStart{
+		{host: "e:1", video: "early", at: at, pos: 3, hit: true},
+		{host: "e:1", video: "late", at: at, pos: 3},
+		{host: "e:1", video: "after", at: at, pos: 3},
+		{host: "e:1", video: "never", at: at, pos: 3},
+		{host: "e:1", video: "elsewhere", at: at, pos: 3},
+		{host: "e:1", video: "first", at: at, pos: 0},
+		{host: "e:1", video: "firstnever", at: at, pos: 0},
+		{host: "e:1", video: "firstearly", at: at, pos: 0},
+	})
+	want := SlowCauses{Missed: 7, PageFirst: 2, NotHinted: 3, Late: 1, Earlier: 2}
+	if got != want {
+		t.Errorf("causes %+v, want %+v", got, want)
+	}
+}

@@ -73,7 +73,8 @@ func (p *player) watch(ctx context.Context, it feed.Item, pos int, first bool) {
 		e.rec.fail(err)
 		return
 	}
-	e.rec.start(p.host, it.ID, time.Now())
+	began := time.Now()
+	e.rec.start(p.host, it.ID, began)
 	st, err := e.client.startVideo(ctx, u)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -82,7 +83,7 @@ func (p *player) watch(ctx context.Context, it feed.Item, pos int, first bool) {
 		return
 	}
 	if !first {
-		e.rec.swipe(st)
+		e.rec.swipe(st, p.host, it.ID, began, pos)
 	}
 	buffered := make(chan error, 1)
 	go func() { buffered <- e.client.buffer(ctx, st) }()

@@ -14,6 +14,7 @@ type recorder struct {
 	steps       [4][]time.Duration // of those swipes, each request's time (see start.steps)
 	impressions map[string][]time.Time
 	starts      map[string][]time.Time // by "host:port video": when players on that edge started the video
+	slow        []slowStart            // the swipes whose first segment missed or came late
 	adjacent    int                    // consecutive items of a player's feed by the same creator
 	items       int                    // items served in all pages
 	pages       int
@@ -45,10 +46,27 @@ func (r *recorder) started(host, video string, after time.Time) bool {
 	return false
 }
 
-// swipe notes the start of a video that the player swiped to.
-func (r *recorder) swipe(st start) {
+// slowStart is a swipe whose first segment missed the edge's cache or took long, with what
+// the diagnosis of its cause needs.
+type slowStart struct {
+	host, video string
+	at          time.Time // when the player started it
+	pos         int       // its position in its page
+	hit         bool
+}
+
+// slowAfter is the swipe-start latency from which a start counts as slow (a hit answers in a
+// few milliseconds; a miss costs the origin's latency).
+const slowAfter = 40 * time.Millisecond
+
+// swipe notes the start of a video that the player asking host swiped to at, the pos-th of
+// its page.
+func (r *recorder) swipe(st start, host, video string, at time.Time, pos int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if !st.hit || st.firstByte >= slowAfter {
+		r.slow = append(r.slow, slowStart{host: host, video: video, at: at, pos: pos, hit: st.hit})
+	}
 	r.swipes = append(r.swipes, st.firstByte)
 	for i, d := range st.steps {
 		r.steps[i] = append(r.steps[i], d)

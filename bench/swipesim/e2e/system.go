@@ -53,6 +53,7 @@ type systemConfig struct {
 	originLatency time.Duration
 	prefetch      bool
 	oneEdge       bool // the players all ask the first edge: the hints go to it alone
+	noPeek        bool // the prefetcher does not peek at the next page (Options.NoPeek)
 	seed          int64
 	timeScale     time.Duration // real time of a simulated second
 	log           *slog.Logger

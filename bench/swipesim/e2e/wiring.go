@@ -52,6 +52,9 @@ func newRanking(s *system, cfg systemConfig) (*ranking, error) {
 			UserInterval: sim(prefetch.DefaultUserInterval), Registerer: r.metrics, Client: &http.Client{Transport: r.log}, Logger: cfg.log}); err != nil {
 			return nil, fmt.Errorf("e2e: %w", err)
 		}
+		if !cfg.noPeek {
+			r.prefetch.SetPeek(rk.Peek)
+		}
 	}
 	return r, nil
 }
