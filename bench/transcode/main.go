@@ -170,7 +170,11 @@ func main() {
 			rss[c.name] = append(rss[c.name], ru.Maxrss) // KiB on Linux
 			load := loadAverage()
 			loads = append(loads, load)
-			fmt.Fprintf(os.Stderr, "run %d %-8s %8.2fs wall %8.2fs cpu %6d MiB  load %s\n", i+1, c.name, d.Seconds(), used.Seconds(), ru.Maxrss>>10, load)
+			tp := ""
+			if p := playable[c.name]; len(p) > 0 {
+				tp = fmt.Sprintf("  playable after %.2fs", p[len(p)-1].Seconds())
+			}
+			fmt.Fprintf(os.Stderr, "run %d %-8s %8.2fs wall %8.2fs cpu %6d MiB  load %s%s\n", i+1, c.name, d.Seconds(), used.Seconds(), ru.Maxrss>>10, load, tp)
 			if i == 0 && *quality {
 				q, err := measureQuality(*src, out, c.name)
 				if err != nil {
