@@ -1,8 +1,10 @@
 package transcoder
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -52,27 +54,52 @@ type audioParams struct {
 }
 
 // videoChain returns the filter description of the video chain:
-// [vin] deinterlace → fps → rotation → split → per rung: scale → yuv420p → square pixels [vN].
+// [vin] deinterlace → fps → rotation → yuv420p → the rungs, largest first, each scaled from the
+// one above it → square pixels [vN].
 // yadif only touches frames flagged interlaced (camcorders); progressive frames pass through.
 // The fps filter comes before the split, so that every rung sees the same constant-rate frames,
-// and before the rotation, so that dropped frames are never rotated.
+// and before the rotation, so that dropped frames are never rotated. The pixel format is
+// converted once, at the top, rather than by each rung's scaler. The rungs cascade (1080p →
+// 720p → 540p → 360p): each scales the pictures of the rung above it, a smaller picture than
+// the source, so the scalers read less; a rung of the picture's own size (with square pixels)
+// takes the pictures as they are, unscaled. On the bench's 1080x1920 ladder the cascade takes
+// about 30 % less scaling time than scaling every rung from the source, and the rungs' SSIM
+// against the source scaled directly stays within 0.0003 of it (bench/RESULTS.md, issue 16).
 func (s graphSpec) videoChain() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "[vin]yadif=mode=send_frame:deint=interlaced,fps=fps=%d/%d:start_time=0:round=near,", s.rate.Num, s.rate.Den)
+	w, h := s.video.width, s.video.height
 	switch s.rotation {
 	case 90:
 		b.WriteString("transpose=dir=clock,")
+		w, h = h, w
 	case 180:
 		b.WriteString("hflip,vflip,")
 	case 270:
 		b.WriteString("transpose=dir=cclock,")
+		w, h = h, w
 	}
-	fmt.Fprintf(&b, "split=%d", len(s.targets))
-	for i := range s.targets {
-		fmt.Fprintf(&b, "[s%d]", i)
+	b.WriteString("format=pix_fmts=yuv420p[p0]")
+	square := s.video.sar.Num() <= 0 || s.video.sar.Den() <= 0 || s.video.sar.Num() == s.video.sar.Den()
+	order := make([]int, len(s.targets))
+	for i := range order {
+		order[i] = i
 	}
-	for i, t := range s.targets {
-		fmt.Fprintf(&b, ";[s%d]scale=w=%d:h=%d:flags=%s,format=pix_fmts=yuv420p,setsar=1[v%d]", i, t.Width, t.Height, s.scaleFlag, i)
+	slices.SortStableFunc(order, func(a, b int) int {
+		return cmp.Compare(s.targets[b].Width*s.targets[b].Height, s.targets[a].Width*s.targets[a].Height)
+	})
+	for k, i := range order {
+		t := s.targets[i]
+		fmt.Fprintf(&b, ";[p%d]", k)
+		if t.Width != w || t.Height != h || !square {
+			fmt.Fprintf(&b, "scale=w=%d:h=%d:flags=%s,", t.Width, t.Height, s.scaleFlag)
+		}
+		if k < len(order)-1 {
+			fmt.Fprintf(&b, "setsar=1,split=2[v%d][p%d]", i, k+1)
+		} else {
+			fmt.Fprintf(&b, "setsar=1[v%d]", i)
+		}
+		w, h, square = t.Width, t.Height, true
 	}
 	return b.String()
 }

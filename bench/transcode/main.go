@@ -16,6 +16,13 @@
 // the candidate frames, colour conversion and JPEG: 0.14 G, a fixed cost), and an MD5 per
 // segment (0.12 G).
 //
+// In the first round it also measures what each contender's rungs look like: every rung's SSIM
+// and PSNR against the source, scaled to the rung with the scaler both use (bicubic), through
+// FFmpeg's ssim and psnr filters (-quality=false skips it). A speed-up that costs quality is
+// not a speed-up. -baseline runs a second reelay binary (the one before a change) as a third
+// contender in the same rounds, so that before and after are each compared with the same
+// FFmpeg runs. Each run's line gives the load average, for a shared machine.
+//
 // reelay runs with --progressive, so that it also reports its time to playable: when
 // master.m3u8 first appears, as an EVENT presentation, while the transcode goes on.
 //
@@ -66,6 +73,8 @@ func main() {
 	runs := flag.Int("runs", 3, "runs of each contender")
 	reelay := flag.String("reelay", "bin/reelay", "reelay binary")
 	preset := flag.String("preset", "veryfast", "libx264 preset for both")
+	quality := flag.Bool("quality", true, "measure every rung's SSIM and PSNR against the source, in the first round")
+	baseline := flag.String("baseline", "", "another reelay binary (before a change) to run as a third contender in the same rounds")
 	flag.Parse()
 
 	work, err := os.MkdirTemp("", "bench-transcode-")
@@ -87,14 +96,17 @@ func main() {
 		name string
 		cmd  func(out string) *exec.Cmd
 	}
-	contenders := []contender{
-		{"reelay", func(out string) *exec.Cmd {
+	reelayCmd := func(bin string) func(out string) *exec.Cmd {
+		return func(out string) *exec.Cmd {
 			args := []string{"transcode", "--in", *src, "--out", out, "--preset", *preset, "--log-level", "error", "--progressive"}
 			if *reelayTHP {
 				args = append(args, "--huge-pages")
 			}
-			return exec.Command(*reelay, args...)
-		}},
+			return exec.Command(bin, args...)
+		}
+	}
+	contenders := []contender{
+		{"reelay", reelayCmd(*reelay)},
 		{"ffmpeg", func(out string) *exec.Cmd {
 			cmd := ffmpegLadder(*src, out, *preset)
 			if *ffmpegNoTHP {
@@ -107,19 +119,26 @@ func main() {
 			return cmd
 		}},
 	}
+	if *baseline != "" {
+		contenders = append(contenders, contender{"baseline", reelayCmd(*baseline)})
+	}
+	reelays := []string{"reelay"} // the contenders compared with ffmpeg
+	if *baseline != "" {
+		reelays = append(reelays, "baseline")
+	}
 	wall := map[string][]time.Duration{}
-	var playable []time.Duration        // reelay's time to playable, from its output
-	var pairs []float64                 // reelay's wall time over ffmpeg's, per round
-	cpu := map[string][]time.Duration{} // user+sys of the process and its threads
+	playable := map[string][]time.Duration{} // a reelay's time to playable, from its output
+	wallRatio := map[string][]float64{}      // a reelay's wall time over ffmpeg's, per round
+	cpuRatio := map[string][]float64{}       // the same for CPU time
+	cpu := map[string][]time.Duration{}      // user+sys of the process and its threads
 	rss := map[string][]int64{}
+	var loads []string
+	qualities := map[string][]rungQuality{}
 	for i := range *runs {
-		// Each goes first in every other run, so that an effect of the order does not always fall
-		// on the same one (on the shared machine the first transcode of a batch often used about
-		// 1 s more system time than the next ones).
-		order := contenders
-		if i%2 == 1 {
-			order = []contender{contenders[1], contenders[0]}
-		}
+		// The order rotates from round to round, so that an effect of the order does not always
+		// fall on the same one (on the shared machine the first transcode of a batch often used
+		// about 1 s more system time than the next ones).
+		order := append(slices.Clone(contenders[i%len(contenders):]), contenders[:i%len(contenders)]...)
 		for _, c := range order {
 			out := filepath.Join(work, fmt.Sprintf("%s-%d", c.name, i))
 			cmd := c.cmd(out)
@@ -133,7 +152,7 @@ func main() {
 				log.Fatalf("%s: %v\n%s", c.name, err, b)
 			}
 			d := time.Since(start)
-			if c.name == "reelay" {
+			if c.name != "ffmpeg" {
 				m := regexp.MustCompile(`playable after (\S+),`).FindSubmatch(b)
 				if m == nil {
 					log.Fatalf("reelay printed no time to playable:\n%s", b)
@@ -142,31 +161,177 @@ func main() {
 				if err != nil {
 					log.Fatal(err)
 				}
-				playable = append(playable, p)
+				playable[c.name] = append(playable[c.name], p)
 			}
 			ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 			used := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 			wall[c.name] = append(wall[c.name], d)
 			cpu[c.name] = append(cpu[c.name], used)
 			rss[c.name] = append(rss[c.name], ru.Maxrss) // KiB on Linux
-			fmt.Fprintf(os.Stderr, "run %d %-6s %8.2fs wall %8.2fs cpu %6d MiB\n", i+1, c.name, d.Seconds(), used.Seconds(), ru.Maxrss>>10)
+			load := loadAverage()
+			loads = append(loads, load)
+			tp := ""
+			if p := playable[c.name]; len(p) > 0 {
+				tp = fmt.Sprintf("  playable after %.2fs", p[len(p)-1].Seconds())
+			}
+			fmt.Fprintf(os.Stderr, "run %d %-8s %8.2fs wall %8.2fs cpu %6d MiB  load %s%s\n", i+1, c.name, d.Seconds(), used.Seconds(), ru.Maxrss>>10, load, tp)
+			if i == 0 && *quality {
+				q, err := measureQuality(*src, out, c.name)
+				if err != nil {
+					log.Fatalf("%s: measuring quality: %v", c.name, err)
+				}
+				qualities[c.name] = q
+			}
 			os.RemoveAll(out)
 		}
-		n := len(wall["reelay"])
-		pairs = append(pairs, wall["reelay"][n-1].Seconds()/wall["ffmpeg"][n-1].Seconds())
+		n := len(wall["ffmpeg"])
+		var line []string
+		for _, r := range reelays {
+			wr := wall[r][n-1].Seconds() / wall["ffmpeg"][n-1].Seconds()
+			cr := cpu[r][n-1].Seconds() / cpu["ffmpeg"][n-1].Seconds()
+			wallRatio[r], cpuRatio[r] = append(wallRatio[r], wr), append(cpuRatio[r], cr)
+			line = append(line, fmt.Sprintf("%s/ffmpeg wall %.3f× cpu %.3f×", r, wr, cr))
+		}
+		fmt.Fprintf(os.Stderr, "round %d: %s\n", i+1, strings.Join(line, ", "))
 	}
-	rw, fw := median(wall["reelay"]), median(wall["ffmpeg"])
-	rc, fc := median(cpu["reelay"]), median(cpu["ffmpeg"])
-	rr, fr := median(rss["reelay"]), median(rss["ffmpeg"])
-	fmt.Printf("| contender | median wall | median CPU (user+sys) | median peak RSS |\n|---|---|---|---|\n")
-	fmt.Printf("| reelay transcode | %.2f s | %.2f s | %d MiB |\n", rw.Seconds(), rc.Seconds(), rr>>10)
-	fmt.Printf("| ffmpeg CLI | %.2f s | %.2f s | %d MiB |\n", fw.Seconds(), fc.Seconds(), fr>>10)
-	fmt.Printf("| ratio reelay/ffmpeg | %.2f× | %.2f× | %.2f× |\n", rw.Seconds()/fw.Seconds(), rc.Seconds()/fc.Seconds(), float64(rr)/float64(fr))
-	slices.Sort(pairs)
-	fmt.Printf("\nwall-time ratio per round (each round runs both back to back): median %.3f×, range %.3f× to %.3f×\n",
-		median(pairs), pairs[0], pairs[len(pairs)-1])
-	fmt.Printf("reelay time to playable (--progressive): median %.2f s, against %.2f s to complete\n",
-		median(playable).Seconds(), rw.Seconds())
+
+	names := append(slices.Clone(reelays), "ffmpeg")
+	fmt.Printf("| contender | median wall | median CPU (user+sys) | median peak RSS | median time to playable |\n|---|---|---|---|---|\n")
+	for _, name := range names {
+		tp := "–"
+		if p := playable[name]; len(p) > 0 {
+			tp = fmt.Sprintf("%.2f s", median(p).Seconds())
+		}
+		fmt.Printf("| %s | %.2f s | %.2f s | %d MiB | %s |\n", name, median(wall[name]).Seconds(), median(cpu[name]).Seconds(), median(rss[name])>>10, tp)
+	}
+	for _, r := range reelays {
+		fmt.Printf("| ratio %s/ffmpeg (medians) | %.2f× | %.2f× | %.2f× | |\n", r,
+			median(wall[r]).Seconds()/median(wall["ffmpeg"]).Seconds(), median(cpu[r]).Seconds()/median(cpu["ffmpeg"]).Seconds(),
+			float64(median(rss[r]))/float64(median(rss["ffmpeg"])))
+	}
+	fmt.Printf("\nPer round (the contenders run back to back; ratios to that round's ffmpeg run):\n\n| round | load average (1, 5, 15 min) at each run, in run order |")
+	for _, r := range reelays {
+		fmt.Printf(" %s wall ratio | %s CPU ratio | %s RSS |", r, r, r)
+	}
+	fmt.Printf(" ffmpeg RSS |\n|---|---|%s---|\n", strings.Repeat("---|---|---|", len(reelays)))
+	for i := range *runs {
+		fmt.Printf("| %d | %s |", i+1, strings.Join(loads[i*len(contenders):(i+1)*len(contenders)], "; "))
+		for _, r := range reelays {
+			fmt.Printf(" %.3f× | %.3f× | %d MiB |", wallRatio[r][i], cpuRatio[r][i], rss[r][i]>>10)
+		}
+		fmt.Printf(" %d MiB |\n", rss["ffmpeg"][i]>>10)
+	}
+	fmt.Println()
+	for _, r := range reelays {
+		w, c := slices.Sorted(slices.Values(wallRatio[r])), slices.Sorted(slices.Values(cpuRatio[r]))
+		fmt.Printf("%s/ffmpeg per round: wall median %.3f× (%.3f× to %.3f×), CPU median %.3f× (%.3f× to %.3f×)\n",
+			r, median(w), w[0], w[len(w)-1], median(c), c[0], c[len(c)-1])
+	}
+	if *quality {
+		printQuality(names, qualities)
+	}
+}
+
+// rungQuality is one rung's likeness to the source.
+type rungQuality struct {
+	rung       rung
+	ssim, psnr float64 // SSIM of all planes; PSNR average over the planes, in dB
+}
+
+// measureQuality compares every rung a contender wrote under out with the source.
+func measureQuality(src, out, contender string) ([]rungQuality, error) {
+	var qs []rungQuality
+	for i, r := range ladder {
+		// Each rung's init segment and media segments, end to end, are one fragmented MP4.
+		var init, segs string
+		if contender == "ffmpeg" {
+			init, segs = filepath.Join(out, fmt.Sprintf("init_%d.mp4", i)), filepath.Join(out, fmt.Sprintf("v%d_*.m4s", i))
+		} else {
+			dir := filepath.Join(out, fmt.Sprintf("%dp", r.w))
+			init, segs = filepath.Join(dir, "init.mp4"), filepath.Join(dir, "seg_*.m4s")
+		}
+		files, err := filepath.Glob(segs)
+		if err != nil || len(files) == 0 {
+			return nil, fmt.Errorf("no segments %s", segs)
+		}
+		slices.Sort(files)
+		var b []byte
+		for _, f := range append([]string{init}, files...) {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				return nil, err
+			}
+			b = append(b, data...)
+		}
+		joined := filepath.Join(out, fmt.Sprintf("rung%d.mp4", i))
+		if err := os.WriteFile(joined, b, 0o644); err != nil {
+			return nil, err
+		}
+		ssim, psnr, err := compare(src, joined, r)
+		if err != nil {
+			return nil, fmt.Errorf("%dx%d: %w", r.w, r.h, err)
+		}
+		qs = append(qs, rungQuality{rung: r, ssim: ssim, psnr: psnr})
+	}
+	return qs, nil
+}
+
+var (
+	ssimAll  = regexp.MustCompile(`SSIM Y:.* All:([0-9.]+)`)
+	psnrMean = regexp.MustCompile(`PSNR y:.* average:([0-9.inf]+)`)
+)
+
+// compare returns the SSIM and PSNR of dist against src scaled to r (bicubic, as both
+// contenders scale). Frames are paired by their index: both streams are retimed to 0, 1, 2, ...
+// in one time base (pairing by the original timestamps, in time bases of 1/90000 and 1/15360,
+// paired frames one apart in FFmpeg 5.1's framesync).
+func compare(src, dist string, r rung) (ssim, psnr float64, err error) {
+	graph := fmt.Sprintf("[0:v]settb=1/30,setpts=N,format=yuv420p,split[d0][d1];"+
+		"[1:v]scale=w=%d:h=%d:flags=bicubic,format=yuv420p,settb=1/30,setpts=N,split[r0][r1];"+
+		"[d0][r0]ssim=shortest=1;[d1][r1]psnr=shortest=1", r.w, r.h)
+	out, err := exec.Command("ffmpeg", "-nostats", "-i", dist, "-i", src, "-filter_complex", graph, "-f", "null", "-").CombinedOutput()
+	if err != nil {
+		return 0, 0, fmt.Errorf("%v\n%s", err, out)
+	}
+	ms, mp := ssimAll.FindSubmatch(out), psnrMean.FindSubmatch(out)
+	if ms == nil || mp == nil {
+		return 0, 0, fmt.Errorf("no SSIM or PSNR in FFmpeg's output:\n%s", out)
+	}
+	fmt.Sscan(string(ms[1]), &ssim)
+	fmt.Sscan(string(mp[1]), &psnr)
+	return ssim, psnr, nil
+}
+
+// printQuality prints the SSIM and PSNR table, one row per rung, and each reelay's SSIM less
+// ffmpeg's.
+func printQuality(names []string, qs map[string][]rungQuality) {
+	fmt.Printf("\nQuality against the source scaled to the rung (first round):\n\n| rung |")
+	for _, n := range names {
+		fmt.Printf(" %s SSIM | %s PSNR |", n, n)
+	}
+	for _, n := range names[:len(names)-1] {
+		fmt.Printf(" SSIM %s − ffmpeg |", n)
+	}
+	fmt.Printf("\n|---|%s\n", strings.Repeat("---|", 3*len(names)-1))
+	for i, r := range ladder {
+		fmt.Printf("| %dx%d |", r.w, r.h)
+		for _, n := range names {
+			fmt.Printf(" %.5f | %.2f dB |", qs[n][i].ssim, qs[n][i].psnr)
+		}
+		for _, n := range names[:len(names)-1] {
+			fmt.Printf(" %+.5f |", qs[n][i].ssim-qs["ffmpeg"][i].ssim)
+		}
+		fmt.Println()
+	}
+}
+
+// loadAverage returns the machine's load averages over 1, 5 and 15 minutes.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
 }
 
 // ffmpegLadder is the FFmpeg CLI doing what reelay's transcoder does: deinterlace-if-needed,
