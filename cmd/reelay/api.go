@@ -14,67 +14,23 @@ import (
 // one process, stateless apart from the uploads it stages, so that any number of them share
 // a database and a store behind one balancer (see --node-url).
 type apiConfig struct {
-	common
-	listening
-	addr       string
-	dbDSN      string
-	store      string
-	adminToken string
-	publicURL  string
-	tracingFlags
+	uploadNode
 	feedFlags
-	uploadFlags
-	live liveIngest
 }
 
 func setupAPI(fs *flag.FlagSet) runner {
 	c := &apiConfig{}
-	c.common.register(fs)
-	c.listening.register(fs)
-	fs.StringVar(&c.addr, "addr", api.DefaultAddr, "API listener: every /v1 route (accounts, uploads, video status, feeds, social), the swipe player and the dashboard")
-	fs.StringVar(&c.dbDSN, "db", "", "metadata database: a postgres:// URL, or a SQLite file path for one node (required)")
-	fs.StringVar(&c.store, "store", "", "object store URL: "+storeURLHelp+" (required)")
-	fs.StringVar(&c.adminToken, "admin-token", "", "operator token for admin endpoints (at least 16 characters); empty disables them")
-	fs.StringVar(&c.publicURL, "public-url", "", publicURLUsage)
-	c.tracingFlags.register(fs)
+	c.uploadNode.register(fs, "API listener: every /v1 route (accounts, uploads, video status, feeds, social), the swipe player and the dashboard",
+		"metadata database: a postgres:// URL, or a SQLite file path for one node (required)")
 	c.feedFlags.register(fs)
-	c.uploadFlags.register(fs)
-	c.live.register(fs)
 	return c
 }
 
 func (c *apiConfig) validate() error {
-	if err := c.common.validate(); err != nil {
+	if err := c.uploadNode.validate(); err != nil {
 		return err
 	}
-	if err := c.listening.validate(); err != nil {
-		return err
-	}
-	if err := c.tracingFlags.validate(); err != nil {
-		return err
-	}
-	switch {
-	case c.dbDSN == "":
-		return usagef("--db is required")
-	case c.store == "":
-		return usagef("--store is required")
-	}
-	if err := checkAddr("addr", c.addr); err != nil {
-		return err
-	}
-	if err := c.feedFlags.validate(c.adminToken); err != nil {
-		return err
-	}
-	if err := c.uploadFlags.validate(); err != nil {
-		return err
-	}
-	if err := c.live.validate(); err != nil {
-		return err
-	}
-	if err := checkURL("public-url", c.publicURL); err != nil {
-		return err
-	}
-	return checkAdminToken(c.adminToken)
+	return c.feedFlags.validate(c.adminToken)
 }
 
 func (c *apiConfig) run(ctx context.Context, e *env) error {

@@ -24,6 +24,12 @@ import (
 // store; transcoding runs in `reelay transcode --worker` processes, and the video status API
 // in `reelay feed`, on the same database and store.
 type ingestConfig struct {
+	uploadNode
+}
+
+// uploadNode is what every process that takes uploads as an API node has: reelay ingest, and
+// reelay api beside the feed. Its flags and their checks are set up by register and validate.
+type uploadNode struct {
 	common
 	listening
 	addr       string
@@ -34,6 +40,51 @@ type ingestConfig struct {
 	tracingFlags
 	uploadFlags
 	live liveIngest
+}
+
+// register adds the node's flags; addr and db are the help of --addr and --db.
+func (n *uploadNode) register(fs *flag.FlagSet, addr, db string) {
+	n.common.register(fs)
+	n.listening.register(fs)
+	fs.StringVar(&n.addr, "addr", api.DefaultAddr, addr)
+	fs.StringVar(&n.dbDSN, "db", "", db)
+	fs.StringVar(&n.store, "store", "", "object store URL: "+storeURLHelp+" (required)")
+	fs.StringVar(&n.adminToken, "admin-token", "", "operator token for admin endpoints (at least 16 characters); empty disables them")
+	fs.StringVar(&n.publicURL, "public-url", "", publicURLUsage)
+	n.tracingFlags.register(fs)
+	n.uploadFlags.register(fs)
+	n.live.register(fs)
+}
+
+func (n *uploadNode) validate() error {
+	if err := n.common.validate(); err != nil {
+		return err
+	}
+	if err := n.listening.validate(); err != nil {
+		return err
+	}
+	if err := n.tracingFlags.validate(); err != nil {
+		return err
+	}
+	switch {
+	case n.dbDSN == "":
+		return usagef("--db is required")
+	case n.store == "":
+		return usagef("--store is required")
+	}
+	if err := checkAddr("addr", n.addr); err != nil {
+		return err
+	}
+	if err := n.uploadFlags.validate(); err != nil {
+		return err
+	}
+	if err := checkURL("public-url", n.publicURL); err != nil {
+		return err
+	}
+	if err := n.live.validate(); err != nil {
+		return err
+	}
+	return checkAdminToken(n.adminToken)
 }
 
 // uploadFlags are the flags of the upload routes, which reelay ingest and reelay api share.
@@ -121,48 +172,9 @@ const publicURLUsage = "base URL clients reach the API at (e.g. https://api.exam
 
 func setupIngest(fs *flag.FlagSet) runner {
 	c := &ingestConfig{}
-	c.common.register(fs)
-	c.listening.register(fs)
-	fs.StringVar(&c.addr, "addr", api.DefaultAddr, "API listener: /v1/uploads/ only (reelay feed serves the rest of /v1, reelay api both)")
-	fs.StringVar(&c.dbDSN, "db", "", "metadata database: a postgres:// URL or a SQLite file path (required)")
-	fs.StringVar(&c.store, "store", "", "object store URL: "+storeURLHelp+" (required)")
-	fs.StringVar(&c.adminToken, "admin-token", "", "operator token for admin endpoints (at least 16 characters); empty disables them")
-	fs.StringVar(&c.publicURL, "public-url", "", publicURLUsage)
-	c.tracingFlags.register(fs)
-	c.uploadFlags.register(fs)
-	c.live.register(fs)
+	c.register(fs, "API listener: /v1/uploads/ only (reelay feed serves the rest of /v1, reelay api both)",
+		"metadata database: a postgres:// URL or a SQLite file path (required)")
 	return c
-}
-
-func (c *ingestConfig) validate() error {
-	if err := c.common.validate(); err != nil {
-		return err
-	}
-	if err := c.listening.validate(); err != nil {
-		return err
-	}
-	if err := c.tracingFlags.validate(); err != nil {
-		return err
-	}
-	switch {
-	case c.dbDSN == "":
-		return usagef("--db is required")
-	case c.store == "":
-		return usagef("--store is required")
-	}
-	if err := checkAddr("addr", c.addr); err != nil {
-		return err
-	}
-	if err := c.uploadFlags.validate(); err != nil {
-		return err
-	}
-	if err := checkURL("public-url", c.publicURL); err != nil {
-		return err
-	}
-	if err := c.live.validate(); err != nil {
-		return err
-	}
-	return checkAdminToken(c.adminToken)
 }
 
 func (c *ingestConfig) run(ctx context.Context, e *env) error {
