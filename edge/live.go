@@ -11,7 +11,6 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/reelay/reelay/internal/apierr"
-	"github.com/reelay/reelay/internal/httpsem"
 )
 
 // Defaults of the live cache (Config.LivePlaylistTTL, LiveFileTTL, LiveMaxBytes).
@@ -87,17 +86,9 @@ type liveFetched struct {
 // serveLive answers GET, HEAD and OPTIONS of a live stream's file, path p.
 func (e *Edge) serveLive(ctx *fasthttp.RequestCtx, p string) error {
 	h := &ctx.Response.Header
-	preflight := ctx.IsOptions()
-	httpsem.CORS(h.Set, "*", preflight)
-	switch {
-	case ctx.IsGet() || ctx.IsHead():
-	case preflight:
-		ctx.SetStatusCode(http.StatusNoContent)
-		return nil
-	default:
-		return methodNotAllowed(ctx, httpsem.CORSAllowMethods)
+	if answered, err := e.mediaRequest(ctx); answered {
+		return err
 	}
-	e.stats.requests.Add(1)
 	key := p
 	if q := ctx.URI().QueryString(); len(q) > 0 {
 		key += "?" + string(q)

@@ -18,20 +18,30 @@ import (
 	"github.com/reelay/reelay/internal/apierr"
 )
 
+// mediaRequest sets the CORS headers of a request for a video's or a live stream's file, and
+// answers it when it is a preflight or a method other than GET and HEAD; answered is false for
+// a GET or HEAD, which it counts, and which the caller answers.
+func (e *Edge) mediaRequest(ctx *fasthttp.RequestCtx) (answered bool, err error) {
+	preflight := ctx.IsOptions()
+	httpsem.CORS(ctx.Response.Header.Set, "*", preflight)
+	switch {
+	case ctx.IsGet() || ctx.IsHead():
+		e.stats.requests.Add(1)
+		return false, nil
+	case preflight:
+		ctx.SetStatusCode(http.StatusNoContent)
+		return true, nil
+	default:
+		return true, methodNotAllowed(ctx, httpsem.CORSAllowMethods)
+	}
+}
+
 // serveObject answers GET, HEAD and OPTIONS of /v/{video}/{name}, raw path p.
 func (e *Edge) serveObject(tctx context.Context, ctx *fasthttp.RequestCtx, p string) error {
 	h := &ctx.Response.Header
-	preflight := ctx.IsOptions()
-	httpsem.CORS(h.Set, "*", preflight)
-	switch {
-	case ctx.IsGet() || ctx.IsHead():
-	case preflight:
-		ctx.SetStatusCode(http.StatusNoContent)
-		return nil
-	default:
-		return methodNotAllowed(ctx, httpsem.CORSAllowMethods)
+	if answered, err := e.mediaRequest(ctx); answered {
+		return err
 	}
-	e.stats.requests.Add(1)
 	obj, ok := layout.Parse(p)
 	if !ok {
 		return errNotFound
