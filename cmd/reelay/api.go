@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"path/filepath"
 
 	"github.com/reelay/reelay/api"
 	"github.com/reelay/reelay/web"
@@ -34,45 +33,28 @@ func (c *apiConfig) validate() error {
 }
 
 func (c *apiConfig) run(ctx context.Context, e *env) error {
-	log := c.logger(e.stderr)
-	logFFmpegTo(log) // the probe of every finished upload
-	limits, logLimits := c.serving(1)
-	store, d, err := openBackends(ctx, c.store, c.dbDSN, log)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	m := newMetrics()
-	tp, flush, err := c.tracingFlags.provider(ctx, e, "reelay-api", log)
-	if err != nil {
-		return err
-	}
-	defer flush()
-	uploads, pipe, err := c.uploadFlags.handler(d, store, c.publicURL, m.Registry(), tp, log)
-	if err != nil {
-		return err
-	}
-	lv, err := c.live.start(pipe, store, filepath.Join(c.uploadDir, "live"), m.Registry(), log)
+	o, release, err := c.open(ctx, e)
+	defer release()
 	if err != nil {
 		return err
 	}
 	// What goes live is at the top of the followers' Following feeds.
-	feedSvc, rec, runs, err := c.feedFlags.service(ctx, d, store, c.publicURL, c.adminToken, lv.following(), m, log)
+	feedSvc, rec, runs, err := c.feedFlags.service(ctx, o.d, o.store, c.publicURL, c.adminToken, o.live.following(), o.m, o.log)
 	if err != nil {
 		return err
 	}
 	apiCfg := api.Config{
-		Addr: c.addr, Tokens: feedSvc.Tokens(), AdminToken: c.adminToken, Feed: feedSvc.Handler(), Uploads: uploads.Handler(),
-		Dashboard: c.feedFlags.dashboard(d, c.adminToken, log),
-		Pages:     web.Handler(), Ready: readiness(store.Ping, d.Ping, rec.Ready), Metrics: m, Logger: log, Limits: limits,
-		MetricsToken: c.metricsTokenOr(c.adminToken), TracerProvider: tp,
+		Addr: c.addr, Tokens: feedSvc.Tokens(), AdminToken: c.adminToken, Feed: feedSvc.Handler(), Uploads: o.uploads.Handler(),
+		Dashboard: c.feedFlags.dashboard(o.d, c.adminToken, o.log),
+		Pages:     web.Handler(), Ready: readiness(o.store.Ping, o.d.Ping, rec.Ready), Metrics: o.m, Logger: o.log, Limits: o.limits,
+		MetricsToken: c.metricsTokenOr(c.adminToken), TracerProvider: o.tp,
 	}
-	lv.mount(&apiCfg)
+	o.live.mount(&apiCfg)
 	apiSrv, err := api.New(apiCfg)
 	if err != nil {
 		return err
 	}
-	logLimits(log)
+	o.logLimits(o.log)
 	fmt.Fprintf(e.stdout, "api %s\n", apiSrv.URL())
-	return runAll(ctx, append(append(runs, lv.runs()...), apiSrv.Run, feedSvc.Run, uploads.Run)...)
+	return runAll(ctx, append(append(runs, o.live.runs()...), apiSrv.Run, feedSvc.Run, o.uploads.Run)...)
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/reelay/reelay/db"
 	"github.com/reelay/reelay/feed"
 	"github.com/reelay/reelay/ingest"
+	"github.com/reelay/reelay/internal/listener"
+	"github.com/reelay/reelay/internal/server"
 	"github.com/reelay/reelay/pipeline"
 	"github.com/reelay/reelay/storage"
 	"github.com/reelay/reelay/transcoder"
@@ -177,41 +179,69 @@ func setupIngest(fs *flag.FlagSet) runner {
 	return c
 }
 
+// openedNode is what an upload node runs on, as uploadNode.open sets it up.
+type openedNode struct {
+	log       *slog.Logger
+	limits    listener.Limits
+	logLimits func(*slog.Logger)
+	store     storage.Store
+	d         *db.DB
+	m         *server.Metrics
+	tp        trace.TracerProvider
+	uploads   *ingest.Handler
+	live      liveTier
+}
+
+// open sets up what the node runs on: the logger, the store and the database, the metrics,
+// the tracer, the upload routes with their pipeline, and live if asked. release frees what
+// it holds (the tracer's last spans, then the database); it is set also on an error.
+func (n *uploadNode) open(ctx context.Context, e *env) (o openedNode, release func(), err error) {
+	var closers []func()
+	release = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	o.log = n.logger(e.stderr)
+	logFFmpegTo(o.log) // the probe of every finished upload
+	o.limits, o.logLimits = n.serving(1)
+	if o.store, o.d, err = openBackends(ctx, n.store, n.dbDSN, o.log); err != nil {
+		return o, release, err
+	}
+	closers = append(closers, func() { o.d.Close() })
+	o.m = newMetrics()
+	tp, flush, err := n.tracingFlags.provider(ctx, e, "reelay-api", o.log)
+	if err != nil {
+		return o, release, err
+	}
+	o.tp, closers = tp, append(closers, flush)
+	uploads, pipe, err := n.uploadFlags.handler(o.d, o.store, n.publicURL, o.m.Registry(), tp, o.log)
+	if err != nil {
+		return o, release, err
+	}
+	o.uploads = uploads
+	o.live, err = n.live.start(pipe, o.store, filepath.Join(n.uploadDir, "live"), o.m.Registry(), o.log)
+	return o, release, err
+}
+
 func (c *ingestConfig) run(ctx context.Context, e *env) error {
-	log := c.logger(e.stderr)
-	logFFmpegTo(log) // the probe of every finished upload
-	limits, logLimits := c.serving(1)
-	store, d, err := openBackends(ctx, c.store, c.dbDSN, log)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	m := newMetrics()
-	tp, flush, err := c.tracingFlags.provider(ctx, e, "reelay-api", log)
-	if err != nil {
-		return err
-	}
-	defer flush()
-	uploads, pipe, err := c.uploadFlags.handler(d, store, c.publicURL, m.Registry(), tp, log)
+	o, release, err := c.open(ctx, e)
+	defer release()
 	if err != nil {
 		return err
 	}
 	apiCfg := api.Config{
-		Addr: c.addr, Tokens: feed.NewAccounts(d), AdminToken: c.adminToken, Uploads: uploads.Handler(),
-		Ready: readiness(store.Ping, d.Ping), Metrics: m, Logger: log, Limits: limits, MetricsToken: c.metricsTokenOr(c.adminToken),
-		TracerProvider: tp,
+		Addr: c.addr, Tokens: feed.NewAccounts(o.d), AdminToken: c.adminToken, Uploads: o.uploads.Handler(),
+		Ready: readiness(o.store.Ping, o.d.Ping), Metrics: o.m, Logger: o.log, Limits: o.limits,
+		MetricsToken: c.metricsTokenOr(c.adminToken), TracerProvider: o.tp,
 	}
-	lv, err := c.live.start(pipe, store, filepath.Join(c.uploadDir, "live"), m.Registry(), log)
-	if err != nil {
-		return err
-	}
-	lv.mount(&apiCfg)
-	tiers := append(lv.runs(), uploads.Run)
+	o.live.mount(&apiCfg)
+	tiers := append(o.live.runs(), o.uploads.Run)
 	apiSrv, err := api.New(apiCfg)
 	if err != nil {
 		return err
 	}
-	logLimits(log)
+	o.logLimits(o.log)
 	fmt.Fprintf(e.stdout, "api %s\n", apiSrv.URL())
 	return runAll(ctx, append(tiers, apiSrv.Run)...)
 }
