@@ -616,10 +616,11 @@ func TestBitrateCap(t *testing.T) {
 	p.Answer(t, body)
 	stop, sent := make(chan struct{}), make(chan struct{})
 	go func() { p.Send(c, stop); close(sent) }()
+	// The session leaves the list as it starts to end, and is counted once it has: wait for both.
 	deadline := time.Now().Add(30 * time.Second)
-	for srv.Sessions() != 0 {
+	for srv.Sessions() != 0 || testutil.ToFloat64(srv.ended.WithLabelValues(endBitrate)) == 0 {
 		if time.Now().After(deadline) {
-			t.Fatal("a session above the bitrate cap was not ended")
+			t.Fatalf("a session above the bitrate cap was not ended: %d sessions, ended by reason %v", srv.Sessions(), endedByReason(srv))
 		}
 		time.Sleep(50 * time.Millisecond) // polling, with a deadline
 	}
@@ -630,6 +631,17 @@ func TestBitrateCap(t *testing.T) {
 	<-sent
 	p.Close()
 	waitGoroutines(t, before)
+}
+
+// endedByReason returns the ended sessions counted by reason, for a failure's message.
+func endedByReason(srv *Server) map[string]float64 {
+	out := map[string]float64{}
+	for _, r := range []string{endDeleted, endICEFailed, endClosed, endBitrate, endServerClosed, endSetupFailed} {
+		if n := testutil.ToFloat64(srv.ended.WithLabelValues(r)); n > 0 {
+			out[r] = n
+		}
+	}
+	return out
 }
 
 // TestUDPPortRange checks that the sessions' candidates take their ports from the configured
