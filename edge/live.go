@@ -231,8 +231,9 @@ func (e *Edge) keepLive(p, key string, f fill, h how) liveFetched {
 
 // liveStream returns the stream of a live file's path, /v/live/{stream}/{file}.
 func liveStream(p string) (string, bool) {
-	id, _, ok := strings.Cut(strings.TrimPrefix(p, layout.LivePathPrefix), "/")
-	return id, ok && id != ""
+	rest, ok := strings.CutPrefix(p, layout.LivePathPrefix)
+	id, _, ok2 := strings.Cut(rest, "/")
+	return id, ok && ok2 && id != ""
 }
 
 // liveRingKey is the key of live stream id on the cluster's ring: every file of a stream has

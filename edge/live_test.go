@@ -311,3 +311,42 @@ func TestLiveOwnerDown(t *testing.T) {
 		t.Errorf("no live request was sent to the owner %s once it was down", owner.name)
 	}
 }
+
+var liveStreamTests = []struct {
+	path, id string
+	ok       bool
+}{
+	{"/v/live/abc/index.m3u8", "abc", true},
+	{"/v/live/abc/part_1.mp4", "abc", true},
+	{"/v/live/abc/", "abc", true},
+	{"/v/live/abc", "", false},
+	{"/v/live//index.m3u8", "", false},
+	{"/v/live/", "", false},
+	{"/v/abc/index.m3u8", "", false},
+	{"", "", false},
+}
+
+func TestLiveStream(t *testing.T) {
+	for _, tt := range liveStreamTests {
+		if id, ok := liveStream(tt.path); id != tt.id && tt.ok || ok != tt.ok {
+			t.Errorf("liveStream(%q) = %q, %v; want %q, %v", tt.path, id, ok, tt.id, tt.ok)
+		}
+	}
+}
+
+// FuzzLiveStream checks that the stream of any path is a non-empty segment of it, right
+// after the live prefix, so that all of a stream's files have one ring key.
+func FuzzLiveStream(f *testing.F) {
+	for _, tt := range liveStreamTests {
+		f.Add(tt.path)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		id, ok := liveStream(p)
+		if !ok {
+			return
+		}
+		if id == "" || strings.Contains(id, "/") || !strings.HasPrefix(p, layout.LivePathPrefix+id+"/") {
+			t.Errorf("liveStream(%q) = %q", p, id)
+		}
+	})
+}
