@@ -171,8 +171,9 @@ type Config struct {
 	// SigningKey is the HMAC-SHA256 key of signed URLs (internal/signedurl). Default nil:
 	// signatures are not checked.
 	SigningKey []byte
-	// FetchTimeout bounds each fetch from the origin or a peer. Default DefaultFetchTimeout
-	// (10 s).
+	// FetchTimeout bounds each fetch from the origin or a peer, a live stream's blocking
+	// playlist reload included: keep it above the origin's hold of one (6 s). Default
+	// DefaultFetchTimeout (10 s).
 	FetchTimeout time.Duration
 	// PrefetchBudget is the most bytes one prefetch request fetches. Default
 	// DefaultPrefetchBudget (64 MiB).
