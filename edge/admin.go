@@ -37,6 +37,11 @@ type counters struct {
 	purges        atomic.Int64 // purge requests handled
 	prefetched    atomic.Int64 // objects fetched by prefetch requests
 	clientGone    atomic.Int64 // requests whose client went away during the fill, left unanswered
+
+	// A player's request for a live file (live.go) fills from the stream's owner or from the
+	// origin; peerErrors counts the owners that failed for them too.
+	livePeerFills   atomic.Int64
+	liveOriginFills atomic.Int64
 }
 
 // Stats is what GET /_edge/stats answers.
@@ -64,6 +69,11 @@ type Stats struct {
 	// Videos are the busiest videos of the last minute on this node, by players' requests and
 	// by origin fetches (see VideoTraffic).
 	Videos []VideoTraffic `json:"videos,omitempty"`
+
+	// LivePeerFills and LiveOriginFills count the requests for live files that this node
+	// sent to the stream's owner, and to the origin.
+	LivePeerFills   int64 `json:"live_peer_fills"`
+	LiveOriginFills int64 `json:"live_origin_fills"`
 }
 
 // MemberInfo is a cluster member as Stats reports it.
@@ -105,6 +115,7 @@ func (e *Edge) Stats() Stats {
 		ClientGone:    e.stats.clientGone.Load(),
 		Memory:        TierStats{Bytes: ms.Bytes, Capacity: e.mem.Capacity(), Entries: ms.Entries, Hits: ms.Hits, Misses: ms.Misses, Evictions: ms.Evictions},
 	}
+	s.LivePeerFills, s.LiveOriginFills = e.stats.livePeerFills.Load(), e.stats.liveOriginFills.Load()
 	s.PrefetchUsed, s.PrefetchWaste = e.prefetches.counts()
 	s.Videos = e.traffic.top()
 	if e.disk != nil {
@@ -149,6 +160,8 @@ func (e *Edge) register(reg prometheus.Registerer) (*listener.Metrics, error) {
 		counter("peer_fills_total", "Fetches answered by the key's owner.", &e.stats.peerFills),
 		counter("peer_errors_total", "Fetches the owner failed.", &e.stats.peerErrors),
 		counter("origin_fetches_total", "Fetches from the origin.", &e.stats.originFetches),
+		counter("live_peer_fills_total", "Requests for live files sent to the stream's owner.", &e.stats.livePeerFills),
+		counter("live_origin_fills_total", "Requests for live files sent to the origin.", &e.stats.liveOriginFills),
 		counter("served_bytes_total", "Object body bytes sent.", &e.stats.bytesServed),
 		counter("client_gone_total", "Object requests whose client went away during the fill, left unanswered.", &e.stats.clientGone),
 		counter("prefetched_total", "Objects fetched by prefetch requests sent to this node.", &e.stats.prefetched),

@@ -57,12 +57,13 @@
 // reading it see their connection close short of its Content-Length.
 //
 // Live streams (/v/live/{stream}/..., package live) are served from a small cache of their
-// own, each node filling from the origin (not through an owner: a live file is wanted by
-// every node at once, for a few seconds). Concurrent requests for one URL, a blocking
-// playlist reload's _HLS_msn and _HLS_part included, share one origin request: the players
-// waiting on one node for the next part are answered together when the origin answers. Live
+// own, filled through the node that owns the stream on the ring (all of a stream's files
+// have one owner), which fills from the origin; the owner that does not answer is skipped for
+// the next node, then the origin. Concurrent requests for one URL, a blocking playlist
+// reload's _HLS_msn and _HLS_part included, share one request on each node: the players
+// waiting on any node for the next part are answered together from one origin request. Live
 // playlists are kept for LivePlaylistTTL (250 ms), init files, segments and parts for
-// LiveFileTTL.
+// LiveFileTTL, on the owner and on the other nodes alike.
 //
 // Private videos: the origin marks every object of a private video (httpsem.AccessHeader), and
 // the edge keeps the mark with the object, in memory and on disk. It serves such an object only
@@ -170,8 +171,9 @@ type Config struct {
 	// SigningKey is the HMAC-SHA256 key of signed URLs (internal/signedurl). Default nil:
 	// signatures are not checked.
 	SigningKey []byte
-	// FetchTimeout bounds each fetch from the origin or a peer. Default DefaultFetchTimeout
-	// (10 s).
+	// FetchTimeout bounds each fetch from the origin or a peer, a live stream's blocking
+	// playlist reload included: keep it above the origin's hold of one (6 s). Default
+	// DefaultFetchTimeout (10 s).
 	FetchTimeout time.Duration
 	// PrefetchBudget is the most bytes one prefetch request fetches. Default
 	// DefaultPrefetchBudget (64 MiB).
@@ -467,7 +469,7 @@ func (e *Edge) route(tctx context.Context, ctx *fasthttp.RequestCtx) error {
 	method := string(ctx.Method())
 	switch {
 	case strings.HasPrefix(p, layout.LivePathPrefix):
-		return e.serveLive(ctx, p)
+		return e.serveLive(tctx, ctx, p)
 	case strings.HasPrefix(p, layout.PathPrefix):
 		return e.serveObject(tctx, ctx, p)
 	case p == "/healthz":

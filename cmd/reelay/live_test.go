@@ -342,18 +342,12 @@ func TestUpLivePlaysInChromium(t *testing.T) {
 		len(r.Latencies), percentile(r.Latencies, 50), percentile(r.Latencies, 95), percentile(r.Latencies, 100), percentile(r.Estimates, 50), len(r.Errors))
 }
 
-// liveViewer is an LL-HLS player's request loop, as hls.js's in low-latency mode: a blocking
-// reload for the next part, then that part. It counts the responses the edge had to ask the
-// origin for (Cache-Status fwd=miss, not collapsed into another request) until stop.
-func liveViewer(t *testing.T, base, mediaURL string, stop <-chan struct{}) (requests, origin int) {
-	count := func(cs string) {
-		requests++
-		if strings.Contains(cs, "fwd=miss") && !strings.Contains(cs, "collapsed") {
-			origin++
-		}
-	}
-	code, cs, raw := liveGet(t, mediaURL)
-	count(cs)
+// liveViewer plays the media playlist at mediaURL (of the stream at base) until stop, as an
+// LL-HLS player does: a blocking reload for the next part, then that part. It returns the
+// requests it made.
+func liveViewer(t *testing.T, base, mediaURL string, stop <-chan struct{}) (requests int) {
+	code, _, raw := liveGet(t, mediaURL)
+	requests++
 	for {
 		select {
 		case <-stop:
@@ -366,72 +360,111 @@ func liveViewer(t *testing.T, base, mediaURL string, stop <-chan struct{}) (requ
 		}
 		m := liveMedia(t, raw)
 		next := fmt.Sprintf("%s?_HLS_msn=%d&_HLS_part=%d", mediaURL, m.MediaSequence+len(m.Segments), len(m.Parts))
-		code, cs, raw = liveGet(t, next)
-		count(cs)
+		code, _, raw = liveGet(t, next)
+		requests++
 		if code == http.StatusBadRequest { // fell behind: start again
-			code, cs, raw = liveGet(t, mediaURL)
-			count(cs)
+			code, _, raw = liveGet(t, mediaURL)
+			requests++
 			continue
 		}
 		if code == http.StatusOK {
 			if m := liveMedia(t, raw); len(m.Parts) > 0 {
-				_, cs, _ := liveGet(t, base+m.Parts[len(m.Parts)-1].URI)
-				count(cs)
+				liveGet(t, base+m.Parts[len(m.Parts)-1].URI)
+				requests++
 			}
 		}
 	}
 }
 
 // TestUpLiveViewersShareOriginRequests plays one live stream with 1, then 50 simulated LL-HLS
-// viewers on one edge, and checks that the origin requests do not grow with the viewers: the
-// edge coalesces their blocking reloads and part requests.
+// viewers, on one edge and spread over three (`reelay up --edges 3`), and checks that the
+// origin requests, counted by the edges (live_origin_fills), do not grow with the viewers nor
+// with the edges: each edge coalesces its players' blocking reloads and part requests, and
+// the edges that do not own the stream fill from the one that does.
 func TestUpLiveViewersShareOriginRequests(t *testing.T) {
 	c := livetest.TestClip(t)
-	urls, token := startUpWithCreator(t)
-	p := livetest.NewPublisher(t, false)
-	resp, body := livetest.WHIP(t, urls["api"]+"/v1/live/whip", token, "application/sdp", p.Offer)
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("WHIP: %d %s", resp.StatusCode, body)
-	}
-	masterURL := liveLinkRE.FindStringSubmatch(resp.Header.Get("Link"))[1]
-	base := strings.TrimSuffix(masterURL, "index.m3u8")
-	p.Answer(t, body)
-	stop, sent := make(chan struct{}), make(chan struct{})
-	go func() { p.Send(c, stop); close(sent) }()
-	defer func() { close(stop); <-sent }()
-	_, _, master := liveGet(t, masterURL)
-	mv, err := playlist.Unmarshal(master)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, master)
-	}
-	mediaURL := base + mv.(*playlist.Multivariant).Variants[0].URI
-
 	const seconds = 4
-	run := func(viewers int) (requests, origin int) {
-		end := make(chan struct{})
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		for range viewers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r, o := liveViewer(t, base, mediaURL, end)
-				mu.Lock()
-				requests, origin = requests+r, origin+o
-				mu.Unlock()
-			}()
-		}
-		timer := time.NewTimer(seconds * time.Second)
-		<-timer.C
-		close(end)
-		wg.Wait()
-		t.Logf("%d viewers: %d requests to the edge, %d to the origin in %d s (%.1f/s)", viewers, requests, origin, seconds, float64(origin)/seconds)
-		return requests, origin
+	fifties := map[int]int64{} // the origin requests of 50 viewers, by edges
+	for _, edges := range []int{1, 3} {
+		t.Run(fmt.Sprintf("%d edges", edges), func(t *testing.T) {
+			const metricsToken = "live-metrics-token"
+			urls, _ := startUp(t, "--data", t.TempDir(), "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",
+				"--edge-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0", "--edges", strconv.Itoa(edges), "--metrics-token", metricsToken)
+			token := createCreator(t, urls["api"])
+			edgeURLs := []string{urls["edge"]}
+			if edges > 1 {
+				edgeURLs = nil
+				for i := range edges {
+					edgeURLs = append(edgeURLs, urls[fmt.Sprintf("edge-%d", i+1)])
+				}
+			}
+			// The origin requests of the cluster: every edge's requests to the origin for live
+			// files (those to the stream's owner are not).
+			originFills := func() (n int64) {
+				for _, u := range edgeURLs {
+					var s struct {
+						LiveOriginFills int64 `json:"live_origin_fills"`
+					}
+					if err := json.Unmarshal(getJSONStats(t, u, metricsToken), &s); err != nil {
+						t.Fatal(err)
+					}
+					n += s.LiveOriginFills
+				}
+				return n
+			}
+
+			p := livetest.NewPublisher(t, false)
+			resp, body := livetest.WHIP(t, urls["api"]+"/v1/live/whip", token, "application/sdp", p.Offer)
+			if resp.StatusCode != http.StatusCreated {
+				t.Fatalf("WHIP: %d %s", resp.StatusCode, body)
+			}
+			masterURL := liveLinkRE.FindStringSubmatch(resp.Header.Get("Link"))[1]
+			path := strings.TrimPrefix(masterURL, edgeURLs[0])
+			p.Answer(t, body)
+			stop, sent := make(chan struct{}), make(chan struct{})
+			go func() { p.Send(c, stop); close(sent) }()
+			defer func() { close(stop); <-sent }()
+			_, _, master := liveGet(t, masterURL)
+			mv, err := playlist.Unmarshal(master)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, master)
+			}
+			media := mv.(*playlist.Multivariant).Variants[0].URI
+
+			run := func(viewers int) (requests int, origin int64) {
+				end := make(chan struct{})
+				var wg sync.WaitGroup
+				var mu sync.Mutex
+				before := originFills()
+				for i := range viewers {
+					base := edgeURLs[i%len(edgeURLs)] + strings.TrimSuffix(path, "index.m3u8")
+					wg.Go(func() {
+						r := liveViewer(t, base, base+media, end)
+						mu.Lock()
+						requests += r
+						mu.Unlock()
+					})
+				}
+				timer := time.NewTimer(seconds * time.Second)
+				<-timer.C
+				close(end)
+				wg.Wait()
+				origin = originFills() - before
+				t.Logf("%d edges, %d viewers: %d requests to the edges, %d to the origin in %d s (%.1f/s)",
+					edges, viewers, requests, origin, seconds, float64(origin)/seconds)
+				return requests, origin
+			}
+			_, one := run(1)
+			requests, fifty := run(50)
+			if int64(requests) < 20*fifty || fifty > 2*one+10 {
+				t.Errorf("50 viewers: %d requests, %d to the origin; 1 viewer: %d to the origin", requests, fifty, one)
+			}
+			fifties[edges] = fifty
+		})
 	}
-	_, one := run(1)
-	requests, fifty := run(50)
-	if requests < 20*fifty || fifty > 2*one+10 {
-		t.Errorf("50 viewers: %d requests, %d to the origin; 1 viewer: %d to the origin", requests, fifty, one)
+	// Three edges ask the origin about as often as one, not three times as often.
+	if one, three := fifties[1], fifties[3]; one > 0 && three > 0 && 2*three > 3*one+20 {
+		t.Errorf("50 viewers ask the origin %d times in %d s over 3 edges, %d over 1 edge: want about as often", three, seconds, one)
 	}
 }
 
