@@ -129,6 +129,17 @@ type Config struct {
 	Recordings Recordings
 	RecordDir  string
 
+	// Directory, when set, is where the sessions' streams are listed for every feed node: a
+	// stream's row when its session is answered, a heartbeat every Heartbeat while it is on,
+	// its end. With Recordings too, Run hands the recordings that an earlier run of this
+	// process left in RecordDir (it died mid-stream) to Recordings, as their sessions would
+	// have when they ended: the Directory knows whose they are. Default nil: the streams are
+	// known to this process only, and a recording left behind stays where it is.
+	Directory *Directory
+	// Heartbeat is how often the streams' rows are marked alive in the Directory, well
+	// within its DirectoryConfig.Fresh. Default DefaultHeartbeat (5 s).
+	Heartbeat time.Duration
+
 	// Store, when set, receives each stream as the muxer makes it, under layout.LiveKey
 	// (live/{stream}/...): its playlists, init files, parts and segments, those that leave
 	// the playlists deleted, and the whole stream once the session ends; an origin without
@@ -154,11 +165,15 @@ type Server struct {
 	ended      *prometheus.CounterVec // by reason
 	recordings *prometheus.CounterVec // by result
 
+	// leftovers are the recordings found in RecordDir by New, before any session of this
+	// process: an earlier run's, which Run hands over.
+	leftovers []string
+
 	mu        sync.Mutex
 	sessions  map[string]*session // by session id
 	byCreator map[int64]*session
 	closed    bool
-	wg        sync.WaitGroup // the sessions' goroutines
+	wg        sync.WaitGroup // the sessions' goroutines, and the hand-over of the leftovers
 }
 
 // New validates cfg and returns a Server that packages into streams.
@@ -172,9 +187,14 @@ func New(cfg Config, streams *Streams) (*Server, error) {
 	if (cfg.Recordings == nil) != (cfg.RecordDir == "") {
 		return nil, errors.New("live: Config.Recordings and Config.RecordDir go together")
 	}
+	var leftovers []string
 	if cfg.RecordDir != "" {
 		if err := os.MkdirAll(cfg.RecordDir, 0o755); err != nil {
 			return nil, fmt.Errorf("live: %w", err)
+		}
+		var err error
+		if leftovers, err = leftRecordings(cfg.RecordDir); err != nil {
+			return nil, err
 		}
 	}
 	cfg.PlaybackURL = strings.TrimSuffix(cfg.PlaybackURL, "/")
@@ -196,6 +216,9 @@ func New(cfg Config, streams *Streams) (*Server, error) {
 	if cfg.ICEFailedTimeout <= 0 {
 		cfg.ICEFailedTimeout = DefaultICEFailedTimeout
 	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = DefaultHeartbeat
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -204,7 +227,7 @@ func New(cfg Config, streams *Streams) (*Server, error) {
 		return nil, err
 	}
 	srv := &Server{
-		cfg: cfg, log: cfg.Logger.With("tier", "live"), api: api, streams: streams,
+		cfg: cfg, log: cfg.Logger.With("tier", "live"), api: api, streams: streams, leftovers: leftovers,
 		sessions: map[string]*session{}, byCreator: map[int64]*session{},
 		ended: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "reelay_live_sessions_ended_total", Help: "Live sessions ended, by why.",
@@ -387,10 +410,17 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) error {
 		s.end(sess, endSetupFailed)
 		return &apierr.Error{Status: http.StatusBadRequest, Code: "negotiation_failed", Message: "the offer could not be answered: " + err.Error(), Err: err}
 	}
+	playback := s.cfg.PlaybackURL + layout.LivePath(sess.stream, layout.LiveMaster)
+	if dir := s.cfg.Directory; dir != nil {
+		// Before it is answered: a crash from now on leaves a recording the next run knows.
+		if err := dir.started(r.Context(), Stream{ID: sess.stream, UserID: sess.user, PlaybackURL: playback, StartedAt: sess.startedAt}); err != nil {
+			s.end(sess, endSetupFailed)
+			return err
+		}
+	}
 	s.mu.Lock()
 	sess.answered = true
 	s.mu.Unlock()
-	playback := s.cfg.PlaybackURL + layout.LivePath(sess.stream, layout.LiveMaster)
 	h := w.Header()
 	h.Set("Content-Type", "application/sdp")
 	h.Set("Location", Path+"/"+sess.id)
@@ -488,11 +518,47 @@ func (s *Server) Sessions() int {
 	return len(s.sessions)
 }
 
-// Run waits for ctx to end, then ends every session: see Close.
+// Run hands the recordings an earlier run left behind to Config.Recordings (see
+// Config.Directory), keeps the Directory's heartbeats of the streams while ctx lasts, then
+// ends every session: see Close.
 func (s *Server) Run(ctx context.Context) error {
+	if s.cfg.Directory != nil && s.cfg.Recordings != nil && len(s.leftovers) > 0 {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.recoverRecordings(ctx)
+		}()
+	}
+	if s.cfg.Directory != nil {
+		t := time.NewTicker(s.cfg.Heartbeat)
+		defer t.Stop()
+		for done := false; !done; {
+			select {
+			case <-ctx.Done():
+				done = true
+			case <-t.C:
+				if err := s.cfg.Directory.beat(ctx, s.liveIDs()); err != nil && ctx.Err() == nil {
+					s.log.Warn("live heartbeat", "err", err)
+				}
+			}
+		}
+	}
 	<-ctx.Done()
 	s.Close()
 	return nil
+}
+
+// liveIDs returns the ids of the streams live now.
+func (s *Server) liveIDs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for _, sess := range s.sessions {
+		if sess.answered {
+			ids = append(ids, sess.stream)
+		}
+	}
+	return ids
 }
 
 // Close ends every session, refuses new ones and waits for the sessions' goroutines.

@@ -1,15 +1,20 @@
 package live
 
 import (
-	"bufio"
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
+
+	"github.com/reelay/reelay/db"
+	"github.com/reelay/reelay/internal/videoid"
 )
 
 // Recordings takes the recording of each session that ends, as a video of its creator: the
@@ -31,12 +36,25 @@ type Recording struct {
 // publishTimeout bounds a recording's Publish (a probe, then a rename or an upload).
 const publishTimeout = 5 * time.Minute
 
-// recorder writes a session's media to an MPEG-TS file, from its first key frame on. The
-// session's muxMu serialises its writes.
+// flushEvery is how often at most a recorder hands what it has to the file, besides at each
+// key frame: what a crash of the process loses.
+const flushEvery = time.Second
+
+// tsPacket is the size of an MPEG-TS packet: a recording cut by a crash is trimmed to a
+// whole number of them.
+const tsPacket = 188
+
+// recorder writes a session's media to an MPEG-TS file, from its first key frame on. It
+// keeps what it has in memory and hands it to the file before each key frame and at least
+// every flushEvery, so that a crash of the process loses about a second of the recording,
+// and the file ends between two of the writer's writes (what a machine crash loses is the
+// operating system's to say: the file is not synced). The session's muxMu serialises its
+// writes.
 type recorder struct {
 	path         string
 	f            *os.File
-	bw           *bufio.Writer
+	buf          bytes.Buffer // written, not yet in the file
+	flushed      time.Time    // when buf last went to the file
 	w            *mpegts.Writer
 	video, audio *mpegts.Track
 	keyed        bool // the first key frame was written
@@ -44,19 +62,18 @@ type recorder struct {
 }
 
 func newRecorder(dir, id string, opus bool) (*recorder, error) {
-	r := &recorder{path: filepath.Join(dir, id+".ts")}
+	r := &recorder{path: filepath.Join(dir, id+".ts"), flushed: time.Now()}
 	var err error
 	if r.f, err = os.Create(r.path); err != nil {
 		return nil, fmt.Errorf("live: recording: %w", err)
 	}
-	r.bw = bufio.NewWriterSize(r.f, 256<<10)
 	r.video = &mpegts.Track{Codec: &mpegts.CodecH264{}}
 	tracks := []*mpegts.Track{r.video}
 	if opus {
 		r.audio = &mpegts.Track{Codec: &mpegts.CodecOpus{ChannelCount: 2}}
 		tracks = append(tracks, r.audio)
 	}
-	r.w = &mpegts.Writer{W: r.bw, Tracks: tracks}
+	r.w = &mpegts.Writer{W: &r.buf, Tracks: tracks}
 	if err := r.w.Initialize(); err != nil {
 		r.f.Close()
 		os.Remove(r.path)
@@ -70,13 +87,25 @@ func (r *recorder) writeH264(pts int64, au [][]byte) {
 	if r.err != nil {
 		return
 	}
-	if !r.keyed {
-		if !h264.IsRandomAccess(au) {
-			return
-		}
-		r.keyed = true
+	key := h264.IsRandomAccess(au)
+	if !r.keyed && !key {
+		return
 	}
-	r.err = r.w.WriteH264(r.video, pts, pts, au)
+	r.keyed = true
+	if key || time.Since(r.flushed) >= flushEvery {
+		r.flush()
+	}
+	if r.err == nil {
+		r.err = r.w.WriteH264(r.video, pts, pts, au)
+	}
+}
+
+// flush hands what the recorder has to the file.
+func (r *recorder) flush() {
+	r.flushed = time.Now()
+	if r.err == nil && r.buf.Len() > 0 {
+		_, r.err = r.buf.WriteTo(r.f)
+	}
 }
 
 // writeOpus writes an Opus packet at pts (48 kHz).
@@ -90,10 +119,8 @@ func (r *recorder) writeOpus(pts int64, packet []byte) {
 // finish closes the file and returns its size; it deletes the file, and returns 0, when it
 // holds no picture or could not be written whole.
 func (r *recorder) finish() (int64, error) {
+	r.flush()
 	err := r.err
-	if ferr := r.bw.Flush(); err == nil {
-		err = ferr
-	}
 	if cerr := r.f.Close(); err == nil {
 		err = cerr
 	}
@@ -106,4 +133,88 @@ func (r *recorder) finish() (int64, error) {
 		return 0, err
 	}
 	return fi.Size(), nil
+}
+
+// directoryTimeout bounds one write to the Directory outside a request.
+const directoryTimeout = 5 * time.Second
+
+// leftRecordings returns the recordings in dir: {stream}.ts files.
+func leftRecordings(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("live: recordings: %w", err)
+	}
+	var paths []string
+	for _, e := range entries {
+		if id, ok := strings.CutSuffix(e.Name(), ".ts"); ok && e.Type().IsRegular() && videoid.Valid(id) {
+			paths = append(paths, filepath.Join(dir, e.Name()))
+		}
+	}
+	return paths, nil
+}
+
+// recoverRecordings hands each recording that an earlier run left (Server.leftovers) to
+// Config.Recordings, as its session would have when it ended: its stream's row in the
+// Directory says whose it is and when it started. A recording whose hand-over is cut short
+// (ctx ends) stays for the next run; handing one over twice makes one video (the pipeline
+// accepts and queues by the video's id).
+func (s *Server) recoverRecordings(ctx context.Context) {
+	for _, path := range s.leftovers {
+		if ctx.Err() != nil {
+			return
+		}
+		id := strings.TrimSuffix(filepath.Base(path), ".ts")
+		st, err := s.cfg.Directory.stream(ctx, id)
+		if errors.Is(err, db.ErrNotFound) {
+			s.log.Warn("live recording of no known stream dropped", "path", path)
+			s.recordings.WithLabelValues("dropped").Inc()
+			os.Remove(path)
+			continue
+		}
+		if err != nil {
+			s.log.Warn("live recording left for the next run", "stream", id, "err", err)
+			continue
+		}
+		if err := s.cfg.Directory.ended(ctx, id); err != nil {
+			s.log.Warn("live recording left for the next run", "stream", id, "err", err)
+			continue
+		}
+		size, err := trimRecording(path)
+		if err != nil || size == 0 {
+			s.log.Warn("live recording dropped", "stream", id, "err", err, "bytes", size)
+			s.recordings.WithLabelValues("dropped").Inc()
+			os.Remove(path)
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+		err = s.cfg.Recordings.Publish(pctx, Recording{ID: id, Owner: st.UserID, Path: path, Size: size, StartedAt: st.StartedAt})
+		cancel()
+		if err != nil && ctx.Err() != nil {
+			return // stopping: the next run hands it over
+		}
+		if err != nil {
+			s.log.Error("live recording not published", "stream", id, "err", err, "recovered", true)
+			s.recordings.WithLabelValues("failed").Inc()
+		} else {
+			s.log.Info("live recording published", "stream", id, "bytes", size, "recovered", true)
+			s.recordings.WithLabelValues("published").Inc()
+		}
+		os.Remove(path)
+	}
+}
+
+// trimRecording cuts the file at path to a whole number of MPEG-TS packets (a crash may have
+// cut its last one) and returns its size.
+func trimRecording(path string) (int64, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	size := fi.Size() - fi.Size()%tsPacket
+	if size != fi.Size() {
+		if err := os.Truncate(path, size); err != nil {
+			return 0, err
+		}
+	}
+	return size, nil
 }

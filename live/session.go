@@ -286,6 +286,13 @@ func (sess *session) close(reason string) {
 		sess.mu.Lock()
 		sess.ended = true
 		sess.mu.Unlock()
+		if dir := sess.srv.cfg.Directory; dir != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), directoryTimeout)
+			if err := dir.ended(ctx, sess.stream); err != nil {
+				sess.srv.log.Warn("live stream's end not recorded; it goes stale", "stream", sess.stream, "err", err)
+			}
+			cancel()
+		}
 		close(sess.done)
 		if sess.pc != nil {
 			_ = sess.pc.Close()

@@ -1,0 +1,14 @@
+-- The live streams (live.Directory): one row per WHIP session once it is answered, written by
+-- the node that takes it, read by every feed node (a stream is live while its node beats and
+-- it has not ended) and, after a crash, by that node again to hand the session's recording to
+-- the pipeline. Times are unix milliseconds (UTC).
+
+CREATE TABLE live_streams (
+    id           TEXT PRIMARY KEY,             -- the stream's id, also its recording's video id
+    user_id      BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    playback_url TEXT NOT NULL,                -- its multivariant playlist
+    started_at   BIGINT NOT NULL,
+    heartbeat_at BIGINT NOT NULL,              -- the node's last sign of life for it
+    ended_at     BIGINT NOT NULL DEFAULT 0     -- 0 while it is on
+);
+CREATE INDEX live_streams_on ON live_streams (ended_at, heartbeat_at);
