@@ -36,9 +36,9 @@ type Recording struct {
 // publishTimeout bounds a recording's Publish (a probe, then a rename or an upload).
 const publishTimeout = 5 * time.Minute
 
-// flushEvery is how often at most a recorder hands what it has to the file, besides at each
-// key frame: what a crash of the process loses.
-const flushEvery = time.Second
+// flushEvery is how long at most a recorder keeps what it has before it hands it to the file
+// (it does at each key frame too): about what a crash of the process loses.
+const flushEvery = 250 * time.Millisecond
 
 // tsPacket is the size of an MPEG-TS packet: a recording cut by a crash is trimmed to a
 // whole number of them.
@@ -46,10 +46,10 @@ const tsPacket = 188
 
 // recorder writes a session's media to an MPEG-TS file, from its first key frame on. It
 // keeps what it has in memory and hands it to the file before each key frame and at least
-// every flushEvery, so that a crash of the process loses about a second of the recording,
-// and the file ends between two of the writer's writes (what a machine crash loses is the
-// operating system's to say: the file is not synced). The session's muxMu serialises its
-// writes.
+// every flushEvery, so that a crash of the process loses about a quarter of a second of the
+// recording, and the file ends between two of the writer's writes, on whole access units
+// (what a machine crash loses is the operating system's to say: the file is not synced).
+// The session's muxMu serialises its writes.
 type recorder struct {
 	path         string
 	f            *os.File
