@@ -27,7 +27,7 @@ type DirectoryConfig struct {
 	Fresh time.Duration
 	// CacheFor is how long Live answers from its last read of the table, so that Following
 	// pages read it about once a second however many are served. A write through this
-	// Directory (a session of this process starting or ending) drops the cache. Default
+	// Directory (a stream of this process starting, beating or ending) drops the cache. Default
 	// DefaultCacheFor (1 s).
 	CacheFor time.Duration
 	// Now is the clock of the heartbeats and of their freshness. Default time.Now.
@@ -115,6 +115,7 @@ func (dir *Directory) beat(ctx context.Context, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
+	defer dir.gen.Add(1)
 	args := []any{db.Millis(dir.cfg.Now())}
 	ph := ""
 	for i, id := range ids {

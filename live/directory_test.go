@@ -1,7 +1,10 @@
 package live
 
 import (
+	"context"
 	"errors"
+	"net/http"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -119,4 +122,52 @@ func TestDirectoryLive(t *testing.T) {
 			t.Errorf("an unknown stream: %v, want db.ErrNotFound", err)
 		}
 	})
+}
+
+// TestServerInDirectory takes a WHIP session on a Server with a Directory: the stream is
+// listed once it is answered, its heartbeat keeps it listed as time passes beyond
+// DefaultFresh, and it leaves the list when it is deleted.
+func TestServerInDirectory(t *testing.T) {
+	testClip(t) // skips without ffmpeg, as the other sessions' tests
+	d, ids := openDB(t, "sqlite:"+filepath.Join(t.TempDir(), "reelay.db"), 1)
+	if ids[0] != users["token-alice"].UserID {
+		t.Fatalf("the creator's id is %d, want alice's %d", ids[0], users["token-alice"].UserID)
+	}
+	clock := testenv.NewClock()
+	dir, err := NewDirectory(d, DirectoryConfig{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, ts := newTestServer(t, Config{Directory: dir, Heartbeat: 10 * time.Millisecond})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	p := newPublisher(t, false)
+	resp, body := whip(t, ts.URL+Path, "token-alice", "application/sdp", p.Offer)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST: %d %s", resp.StatusCode, body)
+	}
+	stream := linkRE.FindStringSubmatch(resp.Header.Get("Link"))[1]
+	streams, err := dir.Live(t.Context())
+	if err != nil || len(streams) != 1 || streams[0].ID != stream || streams[0].UserID != ids[0] ||
+		streams[0].PlaybackURL != "http://edge.test/v/live/"+stream+"/index.m3u8" {
+		t.Fatalf("streams once the session is answered: %+v, %v", streams, err)
+	}
+	// Time passes beyond the freshness of the first heartbeat: the next ones keep it listed.
+	clock.Add(DefaultFresh + time.Second)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) { // polling, with a deadline
+		if got := streamIDs(t, dir); slices.Equal(got, []string{stream}) {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("streams %v after %v: the heartbeat did not keep %s listed", got, DefaultFresh+time.Second, stream)
+		}
+	}
+	if code := do(t, http.MethodDelete, ts.URL+resp.Header.Get("Location"), "token-alice").StatusCode; code != http.StatusOK {
+		t.Fatalf("DELETE: %d", code)
+	}
+	if got := streamIDs(t, dir); len(got) != 0 {
+		t.Errorf("streams after DELETE: %v", got)
+	}
 }
