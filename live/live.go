@@ -489,26 +489,12 @@ func (s *Server) end(sess *session, reason string) {
 	sess.close(reason)
 }
 
-// Stream is a live stream now, as Live reports it.
+// Stream is a live stream, as the Directory lists it.
 type Stream struct {
 	ID          string // the stream's id (internal/videoid), also its recording's video id
 	UserID      int64  // its creator
 	PlaybackURL string // its multivariant playlist, on Config.PlaybackURL
 	StartedAt   time.Time
-}
-
-// Live returns the streams live now (their sessions answered), in no order.
-func (s *Server) Live() []Stream {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]Stream, 0, len(s.sessions))
-	for _, sess := range s.sessions {
-		if sess.answered {
-			out = append(out, Stream{ID: sess.stream, UserID: sess.user, StartedAt: sess.startedAt,
-				PlaybackURL: s.cfg.PlaybackURL + layout.LivePath(sess.stream, layout.LiveMaster)})
-		}
-	}
-	return out
 }
 
 // Sessions returns the number of sessions live now.
