@@ -23,7 +23,14 @@
 // With Config.Recordings, each session is also recorded as it arrives (H.264 and Opus in
 // MPEG-TS, in Config.RecordDir), and the recording is handed to Recordings when the session
 // ends, however it ends: in `reelay up`, the pipeline takes it as an upload of the creator,
-// whose video id is the stream's, and transcodes and publishes it like any other.
+// whose video id is the stream's, and transcodes and publishes it like any other. The
+// recording reaches its file at least every quarter of a second; if the process dies
+// mid-stream, the next Server on the same RecordDir hands it over at start (Run), its
+// creator known from the Directory.
+//
+// With Config.Directory (the live_streams table), every stream is listed for the feeds of
+// every node while it is live: written when its session is answered, beaten for every
+// Config.Heartbeat, marked ended with it (see Directory).
 //
 // A session ends on DELETE, when its ICE connection fails (the publisher vanished: after
 // Config.ICEFailedTimeout without a packet), when its incoming bitrate stays above
