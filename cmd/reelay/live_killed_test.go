@@ -94,6 +94,12 @@ func TestUpLiveRecordingSurvivesKill(t *testing.T) {
 	}
 	stream := strings.TrimSuffix(m[1][strings.Index(m[1], "/v/live/")+len("/v/live/"):], "/index.m3u8")
 	p.Answer(t, body)
+	// The clip starts with a key frame once the connection is up: all of it is recorded.
+	select {
+	case <-p.Connected():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the publisher did not connect")
+	}
 	stop, sent := make(chan struct{}), make(chan struct{})
 	start := time.Now()
 	go func() { p.Send(c, stop); close(sent) }()
