@@ -619,8 +619,9 @@ func inNetworkNamespace(t *testing.T, ip string) {
 // TestLiveTiersSplit runs live as on several machines: `reelay ingest --live-playback-url`
 // takes the WHIP session and copies the stream into the store, `reelay origin --live-url`
 // passes its stream on, and a second `reelay origin` serves it from the store, on a shared
-// SQLite database and store directory; `reelay feed` has the accounts. The recording is then
-// queued for a transcode worker (none runs here).
+// SQLite database and store directory; `reelay feed` has the accounts, and the stream while
+// it is live (from the database's live_streams). The recording is then queued for a
+// transcode worker (none runs here).
 func TestLiveTiersSplit(t *testing.T) {
 	c := livetest.TestClip(t)
 	data := t.TempDir()
