@@ -27,8 +27,8 @@ type DirectoryConfig struct {
 	Fresh time.Duration
 	// CacheFor is how long Live answers from its last read of the table, so that Following
 	// pages read it about once a second however many are served. A write through this
-	// Directory (a stream of this process starting, beating or ending) drops the cache. Default
-	// DefaultCacheFor (1 s).
+	// Directory (a stream of this process starting, beating or ending) drops the cache.
+	// Default DefaultCacheFor (1 s).
 	CacheFor time.Duration
 	// Now is the clock of the heartbeats and of their freshness. Default time.Now.
 	Now func() time.Time
