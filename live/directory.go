@@ -2,9 +2,9 @@ package live
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,12 +98,12 @@ func (dir *Directory) Live(ctx context.Context) ([]Stream, error) {
 	return out, nil
 }
 
-// started records stream st, live from now on.
-func (dir *Directory) started(ctx context.Context, st Stream) error {
+// started records stream st, live from now on, recorded to the file recording ("" for none).
+func (dir *Directory) started(ctx context.Context, st Stream, recording string) error {
 	defer dir.gen.Add(1)
 	now := db.Millis(dir.cfg.Now())
-	_, err := dir.db.Exec(ctx, `INSERT INTO live_streams (id, user_id, playback_url, started_at, heartbeat_at)
-		VALUES ($1, $2, $3, $4, $5)`, st.ID, st.UserID, st.PlaybackURL, db.Millis(st.StartedAt), now)
+	_, err := dir.db.Exec(ctx, `INSERT INTO live_streams (id, user_id, playback_url, started_at, heartbeat_at, recording)
+		VALUES ($1, $2, $3, $4, $5, $6)`, st.ID, st.UserID, st.PlaybackURL, db.Millis(st.StartedAt), now, recording)
 	if err != nil {
 		return fmt.Errorf("live: record stream %s: %w", st.ID, err)
 	}
@@ -141,18 +141,45 @@ func (dir *Directory) ended(ctx context.Context, id string) error {
 	return nil
 }
 
-// stream returns the stream id, live or not; db.ErrNotFound if it was never recorded.
-func (dir *Directory) stream(ctx context.Context, id string) (Stream, error) {
-	st := Stream{ID: id}
-	var started int64
-	err := dir.db.SQL().QueryRowContext(ctx, `SELECT user_id, playback_url, started_at FROM live_streams WHERE id = $1`, id).
-		Scan(&st.UserID, &st.PlaybackURL, &started)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Stream{}, db.ErrNotFound
+// handed records that the recording of stream id was handed over, or dropped: a later run
+// of its node has nothing left to do with it.
+func (dir *Directory) handed(ctx context.Context, id string) error {
+	if _, err := dir.db.Exec(ctx, `UPDATE live_streams SET handed_at = $1 WHERE id = $2 AND handed_at = 0`,
+		db.Millis(dir.cfg.Now()), id); err != nil {
+		return fmt.Errorf("live: recording of %s handed over: %w", id, err)
 	}
+	return nil
+}
+
+// unhandedRecording is a stream whose recording was not handed over yet.
+type unhandedRecording struct {
+	Stream
+	path string
+}
+
+// unhanded returns the streams started before before whose recordings, files in the
+// directory recordDir, were not handed over yet, the oldest first.
+func (dir *Directory) unhanded(ctx context.Context, recordDir string, before time.Time) ([]unhandedRecording, error) {
+	rows, err := dir.db.SQL().QueryContext(ctx, `SELECT id, user_id, playback_url, started_at, recording FROM live_streams
+		WHERE handed_at = 0 AND recording <> '' AND started_at < $1 ORDER BY started_at, id`, db.Millis(before))
 	if err != nil {
-		return Stream{}, fmt.Errorf("live: stream %s: %w", id, err)
+		return nil, fmt.Errorf("live: recordings not handed over: %w", err)
 	}
-	st.StartedAt = db.Time(started)
-	return st, nil
+	defer rows.Close()
+	var out []unhandedRecording
+	for rows.Next() {
+		var u unhandedRecording
+		var started int64
+		if err := rows.Scan(&u.ID, &u.UserID, &u.PlaybackURL, &started, &u.path); err != nil {
+			return nil, fmt.Errorf("live: recordings not handed over: %w", err)
+		}
+		u.StartedAt = db.Time(started)
+		if filepath.Dir(u.path) == filepath.Clean(recordDir) { // another node's are its own
+			out = append(out, u)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("live: recordings not handed over: %w", err)
+	}
+	return out, nil
 }

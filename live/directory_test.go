@@ -2,7 +2,6 @@ package live
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -68,7 +67,7 @@ func TestDirectoryLive(t *testing.T) {
 		t0 := clock.Now()
 		for i, id := range []string{"s1", "s2", "s3"} {
 			st := Stream{ID: id, UserID: users[i], PlaybackURL: "http://edge.test/v/live/" + id + "/index.m3u8", StartedAt: clock.Now().Add(time.Duration(i) * time.Second)}
-			if err := node.started(ctx, st); err != nil {
+			if err := node.started(ctx, st, ""); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -114,12 +113,32 @@ func TestDirectoryLive(t *testing.T) {
 			t.Errorf("the ended s3 beat and is listed again: %v", got)
 		}
 
-		// What the node finds of a stream after a crash, ended or not.
-		if st, err := node.stream(ctx, "s2"); err != nil || st.UserID != users[1] || !st.StartedAt.Equal(t0.Add(time.Second)) {
-			t.Errorf("stream s2: %+v, %v", st, err)
+		// What a node finds after a crash: the recordings in its directory, of streams started
+		// before it, that were not handed over.
+		for _, r := range []struct{ id, path string }{{"s4", "/rec/s4.ts"}, {"s5", "/elsewhere/s5.ts"}} {
+			if err := node.started(ctx, Stream{ID: r.id, UserID: users[1], StartedAt: t0}, r.path); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if _, err := node.stream(ctx, "s9"); !errors.Is(err, db.ErrNotFound) {
-			t.Errorf("an unknown stream: %v, want db.ErrNotFound", err)
+		unhanded := func(before time.Time) []unhandedRecording {
+			t.Helper()
+			u, err := node.unhanded(ctx, "/rec/", before)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return u
+		}
+		if u := unhanded(t0.Add(time.Millisecond)); len(u) != 1 || u[0].ID != "s4" || u[0].path != "/rec/s4.ts" || u[0].UserID != users[1] || !u[0].StartedAt.Equal(t0) {
+			t.Errorf("recordings not handed over in /rec: %+v, want s4's", u)
+		}
+		if u := unhanded(t0); len(u) != 0 {
+			t.Errorf("recordings not handed over of streams started before %v: %+v, want none", t0, u)
+		}
+		if err := node.handed(ctx, "s4"); err != nil {
+			t.Fatal(err)
+		}
+		if u := unhanded(t0.Add(time.Millisecond)); len(u) != 0 {
+			t.Errorf("recordings not handed over after s4's was: %+v", u)
 		}
 	})
 }

@@ -59,6 +59,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -173,8 +174,9 @@ type Server struct {
 	recordings *prometheus.CounterVec // by result
 
 	// leftovers are the recordings found in RecordDir by New, before any session of this
-	// process: an earlier run's, which Run hands over.
+	// process: an earlier run's, which Run hands over; created is when New ran.
 	leftovers []string
+	created   time.Time
 
 	mu        sync.Mutex
 	sessions  map[string]*session // by session id
@@ -200,6 +202,9 @@ func New(cfg Config, streams *Streams) (*Server, error) {
 			return nil, fmt.Errorf("live: %w", err)
 		}
 		var err error
+		if cfg.RecordDir, err = filepath.Abs(cfg.RecordDir); err != nil { // the Directory names its files
+			return nil, fmt.Errorf("live: %w", err)
+		}
 		if leftovers, err = leftRecordings(cfg.RecordDir); err != nil {
 			return nil, err
 		}
@@ -234,7 +239,7 @@ func New(cfg Config, streams *Streams) (*Server, error) {
 		return nil, err
 	}
 	srv := &Server{
-		cfg: cfg, log: cfg.Logger.With("tier", "live"), api: api, streams: streams, leftovers: leftovers,
+		cfg: cfg, log: cfg.Logger.With("tier", "live"), api: api, streams: streams, leftovers: leftovers, created: time.Now(),
 		sessions: map[string]*session{}, byCreator: map[int64]*session{},
 		ended: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "reelay_live_sessions_ended_total", Help: "Live sessions ended, by why.",
@@ -420,7 +425,11 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) error {
 	playback := s.cfg.PlaybackURL + layout.LivePath(sess.stream, layout.LiveMaster)
 	if dir := s.cfg.Directory; dir != nil {
 		// Before it is answered: a crash from now on leaves a recording the next run knows.
-		if err := dir.started(r.Context(), Stream{ID: sess.stream, UserID: sess.user, PlaybackURL: playback, StartedAt: sess.startedAt}); err != nil {
+		recording := ""
+		if sess.rec != nil {
+			recording = sess.rec.path
+		}
+		if err := dir.started(r.Context(), Stream{ID: sess.stream, UserID: sess.user, PlaybackURL: playback, StartedAt: sess.startedAt}, recording); err != nil {
 			s.end(sess, endSetupFailed)
 			return err
 		}
@@ -515,7 +524,7 @@ func (s *Server) Sessions() int {
 // Config.Directory), keeps the Directory's heartbeats of the streams while ctx lasts, then
 // ends every session: see Close.
 func (s *Server) Run(ctx context.Context) error {
-	if s.cfg.Directory != nil && s.cfg.Recordings != nil && len(s.leftovers) > 0 {
+	if s.cfg.Directory != nil && s.cfg.Recordings != nil {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +14,6 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
 
-	"github.com/reelay/reelay/db"
 	"github.com/reelay/reelay/internal/videoid"
 )
 
@@ -153,53 +153,78 @@ func leftRecordings(dir string) ([]string, error) {
 	return paths, nil
 }
 
-// recoverRecordings hands each recording that an earlier run left (Server.leftovers) to
-// Config.Recordings, as its session would have when it ended: its stream's row in the
-// Directory says whose it is and when it started. A recording whose hand-over is cut short
-// (ctx ends) stays for the next run; handing one over twice makes one video (the pipeline
+// recoverRecordings hands over what an earlier run left: the recordings, in RecordDir,
+// of the streams that the Directory holds not handed over yet, as their sessions would have
+// when they ended (the Directory says whose they are and when they started). A recording
+// whose file is gone was being handed over when the process died (the pipeline may have
+// taken the file and not queued its job): it is handed over again, without its file. A file
+// of no stream waiting for its hand-over is deleted. A hand-over cut short (ctx ends) is
+// left for the next run; handing a recording over twice makes one video (the pipeline
 // accepts and queues by the video's id).
 func (s *Server) recoverRecordings(ctx context.Context) {
+	dir := s.cfg.Directory
+	waiting, err := dir.unhanded(ctx, s.cfg.RecordDir, s.created)
+	if err != nil {
+		s.log.Warn("live recordings left for the next run", "err", err)
+		return
+	}
+	known := map[string]bool{}
+	for _, u := range waiting {
+		known[u.path] = true
+	}
 	for _, path := range s.leftovers {
+		if !known[path] {
+			s.log.Warn("live recording of no stream waiting for it dropped", "path", path)
+			s.recordings.WithLabelValues("dropped").Inc()
+			os.Remove(path)
+		}
+	}
+	for _, u := range waiting {
 		if ctx.Err() != nil {
 			return
 		}
-		id := strings.TrimSuffix(filepath.Base(path), ".ts")
-		st, err := s.cfg.Directory.stream(ctx, id)
-		if errors.Is(err, db.ErrNotFound) {
-			s.log.Warn("live recording of no known stream dropped", "path", path)
+		if err := dir.ended(ctx, u.ID); err != nil {
+			s.log.Warn("live recording left for the next run", "stream", u.ID, "err", err)
+			continue
+		}
+		size, err := trimRecording(u.path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist): // handed over again, without its file
+		case err != nil || size == 0:
+			s.log.Warn("live recording dropped", "stream", u.ID, "err", err, "bytes", size)
 			s.recordings.WithLabelValues("dropped").Inc()
-			os.Remove(path)
-			continue
-		}
-		if err != nil {
-			s.log.Warn("live recording left for the next run", "stream", id, "err", err)
-			continue
-		}
-		if err := s.cfg.Directory.ended(ctx, id); err != nil {
-			s.log.Warn("live recording left for the next run", "stream", id, "err", err)
-			continue
-		}
-		size, err := trimRecording(path)
-		if err != nil || size == 0 {
-			s.log.Warn("live recording dropped", "stream", id, "err", err, "bytes", size)
-			s.recordings.WithLabelValues("dropped").Inc()
-			os.Remove(path)
+			os.Remove(u.path)
+			s.handed(ctx, u.ID)
 			continue
 		}
 		pctx, cancel := context.WithTimeout(ctx, publishTimeout)
-		err = s.cfg.Recordings.Publish(pctx, Recording{ID: id, Owner: st.UserID, Path: path, Size: size, StartedAt: st.StartedAt})
+		err = s.cfg.Recordings.Publish(pctx, Recording{ID: u.ID, Owner: u.UserID, Path: u.path, Size: size, StartedAt: u.StartedAt})
 		cancel()
 		if err != nil && ctx.Err() != nil {
 			return // stopping: the next run hands it over
 		}
 		if err != nil {
-			s.log.Error("live recording not published", "stream", id, "err", err, "recovered", true)
+			s.log.Error("live recording not published", "stream", u.ID, "err", err, "recovered", true)
 			s.recordings.WithLabelValues("failed").Inc()
 		} else {
-			s.log.Info("live recording published", "stream", id, "bytes", size, "recovered", true)
+			s.log.Info("live recording published", "stream", u.ID, "bytes", size, "recovered", true)
 			s.recordings.WithLabelValues("published").Inc()
 		}
-		os.Remove(path)
+		os.Remove(u.path)
+		s.handed(ctx, u.ID)
+	}
+}
+
+// handed records in the Directory that the recording of stream id was handed over (or
+// dropped), if there is a Directory.
+func (s *Server) handed(ctx context.Context, id string) {
+	if s.cfg.Directory == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), directoryTimeout) // what was done is done
+	defer cancel()
+	if err := s.cfg.Directory.handed(ctx, id); err != nil {
+		s.log.Warn("live recording's hand-over not recorded; the next run hands it over again", "stream", id, "err", err)
 	}
 }
 

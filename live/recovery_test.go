@@ -29,10 +29,21 @@ func TestRecoverRecordings(t *testing.T) {
 		t.Fatal(err)
 	}
 	recDir := t.TempDir()
-	id, stray := videoid.New(), videoid.New()
+	id, stray, moved, elsewhere := videoid.New(), videoid.New(), videoid.New(), videoid.New()
 	started := time.Now().Add(-time.Minute).Truncate(time.Millisecond).UTC()
-	if err := dir.started(t.Context(), Stream{ID: id, UserID: users[0], PlaybackURL: "http://edge.test/", StartedAt: started}); err != nil {
-		t.Fatal(err)
+	for _, st := range []struct {
+		id, path string
+		at       time.Time
+	}{
+		{id, filepath.Join(recDir, id+".ts"), started},
+		// Its hand-over was cut short after the pipeline took the file.
+		{moved, filepath.Join(recDir, moved+".ts"), started.Add(time.Second)},
+		// Another node's.
+		{elsewhere, filepath.Join(t.TempDir(), elsewhere+".ts"), started},
+	} {
+		if err := dir.started(t.Context(), Stream{ID: st.id, UserID: users[0], PlaybackURL: "http://edge.test/", StartedAt: st.at}, st.path); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// Two seconds of video, a key frame each second; the process dies before the end.
 	rec, err := newRecorder(recDir, id, false)
@@ -57,9 +68,13 @@ func TestRecoverRecordings(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	got := make(chan Recording, 2)
+	got := make(chan Recording, 4)
 	srv, err := New(Config{PlaybackURL: "http://edge.test", IPs: []string{"127.0.0.1"}, RecordDir: recDir, Directory: dir,
 		Recordings: recordingsFunc(func(_ context.Context, r Recording) error {
+			if _, err := os.Stat(r.Path); os.IsNotExist(err) {
+				got <- r
+				return nil
+			}
 			out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", r.Path).CombinedOutput()
 			if err != nil {
 				t.Errorf("ffprobe of the recovered recording: %v %s", err, out)
@@ -74,17 +89,21 @@ func TestRecoverRecordings(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
-	var r Recording
-	select {
-	case r = <-got:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the recording left behind was not handed over")
+	var r, again Recording
+	for _, rec := range []*Recording{&r, &again} {
+		select {
+		case *rec = <-got:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the recordings left behind were not handed over")
+		}
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if entries, _ := os.ReadDir(recDir); len(entries) == 0 {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) { // polling, with a deadline
+		entries, _ := os.ReadDir(recDir)
+		u, err := dir.unhanded(t.Context(), recDir, time.Now())
+		if len(entries) == 0 && err == nil && len(u) == 0 {
 			break
 		} else if time.Now().After(deadline) {
-			t.Fatalf("%d files left in the recordings' directory", len(entries))
+			t.Fatalf("%d files left in the recordings' directory; recordings not handed over: %+v, %v", len(entries), u, err)
 		}
 	}
 	cancel()
@@ -96,10 +115,13 @@ func TestRecoverRecordings(t *testing.T) {
 	if secs, err := strconv.ParseFloat(r.Path, 64); err != nil || secs < 0.9 || secs > 1.1 {
 		t.Errorf("the recovered recording lasts %q s, want the first second", r.Path)
 	}
-	if len(got) != 0 {
-		t.Errorf("the stray recording was handed over too: %+v", <-got)
+	if again.ID != moved || again.Owner != users[0] || again.Path != filepath.Join(recDir, moved+".ts") || again.Size != 0 {
+		t.Errorf("the recording whose hand-over was cut short: %+v, want %s's again, without its file", again, moved)
 	}
-	if st, err := dir.Live(t.Context()); err != nil || len(st) != 0 {
-		t.Errorf("streams live after the recovery: %+v, %v; want the recovered one ended", st, err)
+	if len(got) != 0 {
+		t.Errorf("another recording was handed over too: %+v, want neither the stray's nor another node's", <-got)
+	}
+	if st, err := dir.Live(t.Context()); err != nil || len(st) != 1 || st[0].ID != elsewhere {
+		t.Errorf("streams live after the recovery: %+v, %v; want the recovered ones ended, the other node's on", st, err)
 	}
 }

@@ -73,9 +73,9 @@ func waitReady(t *testing.T, api, id, token string) recordingVideo {
 // TestUpLiveRecordingSurvivesKill streams to `reelay up` over WHIP for a few seconds and kills
 // the process (SIGKILL) mid-stream: started again on the same data directory, it hands the
 // recording left behind to the pipeline, and the recording becomes a ready video of the
-// creator under the stream's id, about as long as what was sent before the kill. The same
-// recording left behind again (a crash in the middle of the hand-over) makes no second video
-// and no second transcode.
+// creator under the stream's id, about as long as what was sent before the kill. Handed over
+// again, as after a crash in the middle of the hand-over, it makes no second video and no
+// second transcode.
 func TestUpLiveRecordingSurvivesKill(t *testing.T) {
 	c := livetest.TestClip(t)
 	data := t.TempDir()
@@ -115,10 +115,6 @@ func TestUpLiveRecordingSurvivesKill(t *testing.T) {
 	if err != nil || fi.Size() == 0 {
 		t.Fatalf("the recording after the kill: %v, %v", fi, err)
 	}
-	kept, err := os.ReadFile(rec)
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	second, api := spawnUp(t, "up-2", args...)
 	v := waitReady(t, api, stream, token)
@@ -134,31 +130,39 @@ func TestUpLiveRecordingSurvivesKill(t *testing.T) {
 		t.Errorf("%d files left in the recordings' directory", len(entries))
 	}
 
-	// The recording is left behind again, as by a crash before its file went: handed over
-	// again, it changes nothing.
+	// As if the process had died in the middle of the hand-over, after the pipeline took the
+	// file: the next run hands the recording over again, without its file, and that changes
+	// nothing.
 	if code := second.stop(t); code != 0 {
 		t.Fatalf("reelay up exited %d", code)
-	}
-	if err := os.WriteFile(rec, kept, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	_, api = spawnUp(t, "up-3", args...)
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) { // polling, with a deadline
-		if _, err := os.Stat(rec); os.IsNotExist(err) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the recording left behind again was not taken")
-		}
-	}
-	if _, again := videoStatus(t, api, stream, token); again.Status != "ready" || len(again.Renditions) == 0 || again.Renditions[0].Playlist != v.Renditions[0].Playlist {
-		t.Errorf("the video after its recording was handed over again: %+v, before %+v", again, v)
 	}
 	d, err := db.Open(t.Context(), filepath.Join(data, "reelay.db"), db.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
+	handedAt := func() (at int64) {
+		t.Helper()
+		if err := d.SQL().QueryRowContext(t.Context(), `SELECT handed_at FROM live_streams WHERE id = $1`, stream).Scan(&at); err != nil {
+			t.Fatal(err)
+		}
+		return at
+	}
+	if handedAt() == 0 {
+		t.Fatal("the recovered recording is not recorded as handed over")
+	}
+	if _, err := d.Exec(t.Context(), `UPDATE live_streams SET handed_at = 0 WHERE id = $1`, stream); err != nil {
+		t.Fatal(err)
+	}
+	_, api = spawnUp(t, "up-3", args...)
+	for deadline := time.Now().Add(time.Minute); handedAt() == 0; time.Sleep(50 * time.Millisecond) { // polling, with a deadline
+		if time.Now().After(deadline) {
+			t.Fatal("the recording whose hand-over was cut short was not handed over again")
+		}
+	}
+	if _, again := videoStatus(t, api, stream, token); again.Status != "ready" || len(again.Renditions) == 0 || again.Renditions[0].Playlist != v.Renditions[0].Playlist {
+		t.Errorf("the video after its recording was handed over again: %+v, before %+v", again, v)
+	}
 	var jobs, videos int
 	if err := d.SQL().QueryRowContext(t.Context(), `SELECT (SELECT COUNT(*) FROM jobs WHERE kind = $1 AND job_key = $2), (SELECT COUNT(*) FROM videos WHERE id = $2)`,
 		pipeline.JobKind, stream).Scan(&jobs, &videos); err != nil {

@@ -9,6 +9,9 @@ CREATE TABLE live_streams (
     playback_url TEXT NOT NULL,                -- its multivariant playlist
     started_at   BIGINT NOT NULL,
     heartbeat_at BIGINT NOT NULL,              -- the node's last sign of life for it
-    ended_at     BIGINT NOT NULL DEFAULT 0     -- 0 while it is on
+    ended_at     BIGINT NOT NULL DEFAULT 0,    -- 0 while it is on
+    recording    TEXT NOT NULL DEFAULT '',     -- its recording's file on its node; '' for none
+    handed_at    BIGINT NOT NULL DEFAULT 0     -- when the recording was handed over (or dropped)
 );
 CREATE INDEX live_streams_on ON live_streams (ended_at, heartbeat_at);
+CREATE INDEX live_streams_unhanded ON live_streams (handed_at) WHERE handed_at = 0;
