@@ -139,10 +139,11 @@ type Config struct {
 
 	// Directory, when set, is where the sessions' streams are listed for every feed node: a
 	// stream's row when its session is answered, a heartbeat every Heartbeat while it is on,
-	// its end. With Recordings too, Run hands the recordings that an earlier run of this
-	// process left in RecordDir (it died mid-stream) to Recordings, as their sessions would
-	// have when they ended: the Directory knows whose they are. Default nil: the streams are
-	// known to this process only, and a recording left behind stays where it is.
+	// its end, and when its recording was handed over. With Recordings too, Run hands the
+	// recordings that an earlier run of this process left in RecordDir (it died mid-stream,
+	// or mid-hand-over) to Recordings, as their sessions would have when they ended: the
+	// Directory knows whose they are. Default nil: the streams are known to this process
+	// only, and a recording left behind stays where it is.
 	Directory *Directory
 	// Heartbeat is how often the streams' rows are marked alive in the Directory, well
 	// within its DirectoryConfig.Fresh. Default DefaultHeartbeat (5 s).
