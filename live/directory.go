@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -157,9 +156,9 @@ type unhandedRecording struct {
 	path string
 }
 
-// unhanded returns the streams started before before whose recordings, files in the
-// directory recordDir, were not handed over yet, the oldest first.
-func (dir *Directory) unhanded(ctx context.Context, recordDir string, before time.Time) ([]unhandedRecording, error) {
+// unhanded returns the streams started before before whose recordings were not handed over
+// yet, on any node, the oldest first.
+func (dir *Directory) unhanded(ctx context.Context, before time.Time) ([]unhandedRecording, error) {
 	rows, err := dir.db.SQL().QueryContext(ctx, `SELECT id, user_id, playback_url, started_at, recording FROM live_streams
 		WHERE handed_at = 0 AND recording <> '' AND started_at < $1 ORDER BY started_at, id`, db.Millis(before))
 	if err != nil {
@@ -174,9 +173,7 @@ func (dir *Directory) unhanded(ctx context.Context, recordDir string, before tim
 			return nil, fmt.Errorf("live: recordings not handed over: %w", err)
 		}
 		u.StartedAt = db.Time(started)
-		if filepath.Dir(u.path) == filepath.Clean(recordDir) { // another node's are its own
-			out = append(out, u)
-		}
+		out = append(out, u)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("live: recordings not handed over: %w", err)

@@ -113,32 +113,36 @@ func TestDirectoryLive(t *testing.T) {
 			t.Errorf("the ended s3 beat and is listed again: %v", got)
 		}
 
-		// What a node finds after a crash: the recordings in its directory, of streams started
-		// before it, that were not handed over.
-		for _, r := range []struct{ id, path string }{{"s4", "/rec/s4.ts"}, {"s5", "/elsewhere/s5.ts"}} {
-			if err := node.started(ctx, Stream{ID: r.id, UserID: users[1], StartedAt: t0}, r.path); err != nil {
+		// What a node finds after a crash: the recordings of streams started before it that
+		// were not handed over.
+		for _, r := range []struct {
+			id, path string
+			at       time.Time
+		}{{"s4", "/rec/s4.ts", t0.Add(10 * time.Millisecond)}, {"s5", "/elsewhere/s5.ts", t0.Add(20 * time.Millisecond)}} {
+			if err := node.started(ctx, Stream{ID: r.id, UserID: users[1], StartedAt: r.at}, r.path); err != nil {
 				t.Fatal(err)
 			}
 		}
 		unhanded := func(before time.Time) []unhandedRecording {
 			t.Helper()
-			u, err := node.unhanded(ctx, "/rec/", before)
+			u, err := node.unhanded(ctx, before)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return u
 		}
-		if u := unhanded(t0.Add(time.Millisecond)); len(u) != 1 || u[0].ID != "s4" || u[0].path != "/rec/s4.ts" || u[0].UserID != users[1] || !u[0].StartedAt.Equal(t0) {
-			t.Errorf("recordings not handed over in /rec: %+v, want s4's", u)
+		if u := unhanded(t0.Add(time.Second)); len(u) != 2 || u[0].ID != "s4" || u[0].path != "/rec/s4.ts" || u[0].UserID != users[1] ||
+			!u[0].StartedAt.Equal(t0.Add(10*time.Millisecond)) || u[1].ID != "s5" {
+			t.Errorf("recordings not handed over: %+v, want s4's then s5's", u)
 		}
-		if u := unhanded(t0); len(u) != 0 {
-			t.Errorf("recordings not handed over of streams started before %v: %+v, want none", t0, u)
+		if u := unhanded(t0.Add(10 * time.Millisecond)); len(u) != 0 {
+			t.Errorf("recordings not handed over of streams started before s4: %+v, want none", u)
 		}
 		if err := node.handed(ctx, "s4"); err != nil {
 			t.Fatal(err)
 		}
-		if u := unhanded(t0.Add(time.Millisecond)); len(u) != 0 {
-			t.Errorf("recordings not handed over after s4's was: %+v", u)
+		if u := unhanded(t0.Add(time.Second)); len(u) != 1 || u[0].ID != "s5" {
+			t.Errorf("recordings not handed over after s4's was: %+v, want s5's", u)
 		}
 	})
 }

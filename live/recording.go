@@ -163,21 +163,31 @@ func leftRecordings(dir string) ([]string, error) {
 // accepts and queues by the video's id).
 func (s *Server) recoverRecordings(ctx context.Context) {
 	dir := s.cfg.Directory
-	waiting, err := dir.unhanded(ctx, s.cfg.RecordDir, s.created)
+	all, err := dir.unhanded(ctx, s.created)
 	if err != nil {
 		s.log.Warn("live recordings left for the next run", "err", err)
 		return
 	}
-	known := map[string]bool{}
-	for _, u := range waiting {
-		known[u.path] = true
-	}
+	left := map[string]string{} // the files in RecordDir, by stream
 	for _, path := range s.leftovers {
-		if !known[path] {
-			s.log.Warn("live recording of no stream waiting for it dropped", "path", path)
-			s.recordings.WithLabelValues("dropped").Inc()
-			os.Remove(path)
+		left[strings.TrimSuffix(filepath.Base(path), ".ts")] = path
+	}
+	// This node's: a file in its directory (wherever the row says the directory was), or a
+	// row of its directory whose file is gone.
+	var waiting []unhandedRecording
+	for _, u := range all {
+		if path, ok := left[u.ID]; ok {
+			u.path = path
+			delete(left, u.ID)
+			waiting = append(waiting, u)
+		} else if filepath.Dir(u.path) == s.cfg.RecordDir {
+			waiting = append(waiting, u)
 		}
+	}
+	for _, path := range left {
+		s.log.Warn("live recording of no stream waiting for it dropped", "path", path)
+		s.recordings.WithLabelValues("dropped").Inc()
+		os.Remove(path)
 	}
 	for _, u := range waiting {
 		if ctx.Err() != nil {

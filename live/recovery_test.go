@@ -99,11 +99,11 @@ func TestRecoverRecordings(t *testing.T) {
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) { // polling, with a deadline
 		entries, _ := os.ReadDir(recDir)
-		u, err := dir.unhanded(t.Context(), recDir, time.Now())
-		if len(entries) == 0 && err == nil && len(u) == 0 {
+		u, err := dir.unhanded(t.Context(), time.Now())
+		if len(entries) == 0 && err == nil && len(u) == 1 && u[0].ID == elsewhere {
 			break
 		} else if time.Now().After(deadline) {
-			t.Fatalf("%d files left in the recordings' directory; recordings not handed over: %+v, %v", len(entries), u, err)
+			t.Fatalf("%d files left in the recordings' directory; recordings not handed over: %+v, %v; want the other node's only", len(entries), u, err)
 		}
 	}
 	cancel()
