@@ -69,10 +69,11 @@ type Config struct {
 	// PlaybackURL is the base URL of the HLS tier players use (an edge, or the origin):
 	// a video plays at PlaybackURL + "/v/{id}/master.m3u8". Required.
 	PlaybackURL string
-	// LiveNow returns the live streams now (live.Server.Live, adapted), which the first page
-	// of each Following feed lists above its videos, those of the creators the viewer
-	// follows. Default nil: no live streams.
-	LiveNow func() []LiveStream
+	// LiveNow returns the live streams now, on any node (live.Directory.Live, adapted), which
+	// the first page of each Following feed lists above its videos, those of the creators the
+	// viewer follows, and the status API answers for a stream's id. Default nil: no live
+	// streams.
+	LiveNow func(ctx context.Context) ([]LiveStream, error)
 	// SignPlayback, when set, returns the query ("exp=...&sig=...") that signs the URLs of a
 	// private video for edges to serve them (see signedurl.Query). Default nil: a private
 	// video's creator gets unsigned URLs, which edges refuse.

@@ -42,7 +42,10 @@ func (s *Service) liveFollowed(ctx context.Context, viewer int64) ([]LiveItem, e
 	if s.cfg.LiveNow == nil {
 		return nil, nil
 	}
-	streams := s.cfg.LiveNow()
+	streams, err := s.cfg.LiveNow(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("feed: live streams: %w", err)
+	}
 	if len(streams) == 0 {
 		return nil, nil
 	}
@@ -83,16 +86,20 @@ func (s *Service) liveFollowed(ctx context.Context, viewer int64) ([]LiveItem, e
 }
 
 // liveStream returns the live stream id, when it is on (Config.LiveNow).
-func (s *Service) liveStream(id string) (LiveStream, bool) {
+func (s *Service) liveStream(ctx context.Context, id string) (LiveStream, bool, error) {
 	if s.cfg.LiveNow == nil {
-		return LiveStream{}, false
+		return LiveStream{}, false, nil
 	}
-	for _, st := range s.cfg.LiveNow() {
+	streams, err := s.cfg.LiveNow(ctx)
+	if err != nil {
+		return LiveStream{}, false, fmt.Errorf("feed: live streams: %w", err)
+	}
+	for _, st := range streams {
 		if st.ID == id {
-			return st, true
+			return st, true, nil
 		}
 	}
-	return LiveStream{}, false
+	return LiveStream{}, false, nil
 }
 
 // writeLive answers the status API for a live stream: status live, playable at its LL-HLS

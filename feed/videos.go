@@ -64,7 +64,9 @@ func (s *Service) getVideo(w http.ResponseWriter, r *http.Request) error {
 	p, _ := auth.FromContext(r.Context())
 	e, err := s.catalog.Video(r.Context(), id)
 	if errors.Is(err, db.ErrNotFound) {
-		if st, ok := s.liveStream(id); ok {
+		if st, ok, err := s.liveStream(r.Context(), id); err != nil {
+			return err
+		} else if ok {
 			return s.writeLive(w, r, p, st)
 		}
 		return s.uploading(w, r, id, p)

@@ -23,7 +23,14 @@
 // With Config.Recordings, each session is also recorded as it arrives (H.264 and Opus in
 // MPEG-TS, in Config.RecordDir), and the recording is handed to Recordings when the session
 // ends, however it ends: in `reelay up`, the pipeline takes it as an upload of the creator,
-// whose video id is the stream's, and transcodes and publishes it like any other.
+// whose video id is the stream's, and transcodes and publishes it like any other. The
+// recording reaches its file at least every quarter of a second; if the process dies
+// mid-stream, the next Server on the same RecordDir hands it over at start (Run), its
+// creator known from the Directory.
+//
+// With Config.Directory (the live_streams table), every stream is listed for the feeds of
+// every node while it is live: written when its session is answered, beaten for every
+// Config.Heartbeat, marked ended with it (see Directory).
 //
 // A session ends on DELETE, when its ICE connection fails (the publisher vanished: after
 // Config.ICEFailedTimeout without a packet), when its incoming bitrate stays above
@@ -52,6 +59,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -129,6 +137,18 @@ type Config struct {
 	Recordings Recordings
 	RecordDir  string
 
+	// Directory, when set, is where the sessions' streams are listed for every feed node: a
+	// stream's row when its session is answered, a heartbeat every Heartbeat while it is on,
+	// its end, and when its recording was handed over. With Recordings too, Run hands the
+	// recordings that an earlier run of this process left in RecordDir (it died mid-stream,
+	// or mid-hand-over) to Recordings, as their sessions would have when they ended: the
+	// Directory knows whose they are. Default nil: the streams are known to this process
+	// only, and a recording left behind stays where it is.
+	Directory *Directory
+	// Heartbeat is how often the streams' rows are marked alive in the Directory, well
+	// within its DirectoryConfig.Fresh. Default DefaultHeartbeat (5 s).
+	Heartbeat time.Duration
+
 	// Store, when set, receives each stream as the muxer makes it, under layout.LiveKey
 	// (live/{stream}/...): its playlists, init files, parts and segments, those that leave
 	// the playlists deleted, and the whole stream once the session ends; an origin without
@@ -154,11 +174,16 @@ type Server struct {
 	ended      *prometheus.CounterVec // by reason
 	recordings *prometheus.CounterVec // by result
 
+	// leftovers are the recordings found in RecordDir by New, before any session of this
+	// process: an earlier run's, which Run hands over; created is when New ran.
+	leftovers []string
+	created   time.Time
+
 	mu        sync.Mutex
 	sessions  map[string]*session // by session id
 	byCreator map[int64]*session
 	closed    bool
-	wg        sync.WaitGroup // the sessions' goroutines
+	wg        sync.WaitGroup // the sessions' goroutines, and the hand-over of the leftovers
 }
 
 // New validates cfg and returns a Server that packages into streams.
@@ -172,9 +197,17 @@ func New(cfg Config, streams *Streams) (*Server, error) {
 	if (cfg.Recordings == nil) != (cfg.RecordDir == "") {
 		return nil, errors.New("live: Config.Recordings and Config.RecordDir go together")
 	}
+	var leftovers []string
 	if cfg.RecordDir != "" {
 		if err := os.MkdirAll(cfg.RecordDir, 0o755); err != nil {
 			return nil, fmt.Errorf("live: %w", err)
+		}
+		var err error
+		if cfg.RecordDir, err = filepath.Abs(cfg.RecordDir); err != nil { // the Directory names its files
+			return nil, fmt.Errorf("live: %w", err)
+		}
+		if leftovers, err = leftRecordings(cfg.RecordDir); err != nil {
+			return nil, err
 		}
 	}
 	cfg.PlaybackURL = strings.TrimSuffix(cfg.PlaybackURL, "/")
@@ -196,6 +229,9 @@ func New(cfg Config, streams *Streams) (*Server, error) {
 	if cfg.ICEFailedTimeout <= 0 {
 		cfg.ICEFailedTimeout = DefaultICEFailedTimeout
 	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = DefaultHeartbeat
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -204,7 +240,7 @@ func New(cfg Config, streams *Streams) (*Server, error) {
 		return nil, err
 	}
 	srv := &Server{
-		cfg: cfg, log: cfg.Logger.With("tier", "live"), api: api, streams: streams,
+		cfg: cfg, log: cfg.Logger.With("tier", "live"), api: api, streams: streams, leftovers: leftovers, created: time.Now(),
 		sessions: map[string]*session{}, byCreator: map[int64]*session{},
 		ended: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "reelay_live_sessions_ended_total", Help: "Live sessions ended, by why.",
@@ -387,10 +423,21 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) error {
 		s.end(sess, endSetupFailed)
 		return &apierr.Error{Status: http.StatusBadRequest, Code: "negotiation_failed", Message: "the offer could not be answered: " + err.Error(), Err: err}
 	}
+	playback := s.cfg.PlaybackURL + layout.LivePath(sess.stream, layout.LiveMaster)
+	if dir := s.cfg.Directory; dir != nil {
+		// Before it is answered: a crash from now on leaves a recording the next run knows.
+		recording := ""
+		if sess.rec != nil {
+			recording = sess.rec.path
+		}
+		if err := dir.started(r.Context(), Stream{ID: sess.stream, UserID: sess.user, PlaybackURL: playback, StartedAt: sess.startedAt}, recording); err != nil {
+			s.end(sess, endSetupFailed)
+			return err
+		}
+	}
 	s.mu.Lock()
 	sess.answered = true
 	s.mu.Unlock()
-	playback := s.cfg.PlaybackURL + layout.LivePath(sess.stream, layout.LiveMaster)
 	h := w.Header()
 	h.Set("Content-Type", "application/sdp")
 	h.Set("Location", Path+"/"+sess.id)
@@ -459,26 +506,12 @@ func (s *Server) end(sess *session, reason string) {
 	sess.close(reason)
 }
 
-// Stream is a live stream now, as Live reports it.
+// Stream is a live stream, as the Directory lists it.
 type Stream struct {
 	ID          string // the stream's id (internal/videoid), also its recording's video id
 	UserID      int64  // its creator
 	PlaybackURL string // its multivariant playlist, on Config.PlaybackURL
 	StartedAt   time.Time
-}
-
-// Live returns the streams live now (their sessions answered), in no order.
-func (s *Server) Live() []Stream {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]Stream, 0, len(s.sessions))
-	for _, sess := range s.sessions {
-		if sess.answered {
-			out = append(out, Stream{ID: sess.stream, UserID: sess.user, StartedAt: sess.startedAt,
-				PlaybackURL: s.cfg.PlaybackURL + layout.LivePath(sess.stream, layout.LiveMaster)})
-		}
-	}
-	return out
 }
 
 // Sessions returns the number of sessions live now.
@@ -488,11 +521,47 @@ func (s *Server) Sessions() int {
 	return len(s.sessions)
 }
 
-// Run waits for ctx to end, then ends every session: see Close.
+// Run hands the recordings an earlier run left behind to Config.Recordings (see
+// Config.Directory), keeps the Directory's heartbeats of the streams while ctx lasts, then
+// ends every session: see Close.
 func (s *Server) Run(ctx context.Context) error {
+	if s.cfg.Directory != nil && s.cfg.Recordings != nil {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.recoverRecordings(ctx)
+		}()
+	}
+	if s.cfg.Directory != nil {
+		t := time.NewTicker(s.cfg.Heartbeat)
+		defer t.Stop()
+		for done := false; !done; {
+			select {
+			case <-ctx.Done():
+				done = true
+			case <-t.C:
+				if err := s.cfg.Directory.beat(ctx, s.liveIDs()); err != nil && ctx.Err() == nil {
+					s.log.Warn("live heartbeat", "err", err)
+				}
+			}
+		}
+	}
 	<-ctx.Done()
 	s.Close()
 	return nil
+}
+
+// liveIDs returns the ids of the streams live now.
+func (s *Server) liveIDs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for _, sess := range s.sessions {
+		if sess.answered {
+			ids = append(ids, sess.stream)
+		}
+	}
+	return ids
 }
 
 // Close ends every session, refuses new ones and waits for the sessions' goroutines.

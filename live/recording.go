@@ -1,15 +1,20 @@
 package live
 
 import (
-	"bufio"
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
+
+	"github.com/reelay/reelay/internal/videoid"
 )
 
 // Recordings takes the recording of each session that ends, as a video of its creator: the
@@ -31,12 +36,25 @@ type Recording struct {
 // publishTimeout bounds a recording's Publish (a probe, then a rename or an upload).
 const publishTimeout = 5 * time.Minute
 
-// recorder writes a session's media to an MPEG-TS file, from its first key frame on. The
-// session's muxMu serialises its writes.
+// flushEvery is how long at most a recorder keeps what it has before it hands it to the file
+// (it does at each key frame too): about what a crash of the process loses.
+const flushEvery = 250 * time.Millisecond
+
+// tsPacket is the size of an MPEG-TS packet: a recording cut by a crash is trimmed to a
+// whole number of them.
+const tsPacket = 188
+
+// recorder writes a session's media to an MPEG-TS file, from its first key frame on. It
+// keeps what it has in memory and hands it to the file before each key frame and at least
+// every flushEvery, so that a crash of the process loses about a quarter of a second of the
+// recording, and the file ends between two of the writer's writes, on whole access units
+// (what a machine crash loses is the operating system's to say: the file is not synced).
+// The session's muxMu serialises its writes.
 type recorder struct {
 	path         string
 	f            *os.File
-	bw           *bufio.Writer
+	buf          bytes.Buffer // written, not yet in the file
+	flushed      time.Time    // when buf last went to the file
 	w            *mpegts.Writer
 	video, audio *mpegts.Track
 	keyed        bool // the first key frame was written
@@ -44,19 +62,18 @@ type recorder struct {
 }
 
 func newRecorder(dir, id string, opus bool) (*recorder, error) {
-	r := &recorder{path: filepath.Join(dir, id+".ts")}
+	r := &recorder{path: filepath.Join(dir, id+".ts"), flushed: time.Now()}
 	var err error
 	if r.f, err = os.Create(r.path); err != nil {
 		return nil, fmt.Errorf("live: recording: %w", err)
 	}
-	r.bw = bufio.NewWriterSize(r.f, 256<<10)
 	r.video = &mpegts.Track{Codec: &mpegts.CodecH264{}}
 	tracks := []*mpegts.Track{r.video}
 	if opus {
 		r.audio = &mpegts.Track{Codec: &mpegts.CodecOpus{ChannelCount: 2}}
 		tracks = append(tracks, r.audio)
 	}
-	r.w = &mpegts.Writer{W: r.bw, Tracks: tracks}
+	r.w = &mpegts.Writer{W: &r.buf, Tracks: tracks}
 	if err := r.w.Initialize(); err != nil {
 		r.f.Close()
 		os.Remove(r.path)
@@ -70,13 +87,25 @@ func (r *recorder) writeH264(pts int64, au [][]byte) {
 	if r.err != nil {
 		return
 	}
-	if !r.keyed {
-		if !h264.IsRandomAccess(au) {
-			return
-		}
-		r.keyed = true
+	key := h264.IsRandomAccess(au)
+	if !r.keyed && !key {
+		return
 	}
-	r.err = r.w.WriteH264(r.video, pts, pts, au)
+	r.keyed = true
+	if key || time.Since(r.flushed) >= flushEvery {
+		r.flush()
+	}
+	if r.err == nil {
+		r.err = r.w.WriteH264(r.video, pts, pts, au)
+	}
+}
+
+// flush hands what the recorder has to the file.
+func (r *recorder) flush() {
+	r.flushed = time.Now()
+	if r.err == nil && r.buf.Len() > 0 {
+		_, r.err = r.buf.WriteTo(r.f)
+	}
 }
 
 // writeOpus writes an Opus packet at pts (48 kHz).
@@ -90,10 +119,8 @@ func (r *recorder) writeOpus(pts int64, packet []byte) {
 // finish closes the file and returns its size; it deletes the file, and returns 0, when it
 // holds no picture or could not be written whole.
 func (r *recorder) finish() (int64, error) {
+	r.flush()
 	err := r.err
-	if ferr := r.bw.Flush(); err == nil {
-		err = ferr
-	}
 	if cerr := r.f.Close(); err == nil {
 		err = cerr
 	}
@@ -106,4 +133,123 @@ func (r *recorder) finish() (int64, error) {
 		return 0, err
 	}
 	return fi.Size(), nil
+}
+
+// directoryTimeout bounds one write to the Directory outside a request.
+const directoryTimeout = 5 * time.Second
+
+// leftRecordings returns the recordings in dir: {stream}.ts files.
+func leftRecordings(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("live: recordings: %w", err)
+	}
+	var paths []string
+	for _, e := range entries {
+		if id, ok := strings.CutSuffix(e.Name(), ".ts"); ok && e.Type().IsRegular() && videoid.Valid(id) {
+			paths = append(paths, filepath.Join(dir, e.Name()))
+		}
+	}
+	return paths, nil
+}
+
+// recoverRecordings hands over what an earlier run left: the recordings, in RecordDir,
+// of the streams that the Directory holds not handed over yet, as their sessions would have
+// when they ended (the Directory says whose they are and when they started). A recording
+// whose file is gone was being handed over when the process died (the pipeline may have
+// taken the file and not queued its job): it is handed over again, without its file. A file
+// of no stream waiting for its hand-over is deleted. A hand-over cut short (ctx ends) is
+// left for the next run; handing a recording over twice makes one video (the pipeline
+// accepts and queues by the video's id).
+func (s *Server) recoverRecordings(ctx context.Context) {
+	dir := s.cfg.Directory
+	all, err := dir.unhanded(ctx, s.created)
+	if err != nil {
+		s.log.Warn("live recordings left for the next run", "err", err)
+		return
+	}
+	left := map[string]string{} // the files in RecordDir, by stream
+	for _, path := range s.leftovers {
+		left[strings.TrimSuffix(filepath.Base(path), ".ts")] = path
+	}
+	// This node's: a file in its directory (wherever the row says the directory was), or a
+	// row of its directory whose file is gone.
+	var waiting []unhandedRecording
+	for _, u := range all {
+		if path, ok := left[u.ID]; ok {
+			u.path = path
+			delete(left, u.ID)
+			waiting = append(waiting, u)
+		} else if filepath.Dir(u.path) == s.cfg.RecordDir {
+			waiting = append(waiting, u)
+		}
+	}
+	for _, path := range left {
+		s.log.Warn("live recording of no stream waiting for it dropped", "path", path)
+		s.recordings.WithLabelValues("dropped").Inc()
+		os.Remove(path)
+	}
+	for _, u := range waiting {
+		if ctx.Err() != nil {
+			return
+		}
+		if err := dir.ended(ctx, u.ID); err != nil {
+			s.log.Warn("live recording left for the next run", "stream", u.ID, "err", err)
+			continue
+		}
+		size, err := trimRecording(u.path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist): // handed over again, without its file
+		case err != nil || size == 0:
+			s.log.Warn("live recording dropped", "stream", u.ID, "err", err, "bytes", size)
+			s.recordings.WithLabelValues("dropped").Inc()
+			os.Remove(u.path)
+			s.handed(ctx, u.ID)
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+		err = s.cfg.Recordings.Publish(pctx, Recording{ID: u.ID, Owner: u.UserID, Path: u.path, Size: size, StartedAt: u.StartedAt})
+		cancel()
+		if err != nil && ctx.Err() != nil {
+			return // stopping: the next run hands it over
+		}
+		if err != nil {
+			s.log.Error("live recording not published", "stream", u.ID, "err", err, "recovered", true)
+			s.recordings.WithLabelValues("failed").Inc()
+		} else {
+			s.log.Info("live recording published", "stream", u.ID, "bytes", size, "recovered", true)
+			s.recordings.WithLabelValues("published").Inc()
+		}
+		os.Remove(u.path)
+		s.handed(ctx, u.ID)
+	}
+}
+
+// handed records in the Directory that the recording of stream id was handed over (or
+// dropped), if there is a Directory.
+func (s *Server) handed(ctx context.Context, id string) {
+	if s.cfg.Directory == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), directoryTimeout) // what was done is done
+	defer cancel()
+	if err := s.cfg.Directory.handed(ctx, id); err != nil {
+		s.log.Warn("live recording's hand-over not recorded; the next run hands it over again", "stream", id, "err", err)
+	}
+}
+
+// trimRecording cuts the file at path to a whole number of MPEG-TS packets (a crash may have
+// cut its last one) and returns its size.
+func trimRecording(path string) (int64, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	size := fi.Size() - fi.Size()%tsPacket
+	if size != fi.Size() {
+		if err := os.Truncate(path, size); err != nil {
+			return 0, err
+		}
+	}
+	return size, nil
 }

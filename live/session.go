@@ -286,6 +286,13 @@ func (sess *session) close(reason string) {
 		sess.mu.Lock()
 		sess.ended = true
 		sess.mu.Unlock()
+		if dir := sess.srv.cfg.Directory; dir != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), directoryTimeout)
+			if err := dir.ended(ctx, sess.stream); err != nil {
+				sess.srv.log.Warn("live stream's end not recorded; it goes stale", "stream", sess.stream, "err", err)
+			}
+			cancel()
+		}
 		close(sess.done)
 		if sess.pc != nil {
 			_ = sess.pc.Close()
@@ -315,13 +322,14 @@ func (sess *session) close(reason string) {
 func (sess *session) publish() {
 	s := sess.srv
 	size, err := sess.rec.finish()
+	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+	defer cancel()
 	if err != nil || size == 0 {
 		s.log.Warn("live recording dropped", "stream", sess.stream, "err", err, "bytes", size)
 		s.recordings.WithLabelValues("dropped").Inc()
+		s.handed(ctx, sess.stream)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
-	defer cancel()
 	r := Recording{ID: sess.stream, Owner: sess.user, Path: sess.rec.path, Size: size, StartedAt: sess.startedAt}
 	if err := s.cfg.Recordings.Publish(ctx, r); err != nil {
 		s.log.Error("live recording not published", "stream", sess.stream, "err", err)
@@ -331,4 +339,5 @@ func (sess *session) publish() {
 		s.recordings.WithLabelValues("published").Inc()
 	}
 	os.Remove(r.Path)
+	s.handed(ctx, sess.stream)
 }

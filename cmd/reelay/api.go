@@ -38,8 +38,8 @@ func (c *apiConfig) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	// What goes live is at the top of the followers' Following feeds.
-	feedSvc, rec, runs, err := c.feedFlags.service(ctx, o.d, o.store, c.publicURL, c.adminToken, o.live.following(), o.m, o.log)
+	// What goes live, on this node or another, is at the top of the followers' Following feeds.
+	feedSvc, rec, runs, err := c.feedFlags.service(ctx, o.d, o.store, c.publicURL, c.adminToken, o.liveDir, o.m, o.log)
 	if err != nil {
 		return err
 	}

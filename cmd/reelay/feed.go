@@ -13,6 +13,7 @@ import (
 	"github.com/reelay/reelay/db"
 	"github.com/reelay/reelay/feed"
 	"github.com/reelay/reelay/internal/server"
+	"github.com/reelay/reelay/live"
 	"github.com/reelay/reelay/recommender"
 	"github.com/reelay/reelay/storage"
 	"github.com/reelay/reelay/web"
@@ -74,8 +75,8 @@ func (f *feedFlags) validate(adminToken string) error {
 }
 
 // service makes the feed service (ranked, with prefetch hints if asked) on d and store (nil:
-// none), and what must run beside it.
-func (f *feedFlags) service(ctx context.Context, d *db.DB, store storage.Store, publicURL, adminToken string, liveNow func() []feed.LiveStream, m *server.Metrics, log *slog.Logger) (*feed.Service, *recommender.Ranker, []func(context.Context) error, error) {
+// none), with the live streams of liveDir, and what must run beside it.
+func (f *feedFlags) service(ctx context.Context, d *db.DB, store storage.Store, publicURL, adminToken string, liveDir *live.Directory, m *server.Metrics, log *slog.Logger) (*feed.Service, *recommender.Ranker, []func(context.Context) error, error) {
 	sign := f.signing.signer()
 	if sign == nil {
 		log.Warn("no --signing-key: private videos get unsigned playback URLs, which edges refuse")
@@ -86,7 +87,7 @@ func (f *feedFlags) service(ctx context.Context, d *db.DB, store storage.Store, 
 	}
 	return rankedFeed(ctx, f.feeds.apply(f.social.config(feed.Config{
 		PlaybackURL: f.playbackURL, PublicURL: strings.TrimSuffix(publicURL, "/"), SignPlayback: sign, Store: store, Purge: f.purge.purger(adminToken),
-		LiveNow: liveNow, Registerer: m.Registry(), Logger: log,
+		LiveNow: liveNow(liveDir), Registerer: m.Registry(), Logger: log,
 	})), d, pf)
 }
 
@@ -157,7 +158,8 @@ func (c *feedConfig) run(ctx context.Context, e *env) error {
 	} else {
 		log.Warn("no --store: avatar uploads are refused, and deleted videos' objects stay in the store")
 	}
-	feedSvc, rec, runs, err := c.feedFlags.service(ctx, d, store, c.publicURL, c.adminToken, nil, m, log)
+	// The streams live on the live nodes (reelay ingest or api --live-playback-url) of d.
+	feedSvc, rec, runs, err := c.feedFlags.service(ctx, d, store, c.publicURL, c.adminToken, liveDirectory(d), m, log)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/reelay/reelay/ingest"
 	"github.com/reelay/reelay/internal/listener"
 	"github.com/reelay/reelay/internal/server"
+	"github.com/reelay/reelay/live"
 	"github.com/reelay/reelay/pipeline"
 	"github.com/reelay/reelay/storage"
 	"github.com/reelay/reelay/transcoder"
@@ -190,6 +191,7 @@ type openedNode struct {
 	tp        trace.TracerProvider
 	uploads   *ingest.Handler
 	live      liveTier
+	liveDir   *live.Directory // the live streams of every node, which the live tier writes
 }
 
 // open sets up what the node runs on: the logger, the store and the database, the metrics,
@@ -220,7 +222,8 @@ func (n *uploadNode) open(ctx context.Context, e *env) (o openedNode, release fu
 		return o, release, err
 	}
 	o.uploads = uploads
-	o.live, err = n.live.start(pipe, o.store, filepath.Join(n.uploadDir, "live"), o.m.Registry(), o.log)
+	o.liveDir = liveDirectory(o.d)
+	o.live, err = n.live.start(pipe, o.store, o.liveDir, filepath.Join(n.uploadDir, "live"), o.m.Registry(), o.log)
 	return o, release, err
 }
 

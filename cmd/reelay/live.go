@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/reelay/reelay/api"
+	"github.com/reelay/reelay/db"
 	"github.com/reelay/reelay/feed"
 	"github.com/reelay/reelay/ingest"
 	"github.com/reelay/reelay/internal/video"
@@ -117,14 +118,15 @@ type liveTier struct {
 }
 
 // start makes the live tier of the process: its recordings handed to pipe, its streams copied
-// into store so that any origin serves them. Zero without --live-playback-url.
-func (l *liveIngest) start(pipe *pipeline.Pipeline, store storage.Store, recordDir string, reg prometheus.Registerer, log *slog.Logger) (liveTier, error) {
+// into store so that any origin serves them, and listed in dir. Zero without
+// --live-playback-url.
+func (l *liveIngest) start(pipe *pipeline.Pipeline, store storage.Store, dir *live.Directory, recordDir string, reg prometheus.Registerer, log *slog.Logger) (liveTier, error) {
 	if l.playback == "" {
 		return liveTier{}, nil
 	}
 	streams := live.NewStreams()
 	lc := l.flags.config(l.playback, log)
-	lc.Recordings, lc.RecordDir, lc.Store, lc.Registerer = liveRecordings{pipe}, recordDir, store, reg
+	lc.Recordings, lc.RecordDir, lc.Store, lc.Directory, lc.Registerer = liveRecordings{pipe}, recordDir, store, dir, reg
 	srv, err := live.New(lc, streams)
 	if err != nil {
 		return liveTier{}, err
@@ -137,14 +139,6 @@ func (t liveTier) mount(cfg *api.Config) {
 	if t.srv != nil {
 		cfg.Live, cfg.LiveStreams = t.srv.Handler(), t.streams
 	}
-}
-
-// following is what feed.Config.LiveNow takes: the streams live now, nil without live.
-func (t liveTier) following() func() []feed.LiveStream {
-	if t.srv == nil {
-		return nil
-	}
-	return liveNow(t.srv)
 }
 
 // runs is what runs beside the API: the live server, if any.
@@ -171,13 +165,26 @@ func (l liveRecordings) Publish(ctx context.Context, r live.Recording) error {
 	return l.pipe.HandOver(ctx, u)
 }
 
-// liveNow adapts the live streams of srv for the Following feed (feed.Config.LiveNow).
-func liveNow(srv *live.Server) func() []feed.LiveStream {
-	return func() []feed.LiveStream {
-		var out []feed.LiveStream
-		for _, st := range srv.Live() {
+// liveDirectory is the live streams of every node, in the database d: what the live tier of
+// a process writes, and what its feed reads (feed.Config.LiveNow, through liveNow). One
+// Directory serves both in a process, so that a stream it takes is listed at once.
+func liveDirectory(d *db.DB) *live.Directory {
+	dir, _ := live.NewDirectory(d, live.DirectoryConfig{}) // fails only without d
+	return dir
+}
+
+// liveNow adapts the live streams of dir for the feed (feed.Config.LiveNow): those of every
+// live node on the database, whichever process runs the feed.
+func liveNow(dir *live.Directory) func(context.Context) ([]feed.LiveStream, error) {
+	return func(ctx context.Context) ([]feed.LiveStream, error) {
+		streams, err := dir.Live(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]feed.LiveStream, 0, len(streams))
+		for _, st := range streams {
 			out = append(out, feed.LiveStream{ID: st.ID, UserID: st.UserID, PlaybackURL: st.PlaybackURL, StartedAt: st.StartedAt})
 		}
-		return out
+		return out, nil
 	}
 }

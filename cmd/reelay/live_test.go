@@ -652,8 +652,9 @@ func inNetworkNamespace(t *testing.T, ip string) {
 // TestLiveTiersSplit runs live as on several machines: `reelay ingest --live-playback-url`
 // takes the WHIP session and copies the stream into the store, `reelay origin --live-url`
 // passes its stream on, and a second `reelay origin` serves it from the store, on a shared
-// SQLite database and store directory; `reelay feed` has the accounts. The recording is then
-// queued for a transcode worker (none runs here).
+// SQLite database and store directory; `reelay feed` has the accounts, and the stream while
+// it is live (from the database's live_streams). The recording is then queued for a
+// transcode worker (none runs here).
 func TestLiveTiersSplit(t *testing.T) {
 	c := livetest.TestClip(t)
 	data := t.TempDir()
@@ -671,6 +672,10 @@ func TestLiveTiersSplit(t *testing.T) {
 	}
 	storeOrigin := listener("origin", "origin", "--addr", "127.0.0.1:0", "--store", store)
 	token := createUser(t, feedURL, "streamer")
+	fan := createUser(t, feedURL, "fan")
+	req, _ := http.NewRequest(http.MethodPut, feedURL+"/v1/users/streamer/follow", nil)
+	req.Header.Set("Authorization", "Bearer "+fan)
+	doJSON(t, req, http.StatusOK)
 
 	p := livetest.NewPublisher(t, false)
 	resp, body := livetest.WHIP(t, ingestURL+"/v1/live/whip", token, "application/sdp", p.Offer)
@@ -685,6 +690,16 @@ func TestLiveTiersSplit(t *testing.T) {
 	stop, sent := make(chan struct{}), make(chan struct{})
 	go func() { p.Send(c, stop); close(sent) }()
 	defer func() { close(stop); <-sent }()
+	stream := strings.TrimSuffix(strings.TrimPrefix(m[1], originURL+"/v/live/"), "/index.m3u8")
+
+	// reelay feed, another process than the live node's, has the stream from the database:
+	// at the top of the fan's Following feed, and live in the status API.
+	if got := followingLive(t, feedURL, fan, 1); got[0].ID != stream || got[0].PlaybackURL != m[1] || got[0].Creator.Handle != "streamer" {
+		t.Errorf("the fan's Following feed on reelay feed: %+v", got)
+	}
+	if status := jsonField(getJSON(t, feedURL+"/v1/videos/"+stream, fan), "status"); status != "live" {
+		t.Errorf("the stream's status on reelay feed: %q, want live", status)
+	}
 
 	code, _, master := liveGet(t, m[1])
 	if code != http.StatusOK {
@@ -734,7 +749,7 @@ func TestLiveTiersSplit(t *testing.T) {
 		t.Errorf("a reload far ahead from the store: %d, want 400", code)
 	}
 
-	req, _ := http.NewRequest(http.MethodDelete, ingestURL+resp.Header.Get("Location"), nil)
+	req, _ = http.NewRequest(http.MethodDelete, ingestURL+resp.Header.Get("Location"), nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	del, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -748,7 +763,7 @@ func TestLiveTiersSplit(t *testing.T) {
 	if code, _, _ := liveGet(t, storeOrigin+strings.TrimPrefix(m[1], originURL)); code != http.StatusNotFound {
 		t.Errorf("the stream from the store after DELETE: %d, want 404", code)
 	}
-	stream := strings.TrimSuffix(strings.TrimPrefix(m[1], originURL+"/v/live/"), "/index.m3u8")
+	followingLive(t, feedURL, fan, 0) // the stream left the fan's Following feed
 	var status string
 	for deadline := time.Now().Add(time.Minute); status != "processing"; {
 		if time.Now().After(deadline) {
@@ -765,6 +780,29 @@ func TestLiveTiersSplit(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode == http.StatusOK {
 			status = jsonField(b, "status")
+		}
+	}
+}
+
+// followingLiveItem is a live stream of a Following feed's first page.
+type followingLiveItem struct {
+	ID          string
+	PlaybackURL string `json:"playback_url"`
+	Creator     struct{ Handle string }
+}
+
+// followingLive polls the first page of viewer's Following feed at api until it lists n live
+// streams (a feed reads them from the database, cached for a second), and returns them.
+func followingLive(t *testing.T, api, viewer string, n int) []followingLiveItem {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) { // polling, with a deadline
+		var page struct{ Live []followingLiveItem }
+		json.Unmarshal(getJSON(t, api+"/v1/feed/following", viewer), &page)
+		if len(page.Live) == n {
+			return page.Live
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Following feed of the viewer at %s: %+v, want %d live streams", api, page.Live, n)
 		}
 	}
 }

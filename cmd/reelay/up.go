@@ -269,15 +269,16 @@ func (c *upConfig) run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	liveDir := liveDirectory(d)
 	liveCfg := c.live.config(playback, log)
-	liveCfg.Recordings, liveCfg.RecordDir = liveRecordings{pipe}, filepath.Join(c.data, "live")
+	liveCfg.Recordings, liveCfg.RecordDir, liveCfg.Directory = liveRecordings{pipe}, filepath.Join(c.data, "live"), liveDir
 	liveCfg.Registerer = reg
 	liveSrv, err := live.New(liveCfg, streams)
 	if err != nil {
 		return err
 	}
 	feedSvc, rec, runs, err := rankedFeed(ctx, c.feeds.apply(c.social.config(feed.Config{
-		LiveNow: liveNow(liveSrv), PlaybackURL: playback, PublicURL: strings.TrimSuffix(c.publicURL, "/"), SignPlayback: c.signing.signer(), Store: store, Purge: purgeAll(edges),
+		LiveNow: liveNow(liveDir), PlaybackURL: playback, PublicURL: strings.TrimSuffix(c.publicURL, "/"), SignPlayback: c.signing.signer(), Store: store, Purge: purgeAll(edges),
 		Registerer: reg, Logger: log,
 	})), d, pf)
 	if err != nil {

@@ -139,6 +139,7 @@ func loopbackAPI(t testing.TB, me *webrtc.MediaEngine) *webrtc.API {
 type Publisher struct {
 	pc           *webrtc.PeerConnection
 	video, audio *webrtc.TrackLocalStaticSample
+	connected    chan struct{} // closed once the peer connection is connected
 	// Offer is the SDP offer, candidates included, to POST.
 	Offer string
 }
@@ -154,8 +155,14 @@ func NewPublisher(t testing.TB, opus bool) *Publisher {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Publisher{pc: pc}
+	p := &Publisher{pc: pc, connected: make(chan struct{})}
 	t.Cleanup(func() { p.Close() })
+	var once sync.Once
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateConnected {
+			once.Do(func() { close(p.connected) })
+		}
+	})
 	p.video, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{
 		MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
 		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
@@ -187,6 +194,10 @@ func NewPublisher(t testing.TB, opus bool) *Publisher {
 	p.Offer = pc.LocalDescription().SDP
 	return p
 }
+
+// Connected is closed once the peer connection is connected: what Send sends from then on
+// reaches the server.
+func (p *Publisher) Connected() <-chan struct{} { return p.connected }
 
 // Close closes the peer connection.
 func (p *Publisher) Close() { _ = p.pc.Close() }
