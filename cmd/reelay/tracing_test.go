@@ -31,6 +31,7 @@ import (
 // one edge through its fill from the other edge, the object's owner, to the origin, each hop
 // the child of the one before it by the W3C traceparent it was sent.
 func TestTraces(t *testing.T) {
+	waitingTest(t)
 	testenv.RequireCommand(t, "ffmpeg")
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
