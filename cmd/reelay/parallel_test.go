@@ -6,11 +6,13 @@ import (
 )
 
 // How this package's tests share the machine. Most of its time goes on tests that wait: for
-// gossip to converge, a lease to expire, a body timeout, a scrape, a child process; a few others
-// keep a core or two busy (Chromium, a transcode of many seconds of video). The waiting tests
-// run a few at a time, alongside the busy ones, which run one at a time; the tests that set
-// environment variables or fixed ports, and those of other files not yet sorted, stay serial
-// (and run before all of these, as `go test` runs serial tests first).
+// gossip to converge, a lease to expire, a body timeout, a scrape, a child process, a short
+// clip to play in Chromium; a few others keep a core or two busy (a transcode of many seconds
+// of video, with or without Chromium playing it). The waiting tests run a few at a time,
+// alongside the busy ones, which run one at a time; the tests that set environment variables
+// or fixed ports, and those not sorted yet, stay serial (and run before all of these, as
+// `go test` runs serial tests first). Which is which was measured (user+sys CPU against wall
+// time, each test alone): a waiting test uses well under half a core.
 //
 // A test that calls waitingTest or busyTest must use only ports it got from the kernel (":0"
 // or testenv.FreePort), its own t.TempDir, databases and buckets, and no t.Setenv.
@@ -26,8 +28,9 @@ func waitingTest(t *testing.T) {
 	parallelIn(t, waitingSlots)
 }
 
-// busyTest runs t in parallel with the waiting tests but alone among the busy ones: t runs
-// Chromium or a long transcode, which two at a time would starve each other on a small machine.
+// busyTest runs t in parallel with the waiting tests but alone among the busy ones: t runs a
+// long transcode (or several processes that work), and two of those at a time would starve
+// each other, and the transcode holds of the progressive tests, on a small machine.
 func busyTest(t *testing.T) {
 	t.Helper()
 	parallelIn(t, busySlots)
