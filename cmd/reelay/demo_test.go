@@ -301,7 +301,7 @@ func TestUpDemo(t *testing.T) {
 // TestUpDemoResumes: a seed stopped after its first upload is finished by the next run,
 // which uploads only the clips still missing and leaves each demo video there once.
 func TestUpDemoResumes(t *testing.T) {
-	busyTest(t)
+	waitingTest(t)
 	const clips = 2
 	args := []string{"--data", t.TempDir(), "--demo-clips", strconv.Itoa(clips), "--api-addr", "127.0.0.1:0",
 		"--origin-addr", "127.0.0.1:0", "--edge-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0"}
