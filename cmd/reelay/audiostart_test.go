@@ -21,6 +21,7 @@ import (
 // frame (21 ms) later, so the source's first sample plays at 0 with the first picture. hls.js
 // appends the segments as they are, so this is what a player on hls.js hears.
 func TestChromiumStartsAudioOnTime(t *testing.T) {
+	waitingTest(t)
 	b := newBrowser(t)
 	clip := makeTestClip(t, "180x320", "3")
 	out := filepath.Join(t.TempDir(), "hls")

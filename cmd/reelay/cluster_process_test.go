@@ -39,6 +39,7 @@ const runMainEnv = "REELAY_TEST_RUN_MAIN"
 // starting from the state the one before left: a cluster-wide fetch per key, a graceful restart
 // served from the disk tier, a node killed under load, and an origin outage.
 func TestProcessCluster(t *testing.T) {
+	busyTest(t)
 	dir := t.TempDir()
 	lib := fillStore(t, dir)
 	origin := startProc(t, t, "origin", "origin", "--store", "file://"+dir, "--addr", "127.0.0.1:0")

@@ -47,6 +47,7 @@ type dashboardStep struct {
 // charts draw the players' requests; a purge asks for confirmation, and the edges log it.
 // Screenshots of the dashboard on a laptop and a phone go to screenshots/.
 func TestDashboardInChromium(t *testing.T) {
+	waitingTest(t)
 	b := newBrowser(t)
 	shots := filepath.Join(b.root, "screenshots")
 	if err := os.MkdirAll(shots, 0o755); err != nil {
@@ -161,6 +162,7 @@ func TestDashboardInChromium(t *testing.T) {
 // two edges of the process alive, the charts, and a purge through the API, logged with who
 // asked. Its data answers 401 without a token and 403 to a user who is not an admin.
 func TestUpDashboardInChromium(t *testing.T) {
+	waitingTest(t)
 	b := newBrowser(t)
 	shots := filepath.Join(b.root, "screenshots")
 	if err := os.MkdirAll(shots, 0o755); err != nil {

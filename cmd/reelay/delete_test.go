@@ -20,6 +20,7 @@ import (
 // the edge then answers 404 for its playlist and its poster (cached for a year before the
 // purge), and the store holds nothing of it.
 func TestUpDeleteVideo(t *testing.T) {
+	waitingTest(t)
 	testenv.RequireCommand(t, "ffmpeg")
 	data := t.TempDir()
 	urls, _ := startUp(t, "--data", data, "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",

@@ -81,6 +81,7 @@ func (u *demoUp) waitLog(t *testing.T, re string, n int, timeout time.Duration) 
 // liked and watched; the player's and dashboard's URLs and the admin's login are printed. A
 // second run on the same data adds nothing.
 func TestUpDemo(t *testing.T) {
+	busyTest(t)
 	const clips = 3
 	dir := t.TempDir()
 	args := []string{"--data", dir, "--demo-clips", "3", "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",
@@ -300,6 +301,7 @@ func TestUpDemo(t *testing.T) {
 // TestUpDemoResumes: a seed stopped after its first upload is finished by the next run,
 // which uploads only the clips still missing and leaves each demo video there once.
 func TestUpDemoResumes(t *testing.T) {
+	waitingTest(t)
 	const clips = 2
 	args := []string{"--data", t.TempDir(), "--demo-clips", strconv.Itoa(clips), "--api-addr", "127.0.0.1:0",
 		"--origin-addr", "127.0.0.1:0", "--edge-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0"}

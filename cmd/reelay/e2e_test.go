@@ -21,6 +21,7 @@ import (
 // a clip with tus-js-client in 256 KiB chunks while cutting the connection 10 times, wait until
 // the video is ready, check the kept source byte for byte, and play the HLS with FFmpeg.
 func TestUpEndToEnd(t *testing.T) {
+	waitingTest(t)
 	node, err := exec.LookPath("node")
 	if err != nil {
 		testenv.Require(t, "node is not installed: %v", err)
@@ -163,19 +164,6 @@ func stderrOf(err error) string {
 		return string(ee.Stderr)
 	}
 	return ""
-}
-
-// makeTestClip writes a clip of the given size and seconds from FFmpeg's lavfi sources.
-func makeTestClip(t *testing.T, size, seconds string) string {
-	t.Helper()
-	clip := filepath.Join(t.TempDir(), "clip.mp4")
-	out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size="+size+":rate=30",
-		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", seconds,
-		"-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", clip).CombinedOutput()
-	if err != nil {
-		t.Fatalf("making the clip: %v\n%s", err, out)
-	}
-	return clip
 }
 
 func fileSize(t *testing.T, path string) int64 {

@@ -64,6 +64,7 @@ type playResult struct {
 // from a page on another origin (so CORS is in the way): a public video, a private one on its
 // signed playback URL, and the private one unsigned, which the edge refuses.
 func TestUpPlaysInChromium(t *testing.T) {
+	waitingTest(t)
 	b := newBrowser(t)
 
 	urls, token := startUpWithCreator(t)
@@ -397,6 +398,7 @@ func (b *browser) playHeld(t *testing.T, ctx context.Context, hold *transcodeHol
 // newest segment; released, the player plays on past the end of the playlist it first loaded,
 // as the playlists grow.
 func TestProgressivePlaysInChromium(t *testing.T) {
+	busyTest(t)
 	b := newBrowser(t)
 	clip := makeTestClip(t, "720x1280", "20")
 	out := t.TempDir()
@@ -441,6 +443,7 @@ func TestProgressivePlaysInChromium(t *testing.T) {
 // video still processing), at the beginning; released, the player plays on past the end of the
 // playlist it first loaded, which the edge refreshes as it grows (max-age=1).
 func TestUpPlaysProgressivelyInChromium(t *testing.T) {
+	busyTest(t)
 	b := newBrowser(t)
 	hold := newTranscodeHold(heldAt)
 	urls, token := startUpWithCreatorHooked(t, hold.afterSample)

@@ -107,6 +107,7 @@ func waitGeneration(t *testing.T, base, id string, seen map[string]bool) string 
 // playlists describe: the second attempt wrote new names instead of new bytes under the names
 // the edge had cached.
 func TestWorkerKilledMidTranscode(t *testing.T) {
+	busyTest(t)
 	k := newKilledWorkers(t)
 	edge, origin := k.urls["edge"], k.urls["origin"]
 	id := k.upload(t, makeTestClip(t, "360x640", "40"))
@@ -158,6 +159,7 @@ func TestWorkerKilledMidTranscode(t *testing.T) {
 // TestWorkerKilledOnEveryAttempt kills the worker of a video on every attempt, each time after
 // it has published the video progressively: the next worker fails the video and withdraws it.
 func TestWorkerKilledOnEveryAttempt(t *testing.T) {
+	waitingTest(t)
 	k := newKilledWorkers(t)
 	origin := k.urls["origin"]
 	id := k.upload(t, makeTestClip(t, "360x640", "60"))

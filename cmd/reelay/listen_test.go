@@ -205,6 +205,7 @@ func waitLog(t *testing.T, p *reelayProc, want string) {
 // has file descriptors (it runs with a limit of floodFiles). Before the fix, the edge's accept
 // failed with EMFILE, fasthttp took that as permanent, and the process stopped every tier.
 func TestConnectionFlood(t *testing.T) {
+	waitingTest(t)
 	// With the caps fitted to the open files limit (64 connections per listener, 6 per
 	// client), the flood's connections past its client's cap are closed at once: the
 	// process never runs out of descriptors, and a normal client is served throughout.
@@ -267,6 +268,7 @@ func TestConnectionFlood(t *testing.T) {
 // the API could accept no one else. Now the clients' caps bound what they hold, each stalled
 // body is cut after --body-timeout, and a normal client is served throughout.
 func TestSlowBodyFlood(t *testing.T) {
+	waitingTest(t)
 	p, urls := startUpProc(t, floodFiles, "--body-timeout", "1s")
 	const head = "POST /v1/users HTTP/1.1\r\nHost: reelay\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
 	var f flood
@@ -306,6 +308,7 @@ func TestSlowBodyFlood(t *testing.T) {
 // own per-read deadline (ingest's ChunkIdleTimeout, 30 s), which the server's BodyTimeout
 // leaves alone, and however long the body takes, it arrives whole.
 func TestBigUploadOutlastsBodyTimeout(t *testing.T) {
+	waitingTest(t)
 	const size, bodyTimeout = 1 << 30, time.Second
 	urls, _ := startUp(t, "--data", t.TempDir(), "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",
 		"--edges", "0", "--body-timeout", bodyTimeout.String())

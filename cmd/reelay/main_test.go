@@ -23,14 +23,20 @@ import (
 )
 
 // TestMain runs the tests, or, with runMainEnv set, the reelay command itself: the process
-// tests start the test binary again as reelay.
+// tests start the test binary again as reelay. The tests share the machine as parallel_test.go
+// says, and the clips of makeTestClip, removed at the end.
 func TestMain(m *testing.M) {
 	if os.Getenv(runMainEnv) == "1" {
 		childNoFile()
 		main()
 		return
 	}
-	testenv.Main(m)
+	flag.Parse()
+	parallelFlag()
+	code := m.Run()
+	removeTestClips()
+	testenv.StopAll()
+	os.Exit(code)
 }
 
 func envOf(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
@@ -226,6 +232,7 @@ func startCmdHooked(t *testing.T, hooks env, command, last string, args ...strin
 }
 
 func TestUpServesHealthOnEveryListener(t *testing.T) {
+	waitingTest(t)
 	for _, dbName := range []string{"sqlite", "postgres"} {
 		t.Run(dbName, func(t *testing.T) {
 			args := []string{"--data", t.TempDir(), "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",
@@ -276,6 +283,7 @@ func TestUpServesHealthOnEveryListener(t *testing.T) {
 }
 
 func TestUpEdgeCluster(t *testing.T) {
+	waitingTest(t)
 	const metricsToken = "metrics-0123456789"
 	urls, _ := startUp(t, "--data", t.TempDir(), "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",
 		"--edge-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0", "--edges", "3", "--metrics-token", metricsToken)
@@ -387,6 +395,7 @@ func freePortRun(t *testing.T, n int) int {
 // TestUpPublicURL checks that reelay up gives uploads a Location under --public-url, and a
 // relative one without it, never one built from the Host header.
 func TestUpPublicURL(t *testing.T) {
+	waitingTest(t)
 	for _, public := range []string{"https://videos.example/reelay", ""} {
 		t.Run("public URL "+public, func(t *testing.T) {
 			args := []string{"--data", t.TempDir(), "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",

@@ -82,6 +82,7 @@ type slotState struct {
 // is asserted is what makes it short, that the next video's first segment was buffered before
 // the swipe and not fetched after it.
 func TestPlayerInChromium(t *testing.T) {
+	waitingTest(t)
 	b := newBrowser(t)
 	const admin = "0123456789abcdef"
 	urls, _ := startUp(t, "--data", t.TempDir(), "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",

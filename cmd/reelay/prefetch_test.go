@@ -18,6 +18,7 @@ import (
 // viewer's play of their For You page's first video, the second video's first segment is a
 // hit on the edge of the playback URL, as hls.js would fetch it.
 func TestUpPrefetchesNextSwipe(t *testing.T) {
+	waitingTest(t)
 	testenv.RequireCommand(t, "ffmpeg")
 	urls, _ := startUp(t, "--data", t.TempDir(), "--api-addr", "127.0.0.1:0", "--origin-addr", "127.0.0.1:0",
 		"--edge-addr", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0", "--edges", "2", "--metrics-token", floodMetricsToken)

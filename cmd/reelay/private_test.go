@@ -20,6 +20,7 @@ import (
 // the tier that serves them refuses the same URLs unsigned, signed for another video, or with a
 // forged signature, and never calls the private objects public.
 func TestUpPrivateVideo(t *testing.T) {
+	waitingTest(t)
 	testenv.RequireCommand(t, "ffmpeg")
 	for _, edges := range []string{"1", "0"} {
 		t.Run("edges="+edges, func(t *testing.T) { testUpPrivateVideo(t, edges) })

@@ -31,6 +31,7 @@ const promDir = "../../deploy/prometheus"
 // evaluates without an error, that the metrics the rules need are there, and that a healthy
 // system raises no alert.
 func TestPrometheusScrapesUp(t *testing.T) {
+	waitingTest(t)
 	testenv.RequireCommand(t, "prometheus")
 	const token = "metrics-0123456789"
 	data := t.TempDir()

@@ -31,6 +31,7 @@ import (
 // one edge through its fill from the other edge, the object's owner, to the origin, each hop
 // the child of the one before it by the W3C traceparent it was sent.
 func TestTraces(t *testing.T) {
+	waitingTest(t)
 	testenv.RequireCommand(t, "ffmpeg")
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
@@ -53,11 +54,12 @@ func TestTraces(t *testing.T) {
 
 	// The upload: PATCH (the API's server span) → pipeline.handover → pipeline.job →
 	// pipeline.transcode and pipeline.publish, in one trace. The publication ends after the
-	// video is playable, which is when reelay upload returns: wait for its span.
+	// video is playable, which is when reelay upload returns, and the job after it (a moment
+	// later on a loaded machine): wait for both spans, which the recorder has once they end.
 	var spans []sdktrace.ReadOnlySpan
-	waitFor(t, "the job's pipeline.publish span", func() bool {
+	waitFor(t, "the job's pipeline.publish and pipeline.job spans", func() bool {
 		spans = rec.Ended()
-		return named(spans, "pipeline.publish") != nil
+		return named(spans, "pipeline.publish") != nil && named(spans, "pipeline.job") != nil
 	})
 	byID := map[trace.SpanID]sdktrace.ReadOnlySpan{}
 	for _, s := range spans {

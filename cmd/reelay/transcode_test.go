@@ -18,6 +18,7 @@ import (
 // FFmpeg decodes, and the command must report the video playable before it was complete (an
 // order of events, not a ratio of wall-clock times).
 func TestTranscodeProgressive(t *testing.T) {
+	busyTest(t)
 	clip := makeTestClip(t, "360x640", "30")
 	out := filepath.Join(t.TempDir(), "hls")
 	exe, err := os.Executable()
