@@ -20,7 +20,10 @@ import (
 // A cache keeps the Entry it is given, Body included, and Get returns that same Body slice:
 // neither the caller of Set nor the caller of Get may modify the bytes afterwards.
 type Entry struct {
-	Body         []byte
+	Body []byte
+	// File holds the body instead of Body (then nil), in Memory only: see File for who
+	// holds its references.
+	File         *File
 	ContentType  string    // Content-Type
 	CacheControl string    // Cache-Control
 	ETag         string    // ETag, in HTTP form with its quotes
@@ -33,7 +36,15 @@ type Entry struct {
 // Size is what an entry is charged in a cache, besides its key: the body plus its header strings.
 // The bookkeeping around each entry (a couple of hundred bytes in Memory) is not counted.
 func (e Entry) Size() int64 {
-	return int64(len(e.Body) + len(e.ContentType) + len(e.CacheControl) + len(e.ETag) + len(e.LastModified))
+	return e.Len() + int64(len(e.ContentType)+len(e.CacheControl)+len(e.ETag)+len(e.LastModified))
+}
+
+// Len is the body's length in bytes, in Body or in File.
+func (e Entry) Len() int64 {
+	if e.File != nil {
+		return e.File.Size()
+	}
+	return int64(len(e.Body))
 }
 
 // Meta returns the entry's metadata, without the body.
@@ -45,7 +56,7 @@ func (e Entry) Meta() Meta {
 		LastModified: e.LastModified,
 		StoredAt:     e.StoredAt,
 		Private:      e.Private,
-		Size:         int64(len(e.Body)),
+		Size:         e.Len(),
 	}
 }
 

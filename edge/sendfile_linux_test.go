@@ -1,0 +1,143 @@
+package edge
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// memFiles counts this process's open memory files of bodies (cache.File).
+func memFiles(t *testing.T) int {
+	t.Helper()
+	des, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, de := range des {
+		if l, err := os.Readlink("/proc/self/fd/" + de.Name()); err == nil && strings.HasPrefix(l, "/memfd:reelay-body") {
+			n++
+		}
+	}
+	return n
+}
+
+// etagOf is the ETag that testOrigin gives body.
+func etagOf(body []byte) string {
+	sum := sha256.Sum256(body)
+	return `"` + hex.EncodeToString(sum[:8]) + `"`
+}
+
+// TestSegmentHitsFromFile: a segment kept in a memory file is answered byte for byte, whole,
+// by range, to HEAD and to a revalidation; evicted while a client is slow to take it, its file
+// stays open until that response has ended, and is closed then.
+func TestSegmentHitsFromFile(t *testing.T) {
+	before := memFiles(t)
+	o := newTestOrigin(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(Config{Origin: o.URL, Listener: smallSendBuffers{ln}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	t.Cleanup(func() {
+		testClient.CloseIdleConnections()
+		cancel()
+		<-done
+	})
+	_, prefix := newVideo()
+	key := prefix + "big/seg_00001.m4s"
+	want := objectBody(key)
+	if _, body := do(t, "GET", e.URL()+key); body != string(want) { // the fill
+		t.Fatalf("fill: %d bytes, want %d", len(body), len(want))
+	}
+	if ent, ok := e.mem.Get(key); !ok || ent.File == nil || ent.Body != nil {
+		t.Fatalf("the segment is not cached in a memory file: %v", ok)
+	}
+	if n := memFiles(t); n != before+1 {
+		t.Fatalf("%d memory files open, want %d", n, before+1)
+	}
+
+	for _, c := range []struct {
+		name, method string
+		header       []string
+		status       int
+		body         []byte
+		length       string
+	}{
+		{"whole", "GET", nil, 200, want, fmt.Sprint(len(want))},
+		{"range", "GET", []string{"Range", "bytes=1000-200999"}, 206, want[1000:201000], "200000"},
+		{"small range", "GET", []string{"Range", "bytes=-100"}, 206, want[len(want)-100:], "100"},
+		{"range to the end", "GET", []string{"Range", "bytes=70000-"}, 206, want[70000:], fmt.Sprint(len(want) - 70000)},
+		{"head", "HEAD", nil, 200, nil, fmt.Sprint(len(want))},
+		{"revalidation", "GET", []string{"If-None-Match", `"x", ` + etagOf(want)}, 304, nil, ""},
+		{"unsatisfiable", "GET", []string{"Range", "bytes=99999999-"}, 416, nil, ""},
+	} {
+		resp, body := do(t, c.method, e.URL()+key, c.header...)
+		if resp.StatusCode != c.status || body != string(c.body) {
+			t.Errorf("%s: %d, %d bytes, want %d and %d bytes", c.name, resp.StatusCode, len(body), c.status, len(c.body))
+		}
+		if c.length != "" && resp.Header.Get("Content-Length") != c.length {
+			t.Errorf("%s: Content-Length %q, want %s", c.name, resp.Header.Get("Content-Length"), c.length)
+		}
+	}
+
+	// A client that asks for the segment, reads the start, and stops (see TestSegmentHitsInTurns).
+	d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 16<<10) })
+		if err == nil {
+			err = serr
+		}
+		return err
+	}}
+	c, err := d.Dial("tcp", e.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: test\r\n\r\n", key)
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReaderSize(c, 1<<10), nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("stalled client: %v %v", resp, err)
+	}
+	start := make([]byte, 1<<10)
+	if _, err := io.ReadFull(resp.Body, start); err != nil {
+		t.Fatal(err)
+	}
+
+	// The video is purged while the response waits for its client: the file stays open.
+	if n := e.mem.DeletePrefix(prefix); n != 1 {
+		t.Fatalf("purged %d entries, want 1", n)
+	}
+	if n := memFiles(t); n != before+1 {
+		t.Fatalf("%d memory files open while an evicted segment is being sent, want %d", n, before+1)
+	}
+
+	// The client reads on, gets every byte, and the file closes once the response has ended.
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := append(start, rest...); !bytes.Equal(got, want) {
+		t.Fatalf("stalled client got %d bytes, want the %d of the segment", len(got), len(want))
+	}
+	waitFor(t, 10*time.Second, "the evicted segment's file to close", func() bool { return memFiles(t) == before })
+}
