@@ -26,3 +26,12 @@ func sendFD(fd, src uintptr, off int64, n int) (int, error) {
 		return m, nil
 	}
 }
+
+// memFileLimit is half the process's limit of open files (see Edge.memFiles).
+func memFileLimit() int {
+	var r syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil {
+		return 0
+	}
+	return int(min(r.Cur/2, 1<<20))
+}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"testing"
@@ -43,6 +44,8 @@ func etagOf(body []byte) string {
 // by range, to HEAD and to a revalidation; evicted while a client is slow to take it, its file
 // stays open until that response has ended, and is closed then.
 func TestSegmentHitsFromFile(t *testing.T) {
+	// Only references close files here, not the garbage collector (os.File's cleanup).
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	before := memFiles(t)
 	o := newTestOrigin(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -140,4 +143,36 @@ func TestSegmentHitsFromFile(t *testing.T) {
 		t.Fatalf("stalled client got %d bytes, want the %d of the segment", len(got), len(want))
 	}
 	waitFor(t, 10*time.Second, "the evicted segment's file to close", func() bool { return memFiles(t) == before })
+}
+
+// TestMemFileLimit: past Edge.memFiles entries, segments are cached as []byte, and served as
+// well.
+func TestMemFileLimit(t *testing.T) {
+	o := newTestOrigin(t)
+	e, err := New(Config{Origin: o.URL, Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.memFiles = 1
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	t.Cleanup(func() {
+		testClient.CloseIdleConnections()
+		cancel()
+		<-done
+	})
+	_, prefix := newVideo()
+	for i, inFile := range []bool{true, false} {
+		key := fmt.Sprintf("%sbig/seg_%05d.m4s", prefix, i+1)
+		want := string(objectBody(key))
+		for range 2 { // the fill, then a hit
+			if resp, body := do(t, "GET", e.URL()+key); resp.StatusCode != 200 || body != want {
+				t.Fatalf("%s: %d, %d bytes, want 200 and %d", key, resp.StatusCode, len(body), len(want))
+			}
+		}
+		if ent, ok := e.mem.Get(key); !ok || (ent.File != nil) != inFile || (ent.Body != nil) == inFile {
+			t.Fatalf("%s: cached %v, in a file %v, want %v", key, ok, ent.File != nil, inFile)
+		}
+	}
 }

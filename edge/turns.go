@@ -40,9 +40,11 @@ type rawWriter interface {
 }
 
 // memSet stores ent under key in the memory cache, its body in a memory file when it is an
-// immutable object's of turnMin bytes or more and the system has them.
+// immutable object's of turnMin bytes or more and the system has them. Each such file is an
+// open file: while the cache holds Edge.memFiles entries or more, bodies stay []byte, so that
+// the cache never takes the file descriptors that connections need.
 func (e *Edge) memSet(key string, ent cache.Entry) {
-	if obj, ok := layout.Parse(key); ok && !obj.Kind.Mutable() && len(ent.Body) >= turnMin && ent.File == nil {
+	if obj, ok := layout.Parse(key); ok && !obj.Kind.Mutable() && len(ent.Body) >= turnMin && ent.File == nil && e.mem.Len() < e.memFiles {
 		if f, err := cache.NewFile(ent.Body); err == nil {
 			ent.Body, ent.File = nil, f
 		}
