@@ -233,9 +233,9 @@ func (e *Edge) writeEntry(ctx *fasthttp.RequestCtx, f fill) int64 {
 	if f.stream != nil {
 		// The body is still arriving: stream what has, and the rest as it does.
 		ctx.Response.SetBodyStream(f.stream.reader(int(start), int(start+length)), int(length))
-	} else if ent.File != nil || length >= turnMin && !ctx.IsHead() {
-		// A segment: written in turns (turns.go); its file released once it is.
-		ctx.Response.SetBodyStream(e.turnBody(ctx.Conn(), ent, start, start+length), int(length))
+	} else if tb, ok := e.turnBody(ctx.Conn(), ent, start, start+length); ok && (ent.File != nil || !ctx.IsHead()) {
+		// A segment: written in turns (turns.go); its file, if any, released once it is.
+		ctx.Response.SetBodyStream(tb, int(length))
 	} else {
 		ctx.Response.SetBodyRaw(ent.Body[start : start+length])
 	}

@@ -65,15 +65,16 @@ type turnBody struct {
 	closed   bool
 }
 
-// turnBody returns bytes [start, end) of ent's body for the connection c, written in turns when
-// c allows it and the body is large enough, and read otherwise. With ent.File, the caller has
-// acquired a reference to it, which the turnBody's Close releases.
-func (e *Edge) turnBody(c net.Conn, ent cache.Entry, start, end int64) *turnBody {
+// turnBody returns bytes [start, end) of ent's body for the connection c, written in turns
+// when c allows it (and a []byte body is large enough), and read otherwise. It returns false
+// for a []byte body not to be written in turns, which fasthttp writes better itself. With
+// ent.File, the caller has acquired a reference to it, which the turnBody's Close releases.
+func (e *Edge) turnBody(c net.Conn, ent cache.Entry, start, end int64) (*turnBody, bool) {
 	t := &turnBody{b: ent.Body, file: ent.File, off: start, end: end, turns: e.turns}
-	if rw, ok := c.(rawWriter); ok && inTurns && ent.Len() >= turnMin {
+	if rw, ok := c.(rawWriter); ok && inTurns && (ent.File != nil || end-start >= turnMin) {
 		t.conn = rw
 	}
-	return t
+	return t, t.conn != nil || t.file != nil
 }
 
 func (t *turnBody) Read(p []byte) (int, error) {
