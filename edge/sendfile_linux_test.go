@@ -176,3 +176,26 @@ func TestMemFileLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestClosedFileNotServed: a request that finds a segment whose file is closed finds it again,
+// and answers 503 instead of looping if the file stays closed (it cannot while cached, unless
+// references are miscounted, as here on purpose).
+func TestClosedFileNotServed(t *testing.T) {
+	o := newTestOrigin(t)
+	e := startEdge(t, Config{Origin: o.URL})
+	_, prefix := newVideo()
+	key := prefix + "big/seg_00001.m4s"
+	do(t, "GET", e.url+key) // the fill
+	ent, ok := e.mem.Get(key)
+	if !ok || ent.File == nil {
+		t.Fatal("the segment is not cached in a memory file")
+	}
+	ent.File.Release() // one release too many: the file closes while cached
+	if resp, _ := do(t, "GET", e.url+key); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("status %d, want 503", resp.StatusCode)
+	}
+	e.mem.Delete(key) // out of the cache, the next request fills it again
+	if resp, body := do(t, "GET", e.url+key); resp.StatusCode != 200 || body != string(objectBody(key)) {
+		t.Fatalf("after the delete: %d, %d bytes", resp.StatusCode, len(body))
+	}
+}

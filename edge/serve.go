@@ -54,8 +54,11 @@ func (e *Edge) serveObject(tctx context.Context, ctx *fasthttp.RequestCtx, p str
 		e.stats.peerRequests.Add(1)
 	}
 	f, err := e.find(tctx, ctx, obj, peerValue)
-	for err == nil && !f.acquire() {
+	for tries := 1; err == nil && !f.acquire(); tries++ {
 		// The entry left the cache since it was found, and its file is closed: find it again.
+		if tries == maxFinds {
+			return errLeftCache
+		}
 		f, err = e.find(tctx, ctx, obj, peerValue)
 	}
 	if err != nil || f.status == 0 {
@@ -86,6 +89,15 @@ func (e *Edge) serveObject(tctx context.Context, ctx *fasthttp.RequestCtx, p str
 	}
 	return nil
 }
+
+// maxFinds bounds how many times serveObject finds an object whose entry leaves the cache
+// before it can be answered, each time: answered errLeftCache then, so that a file closed
+// while still cached (a bug) fails requests instead of looping.
+const maxFinds = 3
+
+// errLeftCache answers a request whose object left the cache maxFinds times over while it was
+// being answered.
+var errLeftCache = apierr.New(http.StatusServiceUnavailable, "left_cache", "the object left the cache while it was being answered; try again")
 
 // acquire takes a reference to the entry's file, if it has one (see cache.File), and reports
 // whether it could: false when the file has closed, the entry having left the cache.
