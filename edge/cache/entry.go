@@ -3,6 +3,9 @@
 // by request path ("/v/{video}/720p/seg_00003.m4s"), safe for concurrent use, and store an Entry:
 // the body with the response headers the edge replays.
 //
+// On Linux, Memory may hold a large body in a File, a sealed memory file that the edge sends
+// with sendfile(2), instead of a []byte; the caller of Set decides (see File).
+//
 // LRU is a plain least-recently-used memory cache with the same API. It is the baseline the tests
 // and bench/ compare S3-FIFO against, not something to serve from.
 //
