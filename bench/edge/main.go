@@ -8,7 +8,11 @@
 //	    in front of the same origin, all started under `taskset -c 0`, all warmed. Then
 //	    `taskset -c 1 wrk -t1 -c50 -d10s --latency` against each for a master playlist and a
 //	    segment, the servers in turn, the order reversed every other round, -rounds rounds;
-//	    medians of requests/s and of p99 latency, and every round. The origin serves the
+//	    medians of requests/s, of p99 latency and of the server's CPU time per request (user
+//	    and system, its child processes included, from /proc: the measure least moved by
+//	    other jobs on a shared machine), and every round. -baseline BIN runs a second
+//	    `reelay edge` (the one before a change) as a fourth server in the same rounds. The
+//	    origin serves the
 //	    files -master and -segment (a real video's: package one with `reelay transcode --in
 //	    SRC --out DIR` and pass DIR/master.m3u8 and DIR/1080p/seg_00002.m4s), or text and
 //	    random bytes of the same sizes (1.3 KB, 1.1 MB). Without varnishd (install it with
@@ -44,6 +48,7 @@ import (
 
 type options struct {
 	reelay, nginx, wrk string
+	baseline           string
 	varnish            string
 	master, segment    string
 	duration           time.Duration
@@ -59,6 +64,7 @@ type options struct {
 func main() {
 	var o options
 	flag.StringVar(&o.reelay, "reelay", "bin/reelay", "reelay binary")
+	flag.StringVar(&o.baseline, "baseline", "", "a second reelay binary (before a change) to run beside -reelay on the hit path")
 	flag.StringVar(&o.nginx, "nginx", "/usr/sbin/nginx", "nginx binary")
 	flag.StringVar(&o.varnish, "varnish", "/usr/sbin/varnishd", "varnishd binary; the hit path skips Varnish without it")
 	flag.StringVar(&o.wrk, "wrk", "/usr/bin/wrk", "wrk binary")
@@ -102,7 +108,8 @@ func run(o options) error {
 type wrkResult struct {
 	rps    float64
 	p99    time.Duration
-	errors string // wrk's error lines, if any
+	cpu    time.Duration // the server's CPU time per request
+	errors string        // wrk's error lines, if any
 }
 
 func hitPath(o options, tmp string) error {
@@ -130,6 +137,15 @@ func hitPath(o options, tmp string) error {
 	}
 	defer rl.stop()
 	servers := []*proc{rl}
+	if o.baseline != "" {
+		bl, _, err := startReelay(o.baseline, org.url, "", pin)
+		if err != nil {
+			return err
+		}
+		defer bl.stop()
+		bl.name = "baseline"
+		servers = append(servers, bl)
+	}
 	if _, err := os.Stat(o.varnish); err != nil {
 		fmt.Fprintf(os.Stderr, "Varnish skipped: no varnishd at %s (%v); install it with %s, or point -varnish at it\n", o.varnish, err, varnishInstall)
 	} else {
@@ -162,7 +178,7 @@ func hitPath(o options, tmp string) error {
 
 	fmt.Printf("### Hit path (wrk -t1 -c%d -d%s, servers on core 0, wrk on core 1; medians of %d rounds, the order reversed every other round)\n\n", o.conns, o.duration, o.rounds)
 	fmt.Printf("load average before: %s\n\n", loadAvg())
-	fmt.Printf("| object | server | requests/s | p99 latency | rounds (requests/s, p99) |\n|---|---|---|---|---|\n")
+	fmt.Printf("| object | server | requests/s | p99 latency | CPU per request | rounds (requests/s, p99, CPU per request) |\n|---|---|---|---|---|---|\n")
 	var ratios []string
 	for _, obj := range objects {
 		res := map[string][]wrkResult{}
@@ -172,37 +188,42 @@ func hitPath(o options, tmp string) error {
 				slices.Reverse(order)
 			}
 			for _, s := range order {
+				cpu0 := cpuTime(s.cmd.Process.Pid)
 				w, err := runWrk(o, s.url+obj.path)
 				if err != nil {
 					return fmt.Errorf("wrk %s %s: %w", s.name, obj.name, err)
 				}
-				fmt.Fprintf(os.Stderr, "%s %s round %d: %.0f req/s, p99 %s %s (load %s)\n", obj.name, s.name, r+1, w.rps, w.p99, w.errors, loadAvg())
+				if n := w.rps * o.duration.Seconds(); n > 0 {
+					w.cpu = time.Duration(float64(cpuTime(s.cmd.Process.Pid)-cpu0) / n)
+				}
+				fmt.Fprintf(os.Stderr, "%s %s round %d: %.0f req/s, p99 %s, CPU %s per request %s (load %s)\n", obj.name, s.name, r+1, w.rps, w.p99, fmtLatency(w.cpu), w.errors, loadAvg())
 				res[s.name] = append(res[s.name], w)
 			}
 		}
-		med := map[string][2]float64{}
+		med := map[string][3]float64{}
 		for _, s := range servers {
-			var rps, p99 []float64
+			var rps, p99, cpu []float64
 			var runs []string
 			for _, w := range res[s.name] {
 				rps = append(rps, w.rps)
 				p99 = append(p99, float64(w.p99))
-				run := fmt.Sprintf("%.0f, %s", w.rps, fmtLatency(w.p99))
+				cpu = append(cpu, float64(w.cpu))
+				run := fmt.Sprintf("%.0f, %s, %s", w.rps, fmtLatency(w.p99), fmtLatency(w.cpu))
 				if w.errors != "" {
 					run += " (" + w.errors + ")"
 				}
 				runs = append(runs, run)
 			}
-			med[s.name] = [2]float64{median(rps), median(p99)}
-			fmt.Printf("| %s | %s | %.0f | %s | %s |\n", obj.name, s.name, median(rps),
-				fmtLatency(time.Duration(median(p99))), strings.Join(runs, "; "))
+			med[s.name] = [3]float64{median(rps), median(p99), median(cpu)}
+			fmt.Printf("| %s | %s | %.0f | %s | %s | %s |\n", obj.name, s.name, median(rps),
+				fmtLatency(time.Duration(median(p99))), fmtLatency(time.Duration(median(cpu))), strings.Join(runs, "; "))
 		}
 		for _, s := range servers[1:] {
-			ratios = append(ratios, fmt.Sprintf("| %s | reelay/%s | %.2f× | %.2f× |", obj.name, s.name,
-				med["reelay"][0]/med[s.name][0], med["reelay"][1]/med[s.name][1]))
+			ratios = append(ratios, fmt.Sprintf("| %s | reelay/%s | %.2f× | %.2f× | %.2f× |", obj.name, s.name,
+				med["reelay"][0]/med[s.name][0], med["reelay"][1]/med[s.name][1], med["reelay"][2]/med[s.name][2]))
 		}
 	}
-	fmt.Printf("\n| object | ratio | requests/s | p99 |\n|---|---|---|---|\n%s\n\n", strings.Join(ratios, "\n"))
+	fmt.Printf("\n| object | ratio | requests/s | p99 | CPU per request |\n|---|---|---|---|---|\n%s\n\n", strings.Join(ratios, "\n"))
 	fmt.Printf("load average after: %s\n\n", loadAvg())
 	fmt.Fprintf(os.Stderr, "origin fetches of the hit path: %v\n", org.fetches())
 	return nil
@@ -216,6 +237,56 @@ func loadAvg() string {
 	}
 	return "unknown"
 }
+
+// cpuTime returns the user and system CPU time that process pid and its descendants have
+// used so far (Varnish serves from a child of the process started), from /proc.
+func cpuTime(pid int) time.Duration {
+	type stat struct {
+		ppid  int
+		ticks int64
+	}
+	procs := map[int]stat{}
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		p, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// Fields after the command, which is in parentheses and may hold spaces.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		utime, _ := strconv.ParseInt(f[11], 10, 64)
+		stime, _ := strconv.ParseInt(f[12], 10, 64)
+		procs[p] = stat{ppid, utime + stime}
+	}
+	var ticks int64
+	for p, st := range procs {
+		for q := p; q > 1; q = procs[q].ppid {
+			if q == pid {
+				ticks += st.ticks
+				break
+			}
+			if _, ok := procs[q]; !ok {
+				break
+			}
+		}
+	}
+	return time.Duration(ticks) * time.Second / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's times: 100 on Linux everywhere.
+const clockTicks = 100
 
 // fmtSize writes n bytes as KB or MB (decimal, as the issue's figures).
 func fmtSize(n int) string {
