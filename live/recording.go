@@ -113,7 +113,12 @@ func (r *recorder) writeOpus(pts int64, packet []byte) {
 	if r.err != nil || r.audio == nil || !r.keyed {
 		return
 	}
-	r.err = r.w.WriteOpus(r.audio, pts*90000/48000, [][]byte{packet})
+	if time.Since(r.flushed) >= flushEvery { // audio alone (no picture comes) reaches the file too
+		r.flush()
+	}
+	if r.err == nil {
+		r.err = r.w.WriteOpus(r.audio, pts*90000/48000, [][]byte{packet})
+	}
 }
 
 // finish closes the file and returns its size; it deletes the file, and returns 0, when it
