@@ -430,7 +430,20 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) error {
 		if sess.rec != nil {
 			recording = sess.rec.path
 		}
-		if err := dir.started(r.Context(), Stream{ID: sess.stream, UserID: sess.user, PlaybackURL: playback, StartedAt: sess.startedAt}, recording); err != nil {
+		// The session may end meanwhile (the server stopping): its end is written after its
+		// start (dirMu), and a session already ending writes none.
+		sess.dirMu.Lock()
+		sess.mu.Lock()
+		err := error(nil)
+		if sess.ended {
+			err = errClosed
+		}
+		sess.mu.Unlock()
+		if err == nil {
+			err = dir.started(r.Context(), Stream{ID: sess.stream, UserID: sess.user, PlaybackURL: playback, StartedAt: sess.startedAt}, recording)
+		}
+		sess.dirMu.Unlock()
+		if err != nil {
 			s.end(sess, endSetupFailed)
 			return err
 		}
