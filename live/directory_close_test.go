@@ -90,3 +90,59 @@ func TestServerClosedWhileRowWritten(t *testing.T) {
 		t.Errorf("streams live after the server stopped: %v", got)
 	}
 }
+
+// TestServerClosesSessionsTogether stops a server of two sessions while the database hangs:
+// the sessions end together, each waiting out its own write of its end, rather than one after
+// the other (with a hung database, a stop of MaxSessions sessions took MaxSessions times
+// directoryTimeout).
+func TestServerClosesSessionsTogether(t *testing.T) {
+	testClip(t)
+	d, _ := openDB(t, "sqlite:"+filepath.Join(t.TempDir(), "reelay.db"), 2)
+	dir, err := NewDirectory(d, DirectoryConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, ts := newTestServer(t, Config{Directory: dir})
+	var sessions []*session
+	for _, token := range []string{"token-alice", "token-bob"} {
+		p := newPublisher(t, false)
+		if resp, body := whip(t, ts.URL+Path, token, "application/sdp", p.Offer); resp.StatusCode != http.StatusCreated {
+			t.Fatalf("POST as %s: %d %s", token, resp.StatusCode, body)
+		}
+		srv.mu.Lock()
+		sessions = append(sessions, srv.byCreator[users[token].UserID])
+		srv.mu.Unlock()
+	}
+
+	held, release := make(chan struct{}), make(chan struct{})
+	txDone := make(chan error, 1)
+	go func() {
+		txDone <- d.Tx(t.Context(), func(*sql.Tx) error { close(held); <-release; return nil })
+	}()
+	<-held
+	closed := make(chan struct{})
+	go func() { srv.Close(); close(closed) }()
+	ending := func(sess *session) bool {
+		sess.mu.Lock()
+		defer sess.mu.Unlock()
+		return sess.ended
+	}
+	for deadline := time.Now().Add(30 * time.Second); !ending(sessions[0]) || !ending(sessions[1]); time.Sleep(5 * time.Millisecond) { // polling, with a deadline
+		if time.Now().After(deadline) {
+			t.Fatal("the sessions did not begin to end")
+		}
+	}
+	// Both are ending; neither is done, as the database still hangs.
+	for i, sess := range sessions {
+		select {
+		case <-sess.done:
+			t.Errorf("session %d was done before the other began to end: the sessions end one after the other", i)
+		default:
+		}
+	}
+	close(release)
+	if err := <-txDone; err != nil {
+		t.Fatal(err)
+	}
+	<-closed
+}

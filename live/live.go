@@ -577,7 +577,8 @@ func (s *Server) liveIDs() []string {
 	return ids
 }
 
-// Close ends every session, refuses new ones and waits for the sessions' goroutines.
+// Close ends every session, refuses new ones and waits for the sessions' goroutines. The
+// sessions end together: each waits on its own for the Directory and the Store.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closed = true
@@ -586,9 +587,11 @@ func (s *Server) Close() error {
 		all = append(all, sess)
 	}
 	s.mu.Unlock()
+	var ending sync.WaitGroup
 	for _, sess := range all {
-		s.end(sess, endServerClosed)
+		ending.Go(func() { s.end(sess, endServerClosed) })
 	}
+	ending.Wait()
 	s.wg.Wait()
 	return nil
 }
