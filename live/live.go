@@ -450,7 +450,11 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.mu.Lock()
 	sess.answered = true
+	closed := s.closed // Close ends this session too: the server stopped while it was set up
 	s.mu.Unlock()
+	if closed {
+		return errClosed
+	}
 	h := w.Header()
 	h.Set("Content-Type", "application/sdp")
 	h.Set("Location", Path+"/"+sess.id)
