@@ -154,12 +154,15 @@ func (dir *Directory) handed(ctx context.Context, id string) error {
 type unhandedRecording struct {
 	Stream
 	path string
+	// over: the stream ended, or its heartbeat is older than DirectoryConfig.Fresh (its
+	// node stopped beating it). A stream not over may be live on another node.
+	over bool
 }
 
 // unhanded returns the streams started before before whose recordings were not handed over
 // yet, on any node, the oldest first.
 func (dir *Directory) unhanded(ctx context.Context, before time.Time) ([]unhandedRecording, error) {
-	rows, err := dir.db.SQL().QueryContext(ctx, `SELECT id, user_id, playback_url, started_at, recording FROM live_streams
+	rows, err := dir.db.SQL().QueryContext(ctx, `SELECT id, user_id, playback_url, started_at, recording, ended_at, heartbeat_at FROM live_streams
 		WHERE handed_at = 0 AND recording <> '' AND started_at < $1 ORDER BY started_at, id`, db.Millis(before))
 	if err != nil {
 		return nil, fmt.Errorf("live: recordings not handed over: %w", err)
@@ -168,11 +171,12 @@ func (dir *Directory) unhanded(ctx context.Context, before time.Time) ([]unhande
 	var out []unhandedRecording
 	for rows.Next() {
 		var u unhandedRecording
-		var started int64
-		if err := rows.Scan(&u.ID, &u.UserID, &u.PlaybackURL, &started, &u.path); err != nil {
+		var started, ended, beat int64
+		if err := rows.Scan(&u.ID, &u.UserID, &u.PlaybackURL, &started, &u.path, &ended, &beat); err != nil {
 			return nil, fmt.Errorf("live: recordings not handed over: %w", err)
 		}
 		u.StartedAt = db.Time(started)
+		u.over = ended != 0 || beat < db.Millis(dir.cfg.Now().Add(-dir.cfg.Fresh))
 		out = append(out, u)
 	}
 	if err := rows.Err(); err != nil {

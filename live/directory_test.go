@@ -141,8 +141,25 @@ func TestDirectoryLive(t *testing.T) {
 		if err := node.handed(ctx, "s4"); err != nil {
 			t.Fatal(err)
 		}
-		if u := unhanded(t0.Add(time.Second)); len(u) != 1 || u[0].ID != "s5" {
-			t.Errorf("recordings not handed over after s4's was: %+v, want s5's", u)
+		if u := unhanded(t0.Add(time.Second)); len(u) != 1 || u[0].ID != "s5" || u[0].over {
+			t.Errorf("recordings not handed over after s4's was: %+v, want s5's, live", u)
+		}
+		// A stream is over once it ended, or once its heartbeat is stale.
+		clock.Add(DefaultFresh + time.Second)
+		if u := unhanded(t0.Add(time.Second)); len(u) != 1 || !u[0].over {
+			t.Errorf("s5 unbeaten for %v: %+v, want it over", DefaultFresh+time.Second, u)
+		}
+		if err := node.beat(ctx, []string{"s5"}); err != nil {
+			t.Fatal(err)
+		}
+		if u := unhanded(t0.Add(time.Second)); len(u) != 1 || u[0].over {
+			t.Errorf("s5 beaten again: %+v, want it live", u)
+		}
+		if err := node.ended(ctx, "s5"); err != nil {
+			t.Fatal(err)
+		}
+		if u := unhanded(t0.Add(time.Second)); len(u) != 1 || !u[0].over {
+			t.Errorf("s5 ended: %+v, want it over", u)
 		}
 	})
 }

@@ -430,14 +430,31 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request) error {
 		if sess.rec != nil {
 			recording = sess.rec.path
 		}
-		if err := dir.started(r.Context(), Stream{ID: sess.stream, UserID: sess.user, PlaybackURL: playback, StartedAt: sess.startedAt}, recording); err != nil {
+		// The session may end meanwhile (the server stopping): its end is written after its
+		// start (dirMu), and a session already ending writes none.
+		sess.dirMu.Lock()
+		sess.mu.Lock()
+		err := error(nil)
+		if sess.ended {
+			err = errClosed
+		}
+		sess.mu.Unlock()
+		if err == nil {
+			err = dir.started(r.Context(), Stream{ID: sess.stream, UserID: sess.user, PlaybackURL: playback, StartedAt: sess.startedAt}, recording)
+		}
+		sess.dirMu.Unlock()
+		if err != nil {
 			s.end(sess, endSetupFailed)
 			return err
 		}
 	}
 	s.mu.Lock()
 	sess.answered = true
+	closed := s.closed // Close ends this session too: the server stopped while it was set up
 	s.mu.Unlock()
+	if closed {
+		return errClosed
+	}
 	h := w.Header()
 	h.Set("Content-Type", "application/sdp")
 	h.Set("Location", Path+"/"+sess.id)
@@ -564,7 +581,8 @@ func (s *Server) liveIDs() []string {
 	return ids
 }
 
-// Close ends every session, refuses new ones and waits for the sessions' goroutines.
+// Close ends every session, refuses new ones and waits for the sessions' goroutines. The
+// sessions end together: each waits on its own for the Directory and the Store.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closed = true
@@ -573,9 +591,11 @@ func (s *Server) Close() error {
 		all = append(all, sess)
 	}
 	s.mu.Unlock()
+	var ending sync.WaitGroup
 	for _, sess := range all {
-		s.end(sess, endServerClosed)
+		ending.Go(func() { s.end(sess, endServerClosed) })
 	}
+	ending.Wait()
 	s.wg.Wait()
 	return nil
 }

@@ -113,7 +113,12 @@ func (r *recorder) writeOpus(pts int64, packet []byte) {
 	if r.err != nil || r.audio == nil || !r.keyed {
 		return
 	}
-	r.err = r.w.WriteOpus(r.audio, pts*90000/48000, [][]byte{packet})
+	if time.Since(r.flushed) >= flushEvery { // audio alone (no picture comes) reaches the file too
+		r.flush()
+	}
+	if r.err == nil {
+		r.err = r.w.WriteOpus(r.audio, pts*90000/48000, [][]byte{packet})
+	}
 }
 
 // finish closes the file and returns its size; it deletes the file, and returns 0, when it
@@ -157,7 +162,9 @@ func leftRecordings(dir string) ([]string, error) {
 // of the streams that the Directory holds not handed over yet, as their sessions would have
 // when they ended (the Directory says whose they are and when they started). A recording
 // whose file is gone was being handed over when the process died (the pipeline may have
-// taken the file and not queued its job): it is handed over again, without its file. A file
+// taken the file and not queued its job): it is handed over again, without its file, once
+// its stream is over (ended, or its heartbeat stale; a stream of another node with a
+// RecordDir of the same name is live, and left alone). A file
 // of no stream waiting for its hand-over is deleted. A hand-over cut short (ctx ends) is
 // left for the next run; handing a recording over twice makes one video (the pipeline
 // accepts and queues by the video's id).
@@ -173,14 +180,15 @@ func (s *Server) recoverRecordings(ctx context.Context) {
 		left[strings.TrimSuffix(filepath.Base(path), ".ts")] = path
 	}
 	// This node's: a file in its directory (wherever the row says the directory was), or a
-	// row of its directory whose file is gone.
+	// row of its directory whose file is gone and whose stream is over (another node whose
+	// RecordDir has the same name may have it live, its file there).
 	var waiting []unhandedRecording
 	for _, u := range all {
 		if path, ok := left[u.ID]; ok {
 			u.path = path
 			delete(left, u.ID)
 			waiting = append(waiting, u)
-		} else if filepath.Dir(u.path) == s.cfg.RecordDir {
+		} else if filepath.Dir(u.path) == s.cfg.RecordDir && u.over {
 			waiting = append(waiting, u)
 		}
 	}

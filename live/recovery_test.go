@@ -29,7 +29,7 @@ func TestRecoverRecordings(t *testing.T) {
 		t.Fatal(err)
 	}
 	recDir := t.TempDir()
-	id, stray, moved, elsewhere := videoid.New(), videoid.New(), videoid.New(), videoid.New()
+	id, stray, moved, elsewhere, there := videoid.New(), videoid.New(), videoid.New(), videoid.New(), videoid.New()
 	started := time.Now().Add(-time.Minute).Truncate(time.Millisecond).UTC()
 	for _, st := range []struct {
 		id, path string
@@ -40,10 +40,17 @@ func TestRecoverRecordings(t *testing.T) {
 		{moved, filepath.Join(recDir, moved+".ts"), started.Add(time.Second)},
 		// Another node's.
 		{elsewhere, filepath.Join(t.TempDir(), elsewhere+".ts"), started},
+		// Another node's, live there, its RecordDir named as this one's (the same flags on
+		// every node): its file is not here, and it must be left alone.
+		{there, filepath.Join(recDir, there+".ts"), started},
 	} {
 		if err := dir.started(t.Context(), Stream{ID: st.id, UserID: users[0], PlaybackURL: "http://edge.test/", StartedAt: st.at}, st.path); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The session's close marked it ended before its hand-over began.
+	if err := dir.ended(t.Context(), moved); err != nil {
+		t.Fatal(err)
 	}
 	// Two seconds of video, a key frame each second; the process dies before the end.
 	rec, err := newRecorder(recDir, id, false)
@@ -100,10 +107,10 @@ func TestRecoverRecordings(t *testing.T) {
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) { // polling, with a deadline
 		entries, _ := os.ReadDir(recDir)
 		u, err := dir.unhanded(t.Context(), time.Now())
-		if len(entries) == 0 && err == nil && len(u) == 1 && u[0].ID == elsewhere {
+		if len(entries) == 0 && err == nil && len(u) == 2 && u[0].ID != id && u[0].ID != moved && u[1].ID != id && u[1].ID != moved {
 			break
 		} else if time.Now().After(deadline) {
-			t.Fatalf("%d files left in the recordings' directory; recordings not handed over: %+v, %v; want the other node's only", len(entries), u, err)
+			t.Fatalf("%d files left in the recordings' directory; recordings not handed over: %+v, %v; want the other nodes' only", len(entries), u, err)
 		}
 	}
 	cancel()
@@ -121,7 +128,7 @@ func TestRecoverRecordings(t *testing.T) {
 	if len(got) != 0 {
 		t.Errorf("another recording was handed over too: %+v, want neither the stray's nor another node's", <-got)
 	}
-	if st, err := dir.Live(t.Context()); err != nil || len(st) != 1 || st[0].ID != elsewhere {
-		t.Errorf("streams live after the recovery: %+v, %v; want the recovered ones ended, the other node's on", st, err)
+	if st, err := dir.Live(t.Context()); err != nil || len(st) != 2 || st[0].ID == id || st[0].ID == moved || st[1].ID == id || st[1].ID == moved {
+		t.Errorf("streams live after the recovery: %+v, %v; want the recovered ones ended, the other nodes' on", st, err)
 	}
 }

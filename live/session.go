@@ -44,6 +44,10 @@ type session struct {
 	videoSSRC atomic.Uint32
 	bytes     atomic.Int64 // media payload received, for the bitrate cap
 
+	// dirMu orders the writes of the stream's row in the Directory: its end (close) waits
+	// for its start (create) being written, and create writes no start once close began.
+	dirMu sync.Mutex
+
 	mu        sync.Mutex // guards ended, and wg.Add against close's wg.Wait
 	ended     bool
 	wg        sync.WaitGroup // the track readers and the key frame ticker
@@ -287,11 +291,13 @@ func (sess *session) close(reason string) {
 		sess.ended = true
 		sess.mu.Unlock()
 		if dir := sess.srv.cfg.Directory; dir != nil {
+			sess.dirMu.Lock()
 			ctx, cancel := context.WithTimeout(context.Background(), directoryTimeout)
 			if err := dir.ended(ctx, sess.stream); err != nil {
 				sess.srv.log.Warn("live stream's end not recorded; it goes stale", "stream", sess.stream, "err", err)
 			}
 			cancel()
+			sess.dirMu.Unlock()
 		}
 		close(sess.done)
 		if sess.pc != nil {
