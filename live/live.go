@@ -85,6 +85,7 @@ const (
 	DefaultMaxBitrate        = 8_000_000
 	DefaultKeyframeInterval  = time.Second
 	DefaultICEFailedTimeout  = 10 * time.Second
+	DefaultRetryEvery        = 30 * time.Second
 	DefaultSegmentDuration   = time.Second
 	DefaultPartDuration      = 200 * time.Millisecond
 	bitrateWindow            = 4 * time.Second
@@ -148,6 +149,11 @@ type Config struct {
 	// Heartbeat is how often the streams' rows are marked alive in the Directory, well
 	// within its DirectoryConfig.Fresh. Default DefaultHeartbeat (5 s).
 	Heartbeat time.Duration
+	// RetryEvery is how often a recording is handed to Recordings again after a failure that
+	// is not the recording's own (the store or the database out of reach): its file is kept
+	// meanwhile, and one still waiting when the process stops goes with the next run's
+	// recovery (with a Directory). Default DefaultRetryEvery (30 s).
+	RetryEvery time.Duration
 
 	// Store, when set, receives each stream as the muxer makes it, under layout.LiveKey
 	// (live/{stream}/...): its playlists, init files, parts and segments, those that leave
@@ -183,6 +189,7 @@ type Server struct {
 	sessions  map[string]*session // by session id
 	byCreator map[int64]*session
 	closed    bool
+	retries   []Recording    // hand-overs that failed for a passing reason, to try again
 	wg        sync.WaitGroup // the sessions' goroutines, and the hand-over of the leftovers
 }
 
@@ -231,6 +238,9 @@ func New(cfg Config, streams *Streams) (*Server, error) {
 	}
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = DefaultHeartbeat
+	}
+	if cfg.RetryEvery <= 0 {
+		cfg.RetryEvery = DefaultRetryEvery
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -539,7 +549,7 @@ func (s *Server) Sessions() int {
 }
 
 // Run hands the recordings an earlier run left behind to Config.Recordings (see
-// Config.Directory), keeps the Directory's heartbeats of the streams while ctx lasts, then
+// Config.Directory), and again those whose hand-over failed (Config.RetryEvery), keeps the Directory's heartbeats of the streams while ctx lasts, then
 // ends every session: see Close.
 func (s *Server) Run(ctx context.Context) error {
 	if s.cfg.Directory != nil && s.cfg.Recordings != nil {
@@ -548,6 +558,14 @@ func (s *Server) Run(ctx context.Context) error {
 			defer s.wg.Done()
 			s.recoverRecordings(ctx)
 		}()
+	}
+	if s.cfg.Recordings != nil {
+		retried := make(chan struct{})
+		go func() {
+			defer close(retried)
+			s.retryRecordings(ctx)
+		}()
+		defer func() { <-retried }()
 	}
 	if s.cfg.Directory != nil {
 		t := time.NewTicker(s.cfg.Heartbeat)

@@ -14,13 +14,16 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts"
 
+	"github.com/reelay/reelay/internal/apierr"
 	"github.com/reelay/reelay/internal/videoid"
 )
 
 // Recordings takes the recording of each session that ends, as a video of its creator: the
 // pipeline's Accept and HandOver in `reelay up` (cmd/reelay).
 type Recordings interface {
-	// Publish takes r.Path: whatever is left there once it returns is deleted.
+	// Publish takes r.Path. Whatever is left there once it returns nil, or an *apierr.Error
+	// of a 4xx status (the recording refused for what it is), is deleted; after any other
+	// error the file is kept, and handed over again later (Config.RetryEvery).
 	Publish(ctx context.Context, r Recording) error
 }
 
@@ -215,21 +218,62 @@ func (s *Server) recoverRecordings(ctx context.Context) {
 			s.handed(ctx, u.ID)
 			continue
 		}
-		pctx, cancel := context.WithTimeout(ctx, publishTimeout)
-		err = s.cfg.Recordings.Publish(pctx, Recording{ID: u.ID, Owner: u.UserID, Path: u.path, Size: size, StartedAt: u.StartedAt})
-		cancel()
-		if err != nil && ctx.Err() != nil {
-			return // stopping: the next run hands it over
+		s.hand(ctx, Recording{ID: u.ID, Owner: u.UserID, Path: u.path, Size: size, StartedAt: u.StartedAt}, true)
+	}
+}
+
+// hand hands r to Config.Recordings and says whether that is over: the recording published,
+// or refused for what it is (an *apierr.Error of status 4xx, such as a file that is not a
+// playable video); its file is then removed and its hand-over recorded. After any other
+// failure (the store or the database out of reach) the file stays and the stream is not
+// marked handed over: r waits for retryRecordings, unless ctx has ended (the process
+// stopping), when the next run's recovery takes it.
+func (s *Server) hand(ctx context.Context, r Recording, recovered bool) bool {
+	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	err := s.cfg.Recordings.Publish(pctx, r)
+	cancel()
+	var refused *apierr.Error
+	switch {
+	case err == nil:
+		s.log.Info("live recording published", "stream", r.ID, "bytes", r.Size, "recovered", recovered)
+		s.recordings.WithLabelValues("published").Inc()
+	case errors.As(err, &refused) && refused.Status >= 400 && refused.Status < 500:
+		s.log.Error("live recording refused", "stream", r.ID, "err", err, "recovered", recovered)
+		s.recordings.WithLabelValues("failed").Inc()
+	default:
+		if ctx.Err() != nil {
+			return false // stopping: the next run hands it over
 		}
-		if err != nil {
-			s.log.Error("live recording not published", "stream", u.ID, "err", err, "recovered", true)
-			s.recordings.WithLabelValues("failed").Inc()
-		} else {
-			s.log.Info("live recording published", "stream", u.ID, "bytes", size, "recovered", true)
-			s.recordings.WithLabelValues("published").Inc()
+		s.log.Warn("live recording kept to be handed over again", "stream", r.ID, "err", err, "in", s.cfg.RetryEvery, "recovered", recovered)
+		s.recordings.WithLabelValues("retry").Inc()
+		s.mu.Lock()
+		s.retries = append(s.retries, r)
+		s.mu.Unlock()
+		return false
+	}
+	os.Remove(r.Path)
+	s.handed(ctx, r.ID)
+	return true
+}
+
+// retryRecordings hands over again, every Config.RetryEvery until ctx ends, the recordings
+// whose hand-over failed for a passing reason (see hand).
+func (s *Server) retryRecordings(ctx context.Context) {
+	t := time.NewTicker(s.cfg.RetryEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
-		os.Remove(u.path)
-		s.handed(ctx, u.ID)
+		s.mu.Lock()
+		waiting := s.retries
+		s.retries = nil
+		s.mu.Unlock()
+		for _, r := range waiting {
+			s.hand(ctx, r, false)
+		}
 	}
 }
 

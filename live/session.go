@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -328,22 +327,11 @@ func (sess *session) close(reason string) {
 func (sess *session) publish() {
 	s := sess.srv
 	size, err := sess.rec.finish()
-	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
-	defer cancel()
 	if err != nil || size == 0 {
 		s.log.Warn("live recording dropped", "stream", sess.stream, "err", err, "bytes", size)
 		s.recordings.WithLabelValues("dropped").Inc()
-		s.handed(ctx, sess.stream)
+		s.handed(context.Background(), sess.stream)
 		return
 	}
-	r := Recording{ID: sess.stream, Owner: sess.user, Path: sess.rec.path, Size: size, StartedAt: sess.startedAt}
-	if err := s.cfg.Recordings.Publish(ctx, r); err != nil {
-		s.log.Error("live recording not published", "stream", sess.stream, "err", err)
-		s.recordings.WithLabelValues("failed").Inc()
-	} else {
-		s.log.Info("live recording published", "stream", sess.stream, "bytes", size)
-		s.recordings.WithLabelValues("published").Inc()
-	}
-	os.Remove(r.Path)
-	s.handed(ctx, sess.stream)
+	s.hand(context.Background(), Recording{ID: sess.stream, Owner: sess.user, Path: sess.rec.path, Size: size, StartedAt: sess.startedAt}, false)
 }
