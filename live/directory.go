@@ -98,13 +98,24 @@ func (dir *Directory) Live(ctx context.Context) ([]Stream, error) {
 }
 
 // started records stream st, live from now on, recorded to the file recording ("" for none).
+// It refuses with errAlreadyLive a creator who has a stream live on any node (not ended, its
+// heartbeat fresh): the one-session-per-creator rule across the cluster. Two nodes starting
+// the same creator's streams in the same instant may both pass, on PostgreSQL's default
+// isolation; each node's own rule (Server.reserve) holds regardless.
 func (dir *Directory) started(ctx context.Context, st Stream, recording string) error {
 	defer dir.gen.Add(1)
-	now := db.Millis(dir.cfg.Now())
-	_, err := dir.db.Exec(ctx, `INSERT INTO live_streams (id, user_id, playback_url, started_at, heartbeat_at, recording)
-		VALUES ($1, $2, $3, $4, $5, $6)`, st.ID, st.UserID, st.PlaybackURL, db.Millis(st.StartedAt), now, recording)
+	now := dir.cfg.Now()
+	res, err := dir.db.Exec(ctx, `INSERT INTO live_streams (id, user_id, playback_url, started_at, heartbeat_at, recording)
+		SELECT CAST($1 AS TEXT), CAST($2 AS BIGINT), CAST($3 AS TEXT), CAST($4 AS BIGINT), CAST($5 AS BIGINT), CAST($6 AS TEXT)
+		WHERE NOT EXISTS (SELECT 1 FROM live_streams WHERE user_id = CAST($2 AS BIGINT) AND ended_at = 0 AND heartbeat_at >= CAST($7 AS BIGINT))`,
+		st.ID, st.UserID, st.PlaybackURL, db.Millis(st.StartedAt), db.Millis(now), recording, db.Millis(now.Add(-dir.cfg.Fresh)))
 	if err != nil {
 		return fmt.Errorf("live: record stream %s: %w", st.ID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("live: record stream %s: %w", st.ID, err)
+	} else if n == 0 {
+		return errAlreadyLive
 	}
 	return nil
 }

@@ -115,11 +115,13 @@ func TestDirectoryLive(t *testing.T) {
 
 		// What a node finds after a crash: the recordings of streams started before it that
 		// were not handed over.
+		// (Two creators: one creator's second stream would be refused while s4 is live.)
 		for _, r := range []struct {
 			id, path string
+			user     int64
 			at       time.Time
-		}{{"s4", "/rec/s4.ts", t0.Add(10 * time.Millisecond)}, {"s5", "/elsewhere/s5.ts", t0.Add(20 * time.Millisecond)}} {
-			if err := node.started(ctx, Stream{ID: r.id, UserID: users[1], StartedAt: r.at}, r.path); err != nil {
+		}{{"s4", "/rec/s4.ts", users[1], t0.Add(10 * time.Millisecond)}, {"s5", "/elsewhere/s5.ts", users[2], t0.Add(20 * time.Millisecond)}} {
+			if err := node.started(ctx, Stream{ID: r.id, UserID: r.user, StartedAt: r.at}, r.path); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -210,4 +212,48 @@ func TestServerInDirectory(t *testing.T) {
 	if got := streamIDs(t, dir); len(got) != 0 {
 		t.Errorf("streams after DELETE: %v", got)
 	}
+}
+
+// TestDirectoryOneStreamPerCreator checks the one-session-per-creator rule across nodes: a
+// creator with a stream live on one node is refused another on any node, until that stream
+// ends or its heartbeat goes stale (its node gone).
+func TestDirectoryOneStreamPerCreator(t *testing.T) {
+	testenv.ForEachDSN(t, func(t *testing.T, dsn string) {
+		d, users := openDB(t, dsn, 2)
+		clock := testenv.NewClock()
+		nodeA, _ := NewDirectory(d, DirectoryConfig{Now: clock.Now})
+		nodeB, _ := NewDirectory(d, DirectoryConfig{Now: clock.Now})
+		ctx := t.Context()
+		stream := func(id string, user int64) Stream {
+			return Stream{ID: id, UserID: user, PlaybackURL: "http://edge.test/v/live/" + id + "/index.m3u8", StartedAt: clock.Now()}
+		}
+		if err := nodeA.started(ctx, stream("a1", users[0]), ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := nodeB.started(ctx, stream("b1", users[0]), ""); err != errAlreadyLive {
+			t.Errorf("a second stream of a live creator on another node: %v, want already_live", err)
+		}
+		if err := nodeB.started(ctx, stream("b2", users[1]), ""); err != nil {
+			t.Errorf("another creator's stream: %v", err)
+		}
+		// a1's node stops beating: once its heartbeat is stale, its creator may go live again.
+		clock.Add(DefaultFresh - time.Second)
+		if err := nodeB.started(ctx, stream("b3", users[0]), ""); err != errAlreadyLive {
+			t.Errorf("within the freshness window: %v, want already_live", err)
+		}
+		clock.Add(2 * time.Second)
+		if err := nodeB.started(ctx, stream("b4", users[0]), ""); err != nil {
+			t.Fatalf("after the first stream's heartbeat went stale: %v", err)
+		}
+		// An ended stream does not count either.
+		if err := nodeB.ended(ctx, "b4"); err != nil {
+			t.Fatal(err)
+		}
+		if err := nodeA.started(ctx, stream("a5", users[0]), ""); err != nil {
+			t.Errorf("after the creator's stream ended: %v", err)
+		}
+		if got := streamIDs(t, nodeA); !slices.Equal(got, []string{"a5"}) {
+			t.Errorf("live streams: %v, want a5 alone (b2's heartbeat is stale too)", got)
+		}
+	})
 }

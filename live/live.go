@@ -17,8 +17,8 @@
 // the networks it serves (a publisher behind NAT reaches the server's host or announced
 // address). OPTIONS answers CORS preflights and exposes Location and Link, so that a page on
 // another origin can publish. Errors are JSON (internal/apierr): 400 malformed_sdp, 401,
-// 409 already_live (one session per creator), 415 (not application/sdp), 422 no_h264, 503
-// too_many_sessions (Config.MaxSessions).
+// 409 already_live (one session per creator, on any node with Config.Directory), 415 (not
+// application/sdp), 422 no_h264, 503 too_many_sessions (Config.MaxSessions).
 //
 // With Config.Recordings, each session is also recorded as it arrives (H.264 and Opus in
 // MPEG-TS, in Config.RecordDir), and the recording is handed to Recordings when the session

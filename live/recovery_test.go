@@ -23,7 +23,7 @@ import (
 func TestRecoverRecordings(t *testing.T) {
 	testenv.RequireCommand(t, "ffprobe")
 	c := testClip(t)
-	d, users := openDB(t, "sqlite:"+filepath.Join(t.TempDir(), "reelay.db"), 1)
+	d, users := openDB(t, "sqlite:"+filepath.Join(t.TempDir(), "reelay.db"), 4) // a creator per stream: one live stream each
 	dir, err := NewDirectory(d, DirectoryConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +31,7 @@ func TestRecoverRecordings(t *testing.T) {
 	recDir := t.TempDir()
 	id, stray, moved, elsewhere, there := videoid.New(), videoid.New(), videoid.New(), videoid.New(), videoid.New()
 	started := time.Now().Add(-time.Minute).Truncate(time.Millisecond).UTC()
-	for _, st := range []struct {
+	for i, st := range []struct {
 		id, path string
 		at       time.Time
 	}{
@@ -44,7 +44,7 @@ func TestRecoverRecordings(t *testing.T) {
 		// every node): its file is not here, and it must be left alone.
 		{there, filepath.Join(recDir, there+".ts"), started},
 	} {
-		if err := dir.started(t.Context(), Stream{ID: st.id, UserID: users[0], PlaybackURL: "http://edge.test/", StartedAt: st.at}, st.path); err != nil {
+		if err := dir.started(t.Context(), Stream{ID: st.id, UserID: users[i], PlaybackURL: "http://edge.test/", StartedAt: st.at}, st.path); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -122,7 +122,7 @@ func TestRecoverRecordings(t *testing.T) {
 	if secs, err := strconv.ParseFloat(r.Path, 64); err != nil || secs < 0.9 || secs > 1.1 {
 		t.Errorf("the recovered recording lasts %q s, want the first second", r.Path)
 	}
-	if again.ID != moved || again.Owner != users[0] || again.Path != filepath.Join(recDir, moved+".ts") || again.Size != 0 {
+	if again.ID != moved || again.Owner != users[1] || again.Path != filepath.Join(recDir, moved+".ts") || again.Size != 0 {
 		t.Errorf("the recording whose hand-over was cut short: %+v, want %s's again, without its file", again, moved)
 	}
 	if len(got) != 0 {
