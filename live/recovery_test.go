@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -23,13 +24,13 @@ import (
 func TestRecoverRecordings(t *testing.T) {
 	testenv.RequireCommand(t, "ffprobe")
 	c := testClip(t)
-	d, users := openDB(t, "sqlite:"+filepath.Join(t.TempDir(), "reelay.db"), 4) // a creator per stream: one live stream each
+	d, users := openDB(t, "sqlite:"+filepath.Join(t.TempDir(), "reelay.db"), 5) // a creator per stream: one live stream each
 	dir, err := NewDirectory(d, DirectoryConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	recDir := t.TempDir()
-	id, stray, moved, elsewhere, there := videoid.New(), videoid.New(), videoid.New(), videoid.New(), videoid.New()
+	id, stray, moved, elsewhere, there, handing := videoid.New(), videoid.New(), videoid.New(), videoid.New(), videoid.New(), videoid.New()
 	started := time.Now().Add(-time.Minute).Truncate(time.Millisecond).UTC()
 	for i, st := range []struct {
 		id, path string
@@ -43,14 +44,20 @@ func TestRecoverRecordings(t *testing.T) {
 		// Another node's, live there, its RecordDir named as this one's (the same flags on
 		// every node): its file is not here, and it must be left alone.
 		{there, filepath.Join(recDir, there+".ts"), started},
+		// Another node's, ended there and being handed over by that node: not this one's
+		// to hand over, though its file is not here either.
+		{handing, filepath.Join(t.TempDir(), handing+".ts"), started},
 	} {
 		if err := dir.started(t.Context(), Stream{ID: st.id, UserID: users[i], PlaybackURL: "http://edge.test/", StartedAt: st.at}, st.path); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// The session's close marked it ended before its hand-over began.
-	if err := dir.ended(t.Context(), moved); err != nil {
-		t.Fatal(err)
+	// The session's close marked it ended before its hand-over began; so did handing's, on
+	// its node.
+	for _, ended := range []string{moved, handing} {
+		if err := dir.ended(t.Context(), ended); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// Two seconds of video, a key frame each second; the process dies before the end.
 	rec, err := newRecorder(recDir, id, false)
@@ -107,7 +114,7 @@ func TestRecoverRecordings(t *testing.T) {
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) { // polling, with a deadline
 		entries, _ := os.ReadDir(recDir)
 		u, err := dir.unhanded(t.Context(), time.Now())
-		if len(entries) == 0 && err == nil && len(u) == 2 && u[0].ID != id && u[0].ID != moved && u[1].ID != id && u[1].ID != moved {
+		if len(entries) == 0 && err == nil && len(u) == 3 && !slices.ContainsFunc(u, func(u unhandedRecording) bool { return u.ID == id || u.ID == moved }) {
 			break
 		} else if time.Now().After(deadline) {
 			t.Fatalf("%d files left in the recordings' directory; recordings not handed over: %+v, %v; want the other nodes' only", len(entries), u, err)
