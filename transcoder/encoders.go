@@ -2,7 +2,6 @@ package transcoder
 
 import (
 	"errors"
-	"math"
 
 	"github.com/asticode/go-astiav"
 )
@@ -14,9 +13,9 @@ const encoderDepth = 2
 
 // rungEncoder runs one rung's encoder in a goroutine of its own, fed the frames that the
 // pipeline's goroutine takes from the filter graph. With the rungs encoded side by side, a rung
-// whose encoder is busy holds up neither the others nor the decoder, and the cores stay busy:
-// FFmpeg's command line encodes the rungs of a filter_complex one after the other, with frame
-// threads inside each encoder.
+// whose encoder blocks (libx264 waiting for one of its frame threads) holds up neither the
+// others nor the decoder, and the cores stay busy: FFmpeg's command line encodes the rungs of
+// a filter_complex one after the other.
 //
 // The encoder and its packet belong to the goroutine from start to stop; the pipeline touches
 // neither meanwhile, nor the videoOut fields that encodeVideo updates.
@@ -121,26 +120,4 @@ func (e *rungEncoder) freeFrames() {
 		f.Free()
 	}
 	e.frames = nil
-}
-
-// encoderThreads returns how many threads each rung's libx264 gets when threads cores are
-// shared by the rungs: each rung's share of the ladder's pixels, rounded, at least one. The
-// rungs are encoded side by side, one goroutine each (see rungEncoder), so on few cores the
-// parallelism comes from the rungs, and frame threads inside each encoder only add their
-// hand-offs (a lookahead thread and a delay of a frame per thread). On two cores the default
-// ladder gets one thread per rung: against two each, about 2 % less CPU, 17 % less peak memory,
-// and the first segments no later (bench/RESULTS.md, issue 16). On eight, 4, 2, 1 and 1.
-func encoderThreads(targets []target, threads int) []int {
-	total := 0
-	for _, t := range targets {
-		total += t.Width * t.Height
-	}
-	n := make([]int, len(targets))
-	for i, t := range targets {
-		n[i] = 1
-		if total > 0 {
-			n[i] = max(1, int(math.Round(float64(threads)*float64(t.Width*t.Height)/float64(total))))
-		}
-	}
-	return n
 }

@@ -3,7 +3,6 @@ package transcoder
 import (
 	"bytes"
 	"reflect"
-	"slices"
 	"testing"
 	"time"
 )
@@ -185,28 +184,5 @@ func TestParameterSets(t *testing.T) {
 	}
 	if s, p := parameterSets([]byte{1, 2, 3}); s != nil || p != nil {
 		t.Errorf("parameterSets(junk) = %x, %x", s, p)
-	}
-}
-
-// TestEncoderThreads: the rungs share the threads by their pixels, each at least one.
-func TestEncoderThreads(t *testing.T) {
-	ladder := selectRungs(DefaultLadder(), 1080, 1920, 0)
-	for _, tc := range []struct {
-		targets []target
-		threads int
-		want    []int
-	}{
-		{ladder, 2, []int{1, 1, 1, 1}},
-		{ladder, 1, []int{1, 1, 1, 1}},
-		{ladder, 4, []int{2, 1, 1, 1}},
-		{ladder, 8, []int{4, 2, 1, 1}},
-		{ladder, 16, []int{9, 4, 2, 1}},
-		{ladder[:1], 2, []int{2}}, // one rung takes every thread
-		{selectRungs(DefaultLadder(), 720, 1280, 0), 2, []int{1, 1, 1}},
-		{selectRungs(DefaultLadder(), 720, 1280, 0), 4, []int{2, 1, 1}},
-	} {
-		if got := encoderThreads(tc.targets, tc.threads); !slices.Equal(got, tc.want) {
-			t.Errorf("%d rungs, %d threads: got %v, want %v", len(tc.targets), tc.threads, got, tc.want)
-		}
 	}
 }

@@ -175,11 +175,10 @@ func (j *job) setup() error {
 
 	segFrames := int(math.Ceil(cfg.SegmentDuration.Seconds() * j.rate.Float64()))
 	bestPoster := math.MaxInt
-	threads := encoderThreads(targets, cfg.Threads)
 	for i, tg := range targets {
 		o := &videoOut{target: tg, sink: j.graph.vsink[i], tb: j.graph.vsink[i].Inputs()[0].TimeBase(), lastSeg: -1}
 		if o.enc, err = openVideoEncoder(videoEncoderSpec{
-			target: tg, timeBase: o.tb, rate: j.rate, preset: cfg.Preset, keyint: 2 * max(segFrames, 1), threads: threads[i],
+			target: tg, timeBase: o.tb, rate: j.rate, preset: cfg.Preset, keyint: 2 * max(segFrames, 1), threads: cfg.Threads,
 		}); err != nil {
 			return err
 		}

@@ -41,9 +41,7 @@ type Config struct {
 	MaxFrameRate int
 	// AudioBitrate is the AAC-LC bitrate in bits per second. Default: 128000.
 	AudioBitrate int
-	// Threads is the number of threads the video decoder and the filter graph may use, and the
-	// rungs' encoders together: each rung's libx264 gets its share of the ladder's pixels, at
-	// least one (see encoderThreads). Default: runtime.NumCPU().
+	// Threads is the number of threads each decoder and encoder may use. Default: runtime.NumCPU().
 	Threads int
 	// Logger receives the transcoder's logs, with the attribute tier=transcoder.
 	// Default: logs are discarded.
