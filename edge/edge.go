@@ -258,11 +258,8 @@ type Edge struct {
 	fills  map[string]*filling // bodies arriving, by key
 
 	live liveCache // the files of live streams
-	// turns holds one token per large body's write(2) or sendfile(2) in progress: see turns.go.
+	// turns holds one token per large body's write(2) in progress: see turns.go.
 	turns chan struct{}
-	// memFiles is the most entries the memory cache may hold for bodies to be kept in memory
-	// files, each an open file: half the process's limit of open files (see memSet).
-	memFiles int
 }
 
 // New validates cfg and returns an Edge ready to Run: its HTTP listener bound, its disk cache
@@ -301,13 +298,12 @@ func New(cfg Config) (_ *Edge, err error) {
 		return nil, fmt.Errorf("%w: Name %q is not an HTTP token (letters, digits and !#$%%&'*+-.^_`|~)", ErrInvalidConfig, cfg.Name)
 	}
 	e := &Edge{
-		cfg:      cfg,
-		origin:   strings.TrimSuffix(cfg.Origin, "/"),
-		mem:      cache.NewMemory(cfg.MemBytes),
-		neg:      make(map[string]time.Time),
-		fills:    make(map[string]*filling),
-		turns:    make(chan struct{}, runtime.GOMAXPROCS(0)),
-		memFiles: memFileLimit(),
+		cfg:    cfg,
+		origin: strings.TrimSuffix(cfg.Origin, "/"),
+		mem:    cache.NewMemory(cfg.MemBytes),
+		neg:    make(map[string]time.Time),
+		fills:  make(map[string]*filling),
+		turns:  make(chan struct{}, runtime.GOMAXPROCS(0)),
 
 		traffic: newTraffic(time.Now),
 

@@ -92,7 +92,7 @@ func (e *Edge) cached(key string) (cache.Entry, bool) {
 	}
 	ent, ok := e.disk.Get(key)
 	if ok {
-		e.memSet(key, ent)
+		e.mem.Set(key, ent)
 	}
 	return ent, ok
 }
@@ -286,7 +286,7 @@ func (e *Edge) acquireSelf() func() {
 func (e *Edge) keep(key string, f fill) {
 	switch {
 	case f.status == 200 && httpsem.Storable(f.entry.CacheControl, f.entry.Private):
-		e.memSet(key, f.entry)
+		e.mem.Set(key, f.entry)
 		if e.disk != nil {
 			if err := e.disk.Set(key, f.entry); err != nil {
 				e.log.Debug("edge: not stored on disk", "key", key, "err", err)

@@ -250,7 +250,7 @@ func (p *prefetch) ensure(key string, needBody bool, out *PrefetchVideo) ([]byte
 	}
 	out.Fetched++
 	e.stats.prefetched.Add(1)
-	p.bytes.Add(f.entry.Len())
+	p.bytes.Add(int64(len(f.entry.Body)))
 	if !needBody {
 		return nil, nil
 	}

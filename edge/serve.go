@@ -54,13 +54,6 @@ func (e *Edge) serveObject(tctx context.Context, ctx *fasthttp.RequestCtx, p str
 		e.stats.peerRequests.Add(1)
 	}
 	f, err := e.find(tctx, ctx, obj, peerValue)
-	for tries := 1; err == nil && !f.acquire(); tries++ {
-		// The entry left the cache since it was found, and its file is closed: find it again.
-		if tries == maxFinds {
-			return errLeftCache
-		}
-		f, err = e.find(tctx, ctx, obj, peerValue)
-	}
 	if err != nil || f.status == 0 {
 		return err // status 0: the client went away, and nothing is to be written
 	}
@@ -68,7 +61,6 @@ func (e *Edge) serveObject(tctx context.Context, ctx *fasthttp.RequestCtx, p str
 	if f.status == http.StatusOK && f.entry.Private {
 		query, err := e.privateAccess(ctx, obj)
 		if err != nil {
-			f.release()
 			return err
 		}
 		if query != "" {
@@ -88,28 +80,6 @@ func (e *Edge) serveObject(tctx context.Context, ctx *fasthttp.RequestCtx, p str
 		e.traffic.served(obj.Video, n)
 	}
 	return nil
-}
-
-// maxFinds bounds how many times serveObject finds an object whose entry leaves the cache
-// before it can be answered, each time: answered errLeftCache then, so that a file closed
-// while still cached (a bug) fails requests instead of looping.
-const maxFinds = 3
-
-// errLeftCache answers a request whose object left the cache maxFinds times over while it was
-// being answered.
-var errLeftCache = apierr.New(http.StatusServiceUnavailable, "left_cache", "the object left the cache while it was being answered; try again")
-
-// acquire takes a reference to the entry's file, if it has one (see cache.File), and reports
-// whether it could: false when the file has closed, the entry having left the cache.
-func (f fill) acquire() bool {
-	return f.entry.File == nil || f.entry.File.Acquire()
-}
-
-// release drops the reference that acquire took.
-func (f fill) release() {
-	if f.entry.File != nil {
-		f.entry.File.Release()
-	}
 }
 
 // find finds or fills obj for a request whose PeerHeader is peerValue ("" from a player): a
@@ -188,7 +158,7 @@ func (e *Edge) cacheStatus(f fill) string {
 
 // writeEntry answers with a cached object: its headers, Age, then 304 or 412 by the
 // preconditions, 206 or 416 by a single Range, or the whole body. It returns the body bytes it
-// sends. It takes over the reference to the entry's file that f.acquire took.
+// sends.
 func (e *Edge) writeEntry(ctx *fasthttp.RequestCtx, f fill) int64 {
 	ent := f.entry
 	h := &ctx.Response.Header
@@ -219,11 +189,10 @@ func (e *Edge) writeEntry(ctx *fasthttp.RequestCtx, f fill) int64 {
 		mod = t
 	}
 	if status := conds.Evaluate(ent.ETag, mod); status != 0 {
-		f.release()
 		ctx.SetStatusCode(status)
 		return 0
 	}
-	size := ent.Len()
+	size := int64(len(ent.Body))
 	if f.stream != nil {
 		size = int64(len(f.stream.buf))
 	}
@@ -232,7 +201,6 @@ func (e *Edge) writeEntry(ctx *fasthttp.RequestCtx, f fill) int64 {
 		s, l, ok, err := httpsem.ParseRange(string(rng), size)
 		switch {
 		case errors.Is(err, httpsem.ErrUnsatisfiableRange):
-			f.release()
 			h.Set("Content-Range", fmt.Sprintf("bytes */%d", size))
 			ctx.SetStatusCode(http.StatusRequestedRangeNotSatisfiable)
 			return 0
@@ -245,8 +213,8 @@ func (e *Edge) writeEntry(ctx *fasthttp.RequestCtx, f fill) int64 {
 	if f.stream != nil {
 		// The body is still arriving: stream what has, and the rest as it does.
 		ctx.Response.SetBodyStream(f.stream.reader(int(start), int(start+length)), int(length))
-	} else if tb, ok := e.turnBody(ctx.Conn(), ent, start, start+length); ok && (ent.File != nil || !ctx.IsHead()) {
-		// A segment: written in turns (turns.go); its file, if any, released once it is.
+	} else if tb, ok := e.turnBody(ctx.Conn(), ent.Body[start:start+length]); ok && !ctx.IsHead() {
+		// A segment: written in turns (turns.go).
 		ctx.Response.SetBodyStream(tb, int(length))
 	} else {
 		ctx.Response.SetBodyRaw(ent.Body[start : start+length])

@@ -3,9 +3,6 @@
 // by request path ("/v/{video}/720p/seg_00003.m4s"), safe for concurrent use, and store an Entry:
 // the body with the response headers the edge replays.
 //
-// On Linux, Memory may hold a large body in a File, a sealed memory file that the edge sends
-// with sendfile(2), instead of a []byte; the caller of Set decides (see File).
-//
 // LRU is a plain least-recently-used memory cache with the same API. It is the baseline the tests
 // and bench/ compare S3-FIFO against, not something to serve from.
 //
@@ -23,10 +20,7 @@ import (
 // A cache keeps the Entry it is given, Body included, and Get returns that same Body slice:
 // neither the caller of Set nor the caller of Get may modify the bytes afterwards.
 type Entry struct {
-	Body []byte
-	// File holds the body instead of Body (then nil), in Memory only: see File for who
-	// holds its references.
-	File         *File
+	Body         []byte
 	ContentType  string    // Content-Type
 	CacheControl string    // Cache-Control
 	ETag         string    // ETag, in HTTP form with its quotes
@@ -39,15 +33,7 @@ type Entry struct {
 // Size is what an entry is charged in a cache, besides its key: the body plus its header strings.
 // The bookkeeping around each entry (a couple of hundred bytes in Memory) is not counted.
 func (e Entry) Size() int64 {
-	return e.Len() + int64(len(e.ContentType)+len(e.CacheControl)+len(e.ETag)+len(e.LastModified))
-}
-
-// Len is the body's length in bytes, in Body or in File.
-func (e Entry) Len() int64 {
-	if e.File != nil {
-		return e.File.Size()
-	}
-	return int64(len(e.Body))
+	return int64(len(e.Body) + len(e.ContentType) + len(e.CacheControl) + len(e.ETag) + len(e.LastModified))
 }
 
 // Meta returns the entry's metadata, without the body.
@@ -59,7 +45,7 @@ func (e Entry) Meta() Meta {
 		LastModified: e.LastModified,
 		StoredAt:     e.StoredAt,
 		Private:      e.Private,
-		Size:         e.Len(),
+		Size:         int64(len(e.Body)),
 	}
 }
 

@@ -122,8 +122,7 @@ func (m *Memory) shard(key string) (*memShard, uint64) {
 	return &m.shards[h&uint64(len(m.shards)-1)], h
 }
 
-// Get returns the entry stored under key. The entry's Body is shared: do not modify it. Its
-// File, if any, may close once the entry leaves the cache: Acquire it before reading it.
+// Get returns the entry stored under key. The entry's Body is shared: do not modify it.
 func (m *Memory) Get(key string) (Entry, bool) {
 	s, _ := m.shard(key)
 	s.mu.RLock()
@@ -144,9 +143,8 @@ func (m *Memory) Get(key string) (Entry, bool) {
 }
 
 // Set stores e under key, replacing any entry there, and evicts entries until everything fits.
-// The cache keeps e.Body: do not modify it afterwards. It takes over the caller's reference to
-// e.File, and releases it when the entry leaves (see File). An entry larger than MaxEntryBytes
-// is not stored, and the key's old entry, now stale, is deleted.
+// The cache keeps e.Body: do not modify it afterwards. An entry larger than MaxEntryBytes is not
+// stored, and the key's old entry, now stale, is deleted.
 func (m *Memory) Set(key string, e Entry) {
 	s, h := m.shard(key)
 	size := int64(len(key)) + e.Size()
@@ -163,7 +161,6 @@ func (m *Memory) Set(key string, e Entry) {
 		inMain = true
 	}
 	if size > m.maxEntry {
-		release(e)
 		return
 	}
 	for s.smallBytes+s.mainBytes+size > s.capacity {
@@ -263,14 +260,6 @@ func (s *memShard) unlink(n *node[memItem]) {
 		s.smallBytes -= n.v.size
 	}
 	delete(s.items, n.v.key)
-	release(n.v.entry)
-}
-
-// release drops the cache's reference to an entry's File, as the entry leaves.
-func release(e Entry) {
-	if e.File != nil {
-		e.File.Release()
-	}
 }
 
 // evict drops one entry, moving entries from S to M on the way as needed. The caller holds s.mu
@@ -299,7 +288,6 @@ func (s *memShard) evictSmall() bool {
 			continue
 		}
 		delete(s.items, n.v.key)
-		release(n.v.entry)
 		s.evictions++
 		// G holds about as many keys as the shard holds entries (nearly all in M).
 		s.ghost.add(n.v.hash, len(s.items))
@@ -320,7 +308,6 @@ func (s *memShard) evictMain() {
 		s.main.remove(n)
 		s.mainBytes -= n.v.size
 		delete(s.items, n.v.key)
-		release(n.v.entry)
 		s.evictions++
 		return
 	}
