@@ -549,8 +549,9 @@ func (s *Server) Sessions() int {
 }
 
 // Run hands the recordings an earlier run left behind to Config.Recordings (see
-// Config.Directory), and again those whose hand-over failed (Config.RetryEvery), keeps the Directory's heartbeats of the streams while ctx lasts, then
-// ends every session: see Close.
+// Config.Directory), and again those whose hand-over failed (Config.RetryEvery), keeps the
+// Directory's heartbeats of the streams while ctx lasts (each given one Heartbeat to finish),
+// then ends every session: see Close.
 func (s *Server) Run(ctx context.Context) error {
 	if s.cfg.Directory != nil && s.cfg.Recordings != nil {
 		s.wg.Add(1)
@@ -575,9 +576,11 @@ func (s *Server) Run(ctx context.Context) error {
 			case <-ctx.Done():
 				done = true
 			case <-t.C:
-				if err := s.cfg.Directory.beat(ctx, s.liveIDs()); err != nil && ctx.Err() == nil {
+				bctx, cancel := context.WithTimeout(ctx, s.cfg.Heartbeat) // a hung database does not hold the next beats
+				if err := s.cfg.Directory.beat(bctx, s.liveIDs()); err != nil && ctx.Err() == nil {
 					s.log.Warn("live heartbeat", "err", err)
 				}
+				cancel()
 			}
 		}
 	}
