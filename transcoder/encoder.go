@@ -92,12 +92,16 @@ func openVideoEncoder(s videoEncoderSpec) (*astiav.CodecContext, error) {
 	cc.SetThreadCount(s.threads)
 	cc.SetFlags(cc.Flags().Add(astiav.CodecContextFlagGlobalHeader).Add(astiav.CodecContextFlagClosedGop))
 
+	preset, params := s.preset, "scenecut=0:open-gop=0:keyint="+strconv.Itoa(s.keyint)
+	if preset == ReelayPreset {
+		preset, params = "veryfast", params+":"+reelayParams
+	}
 	opts := astiav.NewDictionary()
 	defer opts.Free()
 	for _, kv := range [][2]string{
-		{"preset", s.preset},
+		{"preset", preset},
 		{"forced-idr", "1"}, // a frame forced to I becomes an IDR frame
-		{"x264-params", "scenecut=0:open-gop=0:keyint=" + strconv.Itoa(s.keyint)},
+		{"x264-params", params},
 		{"maxrate", strconv.Itoa(s.Bitrate * 11 / 10)},
 		{"bufsize", strconv.Itoa(s.Bitrate * 2)},
 	} {

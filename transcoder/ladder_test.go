@@ -149,7 +149,7 @@ func TestNew(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := tr.Config()
-	if !reflect.DeepEqual(cfg.Ladder, DefaultLadder()) || cfg.SegmentDuration != DefaultSegmentDuration || cfg.Preset != "veryfast" ||
+	if !reflect.DeepEqual(cfg.Ladder, DefaultLadder()) || cfg.SegmentDuration != DefaultSegmentDuration || cfg.Preset != "reelay" ||
 		cfg.MaxDuration != DefaultMaxDuration || cfg.MaxWidth != 4096 || cfg.MaxHeight != 4096 || cfg.MaxFrameRate != 60 ||
 		cfg.AudioBitrate != 128_000 || cfg.Threads <= 0 || cfg.Logger == nil {
 		t.Errorf("defaults: %+v", cfg)

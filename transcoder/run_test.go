@@ -607,3 +607,39 @@ func BenchmarkRun(b *testing.B) {
 		}
 	}
 }
+
+// TestPresetOptions reads, from the options string libx264 writes into its first access unit,
+// what each preset really asks of the encoder: the reelay preset is veryfast with a diamond
+// motion search and at most two B-frames, and x264's own presets are left as x264 has them.
+func TestPresetOptions(t *testing.T) {
+	ladder, err := ParseLadder("180p:300k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		preset string
+		want   []string
+	}{
+		{"", []string{" me=dia ", " subme=2 ", " bframes=2 ", " rc_lookahead=10 "}},
+		{"veryfast", []string{" me=hex ", " subme=2 ", " bframes=3 ", " rc_lookahead=10 "}},
+		{"faster", []string{" me=hex ", " subme=4 ", " bframes=3 "}},
+	} {
+		t.Run(tc.preset, func(t *testing.T) {
+			_, sink := run(t, Config{Preset: tc.preset, Ladder: ladder}, Input{Path: clip(t, "vga_noaudio.mp4")})
+			first := sink.videos[0].samples[0].Data
+			i := bytes.Index(first, []byte("x264 - core"))
+			if i < 0 {
+				t.Fatalf("no x264 options in the first sample (%d bytes)", len(first))
+			}
+			opts := string(first[i:])
+			if end := strings.IndexByte(opts, 0); end >= 0 {
+				opts = opts[:end]
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(opts, w) {
+					t.Errorf("preset %q: x264 options lack %q: %s", tc.preset, w, opts)
+				}
+			}
+		})
+	}
+}

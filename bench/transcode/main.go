@@ -72,7 +72,9 @@ func main() {
 	seconds := flag.Int("seconds", 10, "length of the generated clip")
 	runs := flag.Int("runs", 3, "runs of each contender")
 	reelay := flag.String("reelay", "bin/reelay", "reelay binary")
-	preset := flag.String("preset", "veryfast", "libx264 preset for both")
+	preset := flag.String("preset", "veryfast", "the FFmpeg CLI's libx264 preset")
+	ffmpegParams := flag.String("ffmpeg-x264-params", "", "more x264 parameters for the FFmpeg CLI, key=value:key=value (me=dia:bframes=2 is what reelay's default preset adds to veryfast)")
+	reelayPreset := flag.String("reelay-preset", "", "reelay's --preset (empty: each reelay binary's default)")
 	quality := flag.Bool("quality", true, "measure every rung's SSIM and PSNR against the source, in the first round")
 	baseline := flag.String("baseline", "", "another reelay binary (before a change) to run as a third contender in the same rounds")
 	flag.Parse()
@@ -98,7 +100,10 @@ func main() {
 	}
 	reelayCmd := func(bin string) func(out string) *exec.Cmd {
 		return func(out string) *exec.Cmd {
-			args := []string{"transcode", "--in", *src, "--out", out, "--preset", *preset, "--log-level", "error", "--progressive"}
+			args := []string{"transcode", "--in", *src, "--out", out, "--log-level", "error", "--progressive"}
+			if *reelayPreset != "" {
+				args = append(args, "--preset", *reelayPreset)
+			}
 			if *reelayTHP {
 				args = append(args, "--huge-pages")
 			}
@@ -108,7 +113,7 @@ func main() {
 	contenders := []contender{
 		{"reelay", reelayCmd(*reelay)},
 		{"ffmpeg", func(out string) *exec.Cmd {
-			cmd := ffmpegLadder(*src, out, *preset)
+			cmd := ffmpegLadder(*src, out, *preset, *ffmpegParams)
 			if *ffmpegNoTHP {
 				self, err := os.Executable()
 				if err != nil {
@@ -338,7 +343,7 @@ func loadAverage() string {
 // constant 30 fps, split, scale each rung (bicubic), libx264 High with the rung's bitrate,
 // maxrate 1.1×, bufsize 2×, no scene-cut keyframes, IDR frames forced every 2 s, AAC-LC 128k
 // 48 kHz stereo, and 2 s fMP4 HLS segments with a master playlist.
-func ffmpegLadder(src, out, preset string) *exec.Cmd {
+func ffmpegLadder(src, out, preset, x264Params string) *exec.Cmd {
 	var fc strings.Builder
 	fmt.Fprintf(&fc, "[0:v]yadif=mode=send_frame:deint=interlaced,fps=fps=30:start_time=0:round=near,split=%d", len(ladder))
 	for i := range ladder {
@@ -359,7 +364,7 @@ func ffmpegLadder(src, out, preset string) *exec.Cmd {
 		streamMap = append(streamMap, fmt.Sprintf("v:%d,agroup:aud", i))
 	}
 	args = append(args, "-map", "0:a:0", "-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-ac", "2",
-		"-g", "120", "-x264-params", "scenecut=0:open-gop=0:keyint=120", "-forced-idr", "1",
+		"-g", "120", "-x264-params", strings.TrimSuffix("scenecut=0:open-gop=0:keyint=120:"+x264Params, ":"), "-forced-idr", "1",
 		"-force_key_frames", "expr:gte(t,n_forced*2)",
 		"-f", "hls", "-hls_time", "2", "-hls_playlist_type", "vod", "-hls_segment_type", "fmp4",
 		"-hls_segment_filename", filepath.Join(out, "v%v_%05d.m4s"), "-hls_fmp4_init_filename", "init_%v.mp4",

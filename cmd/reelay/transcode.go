@@ -55,7 +55,7 @@ func setupTranscode(fs *flag.FlagSet) runner {
 	fs.BoolVar(&c.progressive, "progressive", false, "publish progressively: DIR/master.m3u8 plays (as a growing EVENT presentation) as soon as every rendition has its first segment")
 	fs.StringVar(&c.ladder, "ladder", "", "bitrate ladder as name:bitrate by short side, e.g. 720p:2500k,360p:600k; empty is 1080p:4500k,720p:2500k,540p:1200k,360p:600k")
 	fs.DurationVar(&c.segment, "segment", transcoder.DefaultSegmentDuration, "segment duration")
-	fs.StringVar(&c.preset, "preset", transcoder.DefaultPreset, "libx264 preset, ultrafast to veryslow")
+	fs.StringVar(&c.preset, "preset", transcoder.DefaultPreset, "libx264 preset: reelay (x264's veryfast with a cheaper motion search and fewer B-frames), or x264's own, ultrafast to placebo")
 	fs.DurationVar(&c.maxDuration, "max-duration", transcoder.DefaultMaxDuration, "refuse longer inputs")
 	fs.BoolVar(&c.hugePages, "huge-pages", false, "keep transparent huge pages for libx264's buffers (off by default: on fragmented memory they cost more than they save)")
 	fs.BoolVar(&c.worker, "worker", false, "run transcode jobs from the queue instead of --in/--out")
