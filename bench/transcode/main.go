@@ -1,20 +1,20 @@
 // Command transcode compares reelay's transcode pipeline with the FFmpeg CLI doing the same
-// ladder (one decode, a filter_complex split, the same libx264 preset, bitrates, VBV and
-// keyframe settings, AAC 128k, fMP4 HLS), on the same source, alternating runs. It reports the
-// median wall time, CPU time (user+sys, all threads) and peak RSS of each and their ratios, as
-// a Markdown table. On a shared machine the wall time mostly measures the other jobs: compare
+// ladder (one decode, a filter_complex split, libx264 with the same bitrates, VBV and keyframe
+// settings, AAC 128k, fMP4 HLS), on the same source, alternating runs. It reports the median
+// wall time, CPU time (user+sys, all threads) and peak RSS of each and their ratios, as a
+// Markdown table. On a shared machine the wall time mostly measures the other jobs: compare
 // the CPU times, and for the exact work count instructions with valgrind --tool=cachegrind
 // --cache-sim=no (GODEBUG=asyncpreemptoff=1 for reelay; about 8 minutes for the 10 s clip), as
 // the hardware counters are not available here.
 //
-// The two do almost the same work. On the default 10 s clip reelay runs 1.0% more instructions
-// (cachegrind: 115.97 G against 114.83 G). Decoding, filtering and encoding are the same FFmpeg
-// and libx264 code doing the same work: reelay runs 113.38 G instructions in those libraries,
-// the FFmpeg CLI 113.50 G in them and its own muxing together. reelay's 1.33 G in Go are the
-// packager's Annex-B parsing for the AVCC conversion (0.77 G; FFmpeg's mov muxer does it in C),
-// the Go runtime (0.25 G), the poster, which the FFmpeg command does not make (luma variance of
-// the candidate frames, colour conversion and JPEG: 0.14 G, a fixed cost), and an MD5 per
-// segment (0.12 G).
+// Each side runs its default: reelay its own preset ("reelay": x264's veryfast with
+// me=dia:bframes=2), the FFmpeg CLI -preset veryfast. -ffmpeg-x264-params me=dia:bframes=2
+// gives the CLI reelay's parameters, to compare the pipelines alone; -reelay-preset veryfast
+// gives reelay x264's preset. With the same parameters the two do almost the same work: before
+// the cascade (bench/RESULTS.md), reelay ran 1.0% more instructions than the CLI on the default
+// 10 s clip (cachegrind: 115.97 G against 114.83 G), the difference being its Go code: the
+// packager, the Go runtime, the poster (which the FFmpeg command does not make) and an MD5 per
+// segment.
 //
 // In the first round it also measures what each contender's rungs look like: every rung's SSIM
 // and PSNR against the source, scaled to the rung with the scaler both use (bicubic), through
