@@ -55,6 +55,28 @@ type headConn struct {
 	started bool   // a line of the header has begun (blank lines before it are skipped, as fasthttp does)
 	line    int    // bytes of the current line, CRs aside
 	last    uint32 // the last four bytes read
+
+	// What is held back from the wire (holder), for the goroutine that writes the connection.
+	holding bool
+	held    []byte
+}
+
+// Write writes p, or keeps it while the connection holds its writes (hold).
+func (c *headConn) Write(p []byte) (int, error) {
+	if c.holding {
+		c.held = append(c.held, p...)
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *headConn) hold() {
+	c.holding, c.held = true, c.held[:0]
+}
+
+func (c *headConn) release() []byte {
+	c.holding = false
+	return c.held
 }
 
 // Read reads from the connection; when what it read ends a request header with a bare LF,

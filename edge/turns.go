@@ -29,6 +29,16 @@ type rawWriter interface {
 	SyscallWrite(f func(fd uintptr) bool) error
 }
 
+// holder is a connection that can hold back what is written to it, so that the response
+// header fasthttp flushes before the body goes out with the body, in one writev(2): one
+// system call and one TCP segment fewer per segment served (headConn).
+type holder interface {
+	// hold makes the writes that follow keep their bytes instead of writing them.
+	hold()
+	// release ends hold and returns the bytes kept, which are the holder's until the next hold.
+	release() []byte
+}
+
 // turnBody is a response body that fasthttp writes with WriteTo (see writeTurns). As a
 // Reader it reads the body, for anyone else that reads a response's body stream.
 type turnBody struct {
@@ -58,7 +68,8 @@ func (t *turnBody) Read(p []byte) (int, error) {
 }
 
 // WriteTo flushes w, where fasthttp has buffered the response's header, then writes the rest
-// of the body to the connection in turns.
+// of the body to the connection in turns. When the connection is a holder, the header is
+// held back by the flush and goes out with the body's first bytes.
 func (t *turnBody) WriteTo(w io.Writer) (int64, error) {
 	f, ok := w.(interface{ Flush() error })
 	if !ok {
@@ -66,16 +77,33 @@ func (t *turnBody) WriteTo(w io.Writer) (int64, error) {
 		t.off += n
 		return int64(n), err
 	}
-	if err := f.Flush(); err != nil {
+	var head []byte
+	if h, ok := t.conn.(holder); ok {
+		h.hold()
+		err := f.Flush()
+		head = h.release()
+		if err != nil {
+			return 0, err
+		}
+	} else if err := f.Flush(); err != nil {
 		return 0, err
 	}
 	start := t.off
 	var werr error
 	err := t.conn.SyscallWrite(func(fd uintptr) bool {
-		for t.off < len(t.b) {
+		for len(head) > 0 || t.off < len(t.b) {
 			t.turns <- struct{}{}
-			n, err := writeFD(fd, t.b[t.off:])
+			var n int
+			var err error
+			if len(head) > 0 {
+				n, err = writevFD(fd, head, t.b[t.off:])
+			} else {
+				n, err = writeFD(fd, t.b[t.off:])
+			}
 			<-t.turns
+			if h := min(n, len(head)); h > 0 {
+				head, n = head[h:], n-h
+			}
 			if n > 0 {
 				t.off += n
 			}

@@ -4,7 +4,9 @@ package edge
 
 import (
 	"os"
+	"runtime"
 	"syscall"
+	"unsafe"
 )
 
 // inTurns: this system can write bodies in turns.
@@ -26,5 +28,30 @@ func writeFD(fd uintptr, b []byte) (int, error) {
 			return 0, os.NewSyscallError("write", err)
 		}
 		return n, nil
+	}
+}
+
+// writevFD writes head and then b to the non-blocking file descriptor fd in one writev(2), as
+// writeFD does; head must not be empty.
+func writevFD(fd uintptr, head, b []byte) (int, error) {
+	if len(b) == 0 {
+		return writeFD(fd, head)
+	}
+	iov := [2]syscall.Iovec{{Base: &head[0]}, {Base: &b[0]}}
+	iov[0].SetLen(len(head))
+	iov[1].SetLen(len(b))
+	defer runtime.KeepAlive(head)
+	defer runtime.KeepAlive(b)
+	for {
+		n, _, errno := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+		switch {
+		case errno == syscall.EINTR:
+			continue
+		case errno == syscall.EAGAIN:
+			return 0, errAgain
+		case errno != 0:
+			return 0, os.NewSyscallError("writev", errno)
+		}
+		return int(n), nil
 	}
 }

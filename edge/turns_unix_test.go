@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -99,5 +100,76 @@ func TestSegmentHitsInTurns(t *testing.T) {
 	}
 	if got := append(start, rest...); !bytes.Equal(got, want) {
 		t.Fatalf("stalled client got %d bytes, want the %d of the segment", len(got), len(want))
+	}
+}
+
+// heldConn is one end of a socket pair as turnBody sees an edge connection: raw writes go to
+// the socket, and Write, outside hold, records what it was asked to write on its own.
+type heldConn struct {
+	raw     syscall.RawConn
+	holding bool
+	held    []byte
+	alone   [][]byte // what Write got outside hold
+}
+
+func (c *heldConn) SyscallWrite(f func(fd uintptr) bool) error { return c.raw.Write(f) }
+func (c *heldConn) hold()                                      { c.holding, c.held = true, c.held[:0] }
+func (c *heldConn) release() []byte                            { c.holding = false; return c.held }
+func (c *heldConn) Write(p []byte) (int, error) {
+	if c.holding {
+		c.held = append(c.held, p...)
+	} else {
+		c.alone = append(c.alone, bytes.Clone(p))
+	}
+	return len(p), nil
+}
+
+// TestTurnBodyHeaderWithBody: the response header that fasthttp buffers goes out with the
+// body, in the same writes, and never alone; also when the socket takes the bytes a few
+// kilobytes at a time, so that the body goes out in many writes.
+func TestTurnBodyHeaderWithBody(t *testing.T) {
+	for _, sndbuf := range []int{0, 4 << 10} {
+		t.Run(fmt.Sprint("sndbuf=", sndbuf), func(t *testing.T) {
+			fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sndbuf > 0 {
+				syscall.SetsockoptInt(fds[0], syscall.SOL_SOCKET, syscall.SO_SNDBUF, sndbuf)
+			}
+			syscall.SetNonblock(fds[0], true)
+			w, r := os.NewFile(uintptr(fds[0]), "w"), os.NewFile(uintptr(fds[1]), "r")
+			defer w.Close()
+			defer r.Close()
+			raw, err := w.SyscallConn()
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := &heldConn{raw: raw}
+			head := []byte("HTTP/1.1 200 OK\r\nContent-Length: 300000\r\n\r\n")
+			body := make([]byte, 300000)
+			for i := range body {
+				body[i] = byte(i * 7 / 5)
+			}
+			got := make(chan []byte, 1)
+			go func() {
+				b, _ := io.ReadAll(r)
+				got <- b
+			}()
+			bw := bufio.NewWriterSize(c, 4<<10)
+			bw.Write(head)
+			tb := &turnBody{b: body, conn: c, turns: make(chan struct{}, 1)}
+			n, err := tb.WriteTo(bw)
+			if err != nil || n != int64(len(body)) {
+				t.Fatalf("WriteTo = %d, %v; want %d", n, err, len(body))
+			}
+			w.Close()
+			if b := <-got; !bytes.Equal(b, append(head, body...)) {
+				t.Fatalf("the peer read %d bytes, want the %d of the header and body in order", len(b), len(head)+len(body))
+			}
+			if len(c.alone) > 0 {
+				t.Errorf("written alone, outside the body's writes: %q", c.alone)
+			}
+		})
 	}
 }
