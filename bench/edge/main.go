@@ -10,7 +10,9 @@
 //	    segment, the servers in turn, the order reversed every other round, -rounds rounds;
 //	    medians of requests/s, of p99 latency and of the server's CPU time per request (user
 //	    and system, its child processes included, from /proc: the measure least moved by
-//	    other jobs on a shared machine), and every round. -baseline BIN runs a second
+//	    other jobs on a shared machine), of how busy wrk kept its own core (its CPU time over
+//	    the run's length: near 100 %, the client, not the server, sets the pace), and every
+//	    round. -baseline BIN runs a second
 //	    `reelay edge` (the one before a change) as a fourth server in the same rounds. The
 //	    origin serves the
 //	    files -master and -segment (a real video's: package one with `reelay transcode --in
@@ -109,6 +111,7 @@ type wrkResult struct {
 	rps    float64
 	p99    time.Duration
 	cpu    time.Duration // the server's CPU time per request
+	client float64       // wrk's CPU time over the run's length: how busy its core was, 0 to 1
 	errors string        // wrk's error lines, if any
 }
 
@@ -178,7 +181,7 @@ func hitPath(o options, tmp string) error {
 
 	fmt.Printf("### Hit path (wrk -t1 -c%d -d%s, servers on core 0, wrk on core 1; medians of %d rounds, the order reversed every other round)\n\n", o.conns, o.duration, o.rounds)
 	fmt.Printf("load average before: %s\n\n", loadAvg())
-	fmt.Printf("| object | server | requests/s | p99 latency | CPU per request | rounds (requests/s, p99, CPU per request) |\n|---|---|---|---|---|---|\n")
+	fmt.Printf("| object | server | requests/s | p99 latency | CPU per request | wrk's core busy | rounds (requests/s, p99, CPU per request, wrk's core busy) |\n|---|---|---|---|---|---|---|\n")
 	var ratios []string
 	for _, obj := range objects {
 		res := map[string][]wrkResult{}
@@ -196,27 +199,28 @@ func hitPath(o options, tmp string) error {
 				if n := w.rps * o.duration.Seconds(); n > 0 {
 					w.cpu = time.Duration(float64(cpuTime(s.cmd.Process.Pid)-cpu0) / n)
 				}
-				fmt.Fprintf(os.Stderr, "%s %s round %d: %.0f req/s, p99 %s, CPU %s per request %s (load %s)\n", obj.name, s.name, r+1, w.rps, w.p99, fmtLatency(w.cpu), w.errors, loadAvg())
+				fmt.Fprintf(os.Stderr, "%s %s round %d: %.0f req/s, p99 %s, CPU %s per request, wrk's core %.0f%% busy %s (load %s)\n", obj.name, s.name, r+1, w.rps, w.p99, fmtLatency(w.cpu), 100*w.client, w.errors, loadAvg())
 				res[s.name] = append(res[s.name], w)
 			}
 		}
 		med := map[string][3]float64{}
 		for _, s := range servers {
-			var rps, p99, cpu []float64
+			var rps, p99, cpu, client []float64
 			var runs []string
 			for _, w := range res[s.name] {
 				rps = append(rps, w.rps)
 				p99 = append(p99, float64(w.p99))
 				cpu = append(cpu, float64(w.cpu))
-				run := fmt.Sprintf("%.0f, %s, %s", w.rps, fmtLatency(w.p99), fmtLatency(w.cpu))
+				client = append(client, w.client)
+				run := fmt.Sprintf("%.0f, %s, %s, %.0f %%", w.rps, fmtLatency(w.p99), fmtLatency(w.cpu), 100*w.client)
 				if w.errors != "" {
 					run += " (" + w.errors + ")"
 				}
 				runs = append(runs, run)
 			}
 			med[s.name] = [3]float64{median(rps), median(p99), median(cpu)}
-			fmt.Printf("| %s | %s | %.0f | %s | %s | %s |\n", obj.name, s.name, median(rps),
-				fmtLatency(time.Duration(median(p99))), fmtLatency(time.Duration(median(cpu))), strings.Join(runs, "; "))
+			fmt.Printf("| %s | %s | %.0f | %s | %s | %.0f %% | %s |\n", obj.name, s.name, median(rps),
+				fmtLatency(time.Duration(median(p99))), fmtLatency(time.Duration(median(cpu))), 100*median(client), strings.Join(runs, "; "))
 		}
 		for _, s := range servers[1:] {
 			ratios = append(ratios, fmt.Sprintf("| %s | reelay/%s | %.2f× | %.2f× | %.2f× |", obj.name, s.name,
@@ -323,7 +327,10 @@ func runWrk(o options, url string) (wrkResult, error) {
 	if err := cmd.Run(); err != nil {
 		return wrkResult{}, fmt.Errorf("%w: %s", err, out.String())
 	}
-	return parseWrk(out.String())
+	w, err := parseWrk(out.String())
+	// taskset execs wrk, so the process's times are wrk's.
+	w.client = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds() / o.duration.Seconds()
+	return w, err
 }
 
 // parseWrk reads Requests/sec, the 99% line of --latency, and any error lines.
