@@ -204,8 +204,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 		conn := &Conn{Conn: c, l: l, key: ClientKey(c.RemoteAddr()), writeTimeout: l.limits.WriteTimeout}
 		key := conn.key
 		if reason := l.admit(conn); reason != "" {
-			c.Close()
+			// Counted before the close, which the client may see at once.
 			l.metrics.refuse(l.name, reason)
+			c.Close()
 			kind := logListenerCap
 			if reason == ReasonClient {
 				kind = logClientCap
@@ -255,8 +256,8 @@ func (l *Listener) admit(c *Conn) (reason string) {
 		l.silent.Remove(oldest)
 		victim.elem = nil
 		l.mu.Unlock()
-		victim.Close() // uncounts it, taking l.mu
 		l.metrics.refuse(l.name, ReasonSilent)
+		victim.Close() // uncounts it, taking l.mu
 		l.mu.Lock()
 	}
 	l.open++
