@@ -4,7 +4,6 @@ package edge
 
 import (
 	"os"
-	"runtime"
 	"syscall"
 	"unsafe"
 )
@@ -40,8 +39,6 @@ func writevFD(fd uintptr, head, b []byte) (int, error) {
 	iov := [2]syscall.Iovec{{Base: &head[0]}, {Base: &b[0]}}
 	iov[0].SetLen(len(head))
 	iov[1].SetLen(len(b))
-	defer runtime.KeepAlive(head)
-	defer runtime.KeepAlive(b)
 	for {
 		n, _, errno := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
 		switch {

@@ -62,7 +62,7 @@ const (
 
 // ReelayPreset is x264's veryfast with a diamond motion search (me=dia) rather than a hexagon,
 // and at most two B-frames in a row rather than three (reelayParams). On the sources that
-// bench/transcode and bench/RESULTS.md measure, it makes libx264 run about 11-13 % fewer
+// bench/transcode and bench/RESULTS.md measure, it makes libx264 run about 10-13 % fewer
 // instructions than veryfast, at an SSIM within 0.001 of veryfast's, higher on some sources and
 // lower on others. --preset veryfast gives x264's own.
 const ReelayPreset = "reelay"
