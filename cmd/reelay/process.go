@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/asticode/go-astiav"
 )
@@ -13,23 +15,33 @@ import (
 
 // logFFmpegTo sends FFmpeg's own log messages (libx264 statistics, demuxer warnings) to log
 // instead of the process's stderr: errors at error level, warnings at warn level, everything
-// else at debug level. FFmpeg's logging is process-wide.
+// else at debug level. FFmpeg's logging is process-wide: the last logger given wins.
 func logFFmpegTo(log *slog.Logger) {
-	log = log.With("lib", "ffmpeg")
-	astiav.SetLogLevel(astiav.LogLevelInfo)
-	astiav.SetLogCallback(func(_ astiav.Classer, l astiav.LogLevel, _, msg string) {
-		level := slog.LevelDebug
-		switch {
-		case l <= astiav.LogLevelError:
-			level = slog.LevelError
-		case l <= astiav.LogLevelWarning:
-			level = slog.LevelWarn
-		}
-		if msg = strings.TrimSpace(msg); msg != "" {
-			log.Log(context.Background(), level, msg)
-		}
+	ffmpegLog.Store(log.With("lib", "ffmpeg"))
+	// go-astiav keeps its callback in a variable that FFmpeg's threads read without a lock, so
+	// it is set once; a later call changes only the logger under it.
+	ffmpegLogOnce.Do(func() {
+		astiav.SetLogLevel(astiav.LogLevelInfo)
+		astiav.SetLogCallback(func(_ astiav.Classer, l astiav.LogLevel, _, msg string) {
+			level := slog.LevelDebug
+			switch {
+			case l <= astiav.LogLevelError:
+				level = slog.LevelError
+			case l <= astiav.LogLevelWarning:
+				level = slog.LevelWarn
+			}
+			if msg = strings.TrimSpace(msg); msg != "" {
+				ffmpegLog.Load().Log(context.Background(), level, msg)
+			}
+		})
 	})
 }
+
+// ffmpegLog is the logger of FFmpeg's messages (logFFmpegTo).
+var (
+	ffmpegLog     atomic.Pointer[slog.Logger]
+	ffmpegLogOnce sync.Once
+)
 
 // transcodingProcess readies the process for transcoding: FFmpeg's logs go to log, and
 // transparent huge pages are turned off unless hugePages. libx264 asks for huge pages
