@@ -135,9 +135,14 @@ func TestTurnBodyHeaderWithBody(t *testing.T) {
 				t.Fatal(err)
 			}
 			if sndbuf > 0 {
-				syscall.SetsockoptInt(fds[0], syscall.SOL_SOCKET, syscall.SO_SNDBUF, sndbuf)
+				err = syscall.SetsockoptInt(fds[0], syscall.SOL_SOCKET, syscall.SO_SNDBUF, sndbuf)
 			}
-			syscall.SetNonblock(fds[0], true)
+			if err == nil {
+				err = syscall.SetNonblock(fds[0], true)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
 			w, r := os.NewFile(uintptr(fds[0]), "w"), os.NewFile(uintptr(fds[1]), "r")
 			defer w.Close()
 			defer r.Close()
